@@ -1,0 +1,880 @@
+-- glarex pyfmt: Python's text behaviour -- str()/repr() of values (floats
+-- with shortest round-trip digits), str.format(), the % operator, case
+-- mapping and the str methods both languages share (split, strip, find...).
+local M = ...
+local rt = M.runtime
+local P = {}
+
+local type, getmetatable, tostring = type, getmetatable, tostring
+local mtype = math.type
+local sformat, sbyte, ssub, sfind, srep, sgsub = string.format, string.byte, string.sub, string.find, string.rep, string.gsub
+local concat = table.concat
+local huge = math.huge
+local null = rt.null
+local List, Dict, Tuple, PyList, Set, Iter, Undefined, Func, Range =
+  rt.List, rt.Dict, rt.Tuple, rt.PyList, rt.Set, rt.Iter, rt.Undefined, rt.Func, rt.Range
+local raise = rt.raise
+
+------------------------------------------------------------------------
+-- floats
+------------------------------------------------------------------------
+local function float_repr(x)
+  if x ~= x then return "nan" end
+  if x == huge then return "inf" elseif x == -huge then return "-inf" end
+  if x == 0 then
+    if 1 / x < 0 then return "-0.0" end
+    return "0.0"
+  end
+  local s
+  for p = 0, 16 do
+    s = sformat("%." .. p .. "e", x)
+    if tonumber(s) == x then break end
+  end
+  local neg, m, e = s:match("^(%-?)(%d[%.%d]*)e([-+]%d+)$")
+  local digits = m:gsub("%.", "")
+  digits = digits:gsub("0+$", "")
+  if digits == "" then digits = "0" end
+  e = tonumber(e)
+  local r
+  if e < -4 or e >= 16 then
+    r = ssub(digits, 1, 1)
+    if #digits > 1 then r = r .. "." .. ssub(digits, 2) end
+    r = r .. "e" .. (e < 0 and "-" or "+") .. sformat("%02d", e < 0 and -e or e)
+  elseif e >= 0 then
+    if #digits <= e + 1 then
+      r = digits .. srep("0", e + 1 - #digits) .. ".0"
+    else
+      r = ssub(digits, 1, e + 1) .. "." .. ssub(digits, e + 2)
+    end
+  else
+    r = "0." .. srep("0", -e - 1) .. digits
+  end
+  return neg .. r
+end
+P.float_repr = float_repr
+
+local function num_str(v)
+  if mtype(v) == "integer" then return sformat("%d", v) end
+  return float_repr(v)
+end
+P.num_str = num_str
+
+------------------------------------------------------------------------
+-- string repr
+------------------------------------------------------------------------
+local function nonprintable_cp(cp)
+  if cp < 0x20 or cp == 0x7f then return true end
+  if cp >= 0x80 and cp <= 0xa0 then return true end
+  if cp == 0xad then return true end
+  if cp >= 0x2000 and cp <= 0x200f then return cp ~= 0x2000 and true or true end
+  if cp >= 0x2028 and cp <= 0x202f then return true end
+  if cp >= 0x205f and cp <= 0x206f then return true end
+  if cp == 0x3000 or cp == 0xfeff or cp == 0x1680 or cp == 0x180e then return true end
+  if cp >= 0xd800 and cp <= 0xdfff then return true end
+  if cp >= 0xe000 and cp <= 0xf8ff then return true end
+  if cp >= 0xfff9 and cp <= 0xfffb then return true end
+  if cp == 0xfffe or cp == 0xffff then return true end
+  return false
+end
+
+local function str_repr(s)
+  local q = "'"
+  if sfind(s, "'", 1, true) and not sfind(s, '"', 1, true) then q = '"' end
+  local out, n = {q}, 1
+  local ascii = rt.is_ascii(s)
+  local function add(x) n = n + 1; out[n] = x end
+  if ascii then
+    if not sfind(s, "[%c\\'\"]") then return q .. s .. q end
+    for i = 1, #s do
+      local c = ssub(s, i, i)
+      local b = sbyte(c)
+      if c == q or c == "\\" then add("\\" .. c)
+      elseif c == "\n" then add("\\n")
+      elseif c == "\r" then add("\\r")
+      elseif c == "\t" then add("\\t")
+      elseif b < 0x20 or b == 0x7f then add(sformat("\\x%02x", b))
+      else add(c) end
+    end
+  else
+    for _, cp in utf8.codes(s, true) do
+      if cp == sbyte(q) then add("\\" .. q)
+      elseif cp == 92 then add("\\\\")
+      elseif cp == 10 then add("\\n")
+      elseif cp == 13 then add("\\r")
+      elseif cp == 9 then add("\\t")
+      elseif nonprintable_cp(cp) then
+        if cp < 0x100 then add(sformat("\\x%02x", cp))
+        elseif cp < 0x10000 then add(sformat("\\u%04x", cp))
+        else add(sformat("\\U%08x", cp)) end
+      else add(utf8.char(cp)) end
+    end
+  end
+  add(q)
+  return concat(out)
+end
+P.str_repr = str_repr
+
+------------------------------------------------------------------------
+-- repr / str of any value
+-- mode: nil (Python view: List is a list) or "yaql" (YAQL internal view:
+-- List is a tuple, PyList a list)
+------------------------------------------------------------------------
+local repr
+local function seq_body(v, mode)
+  local parts = {}
+  for i = 1, #v do parts[i] = repr(v[i], mode) end
+  return concat(parts, ", ")
+end
+
+repr = function(v, mode)
+  local tv = type(v)
+  if tv == "string" then return str_repr(v) end
+  if tv == "number" then return num_str(v) end
+  if tv == "boolean" then return v and "True" or "False" end
+  if v == null then return "None" end
+  local mt = getmetatable(v)
+  if mt == List then
+    if mode == "yaql" then
+      if #v == 1 then return "(" .. repr(v[1], mode) .. ",)" end
+      return "(" .. seq_body(v, mode) .. ")"
+    end
+    return "[" .. seq_body(v, mode) .. "]"
+  elseif mt == PyList then
+    return "[" .. seq_body(v, mode) .. "]"
+  elseif mt == Tuple then
+    if #v == 1 then return "(" .. repr(v[1], mode) .. ",)" end
+    return "(" .. seq_body(v, mode) .. ")"
+  elseif mt == Dict then
+    local parts, ks = {}, v.keys
+    for i = 1, #ks do
+      local k = ks[i]
+      parts[i] = repr(k, mode) .. ": " .. repr(rt.dict_get(v, k), mode)
+    end
+    return "{" .. concat(parts, ", ") .. "}"
+  elseif mt == Set then
+    if v.view and v.src then
+      if v.view == "dict_keys" or v.view == "dict_values" or v.view == "dict_items" then
+        local parts = {}
+        for i = 1, #v.items do parts[i] = repr(v.items[i], mode) end
+        return v.view .. "([" .. concat(parts, ", ") .. "])"
+      end
+      return v.view .. "(" .. repr(v.src, mode) .. ")"
+    end
+    raise("unsupported", "string form of a Python set (order is not deterministic)")
+  elseif mt == Range then
+    if v.step == 1 then return sformat("range(%d, %d)", v.start, v.stop) end
+    return sformat("range(%d, %d, %d)", v.start, v.stop, v.step)
+  elseif mt == Undefined then
+    if v.strict then rt.undef_fail(v) end
+    return ""
+  elseif mt == Iter then
+    raise("unsupported", "string form of a Python " .. (v.what or "generator") .. " object (it holds a memory address)")
+  elseif mt == Func then
+    raise("unsupported", "string form of a Python function object (it holds a memory address)")
+  end
+  raise("unsupported", "string form of a " .. rt.pytype(v))
+end
+P.repr = repr
+
+local function pystr(v, mode)
+  local tv = type(v)
+  if tv == "string" then return v end
+  if tv == "number" then return num_str(v) end
+  return repr(v, mode)
+end
+P.str = pystr
+
+rt.key_repr = function(k) return repr(k, "yaql") end
+
+------------------------------------------------------------------------
+-- Unicode case mapping (ASCII, Latin-1, Latin Extended-A, Greek, Cyrillic)
+------------------------------------------------------------------------
+local upper_map, lower_map = {}, {}
+local function pair(lo, up) upper_map[lo] = up; lower_map[up] = lo end
+for c = 0xe0, 0xfe do if c ~= 0xf7 then pair(c, c - 32) end end
+upper_map[0xff] = 0x178; lower_map[0x178] = 0xff
+upper_map[0xb5] = 0x39c
+for c = 0x100, 0x12f, 2 do pair(c + 1, c) end
+pair(0x131, 0x49); lower_map[0x49] = nil -- dotless i uppercases to I
+lower_map[0x130] = 0x69
+for c = 0x132, 0x137, 2 do pair(c + 1, c) end
+for c = 0x139, 0x148, 2 do pair(c + 1, c) end
+for c = 0x14a, 0x177, 2 do pair(c + 1, c) end
+for c = 0x179, 0x17e, 2 do pair(c + 1, c) end
+upper_map[0x17f] = 0x53
+for c = 0x3b1, 0x3c9 do if c ~= 0x3c2 then pair(c, c - 32) end end
+upper_map[0x3c2] = 0x3a3
+pair(0x3ac, 0x386); pair(0x3ad, 0x388); pair(0x3ae, 0x389); pair(0x3af, 0x38a)
+pair(0x3cc, 0x38c); pair(0x3cd, 0x38e); pair(0x3ce, 0x38f)
+for c = 0x430, 0x44f do pair(c, c - 32) end
+for c = 0x450, 0x45f do pair(c, c - 80) end
+for c = 0x460, 0x481, 2 do pair(c + 1, c) end
+for c = 0x48a, 0x4bf, 2 do pair(c + 1, c) end
+
+local function map_case(s, ascii_fn, map, special)
+  if rt.is_ascii(s) then return ascii_fn(s) end
+  local out, n = {}, 0
+  for _, cp in utf8.codes(s, true) do
+    n = n + 1
+    if cp < 128 then
+      out[n] = ascii_fn(string.char(cp))
+    elseif special and special[cp] then
+      out[n] = special[cp]
+    else
+      out[n] = utf8.char(map[cp] or cp)
+    end
+  end
+  return concat(out)
+end
+local upper_special = {[0xdf] = "SS", [0x149] = "\u{2bc}N"}
+function P.upper(s) return map_case(s, string.upper, upper_map, upper_special) end
+function P.lower(s) return map_case(s, string.lower, lower_map) end
+function P.is_upper_cp(cp) return lower_map[cp] ~= nil or (cp >= 65 and cp <= 90) end
+function P.is_lower_cp(cp) return upper_map[cp] ~= nil or (cp >= 97 and cp <= 122) or cp == 0xdf end
+local function is_alpha_cp(cp)
+  if cp < 128 then return (cp >= 65 and cp <= 90) or (cp >= 97 and cp <= 122) end
+  return upper_map[cp] ~= nil or lower_map[cp] ~= nil or cp == 0xdf or cp == 0xaa or cp == 0xba
+    or (cp >= 0x4e00 and cp <= 0x9fff) or (cp >= 0x3040 and cp <= 0x30ff) or (cp >= 0xac00 and cp <= 0xd7a3)
+    or (cp >= 0x5d0 and cp <= 0x5ea) or (cp >= 0x620 and cp <= 0x64a)
+end
+P.is_alpha_cp = is_alpha_cp
+
+-- Python str.capitalize()
+function P.capitalize(s)
+  if s == "" then return s end
+  local cs = rt.uchars(s)
+  local first = P.upper(cs[1])
+  -- titlecase of ß is "Ss"
+  if first == "SS" then first = "Ss" end
+  return first .. P.lower(concat(cs, "", 2))
+end
+
+-- Python str.title()
+function P.title(s)
+  local out, n, prev_cased = {}, 0, false
+  for _, ch in ipairs(rt.uchars(s)) do
+    local cp = utf8.codepoint(ch, 1, 1, true) or sbyte(ch)
+    local cased = P.is_upper_cp(cp) or P.is_lower_cp(cp)
+    n = n + 1
+    if cased then
+      if prev_cased then out[n] = P.lower(ch) else
+        local u = P.upper(ch); if u == "SS" then u = "Ss" end; out[n] = u
+      end
+    else
+      out[n] = ch
+    end
+    prev_cased = cased
+  end
+  return concat(out)
+end
+
+function P.swapcase(s)
+  local out = {}
+  for i, ch in ipairs(rt.uchars(s)) do
+    local cp = utf8.codepoint(ch, 1, 1, true) or sbyte(ch)
+    if P.is_upper_cp(cp) then out[i] = P.lower(ch)
+    elseif P.is_lower_cp(cp) then out[i] = P.upper(ch)
+    else out[i] = ch end
+  end
+  return concat(out)
+end
+
+------------------------------------------------------------------------
+-- whitespace, strip, split, find, replace (code-point based)
+------------------------------------------------------------------------
+local ws_cp = {[9]=1,[10]=1,[11]=1,[12]=1,[13]=1,[28]=1,[29]=1,[30]=1,[31]=1,[32]=1,
+  [0x85]=1,[0xa0]=1,[0x1680]=1,[0x2028]=1,[0x2029]=1,[0x202f]=1,[0x205f]=1,[0x3000]=1}
+for c = 0x2000, 0x200a do ws_cp[c] = 1 end
+local function cp_of(ch)
+  if #ch == 1 then return sbyte(ch) end
+  return utf8.codepoint(ch, 1, 1, true) or sbyte(ch)
+end
+P.cp_of = cp_of
+local function is_space_ch(ch) return ws_cp[cp_of(ch)] ~= nil end
+P.is_space_ch = is_space_ch
+
+-- Python str.strip(chars) ; which: "both"|"left"|"right"
+function P.strip(s, chars, which)
+  which = which or "both"
+  local cs = rt.uchars(s)
+  local set
+  if chars ~= nil and chars ~= null then
+    set = {}
+    for _, c in ipairs(rt.uchars(chars)) do set[c] = true end
+  end
+  local function strip_ch(c) if set then return set[c] end return is_space_ch(c) end
+  local i, j = 1, #cs
+  if which ~= "right" then while i <= j and strip_ch(cs[i]) do i = i + 1 end end
+  if which ~= "left" then while j >= i and strip_ch(cs[j]) do j = j - 1 end end
+  return concat(cs, "", i, j)
+end
+
+-- Python str.split(sep=None, maxsplit=-1) -> Lua array
+function P.split(s, sep, maxsplit)
+  maxsplit = maxsplit or -1
+  local out, n = {}, 0
+  if sep == nil or sep == null then
+    local cs = rt.uchars(s)
+    local i, len = 1, #cs
+    while true do
+      while i <= len and is_space_ch(cs[i]) do i = i + 1 end
+      if i > len then break end
+      if maxsplit >= 0 and n >= maxsplit then
+        -- rest of the string, right-stripped
+        local j = len
+        while j >= i and is_space_ch(cs[j]) do j = j - 1 end
+        n = n + 1; out[n] = concat(cs, "", i, j)
+        break
+      end
+      local j = i
+      while j <= len and not is_space_ch(cs[j]) do j = j + 1 end
+      n = n + 1; out[n] = concat(cs, "", i, j - 1)
+      i = j
+    end
+    return out
+  end
+  if sep == "" then raise("eval", "empty separator") end
+  local pos = 1
+  while true do
+    if maxsplit >= 0 and n >= maxsplit then break end
+    local a, b = sfind(s, sep, pos, true)
+    if not a then break end
+    n = n + 1; out[n] = ssub(s, pos, a - 1)
+    pos = b + 1
+  end
+  n = n + 1; out[n] = ssub(s, pos)
+  return out
+end
+
+-- Python str.rsplit(sep=None, maxsplit=-1)
+function P.rsplit(s, sep, maxsplit)
+  maxsplit = maxsplit or -1
+  if maxsplit < 0 then return P.split(s, sep, -1) end
+  local out = {}
+  if sep == nil or sep == null then
+    local cs = rt.uchars(s)
+    local j = #cs
+    local parts = {}
+    while true do
+      while j >= 1 and is_space_ch(cs[j]) do j = j - 1 end
+      if j < 1 then break end
+      if #parts >= maxsplit then
+        local i = 1
+        while i <= j and is_space_ch(cs[i]) do i = i + 1 end
+        parts[#parts + 1] = concat(cs, "", i, j)
+        break
+      end
+      local i = j
+      while i >= 1 and not is_space_ch(cs[i]) do i = i - 1 end
+      parts[#parts + 1] = concat(cs, "", i + 1, j)
+      j = i
+    end
+    for k = #parts, 1, -1 do out[#out + 1] = parts[k] end
+    return out
+  end
+  if sep == "" then raise("eval", "empty separator") end
+  local parts = {}
+  local rest = s
+  while #parts < maxsplit do
+    -- find last occurrence
+    local last
+    local pos = 1
+    while true do
+      local a = sfind(rest, sep, pos, true)
+      if not a then break end
+      last = a; pos = a + 1
+    end
+    if not last then break end
+    parts[#parts + 1] = ssub(rest, last + #sep)
+    rest = ssub(rest, 1, last - 1)
+  end
+  out[1] = rest
+  for k = #parts, 1, -1 do out[#out + 1] = parts[k] end
+  return out
+end
+
+-- Python str.splitlines(keepends=False)
+function P.splitlines(s, keepends)
+  local out = {}
+  local pos, len = 1, #s
+  while pos <= len do
+    local a, b = sfind(s, "\r\n", pos, true)
+    local c = sfind(s, "[\n\r\v\f\28\29\30]", pos)
+    local e, ee
+    if c and (not a or c < a) then e, ee = c, c elseif a then e, ee = a, b end
+    if a and c and a == c then e, ee = a, b end
+    if not e then out[#out + 1] = ssub(s, pos); break end
+    out[#out + 1] = ssub(s, pos, keepends and ee or e - 1)
+    pos = ee + 1
+  end
+  return out
+end
+
+-- byte offset -> code point index (0-based)
+local function cp_index(s, byte_pos)
+  if rt.is_ascii(s) then return byte_pos - 1 end
+  return utf8.len(s, 1, byte_pos - 1) or (byte_pos - 1)
+end
+
+-- Python str.find(sub, start, end) (code point indexes; nil bounds allowed)
+function P.find(s, sub, start, stop)
+  local n = rt.ulen(s)
+  local i, j = rt.slice_bounds(n, start, stop, 1)
+  if j < i then
+    if sub == "" and i <= n and i == j then return i end
+    return -1
+  end
+  local hay = rt.usub(s, i, j)
+  local a = sfind(hay, sub, 1, true)
+  if not a then return -1 end
+  return i + cp_index(hay, a)
+end
+
+function P.rfind(s, sub, start, stop)
+  local n = rt.ulen(s)
+  local i, j = rt.slice_bounds(n, start, stop, 1)
+  if j < i then return -1 end
+  local hay = rt.usub(s, i, j)
+  local last
+  local pos = 1
+  while true do
+    local a = sfind(hay, sub, pos, true)
+    if not a then break end
+    last = a
+    pos = a + 1
+    if pos > #hay + 1 then break end
+  end
+  if not last then return -1 end
+  return i + cp_index(hay, last)
+end
+
+function P.count(s, sub)
+  if sub == "" then return rt.ulen(s) + 1 end
+  local n, pos = 0, 1
+  while true do
+    local a, b = sfind(s, sub, pos, true)
+    if not a then return n end
+    n = n + 1; pos = b + 1
+  end
+end
+
+-- Python str.replace(old, new, count=-1)
+function P.replace(s, old, new, count)
+  count = count or -1
+  if count == 0 then return s end
+  if old == "" then
+    local cs = rt.uchars(s)
+    local out, n, done = {}, 0, 0
+    for i = 1, #cs + 1 do
+      if count < 0 or done < count then n = n + 1; out[n] = new; done = done + 1 end
+      if cs[i] then n = n + 1; out[n] = cs[i] end
+    end
+    return concat(out)
+  end
+  local out, n, pos, done = {}, 0, 1, 0
+  while count < 0 or done < count do
+    local a, b = sfind(s, old, pos, true)
+    if not a then break end
+    n = n + 1; out[n] = ssub(s, pos, a - 1)
+    n = n + 1; out[n] = new
+    pos = b + 1; done = done + 1
+  end
+  n = n + 1; out[n] = ssub(s, pos)
+  return concat(out)
+end
+
+function P.startswith(s, prefix) return ssub(s, 1, #prefix) == prefix end
+function P.endswith(s, suffix) return suffix == "" or ssub(s, -#suffix) == suffix end
+
+------------------------------------------------------------------------
+-- format(value, spec) -- Python's format mini-language
+------------------------------------------------------------------------
+local function group_digits(intpart, sep)
+  local out = intpart:reverse():gsub("(%d%d%d)", "%1" .. sep):reverse()
+  if ssub(out, 1, 1) == sep then out = ssub(out, 2) end
+  return out
+end
+
+local function parse_spec(spec)
+  local r = {}
+  local pos = 1
+  local function peek(k) return ssub(spec, pos + (k or 0), pos + (k or 0)) end
+  -- fill and align
+  local chars = rt.uchars(spec)
+  local aligns = {["<"] = 1, [">"] = 1, ["^"] = 1, ["="] = 1}
+  local ci = 1
+  if chars[2] and aligns[chars[2]] then
+    r.fill, r.align = chars[1], chars[2]; ci = 3
+  elseif chars[1] and aligns[chars[1]] then
+    r.align = chars[1]; ci = 2
+  end
+  local rest = concat(chars, "", ci)
+  pos = 1
+  spec = rest
+  if peek() == "+" or peek() == "-" or peek() == " " then r.sign = peek(); pos = pos + 1 end
+  if peek() == "z" then pos = pos + 1 end
+  if peek() == "#" then r.alt = true; pos = pos + 1 end
+  if peek() == "0" then r.zero = true; pos = pos + 1 end
+  local w = spec:match("^%d+", pos)
+  if w then r.width = tonumber(w); pos = pos + #w end
+  if peek() == "," or peek() == "_" then r.group = peek(); pos = pos + 1 end
+  if peek() == "." then
+    local p = spec:match("^%d+", pos + 1)
+    if not p then raise("eval", "Format specifier missing precision") end
+    r.prec = tonumber(p); pos = pos + 1 + #p
+  end
+  local t = ssub(spec, pos)
+  if #t > 1 then raise("eval", "Invalid format specifier") end
+  r.type = t ~= "" and t or nil
+  return r
+end
+
+local function pad(s, r, default_align, numeric)
+  local width = r.width
+  if not width then return s end
+  local len = rt.ulen(s)
+  if len >= width then return s end
+  local fill = r.fill or " "
+  local align = r.align or default_align
+  if r.zero and not r.align then fill = r.fill or "0"; if numeric then align = "=" end end
+  local n = width - len
+  if align == "<" then return s .. srep(fill, n)
+  elseif align == ">" then return srep(fill, n) .. s
+  elseif align == "^" then
+    local left = n // 2
+    return srep(fill, left) .. s .. srep(fill, n - left)
+  elseif align == "=" then
+    local sign = s:match("^[-+ ]") or ""
+    local prefix = s:match("^[-+ ]?(0[xXobB])") or ""
+    local body = ssub(s, #sign + #prefix + 1)
+    return sign .. prefix .. srep(fill, n) .. body
+  end
+  return s
+end
+
+local function fmt_float(x, r, ftype)
+  local prec = r.prec
+  local s
+  if x ~= x then s = "nan"
+  elseif x == huge or x == -huge then s = x > 0 and "inf" or "-inf"
+  elseif ftype == "f" or ftype == "F" then s = sformat("%." .. (prec or 6) .. "f", x)
+  elseif ftype == "e" or ftype == "E" then s = sformat("%." .. (prec or 6) .. "e", x)
+  elseif ftype == "g" or ftype == "G" then
+    s = sformat("%" .. (r.alt and "#" or "") .. "." .. (prec or 6) .. "g", x)
+  elseif ftype == "%" then s = sformat("%." .. (prec or 6) .. "f", x * 100) .. "%"
+  else -- no type
+    if prec then
+      s = sformat("%." .. (prec == 0 and 1 or prec) .. "g", x)
+      if not sfind(s, "[%.e]") and not sfind(s, "inf") and not sfind(s, "nan") then
+        -- Python keeps at least one fractional digit in fixed notation
+        local digits = #(s:gsub("^-", ""))
+        if digits < prec then s = s .. ".0" end
+      end
+      s = s:gsub("e([-+])(%d)$", "e%10%2")
+    else
+      s = float_repr(x)
+    end
+  end
+  if ftype == "E" or ftype == "F" or ftype == "G" then s = s:upper() end
+  if x == x and x ~= huge and x ~= -huge and (ftype == "e" or ftype == "E" or ftype == "g" or ftype == "G") then
+    -- C prints at least two exponent digits, like Python
+  end
+  if r.group then
+    local sign, int, rest = s:match("^(%-?)(%d+)(.*)$")
+    if int then s = sign .. group_digits(int, r.group) .. rest end
+  end
+  if r.sign == "+" and ssub(s, 1, 1) ~= "-" then s = "+" .. s
+  elseif r.sign == " " and ssub(s, 1, 1) ~= "-" then s = " " .. s end
+  return pad(s, r, ">", true)
+end
+
+local function fmt_int(i, r)
+  local t = r.type
+  local s
+  local neg = i < 0
+  local a = neg and -i or i
+  if t == "x" or t == "X" then s = sformat("%x", a); if r.alt then s = "0x" .. s end
+  elseif t == "o" then s = sformat("%o", a); if r.alt then s = "0o" .. s end
+  elseif t == "b" then
+    local bits = {}
+    if a == 0 then bits[1] = "0" end
+    while a > 0 do bits[#bits + 1] = tostring(a % 2); a = a // 2 end
+    s = concat(bits):reverse(); if r.alt then s = "0b" .. s end
+  elseif t == "c" then return pad(utf8.char(i), r, "<")
+  else s = sformat("%d", a) end
+  if t == "X" then s = s:upper() end
+  if r.group then s = group_digits(s, r.group) end
+  if neg then s = "-" .. s
+  elseif r.sign == "+" then s = "+" .. s
+  elseif r.sign == " " then s = " " .. s end
+  return pad(s, r, ">", true)
+end
+
+-- format(value, spec); mode as for P.str
+function P.format_value(v, spec, mode)
+  if spec == "" then return pystr(v, mode) end
+  local r = parse_spec(spec)
+  local tv = type(v)
+  if tv == "boolean" then
+    if r.type == nil or r.type == "s" then
+      if r.type == "s" then raise("eval", "Unknown format code 's' for object of type 'bool'") end
+      -- bool formats as int when a spec is given
+      return fmt_int(v and 1 or 0, r)
+    end
+    v = v and 1 or 0
+    tv = "number"
+  end
+  if tv == "number" then
+    local t = r.type
+    if mtype(v) == "integer" then
+      if t == nil or t == "d" or t == "n" or t == "x" or t == "X" or t == "o" or t == "b" or t == "c" then
+        return fmt_int(v, r)
+      end
+      if t == "e" or t == "E" or t == "f" or t == "F" or t == "g" or t == "G" or t == "%" then
+        return fmt_float(v + 0.0, r, t)
+      end
+      raise("eval", "Unknown format code '" .. t .. "' for object of type 'int'")
+    else
+      if t == nil or t == "e" or t == "E" or t == "f" or t == "F" or t == "g" or t == "G" or t == "%" or t == "n" then
+        return fmt_float(v, r, t == "n" and "g" or t)
+      end
+      raise("eval", "Unknown format code '" .. t .. "' for object of type 'float'")
+    end
+  end
+  if tv == "string" then
+    if r.type and r.type ~= "s" then raise("eval", "Unknown format code '" .. r.type .. "' for object of type 'str'") end
+    local s = v
+    if r.prec then s = rt.usub(s, 0, math.min(r.prec, rt.ulen(s))) end
+    if r.align == "=" then raise("eval", "'=' alignment not allowed in string format specifier") end
+    return pad(s, r, "<")
+  end
+  if v == null then
+    raise("eval", "unsupported format string passed to NoneType.__format__")
+  end
+  raise("eval", "unsupported format string passed to " .. rt.pytype(v) .. ".__format__")
+end
+
+------------------------------------------------------------------------
+-- str.format(*args, **kwargs)
+-- args: Lua array; kwargs: Dict or nil; getitem(obj, key) for {0[x]}
+------------------------------------------------------------------------
+function P.format(fmt, args, kwargs, mode, getattr)
+  local out, n = {}, 0
+  local pos, len = 1, #fmt
+  local auto = 0
+  local function lookup(field)
+    local head, rest = field:match("^([^%.%[]*)(.*)$")
+    local obj
+    if head == "" then
+      if auto < 0 then raise("eval", "cannot switch from manual field specification to automatic field numbering") end
+      obj = args[auto + 1]
+      if obj == nil then raise("eval", "Replacement index " .. auto .. " out of range for positional args tuple") end
+      auto = auto + 1
+    elseif head:match("^%d+$") then
+      if auto > 0 then raise("eval", "cannot switch from automatic field numbering to manual field specification") end
+      auto = -1
+      obj = args[tonumber(head) + 1]
+      if obj == nil then raise("eval", "Replacement index " .. head .. " out of range for positional args tuple") end
+    else
+      obj = kwargs and rt.dict_get(kwargs, head)
+      if obj == nil then raise("eval", "'" .. head .. "'") end
+    end
+    -- attribute / index chain
+    while rest ~= "" do
+      local attr, r2 = rest:match("^%.([^%.%[]+)(.*)$")
+      if attr then
+        obj = getattr and getattr(obj, attr) or raise("eval", "attribute access in format string")
+        rest = r2
+      else
+        local key, r3 = rest:match("^%[([^%]]*)%](.*)$")
+        if not key then raise("eval", "Missing ']' in format string") end
+        local k = key:match("^%d+$") and tonumber(key) or key
+        local mt = getmetatable(obj)
+        if mt == Dict then
+          local v = rt.dict_get(obj, k)
+          if v == nil then raise("eval", repr(k)) end
+          obj = v
+        elseif mt == List or mt == Tuple or mt == PyList then
+          if type(k) ~= "number" then raise("eval", "list indices must be integers or slices, not str") end
+          local v = obj[k + 1]
+          if v == nil then raise("eval", "tuple index out of range") end
+          obj = v
+        else
+          raise("eval", "'" .. rt.pytype(obj) .. "' object is not subscriptable")
+        end
+        rest = r3
+      end
+    end
+    return obj
+  end
+  while pos <= len do
+    local a = sfind(fmt, "[{}]", pos)
+    if not a then n = n + 1; out[n] = ssub(fmt, pos); break end
+    n = n + 1; out[n] = ssub(fmt, pos, a - 1)
+    local c = ssub(fmt, a, a)
+    if c == "}" then
+      if ssub(fmt, a + 1, a + 1) == "}" then n = n + 1; out[n] = "}"; pos = a + 2
+      else raise("eval", "Single '}' encountered in format string") end
+    elseif ssub(fmt, a + 1, a + 1) == "{" then
+      n = n + 1; out[n] = "{"; pos = a + 2
+    else
+      -- find matching close brace (nested one level for spec)
+      local depth, j = 1, a + 1
+      while j <= len do
+        local ch = ssub(fmt, j, j)
+        if ch == "{" then depth = depth + 1 elseif ch == "}" then depth = depth - 1; if depth == 0 then break end end
+        j = j + 1
+      end
+      if j > len then raise("eval", "expected '}' before end of string") end
+      local field = ssub(fmt, a + 1, j - 1)
+      local name, conv, spec = field, nil, ""
+      local bang = sfind(field, "!", 1, true)
+      local colon = sfind(field, ":", 1, true)
+      if bang and (not colon or bang < colon) then
+        name = ssub(field, 1, bang - 1)
+        conv = ssub(field, bang + 1, bang + 1)
+        if colon then spec = ssub(field, colon + 1) end
+        if colon and colon ~= bang + 2 or (not colon and #field ~= bang + 1) then
+          raise("eval", "expected ':' after conversion specifier")
+        end
+      elseif colon then
+        name = ssub(field, 1, colon - 1)
+        spec = ssub(field, colon + 1)
+      end
+      if sfind(spec, "{", 1, true) then
+        spec = P.format(spec, args, kwargs, mode, getattr)
+      end
+      local v = lookup(name)
+      if conv == "r" or conv == "a" then v = repr(v, mode)
+      elseif conv == "s" then v = pystr(v, mode)
+      elseif conv ~= nil then raise("eval", "Unknown conversion specifier " .. conv) end
+      n = n + 1; out[n] = P.format_value(v, spec, mode)
+      pos = j + 1
+    end
+  end
+  return concat(out)
+end
+
+------------------------------------------------------------------------
+-- printf-style: fmt % values
+------------------------------------------------------------------------
+function P.percent(fmt, values, mode)
+  local args, mapping
+  local mt = getmetatable(values)
+  if mt == Tuple then args = values
+  elseif mt == Dict then mapping = values; args = {values}
+  else args = {values} end
+  local ai = 1
+  local out, n = {}, 0
+  local pos, len = 1, #fmt
+  local function nextarg()
+    local v = args[ai]
+    if v == nil then raise("eval", "not enough arguments for format string") end
+    ai = ai + 1
+    return v
+  end
+  local used_mapping = false
+  while pos <= len do
+    local a = sfind(fmt, "%", pos, true)
+    if not a then n = n + 1; out[n] = ssub(fmt, pos); break end
+    n = n + 1; out[n] = ssub(fmt, pos, a - 1)
+    local i = a + 1
+    local key
+    if ssub(fmt, i, i) == "(" then
+      local close = sfind(fmt, ")", i, true)
+      if not close then raise("eval", "incomplete format key") end
+      key = ssub(fmt, i + 1, close - 1)
+      i = close + 1
+    end
+    local flags = fmt:match("^[-+ #0]*", i)
+    i = i + #flags
+    local width = fmt:match("^%*", i) or fmt:match("^%d*", i)
+    i = i + #width
+    local prec
+    if ssub(fmt, i, i) == "." then
+      prec = fmt:match("^%*", i + 1) or fmt:match("^%d*", i + 1)
+      i = i + 1 + #prec
+    end
+    -- length modifier (ignored by Python)
+    local lm = fmt:match("^[hlL]", i); if lm then i = i + 1 end
+    local conv = ssub(fmt, i, i)
+    if conv == "" then raise("eval", "incomplete format") end
+    pos = i + 1
+    if conv == "%" then
+      n = n + 1; out[n] = "%"
+    else
+      if width == "*" then width = tostring(nextarg()) end
+      if prec == "*" then prec = tostring(nextarg()) end
+      local v
+      if key then
+        if not mapping then raise("eval", "format requires a mapping") end
+        used_mapping = true
+        v = rt.dict_get(mapping, key)
+        if v == nil then raise("eval", repr(key)) end
+      else
+        v = nextarg()
+      end
+      local r = {width = tonumber(width), prec = prec and tonumber(prec ~= "" and prec or "0") or nil}
+      local left = sfind(flags, "-", 1, true)
+      local zero = sfind(flags, "0", 1, true)
+      if sfind(flags, "+", 1, true) then r.sign = "+" elseif sfind(flags, " ", 1, true) then r.sign = " " end
+      if sfind(flags, "#", 1, true) then r.alt = true end
+      local s
+      if conv == "s" or conv == "r" or conv == "a" then
+        s = conv == "s" and pystr(v, mode) or repr(v, mode)
+        if r.prec then s = rt.usub(s, 0, math.min(r.prec, rt.ulen(s))) end
+        r.sign = nil
+        r.align = left and "<" or ">"
+        s = pad(s, r, ">")
+      else
+        local num = v
+        if type(num) == "boolean" then num = num and 1 or 0 end
+        if type(num) ~= "number" then
+          raise("eval", "%" .. conv .. " format: a real number is required, not " .. rt.pytype(v))
+        end
+        if conv == "d" or conv == "i" or conv == "u" then
+          if mtype(num) == "float" then num = rt.float_to_int(num) end
+          r.type = "d"
+          if r.prec and r.prec > 0 then
+            local neg = num < 0
+            local digits = sformat("%d", neg and -num or num)
+            if #digits < r.prec then digits = srep("0", r.prec - #digits) .. digits end
+            s = (neg and "-" or (r.sign or "")) .. digits
+            r.sign = nil
+            if left then r.align = "<" elseif zero then r.zero = true else r.align = ">" end
+            s = pad(s, r, ">", true)
+          else
+            r.prec = nil
+            if left then r.align = "<" elseif zero then r.zero = true end
+            s = fmt_int(num, r)
+          end
+        elseif conv == "x" or conv == "X" or conv == "o" then
+          if mtype(num) ~= "integer" then raise("eval", "%" .. conv .. " format: an integer is required, not float") end
+          r.type = conv; r.prec = nil
+          if left then r.align = "<" elseif zero then r.zero = true end
+          s = fmt_int(num, r)
+        elseif conv == "c" then
+          s = type(v) == "string" and v or utf8.char(num)
+          r.align = left and "<" or ">"; r.sign = nil
+          s = pad(s, r, ">")
+        elseif conv == "e" or conv == "E" or conv == "f" or conv == "F" or conv == "g" or conv == "G" then
+          if left then r.align = "<" elseif zero then r.zero = true end
+          r.prec = r.prec or 6
+          s = fmt_float(num + 0.0, r, conv)
+        else
+          raise("eval", "unsupported format character '" .. conv .. "'")
+        end
+      end
+      n = n + 1; out[n] = s
+    end
+  end
+  if not mapping and ai <= #args and mt == Tuple then
+    raise("eval", "not all arguments converted during string formatting")
+  end
+  if not mapping and mt ~= Tuple and ai == 1 and #args == 1 and not used_mapping then
+    raise("eval", "not all arguments converted during string formatting")
+  end
+  return concat(out)
+end
+
+return P

@@ -1,0 +1,650 @@
+-- glarex runtime: the value model shared by C and Lua, errors, Python
+-- semantics of truthiness, equality, ordering and arithmetic, UTF-8 helpers
+-- and generic iteration.  Loaded first; see lua/README.md for the contract.
+local M = ...
+local rt = {}
+
+local type, getmetatable, setmetatable, rawget = type, getmetatable, setmetatable, rawget
+local mtype, tointeger = math.type, math.tointeger
+local sbyte, ssub, sfind, sformat = string.byte, string.sub, string.find, string.format
+local maxint, minint = math.maxinteger, math.mininteger
+local huge = math.huge
+
+------------------------------------------------------------------------
+-- Value types
+------------------------------------------------------------------------
+-- null: a unique sentinel (never Lua nil inside data)
+local NullMT = {__name = "null", __tostring = function() return "null" end}
+local null = setmetatable({}, NullMT)
+rt.null = null
+
+-- list: items at 1..n (data lists; a YAQL tuple, a Jinja list)
+local List = {__name = "list"}
+-- dict: {keys = {k1, k2, ...}, map = {[norm(k)] = v}}; insertion ordered
+local Dict = {__name = "dict"}
+-- internal kinds (never part of a final result)
+local Tuple = {__name = "tuple"}     -- Jinja tuple literal
+local PyList = {__name = "pylist"}   -- a Python list inside YAQL (split(), json_parse()...)
+local Set = {__name = "set"}         -- {items = {...}, kind = "set"|"keys"|"items"|"values"}
+local Iter = {__name = "iterator"}   -- {next = fn, what = "map"|...}; single pass
+local Undefined = {__name = "Undefined"} -- Jinja undefined {hint=, strict=, exc=}
+local Func = {__name = "function"}   -- callable {name=, call=function(args, kwargs) end}
+local Range = {__name = "range"}     -- Jinja range {start, stop, step}
+local Ctx = {__name = "context"}     -- YAQL let() context
+rt.List, rt.Dict, rt.Tuple, rt.PyList, rt.Set = List, Dict, Tuple, PyList, Set
+rt.Iter, rt.Undefined, rt.Func, rt.Range, rt.Ctx = Iter, Undefined, Func, Range, Ctx
+
+local function is_seq(v)
+  local mt = getmetatable(v)
+  return mt == List or mt == Tuple or mt == PyList
+end
+rt.is_seq = is_seq
+
+function rt.list(...)
+  return setmetatable({...}, List)
+end
+function rt.list_from(t) return setmetatable(t, List) end
+function rt.list_append(l, v) l[#l + 1] = v end
+function rt.tuple_from(t) return setmetatable(t, Tuple) end
+function rt.pylist_from(t) return setmetatable(t, PyList) end
+
+------------------------------------------------------------------------
+-- Errors
+------------------------------------------------------------------------
+local ErrMT = {__name = "glarex.error"}
+ErrMT.__tostring = function(e) return e.message end
+rt.ErrMT = ErrMT
+
+local function raise(kind, msg)
+  error(setmetatable({kind = kind, message = msg}, ErrMT), 0)
+end
+rt.raise = raise
+function rt.eval_error(msg) raise("eval", msg) end
+function rt.unsupported(msg) raise("unsupported", msg) end
+function rt.is_error(e) return getmetatable(e) == ErrMT end
+
+------------------------------------------------------------------------
+-- Dicts
+------------------------------------------------------------------------
+local keynorm -- forward
+
+local function dict() return setmetatable({keys = {}, map = {}}, Dict) end
+rt.dict = dict
+
+local function dict_set(d, k, v)
+  local nk = k
+  if type(k) ~= "string" then nk = keynorm(k) end
+  local map = d.map
+  if map[nk] == nil then local ks = d.keys; ks[#ks + 1] = k end
+  map[nk] = v
+end
+rt.dict_set = dict_set
+
+-- value or nil
+local function dict_get(d, k)
+  if type(k) == "string" then return d.map[k] end
+  return d.map[keynorm(k)]
+end
+rt.dict_get = dict_get
+
+function rt.dict_len(d) return #d.keys end
+
+function rt.dict_copy(d)
+  local nd = dict()
+  local ks, nks, m, nm = d.keys, nd.keys, d.map, nd.map
+  for i = 1, #ks do nks[i] = ks[i] end
+  for k, v in pairs(m) do nm[k] = v end
+  return nd
+end
+
+function rt.dict_delete(d, k)
+  local nk = k
+  if type(k) ~= "string" then nk = keynorm(k) end
+  if d.map[nk] == nil then return false end
+  d.map[nk] = nil
+  local ks = d.keys
+  for i = 1, #ks do
+    local ki = ks[i]
+    if ki == k or (type(ki) ~= "string" and keynorm(ki) == nk) then
+      table.remove(ks, i); break
+    end
+  end
+  return true
+end
+
+-- iterate pairs in order: for k, v in rt.dict_pairs(d)
+function rt.dict_pairs(d)
+  local ks, map, i = d.keys, d.map, 0
+  return function()
+    i = i + 1
+    local k = ks[i]
+    if k == nil then return nil end
+    if type(k) == "string" then return k, map[k] end
+    return k, map[keynorm(k)]
+  end
+end
+
+------------------------------------------------------------------------
+-- UTF-8 helpers (Python strings count code points)
+------------------------------------------------------------------------
+local function is_ascii(s) return not sfind(s, "[\128-\255]") end
+rt.is_ascii = is_ascii
+
+local function ulen(s)
+  if is_ascii(s) then return #s end
+  local n = utf8.len(s)
+  if not n then
+    -- invalid UTF-8: count bytes that are not continuation bytes
+    n = 0
+    for i = 1, #s do local b = sbyte(s, i); if b < 0x80 or b >= 0xC0 then n = n + 1 end end
+  end
+  return n
+end
+rt.ulen = ulen
+
+-- array of code-point strings
+local function uchars(s)
+  local out = {}
+  if is_ascii(s) then
+    for i = 1, #s do out[i] = ssub(s, i, i) end
+    return out
+  end
+  local n = 0
+  for ch in s:gmatch("[%z\1-\127\194-\253][\128-\191]*") do n = n + 1; out[n] = ch end
+  return out
+end
+rt.uchars = uchars
+
+-- Python s[i:j] with already-normalised 0-based bounds (0 <= i <= j <= len)
+local function usub(s, i, j)
+  if is_ascii(s) then return ssub(s, i + 1, j) end
+  if j <= i then return "" end
+  local bi = utf8.offset(s, i + 1)
+  local bj = utf8.offset(s, j + 1)
+  if not bi or not bj then
+    local cs = uchars(s)
+    return table.concat(cs, "", i + 1, j)
+  end
+  return ssub(s, bi, bj - 1)
+end
+rt.usub = usub
+
+-- Python-style slice index normalisation
+local function slice_bounds(n, start, stop, step)
+  step = step or 1
+  if step == 0 then raise("eval", "slice step cannot be zero") end
+  if step > 0 then
+    if start == nil then start = 0 elseif start < 0 then start = start + n; if start < 0 then start = 0 end elseif start > n then start = n end
+    if stop == nil then stop = n elseif stop < 0 then stop = stop + n; if stop < 0 then stop = 0 end elseif stop > n then stop = n end
+  else
+    if start == nil then start = n - 1 elseif start < 0 then start = start + n; if start < 0 then start = -1 end elseif start >= n then start = n - 1 end
+    if stop == nil then stop = -1 elseif stop < 0 then stop = stop + n; if stop < 0 then stop = -1 end elseif stop >= n then stop = n - 1 end
+  end
+  return start, stop, step
+end
+rt.slice_bounds = slice_bounds
+
+-- encode a code point
+rt.uchar = utf8.char
+
+------------------------------------------------------------------------
+-- Type names (Python's)
+------------------------------------------------------------------------
+local function pytype(v)
+  local tv = type(v)
+  if tv == "string" then return "str" end
+  if tv == "boolean" then return "bool" end
+  if tv == "number" then return mtype(v) == "integer" and "int" or "float" end
+  if v == null then return "NoneType" end
+  local mt = getmetatable(v)
+  if mt == List then return "list" end
+  if mt == Dict then return "dict" end
+  if mt == Tuple then return "tuple" end
+  if mt == PyList then return "list" end
+  if mt == Set then
+    local k = v.kind
+    if k == "keys" then return "dict_keys" elseif k == "values" then return "dict_values"
+    elseif k == "items" then return "dict_items" end
+    return "frozenset"
+  end
+  if mt == Iter then return v.what or "generator" end
+  if mt == Undefined then return "Undefined" end
+  if mt == Func then return v.pytype or "builtin_function_or_method" end
+  if mt == Range then return "range" end
+  if mt == Ctx then return "context" end
+  return "object"
+end
+rt.pytype = pytype
+
+------------------------------------------------------------------------
+-- Undefined (Jinja)
+------------------------------------------------------------------------
+function rt.undefined(hint, strict, exc)
+  return setmetatable({hint = hint, strict = strict ~= false, exc = exc}, Undefined)
+end
+function rt.undef_fail(u)
+  raise(u.exc or "eval", u.hint or "undefined value")
+end
+
+------------------------------------------------------------------------
+-- Iteration
+------------------------------------------------------------------------
+-- Returns a Lua iterator function yielding items (nil at the end).
+-- Accepts sequences, sets, iterators, ranges; dicts yield keys, strings
+-- yield characters (callers decide whether that is allowed).
+local function iter(v)
+  local mt = getmetatable(v)
+  if mt == List or mt == Tuple or mt == PyList then
+    local i = 0
+    return function() i = i + 1; return v[i] end
+  elseif mt == Iter then
+    return v.next
+  elseif mt == Set then
+    local items, i = v.items, 0
+    return function() i = i + 1; return items[i] end
+  elseif mt == Dict then
+    local ks, i = v.keys, 0
+    return function() i = i + 1; return ks[i] end
+  elseif mt == Range then
+    local cur, stop, step = v.start - v.step, v.stop, v.step
+    return function()
+      cur = cur + step
+      if (step > 0 and cur < stop) or (step < 0 and cur > stop) then return cur end
+      cur = cur - step
+      return nil
+    end
+  elseif type(v) == "string" then
+    local cs, i = uchars(v), 0
+    return function() i = i + 1; return cs[i] end
+  elseif mt == Undefined then
+    rt.undef_fail(v)
+  end
+  raise("eval", "'" .. pytype(v) .. "' object is not iterable")
+end
+rt.iter = iter
+
+-- make a single-pass iterator object from a Lua iterator function
+local function make_iter(nextfn, what)
+  local done = false
+  local it = setmetatable({what = what}, Iter)
+  it.next = function()
+    if done then return nil end
+    local v = nextfn()
+    if v == nil then done = true end
+    return v
+  end
+  return it
+end
+rt.make_iter = make_iter
+
+-- materialise anything iterable into a plain Lua array (not copied for
+-- sequences when nocopy is set)
+local function to_array(v, nocopy)
+  local mt = getmetatable(v)
+  if nocopy and (mt == List or mt == Tuple or mt == PyList) then return v end
+  local out, n = {}, 0
+  if mt == List or mt == Tuple or mt == PyList then
+    for i = 1, #v do out[i] = v[i] end
+    return out
+  end
+  if mt == Set then
+    local items = v.items
+    for i = 1, #items do out[i] = items[i] end
+    return out
+  end
+  for x in iter(v) do n = n + 1; out[n] = x end
+  return out
+end
+rt.to_array = to_array
+
+function rt.range_len(r)
+  local start, stop, step = r.start, r.stop, r.step
+  if step > 0 then
+    if stop <= start then return 0 end
+    return (stop - start - 1) // step + 1
+  else
+    if stop >= start then return 0 end
+    return (start - stop - 1) // (-step) + 1
+  end
+end
+
+------------------------------------------------------------------------
+-- Truthiness (Python)
+------------------------------------------------------------------------
+local function truthy(v)
+  if v == true then return true end
+  if v == false or v == null then return false end
+  local tv = type(v)
+  if tv == "number" then return v ~= 0 end
+  if tv == "string" then return v ~= "" end
+  local mt = getmetatable(v)
+  if mt == List or mt == Tuple or mt == PyList then return v[1] ~= nil end
+  if mt == Dict then return v.keys[1] ~= nil end
+  if mt == Set then return v.items[1] ~= nil end
+  if mt == Undefined then
+    if v.strict then rt.undef_fail(v) end
+    return false
+  end
+  if mt == Range then return rt.range_len(v) > 0 end
+  return true
+end
+rt.truthy = truthy
+
+------------------------------------------------------------------------
+-- Equality (Python ==)
+------------------------------------------------------------------------
+local eq
+local function seq_eq(a, b)
+  local n = #a
+  if n ~= #b then return false end
+  for i = 1, n do
+    local x, y = a[i], b[i]
+    if x ~= y and not eq(x, y) then return false end
+  end
+  return true
+end
+
+local function set_has(items, x)
+  for i = 1, #items do if eq(items[i], x) then return true end end
+  return false
+end
+
+eq = function(a, b)
+  if a == b then return true end
+  local ta, tb = type(a), type(b)
+  if ta == "number" then
+    if tb == "boolean" then return a == (b and 1 or 0) end
+    return false
+  elseif ta == "boolean" then
+    if tb == "number" then return (a and 1 or 0) == b end
+    return false
+  elseif ta ~= "table" or tb ~= "table" then
+    if ta == "table" and getmetatable(a) == Undefined and a.strict then rt.undef_fail(a) end
+    if tb == "table" and getmetatable(b) == Undefined and b.strict then rt.undef_fail(b) end
+    return false
+  end
+  local ma, mb = getmetatable(a), getmetatable(b)
+  if ma == Undefined then
+    if a.strict then rt.undef_fail(a) end
+    return mb == Undefined
+  end
+  if mb == Undefined then
+    if b.strict then rt.undef_fail(b) end
+    return false
+  end
+  if ma ~= mb then return false end
+  if ma == List or ma == Tuple or ma == PyList then return seq_eq(a, b) end
+  if ma == Dict then
+    local ka, kb = a.keys, b.keys
+    if #ka ~= #kb then return false end
+    for i = 1, #ka do
+      local k = ka[i]
+      local vb = dict_get(b, k)
+      if vb == nil then return false end
+      local va = dict_get(a, k)
+      if va ~= vb and not eq(va, vb) then return false end
+    end
+    return true
+  end
+  if ma == Set then
+    if a.kind == "values" or b.kind == "values" then return false end
+    local ia, ib = a.items, b.items
+    if #ia ~= #ib then return false end
+    for i = 1, #ia do if not set_has(ib, ia[i]) then return false end end
+    return true
+  end
+  if ma == Range then
+    return rt.range_len(a) == rt.range_len(b) and (rt.range_len(a) == 0 or
+      (a.start == b.start and (rt.range_len(a) == 1 or a.step == b.step)))
+  end
+  return false
+end
+rt.eq = eq
+
+-- Python `x in container` for sequences/sets/iterators (uses ==)
+function rt.contains_iter(coll, x)
+  local mt = getmetatable(coll)
+  if mt == List or mt == Tuple or mt == PyList then
+    for i = 1, #coll do local y = coll[i]; if y == x or eq(y, x) then return true end end
+    return false
+  end
+  for y in iter(coll) do if y == x or eq(y, x) then return true end end
+  return false
+end
+
+------------------------------------------------------------------------
+-- Ordering (Python <) ; raises TypeError-like errors for mixed types
+------------------------------------------------------------------------
+local function str_lt(a, b)
+  -- byte-wise comparison (== code point order for UTF-8), locale-independent
+  local n = #a
+  if #b < n then n = #b end
+  local i = 1
+  while i <= n do
+    local j = i + 15
+    if j > n then j = n end
+    if ssub(a, i, j) ~= ssub(b, i, j) then
+      for k = i, j do
+        local x, y = sbyte(a, k), sbyte(b, k)
+        if x ~= y then return x < y end
+      end
+    end
+    i = j + 1
+  end
+  return #a < #b
+end
+rt.str_lt = str_lt
+
+local function numval(v)
+  local tv = type(v)
+  if tv == "number" then return v end
+  if tv == "boolean" then return v and 1 or 0 end
+  return nil
+end
+
+local cmp_lt
+local function cmp_type_error(op, a, b)
+  raise("eval", "'" .. op .. "' not supported between instances of '" .. pytype(a) .. "' and '" .. pytype(b) .. "'")
+end
+rt.cmp_type_error = cmp_type_error
+
+-- Python a < b
+cmp_lt = function(a, b, op)
+  local na, nb = numval(a), numval(b)
+  if na and nb then return na < nb end
+  local ta, tb = type(a), type(b)
+  if ta == "string" and tb == "string" then return str_lt(a, b) end
+  if ta == "table" and tb == "table" then
+    local ma, mb = getmetatable(a), getmetatable(b)
+    if ma == Undefined then rt.undef_fail(a) end
+    if mb == Undefined then rt.undef_fail(b) end
+    if ma == mb and (ma == List or ma == Tuple or ma == PyList) then
+      local n = math.min(#a, #b)
+      for i = 1, n do
+        local x, y = a[i], b[i]
+        if not eq(x, y) then return cmp_lt(x, y, op) end
+      end
+      return #a < #b
+    end
+    if ma == Set and mb == Set then
+      -- proper subset
+      if #a.items >= #b.items then return false end
+      for i = 1, #a.items do if not set_has(b.items, a.items[i]) then return false end end
+      return true
+    end
+  end
+  if type(a) == "table" and getmetatable(a) == Undefined then rt.undef_fail(a) end
+  if type(b) == "table" and getmetatable(b) == Undefined then rt.undef_fail(b) end
+  cmp_type_error(op or "<", a, b)
+end
+rt.lt = function(a, b) return cmp_lt(a, b, "<") end
+rt.gt = function(a, b) return cmp_lt(b, a, ">") end
+rt.le = function(a, b)
+  local na, nb = numval(a), numval(b)
+  if na and nb then return na <= nb end
+  if type(a) == "string" and type(b) == "string" then return a == b or str_lt(a, b) end
+  local ma = getmetatable(a)
+  if ma == Set and getmetatable(b) == Set then
+    for i = 1, #a.items do if not set_has(b.items, a.items[i]) then return false end end
+    return true
+  end
+  if eq(a, b) and (ma == List or ma == Tuple or ma == PyList) then return true end
+  return cmp_lt(a, b, "<=")
+end
+rt.ge = function(a, b) return rt.le(b, a) end
+
+------------------------------------------------------------------------
+-- Keys of dicts (Python hashing)
+------------------------------------------------------------------------
+local repr_for_key -- set by pyfmt
+keynorm = function(k)
+  local tk = type(k)
+  if tk == "string" or tk == "number" then
+    if k ~= k then return "\0nan" end
+    return k
+  end
+  if tk == "boolean" then return k and 1 or 0 end
+  if k == null then return null end
+  local mt = getmetatable(k)
+  if mt == PyList or (mt == Set and k.kind ~= "set") or mt == Iter or mt == Func then
+    if mt ~= Iter and mt ~= Func then
+      raise("eval", "unhashable type: '" .. pytype(k) .. "'")
+    end
+    return k -- identity hash
+  end
+  if mt == Undefined then rt.undef_fail(k) end
+  -- tuples, frozendicts, frozensets: structural key
+  return "\0" .. rt.key_repr(k)
+end
+rt.keynorm = keynorm
+-- structural representation used as a hash key (pyfmt overrides)
+function rt.key_repr(k) return tostring(k) end
+
+------------------------------------------------------------------------
+-- Numbers (Python semantics, 64-bit ints with overflow detection)
+------------------------------------------------------------------------
+local function overflow() raise("unsupported", "integer result beyond 64 bits") end
+rt.overflow = overflow
+
+local function iadd(a, b)
+  local r = a + b
+  if (a >= 0) == (b >= 0) and (r >= 0) ~= (a >= 0) then overflow() end
+  return r
+end
+local function isub(a, b)
+  local r = a - b
+  if (a >= 0) ~= (b >= 0) and (r >= 0) ~= (a >= 0) then overflow() end
+  return r
+end
+local function imul(a, b)
+  if a == 0 or b == 0 then return 0 end
+  if (a == -1 and b == minint) or (b == -1 and a == minint) then overflow() end
+  local r = a * b
+  if r // b ~= a or r % b ~= 0 then overflow() end
+  return r
+end
+rt.iadd, rt.isub, rt.imul = iadd, isub, imul
+
+-- numeric value of bool/int/float, nil otherwise
+rt.numval = numval
+local function is_int(v) return mtype(v) == "integer" end
+rt.is_int = is_int
+
+function rt.add(a, b)
+  if is_int(a) and is_int(b) then return iadd(a, b) end
+  return a + b
+end
+function rt.sub(a, b)
+  if is_int(a) and is_int(b) then return isub(a, b) end
+  return a - b
+end
+function rt.mul(a, b)
+  if is_int(a) and is_int(b) then return imul(a, b) end
+  return a * b
+end
+-- Python //
+function rt.floordiv(a, b)
+  if b == 0 then
+    raise("eval", (is_int(a) and is_int(b)) and "integer division or modulo by zero" or "float floor division by zero")
+  end
+  if is_int(a) and is_int(b) then
+    if a == minint and b == -1 then overflow() end
+    return a // b
+  end
+  return (a + 0.0) // b
+end
+-- Python /
+function rt.truediv(a, b)
+  if b == 0 then raise("eval", "division by zero") end
+  return (a + 0.0) / b
+end
+-- Python %
+function rt.mod(a, b)
+  if b == 0 then
+    raise("eval", (is_int(a) and is_int(b)) and "integer modulo by zero" or "float modulo")
+  end
+  if is_int(a) and is_int(b) then
+    if b == -1 then return 0 end
+    return a % b
+  end
+  return (a + 0.0) % b
+end
+function rt.neg(a)
+  if is_int(a) then
+    if a == minint then overflow() end
+    return -a
+  end
+  return -a
+end
+-- Python **
+function rt.pow(a, b)
+  if is_int(a) and is_int(b) then
+    if b < 0 then
+      if a == 0 then raise("eval", "0.0 cannot be raised to a negative power") end
+      return (a + 0.0) ^ b
+    end
+    local r, base, e = 1, a, b
+    while e > 0 do
+      if e % 2 == 1 then r = imul(r, base) end
+      e = e // 2
+      if e > 0 then base = imul(base, base) end
+    end
+    return r
+  end
+  a, b = a + 0.0, b + 0.0
+  if a == 0 and b < 0 then raise("eval", "0.0 cannot be raised to a negative power") end
+  if a < 0 and b ~= math.floor(b) then raise("unsupported", "complex result of a power") end
+  local r = a ^ b
+  if (r == huge or r == -huge) and a ~= huge and a ~= -huge then raise("eval", "(34, 'Numerical result out of range')") end
+  return r
+end
+
+-- float -> int (Python int(x): truncation)
+function rt.float_to_int(x)
+  if x ~= x then raise("eval", "cannot convert float NaN to integer") end
+  if x == huge or x == -huge then raise("eval", "cannot convert float infinity to integer") end
+  local t = x >= 0 and math.floor(x) or math.ceil(x)
+  local i = tointeger(t)
+  if not i then overflow() end
+  return i
+end
+
+------------------------------------------------------------------------
+-- Misc helpers used by generated code
+------------------------------------------------------------------------
+rt.type = type
+rt.getmetatable = getmetatable
+rt.setmetatable = setmetatable
+
+-- is v one of the plain JSON-like data kinds?
+function rt.kind(v)
+  local tv = type(v)
+  if tv ~= "table" then return tv end
+  if v == null then return "null" end
+  local mt = getmetatable(v)
+  if mt == List or mt == Tuple or mt == PyList then return "seq" end
+  if mt == Dict then return "dict" end
+  return "other"
+end
+
+return rt

@@ -1,0 +1,1799 @@
+-- glarex yaqllib: the YAQL standard library as Mistral configures it (yaql
+-- 2.0 std functions, Mistral's env/json/yaml functions, host functions),
+-- operators, member access and output conversion.  Called by code that
+-- lua/yaql.lua generates; signatures are declared here so the compiler can
+-- map positional/named arguments and lambdas at compile time.
+local M = ...
+local rt, P, J = M.runtime, M.pyfmt, M.json
+local Y = {}
+
+local type, getmetatable, setmetatable, select, pairs, ipairs =
+  type, getmetatable, setmetatable, select, pairs, ipairs
+local mtype = math.type
+local concat = table.concat
+local null = rt.null
+local List, Dict, Tuple, PyList, Set, Iter, Undefined, Func, Range, Ctx =
+  rt.List, rt.Dict, rt.Tuple, rt.PyList, rt.Set, rt.Iter, rt.Undefined, rt.Func, rt.Range, rt.Ctx
+local raise, truthy, eq, iter, make_iter = rt.raise, rt.truthy, rt.eq, rt.iter, rt.make_iter
+local dict_get, dict_set, new_dict = rt.dict_get, rt.dict_set, rt.dict
+
+------------------------------------------------------------------------
+-- type predicates (yaql smart types)
+------------------------------------------------------------------------
+local function is_str(v) return type(v) == "string" end
+local function is_num(v) return type(v) == "number" end           -- Number(): not bool
+local function is_intlike(v) return mtype(v) == "integer" or type(v) == "boolean" end -- PythonType(int)
+local function as_int(v) if type(v) == "boolean" then return v and 1 or 0 end return v end
+local function is_seq(v) local mt = getmetatable(v); return mt == List or mt == PyList end
+local function is_map(v) return getmetatable(v) == Dict end
+local function is_iterable(v)
+  local mt = getmetatable(v)
+  return mt == List or mt == PyList or mt == Set or mt == Iter or mt == Tuple
+end
+local function is_set(v) local mt = getmetatable(v); return mt == Set and v.kind ~= "values" end
+local function is_iterator(v) return getmetatable(v) == Iter end
+Y.is_iterable, Y.is_seq, Y.is_map = is_iterable, is_seq, is_map
+
+local function short(v)
+  local ok, s = pcall(P.str, v, "yaql")
+  if ok then return s end
+  return rt.pytype(v)
+end
+
+local function no_func(name) raise("eval", 'No function "' .. name .. '" matches supplied arguments') end
+local function no_method(name, recv)
+  raise("eval", 'No method "' .. name .. '" for receiver ' .. short(recv) .. " matches supplied arguments")
+end
+Y.no_func, Y.no_method = no_func, no_method
+function Y.unknown_function(name) raise("eval", 'Unknown function "' .. name .. '"') end
+function Y.unknown_method(name, recv) raise("eval", 'Unknown method "' .. name .. '" for receiver ' .. short(recv)) end
+
+local function pylist(t) return setmetatable(t, PyList) end
+local function tuple(t) return setmetatable(t, List) end -- YAQL tuples are rt.List
+
+------------------------------------------------------------------------
+-- registry of signatures
+------------------------------------------------------------------------
+-- Y.F[name] / Y.M[name] = array of candidates:
+--   {params = {names...}, min = n, max = n|nil(varargs), lazy = {[pos]=true},
+--    kwargs = bool, impl = function, id = n}
+Y.F, Y.M = {}, {}
+Y.I = {} -- id -> impl
+local function parse_sig(sig)
+  local c = {params = {}, lazy = {}, min = 0, max = 0}
+  for p in sig:gmatch("[^,%s]+") do
+    if p:sub(1, 2) == "**" then c.kwargs = true
+    elseif p:sub(1, 1) == "*" then
+      c.varargs = true; c.max = nil
+      if p:sub(-2) == ":L" then c.lazy_rest = true end
+    else
+      local name, opt, lazy = p:match("^([%w_]+)(%??)(:?L?)$")
+      c.params[#c.params + 1] = name
+      local pos = #c.params
+      if lazy == ":L" then c.lazy[pos] = true end
+      if opt == "" then c.min = pos end
+      c.max = c.max and pos
+    end
+  end
+  return c
+end
+
+local function def(forms, name, sig, impl)
+  local c = parse_sig(sig)
+  c.impl = impl
+  c.name = name
+  c.id = #Y.I + 1
+  Y.I[c.id] = impl
+  if forms:find("f") then Y.F[name] = Y.F[name] or {}; table.insert(Y.F[name], c) end
+  if forms:find("m") then Y.M[name] = Y.M[name] or {}; table.insert(Y.M[name], c) end
+  return c
+end
+Y.def = def
+
+------------------------------------------------------------------------
+-- conversions between data and YAQL internal values
+------------------------------------------------------------------------
+-- Output conversion (yaql convert_output_data + Mistral sanitize): tuples
+-- and Python lists become lists, iterators are materialised, sets are kept
+-- as sets (they make the result unrepresentable).
+local function finalize(v)
+  if type(v) ~= "table" or v == null then return v end
+  local mt = getmetatable(v)
+  if mt == List then
+    local out, changed = nil, false
+    for i = 1, #v do
+      local x = v[i]
+      if type(x) == "table" and x ~= null then
+        local y = finalize(x)
+        if y ~= x then
+          if not out then out = {}; for j = 1, i - 1 do out[j] = v[j] end end
+          changed = true
+        end
+        if out then out[i] = y end
+      elseif out then out[i] = x end
+    end
+    if changed then return setmetatable(out, List) end
+    return v
+  elseif mt == PyList or mt == Tuple then
+    local out = {}
+    for i = 1, #v do out[i] = finalize(v[i]) end
+    return setmetatable(out, List)
+  elseif mt == Dict then
+    local ks = v.keys
+    local changed = false
+    local vals = {}
+    for i = 1, #ks do
+      local x = dict_get(v, ks[i])
+      local y = finalize(x)
+      vals[i] = y
+      if y ~= x then changed = true end
+      if type(ks[i]) == "table" and ks[i] ~= null then changed = true end
+    end
+    if not changed then return v end
+    local d = new_dict()
+    for i = 1, #ks do dict_set(d, finalize(ks[i]), vals[i]) end
+    return d
+  elseif mt == Iter then
+    local out, n = {}, 0
+    for x in v.next do n = n + 1; out[n] = finalize(x) end
+    return setmetatable(out, List)
+  end
+  return v
+end
+Y.finalize = finalize
+
+-- arguments handed to the host: plain data (iterators materialised,
+-- Python lists/tuples as lists, sets as lists)
+local function to_host(v)
+  if type(v) ~= "table" or v == null then return v end
+  local mt = getmetatable(v)
+  if mt == Set then
+    local out = {}
+    for i = 1, #v.items do out[i] = to_host(v.items[i]) end
+    return setmetatable(out, List)
+  end
+  if mt == Ctx then raise("eval", "a YAQL context cannot be passed to a function") end
+  return finalize(v)
+end
+Y.to_host = to_host
+
+-- values coming back from Python-level functions: lists are Python lists
+local function from_host(v)
+  if type(v) ~= "table" or v == null then return v end
+  local mt = getmetatable(v)
+  if mt == List or mt == PyList or mt == Tuple then
+    local out = {}
+    for i = 1, #v do out[i] = from_host(v[i]) end
+    return setmetatable(out, PyList)
+  elseif mt == Dict then
+    local d = new_dict()
+    for k, x in rt.dict_pairs(v) do dict_set(d, k, from_host(x)) end
+    return d
+  end
+  return v
+end
+Y.from_host = from_host
+
+------------------------------------------------------------------------
+-- operators
+------------------------------------------------------------------------
+Y.eq = eq
+function Y.ne(a, b) return not eq(a, b) end
+
+local str_lt = rt.str_lt
+-- #operator_< family with yaql's null rules
+local function cmp(op, a, b)
+  if a == null or b == null then
+    if a == null and b == null then return op == "<=" or op == ">=" end
+    if a == null then return op == "<" or op == "<=" end
+    return op == ">" or op == ">="
+  end
+  local ta, tb = type(a), type(b)
+  if ta == "number" and tb == "number" then
+    if op == "<" then return a < b elseif op == ">" then return a > b
+    elseif op == "<=" then return a <= b else return a >= b end
+  end
+  if ta == "string" and tb == "string" then
+    if op == "<" then return str_lt(a, b) elseif op == ">" then return str_lt(b, a)
+    elseif op == "<=" then return a == b or str_lt(a, b) else return a == b or str_lt(b, a) end
+  end
+  if getmetatable(a) == Set and getmetatable(b) == Set and is_set(a) and is_set(b) then
+    if op == "<" then return rt.lt(a, b) elseif op == ">" then return rt.lt(b, a)
+    elseif op == "<=" then return rt.le(a, b) else return rt.le(b, a) end
+  end
+  no_func("#operator_" .. op)
+end
+function Y.lt(a, b)
+  if type(a) == "number" and type(b) == "number" then return a < b end
+  return cmp("<", a, b)
+end
+function Y.gt(a, b)
+  if type(a) == "number" and type(b) == "number" then return a > b end
+  return cmp(">", a, b)
+end
+function Y.le(a, b)
+  if type(a) == "number" and type(b) == "number" then return a <= b end
+  return cmp("<=", a, b)
+end
+function Y.ge(a, b)
+  if type(a) == "number" and type(b) == "number" then return a >= b end
+  return cmp(">=", a, b)
+end
+
+local function chain(a, b)
+  local na, nb = iter(a), nil
+  return make_iter(function()
+    if na then
+      local x = na()
+      if x ~= nil then return x end
+      na = nil
+      nb = iter(b)
+    end
+    return nb()
+  end, "itertools.chain")
+end
+
+function Y.add(a, b)
+  local ta, tb = type(a), type(b)
+  if ta == "number" and tb == "number" then
+    if mtype(a) == "integer" and mtype(b) == "integer" then return rt.iadd(a, b) end
+    return a + b
+  end
+  if ta == "string" and tb == "string" then return a .. b end
+  local ma, mb = getmetatable(a), getmetatable(b)
+  if ma == Dict and mb == Dict then
+    local d = rt.dict_copy(a)
+    for k, v in rt.dict_pairs(b) do dict_set(d, k, v) end
+    return d
+  end
+  if is_iterable(a) and is_iterable(b) then
+    if ma == List and mb == List then
+      local out, n = {}, #a
+      for i = 1, n do out[i] = a[i] end
+      for i = 1, #b do out[n + i] = b[i] end
+      return tuple(out)
+    end
+    if ma == Set and mb == Set and a.kind == "set" and b.kind == "set" then
+      return Y.set_union(a, b)
+    end
+    return chain(a, b)
+  end
+  no_func("#operator_+")
+end
+
+function Y.sub(a, b)
+  if type(a) == "number" and type(b) == "number" then
+    if mtype(a) == "integer" and mtype(b) == "integer" then return rt.isub(a, b) end
+    return a - b
+  end
+  if getmetatable(a) == Set and getmetatable(b) == Set and a.kind == "set" then
+    return Y.set_difference(a, b)
+  end
+  no_func("#operator_-")
+end
+
+local function repeat_seq(s, n, mt)
+  local out, k = {}, 0
+  for _ = 1, n do for i = 1, #s do k = k + 1; out[k] = s[i] end end
+  return setmetatable(out, mt)
+end
+function Y.mul(a, b)
+  local ta, tb = type(a), type(b)
+  if ta == "number" and tb == "number" then
+    if mtype(a) == "integer" and mtype(b) == "integer" then return rt.imul(a, b) end
+    return a * b
+  end
+  if ta == "string" and is_intlike(b) then b = as_int(b); return b > 0 and a:rep(b) or "" end
+  if tb == "string" and is_intlike(a) then a = as_int(a); return a > 0 and b:rep(a) or "" end
+  if is_seq(a) and is_intlike(b) then return repeat_seq(a, as_int(b), getmetatable(a)) end
+  if is_seq(b) and is_intlike(a) then return repeat_seq(b, as_int(a), getmetatable(b)) end
+  no_func("#operator_*")
+end
+
+function Y.div(a, b)
+  if type(a) == "number" and type(b) == "number" then
+    if mtype(a) == "integer" and mtype(b) == "integer" then
+      if b == 0 then raise("eval", "integer division or modulo by zero") end
+      if a == math.mininteger and b == -1 then rt.overflow() end
+      return a // b
+    end
+    if b == 0 then raise("eval", "float division by zero") end
+    return a / b
+  end
+  no_func("#operator_/")
+end
+
+function Y.mod(a, b)
+  if type(a) == "number" and type(b) == "number" then return rt.mod(a, b) end
+  no_func("#operator_mod")
+end
+
+function Y.neg(a)
+  if type(a) == "number" then return rt.neg(a) end
+  no_func("#unary_operator_-")
+end
+function Y.pos(a)
+  if type(a) == "number" then return a end
+  no_func("#unary_operator_+")
+end
+
+function Y.op_in(a, b)
+  if type(a) == "string" and type(b) == "string" then return b:find(a, 1, true) ~= nil end
+  if is_iterable(b) then return rt.contains_iter(b, a) end
+  no_func("#operator_in")
+end
+
+------------------------------------------------------------------------
+-- member access and indexing
+------------------------------------------------------------------------
+local function dot(o, name)
+  local mt = getmetatable(o)
+  if mt == Dict then
+    local v = o.map[name]
+    if v ~= nil then return v end
+    raise("eval", P.str_repr(name))
+  end
+  if mt == List or mt == PyList or mt == Set or mt == Iter then
+    local nx = iter(o)
+    return make_iter(function()
+      local x = nx()
+      if x == nil then return nil end
+      return dot(x, name)
+    end, "map")
+  end
+  raise("eval", 'Unknown function "#property#' .. name .. '"')
+end
+Y.dot = dot
+
+function Y.index(o, k)
+  local mt = getmetatable(o)
+  if mt == Dict then
+    local v = dict_get(o, k)
+    if v ~= nil then return v end
+    raise("eval", P.repr(k, "yaql"))
+  end
+  if (mt == List or mt == PyList) and is_intlike(k) then
+    k = as_int(k)
+    local n = #o
+    local i = k < 0 and n + k or k
+    if i < 0 or i >= n then
+      raise("eval", (mt == List and "tuple" or "list") .. " index out of range")
+    end
+    return o[i + 1]
+  end
+  no_func("#indexer")
+end
+
+function Y.index2(o, k, default)
+  if getmetatable(o) == Dict then
+    local v = dict_get(o, k)
+    if v == nil then return default end
+    return v
+  end
+  no_func("#indexer")
+end
+
+------------------------------------------------------------------------
+-- variables: $__env & co come from the data dict (not input-converted)
+------------------------------------------------------------------------
+function Y.getvar(vars, name)
+  local v = vars[name]
+  if v == nil then return null end
+  return v
+end
+
+function Y.mkvars(data)
+  local vars = {}
+  if getmetatable(data) == Dict then
+    for _, n in ipairs({"__env", "__execution", "__task_execution"}) do
+      local v = dict_get(data, n)
+      if v == nil then v = null end
+      vars[n] = from_host(v)
+    end
+  end
+  return vars
+end
+
+------------------------------------------------------------------------
+-- dict / list construction
+------------------------------------------------------------------------
+function Y.mkdict(...)
+  local d = new_dict()
+  local n = select("#", ...)
+  for i = 1, n, 2 do
+    local k, v = select(i, ...)
+    dict_set(d, k, v)
+  end
+  return d
+end
+
+------------------------------------------------------------------------
+-- helpers for collections
+------------------------------------------------------------------------
+local function need_iterable(v, name, is_method, recv)
+  if not is_iterable(v) then
+    if is_method then no_method(name, recv or v) else no_func(name) end
+  end
+end
+
+local function collect(v)
+  local out, n = {}, 0
+  for x in iter(v) do n = n + 1; out[n] = x end
+  return out
+end
+Y.collect = collect
+
+local function new_set(items, kind, view, src)
+  return setmetatable({items = items, kind = kind or "set", view = view, src = src}, Set)
+end
+
+local function set_add_item(items, x)
+  for i = 1, #items do if eq(items[i], x) then return false end end
+  items[#items + 1] = x
+  return true
+end
+
+function Y.set_union(a, b)
+  local items = {}
+  for i = 1, #a.items do items[i] = a.items[i] end
+  for i = 1, #b.items do set_add_item(items, b.items[i]) end
+  return new_set(items)
+end
+function Y.set_difference(a, b)
+  local items = {}
+  for i = 1, #a.items do
+    local x = a.items[i]
+    local found = false
+    for j = 1, #b.items do if eq(b.items[j], x) then found = true; break end end
+    if not found then items[#items + 1] = x end
+  end
+  return new_set(items)
+end
+
+local function lazy_map(coll, fn, what)
+  local nx = iter(coll)
+  return make_iter(function()
+    local x = nx()
+    if x == nil then return nil end
+    return fn(x)
+  end, what or "map")
+end
+
+local function lazy_filter(coll, pred, what)
+  local nx = iter(coll)
+  return make_iter(function()
+    while true do
+      local x = nx()
+      if x == nil then return nil end
+      if truthy(pred(x)) then return x end
+    end
+  end, what or "filter")
+end
+
+------------------------------------------------------------------------
+-- queries
+------------------------------------------------------------------------
+local function M_(name, sig, impl) return def("m", name, sig, impl) end
+local function F_(name, sig, impl) return def("f", name, sig, impl) end
+local function MF(name, sig, impl) return def("mf", name, sig, impl) end
+
+local function where(c, p) need_iterable(c, "where", true); return lazy_filter(c, p) end
+M_("where", "collection, predicate:L", where)
+M_("filter", "collection, predicate:L", function(c, p) need_iterable(c, "filter", true); return lazy_filter(c, p) end)
+local function sel(c, s) need_iterable(c, "select", true); return lazy_map(c, s) end
+M_("select", "collection, selector:L", sel)
+M_("map", "collection, selector:L", function(c, s) need_iterable(c, "map", true); return lazy_map(c, s) end)
+
+local function islice(c, start, stop, name)
+  need_iterable(c, name, true)
+  local nx, i = iter(c), 0
+  return make_iter(function()
+    while i < start do
+      if nx() == nil then i = math.huge; return nil end
+      i = i + 1
+    end
+    if stop and i >= stop then return nil end
+    i = i + 1
+    return nx()
+  end, "itertools.islice")
+end
+M_("skip", "collection, count", function(c, n)
+  if not is_intlike(n) then no_method("skip", c) end
+  n = as_int(n)
+  if n < 0 then raise("eval", "Indices for islice() must be None or an integer: 0 <= x <= sys.maxsize.") end
+  return islice(c, n, nil, "skip")
+end)
+local function limit(name)
+  return function(c, n)
+    if not is_intlike(n) then no_method(name, c) end
+    n = as_int(n)
+    if n < 0 then raise("eval", "Stop argument for islice() must be None or an integer: 0 <= x <= sys.maxsize.") end
+    return islice(c, 0, n, name)
+  end
+end
+M_("limit", "collection, count", limit("limit"))
+M_("take", "collection, count", limit("take"))
+
+MF("append", "collection, *args", function(c, ...)
+  need_iterable(c, "append", true)
+  local extra = table.pack(...)
+  local nx, i = iter(c), 0
+  return make_iter(function()
+    if nx then
+      local x = nx()
+      if x ~= nil then return x end
+      nx = nil
+    end
+    i = i + 1
+    if i <= extra.n then return extra[i] end
+    return nil
+  end, "generator")
+end)
+
+MF("distinct", "collection, keySelector?:L", function(c, ks)
+  need_iterable(c, "distinct", true)
+  local seen = {}
+  local nx = iter(c)
+  return make_iter(function()
+    while true do
+      local x = nx()
+      if x == nil then return nil end
+      local k = ks and ks(x) or x
+      local dup = false
+      for i = 1, #seen do if eq(seen[i], k) then dup = true; break end end
+      if not dup then
+        rt.keynorm(k) -- hashability check
+        seen[#seen + 1] = k
+        return x
+      end
+    end
+  end, "generator")
+end)
+
+MF("enumerate", "collection, start?", function(c, start)
+  need_iterable(c, "enumerate", true)
+  start = start == nil and 0 or start
+  if not is_intlike(start) then raise("eval", "'" .. rt.pytype(start) .. "' object cannot be interpreted as an integer") end
+  local i = as_int(start) - 1
+  local nx = iter(c)
+  return make_iter(function()
+    local x = nx()
+    if x == nil then return nil end
+    i = i + 1
+    return pylist({i, x})
+  end, "generator")
+end)
+
+MF("any", "collection, predicate?:L", function(c, p)
+  need_iterable(c, "any", true)
+  for x in iter(c) do
+    if p == nil or truthy(p(x)) then return true end
+  end
+  return false
+end)
+MF("all", "collection, predicate?:L", function(c, p)
+  need_iterable(c, "all", true)
+  for x in iter(c) do
+    if p == nil then if not truthy(x) then return false end
+    elseif not truthy(p(x)) then return false end
+  end
+  return true
+end)
+
+local function concat_colls(...)
+  local cs = table.pack(...)
+  for i = 1, cs.n do need_iterable(cs[i], "concat", false) end
+  local k, nx = 1, nil
+  return make_iter(function()
+    while k <= cs.n do
+      nx = nx or iter(cs[k])
+      local x = nx()
+      if x ~= nil then return x end
+      k = k + 1; nx = nil
+    end
+    return nil
+  end, "itertools.chain")
+end
+
+local function count_items(c)
+  if is_seq(c) then return #c end
+  if getmetatable(c) == Set then return #c.items end
+  local n = 0
+  for _ in iter(c) do n = n + 1 end
+  return n
+end
+M_("count", "collection", function(c) need_iterable(c, "count", true); return count_items(c) end)
+M_("memorize", "collection", function(c)
+  need_iterable(c, "memorize", true)
+  if getmetatable(c) == Iter then return pylist(collect(c)) end
+  return c
+end)
+
+-- aggregate(collection, selector, seed)
+local function reduce(c, fn, seed, has_seed)
+  local acc = seed
+  local first = not has_seed
+  for x in iter(c) do
+    if first then acc = x; first = false
+    else acc = fn(acc, x) end
+  end
+  if first then raise("eval", "reduce() of empty iterable with no initial value") end
+  return acc
+end
+M_("aggregate", "collection, selector:L, seed?", function(c, s, seed)
+  need_iterable(c, "aggregate", true)
+  return reduce(c, s, seed, seed ~= nil)
+end)
+M_("reduce", "collection, selector:L, seed?", function(c, s, seed)
+  need_iterable(c, "reduce", true)
+  return reduce(c, s, seed, seed ~= nil)
+end)
+M_("sum", "collection, initial?", function(c, init)
+  need_iterable(c, "sum", true)
+  return reduce(c, Y.add, init, init ~= nil)
+end)
+local function mmax(a, b) if Y.gt(b, a) then return b end return a end
+local function mmin(a, b) if Y.gt(b, a) then return a end return b end
+M_("max", "collection, initial?", function(c, init)
+  need_iterable(c, "max", true)
+  return reduce(c, mmax, init, init ~= nil)
+end)
+M_("min", "collection, initial?", function(c, init)
+  need_iterable(c, "min", true)
+  return reduce(c, mmin, init, init ~= nil)
+end)
+F_("max", "a, b", function(a, b) return mmax(a, b) end)
+F_("min", "a, b", function(a, b)
+  if a == null or b == null then no_func("min") end
+  return mmin(a, b)
+end)
+
+local function stop_iteration() raise("eval", "") end
+M_("first", "collection, default?", function(c, default)
+  need_iterable(c, "first", true)
+  local x = iter(c)()
+  if x == nil then
+    if default == nil then stop_iteration() end
+    return default
+  end
+  return x
+end)
+M_("single", "collection", function(c)
+  need_iterable(c, "single", true)
+  local nx = iter(c)
+  local x = nx()
+  if x == nil then stop_iteration() end
+  if nx() ~= nil then raise("eval", "Collection contains more than one item") end
+  return x
+end)
+M_("last", "collection, default?", function(c, default)
+  need_iterable(c, "last", true)
+  if is_seq(c) then
+    if #c == 0 then
+      if default == nil then stop_iteration() end
+      return default
+    end
+    return c[#c]
+  end
+  local last = default
+  for x in iter(c) do last = x end
+  if last == nil then stop_iteration() end
+  return last
+end)
+
+M_("selectMany", "collection, selector:L", function(c, s)
+  need_iterable(c, "selectMany", true)
+  local nx, inner = iter(c), nil
+  local pending
+  return make_iter(function()
+    while true do
+      if inner then
+        local y = inner()
+        if y ~= nil then return y end
+        inner = nil
+      end
+      if pending ~= nil then local p = pending; pending = nil; return p end
+      local x = nx()
+      if x == nil then return nil end
+      local r = s(x)
+      if is_iterable(r) then inner = iter(r) else return r end
+    end
+  end, "generator")
+end)
+
+local function int_check(name, ...)
+  for i = 1, select("#", ...) do
+    local v = select(i, ...)
+    if v ~= nil and not is_intlike(v) then no_func(name) end
+  end
+end
+local function range_iter(start, stop, step)
+  if step == 0 then raise("eval", "range() arg 3 must not be zero") end
+  local cur = start - step
+  return make_iter(function()
+    cur = cur + step
+    if (step > 0 and cur < stop) or (step < 0 and cur > stop) then return cur end
+    return nil
+  end, "range_iterator")
+end
+F_("range", "stop", function(stop)
+  int_check("range", stop)
+  return range_iter(0, as_int(stop), 1)
+end)
+F_("range", "start, stop, step?", function(start, stop, step)
+  int_check("range", start, stop, step)
+  return range_iter(as_int(start), as_int(stop), step == nil and 1 or as_int(step))
+end)
+
+-- orderBy / thenBy: an ordering object materialised lazily
+local Ordering = {}
+local function new_ordering(c, sel, asc)
+  local o = {coll = c, order = {{sel, asc}}}
+  local it = setmetatable({what = "OrderingIterable", ordering = o}, Iter)
+  local sorted
+  it.next = nil
+  local i = 0
+  local function nextfn()
+    if not sorted then
+      local items = collect(o.coll)
+      -- stable merge sort with a comparator following yaql's Comparator
+      local keys = {}
+      for k = 1, #items do keys[k] = {} end
+      local function cmpf(a, b)
+        for f = 1, #o.order do
+          local sel2, asc2 = o.order[f][1], o.order[f][2]
+          local ka = keys[a][f]; if ka == nil then ka = sel2(items[a]); keys[a][f] = ka end
+          local kb = keys[b][f]; if kb == nil then kb = sel2(items[b]); keys[b][f] = kb end
+          local r = 0
+          if Y.lt(ka, kb) then r = -1 elseif Y.gt(ka, kb) then r = 1 end
+          if r ~= 0 then if not asc2 then r = -r end; return r end
+        end
+        return 0
+      end
+      local idx = {}
+      for k = 1, #items do idx[k] = k end
+      -- merge sort (stable)
+      local function msort(lo, hi)
+        if hi - lo < 1 then return end
+        local mid = (lo + hi) // 2
+        msort(lo, mid); msort(mid + 1, hi)
+        local tmp, a, b, k = {}, lo, mid + 1, 0
+        while a <= mid and b <= hi do
+          k = k + 1
+          if cmpf(idx[b], idx[a]) < 0 then tmp[k] = idx[b]; b = b + 1 else tmp[k] = idx[a]; a = a + 1 end
+        end
+        while a <= mid do k = k + 1; tmp[k] = idx[a]; a = a + 1 end
+        while b <= hi do k = k + 1; tmp[k] = idx[b]; b = b + 1 end
+        for q = 1, k do idx[lo + q - 1] = tmp[q] end
+      end
+      msort(1, #idx)
+      sorted = {}
+      for k = 1, #idx do sorted[k] = items[idx[k]] end
+    end
+    i = i + 1
+    return sorted[i]
+  end
+  it.next = nextfn
+  -- OrderingIterable is re-iterable in Python; we keep one pass which is
+  -- how results are consumed in practice
+  return it
+end
+Y.Ordering = Ordering
+M_("orderBy", "collection, selector:L", function(c, s)
+  need_iterable(c, "orderBy", true); return new_ordering(c, s, true)
+end)
+M_("orderByDescending", "collection, selector:L", function(c, s)
+  need_iterable(c, "orderByDescending", true); return new_ordering(c, s, false)
+end)
+local function then_by(asc, name)
+  return function(c, s)
+    if not (getmetatable(c) == Iter and c.ordering) then no_method(name, c) end
+    table.insert(c.ordering.order, {s, asc})
+    return c
+  end
+end
+M_("thenBy", "collection, selector:L", then_by(true, "thenBy"))
+M_("thenByDescending", "collection, selector:L", then_by(false, "thenByDescending"))
+
+M_("groupBy", "collection, keySelector:L, valueSelector?:L, aggregator?:L", function(c, ks, vs, agg)
+  need_iterable(c, "groupBy", true)
+  local groups = new_dict()
+  for x in iter(c) do
+    local v = vs and vs(x) or x
+    local k = ks(x)
+    local g = dict_get(groups, k)
+    if g == nil then g = {}; dict_set(groups, k, g) end
+    g[#g + 1] = v
+  end
+  local out = {}
+  for i, k in ipairs(groups.keys) do
+    local vals = pylist(dict_get(groups, k))
+    if agg then
+      out[i] = tuple({k, agg(vals)})
+    else
+      out[i] = tuple({k, vals})
+    end
+  end
+  local j = 0
+  return make_iter(function() j = j + 1; return out[j] end, "map")
+end)
+
+local function zip_impl(longest)
+  return function(kw, ...)
+    local cs = table.pack(...)
+    local default = null
+    if kw then
+      for k, v in rt.dict_pairs(kw) do
+        if k == "default" and longest then default = v else no_method(longest and "zipLongest" or "zip", cs[1]) end
+      end
+    end
+    for i = 1, cs.n do need_iterable(cs[i], longest and "zipLongest" or "zip", true, cs[1]) end
+    local its = {}
+    for i = 1, cs.n do its[i] = iter(cs[i]) end
+    local done = false
+    return make_iter(function()
+      if done or cs.n == 0 then return nil end
+      local row, alive = {}, 0
+      for i = 1, cs.n do
+        local x = its[i] and its[i]()
+        if x == nil then
+          if not longest then done = true; return nil end
+          its[i] = nil
+          x = default
+        else
+          alive = alive + 1
+        end
+        row[i] = x
+      end
+      if longest and alive == 0 then done = true; return nil end
+      return tuple(row)
+    end, "zip")
+  end
+end
+M_("zip", "*collections, **kw", zip_impl(false))
+M_("zipLongest", "*collections, **kw", zip_impl(true))
+
+M_("repeat", "value, times?", function(v, times)
+  if times == nil then raise("unsupported", "repeat() without a count is infinite") end
+  if not is_intlike(times) then no_method("repeat", v) end
+  times = as_int(times)
+  local i = 0
+  return make_iter(function()
+    i = i + 1
+    if times >= 0 and i > times then return nil end
+    return v
+  end, "itertools.repeat")
+end)
+M_("cycle", "collection", function(c) raise("unsupported", "cycle() is infinite") end)
+F_("sequence", "start?, step?", function() raise("unsupported", "sequence() is infinite") end)
+
+M_("takeWhile", "collection, predicate:L", function(c, p)
+  need_iterable(c, "takeWhile", true)
+  local nx, stop = iter(c), false
+  return make_iter(function()
+    if stop then return nil end
+    local x = nx()
+    if x == nil then return nil end
+    if truthy(p(x)) then return x end
+    stop = true
+    return nil
+  end, "itertools.takewhile")
+end)
+M_("skipWhile", "collection, predicate:L", function(c, p)
+  need_iterable(c, "skipWhile", true)
+  local nx, skipping = iter(c), true
+  return make_iter(function()
+    while true do
+      local x = nx()
+      if x == nil then return nil end
+      if not skipping then return x end
+      if not truthy(p(x)) then skipping = false; return x end
+    end
+  end, "itertools.dropwhile")
+end)
+
+local function coll_index_of(c, item)
+  local i = 0
+  for x in iter(c) do
+    if eq(x, item) then return i end
+    i = i + 1
+  end
+  return -1
+end
+local function coll_last_index_of(c, item)
+  local i, r = 0, -1
+  for x in iter(c) do
+    if eq(x, item) then r = i end
+    i = i + 1
+  end
+  return r
+end
+M_("indexWhere", "collection, predicate:L", function(c, p)
+  need_iterable(c, "indexWhere", true)
+  local i = 0
+  for x in iter(c) do
+    if truthy(p(x)) then return i end
+    i = i + 1
+  end
+  return -1
+end)
+M_("lastIndexWhere", "collection, predicate:L", function(c, p)
+  need_iterable(c, "lastIndexWhere", true)
+  local i, r = 0, -1
+  for x in iter(c) do
+    if truthy(p(x)) then r = i end
+    i = i + 1
+  end
+  return r
+end)
+
+M_("slice", "collection, length", function(c, len)
+  need_iterable(c, "slice", true)
+  if not is_intlike(len) then no_method("slice", c) end
+  len = as_int(len)
+  local nx = iter(c)
+  return make_iter(function()
+    local chunk = {}
+    for _ = 1, len do
+      local x = nx()
+      if x == nil then break end
+      chunk[#chunk + 1] = x
+    end
+    if #chunk == 0 then return nil end
+    return tuple(chunk)
+  end, "generator")
+end)
+M_("splitAt", "collection, index", function(c, index)
+  need_iterable(c, "splitAt", true)
+  if not is_intlike(index) then no_method("splitAt", c) end
+  local items = collect(c)
+  local n = #items
+  local i = as_int(index)
+  if i < 0 then i = math.max(0, n + i) elseif i > n then i = n end
+  local a, b = {}, {}
+  for k = 1, i do a[k] = items[k] end
+  for k = i + 1, n do b[#b + 1] = items[k] end
+  return pylist({tuple(a), tuple(b)})
+end)
+M_("splitWhere", "collection, predicate:L", function(c, p)
+  need_iterable(c, "splitWhere", true)
+  local items = collect(c)
+  local out = {}
+  local start = 1
+  for e = 1, #items do
+    if truthy(p(items[e])) then
+      local part = {}
+      for k = start, e - 1 do part[#part + 1] = items[k] end
+      out[#out + 1] = tuple(part)
+      start = e + 1
+    end
+  end
+  if start <= #items then
+    local part = {}
+    for k = start, #items do part[#part + 1] = items[k] end
+    out[#out + 1] = tuple(part)
+  end
+  local j = 0
+  return make_iter(function() j = j + 1; return out[j] end, "generator")
+end)
+M_("sliceWhere", "collection, predicate:L", function(c, p)
+  need_iterable(c, "sliceWhere", true)
+  local items = collect(c)
+  local out = {}
+  local start, prev = 1, nil
+  for e = 1, #items do
+    local p2 = p(items[e])
+    if prev ~= nil and not eq(p2, prev) then
+      local part = {}
+      for k = start, e - 1 do part[#part + 1] = items[k] end
+      out[#out + 1] = tuple(part)
+      start = e
+    end
+    prev = p2
+  end
+  if start <= #items then
+    local part = {}
+    for k = start, #items do part[#part + 1] = items[k] end
+    out[#out + 1] = tuple(part)
+  end
+  local j = 0
+  return make_iter(function() j = j + 1; return out[j] end, "generator")
+end)
+
+M_("accumulate", "collection, selector:L, seed?", function(c, s, seed)
+  need_iterable(c, "accumulate", true)
+  local nx = iter(c)
+  local started = false
+  local total = seed
+  return make_iter(function()
+    if not started then
+      started = true
+      if total == nil then
+        total = nx()
+        if total == nil then raise("eval", "accumulate() of empty sequence with no initial value") end
+      end
+      return total
+    end
+    local x = nx()
+    if x == nil then return nil end
+    total = s(total, x)
+    return total
+  end, "generator")
+end)
+
+M_("reverse", "collection", function(c)
+  need_iterable(c, "reverse", true)
+  local items = collect(c)
+  local i = #items + 1
+  return make_iter(function() i = i - 1; return items[i] end, "reversed")
+end)
+
+F_("isIterable", "value", function(v) return is_iterable(v) end)
+
+M_("defaultIfEmpty", "collection, default", function(c, default)
+  need_iterable(c, "defaultIfEmpty", true)
+  if not is_iterable(default) then no_method("defaultIfEmpty", c) end
+  if getmetatable(c) ~= Iter then
+    if count_items(c) == 0 then return default end
+    return c
+  end
+  local items = collect(c)
+  if #items == 0 then return default end
+  return pylist(items)
+end)
+
+-- queries.join(collection1, collection2, predicate, selector)
+local function queries_join(c1, c2, pred, selector)
+  need_iterable(c1, "join", true); need_iterable(c2, "join", true, c1)
+  local items2 = collect(c2)
+  local out = {}
+  for x in iter(c1) do
+    for _, y in ipairs(items2) do
+      if truthy(pred(x, y)) then out[#out + 1] = selector(x, y) end
+    end
+  end
+  local j = 0
+  return make_iter(function() j = j + 1; return out[j] end, "generator")
+end
+M_("join", "collection1, collection2, predicate:L, selector:L", queries_join)
+
+-- mergeWith
+local function merge_dicts(d1, d2, list_merger, item_merger, max_levels)
+  local result = new_dict()
+  for k, v1 in rt.dict_pairs(d1) do
+    dict_set(result, k, v1)
+    local v2 = dict_get(d2, k)
+    if v2 ~= nil then
+      if max_levels ~= 1 and is_map(v2) then
+        if not is_map(v1) then raise("eval", "Cannot merge " .. rt.pytype(v1) .. " with " .. rt.pytype(v2)) end
+        dict_set(result, k, merge_dicts(v1, v2, list_merger, item_merger, max_levels == 0 and 0 or max_levels - 1))
+      elseif max_levels ~= 1 and is_seq(v2) then
+        if not is_seq(v1) then raise("eval", "Cannot merge " .. rt.pytype(v1) .. " with " .. rt.pytype(v2)) end
+        dict_set(result, k, list_merger(v1, v2))
+      else
+        dict_set(result, k, item_merger(v1, v2))
+      end
+    end
+  end
+  for k, v2 in rt.dict_pairs(d2) do
+    if dict_get(result, k) == nil then dict_set(result, k, v2) end
+  end
+  return result
+end
+M_("mergeWith", "dict, another, listMerger?:L, itemMerger?:L, maxLevels?", function(d, another, lm, im, ml)
+  if not is_map(d) or not is_map(another) then no_method("mergeWith", d) end
+  if ml ~= nil and not is_intlike(ml) then no_method("mergeWith", d) end
+  lm = lm or function(a, b)
+    -- to_list(distinct(a + b))
+    local joined = Y.add(a, b)
+    local items, out = collect(joined), {}
+    for _, x in ipairs(items) do set_add_item(out, x) end
+    return tuple(out)
+  end
+  im = im or function(_, y) return y end
+  return merge_dicts(d, another, lm, im, ml and as_int(ml) or 0)
+end)
+
+------------------------------------------------------------------------
+-- collections
+------------------------------------------------------------------------
+local function flatten_into(c, out)
+  for x in iter(c) do
+    if is_iterable(x) then flatten_into(x, out) else out[#out + 1] = x end
+  end
+end
+M_("flatten", "collection", function(c)
+  need_iterable(c, "flatten", true)
+  local out = {}
+  flatten_into(c, out)
+  local j = 0
+  return make_iter(function() j = j + 1; return out[j] end, "generator")
+end)
+M_("toList", "collection", function(c)
+  need_iterable(c, "toList", true)
+  if getmetatable(c) == List then return c end
+  return tuple(collect(c))
+end)
+F_("list", "*args", function(...)
+  local out = {}
+  for i = 1, select("#", ...) do
+    local a = select(i, ...)
+    if getmetatable(a) == Iter then
+      for x in a.next do out[#out + 1] = x end
+    else
+      out[#out + 1] = a
+    end
+  end
+  return tuple(out)
+end)
+F_("#list", "*args", function(...) return tuple({...}) end)
+
+M_("toDict", "collection, keySelector:L, valueSelector?:L", function(c, ks, vs)
+  need_iterable(c, "toDict", true)
+  local d = new_dict()
+  for x in iter(c) do
+    local k = ks(x)
+    local v = vs and vs(x) or x
+    dict_set(d, k, v)
+  end
+  return d
+end)
+
+-- dict(k => v, ...) is compiled directly; dict(iterable of pairs):
+F_("dict", "items", function(items)
+  if not is_iterable(items) then no_func("dict") end
+  local d = new_dict()
+  for t in iter(items) do
+    if not is_iterable(t) and type(t) ~= "string" and not is_map(t) then
+      raise("eval", "'" .. rt.pytype(t) .. "' object is not iterable")
+    end
+    local nx = type(t) == "string" and iter(t) or (is_map(t) and iter(t) or iter(t))
+    local k, v = nx(), nil
+    if k ~= nil then v = nx() end
+    if k == nil or v == nil then stop_iteration() end
+    dict_set(d, k, v)
+  end
+  return d
+end)
+
+M_("get", "dict, key, default?", function(d, k, default)
+  if not is_map(d) then no_method("get", d) end
+  local v = dict_get(d, k)
+  if v == nil then return default == nil and null or default end
+  return v
+end)
+M_("set", "dict, key, value?", function(d, k, v)
+  if not is_map(d) then no_method("set", d) end
+  local nd = rt.dict_copy(d)
+  if v == nil then
+    if not is_map(k) then no_method("set", d) end
+    for kk, vv in rt.dict_pairs(k) do dict_set(nd, kk, vv) end
+  else
+    dict_set(nd, k, v)
+  end
+  return nd
+end)
+M_("keys", "dict", function(d)
+  if not is_map(d) then no_method("keys", d) end
+  local items = {}
+  for i, k in ipairs(d.keys) do items[i] = k end
+  return new_set(items, "keys", "KeysView", d)
+end)
+M_("values", "dict", function(d)
+  if not is_map(d) then no_method("values", d) end
+  local items = {}
+  for i, k in ipairs(d.keys) do items[i] = dict_get(d, k) end
+  return new_set(items, "values", "ValuesView", d)
+end)
+M_("items", "dict", function(d)
+  if not is_map(d) then no_method("items", d) end
+  local items = {}
+  for i, k in ipairs(d.keys) do items[i] = tuple({k, dict_get(d, k)}) end
+  return new_set(items, "items", "ItemsView", d)
+end)
+M_("containsKey", "dict, key", function(d, k)
+  if not is_map(d) then no_method("containsKey", d) end
+  return dict_get(d, k) ~= nil
+end)
+M_("containsValue", "dict, value", function(d, v)
+  if not is_map(d) then no_method("containsValue", d) end
+  for _, x in rt.dict_pairs(d) do if eq(x, v) then return true end end
+  return false
+end)
+M_("contains", "collection, value", function(c, v)
+  need_iterable(c, "contains", true)
+  return rt.contains_iter(c, v)
+end)
+
+-- len: strings, dicts, sequences, sets, iterators
+MF("len", "obj", function(o)
+  if type(o) == "string" then return rt.ulen(o) end
+  local mt = getmetatable(o)
+  if mt == Dict then return #o.keys end
+  if mt == List or mt == PyList then return #o end
+  if mt == Set and o.kind ~= "values" then return #o.items end
+  if mt == Iter then
+    local n = 0
+    for _ in o.next do n = n + 1 end
+    return n
+  end
+  no_func("len")
+end)
+
+-- delete: collection.delete(position, count=1) / dict.delete(*keys)
+M_("delete", "collection, *args", function(c, ...)
+  if is_map(c) then
+    local nd = rt.dict_copy(c)
+    for i = 1, select("#", ...) do rt.dict_delete(nd, (select(i, ...))) end
+    return nd
+  end
+  need_iterable(c, "delete", true)
+  local n = select("#", ...)
+  if n < 1 or n > 2 then no_method("delete", c) end
+  local position, count = ...
+  if count == nil then count = 1 end
+  if not is_intlike(position) or not is_intlike(count) then no_method("delete", c) end
+  position, count = as_int(position), as_int(count)
+  local nx, i = iter(c), -1
+  return make_iter(function()
+    while true do
+      local x = nx()
+      if x == nil then return nil end
+      i = i + 1
+      if count >= 0 and not (position <= i and i < position + count) then return x end
+      if count < 0 and not (i >= position) then return x end
+    end
+  end, "generator")
+end)
+M_("deleteAll", "dict, keys", function(d, keys)
+  if not is_map(d) or not is_iterable(keys) then no_method("deleteAll", d) end
+  local nd = rt.dict_copy(d)
+  for k in iter(keys) do rt.dict_delete(nd, k) end
+  return nd
+end)
+
+M_("insert", "collection, position, value", function(c, pos, v)
+  need_iterable(c, "insert", true)
+  if getmetatable(c) == Set or not is_intlike(pos) then no_method("insert", c) end
+  pos = as_int(pos)
+  if is_seq(c) then
+    local items = collect(c)
+    local n = #items
+    local p = pos
+    if p < 0 then p = math.max(0, n + p) elseif p > n then p = n end
+    table.insert(items, p + 1, v)
+    return pylist(items)
+  end
+  local nx, i, done = iter(c), -1, false
+  local pending
+  return make_iter(function()
+    if pending ~= nil then local p = pending; pending = nil; return p end
+    local x = nx()
+    if x == nil then
+      if not done and pos > i then done = true; return v end
+      return nil
+    end
+    i = i + 1
+    if i == pos then done = true; pending = x; return v end
+    return x
+  end, "generator")
+end)
+M_("insertMany", "collection, position, values", function(c, pos, vals)
+  need_iterable(c, "insertMany", true)
+  if not is_intlike(pos) or not is_iterable(vals) then no_method("insertMany", c) end
+  pos = as_int(pos)
+  local items, out = collect(c), {}
+  local vs = collect(vals)
+  if pos < 0 then for _, x in ipairs(vs) do out[#out + 1] = x end end
+  for i, x in ipairs(items) do
+    if i - 1 == pos then for _, y in ipairs(vs) do out[#out + 1] = y end end
+    out[#out + 1] = x
+  end
+  if pos > #items - 1 then for _, y in ipairs(vs) do out[#out + 1] = y end end
+  local j = 0
+  return make_iter(function() j = j + 1; return out[j] end, "generator")
+end)
+M_("replaceMany", "collection, position, values, count?", function(c, pos, vals, count)
+  need_iterable(c, "replaceMany", true)
+  if not is_intlike(pos) or not is_iterable(vals) or (count ~= nil and not is_intlike(count)) then no_method("replaceMany", c) end
+  pos, count = as_int(pos), count and as_int(count) or 1
+  local out, yielded = {}, false
+  local i = -1
+  for x in iter(c) do
+    i = i + 1
+    if (count >= 0 and pos <= i and i < pos + count) or (count < 0 and i >= pos) then
+      if not yielded then
+        for y in iter(vals) do out[#out + 1] = y end
+        yielded = true
+      end
+    else
+      out[#out + 1] = x
+    end
+  end
+  local j = 0
+  return make_iter(function() j = j + 1; return out[j] end, "generator")
+end)
+
+-- sets
+F_("isSet", "arg", function(v) return is_set(v) end)
+F_("set", "*args", function(...)
+  local items = {}
+  for i = 1, select("#", ...) do
+    local a = select(i, ...)
+    if getmetatable(a) == Iter then
+      for x in a.next do rt.keynorm(x); set_add_item(items, x) end
+    else
+      rt.keynorm(a)
+      set_add_item(items, a)
+    end
+  end
+  return new_set(items)
+end)
+M_("toSet", "collection", function(c)
+  need_iterable(c, "toSet", true)
+  local items = {}
+  for x in iter(c) do rt.keynorm(x); set_add_item(items, x) end
+  return new_set(items)
+end)
+local function set2(name, fn)
+  M_(name, "left, right", function(a, b)
+    if not (is_set(a) and is_set(b)) then no_method(name, a) end
+    return fn(a, b)
+  end)
+end
+set2("union", Y.set_union)
+set2("difference", Y.set_difference)
+set2("intersect", function(a, b)
+  local items = {}
+  for _, x in ipairs(a.items) do
+    for _, y in ipairs(b.items) do if eq(x, y) then items[#items + 1] = x; break end end
+  end
+  return new_set(items)
+end)
+set2("symmetricDifference", function(a, b)
+  local d1, d2 = Y.set_difference(a, b), Y.set_difference(b, a)
+  return Y.set_union(d1, d2)
+end)
+M_("add", "set, *values", function(s, ...)
+  if not is_set(s) then no_method("add", s) end
+  local items = {}
+  for i, x in ipairs(s.items) do items[i] = x end
+  for i = 1, select("#", ...) do set_add_item(items, (select(i, ...))) end
+  return new_set(items)
+end)
+M_("remove", "set, *values", function(s, ...)
+  if not is_set(s) then no_method("remove", s) end
+  local rm = new_set({...})
+  return Y.set_difference(s, rm)
+end)
+
+F_("isList", "arg", function(v) return is_seq(v) end)
+F_("isDict", "arg", function(v) return is_map(v) end)
+
+------------------------------------------------------------------------
+-- strings
+------------------------------------------------------------------------
+local function need_str(v, name, is_method, recv)
+  if type(v) ~= "string" then
+    if is_method then no_method(name, recv or v) else no_func(name) end
+  end
+end
+
+local function ystr(v)
+  if v == null then return "null" end
+  if v == true then return "true" end
+  if v == false then return "false" end
+  return P.str(v, "yaql")
+end
+Y.str = ystr
+F_("str", "value", ystr)
+
+F_("concat", "*args", function(...)
+  local n = select("#", ...)
+  local all_str = true
+  for i = 1, n do if type((select(i, ...))) ~= "string" then all_str = false; break end end
+  if all_str then return concat({...}) end
+  -- queries.concat (extension method) for collections
+  for i = 1, n do if not is_iterable((select(i, ...))) then no_func("concat") end end
+  return concat_colls(...)
+end)
+M_("concat", "*collections", function(...)
+  local first = ...
+  for i = 1, select("#", ...) do
+    if not is_iterable((select(i, ...))) then no_method("concat", first) end
+  end
+  return concat_colls(...)
+end)
+
+M_("toUpper", "string", function(s) need_str(s, "toUpper", true); return P.upper(s) end)
+M_("toLower", "string", function(s) need_str(s, "toLower", true); return P.lower(s) end)
+
+local function split_common(name, rsplit)
+  return function(s, sep, maxs)
+    if type(s) ~= "string" then
+      if Y.regex_split and getmetatable(s) == Y.RegexMT then return Y.regex_split(s, sep, maxs) end
+      no_method(name, s)
+    end
+    if sep ~= nil and sep ~= null and type(sep) ~= "string" then
+      if Y.regex_split and getmetatable(sep) == Y.RegexMT then return Y.regex_split(sep, s, maxs) end
+      no_method(name, s)
+    end
+    if maxs ~= nil and not is_intlike(maxs) then no_method(name, s) end
+    local parts = (rsplit and P.rsplit or P.split)(s, sep, maxs and as_int(maxs) or -1)
+    return pylist(parts)
+  end
+end
+M_("split", "string, separator?, maxSplits?", split_common("split", false))
+M_("rightSplit", "string, separator?, maxSplits?", split_common("rightSplit", true))
+
+local function join_seq(seq, sep)
+  local parts = {}
+  for x in iter(seq) do parts[#parts + 1] = ystr(x) end
+  return concat(parts, sep)
+end
+M_("join", "a, b", function(a, b)
+  if is_iterable(a) and type(b) == "string" then return join_seq(a, b) end
+  if type(a) == "string" and is_iterable(b) then return join_seq(b, a) end
+  no_method("join", a)
+end)
+
+local function trim_fn(name, which)
+  return function(s, chars)
+    need_str(s, name, true)
+    if chars ~= nil and chars ~= null and type(chars) ~= "string" then no_method(name, s) end
+    return P.strip(s, chars, which)
+  end
+end
+M_("trim", "string, chars?", trim_fn("trim", "both"))
+M_("trimLeft", "string, chars?", trim_fn("trimLeft", "left"))
+M_("trimRight", "string, chars?", trim_fn("trimRight", "right"))
+MF("norm", "string, chars?", function(s, chars)
+  if s == null then return null end
+  need_str(s, "norm", true)
+  local v = P.strip(s, chars)
+  if v == "" then return null end
+  return v
+end)
+MF("isEmpty", "string, trimSpaces?, chars?", function(s, trim, chars)
+  if s == null then return true end
+  need_str(s, "isEmpty", true)
+  if trim == nil then trim = true end
+  if trim then s = P.strip(s, chars) end
+  return s == ""
+end)
+
+M_("replace", "a, b, c?, d?", function(a, b, c, d)
+  if type(a) == "string" then
+    if type(b) == "string" and type(c) == "string" then
+      if d ~= nil and not is_intlike(d) then no_method("replace", a) end
+      return P.replace(a, b, c, d and as_int(d) or -1)
+    end
+    if is_map(b) and d == nil then
+      if c ~= nil and not is_intlike(c) then no_method("replace", a) end
+      local s = a
+      for k, v in rt.dict_pairs(b) do s = P.replace(s, ystr(k), ystr(v), c and as_int(c) or -1) end
+      return s
+    end
+    if Y.regex_replace and getmetatable(b) == Y.RegexMT and type(c) == "string" then
+      return Y.regex_replace(b, a, c, d)
+    end
+    no_method("replace", a)
+  end
+  if Y.regex_replace and getmetatable(a) == Y.RegexMT and type(b) == "string" and type(c) == "string" then
+    return Y.regex_replace(a, b, c, d)
+  end
+  -- collections.replace(collection, position, value, count=1)
+  if is_iterable(a) and is_intlike(b) and c ~= nil and (d == nil or is_intlike(d)) then
+    local pos, count = as_int(b), d and as_int(d) or 1
+    local out, yielded, i = {}, false, -1
+    for x in iter(a) do
+      i = i + 1
+      if (count >= 0 and pos <= i and i < pos + count) or (count < 0 and i >= pos) then
+        if not yielded then yielded = true; out[#out + 1] = c end
+      else
+        out[#out + 1] = x
+      end
+    end
+    local j = 0
+    return make_iter(function() j = j + 1; return out[j] end, "generator")
+  end
+  no_method("replace", a)
+end)
+
+local function format_impl(kw, fmt, ...)
+  if type(fmt) ~= "string" then no_method("format", fmt) end
+  return P.format(fmt, {...}, kw, "yaql", function(obj, attr)
+    raise("eval", "'" .. rt.pytype(obj) .. "' object has no attribute '" .. attr .. "'")
+  end)
+end
+MF("format", "formatString, *args, **kwargs", format_impl)
+
+M_("substring", "string, start, length?", function(s, start, len)
+  need_str(s, "substring", true)
+  if not is_intlike(start) or (len ~= nil and not is_intlike(len)) then no_method("substring", s) end
+  start = as_int(start)
+  len = len == nil and -1 or as_int(len)
+  local n = rt.ulen(s)
+  if len < 0 then len = n end
+  if start < 0 then start = start + n end
+  local i, j = rt.slice_bounds(n, start, start + len, 1)
+  if j < i then return "" end
+  return rt.usub(s, i, j)
+end)
+
+-- indexOf: strings (sub, start=0) or (sub, start, length); collections (item)
+M_("indexOf", "a, b, c?, d?", function(a, b, c, d)
+  if type(a) == "string" and type(b) == "string" then
+    if c ~= nil and not is_intlike(c) then no_method("indexOf", a) end
+    if d ~= nil then
+      if not is_intlike(d) then no_method("indexOf", a) end
+      local n = rt.ulen(a)
+      local start, len = as_int(c), as_int(d)
+      if start < 0 then start = start + n end
+      if len < 0 then len = n - start end
+      return P.find(a, b, start, start + len)
+    end
+    return P.find(a, b, c and as_int(c) or 0, nil)
+  end
+  if is_iterable(a) and c == nil then return coll_index_of(a, b) end
+  no_method("indexOf", a)
+end)
+M_("lastIndexOf", "a, b, c?, d?", function(a, b, c, d)
+  if type(a) == "string" and type(b) == "string" then
+    if c ~= nil and not is_intlike(c) then no_method("lastIndexOf", a) end
+    if d ~= nil then
+      if not is_intlike(d) then no_method("lastIndexOf", a) end
+      local n = rt.ulen(a)
+      local start, len = as_int(c), as_int(d)
+      if start < 0 then start = start + n end
+      if len < 0 then len = n - start end
+      return P.rfind(a, b, start, start + len)
+    end
+    return P.rfind(a, b, c and as_int(c) or 0, nil)
+  end
+  if is_iterable(a) and c == nil then return coll_last_index_of(a, b) end
+  no_method("lastIndexOf", a)
+end)
+M_("toCharArray", "string", function(s)
+  need_str(s, "toCharArray", true)
+  return tuple(rt.uchars(s))
+end)
+F_("isString", "arg", function(v) return type(v) == "string" end)
+local function starts_ends(name, fn)
+  return function(s, ...)
+    need_str(s, name, true)
+    local n = select("#", ...)
+    for i = 1, n do if type((select(i, ...))) ~= "string" then no_method(name, s) end end
+    for i = 1, n do if fn(s, (select(i, ...))) then return true end end
+    return false
+  end
+end
+M_("startsWith", "string, *prefixes", starts_ends("startsWith", P.startswith))
+M_("endsWith", "string, *suffixes", starts_ends("endsWith", P.endswith))
+F_("hex", "num", function(v)
+  if v == null then raise("eval", "'NoneType' object cannot be interpreted as an integer") end
+  if mtype(v) ~= "integer" then no_func("hex") end
+  if v < 0 then return "-0x" .. string.format("%x", -v) end
+  return "0x" .. string.format("%x", v)
+end)
+
+------------------------------------------------------------------------
+-- math and conversions
+------------------------------------------------------------------------
+local function parse_int_str(s)
+  local t = P.strip(s)
+  local sign, digits = t:match("^([-+]?)([%d_]+)$")
+  if not digits or digits:find("__", 1, true) or digits:sub(1, 1) == "_" or digits:sub(-1) == "_" then
+    return nil
+  end
+  digits = digits:gsub("_", "")
+  if #digits > 1 and digits:sub(1, 1) == "0" and digits:find("[1-9]") then return nil end
+  local i = math.tointeger(tonumber(digits))
+  if not i or string.format("%d", i) ~= digits:gsub("^0+(%d)", "%1") then rt.overflow() end
+  return sign == "-" and -i or i
+end
+Y.parse_int_str = parse_int_str
+
+local function parse_float_str(s)
+  local t = P.strip(s):lower()
+  local sign, rest = t:match("^([-+]?)(.*)$")
+  if rest == "inf" or rest == "infinity" then return sign == "-" and -math.huge or math.huge end
+  if rest == "nan" then return 0.0 / 0.0 end
+  if rest:find("__", 1, true) or rest:match("^_") or rest:match("_$") or rest:find("_[%.e]") or rest:find("[%.e]_") then return nil end
+  rest = rest:gsub("_", "")
+  if not (rest:match("^%d+%.?%d*$") or rest:match("^%.%d+$") or rest:match("^%d+%.?%d*e[-+]?%d+$") or rest:match("^%.%d+e[-+]?%d+$")) then
+    return nil
+  end
+  local v = tonumber(rest)
+  if not v then return nil end
+  v = v + 0.0
+  return sign == "-" and -v or v
+end
+Y.parse_float_str = parse_float_str
+
+F_("int", "value", function(v)
+  if v == null then return 0 end
+  local tv = type(v)
+  if tv == "boolean" then return v and 1 or 0 end
+  if tv == "number" then
+    if mtype(v) == "integer" then return v end
+    return rt.float_to_int(v)
+  end
+  if tv == "string" then
+    local i = parse_int_str(v)
+    if not i then raise("eval", "invalid literal for int() with base 10: " .. P.str_repr(v)) end
+    return i
+  end
+  raise("eval", "int() argument must be a string, a bytes-like object or a real number, not '" .. rt.pytype(v) .. "'")
+end)
+F_("float", "value", function(v)
+  if v == null then return 0.0 end
+  local tv = type(v)
+  if tv == "boolean" then return v and 1.0 or 0.0 end
+  if tv == "number" then return v + 0.0 end
+  if tv == "string" then
+    local f = parse_float_str(v)
+    if not f then raise("eval", "could not convert string to float: " .. P.str_repr(v)) end
+    return f
+  end
+  raise("eval", "float() argument must be a string or a real number, not '" .. rt.pytype(v) .. "'")
+end)
+F_("bool", "value", function(v) return truthy(v) end)
+F_("isBoolean", "value", function(v) return type(v) == "boolean" end)
+F_("isInteger", "value", function(v) return mtype(v) == "integer" end)
+F_("isNumber", "value", function(v) return type(v) == "number" end)
+F_("abs", "op", function(v)
+  if type(v) ~= "number" then no_func("abs") end
+  if mtype(v) == "integer" then
+    if v == math.mininteger then rt.overflow() end
+    return v < 0 and -v or v
+  end
+  return math.abs(v)
+end)
+F_("sign", "num", function(v)
+  if type(v) ~= "number" then no_func("sign") end
+  if v > 0 then return 1 elseif v < 0 then return -1 end
+  return 0
+end)
+F_("pow", "a, b, c?", function(a, b, c)
+  if type(a) ~= "number" or type(b) ~= "number" or (c ~= nil and c ~= null and type(c) ~= "number") then no_func("pow") end
+  if c ~= nil and c ~= null then
+    if mtype(a) ~= "integer" or mtype(b) ~= "integer" or mtype(c) ~= "integer" then
+      raise("eval", "pow() 3rd argument not allowed unless all arguments are integers")
+    end
+    if c == 0 then raise("eval", "pow() 3rd argument cannot be 0") end
+    if b < 0 then raise("unsupported", "modular inverse") end
+    local r, base, e = 1 % c, a % c, b
+    while e > 0 do
+      if e % 2 == 1 then r = rt.imul(r, base) % c end
+      base = rt.imul(base, base) % c
+      e = e // 2
+    end
+    return r
+  end
+  return rt.pow(a, b)
+end)
+local function py_round(x, nd)
+  if mtype(x) == "integer" then
+    if nd >= 0 then return x end
+    local p = rt.pow(10, -nd)
+    local q, r = x // p, x % p
+    -- round half to even
+    if r * 2 > p or (r * 2 == p and q % 2 == 1) then q = q + 1 end
+    return q * p
+  end
+  if x ~= x or x == math.huge or x == -math.huge then return x end
+  if nd > 300 then return x end
+  if nd >= 0 then
+    return tonumber(string.format("%." .. nd .. "f", x)) + 0.0
+  end
+  local p = 10.0 ^ (-nd)
+  local y = x / p
+  local r = math.floor(y + 0.5)
+  if r - y == 0.5 and r % 2 == 1 then r = r - 1 end
+  return r * p
+end
+Y.py_round = py_round
+F_("round", "number, ndigits?", function(x, nd)
+  if type(x) ~= "number" or (nd ~= nil and not is_intlike(nd)) then no_func("round") end
+  nd = nd == nil and 0 or as_int(nd)
+  return py_round(x, nd)
+end)
+F_("random", "a?, b?", function() raise("unsupported", "random() is not deterministic") end)
+local function bitop(name, fn)
+  F_(name, "left, right", function(a, b)
+    if not is_intlike(a) or not is_intlike(b) then no_func(name) end
+    return fn(as_int(a), as_int(b))
+  end)
+end
+bitop("bitwiseAnd", function(a, b) return a & b end)
+bitop("bitwiseOr", function(a, b) return a | b end)
+bitop("bitwiseXor", function(a, b) return a ~ b end)
+F_("bitwiseNot", "arg", function(a) if not is_intlike(a) then no_func("bitwiseNot") end return ~as_int(a) end)
+F_("shiftBitsRight", "value, bitsNumber", function(a, b)
+  if not is_intlike(a) or not is_intlike(b) then no_func("shiftBitsRight") end
+  a, b = as_int(a), as_int(b)
+  if b < 0 then raise("eval", "negative shift count") end
+  if b >= 63 then return a < 0 and -1 or 0 end
+  return a >> b | (a < 0 and ~((-1) >> b) or 0)
+end)
+F_("shiftBitsLeft", "value, bitsNumber", function(a, b)
+  if not is_intlike(a) or not is_intlike(b) then no_func("shiftBitsLeft") end
+  a, b = as_int(a), as_int(b)
+  if b < 0 then raise("eval", "negative shift count") end
+  local r = a
+  for _ = 1, b do r = rt.imul(r, 2) end
+  return r
+end)
+
+------------------------------------------------------------------------
+-- branching
+------------------------------------------------------------------------
+F_("selectCase", "*args:L", function(...)
+  local n = select("#", ...)
+  for i = 1, n do if truthy((select(i, ...))()) then return i - 1 end end
+  return n
+end)
+F_("examine", "*args:L", function(...)
+  local out = {}
+  for i = 1, select("#", ...) do out[i] = truthy((select(i, ...))()) end
+  local j = 0
+  return make_iter(function() j = j + 1; return out[j] end, "generator")
+end)
+M_("switchCase", "case, *args:L", function(case, ...)
+  if not is_intlike(case) then no_method("switchCase", case) end
+  case = as_int(case)
+  local n = select("#", ...)
+  if case >= 0 and case < n then return (select(case + 1, ...))() end
+  if n == 0 then return null end
+  return (select(n, ...))()
+end)
+F_("coalesce", "*args:L", function(...)
+  for i = 1, select("#", ...) do
+    local r = (select(i, ...))()
+    if r ~= null then return r end
+  end
+  return null
+end)
+M_("assert", "obj, condition:L, message?", function(obj, cond, msg)
+  if getmetatable(obj) == Iter then obj = pylist(collect(obj)) end
+  if not truthy(cond(obj)) then raise("eval", msg == nil and "Assertion failed" or ystr(msg)) end
+  return obj
+end)
+
+------------------------------------------------------------------------
+-- Mistral functions
+------------------------------------------------------------------------
+F_("json_parse", "data", function(s)
+  if type(s) ~= "string" then
+    raise("eval", "the JSON object must be str, bytes or bytearray, not " .. rt.pytype(s))
+  end
+  return J.parse(s, PyList)
+end)
+F_("json_dump", "data", function(v) return J.dump(v) end)
+F_("json_pp", "data?", function(v)
+  raise("unsupported", "json_pp() is deprecated and not supported")
+end)
+F_("yaml_dump", "data", function(v) return J.yaml_dump(v) end)
+
+------------------------------------------------------------------------
+-- host functions
+------------------------------------------------------------------------
+function Y.host_call(name, data, args, kw)
+  local host = M.host
+  if not (host and host.has and host.has(name)) then
+    Y.unknown_function(name)
+  end
+  local hargs = {}
+  for i = 1, #args do hargs[i] = to_host(args[i]) end
+  local hkw
+  if kw then
+    hkw = new_dict()
+    for k, v in rt.dict_pairs(kw) do dict_set(hkw, k, to_host(v)) end
+  end
+  local r = host.call(name, setmetatable(hargs, List), hkw, data)
+  if r == nil then r = null end
+  return from_host(r)
+end
+
+return Y

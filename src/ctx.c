@@ -1,0 +1,560 @@
+/*
+ * glarex_ctx: configuration, the pool of store connections, the in-memory table of
+ * resolutions in front of the resolver, and the public fetch calls.
+ */
+#include "ctx.h"
+
+#include "store.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define DEFAULT_MEMORY_BUDGET ((uint64_t)256 << 20)
+#define DEFAULT_STREAM_THRESHOLD ((uint64_t)8 << 20)
+#define DEFAULT_TTL_EXACT_MS 300000
+#define DEFAULT_TTL_LATEST_MS 10000
+#define DEFAULT_TTL_DRAFTED_MS 2000
+#define DEFAULT_TTL_NEGATIVE_MS 5000
+
+int64_t glarex__now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* {======================================================================
+ * Options
+ * ====================================================================== */
+
+int glarex_ctx_options_init(glarex_ctx_options *opts, unsigned int version)
+{
+    if (!opts || version != GLAREX_CTX_OPTIONS_VERSION)
+        return GLAREX_EINVALID;
+    memset(opts, 0, sizeof(*opts));
+    opts->version = version;
+    glarex_store_options_init(&opts->store, GLAREX_STORE_OPTIONS_VERSION);
+    return 0;
+}
+
+/* Replaces *s by an owned copy (kept in ctx->strings). */
+static int own(glarex_ctx *ctx, const char **s)
+{
+    char *copy;
+    if (!*s)
+        return 0;
+    if (ctx->nstrings == sizeof(ctx->strings) / sizeof(ctx->strings[0]))
+        return -1;
+    copy = strdup(*s);
+    if (!copy)
+        return -1;
+    ctx->strings[ctx->nstrings++] = copy;
+    *s = copy;
+    return 0;
+}
+
+static int own_options(glarex_ctx *ctx)
+{
+    glarex_ctx_options *o = &ctx->opts;
+    glarex_client_options *c = &o->store.client;
+    const char **all[] = {&o->store.url,     &c->url,        &c->auth_token,
+                          &c->noauth_project, &c->noauth_user, &c->noauth_roles,
+                          &c->ca_file,       &c->client_cert, &c->client_key,
+                          &o->type_name,     &o->workflow_field, &o->resources_field,
+                          &o->cache_dir,     &o->project};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        if (own(ctx, all[i]) < 0)
+            return -1;
+    /* redirect_hosts, trace callbacks: borrowed, documented to outlive the context */
+    return 0;
+}
+
+/* $GLAREX_CACHE_DIR, else $XDG_CACHE_HOME/glarex, else $HOME/.cache/glarex (new). */
+static char *default_cache_dir(void)
+{
+    const char *v = getenv("GLAREX_CACHE_DIR");
+    char *out = NULL;
+    if (v && *v)
+        return strdup(v);
+    v = getenv("XDG_CACHE_HOME");
+    if (v && v[0] == '/')
+        return asprintf(&out, "%s/glarex", v) < 0 ? NULL : out;
+    v = getenv("HOME");
+    if (v && *v)
+        return asprintf(&out, "%s/.cache/glarex", v) < 0 ? NULL : out;
+    return NULL;
+}
+
+/* The project of a trusted-auth token "user:project:roles", or NULL (new). */
+static char *token_project(const char *token)
+{
+    const char *a, *b;
+    if (!token || !(a = strchr(token, ':')) || !(b = strchr(a + 1, ':')) || strchr(b + 1, ':'))
+        return NULL;
+    return strndup(a + 1, (size_t)(b - a - 1));
+}
+
+static int mkdir_p(const char *path)
+{
+    char *copy = strdup(path);
+    int rc = 0;
+    if (!copy)
+        return -1;
+    for (char *p = copy + 1; *p && rc == 0; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(copy, 0700) < 0 && errno != EEXIST)
+            rc = -1;
+        *p = '/';
+    }
+    if (rc == 0 && mkdir(copy, 0700) < 0 && errno != EEXIST)
+        rc = -1;
+    free(copy);
+    return rc;
+}
+
+/* }====================================================================== */
+
+int glarex_ctx_new(glarex_ctx **out, const glarex_ctx_options *opts, glarex_error *err)
+{
+    glarex_ctx *ctx = NULL;
+    glarex__cache_options co = GLAREX__CACHE_OPTIONS_INIT;
+    glarex_store *probe = NULL;
+    int rc;
+
+    GLAREX_ERROR_RESET(err);
+    GLAREX_ASSERT_ARG(err, out != NULL);
+    *out = NULL;
+    if (opts && opts->version != GLAREX_CTX_OPTIONS_VERSION)
+        return glarex__error_set(err, GLAREX_EINVALID,
+                                 "glarex_ctx_options version %u is not supported (expected %d)",
+                                 opts->version, GLAREX_CTX_OPTIONS_VERSION);
+    if ((rc = glarex_global_init(err)) < 0)
+        return rc;
+    ctx = calloc(1, sizeof(*ctx));
+    if (!ctx)
+        return GLAREX_ENOMEM_SET(err);
+    if (opts)
+        ctx->opts = *opts;
+    else
+        glarex_ctx_options_init(&ctx->opts, GLAREX_CTX_OPTIONS_VERSION);
+    pthread_mutex_init(&ctx->lock, NULL);
+    pthread_cond_init(&ctx->cond, NULL);
+    if (own_options(ctx) < 0) {
+        rc = GLAREX_ENOMEM_SET(err);
+        goto fail;
+    }
+
+    glarex_ctx_options *o = &ctx->opts;
+    if (!o->type_name)
+        o->type_name = GLAREX_DEFAULT_TYPE;
+    if (!o->workflow_field)
+        o->workflow_field = GLAREX_DEFAULT_WORKFLOW_FIELD;
+    if (!o->resources_field)
+        o->resources_field = GLAREX_DEFAULT_RESOURCES_FIELD;
+    if (!o->memory_budget)
+        o->memory_budget = DEFAULT_MEMORY_BUDGET;
+    if (!o->stream_threshold)
+        o->stream_threshold = DEFAULT_STREAM_THRESHOLD;
+    if (!o->ttl_exact_ms)
+        o->ttl_exact_ms = DEFAULT_TTL_EXACT_MS;
+    if (!o->ttl_latest_ms)
+        o->ttl_latest_ms = DEFAULT_TTL_LATEST_MS;
+    if (!o->ttl_drafted_ms)
+        o->ttl_drafted_ms = DEFAULT_TTL_DRAFTED_MS;
+    if (!o->ttl_negative_ms)
+        o->ttl_negative_ms = DEFAULT_TTL_NEGATIVE_MS;
+    /* a negative TTL asks the store every time */
+    if (o->ttl_exact_ms < 0)
+        o->ttl_exact_ms = 0;
+    if (o->ttl_latest_ms < 0)
+        o->ttl_latest_ms = 0;
+    if (o->ttl_drafted_ms < 0)
+        o->ttl_drafted_ms = 0;
+    if (o->ttl_negative_ms < 0)
+        o->ttl_negative_ms = 0;
+
+    ctx->project = o->project ? strdup(o->project)
+                              : token_project(o->store.client.auth_token);
+    if (!ctx->project && o->store.client.noauth_project)
+        ctx->project = strdup(o->store.client.noauth_project);
+
+    ctx->cache_dir = o->cache_dir ? strdup(o->cache_dir) : default_cache_dir();
+    if (!ctx->cache_dir) {
+        rc = glarex__error_set(err, GLAREX_EINVALID,
+                               "no cache directory: set cache_dir, GLAREX_CACHE_DIR, "
+                               "XDG_CACHE_HOME or HOME");
+        goto fail;
+    }
+    if (asprintf(&ctx->index_dir, "%s/index", ctx->cache_dir) < 0) {
+        ctx->index_dir = NULL;
+        rc = GLAREX_ENOMEM_SET(err);
+        goto fail;
+    }
+    if (mkdir_p(ctx->index_dir) < 0) {
+        rc = glarex__error_set(err, GLAREX_EIO, "cannot create the cache directory %s: %s",
+                               ctx->index_dir, strerror(errno));
+        goto fail;
+    }
+    co.dir = ctx->cache_dir;
+    co.memory_budget = o->memory_budget;
+    co.disk_budget = o->disk_budget;
+    co.max_blob_size = o->max_blob_size;
+    co.stream_threshold = o->stream_threshold;
+    co.offline = o->offline;
+    if ((rc = glarex__cache_new(&ctx->cache, &co, err)) < 0)
+        goto fail;
+
+    /* Open one store now so a bad URL or unreadable store directory fails here, not
+     * at the first glare() call. */
+    if ((rc = glarex_store_open(&probe, &o->store, err)) < 0)
+        goto fail;
+    ctx->idle[ctx->nidle++] = probe;
+
+    *out = ctx;
+    return 0;
+
+fail:
+    glarex_ctx_free(ctx);
+    return rc;
+}
+
+void glarex_ctx_free(glarex_ctx *ctx)
+{
+    if (!ctx)
+        return;
+    for (size_t i = 0; i < GLAREX__RESOLUTION_BUCKETS; i++) {
+        glarex__resolution *r = ctx->buckets[i];
+        while (r) {
+            glarex__resolution *next = r->next;
+            free(r->k1);
+            free(r->k2);
+            free(r->k3);
+            free(r->neg_message);
+            glarex_blob_free(r->blob);
+            free(r);
+            r = next;
+        }
+    }
+    for (size_t i = 0; i < ctx->nidle; i++)
+        glarex_store_free(ctx->idle[i]);
+    glarex__cache_free(ctx->cache);
+    for (size_t i = 0; i < ctx->nstrings; i++)
+        free(ctx->strings[i]);
+    free(ctx->cache_dir);
+    free(ctx->index_dir);
+    free(ctx->project);
+    pthread_mutex_destroy(&ctx->lock);
+    pthread_cond_destroy(&ctx->cond);
+    free(ctx);
+}
+
+/* {======================================================================
+ * Store pool: a store is used by one thread at a time
+ * ====================================================================== */
+
+int glarex__ctx_store_take(glarex_store **out, glarex_ctx *ctx, glarex_error *err)
+{
+    *out = NULL;
+    pthread_mutex_lock(&ctx->lock);
+    if (ctx->nidle > 0)
+        *out = ctx->idle[--ctx->nidle];
+    pthread_mutex_unlock(&ctx->lock);
+    if (*out)
+        return 0;
+    return glarex_store_open(out, &ctx->opts.store, err);
+}
+
+void glarex__ctx_store_give(glarex_ctx *ctx, glarex_store *store)
+{
+    if (!store)
+        return;
+    pthread_mutex_lock(&ctx->lock);
+    if (ctx->nidle < sizeof(ctx->idle) / sizeof(ctx->idle[0])) {
+        ctx->idle[ctx->nidle++] = store;
+        store = NULL;
+    }
+    pthread_mutex_unlock(&ctx->lock);
+    glarex_store_free(store);
+}
+
+/* }====================================================================== */
+
+/* {======================================================================
+ * The resolution table: answers by the caller's own text, within their TTL
+ * ====================================================================== */
+
+static uint64_t hash_part(uint64_t h, const char *s)
+{
+    /* FNV-1a; a NUL separates the parts, a missing part hashes as one byte 1 */
+    if (!s)
+        s = "\1";
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return (h ^ 0xff) * 1099511628211ULL;
+}
+
+static int same(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* Finds or adds the record for the key; called with the lock held. */
+static glarex__resolution *lookup(glarex_ctx *ctx, char kind, const char *k1, const char *k2,
+                                  const char *k3, uint64_t hash, int create)
+{
+    size_t bucket = hash % GLAREX__RESOLUTION_BUCKETS;
+    glarex__resolution *r;
+    int ok = 1;
+
+    for (r = ctx->buckets[bucket]; r; r = r->next)
+        if (r->hash == hash && r->kind == kind && same(r->k1, k1) && same(r->k2, k2) &&
+            same(r->k3, k3))
+            return r;
+    if (!create)
+        return NULL;
+    r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    r->kind = kind;
+    r->hash = hash;
+    r->k1 = glarex__strdup_opt(k1, &ok);
+    r->k2 = glarex__strdup_opt(k2, &ok);
+    r->k3 = glarex__strdup_opt(k3, &ok);
+    if (!ok) {
+        free(r->k1);
+        free(r->k2);
+        free(r->k3);
+        free(r);
+        return NULL;
+    }
+    r->next = ctx->buckets[bucket];
+    ctx->buckets[bucket] = r;
+    return r;
+}
+
+/* Parses the caller's text into a reference and a label for messages. */
+static int parse_key(glarex_ref **ref, char **label, glarex_ctx *ctx, char kind,
+                     const char *k1, const char *k2, const char *k3, glarex_error *err)
+{
+    glarex_ref_options ro = GLAREX_REF_OPTIONS_INIT;
+    int rc;
+
+    ro.dict_field = ctx->opts.resources_field;
+    ro.blob_field = ctx->opts.workflow_field;
+    if (kind == 'U') {
+        rc = glarex_ref_parse_ext(ref, k1, &ro, err);
+        if (rc == 0 && asprintf(label, "glare('%s')", k1) < 0)
+            *label = NULL;
+    } else {
+        rc = glarex_ref_from_args_ext(ref, k1, k2, k3, &ro, err);
+        if (rc == 0 && asprintf(label, "glare('%s', '%s', '%s')", k1, k2 ? k2 : "latest",
+                                k3 ? k3 : "") < 0)
+            *label = NULL;
+    }
+    if (rc == 0 && !*label) {
+        glarex_ref_free(*ref);
+        *ref = NULL;
+        rc = GLAREX_ENOMEM_SET(err);
+    }
+    return rc;
+}
+
+static int fetch(glarex_blob **out, glarex_ctx *ctx, char kind, const char *k1, const char *k2,
+                 const char *k3, glarex_error *err)
+{
+    uint64_t hash = hash_part(hash_part(hash_part(14695981039346656037ULL ^ (uint64_t)kind,
+                                                  k1),
+                                        k2),
+                              k3);
+    glarex__resolution *r;
+    glarex_ref *ref = NULL;
+    glarex_blob *blob = NULL;
+    char *label = NULL;
+    int64_t ttl = 0;
+    int rc;
+
+    *out = NULL;
+    pthread_mutex_lock(&ctx->lock);
+    r = lookup(ctx, kind, k1, k2, k3, hash, 1);
+    if (!r) {
+        pthread_mutex_unlock(&ctx->lock);
+        return GLAREX_ENOMEM_SET(err);
+    }
+    /* one thread resolves a reference at a time; the others wait for its answer */
+    while (r->busy)
+        pthread_cond_wait(&ctx->cond, &ctx->lock);
+    if (r->expires_ms > glarex__now_ms() || (ctx->opts.offline && r->expires_ms)) {
+        if (r->blob) {
+            *out = glarex_blob_ref(r->blob); /* the hot path: no allocation, no copy */
+            pthread_mutex_unlock(&ctx->lock);
+            return 0;
+        }
+        rc = glarex__error_set(err, r->neg_code, "%s", r->neg_message);
+        pthread_mutex_unlock(&ctx->lock);
+        return rc;
+    }
+    r->busy = 1;
+    pthread_mutex_unlock(&ctx->lock);
+
+    rc = parse_key(&ref, &label, ctx, kind, k1, k2, k3, err);
+    if (rc == 0)
+        rc = glarex__resolve(&blob, &ttl, ctx, ref, label, err);
+
+    pthread_mutex_lock(&ctx->lock);
+    r->busy = 0;
+    if (rc == 0 || rc == GLAREX_ENOTFOUND) {
+        int64_t now = glarex__now_ms();
+        glarex_blob_free(r->blob);
+        free(r->neg_message);
+        r->neg_message = NULL;
+        r->blob = blob ? glarex_blob_ref(blob) : NULL;
+        r->neg_code = rc;
+        if (rc < 0 && err)
+            r->neg_message = strdup(err->message);
+        if (rc < 0 && !r->neg_message) {
+            r->expires_ms = 0; /* cannot remember the message: do not remember at all */
+        } else {
+            r->expires_ms = ttl < 0 ? INT64_MAX : now + ttl;
+        }
+    }
+    pthread_cond_broadcast(&ctx->cond);
+    pthread_mutex_unlock(&ctx->lock);
+
+    glarex_ref_free(ref);
+    free(label);
+    *out = blob;
+    return rc;
+}
+
+int glarex__ctx_fetch(glarex_blob **out, glarex_ctx *ctx, const char *name,
+                      const char *version, const char *resource, long budget_ms,
+                      glarex_error *err)
+{
+    (void)budget_ms; /* requests are bounded by the store's own timeouts */
+    return fetch(out, ctx, 'A', name, version, resource, err);
+}
+
+int glarex__ctx_fetch_uri(glarex_blob **out, glarex_ctx *ctx, const char *uri,
+                          long budget_ms, glarex_error *err)
+{
+    (void)budget_ms;
+    return fetch(out, ctx, 'U', uri, NULL, NULL, err);
+}
+
+int glarex_fetch(glarex_blob **out, glarex_ctx *ctx, const char *name, const char *version,
+                 const char *resource, glarex_error *err)
+{
+    GLAREX_ERROR_RESET(err);
+    GLAREX_ASSERT_ARG(err, out != NULL);
+    GLAREX_ASSERT_ARG(err, ctx != NULL);
+    GLAREX_ASSERT_ARG(err, name != NULL);
+    return fetch(out, ctx, 'A', name, version, resource, err);
+}
+
+int glarex_fetch_uri(glarex_blob **out, glarex_ctx *ctx, const char *uri, glarex_error *err)
+{
+    GLAREX_ERROR_RESET(err);
+    GLAREX_ASSERT_ARG(err, out != NULL);
+    GLAREX_ASSERT_ARG(err, ctx != NULL);
+    GLAREX_ASSERT_ARG(err, uri != NULL);
+    return fetch(out, ctx, 'U', uri, NULL, NULL, err);
+}
+
+/* }====================================================================== */
+
+/* {======================================================================
+ * Blob getters and counters
+ * ====================================================================== */
+
+const char *glarex_blob_data(glarex_blob *blob)
+{
+    const char *data = NULL;
+    if (!blob || glarex__content_data(&data, blob->content, NULL) < 0)
+        return NULL;
+    return data;
+}
+
+uint64_t glarex_blob_size(const glarex_blob *blob)
+{
+    return blob ? glarex__content_size(blob->content) : 0;
+}
+
+const char *glarex_blob_sha256(const glarex_blob *blob)
+{
+    return blob ? blob->sha256 : NULL;
+}
+
+const char *glarex_blob_content_type(const glarex_blob *blob)
+{
+    return blob ? blob->content_type : NULL;
+}
+
+const char *glarex_blob_artifact_id(const glarex_blob *blob)
+{
+    return blob ? blob->id : NULL;
+}
+
+const char *glarex_blob_name(const glarex_blob *blob)
+{
+    return blob ? blob->name : NULL;
+}
+
+const char *glarex_blob_version(const glarex_blob *blob)
+{
+    return blob ? blob->version : NULL;
+}
+
+const char *glarex_blob_key(const glarex_blob *blob)
+{
+    return blob ? (blob->key ? blob->key : blob->field) : NULL;
+}
+
+int glarex_blob_path(const char **out, glarex_blob *blob, glarex_error *err)
+{
+    GLAREX_ERROR_RESET(err);
+    GLAREX_ASSERT_ARG(err, out != NULL);
+    GLAREX_ASSERT_ARG(err, blob != NULL);
+    *out = glarex__content_path(blob->content);
+    return 0;
+}
+
+json_t *glarex_blob_info(const glarex_blob *blob)
+{
+    if (!blob)
+        return NULL;
+    return json_pack("{s:s, s:s?, s:s?, s:s?, s:s, s:I, s:s}", "id", blob->id, "name",
+                     blob->name, "version", blob->version, "key", glarex_blob_key(blob),
+                     "sha256", blob->sha256, "size",
+                     (json_int_t)glarex__content_size(blob->content), "content_type",
+                     blob->content_type);
+}
+
+void glarex_ctx_stats(glarex_stats *out, glarex_ctx *ctx)
+{
+    glarex__cache_counters c;
+    if (!out)
+        return;
+    memset(out, 0, sizeof(*out));
+    if (!ctx)
+        return;
+    glarex__cache_stats(&c, ctx->cache);
+    out->hits = c.hits;
+    out->disk_hits = c.disk_hits;
+    out->misses = c.misses;
+    out->downloads = c.downloads;
+    out->bytes_downloaded = c.bytes_downloaded;
+    out->coalesced_waits = c.coalesced_waits;
+    out->evictions = c.evictions_memory + c.evictions_disk;
+    out->memory_bytes = c.memory_bytes;
+    out->disk_bytes = c.disk_bytes;
+    out->resolutions = atomic_load(&ctx->resolutions);
+    out->revalidations = atomic_load(&ctx->revalidations);
+}
+
+/* }====================================================================== */

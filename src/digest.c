@@ -1,0 +1,87 @@
+/* sha256 and md5 through OpenSSL's libcrypto, which uses the CPU's SHA extensions. */
+#include "digest.h"
+
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct glarex__digest {
+    EVP_MD_CTX *sha256;
+    EVP_MD_CTX *md5;
+};
+
+static void to_hex(const unsigned char *bin, unsigned int len, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (unsigned int i = 0; i < len; i++) {
+        out[2 * i] = digits[bin[i] >> 4];
+        out[2 * i + 1] = digits[bin[i] & 0xf];
+    }
+    out[2 * len] = '\0';
+}
+
+static int digest_reset(glarex__digest *d)
+{
+    return EVP_DigestInit_ex(d->sha256, EVP_sha256(), NULL) == 1 &&
+           EVP_DigestInit_ex(d->md5, EVP_md5(), NULL) == 1;
+}
+
+glarex__digest *glarex__digest_new(void)
+{
+    glarex__digest *d = calloc(1, sizeof(*d));
+    if (!d)
+        return NULL;
+    d->sha256 = EVP_MD_CTX_new();
+    d->md5 = EVP_MD_CTX_new();
+    if (!d->sha256 || !d->md5 || !digest_reset(d)) {
+        glarex__digest_free(d);
+        return NULL;
+    }
+    return d;
+}
+
+void glarex__digest_update(glarex__digest *d, const void *data, size_t len)
+{
+    EVP_DigestUpdate(d->sha256, data, len);
+    EVP_DigestUpdate(d->md5, data, len);
+}
+
+void glarex__digest_final(glarex__digest *d, char sha256_hex[65], char md5_hex[33])
+{
+    unsigned char bin[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+
+    EVP_DigestFinal_ex(d->sha256, bin, &len);
+    to_hex(bin, len, sha256_hex);
+    EVP_DigestFinal_ex(d->md5, bin, &len);
+    to_hex(bin, len, md5_hex);
+    digest_reset(d);
+}
+
+void glarex__digest_free(glarex__digest *d)
+{
+    if (!d)
+        return;
+    EVP_MD_CTX_free(d->sha256);
+    EVP_MD_CTX_free(d->md5);
+    free(d);
+}
+
+int glarex__digest_buffer(const void *data, size_t len, char sha256_hex[65],
+                          char md5_hex[33])
+{
+    glarex__digest *d = glarex__digest_new();
+    if (!d)
+        return -1;
+    glarex__digest_update(d, data, len);
+    glarex__digest_final(d, sha256_hex, md5_hex);
+    glarex__digest_free(d);
+    return 0;
+}
+
+int glarex__is_hex(const char *s, size_t n)
+{
+    if (!s || strlen(s) != n)
+        return 0;
+    return strspn(s, "0123456789abcdefABCDEF") == n;
+}

@@ -1,0 +1,23 @@
+/* Streaming sha256 + md5 of content, as Glare records them (lower-case hex). */
+#ifndef GLAREX_DIGEST_H
+#define GLAREX_DIGEST_H
+
+#include <stddef.h>
+
+typedef struct glarex__digest glarex__digest;
+
+/* A new digest context computing sha256 and md5 together, or NULL when out of memory. */
+glarex__digest *glarex__digest_new(void);
+void glarex__digest_update(glarex__digest *d, const void *data, size_t len);
+/* Writes the hex digests (65 and 33 bytes with the NUL) and resets the context. */
+void glarex__digest_final(glarex__digest *d, char sha256_hex[65], char md5_hex[33]);
+void glarex__digest_free(glarex__digest *d);
+
+/* Convenience: both digests of one buffer. Returns 0, or -1 when out of memory. */
+int glarex__digest_buffer(const void *data, size_t len, char sha256_hex[65],
+                          char md5_hex[33]);
+
+/* Nonzero when `s` is exactly `n` lower- or upper-case hex digits. */
+int glarex__is_hex(const char *s, size_t n);
+
+#endif

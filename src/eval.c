@@ -1,0 +1,1335 @@
+/*
+ * The expression evaluator's C half: a sandboxed Lua state per evaluator that runs the
+ * compiler and runtime of lua/, value conversion between jansson and Lua, the limits
+ * (memory, instructions, wall clock), and the host functions (glare() and friends,
+ * yaml_parse, functions registered by an embedding executor).
+ */
+#include "eval.h"
+
+#include "common.h"
+#include "lua/lua_modules.h"
+#include "yaml_json.h"
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define DEFAULT_MEMORY_LIMIT ((size_t)64 << 20)
+#define DEFAULT_INSTRUCTION_LIMIT 50000000ULL
+#define DEFAULT_TIMEOUT_MS 5000L
+#define DEFAULT_TEMPLATE_CACHE 512
+#define HOOK_PERIOD 1000  /* instructions between two limit checks */
+#define MAX_DEPTH 200     /* nesting of converted values */
+#define BLOB_MEMO_SIZE 32 /* glare() results kept as Lua strings, per evaluator */
+
+typedef struct registered_fn {
+    char *name;
+    glarex_eval_fn fn;
+    void *payload;
+} registered_fn;
+
+/* A fetched blob and the Lua string made from it, so repeated glare() calls on the
+ * same cached content hand Lua the same string instead of copying it again. */
+typedef struct blob_memo {
+    glarex_blob *blob;
+    int kind; /* which glare function produced the string */
+    int ref;  /* registry reference to the Lua value */
+} blob_memo;
+
+struct glarex_eval {
+    lua_State *L;
+    glarex_ctx *ctx;
+    glarex_eval_options opts;
+
+    size_t mem_used;
+    int running;        /* limits apply while an evaluation runs */
+    uint64_t insn_used; /* instructions counted in this evaluation */
+    struct timespec deadline;
+    int limit_hit; /* 0 or GLAREX_EMEMLIMIT / GLAREX_EINSNLIMIT / GLAREX_EDEADLINE */
+
+    int host_code;         /* code of the last host function failure in this run */
+    glarex_error host_err; /* its details */
+
+    int ev_ref;   /* the evaluator module */
+    int rt_ref;   /* the runtime module */
+    int null_ref; /* rt.null */
+    int list_mt_ref, dict_mt_ref;
+    int bound_ref;    /* the bound context, or LUA_NOREF */
+    int bound_truthy; /* whether it is non-empty, as Python's `if context` sees it */
+
+    registered_fn *fns;
+    size_t nfns;
+
+    blob_memo memo[BLOB_MEMO_SIZE];
+    size_t memo_next;
+};
+
+/* {======================================================================
+ * Limits
+ * ====================================================================== */
+
+static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    glarex_eval *ev = ud;
+    size_t old = ptr ? osize : 0;
+
+    if (nsize == 0) {
+        free(ptr);
+        ev->mem_used -= old;
+        return NULL;
+    }
+    if (nsize > old && ev->mem_used - old + nsize > ev->opts.memory_limit) {
+        if (ev->running && !ev->limit_hit)
+            ev->limit_hit = GLAREX_EMEMLIMIT;
+        return NULL;
+    }
+    void *p = realloc(ptr, nsize);
+    if (p)
+        ev->mem_used = ev->mem_used - old + nsize;
+    return p;
+}
+
+static int deadline_passed(const glarex_eval *ev)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > ev->deadline.tv_sec ||
+           (now.tv_sec == ev->deadline.tv_sec && now.tv_nsec >= ev->deadline.tv_nsec);
+}
+
+static glarex_eval *eval_of(lua_State *L)
+{
+    void *ud = NULL;
+    lua_getallocf(L, &ud);
+    return ud;
+}
+
+static void count_hook(lua_State *L, lua_Debug *ar)
+{
+    glarex_eval *ev = eval_of(L);
+    (void)ar;
+    if (!ev->running)
+        return;
+    if (!ev->limit_hit) {
+        ev->insn_used += HOOK_PERIOD;
+        if (ev->insn_used > ev->opts.instruction_limit)
+            ev->limit_hit = GLAREX_EINSNLIMIT;
+        else if (deadline_passed(ev))
+            ev->limit_hit = GLAREX_EDEADLINE;
+    }
+    if (ev->limit_hit) {
+        /* Fire on every instruction from now on, so a pcall in Lua cannot swallow
+         * the limit and carry on. */
+        lua_sethook(L, count_hook, LUA_MASKCOUNT, 1);
+        luaL_error(L, "%s", glarex_strerror(ev->limit_hit));
+    }
+}
+
+static void start_run(glarex_eval *ev)
+{
+    long ms = ev->opts.timeout_ms;
+    clock_gettime(CLOCK_MONOTONIC, &ev->deadline);
+    ev->deadline.tv_sec += ms / 1000;
+    ev->deadline.tv_nsec += (ms % 1000) * 1000000L;
+    if (ev->deadline.tv_nsec >= 1000000000L) {
+        ev->deadline.tv_sec++;
+        ev->deadline.tv_nsec -= 1000000000L;
+    }
+    ev->insn_used = 0;
+    ev->limit_hit = 0;
+    ev->host_code = 0;
+    ev->running = 1;
+    lua_sethook(ev->L, count_hook, LUA_MASKCOUNT, HOOK_PERIOD);
+}
+
+static void end_run(glarex_eval *ev)
+{
+    ev->running = 0;
+    lua_sethook(ev->L, NULL, 0, 0);
+    /* Give the memory of a failed run back now, not at some later allocation. */
+    if (ev->limit_hit)
+        lua_gc(ev->L, LUA_GCCOLLECT);
+}
+
+long glarex__eval_remaining_ms(glarex_eval *ev)
+{
+    struct timespec now;
+    long ms;
+    if (!ev->running)
+        return ev->opts.timeout_ms;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    ms = (ev->deadline.tv_sec - now.tv_sec) * 1000L +
+         (ev->deadline.tv_nsec - now.tv_nsec) / 1000000L;
+    return ms > 0 ? ms : 0;
+}
+
+/* }====================================================================== */
+
+/* {======================================================================
+ * Values: jansson <-> Lua
+ * ====================================================================== */
+
+static int push_json(glarex_eval *ev, lua_State *L, const json_t *v, int depth);
+
+static void push_ref(lua_State *L, int ref)
+{
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+}
+
+static void push_null(glarex_eval *ev, lua_State *L)
+{
+    push_ref(L, ev->null_ref);
+}
+
+static void new_list(glarex_eval *ev, lua_State *L, int n)
+{
+    lua_createtable(L, n, 0);
+    push_ref(L, ev->list_mt_ref);
+    lua_setmetatable(L, -2);
+}
+
+/* Pushes an empty dict: {keys = {}, map = {}} with the Dict metatable. */
+static void new_dict(glarex_eval *ev, lua_State *L, int n)
+{
+    lua_createtable(L, 0, 2);
+    lua_createtable(L, n, 0);
+    lua_setfield(L, -2, "keys");
+    lua_createtable(L, 0, n);
+    lua_setfield(L, -2, "map");
+    push_ref(L, ev->dict_mt_ref);
+    lua_setmetatable(L, -2);
+}
+
+static int push_json(glarex_eval *ev, lua_State *L, const json_t *v, int depth)
+{
+    if (depth > MAX_DEPTH)
+        return luaL_error(L, "value nested deeper than %d levels", MAX_DEPTH);
+    luaL_checkstack(L, 6, "value too deep");
+    switch (json_typeof(v)) {
+    case JSON_NULL:
+        push_null(ev, L);
+        break;
+    case JSON_TRUE:
+        lua_pushboolean(L, 1);
+        break;
+    case JSON_FALSE:
+        lua_pushboolean(L, 0);
+        break;
+    case JSON_INTEGER:
+        lua_pushinteger(L, (lua_Integer)json_integer_value(v));
+        break;
+    case JSON_REAL:
+        lua_pushnumber(L, json_real_value(v));
+        break;
+    case JSON_STRING:
+        lua_pushlstring(L, json_string_value(v), json_string_length(v));
+        break;
+    case JSON_ARRAY: {
+        size_t n = json_array_size(v);
+        new_list(ev, L, (int)n);
+        for (size_t i = 0; i < n; i++) {
+            push_json(ev, L, json_array_get(v, i), depth + 1);
+            lua_rawseti(L, -2, (lua_Integer)i + 1);
+        }
+        break;
+    }
+    case JSON_OBJECT: {
+        const char *key;
+        json_t *item;
+        int n = (int)json_object_size(v);
+        new_dict(ev, L, n);
+        lua_getfield(L, -1, "keys");
+        lua_getfield(L, -2, "map");
+        int i = 0;
+        json_object_foreach((json_t *)v, key, item) {
+            size_t klen = strlen(key);
+            lua_pushlstring(L, key, klen);
+            lua_rawseti(L, -3, ++i);
+            lua_pushlstring(L, key, klen);
+            push_json(ev, L, item, depth + 1);
+            lua_rawset(L, -3);
+        }
+        lua_pop(L, 2);
+        break;
+    }
+    }
+    return 0;
+}
+
+/* Protected entry: converts the light userdata json_t at index 2 (ev at upvalue). */
+static int push_json_protected(lua_State *L)
+{
+    glarex_eval *ev = lua_touserdata(L, 1);
+    const json_t *v = lua_touserdata(L, 2);
+    lua_settop(L, 0);
+    push_json(ev, L, v, 0);
+    return 1;
+}
+
+/* Converts the Lua value at `idx` into JSON (new), or sets err. Runs outside any
+ * protected call, so it only reads the stack with functions that cannot raise. */
+static int to_json(json_t **out, glarex_eval *ev, lua_State *L, int idx, int depth,
+                   glarex_error *err)
+{
+    idx = lua_absindex(L, idx);
+    *out = NULL;
+    if (depth > MAX_DEPTH)
+        return glarex__error_set(err, GLAREX_EEVAL, "result nested deeper than %d levels",
+                                 MAX_DEPTH);
+    if (!lua_checkstack(L, 8))
+        return GLAREX_ENOMEM_SET(err);
+
+    switch (lua_type(L, idx)) {
+    case LUA_TBOOLEAN:
+        *out = json_boolean(lua_toboolean(L, idx));
+        break;
+    case LUA_TNUMBER:
+        if (lua_isinteger(L, idx)) {
+            *out = json_integer((json_int_t)lua_tointeger(L, idx));
+        } else {
+            double d = lua_tonumber(L, idx);
+            if (!isfinite(d))
+                return glarex__error_set(err, GLAREX_EUNSUPPORTED,
+                                         "result %g is not a finite number, which JSON "
+                                         "cannot carry",
+                                         d);
+            *out = json_real(d);
+        }
+        break;
+    case LUA_TSTRING: {
+        size_t len;
+        const char *s = lua_tolstring(L, idx, &len);
+        *out = json_stringn(s, len);
+        if (!*out)
+            return glarex__error_set(err, GLAREX_EBINARY, "result string is not UTF-8 text");
+        return 0;
+    }
+    case LUA_TTABLE: {
+        int mt_kind = 0; /* 1 null, 2 list, 3 dict */
+        if (lua_getmetatable(L, idx)) {
+            push_ref(L, ev->list_mt_ref);
+            if (lua_rawequal(L, -1, -2))
+                mt_kind = 2;
+            lua_pop(L, 1);
+            push_ref(L, ev->dict_mt_ref);
+            if (lua_rawequal(L, -1, -2))
+                mt_kind = 3;
+            lua_pop(L, 2);
+        }
+        push_ref(L, ev->null_ref);
+        if (lua_rawequal(L, -1, idx))
+            mt_kind = 1;
+        lua_pop(L, 1);
+
+        if (mt_kind == 1) {
+            *out = json_null();
+        } else if (mt_kind == 2) {
+            lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
+            json_t *arr = json_array();
+            if (!arr)
+                return GLAREX_ENOMEM_SET(err);
+            for (lua_Integer i = 1; i <= n; i++) {
+                json_t *item;
+                int rc;
+                lua_rawgeti(L, idx, i);
+                rc = to_json(&item, ev, L, -1, depth + 1, err);
+                lua_pop(L, 1);
+                if (rc < 0) {
+                    json_decref(arr);
+                    return rc;
+                }
+                if (json_array_append_new(arr, item) < 0) {
+                    json_decref(arr);
+                    return GLAREX_ENOMEM_SET(err);
+                }
+            }
+            *out = arr;
+        } else if (mt_kind == 3) {
+            json_t *obj = json_object();
+            lua_Integer n;
+            if (!obj)
+                return GLAREX_ENOMEM_SET(err);
+            lua_getfield(L, idx, "keys");
+            lua_getfield(L, idx, "map");
+            n = (lua_Integer)lua_rawlen(L, -2);
+            for (lua_Integer i = 1; i <= n; i++) {
+                json_t *item;
+                size_t klen;
+                int rc;
+                lua_rawgeti(L, -2, i);
+                if (lua_type(L, -1) != LUA_TSTRING) {
+                    lua_pop(L, 3);
+                    json_decref(obj);
+                    return glarex__error_set(err, GLAREX_EUNSUPPORTED,
+                                             "result is a dict with a non-string key, "
+                                             "which JSON cannot carry");
+                }
+                const char *key = lua_tolstring(L, -1, &klen);
+                lua_pushvalue(L, -1);
+                lua_rawget(L, -3);
+                rc = to_json(&item, ev, L, -1, depth + 1, err);
+                if (rc == 0 && json_object_setn_new(obj, key, klen, item) < 0)
+                    rc = glarex__error_set(err, GLAREX_EBINARY,
+                                           "result dict key is not UTF-8 text");
+                lua_pop(L, 2);
+                if (rc < 0) {
+                    lua_pop(L, 2);
+                    json_decref(obj);
+                    return rc;
+                }
+            }
+            lua_pop(L, 2);
+            *out = obj;
+        } else {
+            const char *what = "table";
+            if (luaL_getmetafield(L, idx, "__name") == LUA_TSTRING) {
+                what = lua_tostring(L, -1);
+                lua_pop(L, 1);
+                /* the string stays alive: metatable names are held by the metatable */
+            }
+            return glarex__error_set(err, GLAREX_EUNSUPPORTED,
+                                     "result is a Python %s, which JSON cannot carry", what);
+        }
+        break;
+    }
+    default:
+        return glarex__error_set(err, GLAREX_EUNSUPPORTED,
+                                 "result of Lua type %s cannot be represented in JSON",
+                                 luaL_typename(L, idx));
+    }
+    return *out ? 0 : GLAREX_ENOMEM_SET(err);
+}
+
+/* }====================================================================== */
+
+/* {======================================================================
+ * Host functions: what lua/ calls through M.host
+ * ====================================================================== */
+
+static int host_raise(lua_State *L, glarex_eval *ev, const glarex_error *e)
+{
+    ev->host_code = e->code;
+    ev->host_err = *e;
+    lua_getglobal(L, "error");
+    lua_createtable(L, 0, 2);
+    lua_pushstring(L, "host");
+    lua_setfield(L, -2, "kind");
+    lua_pushstring(L, e->message);
+    lua_setfield(L, -2, "message");
+    push_ref(L, ev->rt_ref);
+    lua_getfield(L, -1, "ErrMT");
+    lua_remove(L, -2);
+    lua_setmetatable(L, -2);
+    lua_pushinteger(L, 0);
+    lua_call(L, 2, 0);
+    return 0;
+}
+
+static int host_raisef(lua_State *L, glarex_eval *ev, int code, const char *fmt, ...)
+    GLAREX_PRINTF(4, 5);
+static int host_raisef(lua_State *L, glarex_eval *ev, int code, const char *fmt, ...)
+{
+    glarex_error e;
+    va_list ap;
+    va_start(ap, fmt);
+    glarex__error_vset(&e, code, fmt, ap);
+    va_end(ap);
+    return host_raise(L, ev, &e);
+}
+
+/* host.load(src, chunkname [, env]): text-only load; the chunk sees `env`, or an
+ * environment in which every name is unknown. */
+static int host_load(lua_State *L)
+{
+    size_t len;
+    const char *src = luaL_checklstring(L, 1, &len);
+    const char *name = luaL_optstring(L, 2, "=expr");
+    int has_env = lua_istable(L, 3);
+
+    if (luaL_loadbufferx(L, src, len, name, "t") != LUA_OK)
+        return lua_error(L);
+    if (has_env)
+        lua_pushvalue(L, 3);
+    else
+        lua_pushvalue(L, lua_upvalueindex(1)); /* the empty, raising environment */
+    if (!lua_setupvalue(L, -2, 1))
+        lua_pop(L, 1);
+    return 1;
+}
+
+static const char *const builtin_names[] = {"glare", "glare_path", "glare_b64", "glare_info",
+                                            "yaml_parse", NULL};
+
+static int builtin_index(const char *name)
+{
+    for (int i = 0; builtin_names[i]; i++)
+        if (strcmp(builtin_names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+static registered_fn *find_registered(glarex_eval *ev, const char *name)
+{
+    for (size_t i = 0; i < ev->nfns; i++)
+        if (strcmp(ev->fns[i].name, name) == 0)
+            return &ev->fns[i];
+    return NULL;
+}
+
+static int host_has(lua_State *L)
+{
+    glarex_eval *ev = eval_of(L);
+    const char *name = luaL_checkstring(L, 1);
+    lua_pushboolean(L, builtin_index(name) >= 0 || find_registered(ev, name) != NULL);
+    return 1;
+}
+
+/* Positional arguments of a host call: the list at index 2, as strings. */
+static const char *string_arg(lua_State *L, glarex_eval *ev, const char *fname, int i,
+                              size_t n)
+{
+    lua_rawgeti(L, 2, i);
+    if (lua_type(L, -1) != LUA_TSTRING) {
+        const char *tn = luaL_typename(L, -1);
+        lua_pop(L, 1);
+        host_raisef(L, ev, GLAREX_EEVAL,
+                    "%s() argument %d must be a string, not %s (%zu argument%s given)", fname,
+                    i, tn, n, n == 1 ? "" : "s");
+        return NULL;
+    }
+    const char *s = lua_tostring(L, -1);
+    lua_pop(L, 1); /* still referenced by the argument list */
+    return s;
+}
+
+static int utf8_valid(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        size_t len;
+        uint32_t cp;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if ((c & 0xe0) == 0xc0) {
+            len = 2;
+            cp = c & 0x1f;
+        } else if ((c & 0xf0) == 0xe0) {
+            len = 3;
+            cp = c & 0x0f;
+        } else if ((c & 0xf8) == 0xf0) {
+            len = 4;
+            cp = c & 0x07;
+        } else {
+            return 0;
+        }
+        if (i + len > n)
+            return 0;
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
+            (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+            return 0;
+        i += len;
+    }
+    return 1;
+}
+
+static void push_base64(lua_State *L, const unsigned char *s, uint64_t n)
+{
+    static const char tbl[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (uint64_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)s[i] << 16;
+        size_t rem = n - i;
+        char q[4];
+        if (rem > 1)
+            v |= (uint32_t)s[i + 1] << 8;
+        if (rem > 2)
+            v |= s[i + 2];
+        q[0] = tbl[(v >> 18) & 63];
+        q[1] = tbl[(v >> 12) & 63];
+        q[2] = rem > 1 ? tbl[(v >> 6) & 63] : '=';
+        q[3] = rem > 2 ? tbl[v & 63] : '=';
+        luaL_addlstring(&b, q, 4);
+    }
+    luaL_pushresult(&b);
+}
+
+enum { FN_GLARE, FN_GLARE_PATH, FN_GLARE_B64, FN_GLARE_INFO };
+
+/* Finds a memoised Lua value for (blob, kind) and pushes it. */
+static int memo_push(lua_State *L, glarex_eval *ev, glarex_blob *blob, int kind)
+{
+    for (size_t i = 0; i < BLOB_MEMO_SIZE; i++) {
+        if (ev->memo[i].blob == blob && ev->memo[i].kind == kind) {
+            push_ref(L, ev->memo[i].ref);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Remembers the value on top of the stack for (blob, kind); takes a blob reference. */
+static void memo_store(lua_State *L, glarex_eval *ev, glarex_blob *blob, int kind)
+{
+    blob_memo *m = &ev->memo[ev->memo_next];
+    ev->memo_next = (ev->memo_next + 1) % BLOB_MEMO_SIZE;
+    if (m->blob) {
+        luaL_unref(L, LUA_REGISTRYINDEX, m->ref);
+        glarex_blob_free(m->blob);
+    }
+    lua_pushvalue(L, -1);
+    m->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    m->blob = glarex_blob_ref(blob);
+    m->kind = kind;
+}
+
+static void memo_clear(glarex_eval *ev)
+{
+    for (size_t i = 0; i < BLOB_MEMO_SIZE; i++) {
+        if (ev->memo[i].blob) {
+            if (ev->L)
+                luaL_unref(ev->L, LUA_REGISTRYINDEX, ev->memo[i].ref);
+            glarex_blob_free(ev->memo[i].blob);
+            ev->memo[i].blob = NULL;
+        }
+    }
+}
+
+/* Pushes a JSON value (taken: released on every path). */
+static int push_json_taken(lua_State *L, glarex_eval *ev, json_t *v)
+{
+    int st;
+    lua_pushcfunction(L, push_json_protected);
+    lua_pushlightuserdata(L, ev);
+    lua_pushlightuserdata(L, v);
+    st = lua_pcall(L, 2, 1, 0);
+    json_decref(v);
+    return st == LUA_OK ? 1 : lua_error(L); /* out of memory: nothing of ours is live */
+}
+
+/* Pushes the result of one glare function for a fetched blob. Returns 0, or a status
+ * with `e` filled (the caller raises it after releasing the blob). */
+static int push_glare_result(lua_State *L, glarex_eval *ev, glarex_blob *blob, int kind,
+                             glarex_error *e)
+{
+    if (memo_push(L, ev, blob, kind))
+        return 0;
+    switch (kind) {
+    case FN_GLARE: {
+        const char *data = glarex_blob_data(blob);
+        uint64_t size = glarex_blob_size(blob);
+        if (!data && size > 0)
+            return glarex__error_set(e, GLAREX_EIO, "cannot read the cached content of '%s'",
+                                     glarex_blob_key(blob));
+        if (!utf8_valid((const unsigned char *)data, size))
+            return glarex__error_set(e, GLAREX_EBINARY,
+                                     "resource '%s' of %s %s is not UTF-8 text; use "
+                                     "glare_path() or glare_b64() for binary content",
+                                     glarex_blob_key(blob), glarex_blob_name(blob),
+                                     glarex_blob_version(blob));
+        lua_pushlstring(L, data ? data : "", size);
+        break;
+    }
+    case FN_GLARE_PATH: {
+        const char *path;
+        int rc = glarex_blob_path(&path, blob, e);
+        if (rc < 0)
+            return rc;
+        lua_pushstring(L, path);
+        break;
+    }
+    case FN_GLARE_B64: {
+        const char *data = glarex_blob_data(blob);
+        if (!data && glarex_blob_size(blob) > 0)
+            return glarex__error_set(e, GLAREX_EIO, "cannot read the cached content of '%s'",
+                                     glarex_blob_key(blob));
+        push_base64(L, (const unsigned char *)data, glarex_blob_size(blob));
+        break;
+    }
+    case FN_GLARE_INFO: {
+        json_t *info = glarex_blob_info(blob);
+        if (!info)
+            return GLAREX_ENOMEM_SET(e);
+        push_json_taken(L, ev, info);
+        break;
+    }
+    }
+    memo_store(L, ev, blob, kind);
+    return 0;
+}
+
+static int call_glare(lua_State *L, glarex_eval *ev, int kind, const char *fname)
+{
+    size_t n = lua_rawlen(L, 2);
+    const char *a[3] = {NULL, NULL, NULL};
+    glarex_blob *blob = NULL;
+    glarex_error e;
+    int rc;
+
+    if (!lua_isnoneornil(L, 3) && luaL_len(L, 3) > 0)
+        return host_raisef(L, ev, GLAREX_EEVAL, "%s() takes no keyword arguments", fname);
+    if (n != 1 && n != 3)
+        return host_raisef(L, ev, GLAREX_EEVAL,
+                           "%s() takes 1 argument (a glare:// URI) or 3 (name, version, "
+                           "resource), %zu given",
+                           fname, n);
+    for (size_t i = 0; i < n; i++)
+        a[i] = string_arg(L, ev, fname, (int)i + 1, n);
+    if (!ev->ctx)
+        return host_raisef(L, ev, GLAREX_EUNSUPPORTED,
+                           "%s() needs a store: this evaluator was created without one",
+                           fname);
+
+    glarex_error_clear(&e);
+    if (n == 1)
+        rc = glarex__ctx_fetch_uri(&blob, ev->ctx, a[0], glarex__eval_remaining_ms(ev), &e);
+    else
+        rc = glarex__ctx_fetch(&blob, ev->ctx, a[0], a[1], a[2], glarex__eval_remaining_ms(ev),
+                               &e);
+    if (rc == 0 && ev->running && deadline_passed(ev))
+        rc = glarex__error_set(&e, GLAREX_EDEADLINE, "evaluation deadline passed while "
+                                                     "fetching");
+    if (rc == 0)
+        rc = push_glare_result(L, ev, blob, kind, &e);
+    glarex_blob_free(blob);
+    if (rc < 0) {
+        if (rc == GLAREX_EDEADLINE || rc == GLAREX_ETIMEOUT) {
+            ev->limit_hit = GLAREX_EDEADLINE;
+            e.code = GLAREX_EDEADLINE;
+        }
+        return host_raise(L, ev, &e);
+    }
+    return 1;
+}
+
+static int call_yaml_parse(lua_State *L, glarex_eval *ev)
+{
+    size_t len;
+    json_t *value = NULL;
+    glarex_error e;
+
+    if (lua_rawlen(L, 2) != 1)
+        return host_raisef(L, ev, GLAREX_EEVAL, "yaml_parse() takes exactly 1 argument");
+    string_arg(L, ev, "yaml_parse", 1, 1);
+    lua_rawgeti(L, 2, 1);
+    const char *text = lua_tolstring(L, -1, &len);
+    glarex_error_clear(&e);
+    if (glarex__yaml_to_json(&value, text, len, "yaml_parse", &e) < 0)
+        return host_raise(L, ev, &e);
+    return push_json_taken(L, ev, value);
+}
+
+static int call_registered(lua_State *L, glarex_eval *ev, registered_fn *f)
+{
+    json_t *args = NULL, *kwargs = NULL, *result = NULL;
+    glarex_error e;
+    int rc;
+
+    glarex_error_clear(&e);
+    rc = to_json(&args, ev, L, 2, 0, &e);
+    if (rc == 0 && !lua_isnoneornil(L, 3))
+        rc = to_json(&kwargs, ev, L, 3, 0, &e);
+    if (rc == 0)
+        rc = f->fn(&result, args, kwargs, f->payload, &e);
+    if (rc == 0 && !result)
+        rc = glarex__error_set(&e, GLAREX_EEVAL, "%s() returned no value", f->name);
+    json_decref(args);
+    json_decref(kwargs);
+    if (rc < 0) {
+        json_decref(result);
+        if (e.code == 0)
+            glarex__error_set(&e, rc, "%s() failed", f->name);
+        return host_raise(L, ev, &e);
+    }
+    return push_json_taken(L, ev, result);
+}
+
+/* host.call(name, args_list, kwargs_dict_or_nil) */
+static int host_call(lua_State *L)
+{
+    glarex_eval *ev = eval_of(L);
+    const char *name = luaL_checkstring(L, 1);
+    registered_fn *f;
+
+    luaL_checktype(L, 2, LUA_TTABLE);
+    switch (builtin_index(name)) {
+    case 0:
+        return call_glare(L, ev, FN_GLARE, name);
+    case 1:
+        return call_glare(L, ev, FN_GLARE_PATH, name);
+    case 2:
+        return call_glare(L, ev, FN_GLARE_B64, name);
+    case 3:
+        return call_glare(L, ev, FN_GLARE_INFO, name);
+    case 4:
+        return call_yaml_parse(L, ev);
+    }
+    f = find_registered(ev, name);
+    if (f)
+        return call_registered(L, ev, f);
+    return host_raisef(L, ev, GLAREX_EEVAL, "Unknown function \"%s\"", name);
+}
+
+/* }====================================================================== */
+
+/* {======================================================================
+ * The state: sandbox and module loading
+ * ====================================================================== */
+
+static int unknown_name(lua_State *L)
+{
+    const char *name = lua_tostring(L, 2);
+    return luaL_error(L, "unknown name '%s'", name ? name : "?");
+}
+
+static int readonly_env(lua_State *L)
+{
+    return luaL_error(L, "the sandbox environment is read-only");
+}
+
+/* Pushes a new table whose unknown names raise instead of reading as nil. */
+static void push_strict_table(lua_State *L)
+{
+    lua_newtable(L);
+    lua_createtable(L, 0, 2);
+    lua_pushcfunction(L, unknown_name);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, readonly_env);
+    lua_setfield(L, -2, "__newindex");
+    lua_setmetatable(L, -2);
+}
+
+/* Base functions the evaluator's own Lua code may use; everything else is dropped. */
+static const char *const base_allowed[] = {
+    "assert",   "error",  "getmetatable", "ipairs", "next",     "pairs",  "pcall",
+    "rawequal", "rawget", "rawlen",       "rawset", "select",   "setmetatable",
+    "tonumber", "tostring", "type",       "xpcall", "_VERSION", NULL};
+
+static int setup_state(lua_State *L)
+{
+    glarex_eval *ev = lua_touserdata(L, 1);
+
+    /* Only the libraries the evaluator needs; no io, os, package, debug, coroutine. */
+    luaL_requiref(L, LUA_GNAME, luaopen_base, 1);
+    luaL_requiref(L, LUA_TABLIBNAME, luaopen_table, 1);
+    luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 1);
+    luaL_requiref(L, LUA_MATHLIBNAME, luaopen_math, 1);
+    luaL_requiref(L, LUA_UTF8LIBNAME, luaopen_utf8, 1);
+    lua_settop(L, 1);
+
+    /* Drop every global that is not allow-listed (load, dofile, require, print, ...). */
+    lua_pushglobaltable(L);
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        lua_pop(L, 1);
+        int keep = lua_type(L, -1) != LUA_TSTRING;
+        if (!keep) {
+            const char *k = lua_tostring(L, -1);
+            keep = strcmp(k, LUA_TABLIBNAME) == 0 || strcmp(k, LUA_STRLIBNAME) == 0 ||
+                   strcmp(k, LUA_MATHLIBNAME) == 0 || strcmp(k, LUA_UTF8LIBNAME) == 0;
+            for (int i = 0; !keep && base_allowed[i]; i++)
+                keep = strcmp(k, base_allowed[i]) == 0;
+        }
+        if (!keep) {
+            lua_pushvalue(L, -1);
+            lua_pushnil(L);
+            lua_rawset(L, -4);
+        }
+    }
+    lua_getfield(L, -1, LUA_STRLIBNAME);
+    lua_pushnil(L);
+    lua_setfield(L, -2, "dump");
+    lua_pop(L, 1);
+    lua_getfield(L, -1, LUA_MATHLIBNAME);
+    lua_pushnil(L);
+    lua_setfield(L, -2, "randomseed");
+    lua_pushnil(L);
+    lua_setfield(L, -2, "random");
+    lua_pop(L, 2);
+
+    /* M: the modules table, with M.host. */
+    lua_newtable(L);
+    lua_createtable(L, 0, 3);
+    push_strict_table(L);
+    lua_pushcclosure(L, host_load, 1);
+    lua_setfield(L, -2, "load");
+    lua_pushcfunction(L, host_call);
+    lua_setfield(L, -2, "call");
+    lua_pushcfunction(L, host_has);
+    lua_setfield(L, -2, "has");
+    lua_setfield(L, -2, "host");
+
+    for (const glarex__lua_module *m = glarex__lua_modules; m->name; m++) {
+        char chunkname[64];
+        snprintf(chunkname, sizeof(chunkname), "=%s", m->name);
+        if (luaL_loadbufferx(L, m->source, m->size, chunkname, "t") != LUA_OK)
+            return lua_error(L);
+        lua_pushvalue(L, -2);
+        lua_call(L, 1, 1);
+        lua_setfield(L, -2, m->name);
+    }
+
+    lua_getfield(L, -1, "evaluator");
+    if (!lua_istable(L, -1))
+        return luaL_error(L, "the evaluator module did not load");
+    lua_getfield(L, -1, "set_cache_size");
+    if (lua_isfunction(L, -1)) {
+        lua_pushinteger(L, (lua_Integer)ev->opts.template_cache);
+        lua_call(L, 1, 0);
+    } else {
+        lua_pop(L, 1);
+    }
+    ev->ev_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+
+    lua_getfield(L, -1, "runtime");
+    lua_getfield(L, -1, "null");
+    ev->null_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_getfield(L, -1, "List");
+    ev->list_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_getfield(L, -1, "Dict");
+    ev->dict_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    ev->rt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    return 0;
+}
+
+/* }====================================================================== */
+
+/* {======================================================================
+ * Errors from Lua
+ * ====================================================================== */
+
+/* Turns the error value on top of the stack into `err`; pops it. */
+static int lua_failure(glarex_eval *ev, int status, const char *text, glarex_error *err)
+{
+    lua_State *L = ev->L;
+    int code = GLAREX_EEVAL;
+    const char *msg = NULL;
+    long offset = -1;
+    int from_host = 0;
+
+    if (ev->limit_hit) {
+        lua_pop(L, 1);
+        if (ev->limit_hit == GLAREX_EMEMLIMIT)
+            return glarex__error_set(err, GLAREX_EMEMLIMIT,
+                                     "evaluation stopped: it reached the memory limit of %zu "
+                                     "bytes",
+                                     ev->opts.memory_limit);
+        if (ev->limit_hit == GLAREX_EINSNLIMIT)
+            return glarex__error_set(err, GLAREX_EINSNLIMIT,
+                                     "evaluation stopped: it ran more than %llu Lua "
+                                     "instructions",
+                                     (unsigned long long)ev->opts.instruction_limit);
+        return glarex__error_set(err, GLAREX_EDEADLINE,
+                                 "evaluation stopped: it ran longer than %ld ms",
+                                 ev->opts.timeout_ms);
+    }
+    if (status == LUA_ERRMEM) {
+        lua_pop(L, 1);
+        return GLAREX_ENOMEM_SET(err);
+    }
+    if (lua_istable(L, -1)) {
+        lua_getfield(L, -1, "kind");
+        const char *kind = lua_tostring(L, -1);
+        if (kind && strcmp(kind, "syntax") == 0)
+            code = GLAREX_ESYNTAX;
+        else if (kind && strcmp(kind, "unsupported") == 0)
+            code = GLAREX_EUNSUPPORTED;
+        else if (kind && strcmp(kind, "host") == 0)
+            from_host = 1;
+        lua_pop(L, 1);
+        lua_getfield(L, -1, "offset");
+        if (lua_isinteger(L, -1))
+            offset = (long)lua_tointeger(L, -1);
+        lua_pop(L, 1);
+        lua_getfield(L, -1, "message");
+        msg = lua_tostring(L, -1);
+        lua_pop(L, 1); /* the string stays referenced by the error table */
+    } else {
+        msg = lua_tostring(L, -1);
+    }
+    if (from_host && ev->host_code) {
+        code = ev->host_code;
+        glarex__error_set(err, code, "%s", ev->host_err.message);
+        if (err)
+            err->http_status = ev->host_err.http_status;
+    } else if (ev->host_code && msg && strstr(msg, ev->host_err.message)) {
+        /* the runtime wrapped a host failure in its own message: keep the host code */
+        glarex__error_set(err, ev->host_code, "%s", msg);
+    } else {
+        glarex__error_set(err, code, "%s", msg ? msg : "(error object is not a string)");
+    }
+    if (offset >= 0)
+        glarex__error_at(err, text, (size_t)offset, 1, (int)offset + 1);
+    else
+        glarex__error_at(err, text, 0, 0, 0);
+    lua_pop(L, 1);
+    return err ? err->code : code;
+}
+
+/* }====================================================================== */
+
+/* {======================================================================
+ * Public API
+ * ====================================================================== */
+
+int glarex_eval_options_init(glarex_eval_options *opts, unsigned int version)
+{
+    if (!opts || version != GLAREX_EVAL_OPTIONS_VERSION)
+        return GLAREX_EINVALID;
+    memset(opts, 0, sizeof(*opts));
+    opts->version = version;
+    return 0;
+}
+
+int glarex_eval_new(glarex_eval **out, glarex_ctx *ctx, const glarex_eval_options *opts,
+                    glarex_error *err)
+{
+    glarex_eval *ev = NULL;
+    int rc;
+
+    GLAREX_ERROR_RESET(err);
+    GLAREX_ASSERT_ARG(err, out != NULL);
+    *out = NULL;
+    if (opts && opts->version != GLAREX_EVAL_OPTIONS_VERSION)
+        return glarex__error_set(err, GLAREX_EINVALID,
+                                 "glarex_eval_options version %u is not supported (expected "
+                                 "%d)",
+                                 opts->version, GLAREX_EVAL_OPTIONS_VERSION);
+    ev = calloc(1, sizeof(*ev));
+    if (!ev)
+        return GLAREX_ENOMEM_SET(err);
+    if (opts)
+        ev->opts = *opts;
+    ev->opts.version = GLAREX_EVAL_OPTIONS_VERSION;
+    if (!ev->opts.memory_limit)
+        ev->opts.memory_limit = DEFAULT_MEMORY_LIMIT;
+    if (!ev->opts.instruction_limit)
+        ev->opts.instruction_limit = DEFAULT_INSTRUCTION_LIMIT;
+    if (ev->opts.timeout_ms <= 0)
+        ev->opts.timeout_ms = DEFAULT_TIMEOUT_MS;
+    if (!ev->opts.template_cache)
+        ev->opts.template_cache = DEFAULT_TEMPLATE_CACHE;
+    ev->ctx = ctx;
+    ev->bound_ref = LUA_NOREF;
+
+    ev->L = lua_newstate(limited_alloc, ev);
+    if (!ev->L) {
+        free(ev);
+        return GLAREX_ENOMEM_SET(err);
+    }
+    lua_pushcfunction(ev->L, setup_state);
+    lua_pushlightuserdata(ev->L, ev);
+    rc = lua_pcall(ev->L, 1, 0, 0);
+    if (rc != LUA_OK) {
+        const char *msg = lua_tostring(ev->L, -1);
+        rc = glarex__error_set(err, rc == LUA_ERRMEM ? GLAREX_ENOMEM : GLAREX_ERROR,
+                               "cannot start the evaluator: %s", msg ? msg : "out of memory");
+        glarex_eval_free(ev);
+        return rc;
+    }
+    *out = ev;
+    return 0;
+}
+
+void glarex_eval_free(glarex_eval *ev)
+{
+    if (!ev)
+        return;
+    memo_clear(ev);
+    if (ev->L)
+        lua_close(ev->L);
+    for (size_t i = 0; i < ev->nfns; i++)
+        free(ev->fns[i].name);
+    free(ev->fns);
+    free(ev);
+}
+
+int glarex_eval_register(glarex_eval *ev, const char *name, glarex_eval_fn fn, void *payload,
+                         glarex_error *err)
+{
+    registered_fn *f, *grown;
+
+    GLAREX_ERROR_RESET(err);
+    GLAREX_ASSERT_ARG(err, ev != NULL);
+    GLAREX_ASSERT_ARG(err, name != NULL);
+    GLAREX_ASSERT_ARG(err, fn != NULL);
+    if (!*name || strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                               "0123456789_") != strlen(name) ||
+        (name[0] >= '0' && name[0] <= '9'))
+        return glarex__error_set(err, GLAREX_EINVALID,
+                                 "function name '%s' is not an identifier", name);
+    if (builtin_index(name) >= 0)
+        return glarex__error_set(err, GLAREX_EINVALID,
+                                 "function '%s' is built in and cannot be replaced", name);
+    f = find_registered(ev, name);
+    if (f) {
+        f->fn = fn;
+        f->payload = payload;
+        return 0;
+    }
+    grown = realloc(ev->fns, (ev->nfns + 1) * sizeof(*grown));
+    if (!grown)
+        return GLAREX_ENOMEM_SET(err);
+    ev->fns = grown;
+    f = &ev->fns[ev->nfns];
+    f->name = strdup(name);
+    if (!f->name)
+        return GLAREX_ENOMEM_SET(err);
+    f->fn = fn;
+    f->payload = payload;
+    ev->nfns++;
+    return 0;
+}
+
+static int json_truthy(const json_t *v);
+
+/* Pushes `context`, or the bound context when NULL. Returns a Lua status. */
+static int push_context(glarex_eval *ev, const json_t *context)
+{
+    lua_State *L = ev->L;
+    if (!context) {
+        if (ev->bound_ref == LUA_NOREF)
+            return push_null(ev, L), LUA_OK;
+        lua_rawgeti(L, LUA_REGISTRYINDEX, ev->bound_ref);
+        return LUA_OK;
+    }
+    lua_pushcfunction(L, push_json_protected);
+    lua_pushlightuserdata(L, ev);
+    lua_pushlightuserdata(L, (void *)context);
+    return lua_pcall(L, 2, 1, 0);
+}
+
+int glarex_eval_bind(glarex_eval *ev, const json_t *context, glarex_error *err)
+{
+    int st;
+
+    GLAREX_ERROR_RESET(err);
+    GLAREX_ASSERT_ARG(err, ev != NULL);
+    luaL_unref(ev->L, LUA_REGISTRYINDEX, ev->bound_ref);
+    ev->bound_ref = LUA_NOREF;
+    if (!context)
+        return 0;
+    st = push_context(ev, context);
+    if (st != LUA_OK)
+        return lua_failure(ev, st, "context", err);
+    ev->bound_ref = luaL_ref(ev->L, LUA_REGISTRYINDEX);
+    ev->bound_truthy = json_truthy(context);
+    return 0;
+}
+
+/* Calls evaluator.<fn>(arg, context) where arg is a string or a JSON value. */
+static int run(json_t **out, glarex_eval *ev, const char *fn, const char *text,
+               const json_t *data, const json_t *context, glarex_error *err)
+{
+    lua_State *L = ev->L;
+    int top = lua_gettop(L);
+    int st, rc;
+
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ev->ev_ref);
+    lua_getfield(L, -1, fn);
+    lua_remove(L, -2);
+    if (text) {
+        lua_pushstring(L, text);
+    } else {
+        st = push_context(ev, data); /* same conversion as a context */
+        if (st != LUA_OK) {
+            rc = lua_failure(ev, st, "data", err);
+            lua_settop(L, top);
+            return rc;
+        }
+    }
+    st = push_context(ev, context);
+    if (st != LUA_OK) {
+        rc = lua_failure(ev, st, "context", err);
+        lua_settop(L, top);
+        return rc;
+    }
+
+    start_run(ev);
+    st = lua_pcall(L, 2, 1, 0);
+    end_run(ev);
+    if (st != LUA_OK) {
+        rc = lua_failure(ev, st, text ? text : "data", err);
+        lua_settop(L, top);
+        return rc;
+    }
+    if (out) {
+        rc = to_json(out, ev, L, -1, 0, err);
+        if (rc < 0)
+            glarex__error_at(err, text ? text : "data", 0, 0, 0);
+    } else {
+        rc = 0;
+    }
+    lua_settop(L, top);
+    return rc;
+}
+
+/* Mistral returns a string unchanged when neither detector matches; the common case of
+ * plain text is answered here without entering Lua. */
+static int may_hold_expression(const char *s)
+{
+    return strstr(s, "<%") || strstr(s, "{{") || strstr(s, "{%");
+}
+
+int glarex_eval_string(json_t **out, glarex_eval *ev, const char *text, const json_t *context,
+                       glarex_error *err)
+{
+    GLAREX_ERROR_RESET(err);
+    GLAREX_ASSERT_ARG(err, out != NULL);
+    GLAREX_ASSERT_ARG(err, ev != NULL);
+    GLAREX_ASSERT_ARG(err, text != NULL);
+    *out = NULL;
+    if (!may_hold_expression(text)) {
+        *out = json_string(text);
+        if (!*out)
+            return glarex__error_set(err, GLAREX_EBINARY, "template is not UTF-8 text");
+        return 0;
+    }
+    return run(out, ev, "evaluate", text, NULL, context, err);
+}
+
+static int json_truthy(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_NULL:
+    case JSON_FALSE:
+        return 0;
+    case JSON_TRUE:
+        return 1;
+    case JSON_INTEGER:
+        return json_integer_value(v) != 0;
+    case JSON_REAL:
+        return json_real_value(v) != 0.0;
+    case JSON_STRING:
+        return json_string_length(v) != 0;
+    case JSON_ARRAY:
+        return json_array_size(v) != 0;
+    case JSON_OBJECT:
+        return json_object_size(v) != 0;
+    }
+    return 0;
+}
+
+/* evaluate_recursively, walking the JSON in C so untouched values are never converted. */
+static int walk(json_t **out, glarex_eval *ev, const json_t *data, const json_t *context,
+                int depth, glarex_error *err)
+{
+    int rc = 0;
+
+    *out = NULL;
+    if (depth > MAX_DEPTH)
+        return glarex__error_set(err, GLAREX_EINVALID, "data nested deeper than %d levels",
+                                 MAX_DEPTH);
+    if (json_is_string(data)) {
+        if (!may_hold_expression(json_string_value(data))) {
+            *out = json_incref((json_t *)data);
+            return 0;
+        }
+        return run(out, ev, "evaluate", json_string_value(data), NULL, context, err);
+    }
+    if (json_is_array(data)) {
+        json_t *arr = json_array();
+        size_t i;
+        json_t *item;
+        if (!arr)
+            return GLAREX_ENOMEM_SET(err);
+        json_array_foreach(data, i, item) {
+            json_t *v;
+            if ((rc = walk(&v, ev, item, context, depth + 1, err)) < 0)
+                break;
+            if (json_array_append_new(arr, v) < 0) {
+                rc = GLAREX_ENOMEM_SET(err);
+                break;
+            }
+        }
+        if (rc < 0) {
+            json_decref(arr);
+            return rc;
+        }
+        *out = arr;
+        return 0;
+    }
+    if (json_is_object(data)) {
+        json_t *obj = json_object();
+        const char *key;
+        json_t *item;
+        if (!obj)
+            return GLAREX_ENOMEM_SET(err);
+        json_object_foreach((json_t *)data, key, item) {
+            json_t *v;
+            if ((rc = walk(&v, ev, item, context, depth + 1, err)) < 0)
+                break;
+            if (json_object_set_new(obj, key, v) < 0) {
+                rc = GLAREX_ENOMEM_SET(err);
+                break;
+            }
+        }
+        if (rc < 0) {
+            json_decref(obj);
+            return rc;
+        }
+        *out = obj;
+        return 0;
+    }
+    *out = json_deep_copy(data);
+    return *out ? 0 : GLAREX_ENOMEM_SET(err);
+}
+
+int glarex_eval_recursive(json_t **out, glarex_eval *ev, const json_t *data,
+                          const json_t *context, glarex_error *err)
+{
+    int rc;
+    int evaluate;
+
+    GLAREX_ERROR_RESET(err);
+    GLAREX_ASSERT_ARG(err, out != NULL);
+    GLAREX_ASSERT_ARG(err, ev != NULL);
+    GLAREX_ASSERT_ARG(err, data != NULL);
+    *out = NULL;
+
+    if (context) {
+        evaluate = json_truthy(context);
+    } else {
+        evaluate = ev->bound_ref != LUA_NOREF && ev->bound_truthy;
+    }
+    if (!evaluate) { /* Mistral evaluates nothing when the context is empty */
+        *out = json_deep_copy(data);
+        return *out ? 0 : GLAREX_ENOMEM_SET(err);
+    }
+    if (context) {
+        /* convert the context once for the whole walk */
+        int had = ev->bound_ref;
+        int st = push_context(ev, context);
+        if (st != LUA_OK)
+            return lua_failure(ev, st, "context", err);
+        ev->bound_ref = luaL_ref(ev->L, LUA_REGISTRYINDEX);
+        rc = walk(out, ev, data, NULL, 0, err);
+        luaL_unref(ev->L, LUA_REGISTRYINDEX, ev->bound_ref);
+        ev->bound_ref = had;
+        return rc;
+    }
+    return walk(out, ev, data, NULL, 0, err);
+}
+
+int glarex_eval_validate(glarex_eval *ev, const char *text, glarex_error *err)
+{
+    GLAREX_ERROR_RESET(err);
+    GLAREX_ASSERT_ARG(err, ev != NULL);
+    GLAREX_ASSERT_ARG(err, text != NULL);
+    return run(NULL, ev, "compile", text, NULL, NULL, err);
+}
+
+/* }====================================================================== */

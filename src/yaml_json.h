@@ -1,0 +1,16 @@
+/* YAML text to JSON values, resolving scalars as PyYAML's safe_load does (YAML 1.1). */
+#ifndef GLAREX_YAML_JSON_H
+#define GLAREX_YAML_JSON_H
+
+#include "glarex.h"
+
+/*
+ * Parses one YAML document (an empty stream is null) into `out` (new). `source` names
+ * the input in error messages, which give line and column. What JSON cannot carry
+ * (timestamps, non-string mapping keys, .inf/.nan, integers beyond 64 bits, merge keys,
+ * recursive aliases) is GLAREX_EUNSUPPORTED; malformed YAML is GLAREX_EINVALID.
+ */
+int glarex__yaml_to_json(json_t **out, const char *text, size_t len, const char *source,
+                         glarex_error *err);
+
+#endif

@@ -1,0 +1,191 @@
+/* Test helper: starts and stops the Glare-compatible test server for C tests. */
+#include "server.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int test_mkdtemp(char *buf, size_t size, const char *tag)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(buf, size, "%s/glarex-%s-XXXXXX", tmp && *tmp ? tmp : "/tmp", tag);
+    return mkdtemp(buf) ? 0 : -1;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+void test_rm_rf(const char *path)
+{
+    if (path && *path)
+        nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static const char *env_or(const char *name, const char *fallback)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : fallback;
+}
+
+int test_server_start(test_server *s, const char *const *extra)
+{
+    char data[300];
+    int pipefd[2];
+    const char *argv[64];
+    int argc = 0;
+
+    memset(s, 0, sizeof(*s));
+    if (test_mkdtemp(s->dir, sizeof(s->dir), "srv") < 0) {
+        perror("mkdtemp");
+        return -1;
+    }
+    snprintf(data, sizeof(data), "%s/data", s->dir);
+    snprintf(s->log_path, sizeof(s->log_path), "%s/server.log", s->dir);
+
+    argv[argc++] = env_or("GLAREX_TEST_PYTHON", "/usr/bin/python3");
+    argv[argc++] = env_or("GLAREX_TEST_SERVER", "tests/glare_server.py");
+    argv[argc++] = "--port";
+    argv[argc++] = "0";
+    argv[argc++] = "--data";
+    argv[argc++] = data;
+    argv[argc++] = "--control";
+    for (int i = 0; extra && extra[i] && argc < 62; i++)
+        argv[argc++] = extra[i];
+    argv[argc] = NULL;
+
+    if (pipe(pipefd) < 0)
+        return -1;
+    s->pid = fork();
+    if (s->pid < 0)
+        return -1;
+    if (s->pid == 0) {
+        int log = open(s->log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(pipefd[1], 1);
+        if (log >= 0)
+            dup2(log, 2);
+        close(pipefd[0]);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(pipefd[1]);
+
+    /* The first line names the port: "listening on http://127.0.0.1:NNNN". */
+    FILE *f = fdopen(pipefd[0], "r");
+    char line[256] = "";
+    if (!f || !fgets(line, sizeof(line), f) ||
+        sscanf(line, "listening on %63s", s->url) != 1) {
+        fprintf(stderr, "test server did not start (see %s)\n", s->log_path);
+        if (f)
+            fclose(f);
+        test_server_stop(s);
+        return -1;
+    }
+    fclose(f);
+    return 0;
+}
+
+void test_server_stop(test_server *s)
+{
+    if (s->pid > 0) {
+        kill(s->pid, SIGTERM);
+        waitpid(s->pid, NULL, 0);
+        s->pid = 0;
+    }
+    if (s->dir[0] && !getenv("GLAREX_TEST_KEEP")) {
+        test_rm_rf(s->dir);
+        s->dir[0] = '\0';
+    }
+}
+
+int test_server_count(const test_server *s, const char *method, const char *path_prefix)
+{
+    FILE *f = fopen(s->log_path, "r");
+    char line[4096];
+    int n = 0;
+
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof(line), f)) {
+        /* http.server logs: ... "GET /path HTTP/1.1" 200 - */
+        char *q = strchr(line, '"');
+        char m[16], p[2048];
+        if (!q || sscanf(q + 1, "%15s %2047s", m, p) != 2)
+            continue;
+        if (method && strcmp(m, method) != 0)
+            continue;
+        if (path_prefix && strncmp(p, path_prefix, strlen(path_prefix)) != 0)
+            continue;
+        n++;
+    }
+    fclose(f);
+    return n;
+}
+
+struct membuf {
+    char *ptr;
+    size_t len;
+};
+
+static size_t collect(char *data, size_t size, size_t n, void *payload)
+{
+    struct membuf *b = payload;
+    char *p = realloc(b->ptr, b->len + size * n + 1);
+    if (!p)
+        return 0;
+    memcpy(p + b->len, data, size * n);
+    b->ptr = p;
+    b->len += size * n;
+    b->ptr[b->len] = '\0';
+    return size * n;
+}
+
+int test_server_request(const test_server *s, const char *method, const char *path,
+                        const char *token, const char *content_type, const char *body,
+                        char **out)
+{
+    CURL *h = curl_easy_init();
+    struct curl_slist *hdrs = NULL;
+    struct membuf b = {NULL, 0};
+    char url[2300], hdr[512];
+    long status = -1;
+
+    if (!h)
+        return -1;
+    snprintf(url, sizeof(url), "%s%s", s->url, path);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    if (token) {
+        snprintf(hdr, sizeof(hdr), "X-Auth-Token: %s", token);
+        hdrs = curl_slist_append(hdrs, hdr);
+    }
+    if (content_type) {
+        snprintf(hdr, sizeof(hdr), "Content-Type: %s", content_type);
+        hdrs = curl_slist_append(hdrs, hdr);
+    }
+    if (body) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    }
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+    if (curl_easy_perform(h) == CURLE_OK)
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(h);
+    if (out)
+        *out = b.ptr ? b.ptr : strdup("");
+    else
+        free(b.ptr);
+    return (int)status;
+}

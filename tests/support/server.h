@@ -1,0 +1,36 @@
+/* Test helper: runs tests/glare_server.py on 127.0.0.1 with a free port. */
+#ifndef GLAREX_TEST_SERVER_H
+#define GLAREX_TEST_SERVER_H
+
+#include <sys/types.h>
+
+typedef struct test_server {
+    pid_t pid;
+    char url[64];       /* http://127.0.0.1:NNNN */
+    char dir[256];      /* temporary directory holding data/ and server.log */
+    char log_path[300]; /* the server's stderr: one line per request */
+} test_server;
+
+/* Starts the server with `--port 0 --data DIR/data --control` plus `extra` (a
+ * NULL-terminated list, may be NULL). Returns 0, or -1 with a message on stderr. */
+int test_server_start(test_server *s, const char *const *extra);
+
+/* Stops the server and removes its directory. Safe to call twice. */
+void test_server_stop(test_server *s);
+
+/* Number of logged requests whose method is `method` (NULL = any) and whose path
+ * starts with `path_prefix` (NULL = any). */
+int test_server_count(const test_server *s, const char *method, const char *path_prefix);
+
+/* Sends a request to the server's control or API endpoints with `token` as
+ * X-Auth-Token (may be NULL), returns the HTTP status or -1. The body, if `out` is
+ * not NULL, is returned malloc'd and NUL-terminated. */
+int test_server_request(const test_server *s, const char *method, const char *path,
+                        const char *token, const char *content_type, const char *body,
+                        char **out);
+
+/* A temporary directory for a test's own files (created; removed by rm_rf). */
+int test_mkdtemp(char *buf, size_t size, const char *tag);
+void test_rm_rf(const char *path);
+
+#endif
