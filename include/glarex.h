@@ -476,7 +476,8 @@ typedef struct glarex_ref_options {
 
 /** Fills `opts` with the defaults (both fields NULL) for the given version;
  * GLAREX_EINVALID for an unknown version. */
-GLAREX_EXTERN(int) glarex_ref_options_init(glarex_ref_options *opts, unsigned int version);
+GLAREX_EXTERN(int) glarex_ref_options_init(glarex_ref_options *opts,
+                                           unsigned int version);
 
 /**
  * Parses a glare:// URI (the one-argument `glare(uri)`) with default options.
@@ -487,7 +488,8 @@ GLAREX_EXTERN(int) glarex_ref_parse(glarex_ref **out, const char *uri, glarex_er
 
 /** glarex_ref_parse with options (`opts` may be NULL: defaults; it is not kept). */
 GLAREX_EXTERN(int) glarex_ref_parse_ext(glarex_ref **out, const char *uri,
-                                        const glarex_ref_options *opts, glarex_error *err);
+                                        const glarex_ref_options *opts,
+                                        glarex_error *err);
 
 /**
  * The `glare(name, version, resource)` form, with default options. Arguments are taken
@@ -514,7 +516,7 @@ GLAREX_EXTERN(void) glarex_ref_free(glarex_ref *ref);
  * apply to this kind of reference".
  */
 
-/** How the artifact is selected. */
+/** How the artifact is selected (0 for NULL). */
 GLAREX_EXTERN(glarex_ref_kind) glarex_ref_kind_of(const glarex_ref *ref);
 /** Artifact name (decoded); NULL for GLAREX_REF_ID. */
 GLAREX_EXTERN(const char *) glarex_ref_name(const glarex_ref *ref);
@@ -524,12 +526,15 @@ GLAREX_EXTERN(const char *) glarex_ref_id(const glarex_ref *ref);
 GLAREX_EXTERN(const char *) glarex_ref_version(const glarex_ref *ref);
 /** Lower bound of a GLAREX_REF_RANGE (normalised version) and its operator in `op`
  * (may be NULL; GLAREX_REF_OP_NONE and NULL result when there is no lower bound). */
-GLAREX_EXTERN(const char *) glarex_ref_range_lower(const glarex_ref *ref, glarex_ref_op *op);
+GLAREX_EXTERN(const char *) glarex_ref_range_lower(const glarex_ref *ref,
+                                                   glarex_ref_op *op);
 /** Upper bound of a GLAREX_REF_RANGE, as glarex_ref_range_lower. */
-GLAREX_EXTERN(const char *) glarex_ref_range_upper(const glarex_ref *ref, glarex_ref_op *op);
+GLAREX_EXTERN(const char *) glarex_ref_range_upper(const glarex_ref *ref,
+                                                   glarex_ref_op *op);
 /** Pinned content digest, 64 lower-case hex digits; only for GLAREX_REF_SHA256. */
 GLAREX_EXTERN(const char *) glarex_ref_sha256(const glarex_ref *ref);
-/** The field read: a BlobDict when glarex_ref_key() is not NULL, else a Blob. Never NULL. */
+/** The field read: a BlobDict when glarex_ref_key() is not NULL, else a Blob field.
+ * Never NULL for a parsed reference. */
 GLAREX_EXTERN(const char *) glarex_ref_field(const glarex_ref *ref);
 /** The key in the dict field (decoded; may hold '/' and spaces); NULL for a Blob. */
 GLAREX_EXTERN(const char *) glarex_ref_key(const glarex_ref *ref);

@@ -633,6 +633,7 @@ end
 -- Misc helpers used by generated code
 ------------------------------------------------------------------------
 rt.type = type
+rt.mininteger = math.mininteger
 rt.getmetatable = getmetatable
 rt.setmetatable = setmetatable
 

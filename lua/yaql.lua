@@ -739,7 +739,7 @@ end
 
 local HEADER = [[
 local R, Y = ...
-local null, truthy, math_mininteger = R.null, R.truthy, math.mininteger
+local null, truthy, math_mininteger = R.null, R.truthy, R.mininteger
 local setmetatable, List = R.setmetatable, R.List
 local function L(t) return setmetatable(t, List) end
 local eq, ne, lt, gt, le, ge = Y.eq, Y.ne, Y.lt, Y.gt, Y.le, Y.ge

@@ -96,47 +96,72 @@ Y.def = def
 -- Output conversion (yaql convert_output_data + Mistral sanitize): tuples
 -- and Python lists become lists, iterators are materialised, sets are kept
 -- as sets (they make the result unrepresentable).
-local function finalize(v)
-  if type(v) ~= "table" or v == null then return v end
+local huge = math.huge
+local function unrepresentable(what)
+  raise("unsupported", "result is " .. what .. " which JSON cannot carry")
+end
+Y.unrepresentable = unrepresentable
+-- strict: the value is a final (whole-value) result and must be JSON data
+local function finalize(v, strict)
+  local tv = type(v)
+  if tv ~= "table" then
+    if strict and tv == "number" and (v ~= v or v == huge or v == -huge) then
+      unrepresentable("a non-finite float")
+    end
+    return v
+  end
+  if v == null then return v end
   local mt = getmetatable(v)
   if mt == List then
-    local out, changed = nil, false
+    local out = nil
     for i = 1, #v do
       local x = v[i]
-      if type(x) == "table" and x ~= null then
-        local y = finalize(x)
-        if y ~= x then
-          if not out then out = {}; for j = 1, i - 1 do out[j] = v[j] end end
-          changed = true
-        end
-        if out then out[i] = y end
-      elseif out then out[i] = x end
+      local y = x
+      if type(x) == "table" then
+        if x ~= null then y = finalize(x, strict) end
+      elseif strict and type(x) == "number" and (x ~= x or x == huge or x == -huge) then
+        unrepresentable("a non-finite float")
+      end
+      if y ~= x and not out then
+        out = {}
+        for j = 1, i - 1 do out[j] = v[j] end
+      end
+      if out then out[i] = y end
     end
-    if changed then return setmetatable(out, List) end
+    if out then return setmetatable(out, List) end
     return v
   elseif mt == PyList or mt == Tuple then
     local out = {}
-    for i = 1, #v do out[i] = finalize(v[i]) end
+    for i = 1, #v do out[i] = finalize(v[i], strict) end
     return setmetatable(out, List)
   elseif mt == Dict then
     local ks = v.keys
     local changed = false
     local vals = {}
     for i = 1, #ks do
-      local x = dict_get(v, ks[i])
-      local y = finalize(x)
+      local k = ks[i]
+      if type(k) ~= "string" then
+        if strict then unrepresentable("a dict with a non-string key (" .. rt.pytype(k) .. ")") end
+        changed = true
+      end
+      local x = dict_get(v, k)
+      local y = finalize(x, strict)
       vals[i] = y
       if y ~= x then changed = true end
-      if type(ks[i]) == "table" and ks[i] ~= null then changed = true end
     end
     if not changed then return v end
     local d = new_dict()
-    for i = 1, #ks do dict_set(d, finalize(ks[i]), vals[i]) end
+    for i = 1, #ks do dict_set(d, finalize(ks[i], strict), vals[i]) end
     return d
   elseif mt == Iter then
     local out, n = {}, 0
-    for x in v.next do n = n + 1; out[n] = finalize(x) end
+    for x in v.next do n = n + 1; out[n] = finalize(x, strict) end
     return setmetatable(out, List)
+  end
+  if strict then
+    if mt == Set then unrepresentable("a Python set") end
+    if mt == Ctx then unrepresentable("a YAQL context object") end
+    unrepresentable("a Python " .. rt.pytype(v))
   end
   return v
 end

@@ -1039,7 +1039,9 @@ static int download(glarex_download_info *out, glarex_client *c, const glarex_bl
     int error = 0;
 
     if (expect) {
-        size_t ls = strlen(expect->sha256), lm = strlen(expect->md5);
+        /* the caller's arrays may lack their NUL: never read past them */
+        size_t ls = strnlen(expect->sha256, sizeof(expect->sha256));
+        size_t lm = strnlen(expect->md5, sizeof(expect->md5));
         if ((ls && (ls != 64 || !glarex__is_hex(expect->sha256, 64))) ||
             (lm && (lm != 32 || !glarex__is_hex(expect->md5, 32))))
             return glarex__error_set(err, GLAREX_EINVALID,

@@ -622,60 +622,61 @@ static int on_progress(void *payload, curl_off_t dltotal, curl_off_t dlnow,
  * One request
  * ==================================================================== */
 
-/* The request's headers; NULL when out of memory. An empty list is returned as a
- * list holding "Expect:", which also stops curl waiting for 100 Continue. */
+/* Appends one formatted header line; returns 0, or -1 when out of memory (the list is
+ * then unchanged). No fixed buffer: tokens (Keystone PKI) can be kilobytes long. */
+static int add_header(struct curl_slist **list, const char *fmt, ...) GLAREX_PRINTF(2, 3);
+static int add_header(struct curl_slist **list, const char *fmt, ...)
+{
+    va_list ap;
+    char *line = NULL;
+    struct curl_slist *tmp = NULL;
+    int n;
+
+    va_start(ap, fmt);
+    n = vasprintf(&line, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return -1;
+    tmp = curl_slist_append(*list, line);
+    free(line);
+    if (!tmp)
+        return -1;
+    *list = tmp;
+    return 0;
+}
+
+/* The request's headers (`redact`: for the trace, token hidden); NULL and *ok = 0 when
+ * out of memory. */
 static struct curl_slist *build_headers(const glarex__http *h, const glarex__http_request *req,
                                         int redact, int *ok)
 {
-    struct curl_slist *list = NULL, *tmp;
-    char line[1024];
+    struct curl_slist *list = NULL;
     const glarex__http_config *c = &h->cfg;
-
-#define ADD(...)                                                                         \
-    do {                                                                                 \
-        snprintf(line, sizeof(line), __VA_ARGS__);                                       \
-        tmp = curl_slist_append(list, line);                                             \
-        if (!tmp)                                                                        \
-            goto oom;                                                                    \
-        list = tmp;                                                                      \
-    } while (0)
+    int rc = 0;
 
     if (req->accept)
-        ADD("Accept: %s", req->accept);
+        rc |= add_header(&list, "Accept: %s", req->accept);
     if (req->with_auth && c->auth_token && c->auth_token[0]) {
-        if (redact)
-            ADD("X-Auth-Token: ***");
-        else {
-            /* tokens can be long (Keystone PKI): do not cut them */
-            size_t n = strlen(c->auth_token) + sizeof("X-Auth-Token: ");
-            char *big = malloc(n);
-            if (!big)
-                goto oom;
-            snprintf(big, n, "X-Auth-Token: %s", c->auth_token);
-            tmp = curl_slist_append(list, big);
-            free(big);
-            if (!tmp)
-                goto oom;
-            list = tmp;
-        }
+        rc |= add_header(&list, "X-Auth-Token: %s", redact ? "***" : c->auth_token);
     } else if (req->with_auth && c->noauth_project && c->noauth_project[0]) {
-        ADD("X-Identity-Status: Confirmed");
-        ADD("X-Project-Id: %s", c->noauth_project);
+        rc |= add_header(&list, "X-Identity-Status: Confirmed");
+        rc |= add_header(&list, "X-Project-Id: %s", c->noauth_project);
         if (c->noauth_user && c->noauth_user[0])
-            ADD("X-User-Id: %s", c->noauth_user);
+            rc |= add_header(&list, "X-User-Id: %s", c->noauth_user);
         if (c->noauth_roles && c->noauth_roles[0])
-            ADD("X-Roles: %s", c->noauth_roles);
+            rc |= add_header(&list, "X-Roles: %s", c->noauth_roles);
     }
     if (req->content_type)
-        ADD("Content-Type: %s", req->content_type);
+        rc |= add_header(&list, "Content-Type: %s", req->content_type);
+    /* No "Expect: 100-continue" round trip before uploads (not shown in the trace). */
     if (!redact)
-        ADD("Expect:");
-#undef ADD
+        rc |= add_header(&list, "Expect:");
+    if (rc) {
+        curl_slist_free_all(list);
+        *ok = 0;
+        return NULL;
+    }
     return list;
-oom:
-    curl_slist_free_all(list);
-    *ok = 0;
-    return NULL;
 }
 
 /* Hands the trace callback an equivalent curl command line; best effort. */

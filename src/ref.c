@@ -192,8 +192,8 @@ static int is_identifier(const char *s, size_t n)
         return 0;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_'))
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c >= '0' && c <= '9') || c == '_'))
             return 0;
     }
     return 1;
@@ -280,7 +280,8 @@ static int check_segments(parser *p, const char *what)
             return fail(p, p->map[s], "empty segment in %s", what);
         if ((i - s == 1 && p->buf[s] == '.') ||
             (i - s == 2 && p->buf[s] == '.' && p->buf[s + 1] == '.'))
-            return fail(p, p->map[s], "'%.*s' segment in %s", (int)(i - s), p->buf + s, what);
+            return fail(p, p->map[s], "'%.*s' segment in %s", (int)(i - s), p->buf + s,
+                        what);
         if (i >= p->n)
             return 0;
         i++;
@@ -326,8 +327,10 @@ static int parse_id(parser *p, size_t start, size_t end)
         return error;
     for (size_t i = 0; i < p->n; i++) {
         int dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (p->n != 36 || (dash ? p->buf[i] != '-' : hexval((unsigned char)p->buf[i]) < 0))
-            return fail(p, start, "id '%s' is not a UUID", shown(s, sizeof(s), p->buf, p->n));
+        if (p->n != 36 ||
+            (dash ? p->buf[i] != '-' : hexval((unsigned char)p->buf[i]) < 0))
+            return fail(p, start, "id '%s' is not a UUID",
+                        shown(s, sizeof(s), p->buf, p->n));
         if (p->buf[i] >= 'A' && p->buf[i] <= 'F')
             p->buf[i] = (char)(p->buf[i] - 'A' + 'a'); /* Glare's ids are lower-case */
     }
@@ -348,7 +351,8 @@ static int parse_version_at(parser *p, size_t a, size_t b, size_t *slot)
                                    GLAREX__VERSION_STRICT, &where);
     if (st != GLAREX__VERSION_OK)
         return fail(p, p->map[a + where], "version '%s' %s",
-                    shown(s, sizeof(s), p->buf + a, b - a), glarex__version_status_text(st));
+                    shown(s, sizeof(s), p->buf + a, b - a),
+                    glarex__version_status_text(st));
     *slot = p->used;
     p->used += strlen(p->arena + p->used) + 1;
     return 0;
@@ -386,7 +390,8 @@ static int parse_range(parser *p)
                         "version)",
                         p->buf[a]);
         } else {
-            return fail(p, p->map[a], "range item '%s' has no operator (use >=, >, <=, <)",
+            return fail(p, p->map[a],
+                        "range item '%s' has no operator (use >=, >, <=, <)",
                         shown(s, sizeof(s), p->buf + a, b - a));
         }
         while (v < b && is_space(p->buf[v]))
@@ -410,8 +415,8 @@ static int parse_range(parser *p)
     }
     if (p->lower != NONE && p->upper != NONE) {
         c = glarex__version_compare(p->arena + p->lower, p->arena + p->upper);
-        if (c > 0 ||
-            (c == 0 && (p->lower_op != GLAREX_REF_OP_GTE || p->upper_op != GLAREX_REF_OP_LTE)))
+        if (c > 0 || (c == 0 && (p->lower_op != GLAREX_REF_OP_GTE ||
+                                 p->upper_op != GLAREX_REF_OP_LTE)))
             return fail(p, p->map[0], "version range '%s' matches no version",
                         shown(s, sizeof(s), p->buf, p->n));
     }
@@ -427,8 +432,8 @@ static int parse_sha256(parser *p)
         if (h < 0) {
             char s[40];
             return fail(p, p->map[i], "sha256 pin has a non-hex character '%s'",
-                        shown(s, sizeof(s), p->buf + i, utf8_len((unsigned char *)p->buf + i,
-                                                                 p->n - i)));
+                        shown(s, sizeof(s), p->buf + i,
+                              utf8_len((unsigned char *)p->buf + i, p->n - i)));
         }
         p->buf[i] = "0123456789abcdef"[h];
     }
@@ -457,9 +462,10 @@ static int parse_selector(parser *p, size_t start, size_t end)
     if (p->buf[0] == '<' || p->buf[0] == '>' || strchr(p->buf, ','))
         return parse_range(p);
     if (strchr("=!~^", p->buf[0]))
-        return fail(p, p->map[0],
-                    "unsupported version operator '%c' (use >=, >, <=, < or an exact version)",
-                    p->buf[0]);
+        return fail(
+            p, p->map[0],
+            "unsupported version operator '%c' (use >=, >, <=, < or an exact version)",
+            p->buf[0]);
     p->kind = GLAREX_REF_EXACT;
     return parse_version_at(p, 0, p->n, &p->version);
 }
@@ -496,7 +502,8 @@ static int parse_query(parser *p, size_t start, size_t end)
         if (p->n == 0)
             return fail(p, eq + 1, "empty field name");
         if (!is_identifier(p->buf, p->n))
-            return fail(p, eq + 1, "field name '%s' is not an identifier ([A-Za-z_][A-Za-z0-9_]*)",
+            return fail(p, eq + 1,
+                        "field name '%s' is not an identifier ([A-Za-z_][A-Za-z0-9_]*)",
                         shown(s, sizeof(s), p->buf, p->n));
         if (p->n > FIELD_MAX_BYTES)
             return fail(p, eq + 1, "field name is longer than %d bytes", FIELD_MAX_BYTES);
@@ -533,7 +540,8 @@ static int parse_uri(parser *p)
     for (scheme_end = 0; scheme_end < len; scheme_end++) {
         char c = s[scheme_end];
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (scheme_end > 0 && ((c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.'))))
+              (scheme_end > 0 &&
+               ((c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.'))))
             break;
     }
     if (scheme_end == 0 || scheme_end >= len || s[scheme_end] != ':')
@@ -615,8 +623,9 @@ static int parse_uri(parser *p)
         i = len;
     }
     if (p->key == NONE && p->field == NONE)
-        return fail(p, len, "missing resource key (add '/KEY', or '?field=NAME' for a blob "
-                            "field)");
+        return fail(p, len,
+                    "missing resource key (add '/KEY', or '?field=NAME' for a blob "
+                    "field)");
     if (p->field == NONE)
         p->field = p->dict_field;
     return 0;
@@ -638,7 +647,8 @@ static void render_arg(parser *p, size_t *o, const char *arg, size_t n, size_t *
     p->render[(*o)++] = '\'';
 }
 
-static int parse_args(parser *p, const char *name, const char *version, const char *resource)
+static int parse_args(parser *p, const char *name, const char *version,
+                      const char *resource)
 {
     size_t o = 0, ns, vs = 0, rs = 0;
     size_t nn = strnlen(name, GLAREX_REF_MAX_LENGTH + 1);
@@ -703,17 +713,18 @@ int glarex_ref_options_init(glarex_ref_options *opts, unsigned int version)
     return 0;
 }
 
-static int option_field(parser *p, const char *value, const char *fallback, const char *what,
-                        size_t *slot)
+static int option_field(parser *p, const char *value, const char *fallback,
+                        const char *what, size_t *slot)
 {
     const char *v = value ? value : fallback;
     size_t n = strnlen(v, FIELD_MAX_BYTES + 1);
     if (n > FIELD_MAX_BYTES || !is_identifier(v, n)) {
         char s[80];
-        return glarex__error_set(p->err, GLAREX_EINVALID,
-                                 "invalid glarex_ref_options.%s '%s': not an identifier of at "
-                                 "most %d bytes",
-                                 what, shown(s, sizeof(s), v, n), FIELD_MAX_BYTES);
+        return glarex__error_set(
+            p->err, GLAREX_EINVALID,
+            "invalid glarex_ref_options.%s '%s': not an identifier of at "
+            "most %d bytes",
+            what, shown(s, sizeof(s), v, n), FIELD_MAX_BYTES);
     }
     *slot = put(p, v, n);
     return 0;
@@ -727,7 +738,8 @@ static int parser_new(parser **out, const glarex_ref_options *opts, glarex_error
     *out = NULL;
     if (opts && opts->version != GLAREX_REF_OPTIONS_VERSION)
         return glarex__error_set(err, GLAREX_EINVALID,
-                                 "unsupported glarex_ref_options version %u", opts->version);
+                                 "unsupported glarex_ref_options version %u",
+                                 opts->version);
     p = malloc(sizeof(*p));
     if (!p)
         return GLAREX_ENOMEM_SET(err);
@@ -781,8 +793,8 @@ static int finish(glarex_ref **out, const parser *p)
     return 0;
 }
 
-int glarex_ref_parse_ext(glarex_ref **out, const char *uri, const glarex_ref_options *opts,
-                         glarex_error *err)
+int glarex_ref_parse_ext(glarex_ref **out, const char *uri,
+                         const glarex_ref_options *opts, glarex_error *err)
 {
     parser *p = NULL;
     int error;
@@ -1044,11 +1056,11 @@ int glarex__ref_filters(glarex__ref_query *out, const glarex_ref *ref)
         break;
     case GLAREX_REF_RANGE:
         if (ref->lower)
-            out->filters[n++] =
-                (glarex_filter){"version", glarex__ref_op_name(ref->lower_op), ref->lower};
+            out->filters[n++] = (glarex_filter){
+                "version", glarex__ref_op_name(ref->lower_op), ref->lower};
         if (ref->upper)
-            out->filters[n++] =
-                (glarex_filter){"version", glarex__ref_op_name(ref->upper_op), ref->upper};
+            out->filters[n++] = (glarex_filter){
+                "version", glarex__ref_op_name(ref->upper_op), ref->upper};
         out->filters[n++] = (glarex_filter){"status", "eq", "active"};
         out->sort = "version:desc";
         break;

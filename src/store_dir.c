@@ -1429,6 +1429,7 @@ done:
 typedef struct blob_ref {
     const art_type *type;
     const blob_field *field;
+    const char *field_name; /* as the caller gave it */
     const char *key;   /* NULL for a plain Blob */
     char name[300];    /* "workflow" or "resources[key]", as Glare names blobs */
     char what[400];    /* "upload workflows/<id>/resources/<key>" */
@@ -1450,6 +1451,7 @@ static int resolve_loc(blob_ref *r, const char *verb, const glarex_blob_loc *loc
     if (!r->type)
         return type_not_found(err, r->what, loc->type_name);
     r->field = find_field(r->type, loc->field);
+    r->field_name = loc->field;
     r->key = key;
     return 0;
 }
@@ -1460,13 +1462,9 @@ static int check_blob_field(const blob_ref *r, glarex_error *err)
     if (r->key) {
         if (!r->field || !r->field->is_dict)
             return fail(err, GLAREX_EINVALID, 400, "%s: %s is not a blob dict", r->what,
-                        r->field ? r->field->name : r->name);
-        if (strlen(r->key) > MAX_KEY_LENGTH)
-            return fail(err, GLAREX_EINVALID, 400,
-                        "%s: Key of blob dict %s is longer than %d characters.", r->what,
-                        r->field->name, MAX_KEY_LENGTH);
+                        r->field_name);
     } else if (!r->field || r->field->is_dict) {
-        return fail(err, GLAREX_EINVALID, 400, "%s: %s is not a blob", r->what, r->name);
+        return fail(err, GLAREX_EINVALID, 400, "%s: %s is not a blob", r->what, r->field_name);
     }
     return 0;
 }
@@ -1515,14 +1513,22 @@ static int allowed_space(uint64_t *out, const dir_store *s, const json_t *rec,
         uint64_t used = 0;
         const char *k;
         json_t *b;
-        json_object_foreach(dict, k, b) used += (uint64_t)json_integer_value(json_object_get(b, "size"));
-        allowed = used >= MAX_FOLDER_SIZE ? 0
-                                          : (MAX_FOLDER_SIZE - used < allowed ? MAX_FOLDER_SIZE - used
-                                                                             : allowed);
+        json_object_foreach(dict, k, b)
+        {
+            used += (uint64_t)json_integer_value(json_object_get(b, "size"));
+        }
+        if (used >= MAX_FOLDER_SIZE)
+            allowed = 0;
+        else if (MAX_FOLDER_SIZE - used < allowed)
+            allowed = MAX_FOLDER_SIZE - used;
+        if (strlen(r->key) > MAX_KEY_LENGTH)
+            return field_error(err, r->what, r->type, r->field->name,
+                               "Dict key length %s must be less than %d.", r->key,
+                               MAX_KEY_LENGTH);
         if (!json_object_get(dict, r->key) && json_object_size(dict) >= MAX_DICT_KEYS)
-            return fail(err, GLAREX_EINVALID, 400,
-                        "%s: Blob dict %s cannot hold more than %d keys.", r->what,
-                        r->field->name, MAX_DICT_KEYS);
+            return field_error(err, r->what, r->type, r->field->name,
+                               "Number of items must be less than  %d. Current size: %zu",
+                               MAX_DICT_KEYS, json_object_size(dict) + 1);
     }
     *out = allowed;
     return 0;

@@ -160,7 +160,8 @@ static glarex__version_status coerce(char *out, size_t outsize, const char *t, s
             i++;
         cend[ncomp] = i;
         ncomp++;
-        if (ncomp == 3 || i + 1 >= len || t[i] != '.' || !is_digit((unsigned char)t[i + 1]))
+        if (ncomp == 3 || i + 1 >= len || t[i] != '.' ||
+            !is_digit((unsigned char)t[i + 1]))
             break;
         i++;
     }
@@ -241,7 +242,7 @@ static glarex__version_status coerce(char *out, size_t outsize, const char *t, s
                        (build_len ? 1 + build_len : 0);
         if (total >= outsize)
             return GLAREX__VERSION_NOSPACE;
-        /* Both parts only move right; the later one first so neither clobbers the other. */
+        /* Both parts move right: the later one first, so neither clobbers the other. */
         if (build_len) {
             memmove(out + fbuild, out + build_off, build_len);
             out[fbuild - 1] = '+';
@@ -256,9 +257,9 @@ static glarex__version_status coerce(char *out, size_t outsize, const char *t, s
     return GLAREX__VERSION_OK;
 }
 
-glarex__version_status glarex__version_normalize(char *out, size_t outsize, const char *text,
-                                                 size_t len, glarex__version_mode mode,
-                                                 size_t *where)
+glarex__version_status glarex__version_normalize(char *out, size_t outsize,
+                                                 const char *text, size_t len,
+                                                 glarex__version_mode mode, size_t *where)
 {
     size_t dummy = 0;
     glarex__version_status st;

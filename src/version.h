@@ -17,12 +17,12 @@
 
 typedef enum glarex__version_status {
     GLAREX__VERSION_OK = 0,
-    GLAREX__VERSION_NO_NUMBER,          /* does not start with a digit */
-    GLAREX__VERSION_SYNTAX,             /* not a version (strict), or refused by Version() */
-    GLAREX__VERSION_LEADING_ZERO,       /* numeric prerelease identifier like "01" */
-    GLAREX__VERSION_TOO_LARGE,          /* major, minor or patch above 65535 */
-    GLAREX__VERSION_PRERELEASE_TOO_LONG, /* numeric prerelease identifier above 6 digits */
-    GLAREX__VERSION_NOSPACE             /* `outsize` below GLAREX__VERSION_NORMAL_SIZE */
+    GLAREX__VERSION_NO_NUMBER,    /* does not start with a digit */
+    GLAREX__VERSION_SYNTAX,       /* not a version (strict), or refused by Version() */
+    GLAREX__VERSION_LEADING_ZERO, /* numeric prerelease identifier like "01" */
+    GLAREX__VERSION_TOO_LARGE,    /* major, minor or patch above 65535 */
+    GLAREX__VERSION_PRERELEASE_TOO_LONG, /* numeric prerelease identifier of 7+ digits */
+    GLAREX__VERSION_NOSPACE              /* `outsize` below GLAREX__VERSION_NORMAL_SIZE */
 } glarex__version_status;
 
 typedef enum glarex__version_mode {
@@ -42,8 +42,9 @@ typedef enum glarex__version_mode {
  * identifier at fault, or 0 (NO_NUMBER). In COERCE mode offsets inside the text that
  * follows the numbers are approximate when it holds non-ASCII bytes.
  */
-glarex__version_status glarex__version_normalize(char *out, size_t outsize, const char *text,
-                                                 size_t len, glarex__version_mode mode,
+glarex__version_status glarex__version_normalize(char *out, size_t outsize,
+                                                 const char *text, size_t len,
+                                                 glarex__version_mode mode,
                                                  size_t *where);
 
 /* A short description of a failure ("lacks a numerical component", ...). */

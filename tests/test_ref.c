@@ -6,9 +6,11 @@
  * of glare(name, version, resource), one per line, "<null>" for NULL; `options` holds
  * `dict_field=...` / `blob_field=...` lines.
  */
+/* cmocka.h needs these three first */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
 #include <cmocka.h>
 #include <dirent.h>
 #include <stdio.h>
@@ -46,10 +48,10 @@ void *__wrap_malloc(size_t size)
 
 typedef struct ref_case {
     char dir[1024];
-    char *input;     /* URI, or NULL when the case uses args */
-    char *args;      /* the args file, split in place */
+    char *input; /* URI, or NULL when the case uses args */
+    char *args;  /* the args file, split in place */
     const char *name, *version, *resource;
-    char *options;   /* the options file */
+    char *options; /* the options file */
     glarex_ref_options opts;
     int has_opts;
 } ref_case;
@@ -293,7 +295,8 @@ static void test_ref__valid_cases(void **state)
             }
             /* The canonical text parses back to the same reference. */
             assert_int_equal(glarex_ref_format(&text, ref), 0);
-            rc = glarex_ref_parse_ext(&again, text.ptr, c.has_opts ? &c.opts : NULL, &err);
+            rc =
+                glarex_ref_parse_ext(&again, text.ptr, c.has_opts ? &c.opts : NULL, &err);
             if (rc != 0) {
                 print_error("%s: canonical '%s' does not parse: %s\n", names[i], text.ptr,
                             err.message);
@@ -352,8 +355,9 @@ static void test_ref__invalid_cases(void **state)
         if (rc != GLAREX_EINVALID || err.code != GLAREX_EINVALID || ref != NULL ||
             strcmp(err.message, message) != 0 || err.column != column ||
             err.offset != offset) {
-            print_error("%s:\n  expected %d %zu %s\n  got      %d %zu %s (rc %d)\n", names[i],
-                        column, offset, message, err.column, err.offset, err.message, rc);
+            print_error("%s:\n  expected %d %zu %s\n  got      %d %zu %s (rc %d)\n",
+                        names[i], column, offset, message, err.column, err.offset,
+                        err.message, rc);
             failures++;
         } else if (column > 0) {
             assert_int_equal(err.line, 1);
@@ -410,7 +414,8 @@ static void test_ref__spellings_format_the_same(void **state)
     assert_formats_as(parse_ok("glare://my_wf@latest/a.sh"), "glare://my_wf@latest/a.sh");
     assert_int_equal(glarex_ref_from_args(&ref, "my_wf", NULL, "a.sh", NULL), 0);
     assert_formats_as(ref, "glare://my_wf@latest/a.sh");
-    assert_formats_as(parse_ok("glare://wf@ >= 1.0 , < 2 /a"), "glare://wf@>=1.0.0,<2.0.0/a");
+    assert_formats_as(parse_ok("glare://wf@ >= 1.0 , < 2 /a"),
+                      "glare://wf@>=1.0.0,<2.0.0/a");
     assert_formats_as(parse_ok("glare://{wf, <2,>=1}/a"), "glare://wf@>=1.0.0,<2.0.0/a");
 }
 
@@ -444,7 +449,8 @@ static void test_ref__range_maps_to_glare_filters(void **state)
 
 static void test_ref__getters_answer_null_when_not_applicable(void **state)
 {
-    glarex_ref *ref = parse_ok("glare://id/5c46d11b-0f5e-4fd9-9f7c-8c0e8e3a1b2c?field=workflow");
+    glarex_ref *ref =
+        parse_ok("glare://id/5c46d11b-0f5e-4fd9-9f7c-8c0e8e3a1b2c?field=workflow");
     glarex_ref_op op = GLAREX_REF_OP_GT;
     (void)state;
 
@@ -500,7 +506,8 @@ static void test_ref__options_are_versioned(void **state)
     assert_int_equal(glarex_ref_options_init(&opts, GLAREX_REF_OPTIONS_VERSION), 0);
     assert_null(opts.dict_field);
     opts.version = 7;
-    assert_int_equal(glarex_ref_parse_ext(&ref, "glare://a/b", &opts, &err), GLAREX_EINVALID);
+    assert_int_equal(glarex_ref_parse_ext(&ref, "glare://a/b", &opts, &err),
+                     GLAREX_EINVALID);
     assert_string_equal(err.message, "unsupported glarex_ref_options version 7");
     assert_null(ref);
     assert_int_equal(sizeof(glarex_ref_options), sizeof(void *) == 8 ? 24 : 12);
@@ -513,10 +520,12 @@ static void test_ref__error_message_shape(void **state)
     glarex_error err;
     (void)state;
 
-    assert_int_equal(glarex_ref_parse(&ref, "glare://wf@1.x/a.sh", &err), GLAREX_EINVALID);
-    assert_string_equal(err.message,
-                        "invalid reference 'glare://wf@1.x/a.sh': version '1.x' is not semver "
-                        "(column 13)");
+    assert_int_equal(glarex_ref_parse(&ref, "glare://wf@1.x/a.sh", &err),
+                     GLAREX_EINVALID);
+    assert_string_equal(
+        err.message,
+        "invalid reference 'glare://wf@1.x/a.sh': version '1.x' is not semver "
+        "(column 13)");
     assert_int_equal(err.column, 13);
     assert_int_equal(err.offset, 12);
     assert_int_equal(err.line, 1);
@@ -572,8 +581,11 @@ static void test_ref__allocation_failures(void **state)
         glarex_error err;
         int rc;
         fail_countdown = n;
-        rc = glarex_ref_from_args(&ref, "wf", "sha256=" "0123456789abcdef0123456789abcdef"
-                                              "0123456789abcdef0123456789abcdef", "a", &err);
+        rc = glarex_ref_from_args(&ref, "wf",
+                                  "sha256="
+                                  "0123456789abcdef0123456789abcdef"
+                                  "0123456789abcdef0123456789abcdef",
+                                  "a", &err);
         fail_countdown = -1;
         glarex_ref_free(ref);
         if (rc == 0)

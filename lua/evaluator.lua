@@ -1,0 +1,90 @@
+-- glarex evaluator: public entry points (see lua/README.md).
+--   ev.evaluate(text, ctx)             Mistral's evaluate()
+--   ev.evaluate_recursively(v, ctx)    Mistral's evaluate_recursively()
+--   ev.compile(text)                   compiled object (validation), cached
+local M = ...
+local rt, T = M.runtime, M.template
+local ev = {}
+
+local type, getmetatable, setmetatable = type, getmetatable, setmetatable
+local null, List, Dict = rt.null, rt.List, rt.Dict
+
+------------------------------------------------------------------------
+-- bounded compiled-template cache (two generations: O(1), at most 2*N)
+------------------------------------------------------------------------
+local CACHE_SIZE = 1024
+local cur, old, ncur = {}, {}, 0
+
+function ev.set_cache_size(n) CACHE_SIZE = n; cur, old, ncur = {}, {}, 0 end
+function ev.clear_cache() cur, old, ncur = {}, {}, 0 end
+
+local function compile_cached(text)
+  local c = cur[text]
+  if c then return c end
+  c = old[text]
+  if not c then c = T.compile(text) end
+  if ncur >= CACHE_SIZE then old, cur, ncur = cur, {}, 0 end
+  cur[text] = c
+  ncur = ncur + 1
+  return c
+end
+
+function ev.compile(text)
+  if type(text) ~= "string" then
+    rt.raise("unsupported", "only strings can be compiled")
+  end
+  return compile_cached(text)
+end
+
+function ev.evaluate(text, ctx)
+  if type(text) ~= "string" then return text end
+  if ctx == nil then ctx = null end
+  return compile_cached(text).eval(ctx)
+end
+
+-- Python truthiness of the context (`if not context`)
+local function falsy_ctx(ctx)
+  if ctx == nil or ctx == null or ctx == false then return true end
+  local mt = getmetatable(ctx)
+  if mt == Dict then return #ctx.keys == 0 end
+  if mt == List then return #ctx == 0 end
+  if type(ctx) == "string" then return ctx == "" end
+  if type(ctx) == "number" then return ctx == 0 end
+  return false
+end
+
+local function rec(v, ctx)
+  local tv = type(v)
+  if tv == "string" then return ev.evaluate(v, ctx) end
+  if tv ~= "table" or v == null then return v end
+  local mt = getmetatable(v)
+  if mt == Dict then
+    local d = rt.dict()
+    local ks, map, nks, nmap = v.keys, v.map, d.keys, d.map
+    for i = 1, #ks do
+      local k = ks[i]
+      nks[i] = k
+      local nk = type(k) == "string" and k or rt.keynorm(k)
+      nmap[nk] = rec(map[nk], ctx)
+    end
+    return d
+  elseif mt == List then
+    local out = {}
+    for i = 1, #v do out[i] = rec(v[i], ctx) end
+    return setmetatable(out, List)
+  end
+  return v
+end
+
+function ev.evaluate_recursively(v, ctx)
+  if falsy_ctx(ctx) then return v end
+  return rec(v, ctx)
+end
+
+-- run a compiled object
+function ev.run(compiled, ctx)
+  if ctx == nil then ctx = null end
+  return compiled.eval(ctx)
+end
+
+return ev
