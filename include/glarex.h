@@ -670,6 +670,71 @@ typedef struct glarex_stats {
 
 GLAREX_EXTERN(void) glarex_ctx_stats(glarex_stats *out, glarex_ctx *ctx);
 
+/**
+ * Resolves a reference as glarex_fetch_uri / glarex_fetch do (give `uri`, or `name`,
+ * `version` and `resource`), and reports each step as a JSON object (new in *out, also
+ * on failure once the reference parsed): {"input", "reference" (canonical text),
+ * "kind", "remembered": "memory"|"index"|"none", "query": {...} (when the store was
+ * asked), "candidates": [...], "chosen": {...}, "sha256", "cache":
+ * "memory"|"disk"|"download", "error"}. The resolution is performed for real (and
+ * its answer cached) except that the in-memory table is bypassed, so every step shows.
+ */
+GLAREX_EXTERN(int) glarex_resolve_explain(json_t **out, glarex_ctx *ctx, const char *uri,
+                                          const char *name, const char *version,
+                                          const char *resource, glarex_error *err);
+
+/** One cached object, for glarex_cache_list and glarex_cache_verify. */
+typedef struct glarex_cache_entry {
+    char sha256[65];
+    uint64_t size;
+    int64_t mtime;    /**< last use, seconds since the epoch */
+    const char *path; /**< borrowed for the duration of the callback */
+} glarex_cache_entry;
+
+/** Called per cached object; return nonzero to stop (the call returns that value). */
+typedef int (*glarex_cache_entry_cb)(const glarex_cache_entry *entry, void *payload);
+
+/** Lists the cached objects in sha256 order. */
+GLAREX_EXTERN(int) glarex_cache_list(glarex_ctx *ctx, glarex_cache_entry_cb cb, void *payload,
+                                     glarex_error *err);
+
+/** Re-hashes every cached object and removes corrupt ones; `out` (may be NULL) gets how
+ * many were corrupt, `cb` (may be NULL) is called for each corrupt one. */
+GLAREX_EXTERN(int) glarex_cache_verify(uint64_t *out, glarex_ctx *ctx,
+                                       glarex_cache_entry_cb cb, void *payload,
+                                       glarex_error *err);
+
+/** What glarex_cache_gc and glarex_cache_purge removed. */
+typedef struct glarex_cache_gc_result {
+    uint64_t objects_removed;
+    uint64_t bytes_removed;
+    uint64_t objects_kept_in_use;
+    uint64_t temp_removed;
+} glarex_cache_gc_result;
+
+/** Enforces the cache budgets now and removes stale temporary files (`out` may be
+ * NULL). */
+GLAREX_EXTERN(int) glarex_cache_gc(glarex_cache_gc_result *out, glarex_ctx *ctx,
+                                   glarex_error *err);
+
+/** Removes every cached object not in use and every remembered resolution, in memory
+ * and on disk (`out` may be NULL). */
+GLAREX_EXTERN(int) glarex_cache_purge(glarex_cache_gc_result *out, glarex_ctx *ctx,
+                                      glarex_error *err);
+
+/** The cache directory in use (borrowed, lives as long as the context). */
+GLAREX_EXTERN(const char *) glarex_ctx_cache_dir(const glarex_ctx *ctx);
+
+/**
+ * Parses YAML text (one document) into JSON (new), resolving scalars as PyYAML's
+ * safe_load does, so a workflow reads here as it does in Mistral. `source` names the
+ * input in messages; errors carry line and column. What JSON cannot carry (timestamps,
+ * non-string keys, .inf, integers beyond 64 bits) is GLAREX_EUNSUPPORTED; malformed
+ * YAML is GLAREX_EINVALID.
+ */
+GLAREX_EXTERN(int) glarex_yaml_parse(json_t **out, const char *text, size_t len,
+                                     const char *source, glarex_error *err);
+
 /* }==================================================================== */
 
 /* {====================================================================

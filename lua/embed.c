@@ -40,7 +40,7 @@ int main(int argc, char **argv)
         perror(argv[1]);
         return 1;
     }
-    fprintf(out, "/* Generated from lua/*.lua by lua/embed.c: do not edit. */\n");
+    fprintf(out, "/* Generated from the lua/ modules by lua/embed.c: do not edit. */\n");
     fprintf(out, "#include \"lua_modules.h\"\n\n");
     for (int i = 2; i < argc; i++) {
         char *eq = strchr(argv[i], '=');

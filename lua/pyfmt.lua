@@ -165,12 +165,15 @@ repr = function(v, mode)
     if v.step == 1 then return sformat("range(%d, %d)", v.start, v.stop) end
     return sformat("range(%d, %d, %d)", v.start, v.stop, v.step)
   elseif mt == Undefined then
-    if v.strict then rt.undef_fail(v) end
-    return ""
+    return "Undefined"
   elseif mt == Iter then
     raise("unsupported", "string form of a Python " .. (v.what or "generator") .. " object (it holds a memory address)")
   elseif mt == Func then
     raise("unsupported", "string form of a Python function object (it holds a memory address)")
+  end
+  if P.repr_hook then
+    local s = P.repr_hook(v, mode)
+    if s then return s end
   end
   raise("unsupported", "string form of a " .. rt.pytype(v))
 end
@@ -180,6 +183,14 @@ local function pystr(v, mode)
   local tv = type(v)
   if tv == "string" then return v end
   if tv == "number" then return num_str(v) end
+  if tv == "table" and getmetatable(v) == Undefined then
+    if v.strict then rt.undef_fail(v) end
+    return ""
+  end
+  if tv == "table" and P.str_hook then
+    local s = P.str_hook(v)
+    if s then return s end
+  end
   return repr(v, mode)
 end
 P.str = pystr

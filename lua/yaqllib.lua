@@ -1612,7 +1612,6 @@ local function parse_int_str(s)
     return nil
   end
   digits = digits:gsub("_", "")
-  if #digits > 1 and digits:sub(1, 1) == "0" and digits:find("[1-9]") then return nil end
   local i = math.tointeger(tonumber(digits))
   if not i or string.format("%d", i) ~= digits:gsub("^0+(%d)", "%1") then rt.overflow() end
   return sign == "-" and -i or i

@@ -141,10 +141,17 @@ static char *artifact_path(const char *type_name, const char *id, const char *fi
         if (!(enc[n] = glarex__http_escape(parts[n])))
             goto done;
     switch (n) {
-    case 1: path = xasprintf("/artifacts/%s", enc[0]); break;
-    case 2: path = xasprintf("/artifacts/%s/%s", enc[0], enc[1]); break;
-    case 3: path = xasprintf("/artifacts/%s/%s/%s", enc[0], enc[1], enc[2]); break;
-    default: path = xasprintf("/artifacts/%s/%s/%s/%s", enc[0], enc[1], enc[2], enc[3]);
+    case 1:
+        path = xasprintf("/artifacts/%s", enc[0]);
+        break;
+    case 2:
+        path = xasprintf("/artifacts/%s/%s", enc[0], enc[1]);
+        break;
+    case 3:
+        path = xasprintf("/artifacts/%s/%s/%s", enc[0], enc[1], enc[2]);
+        break;
+    default:
+        path = xasprintf("/artifacts/%s/%s/%s/%s", enc[0], enc[1], enc[2], enc[3]);
     }
 done:
     for (int i = 0; i < 4; i++)
@@ -210,8 +217,8 @@ static int json_call(json_t **out, glarex_client *c, const char *method, const c
         goto done;
     *out = json_loadb(resp.body.ptr, resp.body.size, 0, &jerr);
     if (!*out)
-        error = protocol_error(err, what, "invalid JSON: %s (line %d, column %d)", jerr.text,
-                               jerr.line, jerr.column);
+        error = protocol_error(err, what, "invalid JSON: %s (line %d, column %d)",
+                               jerr.text, jerr.line, jerr.column);
 done:
     glarex__http_response_dispose(&resp);
     free(text);
@@ -227,14 +234,15 @@ static int json_call_value(json_t **out, glarex_client *c, const char *method,
 {
     int error = json_call(out, c, method, path, content_type, body, ok_300, err);
     if (error == 0 && !*out)
-        error = glarex__error_set(err, GLAREX_EPROTOCOL, "%s %s: malformed response: empty body",
-                                  method, path);
+        error = glarex__error_set(err, GLAREX_EPROTOCOL,
+                                  "%s %s: malformed response: empty body", method, path);
     return error;
 }
 
 /* A call that answers with an artifact, checked. */
-static int artifact_call(json_t **out, glarex_client *c, const char *method, const char *path,
-                         const char *content_type, const json_t *body, glarex_error *err)
+static int artifact_call(json_t **out, glarex_client *c, const char *method,
+                         const char *path, const char *content_type, const json_t *body,
+                         glarex_error *err)
 {
     json_t *a = NULL;
     char *what = xasprintf("%s %s", method, path);
@@ -305,7 +313,8 @@ static int check_header_value(glarex_error *err, const char *name, const char *v
 {
     if (has_control(value))
         return glarex__error_set(err, GLAREX_EINVALID,
-                                 "glarex_client_options: %s holds a control character", name);
+                                 "glarex_client_options: %s holds a control character",
+                                 name);
     return 0;
 }
 
@@ -323,17 +332,20 @@ int glarex_client_new(glarex_client **out, const glarex_client_options *opts,
     *out = NULL;
     GLAREX_ASSERT_ARG(err, opts);
     if (opts->version != GLAREX_CLIENT_OPTIONS_VERSION)
-        return glarex__error_set(err, GLAREX_EINVALID,
-                                 "glarex_client_options: unknown version %u (expected %d)",
-                                 opts->version, GLAREX_CLIENT_OPTIONS_VERSION);
+        return glarex__error_set(
+            err, GLAREX_EINVALID,
+            "glarex_client_options: unknown version %u (expected %d)", opts->version,
+            GLAREX_CLIENT_OPTIONS_VERSION);
     if (!opts->url || !opts->url[0])
-        return glarex__error_set(err, GLAREX_EINVALID, "glarex_client_options: url is required");
-    if ((strncasecmp(opts->url, "http://", 7) != 0 && strncasecmp(opts->url, "https://", 8) != 0) ||
+        return glarex__error_set(err, GLAREX_EINVALID,
+                                 "glarex_client_options: url is required");
+    if ((strncasecmp(opts->url, "http://", 7) != 0 &&
+         strncasecmp(opts->url, "https://", 8) != 0) ||
         has_control(opts->url) || strchr(opts->url, ' ') || strchr(opts->url, '?') ||
         strchr(opts->url, '#'))
-        return glarex__error_set(err, GLAREX_EINVALID,
-                                 "invalid Glare URL '%s': expected http(s)://host[:port][/path]",
-                                 opts->url);
+        return glarex__error_set(
+            err, GLAREX_EINVALID,
+            "invalid Glare URL '%s': expected http(s)://host[:port][/path]", opts->url);
     if ((error = check_header_value(err, "auth_token", opts->auth_token)) < 0 ||
         (error = check_header_value(err, "noauth_project", opts->noauth_project)) < 0 ||
         (error = check_header_value(err, "noauth_user", opts->noauth_user)) < 0 ||
@@ -541,8 +553,8 @@ int glarex_client_update(json_t **out, glarex_client *client, const char *type_n
     GLAREX_ASSERT_ARG(err, json_is_array(patch));
     if (!(path = artifact_path(type_name, id, NULL, NULL)))
         return GLAREX_ENOMEM_SET(err);
-    error = artifact_call(out, client, "PATCH", path, "application/json-patch+json", patch,
-                          err);
+    error = artifact_call(out, client, "PATCH", path, "application/json-patch+json",
+                          patch, err);
     free(path);
     return error;
 }
@@ -635,7 +647,8 @@ static int list_query(char **out, const glarex_list_options *o, glarex_error *er
         }
         if (!valid_op(op) || strlen(op) > 32) {
             error = glarex__error_set(err, GLAREX_EINVALID,
-                                      "list filter on '%s': invalid operator '%s'", f->field, op);
+                                      "list filter on '%s': invalid operator '%s'",
+                                      f->field, op);
             goto done;
         }
         /* Always an explicit operator: a value holding ':' is otherwise misread. */
@@ -669,8 +682,8 @@ done:
 /* A `next` link must stay on this server, under /artifacts/. */
 static int valid_next(const char *next)
 {
-    return strncmp(next, "/artifacts/", 11) == 0 && !has_control(next) && !strchr(next, ' ') &&
-           !strchr(next, '#') && !strchr(next, '\\');
+    return strncmp(next, "/artifacts/", 11) == 0 && !has_control(next) &&
+           !strchr(next, ' ') && !strchr(next, '#') && !strchr(next, '\\');
 }
 
 int glarex_client_list(json_t **out, glarex_client *client, const char *type_name,
@@ -688,9 +701,10 @@ int glarex_client_list(json_t **out, glarex_client *client, const char *type_nam
     GLAREX_ASSERT_ARG(err, type_name && *type_name);
     if (opts) {
         if (opts->version != GLAREX_LIST_OPTIONS_VERSION)
-            return glarex__error_set(err, GLAREX_EINVALID,
-                                     "glarex_list_options: unknown version %u (expected %d)",
-                                     opts->version, GLAREX_LIST_OPTIONS_VERSION);
+            return glarex__error_set(
+                err, GLAREX_EINVALID,
+                "glarex_list_options: unknown version %u (expected %d)", opts->version,
+                GLAREX_LIST_OPTIONS_VERSION);
         o = *opts;
     }
     GLAREX_ASSERT_ARG(err, o.nfilters == 0 || o.filters);
@@ -822,8 +836,8 @@ static int upload(json_t **out, glarex_client *c, const glarex_blob_loc *loc,
         goto done;
     a = json_loadb(resp.body.ptr ? resp.body.ptr : "", resp.body.size, 0, &jerr);
     if (!a) {
-        error = protocol_error(err, what, "invalid JSON: %s (line %d, column %d)", jerr.text,
-                               jerr.line, jerr.column);
+        error = protocol_error(err, what, "invalid JSON: %s (line %d, column %d)",
+                               jerr.text, jerr.line, jerr.column);
         goto done;
     }
     if ((error = check_artifact(err, what, a)) < 0)
@@ -839,9 +853,10 @@ done:
     return error;
 }
 
-int glarex_client_upload_file(json_t **out, glarex_client *client, const glarex_blob_loc *loc,
-                              const char *path, const char *content_type,
-                              glarex_progress_cb progress, void *payload, glarex_error *err)
+int glarex_client_upload_file(json_t **out, glarex_client *client,
+                              const glarex_blob_loc *loc, const char *path,
+                              const char *content_type, glarex_progress_cb progress,
+                              void *payload, glarex_error *err)
 {
     glarex__http_request req;
     FILE *f = NULL;
@@ -863,12 +878,14 @@ int glarex_client_upload_file(json_t **out, glarex_client *client, const glarex_
         return glarex__error_set(err, errno == ENOENT ? GLAREX_ENOTFOUND : GLAREX_EIO,
                                  "cannot open '%s': %s", path, strerror(errno));
     if (fstat(fileno(f), &st) < 0) {
-        error = glarex__error_set(err, GLAREX_EIO, "cannot stat '%s': %s", path, strerror(errno));
+        error = glarex__error_set(err, GLAREX_EIO, "cannot stat '%s': %s", path,
+                                  strerror(errno));
         goto done;
     }
     if (!S_ISREG(st.st_mode)) {
         /* Content-Length must be known up front: no pipes or devices. */
-        error = glarex__error_set(err, GLAREX_EINVALID, "'%s' is not a regular file", path);
+        error =
+            glarex__error_set(err, GLAREX_EINVALID, "'%s' is not a regular file", path);
         goto done;
     }
     if (!(trace = xasprintf("@%s", path))) {
@@ -923,8 +940,8 @@ typedef int (*emit_fn)(void *payload, const char *data, size_t len, glarex_error
 typedef struct download_state {
     glarex__digest *digest;
     uint64_t received;
-    uint64_t cap;        /* max_download_size, 0 = none */
-    const char *what;    /* the request now running, for messages */
+    uint64_t cap;     /* max_download_size, 0 = none */
+    const char *what; /* the request now running, for messages */
     emit_fn emit;
     void *emit_payload;
     glarex_error *err;
@@ -936,8 +953,8 @@ static int download_sink(const char *data, size_t len, void *payload)
 
     if (s->cap && (s->received + len > s->cap || s->received + len < s->received))
         return glarex__error_set(s->err, GLAREX_ETOOBIG,
-                                 "%s: blob larger than max_download_size (%llu bytes)", s->what,
-                                 (unsigned long long)s->cap);
+                                 "%s: blob larger than max_download_size (%llu bytes)",
+                                 s->what, (unsigned long long)s->cap);
     glarex__digest_update(s->digest, data, len);
     s->received += len;
     return s->emit(s->emit_payload, data, len, s->err);
@@ -958,12 +975,12 @@ static int header_digest(char *out, size_t hexlen, const char *value, const char
     return 0;
 }
 
-static int mismatch(glarex_error *err, const char *what, const char *algo, const char *source,
-                    const char *expected, const char *got)
+static int mismatch(glarex_error *err, const char *what, const char *algo,
+                    const char *source, const char *expected, const char *got)
 {
     return glarex__error_set(err, GLAREX_ECHECKSUM,
-                             "%s: %s mismatch: expected %s (%s), got %s", what, algo, expected,
-                             source, got);
+                             "%s: %s mismatch: expected %s (%s), got %s", what, algo,
+                             expected, source, got);
 }
 
 /* Is a redirect to `location` allowed? Fills *what_out ("GET scheme://host/path", the
@@ -989,11 +1006,10 @@ static int check_redirect(glarex_client *c, const char *what, const char *locati
     curl_url_get(u, CURLUPART_PORT, &port, 0);
     if (!(strcasecmp(scheme, "https") == 0 ||
           (strcasecmp(scheme, "http") == 0 && c->opts.allow_http_redirects))) {
-        error = glarex__error_set(err, GLAREX_EFORBIDDEN,
-                                  "%s: redirect to %s://%s refused: only %s allowed", what,
-                                  scheme, host,
-                                  c->opts.allow_http_redirects ? "http and https are"
-                                                               : "https is");
+        error = glarex__error_set(
+            err, GLAREX_EFORBIDDEN, "%s: redirect to %s://%s refused: only %s allowed",
+            what, scheme, host,
+            c->opts.allow_http_redirects ? "http and https are" : "https is");
         goto done;
     }
     if (c->redirect_hosts) {
@@ -1001,9 +1017,9 @@ static int check_redirect(glarex_client *c, const char *what, const char *locati
         while (c->redirect_hosts[i] && strcasecmp(c->redirect_hosts[i], host) != 0)
             i++;
         if (!c->redirect_hosts[i]) {
-            error = glarex__error_set(err, GLAREX_EFORBIDDEN,
-                                      "%s: redirect to host '%s' refused: not in redirect_hosts",
-                                      what, host);
+            error = glarex__error_set(
+                err, GLAREX_EFORBIDDEN,
+                "%s: redirect to host '%s' refused: not in redirect_hosts", what, host);
             goto done;
         }
     }
@@ -1022,9 +1038,9 @@ done:
     return error;
 }
 
-static int download(glarex_download_info *out, glarex_client *c, const glarex_blob_loc *loc,
-                    const glarex_digests *expect, emit_fn emit, void *emit_payload,
-                    glarex_error *err)
+static int download(glarex_download_info *out, glarex_client *c,
+                    const glarex_blob_loc *loc, const glarex_digests *expect,
+                    emit_fn emit, void *emit_payload, glarex_error *err)
 {
     glarex__http_request req;
     glarex__http_response resp = GLAREX__HTTP_RESPONSE_INIT;
@@ -1044,8 +1060,9 @@ static int download(glarex_download_info *out, glarex_client *c, const glarex_bl
         size_t lm = strnlen(expect->md5, sizeof(expect->md5));
         if ((ls && (ls != 64 || !glarex__is_hex(expect->sha256, 64))) ||
             (lm && (lm != 32 || !glarex__is_hex(expect->md5, 32))))
-            return glarex__error_set(err, GLAREX_EINVALID,
-                                     "expected digests: sha256 must be 64 and md5 32 hex digits");
+            return glarex__error_set(
+                err, GLAREX_EINVALID,
+                "expected digests: sha256 must be 64 and md5 32 hex digits");
     }
     memset(&st, 0, sizeof(st));
     st.digest = glarex__digest_new();
@@ -1077,8 +1094,9 @@ static int download(glarex_download_info *out, glarex_client *c, const glarex_bl
 
     if (resp.status >= 300) {
         /* External blob: fetched by hand, without credentials, where policy allows. */
-        if (!resp.location || !(resp.status == 301 || resp.status == 302 ||
-                                resp.status == 303 || resp.status == 307 || resp.status == 308)) {
+        if (!resp.location ||
+            !(resp.status == 301 || resp.status == 302 || resp.status == 303 ||
+              resp.status == 307 || resp.status == 308)) {
             error = glarex__http_status_error(err, what, &resp);
             goto done;
         }
@@ -1103,16 +1121,17 @@ static int download(glarex_download_info *out, glarex_client *c, const glarex_bl
     }
     if ((error = header_digest(want_sha, 64, resp.content_sha256,
                                "X-Openstack-Glare-Content-SHA256", what, err)) < 0 ||
-        (error = header_digest(want_md5, 32, resp.content_md5, "Content-MD5", what, err)) < 0)
+        (error =
+             header_digest(want_md5, 32, resp.content_md5, "Content-MD5", what, err)) < 0)
         goto done;
     if (external)
         body_resp = &ext;
     glarex__digest_final(st.digest, got_sha, got_md5);
-    if (body_resp->content_length >= 0 && (uint64_t)body_resp->content_length != st.received) {
-        error = glarex__error_set(err, GLAREX_ENETWORK,
-                                  "%s: truncated body: got %llu of %lld bytes", st.what,
-                                  (unsigned long long)st.received,
-                                  (long long)body_resp->content_length);
+    if (body_resp->content_length >= 0 &&
+        (uint64_t)body_resp->content_length != st.received) {
+        error = glarex__error_set(
+            err, GLAREX_ENETWORK, "%s: truncated body: got %llu of %lld bytes", st.what,
+            (unsigned long long)st.received, (long long)body_resp->content_length);
         goto done;
     }
     if (want_sha[0] && strcmp(want_sha, got_sha) != 0) {
@@ -1142,9 +1161,9 @@ static int download(glarex_download_info *out, glarex_client *c, const glarex_bl
             }
         }
         if (expect->size >= 0 && (uint64_t)expect->size != st.received) {
-            error = glarex__error_set(err, GLAREX_ECHECKSUM,
-                                      "%s: size mismatch: expected %lld bytes, got %llu", what,
-                                      (long long)expect->size, (unsigned long long)st.received);
+            error = glarex__error_set(
+                err, GLAREX_ECHECKSUM, "%s: size mismatch: expected %lld bytes, got %llu",
+                what, (long long)expect->size, (unsigned long long)st.received);
             goto done;
         }
     }
@@ -1153,7 +1172,8 @@ static int download(glarex_download_info *out, glarex_client *c, const glarex_bl
         memcpy(out->sha256, got_sha, sizeof(out->sha256));
         memcpy(out->md5, got_md5, sizeof(out->md5));
         out->size = st.received;
-        glarex__strlcpy(out->content_type, body_resp->content_type, sizeof(out->content_type));
+        glarex__strlcpy(out->content_type, body_resp->content_type,
+                        sizeof(out->content_type));
         out->external = external;
     }
 done:
@@ -1176,7 +1196,8 @@ static int emit_user(void *payload, const char *data, size_t len, glarex_error *
 {
     user_sink *u = payload;
     if (u->write(data, len, u->payload) != 0)
-        return glarex__error_set(err, GLAREX_ERROR, "download aborted by the write callback");
+        return glarex__error_set(err, GLAREX_ERROR,
+                                 "download aborted by the write callback");
     return 0;
 }
 
@@ -1268,7 +1289,8 @@ int glarex_client_download_file(glarex_download_info *out, glarex_client *client
     if ((error = download(out, client, loc, expect, emit_file, &f, err)) < 0)
         goto done;
     if (fsync(f.fd) < 0) {
-        error = glarex__error_set(err, GLAREX_EIO, "cannot sync '%s': %s", tmp, strerror(errno));
+        error = glarex__error_set(err, GLAREX_EIO, "cannot sync '%s': %s", tmp,
+                                  strerror(errno));
         goto done;
     }
     if (close(f.fd) < 0) {
@@ -1279,8 +1301,8 @@ int glarex_client_download_file(glarex_download_info *out, glarex_client *client
     }
     f.fd = -1;
     if (rename(tmp, path) < 0) {
-        error = glarex__error_set(err, GLAREX_EIO, "cannot rename '%s' to '%s': %s", tmp, path,
-                                  strerror(errno));
+        error = glarex__error_set(err, GLAREX_EIO, "cannot rename '%s' to '%s': %s", tmp,
+                                  path, strerror(errno));
         goto done;
     }
     sync_parent(path);
@@ -1356,9 +1378,11 @@ int glarex_digests_from_json(glarex_digests *out, const json_t *blob, glarex_err
     out->size = -1;
     GLAREX_ASSERT_ARG(err, blob);
     if (json_is_null(blob))
-        return glarex__error_set(err, GLAREX_ENOTFOUND, "blob value is null: no data uploaded");
+        return glarex__error_set(err, GLAREX_ENOTFOUND,
+                                 "blob value is null: no data uploaded");
     if (!json_is_object(blob))
-        return glarex__error_set(err, GLAREX_EPROTOCOL, "blob value is not a JSON object");
+        return glarex__error_set(err, GLAREX_EPROTOCOL,
+                                 "blob value is not a JSON object");
     sha = json_object_get(blob, "sha256");
     md5 = json_object_get(blob, "md5");
     size = json_object_get(blob, "size");
@@ -1370,8 +1394,10 @@ int glarex_digests_from_json(glarex_digests *out, const json_t *blob, glarex_err
     if (md5 && !json_is_null(md5) &&
         (!json_is_string(md5) || json_string_length(md5) != 32 ||
          !glarex__is_hex(json_string_value(md5), 32)))
-        return glarex__error_set(err, GLAREX_EPROTOCOL, "blob value: 'md5' is not 32 hex digits");
-    if (size && !json_is_null(size) && (!json_is_integer(size) || json_integer_value(size) < 0))
+        return glarex__error_set(err, GLAREX_EPROTOCOL,
+                                 "blob value: 'md5' is not 32 hex digits");
+    if (size && !json_is_null(size) &&
+        (!json_is_integer(size) || json_integer_value(size) < 0))
         return glarex__error_set(err, GLAREX_EPROTOCOL,
                                  "blob value: 'size' is not a non-negative integer");
     if (json_is_string(sha)) {

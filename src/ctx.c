@@ -6,12 +6,14 @@
 
 #include "store.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define DEFAULT_MEMORY_BUDGET ((uint64_t)256 << 20)
 #define DEFAULT_STREAM_THRESHOLD ((uint64_t)8 << 20)
@@ -404,7 +406,7 @@ static int fetch(glarex_blob **out, glarex_ctx *ctx, char kind, const char *k1, 
 
     rc = parse_key(&ref, &label, ctx, kind, k1, k2, k3, err);
     if (rc == 0)
-        rc = glarex__resolve(&blob, &ttl, ctx, ref, label, err);
+        rc = glarex__resolve(&blob, &ttl, ctx, ref, label, NULL, err);
 
     pthread_mutex_lock(&ctx->lock);
     r->busy = 0;
@@ -555,6 +557,171 @@ void glarex_ctx_stats(glarex_stats *out, glarex_ctx *ctx)
     out->disk_bytes = c.disk_bytes;
     out->resolutions = atomic_load(&ctx->resolutions);
     out->revalidations = atomic_load(&ctx->revalidations);
+}
+
+/* }====================================================================== */
+
+/* {======================================================================
+ * Explain, cache maintenance
+ * ====================================================================== */
+
+int glarex_resolve_explain(json_t **out, glarex_ctx *ctx, const char *uri, const char *name,
+                           const char *version, const char *resource, glarex_error *err)
+{
+    glarex_ref *ref = NULL;
+    glarex_blob *blob = NULL;
+    glarex__cache_counters before, after;
+    json_t *trace = NULL;
+    char *label = NULL;
+    int64_t ttl;
+    int rc;
+
+    GLAREX_ERROR_RESET(err);
+    GLAREX_ASSERT_ARG(err, out != NULL);
+    GLAREX_ASSERT_ARG(err, ctx != NULL);
+    GLAREX_ASSERT_ARG(err, uri || name);
+    *out = NULL;
+    rc = uri ? parse_key(&ref, &label, ctx, 'U', uri, NULL, NULL, err)
+             : parse_key(&ref, &label, ctx, 'A', name, version, resource, err);
+    if (rc < 0)
+        return rc;
+    trace = json_pack("{s:s}", "input", label);
+    if (!trace) {
+        rc = GLAREX_ENOMEM_SET(err);
+        goto done;
+    }
+    static const char *const kinds[] = {"", "exact", "latest", "range", "sha256", "id"};
+    json_object_set_new(trace, "kind", json_string(kinds[glarex_ref_kind_of(ref)]));
+    glarex__cache_stats(&before, ctx->cache);
+    rc = glarex__resolve(&blob, &ttl, ctx, ref, label, trace, err);
+    glarex__cache_stats(&after, ctx->cache);
+    if (rc == 0) {
+        json_object_set_new(trace, "sha256", json_string(blob->sha256));
+        json_object_set_new(trace, "size", json_integer((json_int_t)blob->size));
+        json_object_set_new(trace, "cache",
+                            json_string(after.downloads > before.downloads   ? "download"
+                                        : after.disk_hits > before.disk_hits ? "disk"
+                                                                             : "memory"));
+        json_object_set_new(trace, "ttl_ms", json_integer(ttl));
+    } else {
+        json_object_set_new(trace, "error", json_string(err ? err->message : glarex_strerror(rc)));
+    }
+    *out = trace;
+    trace = NULL;
+
+done:
+    json_decref(trace);
+    glarex_blob_free(blob);
+    glarex_ref_free(ref);
+    free(label);
+    return rc;
+}
+
+typedef struct entry_forward {
+    glarex_cache_entry_cb cb;
+    void *payload;
+} entry_forward;
+
+static int forward_object(const glarex__cache_object *obj, void *payload)
+{
+    entry_forward *f = payload;
+    glarex_cache_entry e;
+    memcpy(e.sha256, obj->sha256, sizeof(e.sha256));
+    e.size = obj->size;
+    e.mtime = obj->mtime;
+    e.path = obj->path;
+    return f->cb(&e, f->payload);
+}
+
+static void forward_corrupt(const glarex__cache_object *obj, const char *actual, void *payload)
+{
+    (void)actual;
+    forward_object(obj, payload);
+}
+
+int glarex_cache_list(glarex_ctx *ctx, glarex_cache_entry_cb cb, void *payload,
+                      glarex_error *err)
+{
+    entry_forward f = {cb, payload};
+    GLAREX_ERROR_RESET(err);
+    GLAREX_ASSERT_ARG(err, ctx != NULL);
+    GLAREX_ASSERT_ARG(err, cb != NULL);
+    return glarex__cache_list(ctx->cache, forward_object, &f, err);
+}
+
+int glarex_cache_verify(uint64_t *out, glarex_ctx *ctx, glarex_cache_entry_cb cb, void *payload,
+                        glarex_error *err)
+{
+    entry_forward f = {cb, payload};
+    GLAREX_ERROR_RESET(err);
+    GLAREX_ASSERT_ARG(err, ctx != NULL);
+    return glarex__cache_verify(out, ctx->cache, cb ? forward_corrupt : NULL, &f, err);
+}
+
+static void copy_gc(glarex_cache_gc_result *out, const glarex__cache_gc_result *r)
+{
+    if (!out)
+        return;
+    out->objects_removed = r->objects_removed;
+    out->bytes_removed = r->bytes_removed;
+    out->objects_kept_in_use = r->objects_kept_in_use;
+    out->temp_removed = r->temp_removed;
+}
+
+int glarex_cache_gc(glarex_cache_gc_result *out, glarex_ctx *ctx, glarex_error *err)
+{
+    glarex__cache_gc_result r;
+    int rc;
+    GLAREX_ERROR_RESET(err);
+    GLAREX_ASSERT_ARG(err, ctx != NULL);
+    memset(&r, 0, sizeof(r));
+    rc = glarex__cache_gc(&r, ctx->cache, err);
+    copy_gc(out, &r);
+    return rc;
+}
+
+/* Forgets every remembered resolution: in memory, and the index files on disk. */
+static void forget_resolutions(glarex_ctx *ctx)
+{
+    DIR *d;
+    struct dirent *e;
+
+    pthread_mutex_lock(&ctx->lock);
+    for (size_t i = 0; i < GLAREX__RESOLUTION_BUCKETS; i++)
+        for (glarex__resolution *r = ctx->buckets[i]; r; r = r->next)
+            if (!r->busy)
+                r->expires_ms = 0;
+    pthread_mutex_unlock(&ctx->lock);
+    d = opendir(ctx->index_dir);
+    while (d && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char *path = NULL;
+        if (asprintf(&path, "%s/%s", ctx->index_dir, e->d_name) >= 0) {
+            unlink(path);
+            free(path);
+        }
+    }
+    if (d)
+        closedir(d);
+}
+
+int glarex_cache_purge(glarex_cache_gc_result *out, glarex_ctx *ctx, glarex_error *err)
+{
+    glarex__cache_gc_result r;
+    int rc;
+    GLAREX_ERROR_RESET(err);
+    GLAREX_ASSERT_ARG(err, ctx != NULL);
+    memset(&r, 0, sizeof(r));
+    forget_resolutions(ctx);
+    rc = glarex__cache_purge(&r, ctx->cache, err);
+    copy_gc(out, &r);
+    return rc;
+}
+
+const char *glarex_ctx_cache_dir(const glarex_ctx *ctx)
+{
+    return ctx ? ctx->cache_dir : NULL;
 }
 
 /* }====================================================================== */

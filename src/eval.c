@@ -7,7 +7,8 @@
 #include "eval.h"
 
 #include "common.h"
-#include "lua/lua_modules.h"
+#include "ctx.h"
+#include "lua_modules.h"
 #include "yaml_json.h"
 
 #include <lauxlib.h>
@@ -67,6 +68,10 @@ struct glarex_eval {
 
     blob_memo memo[BLOB_MEMO_SIZE];
     size_t memo_next;
+
+    /* A blob held while its value is pushed: a push can raise (out of memory), and
+     * then end_run releases it instead. */
+    glarex_blob *pending;
 };
 
 /* {======================================================================
@@ -149,6 +154,8 @@ static void start_run(glarex_eval *ev)
 
 static void end_run(glarex_eval *ev)
 {
+    glarex_blob_free(ev->pending);
+    ev->pending = NULL;
     ev->running = 0;
     lua_sethook(ev->L, NULL, 0, 0);
     /* Give the memory of a failed run back now, not at some later allocation. */
@@ -671,23 +678,62 @@ static int push_glare_result(lua_State *L, glarex_eval *ev, glarex_blob *blob, i
     return 0;
 }
 
+/* Collects glare()'s arguments: positional, then `name =>`/`version =>`/`resource =>`
+ * keywords (YAQL) or name=... (Jinja), as Python binds them. All must be strings. */
+static size_t glare_args(lua_State *L, glarex_eval *ev, const char *fname, const char *a[3])
+{
+    static const char *const names[] = {"name", "version", "resource"};
+    size_t n = lua_rawlen(L, 2), given;
+
+    if (n > 3)
+        host_raisef(L, ev, GLAREX_EEVAL, "%s() takes at most 3 arguments, %zu given", fname, n);
+    for (size_t i = 0; i < n; i++)
+        a[i] = string_arg(L, ev, fname, (int)i + 1, n);
+    given = n;
+    if (lua_istable(L, 3)) {
+        lua_getfield(L, 3, "keys");
+        lua_getfield(L, 3, "map");
+        lua_Integer nk = lua_istable(L, -2) ? (lua_Integer)lua_rawlen(L, -2) : 0;
+        for (lua_Integer k = 1; k <= nk; k++) {
+            lua_rawgeti(L, -2, k);
+            const char *key = lua_tostring(L, -1);
+            int idx = -1;
+            for (int i = 0; key && i < 3; i++)
+                if (strcmp(names[i], key) == 0)
+                    idx = i;
+            if (idx < 0 || a[idx])
+                host_raisef(L, ev, GLAREX_EEVAL, "%s() got an unexpected keyword argument '%s'",
+                            fname, key ? key : "?");
+            lua_rawget(L, -2); /* map[key] */
+            if (lua_type(L, -1) != LUA_TSTRING)
+                host_raisef(L, ev, GLAREX_EEVAL, "%s() argument '%s' must be a string, not %s",
+                            fname, names[idx], luaL_typename(L, -1));
+            a[idx] = lua_tostring(L, -1);
+            lua_pop(L, 1); /* the string stays referenced by the map */
+            given++;
+        }
+        lua_pop(L, 2);
+    }
+    if (given == 1 && a[0])
+        return 1;
+    for (int i = 0; i < 3; i++)
+        if (!a[i])
+            host_raisef(L, ev, GLAREX_EEVAL,
+                        "%s() takes 1 argument (a glare:// URI) or 3 (name, version, "
+                        "resource): missing '%s'",
+                        fname, names[i]);
+    return 3;
+}
+
 static int call_glare(lua_State *L, glarex_eval *ev, int kind, const char *fname)
 {
-    size_t n = lua_rawlen(L, 2);
     const char *a[3] = {NULL, NULL, NULL};
     glarex_blob *blob = NULL;
     glarex_error e;
+    size_t n;
     int rc;
 
-    if (!lua_isnoneornil(L, 3) && luaL_len(L, 3) > 0)
-        return host_raisef(L, ev, GLAREX_EEVAL, "%s() takes no keyword arguments", fname);
-    if (n != 1 && n != 3)
-        return host_raisef(L, ev, GLAREX_EEVAL,
-                           "%s() takes 1 argument (a glare:// URI) or 3 (name, version, "
-                           "resource), %zu given",
-                           fname, n);
-    for (size_t i = 0; i < n; i++)
-        a[i] = string_arg(L, ev, fname, (int)i + 1, n);
+    n = glare_args(L, ev, fname, a);
     if (!ev->ctx)
         return host_raisef(L, ev, GLAREX_EUNSUPPORTED,
                            "%s() needs a store: this evaluator was created without one",
@@ -700,13 +746,15 @@ static int call_glare(lua_State *L, glarex_eval *ev, int kind, const char *fname
         rc = glarex__ctx_fetch(&blob, ev->ctx, a[0], a[1], a[2], glarex__eval_remaining_ms(ev),
                                &e);
     if (rc == 0 && ev->running && deadline_passed(ev))
-        rc = glarex__error_set(&e, GLAREX_EDEADLINE, "evaluation deadline passed while "
-                                                     "fetching");
+        rc = glarex__error_set(&e, GLAREX_EDEADLINE,
+                               "evaluation deadline passed while fetching");
+    ev->pending = blob;
     if (rc == 0)
         rc = push_glare_result(L, ev, blob, kind, &e);
+    ev->pending = NULL;
     glarex_blob_free(blob);
     if (rc < 0) {
-        if (rc == GLAREX_EDEADLINE || rc == GLAREX_ETIMEOUT) {
+        if (rc == GLAREX_EDEADLINE) {
             ev->limit_hit = GLAREX_EDEADLINE;
             e.code = GLAREX_EDEADLINE;
         }

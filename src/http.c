@@ -27,17 +27,17 @@ struct glarex__http {
 typedef struct transfer {
     const glarex__http_request *req;
     glarex__http_response *resp;
-    size_t body_pos;      /* read position in a buffer body */
-    uint64_t sent;        /* bytes of a file body read so far */
-    size_t body_cap;      /* allocated size of resp->body */
-    long retry_after_ms;  /* -1 when absent */
-    int delivered;        /* bytes reached the sink, so this request cannot be retried */
+    size_t body_pos;     /* read position in a buffer body */
+    uint64_t sent;       /* bytes of a file body read so far */
+    size_t body_cap;     /* allocated size of resp->body */
+    long retry_after_ms; /* -1 when absent */
+    int delivered;       /* bytes reached the sink, so this request cannot be retried */
     int toobig;
     int oom;
-    int sink_status;      /* error the sink recorded */
+    int sink_status; /* error the sink recorded */
     int progress_abort;
-    int read_errno;       /* reading a file body failed */
-    int short_file;       /* a file body ended before its announced size */
+    int read_errno; /* reading a file body failed */
+    int short_file; /* a file body ended before its announced size */
 } transfer;
 
 /* {====================================================================
@@ -118,24 +118,42 @@ char *glarex__http_escape(const char *s)
 static const char *reason_phrase(long status)
 {
     switch (status) {
-    case 300: return "Multiple Choices";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 406: return "Not Acceptable";
-    case 409: return "Conflict";
-    case 413: return "Request Entity Too Large";
-    case 415: return "Unsupported Media Type";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "HTTP error";
+    case 300:
+        return "Multiple Choices";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 406:
+        return "Not Acceptable";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Request Entity Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 429:
+        return "Too Many Requests";
+    case 500:
+        return "Internal Server Error";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return "HTTP error";
     }
 }
 
@@ -181,7 +199,7 @@ static void html_text(strbuf *sb, const char *s, size_t n)
     static const struct {
         const char *name;
         const char *text;
-    } entities[] = {{"&amp;", "&"},  {"&lt;", "<"},   {"&gt;", ">"},
+    } entities[] = {{"&amp;", "&"},   {"&lt;", "<"},  {"&gt;", ">"},
                     {"&quot;", "\""}, {"&#39;", "'"}, {"&nbsp;", " "}};
     size_t i = 0;
 
@@ -192,7 +210,8 @@ static void html_text(strbuf *sb, const char *s, size_t n)
             int closing = i + 1 < n && s[i + 1] == '/';
             const char *name = s + i + 1 + (closing ? 1 : 0);
             size_t left = n - (size_t)(name - s);
-            for (size_t k = 0; !closing && k < sizeof(skipped) / sizeof(skipped[0]); k++) {
+            for (size_t k = 0; !closing && k < sizeof(skipped) / sizeof(skipped[0]);
+                 k++) {
                 size_t kl = strlen(skipped[k]);
                 if (left > kl && strncasecmp(name, skipped[k], kl) == 0 &&
                     (name[kl] == '>' || name[kl] == ' ')) {
@@ -200,7 +219,8 @@ static void html_text(strbuf *sb, const char *s, size_t n)
                     char close[16];
                     snprintf(close, sizeof(close), "</%s", skipped[k]);
                     size_t j = tag_end;
-                    while (j < n && !(n - j >= kl + 2 && strncasecmp(s + j, close, kl + 2) == 0))
+                    while (j < n &&
+                           !(n - j >= kl + 2 && strncasecmp(s + j, close, kl + 2) == 0))
                         j++;
                     end = j < n ? memchr(s + j, '>', n - j) : NULL;
                     tag_end = end ? (size_t)(end - s) + 1 : n;
@@ -208,7 +228,8 @@ static void html_text(strbuf *sb, const char *s, size_t n)
                 }
             }
             if (closing && left >= 2 &&
-                ((tolower((unsigned char)name[0]) == 'h' && name[1] >= '1' && name[1] <= '3') ||
+                ((tolower((unsigned char)name[0]) == 'h' && name[1] >= '1' &&
+                  name[1] <= '3') ||
                  (left >= 5 && strncasecmp(name, "title", 5) == 0)))
                 sb_puts(sb, ": ");
             else
@@ -273,7 +294,8 @@ void glarex__http_error_text(char *out, size_t size, long status, const char *bo
     if (!size)
         return;
     out[0] = '\0';
-    while (i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n'))
+    while (i < len &&
+           (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n'))
         i++;
     if (i < len && body[i] == '{') {
         /* Glare: {"error": {"message": ...}}; webob: {"message": "<html text>", "code":
@@ -287,8 +309,8 @@ void glarex__http_error_text(char *out, size_t size, long status, const char *bo
             if (!json_is_string(msg) || !json_string_length(msg))
                 msg = json_object_get(root, "title");
             if (json_is_string(msg))
-                text_line(out, size, status, json_string_value(msg), json_string_length(msg),
-                          1);
+                text_line(out, size, status, json_string_value(msg),
+                          json_string_length(msg), 1);
         }
         json_decref(root);
     } else if (i < len && body[i] == '<') {
@@ -315,12 +337,18 @@ void glarex__http_error_text(char *out, size_t size, long status, const char *bo
 static int status_code(long status)
 {
     switch (status) {
-    case 401: return GLAREX_EAUTH;
-    case 403: return GLAREX_EFORBIDDEN;
-    case 404: return GLAREX_ENOTFOUND;
-    case 409: return GLAREX_ECONFLICT;
-    case 413: return GLAREX_ETOOBIG;
-    default: return GLAREX_EHTTP;
+    case 401:
+        return GLAREX_EAUTH;
+    case 403:
+        return GLAREX_EFORBIDDEN;
+    case 404:
+        return GLAREX_ENOTFOUND;
+    case 409:
+        return GLAREX_ECONFLICT;
+    case 413:
+        return GLAREX_ETOOBIG;
+    default:
+        return GLAREX_EHTTP;
     }
 }
 
@@ -330,8 +358,8 @@ int glarex__http_status_error(glarex_error *err, const char *what,
     char text[SERVER_TEXT_MAX + 1];
     int code = status_code(resp->status);
 
-    glarex__http_error_text(text, sizeof(text), resp->status, resp->body.ptr ? resp->body.ptr : "",
-                            resp->body.size);
+    glarex__http_error_text(text, sizeof(text), resp->status,
+                            resp->body.ptr ? resp->body.ptr : "", resp->body.size);
     glarex__error_set(err, code, "%s: %ld %s", what, resp->status, text);
     if (err)
         err->http_status = (int)resp->status;
@@ -353,7 +381,8 @@ static uint64_t next_random(glarex__http *h)
     return h->rng * 0x2545F4914F6CDD1DULL;
 }
 
-int glarex__http_new(glarex__http **out, const glarex__http_config *cfg, glarex_error *err)
+int glarex__http_new(glarex__http **out, const glarex__http_config *cfg,
+                     glarex_error *err)
 {
     glarex__http *h;
     struct timespec ts;
@@ -412,8 +441,8 @@ static void response_reset(glarex__http_response *resp)
  * libcurl callbacks
  * ==================================================================== */
 
-static void keep_header(glarex__http_response *resp, char *dst, size_t size, const char *v,
-                        size_t n)
+static void keep_header(glarex__http_response *resp, char *dst, size_t size,
+                        const char *v, size_t n)
 {
     if (n >= size) {
         resp->header_overflow = 1;
@@ -547,9 +576,9 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *payload)
     }
     if (!ok) {
         /* An error body is read for its message only. */
-        size_t room = ERROR_BODY_CAP - (t->resp->body.size < ERROR_BODY_CAP
-                                            ? t->resp->body.size
-                                            : ERROR_BODY_CAP);
+        size_t room =
+            ERROR_BODY_CAP -
+            (t->resp->body.size < ERROR_BODY_CAP ? t->resp->body.size : ERROR_BODY_CAP);
         if (buf_append(t, data, len < room ? len : room) < 0) {
             t->oom = 1;
             return 0;
@@ -647,8 +676,8 @@ static int add_header(struct curl_slist **list, const char *fmt, ...)
 
 /* The request's headers (`redact`: for the trace, token hidden); NULL and *ok = 0 when
  * out of memory. */
-static struct curl_slist *build_headers(const glarex__http *h, const glarex__http_request *req,
-                                        int redact, int *ok)
+static struct curl_slist *
+build_headers(const glarex__http *h, const glarex__http_request *req, int redact, int *ok)
 {
     struct curl_slist *list = NULL;
     const glarex__http_config *c = &h->cfg;
@@ -724,7 +753,7 @@ static CURLcode attempt(glarex__http *h, transfer *t, struct curl_slist *hdrs)
     curl_easy_setopt(c, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L); /* redirects are checked by hand */
-    curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);     /* keys are sent exactly as encoded */
+    curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L); /* keys are sent exactly as encoded */
     curl_easy_setopt(c, CURLOPT_USERAGENT, GLAREX_USER_AGENT);
     curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, cfg->connect_timeout_ms);
@@ -748,8 +777,9 @@ static CURLcode attempt(glarex__http *h, transfer *t, struct curl_slist *hdrs)
         curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
         curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
         curl_easy_setopt(c, CURLOPT_READDATA, t);
-        curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE,
-                         (curl_off_t)(req->body_file ? req->body_file_size : req->body_size));
+        curl_easy_setopt(
+            c, CURLOPT_INFILESIZE_LARGE,
+            (curl_off_t)(req->body_file ? req->body_file_size : req->body_size));
         if (strcmp(req->method, "PUT") != 0)
             curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req->method);
     } else if (strcmp(req->method, "GET") != 0) {
@@ -813,7 +843,8 @@ static void sleep_ms(long ms)
 }
 
 static int transport_error(glarex_error *err, const glarex__http *h,
-                           const glarex__http_request *req, const transfer *t, CURLcode rc)
+                           const glarex__http_request *req, const transfer *t,
+                           CURLcode rc)
 {
     const char *detail = h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc);
 
@@ -826,8 +857,8 @@ static int transport_error(glarex_error *err, const glarex__http *h,
                                  "%s: response larger than the %llu-byte cap", req->what,
                                  (unsigned long long)req->max_body);
     if (t->progress_abort)
-        return glarex__error_set(err, GLAREX_ERROR, "%s: aborted by the progress callback",
-                                 req->what);
+        return glarex__error_set(err, GLAREX_ERROR,
+                                 "%s: aborted by the progress callback", req->what);
     if (t->read_errno)
         return glarex__error_set(err, GLAREX_EIO, "%s: reading the upload body: %s",
                                  req->what, strerror(t->read_errno));
@@ -875,8 +906,9 @@ int glarex__http_perform(glarex__http_response *resp, glarex__http *http,
         t.retry_after_ms = -1;
         response_reset(resp);
         if (req->body_file && fseeko(req->body_file, 0, SEEK_SET) != 0) {
-            error = glarex__error_set(err, GLAREX_EIO, "%s: rewinding the upload body: %s",
-                                      req->what, strerror(errno));
+            error =
+                glarex__error_set(err, GLAREX_EIO, "%s: rewinding the upload body: %s",
+                                  req->what, strerror(errno));
             goto done;
         }
 

@@ -50,9 +50,9 @@ typedef struct glarex__http_request {
     uint64_t body_file_size;
     const char *trace_body; /* how the trace shows the body, e.g. "@path" */
 
-    int idempotent;     /* may be retried (GET, PUT from a rewindable body) */
-    int accept_3xx;     /* a 3xx status is returned to the caller, not an error */
-    int accept_any;     /* every status is returned to the caller, not an error */
+    int idempotent; /* may be retried (GET, PUT from a rewindable body) */
+    int accept_3xx; /* a 3xx status is returned to the caller, not an error */
+    int accept_any; /* every status is returned to the caller, not an error */
 
     /* 2xx body: streamed to sink when set (capped by the sink), otherwise collected
      * into the response, capped at max_body bytes (0 = no cap). */
@@ -66,18 +66,22 @@ typedef struct glarex__http_request {
 
 typedef struct glarex__http_response {
     long status;
-    glarex_buf body;          /* collected body (a 2xx without sink, or an error body) */
+    glarex_buf body; /* collected body (a 2xx without sink, or an error body) */
     char content_type[128];
-    char content_md5[72];     /* as sent: hex on Glare, "None" when missing on a 301 */
+    char content_md5[72]; /* as sent: hex on Glare, "None" when missing on a 301 */
     char content_sha256[72];
-    char *location;           /* new, or NULL */
-    int64_t content_length;   /* -1 when absent */
-    int header_overflow;      /* a captured header was too long to keep */
+    char *location;         /* new, or NULL */
+    int64_t content_length; /* -1 when absent */
+    int header_overflow;    /* a captured header was too long to keep */
 } glarex__http_response;
 
-#define GLAREX__HTTP_RESPONSE_INIT {0, GLAREX_BUF_INIT, "", "", "", NULL, -1, 0}
+#define GLAREX__HTTP_RESPONSE_INIT                                                       \
+    {                                                                                    \
+        0, GLAREX_BUF_INIT, "", "", "", NULL, -1, 0                                      \
+    }
 
-int glarex__http_new(glarex__http **out, const glarex__http_config *cfg, glarex_error *err);
+int glarex__http_new(glarex__http **out, const glarex__http_config *cfg,
+                     glarex_error *err);
 void glarex__http_free(glarex__http *http);
 
 /*

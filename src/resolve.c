@@ -189,8 +189,37 @@ static void describe_blob(char *out, size_t size, const glarex_ref *ref)
 }
 
 /* Asks the store which artifact `ref` names now (new JSON in *out). */
+static json_t *query_json(const glarex__ref_query *q)
+{
+    json_t *filters = json_array();
+    for (size_t i = 0; filters && i < q->nfilters; i++)
+        json_array_append_new(filters, json_sprintf("%s=%s:%s", q->filters[i].field,
+                                                    q->filters[i].op ? q->filters[i].op : "eq",
+                                                    q->filters[i].value));
+    return json_pack("{s:s?, s:o*, s:b, s:s?}", "id", q->id, "filters", filters, "latest",
+                     q->latest, "sort", q->sort);
+}
+
+static json_t *candidate_json(const json_t *a)
+{
+    return json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?, s:s?}", "id", str_field(a, "id"), "name",
+                     str_field(a, "name"), "version", str_field(a, "version"), "owner",
+                     str_field(a, "owner"), "status", str_field(a, "status"), "visibility",
+                     str_field(a, "visibility"));
+}
+
+/* Adds key = value (taken) to the trace, when there is one. */
+static void trace_set(json_t *trace, const char *key, json_t *value)
+{
+    if (trace)
+        json_object_set_new(trace, key, value);
+    else
+        json_decref(value);
+}
+
 static int find_artifact(json_t **out, glarex_ctx *ctx, glarex_store *store,
-                         const glarex_ref *ref, const char *label, glarex_error *err)
+                         const glarex_ref *ref, const char *label, json_t *trace,
+                         glarex_error *err)
 {
     glarex__ref_query q;
     glarex_list_options lo = GLAREX_LIST_OPTIONS_INIT;
@@ -202,6 +231,8 @@ static int find_artifact(json_t **out, glarex_ctx *ctx, glarex_store *store,
     *out = NULL;
     if ((rc = glarex__ref_filters(&q, ref)) < 0)
         return glarex__error_set(err, rc, "%s: cannot build the store query", label);
+    if (trace)
+        trace_set(trace, "query", query_json(&q));
     if (q.id) {
         rc = glarex_store_get(out, store, ctx->opts.type_name, q.id, err);
         if (rc == GLAREX_ENOTFOUND)
@@ -220,6 +251,13 @@ static int find_artifact(json_t **out, glarex_ctx *ctx, glarex_store *store,
         json_decref(arts);
         return glarex__error_set(err, GLAREX_EPROTOCOL, "%s: the store's list is not an array",
                                  label);
+    }
+    if (trace) {
+        size_t i;
+        json_t *a, *cands = json_array();
+        json_array_foreach(arts, i, a)
+            json_array_append_new(cands, candidate_json(a));
+        trace_set(trace, "candidates", cands);
     }
 
     switch (glarex_ref_kind_of(ref)) {
@@ -441,7 +479,7 @@ static int64_t expiry(int64_t now, int64_t ttl)
 /* Resolves against the store and records the answer in the index. */
 static int resolve_remote(glarex_blob **out, int64_t *ttl_ms, glarex_ctx *ctx,
                           const glarex_ref *ref, const char *label, const char *ipath,
-                          glarex_error *err)
+                          json_t *trace, glarex_error *err)
 {
     glarex_store *store = NULL;
     json_t *art = NULL, *rec = NULL;
@@ -453,7 +491,9 @@ static int resolve_remote(glarex_blob **out, int64_t *ttl_ms, glarex_ctx *ctx,
 
     if ((rc = glarex__ctx_store_take(&store, ctx, err)) < 0)
         return rc;
-    rc = find_artifact(&art, ctx, store, ref, label, err);
+    rc = find_artifact(&art, ctx, store, ref, label, trace, err);
+    if (rc == 0 && trace)
+        trace_set(trace, "chosen", candidate_json(art));
     if (rc == GLAREX_ENOTFOUND) {
         int64_t ttl = glarex__ttl_negative(ctx);
         rec = record_missing(rc, err ? err->message : "not found",
@@ -526,7 +566,7 @@ done:
 }
 
 int glarex__resolve(glarex_blob **out, int64_t *ttl_ms, glarex_ctx *ctx, const glarex_ref *ref,
-                    const char *label, glarex_error *err)
+                    const char *label, json_t *trace, glarex_error *err)
 {
     glarex_buf canon = GLAREX_BUF_INIT;
     char *ipath = NULL;
@@ -542,11 +582,14 @@ int glarex__resolve(glarex_blob **out, int64_t *ttl_ms, glarex_ctx *ctx, const g
         goto done;
     }
 
+    trace_set(trace, "reference", json_string(canon.ptr));
     rec = index_read(ipath);
+    trace_set(trace, "remembered", json_string(rec ? "index" : "none"));
     if (rec) {
         int64_t now = glarex__now_ms();
         int64_t expires = json_integer_value(json_object_get(rec, "expires_ms"));
         int fresh = expires > now || ctx->opts.offline;
+        trace_set(trace, "index", json_string(fresh ? "fresh" : "expired"));
         if (fresh && json_is_false(json_object_get(rec, "found"))) {
             const char *msg = str_field(rec, "message");
             int code = (int)json_integer_value(json_object_get(rec, "code"));
@@ -577,7 +620,7 @@ int glarex__resolve(glarex_blob **out, int64_t *ttl_ms, glarex_ctx *ctx, const g
                                label);
         goto done;
     }
-    rc = resolve_remote(out, ttl_ms, ctx, ref, label, ipath, err);
+    rc = resolve_remote(out, ttl_ms, ctx, ref, label, ipath, trace, err);
 
 done:
     glarex_blob_free(b);

@@ -639,15 +639,17 @@ static void sweep_tmp(const dir_store *s)
     free(tmp);
 }
 
-/* Nonzero when the directory has entries other than "." and "..". */
-static int dir_has_entries(const char *path)
+/* Nonzero when the directory holds something a store being initialised (perhaps by
+ * another process right now) would not: anything but tmp/ and lock. */
+static int dir_has_foreign_entries(const char *path)
 {
+    static const char *const ours[] = {".", "..", "tmp", "lock", NULL};
     DIR *d = opendir(path);
     struct dirent *e;
     int found = 0;
 
     while (d && (e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+        if (!in_list(ours, e->d_name)) {
             found = 1;
             break;
         }
@@ -679,7 +681,7 @@ static int init_root(const dir_store *s, glarex_error *err)
             error = fail_errno(err, errno, "access", marker);
             goto done;
         }
-        if (dir_has_entries(s->root)) {
+        if (dir_has_foreign_entries(s->root)) {
             error = glarex__error_set(err, GLAREX_EINVALID,
                                       "'%s' is not a glarex store: it has no glarex-store.json "
                                       "and is not empty",
@@ -1396,16 +1398,10 @@ static int dir_remove(void *impl, const char *type_name, const char *id, glarex_
     }
     if ((error = fsync_dir(type_dir, err)) < 0)
         goto done;
-    if ((error = read_index(holder, idx, err)) < 0)
-        goto done;
-    if (strcmp(holder, id) == 0) {
-        if (unlink(idx) < 0 && errno != ENOENT) {
-            error = fail_errno(err, errno, "remove", idx);
-            goto done;
-        }
-        if ((error = fsync_dir(index_dir, err)) < 0)
-            goto done;
-    }
+    /* The artifact is gone: freeing its name and version is best effort, since an
+     * entry naming a missing artifact counts as free anyway. */
+    if (read_index(holder, idx, NULL) == 0 && strcmp(holder, id) == 0 && unlink(idx) == 0)
+        fsync_dir(index_dir, NULL);
 done:
     unlock_store(lockfd);
     if (trash && access(trash, F_OK) == 0)
@@ -1441,8 +1437,10 @@ static int resolve_loc(blob_ref *r, const char *verb, const glarex_blob_loc *loc
     const char *key = loc->key && *loc->key ? loc->key : NULL;
 
     memset(r, 0, sizeof(*r));
-    snprintf(r->what, sizeof(r->what), "%s %s/%.40s/%s%s%s", verb, loc->type_name, loc->id,
-             loc->field, key ? "/" : "", key ? key : "");
+    /* Long keys are cut here: Glare's own message often repeats the key in full. */
+    snprintf(r->what, sizeof(r->what), "%s %.40s/%.40s/%.40s%s%.80s%s", verb, loc->type_name,
+             loc->id, loc->field, key ? "/" : "", key ? key : "",
+             key && strlen(key) > 80 ? "..." : "");
     if (key)
         snprintf(r->name, sizeof(r->name), "%s[%s]", loc->field, key);
     else

@@ -541,3 +541,12 @@ done:
     *out = value;
     return 0;
 }
+
+int glarex_yaml_parse(json_t **out, const char *text, size_t len, const char *source,
+                      glarex_error *err)
+{
+    GLAREX_ERROR_RESET(err);
+    GLAREX_ASSERT_ARG(err, out != NULL);
+    GLAREX_ASSERT_ARG(err, text != NULL);
+    return glarex__yaml_to_json(out, text, len, source, err);
+}

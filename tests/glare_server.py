@@ -88,7 +88,7 @@ Kinds:
     drip      send the body chunk=N bytes (default 1) every interval=S
               seconds (default 0.2), headers first
 
-e.g. ``--fault 503,method=GET,path=/artifacts/workflows*,count=2,retry_after=3``
+e.g. ``--fault 503,method=GET,path=/artifacts/*,count=2,retry_after=3``
 (values cannot contain ',').  Several rules can match one request; each one
 that matches is consumed and applied.
 
@@ -131,7 +131,7 @@ import urllib.parse
 import uuid
 
 
-API_MIN, API_MAX, API_DEFAULT = (1, 0), (1, 1), (1, 0)
+API_MIN, API_MAX = (1, 0), (1, 1)
 DEFAULT_MAX_BLOB_SIZE = 10485760
 DEFAULT_MAX_FOLDER_SIZE = 2673868800
 MAX_FOLDER_KEYS = 255
@@ -979,26 +979,26 @@ class Store:
         self.lock = threading.RLock()
         self.records = {}
         for fname in os.listdir(self.adir):
-            if not fname.endswith('.json'):
-                continue
-            with open(os.path.join(self.adir, fname), 'rb') as fobj:
-                rec = json.loads(fobj.read().decode('utf-8'))
-            self._drop_unfinished(rec)
-            self.records[rec['id']] = rec
-
-    @staticmethod
-    def _drop_unfinished(rec):
-        # An upload cut short by a crash leaves a 'saving' blob; forget it.
-        for name, val in list(rec['blobs'].items()):
-            if isinstance(val, dict) and val.get('status') == 'saving':
-                rec['blobs'][name] = None
-        for folder in rec['folders'].values():
-            for key in [k for k, v in folder.items()
-                        if v.get('status') == 'saving']:
-                del folder[key]
+            if fname.endswith('.json'):
+                with open(os.path.join(self.adir, fname), 'rb') as fobj:
+                    rec = json.loads(fobj.read().decode('utf-8'))
+                self.records[rec['id']] = rec
 
     def save(self, rec):
-        data = json.dumps(rec, ensure_ascii=False, sort_keys=True)
+        # A 'saving' slot (upload in progress) lives in memory only; the
+        # file keeps the slot's previous value, so a crash loses nothing.
+        disk = copy.deepcopy(rec)
+        for name, val in disk['blobs'].items():
+            if val and val['status'] == 'saving':
+                disk['blobs'][name] = val['previous']
+        for folder in disk['folders'].values():
+            for key, val in list(folder.items()):
+                if val['status'] == 'saving':
+                    if val['previous'] is None:
+                        del folder[key]
+                    else:
+                        folder[key] = val['previous']
+        data = json.dumps(disk, ensure_ascii=False, sort_keys=True)
         atomic_write(os.path.join(self.adir, rec['id'] + '.json'),
                      data.encode('utf-8'))
         self.records[rec['id']] = rec
@@ -1006,6 +1006,7 @@ class Store:
     def delete(self, rec):
         for blob in iter_blobs(rec):
             self.remove_blob_file(blob)
+            self.remove_blob_file(blob.get('previous'))
         try:
             os.unlink(os.path.join(self.adir, rec['id'] + '.json'))
         except FileNotFoundError:
@@ -1448,7 +1449,7 @@ class GlareAPI:
         self.store, self.types = store, types
         self.public_download = public_download
 
-    # -- helpers ----------------------------------------------------------
+    # -- helpers --------------------------------------------------------------
 
     def get_type(self, name):
         atype = self.types.get(name)
@@ -1500,7 +1501,7 @@ class GlareAPI:
                 raise conflict("Artifact with this name and version is "
                                "already exists for this scope.")
 
-    # -- schemas ------------------------------------------------------------
+    # -- schemas --------------------------------------------------------------
 
     def list_schemas(self):
         return json_reply(200, {'schemas': {
@@ -1514,7 +1515,7 @@ class GlareAPI:
         return json_reply(200, {'schemas': {type_name: atype.schema()}},
                           'application/schema+json; charset=UTF-8')
 
-    # -- list ------------------------------------------------------------------
+    # -- list -----------------------------------------------------------------
 
     def list(self, ctx, type_name, params):
         params = [(k, v) for k, v in params]
@@ -1605,7 +1606,7 @@ class GlareAPI:
                 type_name, urllib.parse.urlencode(query))
         return json_reply(200, body)
 
-    # -- create ------------------------------------------------------------------
+    # -- create ---------------------------------------------------------------
 
     def create(self, ctx, type_name, values):
         if ctx.project is None or ctx.read_only:
@@ -1771,7 +1772,7 @@ class GlareAPI:
         else:
             raise bad_request("Unknown artifact status: %s." % new)
 
-    # -- show / delete -------------------------------------------------------
+    # -- show / delete --------------------------------------------------------
 
     def show(self, ctx, type_name, af_id):
         atype = self.get_type(type_name)
@@ -1857,7 +1858,7 @@ class GlareAPI:
                       'external': False, 'md5': None, 'sha1': None,
                       'sha256': None,
                       'size': length if length is not None else max_size,
-                      'content_type': content_type}
+                      'content_type': content_type, 'previous': old}
             live = self.store.records[rec['id']]
             self.put_blob(live, field, key, saving)
             return {'id': rec['id'], 'type': atype, 'field': field,
@@ -1875,6 +1876,7 @@ class GlareAPI:
             os.replace(tmp_path, self.store.blob_path(blob_id))
             blob = dict(job['saving'], file=blob_id, status='active',
                         size=size, **digests)
+            del blob['previous']
             self.put_blob(rec, job['field'], job['key'], blob)
             rec['updated_at'] = utcnow().isoformat()
             self.store.save(rec)
@@ -2032,7 +2034,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_response_only(code, message)
         self.send_header('Date', self.date_time_string())
 
-    # -- request body ----------------------------------------------------------
+    # -- request body ---------------------------------------------------------
 
     def body_length(self):
         value = self.headers.get('Content-Length')
@@ -2101,7 +2103,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return
             length -= len(chunk)
 
-    # -- dispatch ------------------------------------------------------------------
+    # -- dispatch -------------------------------------------------------------
 
     def handle_request(self):
         srv = self.server
@@ -2512,6 +2514,7 @@ class GlareServer(http.server.ThreadingHTTPServer):
     def reset_stats(self):
         with self.stats_lock:
             self.requests = {}
+        with self.faults.lock:
             self.faults.applied = {}
 
 

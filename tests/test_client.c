@@ -1,9 +1,11 @@
 /* Glare v1 client: integration tests against tests/glare_server.py, plus a tiny
  * in-process HTTP listener for what the server will not do (external targets that
  * record headers, malformed JSON). Everything listens on 127.0.0.1 only. */
+/* cmocka needs these first */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
 #include <cmocka.h>
 
 #include <arpa/inet.h>
@@ -98,9 +100,10 @@ static void serve_one(listener *l, int fd)
         static const route missing = {"", 404, NULL, "{\"message\": \"no route\"}"};
         r = &missing;
     }
-    int len = snprintf(reply, sizeof(reply),
-                       "HTTP/1.1 %d X\r\nContent-Length: %zu\r\nConnection: close\r\n%s\r\n%s",
-                       r->status, strlen(r->body), r->headers ? r->headers : "", r->body);
+    int len =
+        snprintf(reply, sizeof(reply),
+                 "HTTP/1.1 %d X\r\nContent-Length: %zu\r\nConnection: close\r\n%s\r\n%s",
+                 r->status, strlen(r->body), r->headers ? r->headers : "", r->body);
     send_all(fd, reply, (size_t)len);
 }
 
@@ -253,13 +256,14 @@ static void unique_name(fixture *fx, char *buf, size_t size, const char *tag)
     snprintf(buf, size, "%s_%d", tag, ++fx->seq);
 }
 
-static void upload_buf(glarex_client *c, const char *id, const char *field, const char *key,
-                       const char *data)
+static void upload_buf(glarex_client *c, const char *id, const char *field,
+                       const char *key, const char *data)
 {
     glarex_blob_loc loc = {WF_TYPE, id, field, key};
     json_t *a = NULL;
     glarex_error err;
-    if (glarex_client_upload_buffer(&a, c, &loc, data, strlen(data), "text/plain", &err) != 0)
+    if (glarex_client_upload_buffer(&a, c, &loc, data, strlen(data), "text/plain",
+                                    &err) != 0)
         fail_msg("upload %s/%s: %s", field, key ? key : "", err.message);
     json_decref(a);
 }
@@ -332,7 +336,8 @@ static void test_client__options_init_and_validation(void **state)
     o.version = 7;
     o.url = "http://127.0.0.1:1";
     assert_int_equal(glarex_client_new(&c, &o, &err), GLAREX_EINVALID);
-    assert_string_equal(err.message, "glarex_client_options: unknown version 7 (expected 1)");
+    assert_string_equal(err.message,
+                        "glarex_client_options: unknown version 7 (expected 1)");
 
     o.version = GLAREX_CLIENT_OPTIONS_VERSION;
     o.url = "ftp://127.0.0.1/";
@@ -375,25 +380,28 @@ static void test_client__error_text_forms(void **state)
     char out[400];
     (void)state;
 
-    const char *glare = "{\"code\": 409, \"title\": \"Conflict\", \"explanation\": \"x\", "
-                        "\"error\": {\"message\": \"Artifact with this name and version is "
-                        "already exists for this scope.\", \"type\": \"Conflict\"}}";
+    const char *glare =
+        "{\"code\": 409, \"title\": \"Conflict\", \"explanation\": \"x\", "
+        "\"error\": {\"message\": \"Artifact with this name and version is "
+        "already exists for this scope.\", \"type\": \"Conflict\"}}";
     glarex__http_error_text(out, sizeof(out), 409, glare, strlen(glare));
-    assert_string_equal(out,
-                        "Artifact with this name and version is already exists for this scope.");
+    assert_string_equal(
+        out, "Artifact with this name and version is already exists for this scope.");
 
-    const char *webob = "{\"message\": \"The method DELETE is not allowed for this resource. "
-                        "<br /><br />\\n\", \"code\": \"405 Method Not Allowed\", "
-                        "\"title\": \"Method Not Allowed\"}";
+    const char *webob =
+        "{\"message\": \"The method DELETE is not allowed for this resource. "
+        "<br /><br />\\n\", \"code\": \"405 Method Not Allowed\", "
+        "\"title\": \"Method Not Allowed\"}";
     glarex__http_error_text(out, sizeof(out), 405, webob, strlen(webob));
     assert_string_equal(out, "The method DELETE is not allowed for this resource.");
 
-    const char *html = "<html>\n <head>\n  <title>405 Method Not Allowed</title>\n </head>\n"
-                       " <body>\n  <h1>405 Method Not Allowed</h1>\n  The method HEAD is not "
-                       "allowed for this resource. <br /><br />\n\n\n\n </body>\n</html>";
+    const char *html =
+        "<html>\n <head>\n  <title>405 Method Not Allowed</title>\n </head>\n"
+        " <body>\n  <h1>405 Method Not Allowed</h1>\n  The method HEAD is not "
+        "allowed for this resource. <br /><br />\n\n\n\n </body>\n</html>";
     glarex__http_error_text(out, sizeof(out), 405, html, strlen(html));
-    assert_string_equal(out,
-                        "Method Not Allowed: The method HEAD is not allowed for this resource.");
+    assert_string_equal(
+        out, "Method Not Allowed: The method HEAD is not allowed for this resource.");
 
     const char *plain = "404 Not Found\n\nThe resource could not be found.\n\n\n";
     glarex__http_error_text(out, sizeof(out), 404, plain, strlen(plain));
@@ -439,18 +447,18 @@ static void test_client__digests_from_json(void **state)
     (void)state;
 
     blob = json_pack("{s:s, s:s, s:i}", "sha256",
-                     "3B2E55CA8ED2313D41C428AED36787EA8C29ED85787F339448C0E6D8BA65E2BB", "md5",
-                     "11c52ce770cd6984293c773f6daa0048", "size", 23);
+                     "3B2E55CA8ED2313D41C428AED36787EA8C29ED85787F339448C0E6D8BA65E2BB",
+                     "md5", "11c52ce770cd6984293c773f6daa0048", "size", 23);
     assert_int_equal(glarex_digests_from_json(&d, blob, &err), 0);
-    assert_string_equal(d.sha256,
-                        "3b2e55ca8ed2313d41c428aed36787ea8c29ed85787f339448c0e6d8ba65e2bb");
+    assert_string_equal(
+        d.sha256, "3b2e55ca8ed2313d41c428aed36787ea8c29ed85787f339448c0e6d8ba65e2bb");
     assert_string_equal(d.md5, "11c52ce770cd6984293c773f6daa0048");
     assert_int_equal(d.size, 23);
     json_decref(blob);
 
     /* external blob: digests may be null, size null */
-    blob = json_pack("{s:n, s:s, s:n}", "sha256", "md5", "11c52ce770cd6984293c773f6daa0048",
-                     "size");
+    blob = json_pack("{s:n, s:s, s:n}", "sha256", "md5",
+                     "11c52ce770cd6984293c773f6daa0048", "size");
     assert_int_equal(glarex_digests_from_json(&d, blob, &err), 0);
     assert_string_equal(d.sha256, "");
     assert_int_equal(d.size, -1);
@@ -552,10 +560,10 @@ static void test_client__schema(void **state)
 
     assert_int_equal(glarex_client_schema(&s, c, WF_TYPE, &err), 0);
     assert_string_equal(json_string_value(json_object_get(s, "name")), WF_TYPE);
-    assert_string_equal(json_string_value(json_object_get(
-                            json_object_get(json_object_get(s, "properties"), "resources"),
-                            "glareType")),
-                        "BlobDict");
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_object_get(json_object_get(s, "properties"), "resources"), "glareType")),
+        "BlobDict");
     json_decref(s);
 
     assert_int_equal(glarex_client_schema(&s, c, "nope", &err), GLAREX_ENOTFOUND);
@@ -582,8 +590,8 @@ static void test_client__create_get_update_delete(void **state)
     assert_string_equal(json_string_value(json_object_get(a, "status")), "drafted");
     json_decref(a);
 
-    patch = json_pack("[{s:s, s:s, s:s}]", "op", "replace", "path", "/description", "value",
-                      "heal VM workflow");
+    patch = json_pack("[{s:s, s:s, s:s}]", "op", "replace", "path", "/description",
+                      "value", "heal VM workflow");
     assert_int_equal(glarex_client_update(&a, c, WF_TYPE, id, patch, &err), 0);
     assert_string_equal(json_string_value(json_object_get(a, "description")),
                         "heal VM workflow");
@@ -614,11 +622,13 @@ static void test_client__create_duplicate_is_conflict(void **state)
     unique_name(fx, name, sizeof(name), "dup");
     char *id = create_wf(c, name, "1.0");
     fields = json_pack("{s:s, s:s}", "name", name, "version", "1.0.0");
-    assert_int_equal(glarex_client_create(&a, c, WF_TYPE, fields, &err), GLAREX_ECONFLICT);
+    assert_int_equal(glarex_client_create(&a, c, WF_TYPE, fields, &err),
+                     GLAREX_ECONFLICT);
     assert_null(a);
     assert_int_equal(err.http_status, 409);
-    assert_string_equal(err.message, "POST /artifacts/workflows: 409 Artifact with this name "
-                                     "and version is already exists for this scope.");
+    assert_string_equal(err.message,
+                        "POST /artifacts/workflows: 409 Artifact with this name "
+                        "and version is already exists for this scope.");
     json_decref(fields);
     free(id);
     glarex_client_free(c);
@@ -636,7 +646,8 @@ static void test_client__no_token_is_auth_error(void **state)
     c = new_client_opts(&o);
     assert_int_equal(glarex_client_list(&v, c, WF_TYPE, NULL, &err), GLAREX_EAUTH);
     assert_int_equal(err.http_status, 401);
-    assert_string_equal(err.message, "GET /artifacts/workflows: 401 Auth token must be provided");
+    assert_string_equal(err.message,
+                        "GET /artifacts/workflows: 401 Auth token must be provided");
     glarex_client_free(c);
 }
 
@@ -664,30 +675,31 @@ static void test_client__list_filters_latest_and_sort(void **state)
     assert_int_equal(json_array_size(list), 4);
     const char *order[] = {"1.0.0", "1.9.0", "1.10.0", "2.0.0-beta"};
     for (size_t i = 0; i < 4; i++)
-        assert_string_equal(json_string_value(json_object_get(json_array_get(list, i),
-                                                               "version")),
-                            order[i]);
+        assert_string_equal(
+            json_string_value(json_object_get(json_array_get(list, i), "version")),
+            order[i]);
     json_decref(list);
 
     /* semver: 2.0.0-beta sorts above 1.10.0 */
     lo.latest = 1;
     assert_int_equal(glarex_client_list(&list, c, WF_TYPE, &lo, &err), 0);
     assert_int_equal(json_array_size(list), 1);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "version")),
-                        "2.0.0-beta");
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(list, 0), "version")),
+        "2.0.0-beta");
     json_decref(list);
 
     /* operators and several filters */
-    glarex_filter range[] = {{"name", "eq", name}, {"version", "gte", "1.9"},
-                             {"version", "lt", "2.0.0-beta"}};
+    glarex_filter range[] = {
+        {"name", "eq", name}, {"version", "gte", "1.9"}, {"version", "lt", "2.0.0-beta"}};
     glarex_list_options ro = GLAREX_LIST_OPTIONS_INIT;
     ro.filters = range;
     ro.nfilters = 3;
     ro.sort = "version:desc";
     assert_int_equal(glarex_client_list(&list, c, WF_TYPE, &ro, &err), 0);
     assert_int_equal(json_array_size(list), 2);
-    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "version")),
-                        "1.10.0");
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(list, 0), "version")), "1.10.0");
     json_decref(list);
 
     /* a server-side 400 on a bad sort key names the request */
@@ -786,8 +798,9 @@ static void test_client__upload_and_download_blob_and_key(void **state)
 
     /* the workflow blob from a buffer */
     glarex_blob_loc wloc = {WF_TYPE, id, "workflow", NULL};
-    assert_int_equal(
-        glarex_client_upload_buffer(&a, c, &wloc, wf, strlen(wf), "application/x-yaml", &err), 0);
+    assert_int_equal(glarex_client_upload_buffer(&a, c, &wloc, wf, strlen(wf),
+                                                 "application/x-yaml", &err),
+                     0);
     json_t *wblob = json_object_get(a, "workflow");
     assert_int_equal(json_integer_value(json_object_get(wblob, "size")), strlen(wf));
     assert_string_equal(json_string_value(json_object_get(wblob, "content_type")),
@@ -797,8 +810,8 @@ static void test_client__upload_and_download_blob_and_key(void **state)
 
     /* a dict key with '/' and ' ' from a file */
     glarex_blob_loc rloc = {WF_TYPE, id, "resources", "bin/heal vm.sh"};
-    assert_int_equal(glarex_client_upload_file(&a, c, &rloc, src, "text/x-shellscript", NULL,
-                                               NULL, &err),
+    assert_int_equal(glarex_client_upload_file(&a, c, &rloc, src, "text/x-shellscript",
+                                               NULL, NULL, &err),
                      0);
     json_t *rblob = json_object_get(json_object_get(a, "resources"), "bin/heal vm.sh");
     assert_non_null(rblob);
@@ -809,7 +822,8 @@ static void test_client__upload_and_download_blob_and_key(void **state)
 
     /* to a callback, verified against the artifact's digests */
     memset(&col, 0, sizeof(col));
-    assert_int_equal(glarex_client_download(&info, c, &wloc, &want, collect_cb, &col, &err), 0);
+    assert_int_equal(
+        glarex_client_download(&info, c, &wloc, &want, collect_cb, &col, &err), 0);
     assert_int_equal(col.len, strlen(wf));
     assert_memory_equal(col.data, wf, col.len);
     assert_string_equal(info.sha256, want.sha256);
@@ -873,9 +887,10 @@ static void test_client__empty_blob_round_trip(void **state)
     char *id = create_wf(c, name, "1.0");
     glarex_blob_loc loc = {WF_TYPE, id, "resources", "empty.txt"};
     assert_int_equal(glarex_client_upload_buffer(&a, c, &loc, NULL, 0, NULL, &err), 0);
-    assert_int_equal(json_integer_value(json_object_get(
-                         json_object_get(json_object_get(a, "resources"), "empty.txt"), "size")),
-                     0);
+    assert_int_equal(
+        json_integer_value(json_object_get(
+            json_object_get(json_object_get(a, "resources"), "empty.txt"), "size")),
+        0);
     json_decref(a);
     assert_int_equal(glarex_client_download_buffer(&buf, NULL, c, &loc, NULL, &err), 0);
     assert_non_null(buf.ptr);
@@ -918,13 +933,13 @@ static void test_client__upload_file_progress_and_abort(void **state)
     fclose(f);
 
     glarex_blob_loc loc = {WF_TYPE, id, "resources", "big.bin"};
-    assert_int_equal(glarex_client_upload_file(&a, c, &loc, src, NULL, progress_cb, &last, &err),
-                     0);
+    assert_int_equal(
+        glarex_client_upload_file(&a, c, &loc, src, NULL, progress_cb, &last, &err), 0);
     assert_int_equal(last, 300000);
-    assert_string_equal(json_string_value(json_object_get(
-                            json_object_get(json_object_get(a, "resources"), "big.bin"),
-                            "content_type")),
-                        "application/octet-stream");
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_object_get(json_object_get(a, "resources"), "big.bin"), "content_type")),
+        "application/octet-stream");
     json_decref(a);
 
     glarex_blob_loc loc2 = {WF_TYPE, id, "resources", "big2.bin"};
@@ -934,9 +949,9 @@ static void test_client__upload_file_progress_and_abort(void **state)
     assert_non_null(strstr(err.message, "aborted by the progress callback"));
 
     /* a missing file, and a directory, are refused before any request */
-    assert_int_equal(glarex_client_upload_file(&a, c, &loc2, "/nonexistent/x", NULL, NULL, NULL,
-                                               &err),
-                     GLAREX_ENOTFOUND);
+    assert_int_equal(
+        glarex_client_upload_file(&a, c, &loc2, "/nonexistent/x", NULL, NULL, NULL, &err),
+        GLAREX_ENOTFOUND);
     assert_int_equal(glarex_client_upload_file(&a, c, &loc2, dir, NULL, NULL, NULL, &err),
                      GLAREX_EINVALID);
 
@@ -966,15 +981,17 @@ static void test_client__activate_then_upload_is_forbidden(void **state)
     json_decref(a);
 
     glarex_blob_loc loc = {WF_TYPE, id, "resources", "late.txt"};
-    assert_int_equal(glarex_client_upload_buffer(&a, c, &loc, "late", 4, "text/plain", &err),
-                     GLAREX_EFORBIDDEN);
+    assert_int_equal(
+        glarex_client_upload_buffer(&a, c, &loc, "late", 4, "text/plain", &err),
+        GLAREX_EFORBIDDEN);
     assert_null(a);
     assert_int_equal(err.http_status, 403);
     char expect[600];
-    snprintf(expect, sizeof(expect),
-             "PUT /artifacts/workflows/%s/resources/late.txt: 403 Forbidden to change field "
-             "'resources' after activation.",
-             id);
+    snprintf(
+        expect, sizeof(expect),
+        "PUT /artifacts/workflows/%s/resources/late.txt: 403 Forbidden to change field "
+        "'resources' after activation.",
+        id);
     assert_string_equal(err.message, expect);
     free(id);
     glarex_client_free(c);
@@ -996,8 +1013,9 @@ static void test_client__upload_too_big_is_413(void **state)
     char *id = create_wf(c, "big", "1.0");
     memset(data, 'x', sizeof(data));
     glarex_blob_loc loc = {WF_TYPE, id, "resources", "big.bin"};
-    assert_int_equal(glarex_client_upload_buffer(&a, c, &loc, data, sizeof(data), NULL, &err),
-                     GLAREX_ETOOBIG);
+    assert_int_equal(
+        glarex_client_upload_buffer(&a, c, &loc, data, sizeof(data), NULL, &err),
+        GLAREX_ETOOBIG);
     assert_int_equal(err.http_status, 413);
     assert_non_null(strstr(err.message, ": 413 Can't upload 2048 bytes of data to blob "
                                         "resources[big.bin]"));
@@ -1051,24 +1069,28 @@ static void test_client__webob_and_html_error_bodies(void **state)
     char name[64], path[256];
 
     /* webob JSON (we send Accept: application/json): 405 on a known path */
-    assert_int_equal(glarex__client_request(&out, c, "DELETE", "/artifacts/workflows", NULL,
-                                            NULL, &err),
+    assert_int_equal(glarex__client_request(&out, c, "DELETE", "/artifacts/workflows",
+                                            NULL, NULL, &err),
                      GLAREX_EHTTP);
     assert_int_equal(err.http_status, 405);
-    assert_string_equal(err.message, "DELETE /artifacts/workflows: 405 The method DELETE is "
-                                     "not allowed for this resource.");
+    assert_string_equal(err.message,
+                        "DELETE /artifacts/workflows: 405 The method DELETE is "
+                        "not allowed for this resource.");
 
     /* unrouted path: webob 404 */
     assert_int_equal(glarex__client_request(&out, c, "GET", "/nowhere", NULL, NULL, &err),
                      GLAREX_ENOTFOUND);
-    assert_string_equal(err.message, "GET /nowhere: 404 The resource could not be found.");
+    assert_string_equal(err.message,
+                        "GET /nowhere: 404 The resource could not be found.");
 
     /* an HTML error page (a proxy, say) */
     unique_name(fx, name, sizeof(name), "html");
     char *id = create_wf(c, name, "1.0");
     snprintf(path, sizeof(path), "/artifacts/workflows/%s", id);
-    set_fault(fx, "{\"kind\": \"500\", \"method\": \"GET\", \"path\": \"/artifacts/workflows/*\", "
-                  "\"format\": \"html\"}");
+    set_fault(
+        fx,
+        "{\"kind\": \"500\", \"method\": \"GET\", \"path\": \"/artifacts/workflows/*\", "
+        "\"format\": \"html\"}");
     assert_int_equal(glarex_client_get(&out, c, WF_TYPE, id, &err), GLAREX_EHTTP);
     assert_int_equal(err.http_status, 500);
     char expect[600];
@@ -1078,8 +1100,10 @@ static void test_client__webob_and_html_error_bodies(void **state)
     assert_int_equal(count(fx, "GET", path), 1);
 
     /* an empty error body */
-    set_fault(fx, "{\"kind\": \"502\", \"method\": \"GET\", \"path\": \"/artifacts/workflows/*\", "
-                  "\"format\": \"empty\", \"count\": 10}");
+    set_fault(
+        fx,
+        "{\"kind\": \"502\", \"method\": \"GET\", \"path\": \"/artifacts/workflows/*\", "
+        "\"format\": \"empty\", \"count\": 10}");
     glarex_client_options o = client_opts(fx->srv.url);
     o.max_retries = -1;
     glarex_client *once = new_client_opts(&o);
@@ -1106,9 +1130,10 @@ static void test_client__retries_503_and_429_then_succeeds(void **state)
     snprintf(path, sizeof(path), "/artifacts/workflows/%s", id);
 
     /* a 429 with Retry-After: 0, then success */
-    snprintf(rule, sizeof(rule),
-             "{\"kind\": \"429\", \"method\": \"GET\", \"path\": \"%s\", \"retry_after\": 0}",
-             path);
+    snprintf(
+        rule, sizeof(rule),
+        "{\"kind\": \"429\", \"method\": \"GET\", \"path\": \"%s\", \"retry_after\": 0}",
+        path);
     set_fault(fx, rule);
     assert_int_equal(glarex_client_get(&a, c, WF_TYPE, id, &err), 0);
     json_decref(a);
@@ -1117,7 +1142,8 @@ static void test_client__retries_503_and_429_then_succeeds(void **state)
 
     /* two separate failures then success: three requests */
     snprintf(rule, sizeof(rule),
-             "{\"kind\": \"503\", \"method\": \"GET\", \"path\": \"%s\", \"count\": 2}", path);
+             "{\"kind\": \"503\", \"method\": \"GET\", \"path\": \"%s\", \"count\": 2}",
+             path);
     set_fault(fx, rule);
     assert_int_equal(glarex_client_get(&a, c, WF_TYPE, id, &err), 0);
     json_decref(a);
@@ -1126,7 +1152,8 @@ static void test_client__retries_503_and_429_then_succeeds(void **state)
     /* more failures than retries: the last status is reported */
     n = count(fx, "GET", path);
     snprintf(rule, sizeof(rule),
-             "{\"kind\": \"504\", \"method\": \"GET\", \"path\": \"%s\", \"count\": -1}", path);
+             "{\"kind\": \"504\", \"method\": \"GET\", \"path\": \"%s\", \"count\": -1}",
+             path);
     set_fault(fx, rule);
     assert_int_equal(glarex_client_get(&a, c, WF_TYPE, id, &err), GLAREX_EHTTP);
     assert_int_equal(err.http_status, 504);
@@ -1163,7 +1190,9 @@ static void test_client__post_and_patch_are_not_retried(void **state)
 
     unique_name(fx, name, sizeof(name), "noretry");
     int before = count(fx, "POST", "/artifacts/workflows");
-    set_fault(fx, "{\"kind\": \"503\", \"method\": \"POST\", \"path\": \"/artifacts/workflows\"}");
+    set_fault(
+        fx,
+        "{\"kind\": \"503\", \"method\": \"POST\", \"path\": \"/artifacts/workflows\"}");
     fields = json_pack("{s:s}", "name", name);
     assert_int_equal(glarex_client_create(&a, c, WF_TYPE, fields, &err), GLAREX_EHTTP);
     assert_int_equal(err.http_status, 503);
@@ -1173,8 +1202,8 @@ static void test_client__post_and_patch_are_not_retried(void **state)
 
     char *id = create_wf(c, name, "1.0");
     snprintf(path, sizeof(path), "/artifacts/workflows/%s", id);
-    snprintf(rule, sizeof(rule), "{\"kind\": \"502\", \"method\": \"PATCH\", \"path\": \"%s\"}",
-             path);
+    snprintf(rule, sizeof(rule),
+             "{\"kind\": \"502\", \"method\": \"PATCH\", \"path\": \"%s\"}", path);
     set_fault(fx, rule);
     assert_int_equal(glarex_client_activate(&a, c, WF_TYPE, id, &err), GLAREX_EHTTP);
     assert_int_equal(count(fx, "PATCH", path), 1);
@@ -1201,11 +1230,12 @@ static void test_client__upload_is_retried_from_the_start(void **state)
 
     snprintf(path, sizeof(path), "/artifacts/workflows/%s/resources/data.txt", id);
     snprintf(rule, sizeof(rule),
-             "{\"kind\": \"503\", \"method\": \"PUT\", \"path\": \"%s\", \"count\": 1}", path);
+             "{\"kind\": \"503\", \"method\": \"PUT\", \"path\": \"%s\", \"count\": 1}",
+             path);
     set_fault(fx, rule);
     glarex_blob_loc loc = {WF_TYPE, id, "resources", "data.txt"};
-    assert_int_equal(glarex_client_upload_file(&a, c, &loc, src, "text/plain", NULL, NULL, &err),
-                     0);
+    assert_int_equal(
+        glarex_client_upload_file(&a, c, &loc, src, "text/plain", NULL, NULL, &err), 0);
     json_decref(a);
     assert_int_equal(count(fx, "PUT", path), 2);
     assert_int_equal(glarex_client_download_buffer(&buf, NULL, c, &loc, NULL, &err), 0);
@@ -1214,7 +1244,8 @@ static void test_client__upload_is_retried_from_the_start(void **state)
 
     /* from a buffer too */
     set_fault(fx, rule);
-    assert_int_equal(glarex_client_upload_buffer(&a, c, &loc, "again\n", 6, NULL, &err), 0);
+    assert_int_equal(glarex_client_upload_buffer(&a, c, &loc, "again\n", 6, NULL, &err),
+                     0);
     json_decref(a);
     assert_int_equal(count(fx, "PUT", path), 4);
 
@@ -1224,7 +1255,8 @@ static void test_client__upload_is_retried_from_the_start(void **state)
 }
 
 /* An artifact with one 100-byte resource "data.bin"; returns the id. */
-static char *artifact_with_data(fixture *fx, glarex_client *c, const char *tag, char *data100)
+static char *artifact_with_data(fixture *fx, glarex_client *c, const char *tag,
+                                char *data100)
 {
     char name[64];
     unique_name(fx, name, sizeof(name), tag);
@@ -1247,12 +1279,13 @@ static void test_client__reset_mid_body(void **state)
     char *id = artifact_with_data(fx, c, "reset", data);
     snprintf(path, sizeof(path), "/artifacts/workflows/%s/resources/data.bin", id);
     /* dripped, so the first bytes surely arrive before the reset */
-    snprintf(rule, sizeof(rule),
-             "[{\"kind\": \"reset\", \"method\": \"GET\", \"path\": \"%s\", \"count\": -1,"
-             "  \"after\": 40},"
-             " {\"kind\": \"drip\", \"method\": \"GET\", \"path\": \"%s\", \"count\": -1,"
-             "  \"chunk\": 10, \"interval\": 0.02}]",
-             path, path);
+    snprintf(
+        rule, sizeof(rule),
+        "[{\"kind\": \"reset\", \"method\": \"GET\", \"path\": \"%s\", \"count\": -1,"
+        "  \"after\": 40},"
+        " {\"kind\": \"drip\", \"method\": \"GET\", \"path\": \"%s\", \"count\": -1,"
+        "  \"chunk\": 10, \"interval\": 0.02}]",
+        path, path);
     set_fault(fx, rule);
     glarex_blob_loc loc = {WF_TYPE, id, "resources", "data.bin"};
     memset(&col, 0, sizeof(col));
@@ -1272,7 +1305,8 @@ static void test_client__reset_mid_body(void **state)
     set_fault(fx, rule);
     memset(&col, 0, sizeof(col));
     before = count(fx, "GET", path);
-    assert_int_equal(glarex_client_download(NULL, c, &loc, NULL, collect_cb, &col, &err), 0);
+    assert_int_equal(glarex_client_download(NULL, c, &loc, NULL, collect_cb, &col, &err),
+                     0);
     assert_int_equal(col.len, 100);
     assert_memory_equal(col.data, data, 100);
     assert_int_equal(count(fx, "GET", path) - before, 2);
@@ -1282,9 +1316,10 @@ static void test_client__reset_mid_body(void **state)
     char apath[256];
     json_t *a = NULL;
     snprintf(apath, sizeof(apath), "/artifacts/workflows/%s", id);
-    snprintf(rule, sizeof(rule),
-             "{\"kind\": \"reset\", \"method\": \"GET\", \"path\": \"%s\", \"after\": 10}",
-             apath);
+    snprintf(
+        rule, sizeof(rule),
+        "{\"kind\": \"reset\", \"method\": \"GET\", \"path\": \"%s\", \"after\": 10}",
+        apath);
     set_fault(fx, rule);
     assert_int_equal(glarex_client_get(&a, c, WF_TYPE, id, &err), 0);
     json_decref(a);
@@ -1304,9 +1339,10 @@ static void test_client__truncated_body(void **state)
 
     char *id = artifact_with_data(fx, c, "trunc", data);
     snprintf(path, sizeof(path), "/artifacts/workflows/%s/resources/data.bin", id);
-    snprintf(rule, sizeof(rule),
-             "{\"kind\": \"truncate\", \"method\": \"GET\", \"path\": \"%s\", \"count\": -1}",
-             path);
+    snprintf(
+        rule, sizeof(rule),
+        "{\"kind\": \"truncate\", \"method\": \"GET\", \"path\": \"%s\", \"count\": -1}",
+        path);
     set_fault(fx, rule);
     glarex_blob_loc loc = {WF_TYPE, id, "resources", "data.bin"};
     assert_int_equal(glarex_client_download_buffer(&buf, NULL, c, &loc, NULL, &err),
@@ -1343,8 +1379,10 @@ static void test_client__checksum_mismatch_leaves_nothing(void **state)
     snprintf(dst, sizeof(dst), "%s/data.bin", dir);
 
     /* a wrong sha256 header */
-    snprintf(rule, sizeof(rule),
-             "{\"kind\": \"badsum\", \"method\": \"GET\", \"path\": \"%s\", \"count\": 2}", path);
+    snprintf(
+        rule, sizeof(rule),
+        "{\"kind\": \"badsum\", \"method\": \"GET\", \"path\": \"%s\", \"count\": 2}",
+        path);
     set_fault(fx, rule);
     assert_int_equal(glarex_client_download_file(&info, c, &loc, NULL, dst, &err),
                      GLAREX_ECHECKSUM);
@@ -1358,7 +1396,8 @@ static void test_client__checksum_mismatch_leaves_nothing(void **state)
 
     /* a wrong md5 header (hex, as Glare sends it) */
     snprintf(rule, sizeof(rule),
-             "{\"kind\": \"badsum\", \"which\": \"md5\", \"method\": \"GET\", \"path\": \"%s\"}",
+             "{\"kind\": \"badsum\", \"which\": \"md5\", \"method\": \"GET\", \"path\": "
+             "\"%s\"}",
              path);
     set_fault(fx, rule);
     assert_int_equal(glarex_client_download_buffer(&buf, NULL, c, &loc, NULL, &err),
@@ -1382,8 +1421,9 @@ static void test_client__checksum_mismatch_leaves_nothing(void **state)
     assert_int_equal(glarex_client_download_buffer(&buf, NULL, c, &loc, &expect, &err),
                      GLAREX_ECHECKSUM);
     char msg[300];
-    snprintf(msg, sizeof(msg), "sha256 mismatch: expected %.64s (expected digests), got %s",
-             expect.sha256, sha);
+    snprintf(msg, sizeof(msg),
+             "sha256 mismatch: expected %.64s (expected digests), got %s", expect.sha256,
+             sha);
     assert_non_null(strstr(err.message, msg));
     assert_null(buf.ptr);
     memset(&expect, 0, sizeof(expect));
@@ -1576,8 +1616,9 @@ static void test_client__noauth_headers(void **state)
  * External blobs (301)
  * ==================================================================== */
 
-static void register_external(fixture *fx, glarex_client *c, const char *id, const char *key,
-                              const char *url, const char *md5, const char *sha256)
+static void register_external(fixture *fx, glarex_client *c, const char *id,
+                              const char *key, const char *url, const char *md5,
+                              const char *sha256)
 {
     char path[256];
     json_t *body = json_pack("{s:s, s:s}", "url", url, "md5", md5);
@@ -1588,8 +1629,8 @@ static void register_external(fixture *fx, glarex_client *c, const char *id, con
         json_object_set_new(body, "sha256", json_string(sha256));
     snprintf(path, sizeof(path), "/artifacts/workflows/%s/resources/%s", id, key);
     if (glarex__client_request(&a, c, "PUT", path,
-                               "application/vnd+openstack.glare-custom-location+json", body,
-                               &err) != 0)
+                               "application/vnd+openstack.glare-custom-location+json",
+                               body, &err) != 0)
         fail_msg("add location: %s", err.message);
     json_decref(a);
     json_decref(body);
@@ -1601,7 +1642,8 @@ static void test_client__external_redirect_without_token(void **state)
 {
     fixture *fx = *state;
     listener l;
-    const route routes[] = {{"/ext.sh", 200, "Content-Type: text/x-shellscript\r\n", ext_content}};
+    const route routes[] = {
+        {"/ext.sh", 200, "Content-Type: text/x-shellscript\r\n", ext_content}};
     char sha[65], md5[33], url[128], name[64];
     glarex_error err;
     glarex_download_info info;
@@ -1609,7 +1651,8 @@ static void test_client__external_redirect_without_token(void **state)
     const char *hosts[] = {"127.0.0.1", NULL};
 
     listener_start(&l, routes, 1);
-    assert_int_equal(glarex__digest_buffer(ext_content, strlen(ext_content), sha, md5), 0);
+    assert_int_equal(glarex__digest_buffer(ext_content, strlen(ext_content), sha, md5),
+                     0);
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/ext.sh?sig=secret", l.port);
 
     glarex_client_options o = client_opts(fx->srv.url);
@@ -1638,7 +1681,8 @@ static void test_client__external_redirect_without_token(void **state)
 
     /* the 301's checksum headers are checked against the external content */
     char other_sha[65], other_md5[33];
-    assert_int_equal(glarex__digest_buffer("something else", 14, other_sha, other_md5), 0);
+    assert_int_equal(glarex__digest_buffer("something else", 14, other_sha, other_md5),
+                     0);
     register_external(fx, c, id, "liar.sh", url, other_md5, NULL); /* sha256 "None" */
     glarex_blob_loc liar = {WF_TYPE, id, "resources", "liar.sh"};
     assert_int_equal(glarex_client_download_buffer(&buf, &info, c, &liar, NULL, &err),
@@ -1665,7 +1709,8 @@ static void test_client__external_via_static_route(void **state)
     assert_int_equal(test_server_request(&fx->srv, "PUT", "/__static/ext.txt", NULL,
                                          "application/octet-stream", ext_content, NULL),
                      201);
-    assert_int_equal(glarex__digest_buffer(ext_content, strlen(ext_content), sha, md5), 0);
+    assert_int_equal(glarex__digest_buffer(ext_content, strlen(ext_content), sha, md5),
+                     0);
     snprintf(url, sizeof(url), "%s/__static/ext.txt", fx->srv.url);
 
     glarex_client_options o = client_opts(fx->srv.url);
@@ -1680,22 +1725,27 @@ static void test_client__external_via_static_route(void **state)
     memcpy(expect.sha256, sha, 65);
     expect.size = (int64_t)strlen(ext_content);
     memset(&col, 0, sizeof(col));
-    assert_int_equal(glarex_client_download(&info, c, &loc, &expect, collect_cb, &col, &err), 0);
+    assert_int_equal(
+        glarex_client_download(&info, c, &loc, &expect, collect_cb, &col, &err), 0);
     assert_int_equal(col.len, strlen(ext_content));
     assert_int_equal(info.external, 1);
     assert_int_equal(count(fx, "GET", "/__static/ext.txt"), 1);
 
     /* external fetches are retried like any GET */
-    set_fault(fx, "{\"kind\": \"503\", \"method\": \"GET\", \"path\": \"/__static/ext.txt\"}");
+    set_fault(
+        fx, "{\"kind\": \"503\", \"method\": \"GET\", \"path\": \"/__static/ext.txt\"}");
     memset(&col, 0, sizeof(col));
-    assert_int_equal(glarex_client_download(&info, c, &loc, &expect, collect_cb, &col, &err), 0);
+    assert_int_equal(
+        glarex_client_download(&info, c, &loc, &expect, collect_cb, &col, &err), 0);
     assert_int_equal(count(fx, "GET", "/__static/ext.txt"), 3);
 
     /* an unreachable external location names the external URL */
-    register_external(fx, c, id, "gone.txt", "http://127.0.0.1:1/x?sig=secret", md5, NULL);
+    register_external(fx, c, id, "gone.txt", "http://127.0.0.1:1/x?sig=secret", md5,
+                      NULL);
     glarex_blob_loc gone = {WF_TYPE, id, "resources", "gone.txt"};
-    assert_int_equal(glarex_client_download(&info, c, &gone, NULL, collect_cb, &col, &err),
-                     GLAREX_ENETWORK);
+    assert_int_equal(
+        glarex_client_download(&info, c, &gone, NULL, collect_cb, &col, &err),
+        GLAREX_ENETWORK);
     assert_non_null(strstr(err.message, "GET http://127.0.0.1:1/x: "));
     assert_null(strstr(err.message, "secret"));
     free(id);
@@ -1712,7 +1762,8 @@ static void test_client__redirect_to_disallowed_scheme_or_host(void **state)
     glarex_buf buf = GLAREX_BUF_INIT;
 
     listener_start(&l, routes, 1);
-    assert_int_equal(glarex__digest_buffer(ext_content, strlen(ext_content), sha, md5), 0);
+    assert_int_equal(glarex__digest_buffer(ext_content, strlen(ext_content), sha, md5),
+                     0);
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/ext.sh", l.port);
 
     /* http is refused unless allowed */
@@ -1725,8 +1776,9 @@ static void test_client__redirect_to_disallowed_scheme_or_host(void **state)
                      GLAREX_EFORBIDDEN);
     assert_null(buf.ptr);
     assert_int_equal(err.http_status, 301);
-    assert_non_null(strstr(err.message, "redirect to http://127.0.0.1 refused: only https is "
-                                        "allowed"));
+    assert_non_null(strstr(err.message,
+                           "redirect to http://127.0.0.1 refused: only https is "
+                           "allowed"));
     glarex_client_free(c);
 
     /* a host outside redirect_hosts is refused */
@@ -1737,8 +1789,8 @@ static void test_client__redirect_to_disallowed_scheme_or_host(void **state)
     c = new_client_opts(&o);
     assert_int_equal(glarex_client_download_buffer(&buf, NULL, c, &loc, NULL, &err),
                      GLAREX_EFORBIDDEN);
-    assert_non_null(strstr(err.message,
-                           "redirect to host '127.0.0.1' refused: not in redirect_hosts"));
+    assert_non_null(strstr(
+        err.message, "redirect to host '127.0.0.1' refused: not in redirect_hosts"));
     glarex_client_free(c);
 
     pthread_mutex_lock(&l.lock);
@@ -1772,8 +1824,7 @@ static void test_client__wrong_types_are_protocol_errors(void **state)
         {"/artifacts/workflows/empty", 200, NULL, ""},
         {"/schemas/workflows", 200, NULL, "{\"schemas\": {\"workflows\": \"no\"}}"},
         {"/", 300, NULL, "{\"versions\": {}}"},
-        {"/artifacts/workflows/x/workflow", 200,
-         "Content-MD5: zz\r\n", "data"},
+        {"/artifacts/workflows/x/workflow", 200, "Content-MD5: zz\r\n", "data"},
         {"/artifacts/workflows/x/resources/noloc", 301, NULL, ""},
     };
     glarex_client *c;
@@ -1788,12 +1839,14 @@ static void test_client__wrong_types_are_protocol_errors(void **state)
     c = new_client_opts(&o);
 
     assert_int_equal(glarex_client_list(&v, c, "notarray", NULL, &err), GLAREX_EPROTOCOL);
-    assert_string_equal(err.message,
-                        "GET /artifacts/notarray: malformed response: 'artifacts' is not an array");
+    assert_string_equal(
+        err.message,
+        "GET /artifacts/notarray: malformed response: 'artifacts' is not an array");
     assert_null(v);
     assert_int_equal(glarex_client_list(&v, c, "loop", NULL, &err), GLAREX_EPROTOCOL);
-    assert_string_equal(err.message, "GET /artifacts/loop?marker=a: malformed response: 'next' "
-                                     "repeats an earlier page");
+    assert_string_equal(err.message,
+                        "GET /artifacts/loop?marker=a: malformed response: 'next' "
+                        "repeats an earlier page");
     assert_int_equal(glarex_client_list(&v, c, "offsite", NULL, &err), GLAREX_EPROTOCOL);
     assert_non_null(strstr(err.message, "'next' is not a path under /artifacts/"));
     assert_int_equal(glarex_client_list(&v, c, "nextnum", NULL, &err), GLAREX_EPROTOCOL);
@@ -1802,15 +1855,19 @@ static void test_client__wrong_types_are_protocol_errors(void **state)
     assert_non_null(strstr(err.message, "'id' is not a string"));
 
     assert_int_equal(glarex_client_get(&v, c, WF_TYPE, "intid", &err), GLAREX_EPROTOCOL);
-    assert_string_equal(err.message,
-                        "GET /artifacts/workflows/intid: malformed response: 'id' is not a string");
-    assert_int_equal(glarex_client_get(&v, c, WF_TYPE, "badname", &err), GLAREX_EPROTOCOL);
+    assert_string_equal(
+        err.message,
+        "GET /artifacts/workflows/intid: malformed response: 'id' is not a string");
+    assert_int_equal(glarex_client_get(&v, c, WF_TYPE, "badname", &err),
+                     GLAREX_EPROTOCOL);
     assert_non_null(strstr(err.message, "'name' is not a string"));
     assert_int_equal(glarex_client_get(&v, c, WF_TYPE, "array", &err), GLAREX_EPROTOCOL);
     assert_non_null(strstr(err.message, "the artifact is not a JSON object"));
-    assert_int_equal(glarex_client_get(&v, c, WF_TYPE, "notjson", &err), GLAREX_EPROTOCOL);
-    assert_non_null(strstr(err.message, "GET /artifacts/workflows/notjson: malformed response: "
-                                        "invalid JSON"));
+    assert_int_equal(glarex_client_get(&v, c, WF_TYPE, "notjson", &err),
+                     GLAREX_EPROTOCOL);
+    assert_non_null(strstr(err.message,
+                           "GET /artifacts/workflows/notjson: malformed response: "
+                           "invalid JSON"));
     assert_int_equal(glarex_client_get(&v, c, WF_TYPE, "empty", &err), GLAREX_EPROTOCOL);
     assert_non_null(strstr(err.message, "empty body"));
     assert_int_equal(glarex_client_schema(&v, c, WF_TYPE, &err), GLAREX_EPROTOCOL);

@@ -354,7 +354,8 @@ class TranscriptTest(ServerTestCase):
             TRANSCRIPT_ACTIVE, workflow=None, resources={}, status='drafted',
             activated_at=None))
         self.assertEqual(af['created_at'], af['updated_at'])
-        self.assertRegex(af['created_at'], r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$')
+        self.assertRegex(af['created_at'],
+                         r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$')
 
         # 3. duplicate (name, version) in the same project
         resp = srv.request('POST', '/artifacts/workflows',
@@ -897,6 +898,9 @@ class UniquenessTest(ServerTestCase):
         resp = srv.list('?name=eq:%s&version=eq:1.0' % name, token=BOB)
         self.assertEqual(sorted(x['id'] for x in resp.json['artifacts']),
                          sorted([a['id'], b['id']]))
+        # private scope is per owner even for an admin who sees everything
+        z = srv.create(name, '1.0', token=OTHER_ADMIN)
+        self.assertEqual(z['owner'], 'projZ')
         # a rename into an existing (name, version) is a conflict too
         c = srv.create(name, '2.0', token=BOB)
         resp = srv.patch(c['id'], [{'op': 'replace', 'path': '/version',
@@ -1158,6 +1162,16 @@ class ListTest(ServerTestCase):
         self.assertGlareError(resp, 400, 'Invalid filter value a"b". There '
                               'is no comma before opening quotation mark.',
                               'InvalidParameterValue')
+
+    def test_or_combiner(self):
+        self.assertEqual(sorted(self.names_versions(
+            '?name=or:Other&name=or:eq:ns:wf')),
+            [('Other', '5.0.0'), ('ns:wf', '1.0.0')])
+        self.assertEqual(self.names_versions(
+            '?name=or:Other&name=or:eq:ns:wf&kind=blue'), [('Other', '5.0.0')])
+        self.assertEqual(self.versions('?tags=or:t-1.0&tags=or:t-1.9&'
+                                       'sort=version:asc'),
+                         ['1.0.0', '1.9.0'])
 
     def test_tags_metadata_dates(self):
         srv = self.srv
@@ -1509,6 +1523,38 @@ class BlobTest(ServerTestCase):
         self.assertIn('a.txt', resp.json['resources'])
 
 
+class KeepAliveTest(ServerTestCase):
+    SERVER_ARGS = ('--max-blob-size', '100')
+
+    def test_one_connection_many_requests(self):
+        """Unread or chunked bodies never desynchronise the connection."""
+        af = self.srv.create(self.unique('ka'))
+        conn = http.client.HTTPConnection('127.0.0.1', self.srv.port,
+                                          timeout=5)
+        hdrs = {'X-Auth-Token': ALICE}
+        base = '/artifacts/workflows/' + af['id']
+
+        def call(method, path, body=None, extra=None, **kw):
+            conn.request(method, path, body=body,
+                         headers=dict(hdrs, **(extra or {})), **kw)
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+
+        self.assertEqual(call('PUT', base + '/resources/big', b'x' * 500)[0],
+                         413)
+        self.assertEqual(call('PUT', base + '/resources/c', iter([b'abc']),
+                              {'Transfer-Encoding': 'chunked'},
+                              encode_chunked=True)[0], 200)
+        self.assertEqual(call('GET', base, b'unexpected')[0], 400)
+        self.assertEqual(call('HEAD', base)[0], 405)
+        self.assertEqual(call('POST', base + '/workflow', b'{}')[0], 405)
+        self.assertEqual(call('POST', '/nothing', b'{}')[0], 404)
+        self.assertEqual(call('PUT', base + '/workflow', b'data')[0], 200)
+        status, body = call('GET', base + '/workflow')
+        self.assertEqual((status, body), (200, b'data'))
+        conn.close()
+
+
 class PublicDownloadTest(ServerTestCase):
     SERVER_ARGS = ('--public-download',)
 
@@ -1766,9 +1812,10 @@ class PersistenceTest(unittest.TestCase):
             self.assertEqual(srv.proc.wait(timeout=10), 0)
         finally:
             srv.cleanup()
-        proc = subprocess.run([PYTHON, SERVER, '--port', '0', '--data',
-                               tempfile.gettempdir(), '--type', 'x=frob:y'],
-                              capture_output=True, timeout=30)
+        with tempfile.TemporaryDirectory() as data:
+            proc = subprocess.run([PYTHON, SERVER, '--port', '0', '--data',
+                                   data, '--type', 'x=frob:y'],
+                                  capture_output=True, timeout=30)
         self.assertNotEqual(proc.returncode, 0)
         self.assertIn(b'bad field kind', proc.stderr)
 
