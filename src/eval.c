@@ -901,6 +901,15 @@ static int setup_state(lua_State *L)
     lua_pushnil(L);
     lua_setfield(L, -2, "dump");
     lua_pop(L, 1);
+    /* Strings share one metatable: hide it, so nothing can change how every string
+     * behaves for the runtime. */
+    lua_pushliteral(L, "");
+    if (lua_getmetatable(L, -1)) {
+        lua_pushboolean(L, 0);
+        lua_setfield(L, -2, "__metatable");
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
     lua_getfield(L, -1, LUA_MATHLIBNAME);
     lua_pushnil(L);
     lua_setfield(L, -2, "randomseed");
@@ -1370,6 +1379,27 @@ int glarex_eval_recursive(json_t **out, glarex_eval *ev, const json_t *data,
         return rc;
     }
     return walk(out, ev, data, NULL, 0, err);
+}
+
+int glarex__eval_run_lua(json_t **out, glarex_eval *ev, const char *source,
+                         glarex_error *err)
+{
+    lua_State *L = ev->L;
+    int top = lua_gettop(L), st, rc = 0;
+
+    *out = NULL;
+    st = luaL_loadbufferx(L, source, strlen(source), "=test", "t");
+    if (st == LUA_OK) {
+        start_run(ev);
+        st = lua_pcall(L, 0, 1, 0);
+        end_run(ev);
+    }
+    if (st != LUA_OK)
+        rc = lua_failure(ev, st, "test", err);
+    else
+        rc = to_json(out, ev, L, -1, 0, err);
+    lua_settop(L, top);
+    return rc;
 }
 
 int glarex_eval_validate(glarex_eval *ev, const char *text, glarex_error *err)

@@ -120,7 +120,8 @@ static size_t scheme_length(const char *url)
     size_t i = 0;
     if (!isalpha((unsigned char)url[0]))
         return 0;
-    while (isalnum((unsigned char)url[i]) || url[i] == '+' || url[i] == '-' || url[i] == '.')
+    while (isalnum((unsigned char)url[i]) || url[i] == '+' || url[i] == '-' ||
+           url[i] == '.')
         i++;
     return url[i] == ':' ? i : 0;
 }
@@ -187,15 +188,16 @@ int glarex_store_open(glarex_store **out, const glarex_store_options *opts,
         if ((error = glarex__store_default_dir(&dir, err)) < 0)
             goto done;
     } else if ((slen = scheme_length(url)) == 0 || strncmp(url + slen, "://", 3) != 0) {
-        error = glarex__error_set(err, GLAREX_EINVALID,
-                                  "store URL '%s' has no scheme: use http://, https:// or "
-                                  "file:///absolute/dir",
-                                  url);
+        error =
+            glarex__error_set(err, GLAREX_EINVALID,
+                              "store URL '%s' has no scheme: use http://, https:// or "
+                              "file:///absolute/dir",
+                              url);
         goto done;
     } else if ((slen == 4 && strncasecmp(url, "http", 4) == 0) ||
                (slen == 5 && strncasecmp(url, "https", 5) == 0)) {
-        if ((error = glarex__store_glare_open(&store->impl, &store->backend, &opts->client,
-                                              url, err)) < 0)
+        if ((error = glarex__store_glare_open(&store->impl, &store->backend,
+                                              &opts->client, url, err)) < 0)
             goto done;
         if (!(store->url = strdup(url))) {
             error = GLAREX_ENOMEM_SET(err);
@@ -324,9 +326,10 @@ int glarex_store_delete(glarex_store *store, const char *type_name, const char *
     return store->backend->remove(store->impl, type_name, id, err);
 }
 
-int glarex_store_upload_file(json_t **out, glarex_store *store, const glarex_blob_loc *loc,
-                             const char *path, const char *content_type,
-                             glarex_progress_cb progress, void *payload, glarex_error *err)
+int glarex_store_upload_file(json_t **out, glarex_store *store,
+                             const glarex_blob_loc *loc, const char *path,
+                             const char *content_type, glarex_progress_cb progress,
+                             void *payload, glarex_error *err)
 {
     glarex__upload_src src = {path, NULL, 0, content_type, progress, payload};
     int error;
@@ -339,9 +342,9 @@ int glarex_store_upload_file(json_t **out, glarex_store *store, const glarex_blo
     return store->backend->upload(out, store->impl, loc, &src, err);
 }
 
-int glarex_store_upload_buffer(json_t **out, glarex_store *store, const glarex_blob_loc *loc,
-                               const void *data, size_t size, const char *content_type,
-                               glarex_error *err)
+int glarex_store_upload_buffer(json_t **out, glarex_store *store,
+                               const glarex_blob_loc *loc, const void *data, size_t size,
+                               const char *content_type, glarex_error *err)
 {
     glarex__upload_src src = {NULL, data, size, content_type, NULL, NULL};
     int error;

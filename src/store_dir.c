@@ -3,12 +3,12 @@
  * so everything works on one machine with no server. docs/store.md describes the
  * layout and the guarantees; in short:
  *
- *   ROOT/glarex-store.json            marker: {"format": "glarex-store", "version": 1}
- *   ROOT/lock                         flock()ed around every metadata change
- *   ROOT/tmp/                         uploads and records being written; crash debris
- *   ROOT/<type>/index/<sha256>        "<id>\n": who holds (name, version); O_EXCL (link)
- *   ROOT/<type>/<id>/artifact.json    {"format":1, "artifact":{Glare JSON}, "files":{...}}
- *   ROOT/<type>/<id>/blobs/<uuid>     blob content, named by a random id (never by key)
+ *   ROOT/glarex-store.json          {"format": "glarex-store", "version": 1}
+ *   ROOT/lock                       flock()ed around every metadata change
+ *   ROOT/tmp/                       uploads and records being written; crash debris
+ *   ROOT/<type>/index/<sha256>      "<id>\n": who holds (name, version); made by link()
+ *   ROOT/<type>/<id>/artifact.json  {"format": 1, "artifact": {...}, "files": {...}}
+ *   ROOT/<type>/<id>/blobs/<uuid>   blob content, named by a random id (never by key)
  *
  * Every file appears by rename() of a complete, fsynced temporary file, and the
  * directory is fsynced after, so readers (which take no lock) see the old or the new
@@ -38,8 +38,8 @@
 
 #define STORE_FORMAT 1
 #define RECORD_FORMAT 1
-#define DEFAULT_MAX_BLOB_SIZE 10485760ULL  /* Glare's BlobField default */
-#define MAX_FOLDER_SIZE 2673868800ULL      /* Glare's FolderField default */
+#define DEFAULT_MAX_BLOB_SIZE 10485760ULL /* Glare's BlobField default */
+#define MAX_FOLDER_SIZE 2673868800ULL     /* Glare's FolderField default */
 #define MAX_DICT_KEYS 255
 #define MAX_KEY_LENGTH 255
 #define MAX_NAME_LENGTH 255
@@ -94,11 +94,12 @@ static const blob_field *find_field(const art_type *t, const char *name)
 }
 
 /* Base fields of every Glare artifact, as the API shows them. */
-static const char *const system_fields[] = {"id", "owner", "created_at", "updated_at",
-                                            "activated_at", NULL};
+static const char *const system_fields[] = {"id",         "owner",        "created_at",
+                                            "updated_at", "activated_at", NULL};
 static const char *const sortable_fields[] = {
-    "id",         "name",       "owner",   "status",           "created_at", "updated_at",
-    "activated_at", "visibility", "version", "display_type_name", NULL};
+    "id",         "name",         "owner",      "status",  "created_at",
+    "updated_at", "activated_at", "visibility", "version", "display_type_name",
+    NULL};
 static const char *const other_base_fields[] = {"description", "tags", "metadata", NULL};
 
 static const char *str_or_empty(const char *s)
@@ -144,7 +145,8 @@ static int fail_errno(glarex_error *err, int e, const char *action, const char *
 {
     if (e == ENOMEM)
         return GLAREX_ENOMEM_SET(err);
-    return glarex__error_set(err, GLAREX_EIO, "cannot %s '%s': %s", action, path, strerror(e));
+    return glarex__error_set(err, GLAREX_EIO, "cannot %s '%s': %s", action, path,
+                             strerror(e));
 }
 
 static char *xasprintf(const char *fmt, ...) GLAREX_PRINTF(1, 2);
@@ -231,8 +233,8 @@ static int uuid4(char out[37], glarex_error *err)
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
     snprintf(out, 37,
              "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-             b[14], b[15]);
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+             b[13], b[14], b[15]);
     return 0;
 }
 
@@ -417,8 +419,8 @@ static int write_temp(char **path_out, const dir_store *s, const void *data, siz
 }
 
 /* Replaces `dest` by `len` bytes atomically: temp file, fsync, rename, fsync dir. */
-static int write_atomic(const dir_store *s, const char *dest, const void *data, size_t len,
-                        glarex_error *err)
+static int write_atomic(const dir_store *s, const char *dest, const void *data,
+                        size_t len, glarex_error *err)
 {
     char *tmp = NULL;
     int error;
@@ -524,13 +526,14 @@ static void unlock_store(int fd)
 
 static int not_found(glarex_error *err, const char *what, const char *id)
 {
-    return fail(err, GLAREX_ENOTFOUND, 404, "%s: Artifact with id=%s not found.", what, id);
+    return fail(err, GLAREX_ENOTFOUND, 404, "%s: Artifact with id=%s not found.", what,
+                id);
 }
 
 static int type_not_found(glarex_error *err, const char *what, const char *type_name)
 {
-    return fail(err, GLAREX_ENOTFOUND, 404, "%s: Glare type with name '%s' was not found.",
-                what, type_name);
+    return fail(err, GLAREX_ENOTFOUND, 404,
+                "%s: Glare type with name '%s' was not found.", what, type_name);
 }
 
 /* Reads ROOT/<type>/<id>/artifact.json (new). GLAREX_ENOTFOUND when there is none. */
@@ -550,8 +553,9 @@ static int read_record(json_t **out, const dir_store *s, const char *what,
         return GLAREX_ENOMEM_SET(err);
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        error = (errno == ENOENT || errno == ENOTDIR) ? not_found(err, what, id)
-                                                     : fail_errno(err, errno, "open", path);
+        error = (errno == ENOENT || errno == ENOTDIR)
+                    ? not_found(err, what, id)
+                    : fail_errno(err, errno, "open", path);
         goto done;
     }
     if (fstat(fd, &st) < 0) {
@@ -559,14 +563,16 @@ static int read_record(json_t **out, const dir_store *s, const char *what,
         goto done;
     }
     if (st.st_size > (off_t)MAX_RECORD_SIZE) {
-        error = glarex__error_set(err, GLAREX_EIO, "artifact record '%s' is larger than %u bytes",
-                                  path, MAX_RECORD_SIZE);
+        error = glarex__error_set(err, GLAREX_EIO,
+                                  "artifact record '%s' is larger than %u bytes", path,
+                                  MAX_RECORD_SIZE);
         goto done;
     }
     rec = json_loadfd(fd, JSON_REJECT_DUPLICATES, &jerr);
     if (!rec) {
-        error = glarex__error_set(err, GLAREX_EIO, "corrupt artifact record '%s': %s (line %d)",
-                                  path, jerr.text, jerr.line);
+        error = glarex__error_set(err, GLAREX_EIO,
+                                  "corrupt artifact record '%s': %s (line %d)", path,
+                                  jerr.text, jerr.line);
         goto done;
     }
     af = json_object_get(rec, "artifact");
@@ -577,10 +583,11 @@ static int read_record(json_t **out, const dir_store *s, const char *what,
         !json_is_string(json_object_get(af, "version")) ||
         !json_is_string(json_object_get(af, "status")) ||
         strcmp(str_or_empty(json_string_value(json_object_get(af, "id"))), id) != 0) {
-        error = glarex__error_set(err, GLAREX_EIO,
-                                  "corrupt artifact record '%s': not a format %d record of "
-                                  "artifact %s",
-                                  path, RECORD_FORMAT, id);
+        error =
+            glarex__error_set(err, GLAREX_EIO,
+                              "corrupt artifact record '%s': not a format %d record of "
+                              "artifact %s",
+                              path, RECORD_FORMAT, id);
         goto done;
     }
     *out = rec;
@@ -682,10 +689,11 @@ static int init_root(const dir_store *s, glarex_error *err)
             goto done;
         }
         if (dir_has_foreign_entries(s->root)) {
-            error = glarex__error_set(err, GLAREX_EINVALID,
-                                      "'%s' is not a glarex store: it has no glarex-store.json "
-                                      "and is not empty",
-                                      s->root);
+            error = glarex__error_set(
+                err, GLAREX_EINVALID,
+                "'%s' is not a glarex store: it has no glarex-store.json "
+                "and is not empty",
+                s->root);
             goto done;
         }
         if ((error = make_dir(tmpdir, err)) < 0 ||
@@ -701,18 +709,19 @@ static int init_root(const dir_store *s, glarex_error *err)
     }
     m = json_load_file(marker, JSON_REJECT_DUPLICATES, &jerr);
     if (!m || !json_is_object(m)) {
-        error = glarex__error_set(err, GLAREX_EIO, "corrupt store marker '%s': %s", marker,
-                                  m ? "not an object" : jerr.text);
+        error = glarex__error_set(err, GLAREX_EIO, "corrupt store marker '%s': %s",
+                                  marker, m ? "not an object" : jerr.text);
         goto done;
     }
-    if (strcmp(str_or_empty(json_string_value(json_object_get(m, "format"))), "glarex-store") != 0 ||
+    if (strcmp(str_or_empty(json_string_value(json_object_get(m, "format"))),
+               "glarex-store") != 0 ||
         json_integer_value(json_object_get(m, "version")) != STORE_FORMAT) {
-        error = glarex__error_set(err, GLAREX_EUNSUPPORTED,
-                                  "store '%s' has format version %lld; this glarex reads "
-                                  "version %d",
-                                  s->root,
-                                  (long long)json_integer_value(json_object_get(m, "version")),
-                                  STORE_FORMAT);
+        error = glarex__error_set(
+            err, GLAREX_EUNSUPPORTED,
+            "store '%s' has format version %lld; this glarex reads "
+            "version %d",
+            s->root, (long long)json_integer_value(json_object_get(m, "version")),
+            STORE_FORMAT);
         goto done;
     }
     if ((error = make_dir(tmpdir, err)) < 0)
@@ -807,21 +816,24 @@ static const char *json_type_name(const json_t *v)
 }
 
 /* Coerces a string field value, checking its length (NUL bytes are refused). */
-static int string_field(char **out, const json_t *v, size_t min, size_t max, const char *what,
-                        const art_type *t, const char *field, glarex_error *err)
+static int string_field(char **out, const json_t *v, size_t min, size_t max,
+                        const char *what, const art_type *t, const char *field,
+                        glarex_error *err)
 {
     char *s;
     size_t len;
 
     *out = NULL;
     if (json_is_string(v) && strlen(json_string_value(v)) != json_string_length(v))
-        return field_error(err, what, t, field, "A string is required in field %s, not a str "
-                                                "holding NUL",
+        return field_error(err, what, t, field,
+                           "A string is required in field %s, not a str "
+                           "holding NUL",
                            field);
     if (!(s = coerce_string(v))) {
         if (!json_is_string(v) && !json_is_number(v))
-            return field_error(err, what, t, field, "A string is required in field %s, not a %s",
-                               field, json_type_name(v));
+            return field_error(err, what, t, field,
+                               "A string is required in field %s, not a %s", field,
+                               json_type_name(v));
         return GLAREX_ENOMEM_SET(err);
     }
     len = strlen(s);
@@ -837,7 +849,8 @@ static int string_field(char **out, const json_t *v, size_t min, size_t max, con
 
 static int cmp_json_strings(const void *a, const void *b)
 {
-    return strcmp(json_string_value(*(json_t *const *)a), json_string_value(*(json_t *const *)b));
+    return strcmp(json_string_value(*(json_t *const *)a),
+                  json_string_value(*(json_t *const *)b));
 }
 
 /* Normalises a version as Glare does (Version.coerce of str(value)), with the
@@ -845,8 +858,8 @@ static int cmp_json_strings(const void *a, const void *b)
 static int normalize_version(char *out, size_t size, const char *what, const art_type *t,
                              const char *text, glarex_error *err)
 {
-    glarex__version_status st =
-        glarex__version_normalize(out, size, text, strlen(text), GLAREX__VERSION_COERCE, NULL);
+    glarex__version_status st = glarex__version_normalize(out, size, text, strlen(text),
+                                                          GLAREX__VERSION_COERCE, NULL);
 
     switch (st) {
     case GLAREX__VERSION_OK:
@@ -860,18 +873,19 @@ static int normalize_version(char *out, size_t size, const char *what, const art
                     "%s: Version component is too large (%d max): '%s'", what,
                     GLAREX__VERSION_MAX_COMPONENT, text);
     case GLAREX__VERSION_PRERELEASE_TOO_LONG:
-        return fail(err, GLAREX_EINVALID, 400,
-                    "%s: Prerelease numeric component is too large (%d characters max): '%s'",
-                    what, GLAREX__VERSION_MAX_PRERELEASE_DIGITS, text);
+        return fail(
+            err, GLAREX_EINVALID, 400,
+            "%s: Prerelease numeric component is too large (%d characters max): '%s'",
+            what, GLAREX__VERSION_MAX_PRERELEASE_DIGITS, text);
     default:
-        return field_error(err, what, t, "version", "Invalid version string: '%s' (%s)", text,
-                           glarex__version_status_text(st));
+        return field_error(err, what, t, "version", "Invalid version string: '%s' (%s)",
+                           text, glarex__version_status_text(st));
     }
 }
 
 /* The normalised version of a create request (new text). */
-static int request_version(char **out, const json_t *v, const char *what, const art_type *t,
-                           glarex_error *err)
+static int request_version(char **out, const json_t *v, const char *what,
+                           const art_type *t, glarex_error *err)
 {
     char *text = NULL, *norm = NULL;
     size_t size;
@@ -885,8 +899,9 @@ static int request_version(char **out, const json_t *v, const char *what, const 
     else if (json_is_string(v) || json_is_number(v))
         text = coerce_string(v);
     else
-        return field_error(err, what, t, "version", "A string is required in field version, "
-                                                    "not a %s",
+        return field_error(err, what, t, "version",
+                           "A string is required in field version, "
+                           "not a %s",
                            json_type_name(v));
     if (!text)
         return GLAREX_ENOMEM_SET(err);
@@ -915,9 +930,10 @@ static int create_field(json_t *af, const art_type *t, const char *what, const c
     if (strcmp(key, "name") == 0 || strcmp(key, "version") == 0)
         return 0; /* handled by the caller */
     if (find_field(t, key))
-        return fail(err, GLAREX_EINVALID, 400,
-                    "%s: Cannot add blob with this request. Use special Blob API for that.",
-                    what);
+        return fail(
+            err, GLAREX_EINVALID, 400,
+            "%s: Cannot add blob with this request. Use special Blob API for that.",
+            what);
     if (in_list(system_fields, key))
         return fail(err, GLAREX_EFORBIDDEN, 403,
                     "%s: Forbidden to specify system field %s. It is not available for "
@@ -942,9 +958,11 @@ static int create_field(json_t *af, const art_type *t, const char *what, const c
         size_t i, n = 0;
 
         if (json_is_null(value))
-            return json_object_set_new(af, key, json_array()) < 0 ? GLAREX_ENOMEM_SET(err) : 0;
+            return json_object_set_new(af, key, json_array()) < 0 ? GLAREX_ENOMEM_SET(err)
+                                                                  : 0;
         if (!json_is_array(value))
-            return field_error(err, what, t, key, "A list is required in field tags, not a %s",
+            return field_error(err, what, t, key,
+                               "A list is required in field tags, not a %s",
                                json_type_name(value));
         if (!(tags = json_array()))
             return GLAREX_ENOMEM_SET(err);
@@ -953,16 +971,21 @@ static int create_field(json_t *af, const art_type *t, const char *what, const c
             json_t *seen;
             size_t j;
             int dup = 0;
-            if ((error = string_field(&s, tag, 0, MAX_NAME_LENGTH, what, t, key, err)) < 0) {
+            if ((error = string_field(&s, tag, 0, MAX_NAME_LENGTH, what, t, key, err)) <
+                0) {
                 json_decref(tags);
                 return error;
             }
-            json_array_foreach(tags, j, seen) dup |= strcmp(json_string_value(seen), s) == 0;
+            json_array_foreach(tags, j, seen)
+            {
+                dup |= strcmp(json_string_value(seen), s) == 0;
+            }
             if (!*s || strpbrk(s, ",/")) {
                 /* What Glare's ForbiddenChars and MinStrLen really answer. */
-                error = field_error(err, what, t, key, "%s",
-                                    *s ? "must be real number, not str"
-                                       : "String length must be more than  1. Current size: 0");
+                error = field_error(
+                    err, what, t, key, "%s",
+                    *s ? "must be real number, not str"
+                       : "String length must be more than  1. Current size: 0");
                 free(s);
                 json_decref(tags);
                 return error;
@@ -976,9 +999,10 @@ static int create_field(json_t *af, const art_type *t, const char *what, const c
             s = NULL;
         }
         if (json_array_size(tags) > 255) {
-            error = field_error(err, what, t, key,
-                                "Number of items must be less than  255. Current size: %zu",
-                                json_array_size(tags));
+            error =
+                field_error(err, what, t, key,
+                            "Number of items must be less than  255. Current size: %zu",
+                            json_array_size(tags));
             json_decref(tags);
             return error;
         }
@@ -1004,15 +1028,18 @@ static int create_field(json_t *af, const art_type *t, const char *what, const c
         const char *k;
 
         if (json_is_null(value))
-            return json_object_set_new(af, key, json_object()) < 0 ? GLAREX_ENOMEM_SET(err)
-                                                                    : 0;
+            return json_object_set_new(af, key, json_object()) < 0
+                       ? GLAREX_ENOMEM_SET(err)
+                       : 0;
         if (!json_is_object(value))
-            return field_error(err, what, t, key, "A dict is required in field metadata, not a %s",
+            return field_error(err, what, t, key,
+                               "A dict is required in field metadata, not a %s",
                                json_type_name(value));
         if (json_object_size(value) > 255)
-            return field_error(err, what, t, key,
-                               "Number of items must be less than  255. Current size: %zu",
-                               json_object_size(value));
+            return field_error(
+                err, what, t, key,
+                "Number of items must be less than  255. Current size: %zu",
+                json_object_size(value));
         if (!(meta = json_object()))
             return GLAREX_ENOMEM_SET(err);
         json_object_foreach(value, k, v)
@@ -1036,14 +1063,14 @@ static int create_field(json_t *af, const art_type *t, const char *what, const c
         }
         return json_object_set_new(af, key, meta) < 0 ? GLAREX_ENOMEM_SET(err) : 0;
     }
-    return fail(err, GLAREX_EINVALID, 400, "%s: Cannot add new field '%s' to artifact.", what,
-                key);
+    return fail(err, GLAREX_EINVALID, 400, "%s: Cannot add new field '%s' to artifact.",
+                what, key);
 }
 
 /* The artifact JSON of a new draft, in Glare's field order. */
-static int new_artifact(json_t **out, const art_type *t, const char *what, const json_t *fields,
-                        const char *id, const char *name, const char *version,
-                        const char *stamp, glarex_error *err)
+static int new_artifact(json_t **out, const art_type *t, const char *what,
+                        const json_t *fields, const char *id, const char *name,
+                        const char *version, const char *stamp, glarex_error *err)
 {
     json_t *af = json_object();
     const char *key;
@@ -1054,8 +1081,9 @@ static int new_artifact(json_t **out, const art_type *t, const char *what, const
     if (!af)
         return GLAREX_ENOMEM_SET(err);
     for (size_t i = 0; i < t->nfields; i++)
-        ok &= json_object_set_new(af, t->fields[i].name,
-                                  t->fields[i].is_dict ? json_object() : json_null()) == 0;
+        ok &=
+            json_object_set_new(af, t->fields[i].name,
+                                t->fields[i].is_dict ? json_object() : json_null()) == 0;
     ok &= json_object_set_new(af, "id", json_string(id)) == 0;
     ok &= json_object_set_new(af, "name", json_string(name)) == 0;
     ok &= json_object_set_new(af, "owner", json_string(OWNER)) == 0;
@@ -1127,8 +1155,8 @@ static int read_index(char id[37], const char *path, glarex_error *err)
     return 0;
 }
 
-static int dir_create(json_t **out, void *impl, const char *type_name, const json_t *fields,
-                      glarex_error *err)
+static int dir_create(json_t **out, void *impl, const char *type_name,
+                      const json_t *fields, glarex_error *err)
 {
     dir_store *s = impl;
     const art_type *t = find_type(type_name);
@@ -1143,12 +1171,14 @@ static int dir_create(json_t **out, void *impl, const char *type_name, const jso
 
     snprintf(what, sizeof(what), "create %s", type_name);
     if (!json_is_object(fields))
-        return fail(err, GLAREX_EINVALID, 400, "%s: Dictionary expected as body value", what);
+        return fail(err, GLAREX_EINVALID, 400, "%s: Dictionary expected as body value",
+                    what);
     /* Glare's order of checks: name, forbidden fields, type, then values. */
     jname = json_object_get(fields, "name");
     if (!jname || json_is_null(jname) || json_is_false(jname) ||
         (json_is_string(jname) && json_string_length(jname) == 0))
-        return fail(err, GLAREX_EINVALID, 400, "%s: Name must be specified at creation.", what);
+        return fail(err, GLAREX_EINVALID, 400, "%s: Name must be specified at creation.",
+                    what);
     {
         static const char *const not_at_create[] = {"visibility", "status",
                                                     "display_type_name", NULL};
@@ -1160,11 +1190,12 @@ static int dir_create(json_t **out, void *impl, const char *type_name, const jso
     }
     if (!t)
         return type_not_found(err, what, type_name);
-    if ((error = string_field(&name, jname, 1, MAX_NAME_LENGTH, what, t, "name", err)) < 0)
+    if ((error = string_field(&name, jname, 1, MAX_NAME_LENGTH, what, t, "name", err)) <
+        0)
         return error;
     snprintf(what, sizeof(what), "create %s '%s'", type_name, name);
-    if ((error = request_version(&version, json_object_get(fields, "version"), what, t, err)) <
-        0)
+    if ((error = request_version(&version, json_object_get(fields, "version"), what, t,
+                                 err)) < 0)
         goto done;
 
     if ((error = uuid4(id, err)) < 0)
@@ -1172,8 +1203,8 @@ static int dir_create(json_t **out, void *impl, const char *type_name, const jso
     now_stamp(stamp, &ns);
     if ((error = new_artifact(&af, t, what, fields, id, name, version, stamp, err)) < 0)
         goto done;
-    rec = json_pack("{s:i, s:O, s:{}, s:I}", "format", RECORD_FORMAT, "artifact", af, "files",
-                    "created_ns", (json_int_t)ns);
+    rec = json_pack("{s:i, s:O, s:{}, s:I}", "format", RECORD_FORMAT, "artifact", af,
+                    "files", "created_ns", (json_int_t)ns);
     for (size_t i = 0; rec && i < t->nfields; i++)
         if (t->fields[i].is_dict &&
             json_object_set_new(json_object_get(rec, "files"), t->fields[i].name,
@@ -1188,8 +1219,8 @@ static int dir_create(json_t **out, void *impl, const char *type_name, const jso
     type_dir = store_path(s, "%s", t->name);
     index_dir = store_path(s, "%s/index", t->name);
     final_dir = store_path(s, "%s/%s", t->name, id);
-    if (!rec || !idx || !stage || !stage_blobs || !stage_json || !type_dir || !index_dir ||
-        !final_dir) {
+    if (!rec || !idx || !stage || !stage_blobs || !stage_json || !type_dir ||
+        !index_dir || !final_dir) {
         error = GLAREX_ENOMEM_SET(err);
         goto done;
     }
@@ -1209,21 +1240,23 @@ static int dir_create(json_t **out, void *impl, const char *type_name, const jso
     if ((error = read_index(holder_id, idx, err)) < 0)
         goto done;
     if (holder_id[0]) {
-        int e = read_record(&holder, s, what, t, holder_id, err);
+        glarex_error holder_err;
+        int e = read_record(&holder, s, what, t, holder_id, &holder_err);
         if (e < 0 && e != GLAREX_ENOTFOUND) {
+            if (err)
+                *err = holder_err;
             error = e;
             goto done;
         }
-        if (e == 0 &&
-            strcmp(af_str(rec_artifact(holder), "name"), name) == 0 &&
+        if (e == 0 && strcmp(af_str(rec_artifact(holder), "name"), name) == 0 &&
             strcmp(af_str(rec_artifact(holder), "version"), version) == 0) {
-            error = fail(err, GLAREX_ECONFLICT, 409,
-                         "%s: Artifact with this name and version is already exists for this "
-                         "scope.",
-                         what);
+            error =
+                fail(err, GLAREX_ECONFLICT, 409,
+                     "%s: Artifact with this name and version is already exists for this "
+                     "scope.",
+                     what);
             goto done;
         }
-        glarex_error_clear(err);
     }
     {
         char line[38];
@@ -1250,9 +1283,9 @@ static int dir_create(json_t **out, void *impl, const char *type_name, const jso
         error = fail_errno(err, errno, "rename into", final_dir);
         goto done;
     }
+    index_made = 0; /* the artifact now exists: keep its index entry */
     if ((error = fsync_dir(type_dir, err)) < 0)
         goto done;
-    index_made = 0; /* the artifact now exists: keep its index entry */
 
     *out = af;
     af = NULL;
@@ -1350,9 +1383,9 @@ static int dir_activate(json_t **out, void *impl, const char *type_name, const c
             goto done;
     } else if (strcmp(status, "active") != 0) {
         /* Glare: a patch that changes nothing is a 200; others are not ours to make. */
-        error = fail(err, GLAREX_EFORBIDDEN, 403,
-                     "%s: Forbidden to change fields if artifact is not active or drafted.",
-                     what);
+        error = fail(
+            err, GLAREX_EFORBIDDEN, 403,
+            "%s: Forbidden to change fields if artifact is not active or drafted.", what);
         goto done;
     }
     if (!(*out = artifact_out(rec)))
@@ -1364,7 +1397,8 @@ done:
     return error;
 }
 
-static int dir_remove(void *impl, const char *type_name, const char *id, glarex_error *err)
+static int dir_remove(void *impl, const char *type_name, const char *id,
+                      glarex_error *err)
 {
     dir_store *s = impl;
     const art_type *t = find_type(type_name);
@@ -1386,7 +1420,8 @@ static int dir_remove(void *impl, const char *type_name, const char *id, glarex_
     trash = store_path(s, "tmp/%s.deleted-%s", id, trash_id);
     type_dir = store_path(s, "%s", t->name);
     index_dir = store_path(s, "%s/index", t->name);
-    idx = index_path(s, t, af_str(rec_artifact(rec), "name"), af_str(rec_artifact(rec), "version"));
+    idx = index_path(s, t, af_str(rec_artifact(rec), "name"),
+                     af_str(rec_artifact(rec), "version"));
     if (!dir || !trash || !type_dir || !index_dir || !idx) {
         error = GLAREX_ENOMEM_SET(err);
         goto done;
@@ -1426,9 +1461,9 @@ typedef struct blob_ref {
     const art_type *type;
     const blob_field *field;
     const char *field_name; /* as the caller gave it */
-    const char *key;   /* NULL for a plain Blob */
-    char name[300];    /* "workflow" or "resources[key]", as Glare names blobs */
-    char what[400];    /* "upload workflows/<id>/resources/<key>" */
+    const char *key;        /* NULL for a plain Blob */
+    char name[300];         /* "workflow" or "resources[key]", as Glare names blobs */
+    char what[400];         /* "upload workflows/<id>/resources/<key>" */
 } blob_ref;
 
 static int resolve_loc(blob_ref *r, const char *verb, const glarex_blob_loc *loc,
@@ -1438,8 +1473,8 @@ static int resolve_loc(blob_ref *r, const char *verb, const glarex_blob_loc *loc
 
     memset(r, 0, sizeof(*r));
     /* Long keys are cut here: Glare's own message often repeats the key in full. */
-    snprintf(r->what, sizeof(r->what), "%s %.40s/%.40s/%.40s%s%.80s%s", verb, loc->type_name,
-             loc->id, loc->field, key ? "/" : "", key ? key : "",
+    snprintf(r->what, sizeof(r->what), "%s %.40s/%.40s/%.40s%s%.80s%s", verb,
+             loc->type_name, loc->id, loc->field, key ? "/" : "", key ? key : "",
              key && strlen(key) > 80 ? "..." : "");
     if (key)
         snprintf(r->name, sizeof(r->name), "%s[%s]", loc->field, key);
@@ -1462,7 +1497,8 @@ static int check_blob_field(const blob_ref *r, glarex_error *err)
             return fail(err, GLAREX_EINVALID, 400, "%s: %s is not a blob dict", r->what,
                         r->field_name);
     } else if (!r->field || r->field->is_dict) {
-        return fail(err, GLAREX_EINVALID, 400, "%s: %s is not a blob", r->what, r->field_name);
+        return fail(err, GLAREX_EINVALID, 400, "%s: %s is not a blob", r->what,
+                    r->field_name);
     }
     return 0;
 }
@@ -1493,9 +1529,10 @@ static int check_mutable(const json_t *rec, const blob_ref *r, glarex_error *err
                     "%s: Forbidden to change field '%s' after activation.", r->what,
                     r->field->name);
     if (strcmp(status, "drafted") != 0)
-        return fail(err, GLAREX_EFORBIDDEN, 403,
-                    "%s: Forbidden to change fields if artifact is not active or drafted.",
-                    r->what);
+        return fail(
+            err, GLAREX_EFORBIDDEN, 403,
+            "%s: Forbidden to change fields if artifact is not active or drafted.",
+            r->what);
     return 0;
 }
 
@@ -1534,9 +1571,10 @@ static int allowed_space(uint64_t *out, const dir_store *s, const json_t *rec,
 
 static int too_big(glarex_error *err, const blob_ref *r, uint64_t size, uint64_t allowed)
 {
-    return fail(err, GLAREX_ETOOBIG, 413,
-                "%s: Can't upload %llu bytes of data to blob %s. Its max allowed size is %llu",
-                r->what, (unsigned long long)size, r->name, (unsigned long long)allowed);
+    return fail(
+        err, GLAREX_ETOOBIG, 413,
+        "%s: Can't upload %llu bytes of data to blob %s. Its max allowed size is %llu",
+        r->what, (unsigned long long)size, r->name, (unsigned long long)allowed);
 }
 
 /* sha256 + md5 (digest.h) plus the sha1 Glare also records. */
@@ -1640,14 +1678,15 @@ static int stage_blob(staged_blob *out, const dir_store *s, const blob_ref *r,
             if (got < 0 && errno == EINTR)
                 continue;
             if (got < 0) {
-                error = glarex__error_set(err, GLAREX_EIO, "%s: reading '%s': %s", r->what,
-                                          src->path, strerror(errno));
+                error = glarex__error_set(err, GLAREX_EIO, "%s: reading '%s': %s",
+                                          r->what, src->path, strerror(errno));
                 goto done;
             }
             chunk = buf;
             n = (size_t)got;
         } else {
-            n = src->size - (size_t)done < CHUNK_SIZE ? src->size - (size_t)done : CHUNK_SIZE;
+            n = src->size - (size_t)done < CHUNK_SIZE ? src->size - (size_t)done
+                                                      : CHUNK_SIZE;
             chunk = (const char *)src->data + done;
         }
         if (n == 0)
@@ -1663,8 +1702,8 @@ static int stage_blob(staged_blob *out, const dir_store *s, const blob_ref *r,
         }
         done += n;
         if (src->progress && src->progress(done, total, src->payload) != 0) {
-            error = glarex__error_set(err, GLAREX_ERROR, "%s: aborted by the progress callback",
-                                      r->what);
+            error = glarex__error_set(err, GLAREX_ERROR,
+                                      "%s: aborted by the progress callback", r->what);
             goto done;
         }
     }
@@ -1710,7 +1749,10 @@ static void sweep_blobs(const char *blobs_dir, const json_t *files)
                 used |= strcmp(json_string_value(v), e->d_name) == 0;
             } else {
                 const char *k2;
-                json_object_foreach(v, k2, w) used |= strcmp(str_or_empty(json_string_value(w)), e->d_name) == 0;
+                json_object_foreach(v, k2, w)
+                {
+                    used |= strcmp(str_or_empty(json_string_value(w)), e->d_name) == 0;
+                }
             }
         }
         if (!used)
@@ -1738,7 +1780,8 @@ static int dir_upload(json_t **out, void *impl, const glarex_blob_loc *loc,
         return error;
     /* A first look, to refuse early what would fail anyway. */
     if ((error = read_record(&rec, s, r.what, r.type, loc->id, err)) < 0 ||
-        (error = check_blob_field(&r, err)) < 0 || (error = check_mutable(rec, &r, err)) < 0 ||
+        (error = check_blob_field(&r, err)) < 0 ||
+        (error = check_mutable(rec, &r, err)) < 0 ||
         (error = allowed_space(&allowed, s, rec, &r, err)) < 0)
         goto done;
     json_decref(rec);
@@ -1762,8 +1805,8 @@ static int dir_upload(json_t **out, void *impl, const glarex_blob_loc *loc,
     blobs_dir = store_path(s, "%s/%s/blobs", r.type->name, loc->id);
     blob_path = store_path(s, "%s/%s/blobs/%s", r.type->name, loc->id, file_id);
     rec_path = store_path(s, "%s/%s/artifact.json", r.type->name, loc->id);
-    url = r.key ? xasprintf("/artifacts/%s/%s/%s/%s", r.type->name, loc->id, r.field->name,
-                            r.key)
+    url = r.key ? xasprintf("/artifacts/%s/%s/%s/%s", r.type->name, loc->id,
+                            r.field->name, r.key)
                 : xasprintf("/artifacts/%s/%s/%s", r.type->name, loc->id, r.field->name);
     if (!blobs_dir || !blob_path || !rec_path || !url) {
         error = GLAREX_ENOMEM_SET(err);
@@ -1774,6 +1817,8 @@ static int dir_upload(json_t **out, void *impl, const glarex_blob_loc *loc,
         goto done;
     }
     renamed = 1;
+    free(staged.path);
+    staged.path = NULL;
     if ((error = fsync_dir(blobs_dir, err)) < 0)
         goto done;
 
@@ -1783,13 +1828,14 @@ static int dir_upload(json_t **out, void *impl, const glarex_blob_loc *loc,
     if (blob_file(rec, &r))
         glarex__strlcpy(old_file, blob_file(rec, &r), sizeof(old_file));
     /* Glare keeps the first upload's content type when a draft's blob is replaced. */
-    content_type = old && json_is_string(json_object_get(old, "content_type"))
-                       ? json_string_value(json_object_get(old, "content_type"))
-                       : (src->content_type ? src->content_type : "application/octet-stream");
-    blob = json_pack("{s:s, s:s, s:b, s:s, s:s, s:s, s:I, s:s}", "url", url, "status", "active",
-                     "external", 0, "md5", staged.md5, "sha1", staged.sha1, "sha256",
-                     staged.sha256, "size", (json_int_t)staged.size, "content_type",
-                     content_type);
+    content_type =
+        old && json_is_string(json_object_get(old, "content_type"))
+            ? json_string_value(json_object_get(old, "content_type"))
+            : (src->content_type ? src->content_type : "application/octet-stream");
+    blob = json_pack("{s:s, s:s, s:b, s:s, s:s, s:s, s:I, s:s}", "url", url, "status",
+                     "active", "external", 0, "md5", staged.md5, "sha1", staged.sha1,
+                     "sha256", staged.sha256, "size", (json_int_t)staged.size,
+                     "content_type", content_type);
     if (!blob) {
         error = GLAREX_ENOMEM_SET(err);
         goto done;
@@ -1835,7 +1881,7 @@ done:
         unlink(blob_path);
     unlock_store(lockfd);
     if (staged.path) {
-        unlink(staged.path); /* fails harmlessly once renamed */
+        unlink(staged.path);
         free(staged.path);
     }
     json_decref(rec);
@@ -1848,11 +1894,12 @@ done:
     return error;
 }
 
-static int mismatch(glarex_error *err, const char *what, const char *algo, const char *source,
-                    const char *expected, const char *got)
+static int mismatch(glarex_error *err, const char *what, const char *algo,
+                    const char *source, const char *expected, const char *got)
 {
-    return glarex__error_set(err, GLAREX_ECHECKSUM, "%s: %s mismatch: expected %s (%s), got %s",
-                             what, algo, expected, source, got);
+    return glarex__error_set(err, GLAREX_ECHECKSUM,
+                             "%s: %s mismatch: expected %s (%s), got %s", what, algo,
+                             expected, source, got);
 }
 
 static void lower(char *s)
@@ -1862,7 +1909,7 @@ static void lower(char *s)
 }
 
 static int dir_download(glarex_download_info *out, void *impl, const glarex_blob_loc *loc,
-                        const glarex_digests *expect, glarex_write_cb write, void *payload,
+                        const glarex_digests *expect, glarex_write_cb sink, void *payload,
                         glarex_error *err)
 {
     dir_store *s = impl;
@@ -1880,8 +1927,9 @@ static int dir_download(glarex_download_info *out, void *impl, const glarex_blob
         size_t ls = strlen(expect->sha256), lm = strlen(expect->md5);
         if ((ls && (ls != 64 || !glarex__is_hex(expect->sha256, 64))) ||
             (lm && (lm != 32 || !glarex__is_hex(expect->md5, 32))))
-            return glarex__error_set(err, GLAREX_EINVALID,
-                                     "expected digests: sha256 must be 64 and md5 32 hex digits");
+            return glarex__error_set(
+                err, GLAREX_EINVALID,
+                "expected digests: sha256 must be 64 and md5 32 hex digits");
     }
     if ((error = resolve_loc(&r, "download", loc, err)) < 0)
         return error;
@@ -1897,14 +1945,14 @@ static int dir_download(glarex_download_info *out, void *impl, const glarex_blob
         blob = blob_json(rec, &r);
         file = blob_file(rec, &r);
         if (!blob) {
-            error = fail(err, GLAREX_ENOTFOUND, 404, "%s: No data found for blob %s", r.what,
-                         r.name);
+            error = fail(err, GLAREX_ENOTFOUND, 404, "%s: No data found for blob %s",
+                         r.what, r.name);
             goto done;
         }
         if (!file || !is_uuid(file)) {
             error = glarex__error_set(err, GLAREX_EIO,
-                                      "%s: corrupt artifact record: no file for blob %s", r.what,
-                                      r.name);
+                                      "%s: corrupt artifact record: no file for blob %s",
+                                      r.what, r.name);
             goto done;
         }
         free(path);
@@ -1924,8 +1972,8 @@ static int dir_download(glarex_download_info *out, void *impl, const glarex_blob
     ctype = json_string_value(json_object_get(blob, "content_type"));
     if (!want_sha || !want_md5 || want_size < 0) {
         error = glarex__error_set(err, GLAREX_EIO,
-                                  "%s: corrupt artifact record: blob %s has no digests", r.what,
-                                  r.name);
+                                  "%s: corrupt artifact record: blob %s has no digests",
+                                  r.what, r.name);
         goto done;
     }
     d = glarex__digest_new();
@@ -1947,23 +1995,26 @@ static int dir_download(glarex_download_info *out, void *impl, const glarex_blob
         received += (uint64_t)n;
         if (received > (uint64_t)want_size) {
             /* Never pass on more than the blob holds. */
-            error = glarex__error_set(err, GLAREX_ECHECKSUM,
-                                      "%s: size mismatch: expected %lld bytes (recorded), got "
-                                      "more",
-                                      r.what, (long long)want_size);
+            error =
+                glarex__error_set(err, GLAREX_ECHECKSUM,
+                                  "%s: size mismatch: expected %lld bytes (recorded), "
+                                  "got more",
+                                  r.what, (long long)want_size);
             goto done;
         }
         glarex__digest_update(d, buf, (size_t)n);
-        if (write(buf, (size_t)n, payload) != 0) {
-            error = glarex__error_set(err, GLAREX_ERROR, "download aborted by the write callback");
+        if (sink(buf, (size_t)n, payload) != 0) {
+            error = glarex__error_set(err, GLAREX_ERROR,
+                                      "download aborted by the write callback");
             goto done;
         }
     }
     glarex__digest_final(d, got_sha, got_md5);
     if (received != (uint64_t)want_size) {
-        error = glarex__error_set(err, GLAREX_ECHECKSUM,
-                                  "%s: size mismatch: expected %lld bytes (recorded), got %llu",
-                                  r.what, (long long)want_size, (unsigned long long)received);
+        error = glarex__error_set(
+            err, GLAREX_ECHECKSUM,
+            "%s: size mismatch: expected %lld bytes (recorded), got %llu", r.what,
+            (long long)want_size, (unsigned long long)received);
         goto done;
     }
     if (strcasecmp(want_sha, got_sha) != 0) {
@@ -1992,9 +2043,9 @@ static int dir_download(glarex_download_info *out, void *impl, const glarex_blob
             }
         }
         if (expect->size >= 0 && (uint64_t)expect->size != received) {
-            error = glarex__error_set(err, GLAREX_ECHECKSUM,
-                                      "%s: size mismatch: expected %lld bytes, got %llu", r.what,
-                                      (long long)expect->size, (unsigned long long)received);
+            error = glarex__error_set(
+                err, GLAREX_ECHECKSUM, "%s: size mismatch: expected %lld bytes, got %llu",
+                r.what, (long long)expect->size, (unsigned long long)received);
             goto done;
         }
     }
@@ -2022,16 +2073,30 @@ done:
  * Listing: Glare's filters, latest, sort, evaluated over the records
  * ==================================================================== */
 
-typedef enum list_op { OP_EQ, OP_NEQ, OP_IN, OP_LIKE, OP_GT, OP_GTE, OP_LT, OP_LTE } list_op;
+typedef enum list_op {
+    OP_EQ,
+    OP_NEQ,
+    OP_IN,
+    OP_LIKE,
+    OP_GT,
+    OP_GTE,
+    OP_LT,
+    OP_LTE
+} list_op;
 
-static const char *const op_names[] = {"eq", "neq", "in", "like", "gt", "gte", "lt", "lte"};
+static const char *const op_names[] = {"eq", "neq", "in", "like",
+                                       "gt", "gte", "lt", "lte"};
 
-#define OPS(...) (0u __VA_ARGS__)
-#define O(op) | (1u << (op))
+#define OP_BIT(op) (1u << (op))
+#define STRING_OPS (OP_BIT(OP_EQ) | OP_BIT(OP_NEQ) | OP_BIT(OP_IN))
+#define LIKE_OPS (STRING_OPS | OP_BIT(OP_LIKE))
+#define NUMERIC_OPS                                                                      \
+    (STRING_OPS | OP_BIT(OP_GT) | OP_BIT(OP_GTE) | OP_BIT(OP_LT) | OP_BIT(OP_LTE))
+#define DATE_OPS (OP_BIT(OP_LT) | OP_BIT(OP_GT))
 
 typedef enum filter_kind {
     KIND_STRING,
-    KIND_STATUS,     /* a string restricted to Glare's statuses */
+    KIND_STATUS, /* a string restricted to Glare's statuses */
     KIND_VERSION,
     KIND_DATE,
     KIND_TAGS,       /* every tag present */
@@ -2048,35 +2113,34 @@ typedef struct field_spec {
     const char *ops_text; /* as Glare prints the list in its message */
 } field_spec;
 
+/* The operators of each base field, and how Glare's message lists them (a Python
+ * list or tuple, as the field declares them). */
 static const field_spec filter_fields[] = {
-    {"id", KIND_STRING, OPS(O(OP_EQ) O(OP_NEQ) O(OP_IN)), "['eq', 'neq', 'in']"},
-    {"name", KIND_STRING, OPS(O(OP_EQ) O(OP_NEQ) O(OP_IN) O(OP_LIKE)),
-     "('like', 'eq', 'neq', 'in')"},
-    {"owner", KIND_STRING, OPS(O(OP_EQ) O(OP_NEQ) O(OP_IN)), "['eq', 'neq', 'in']"},
-    {"status", KIND_STATUS, OPS(O(OP_EQ) O(OP_NEQ) O(OP_IN)), "['eq', 'neq', 'in']"},
-    {"visibility", KIND_STRING, OPS(O(OP_EQ) O(OP_NEQ) O(OP_IN)), "['eq', 'neq', 'in']"},
-    {"display_type_name", KIND_STRING, OPS(O(OP_EQ) O(OP_NEQ) O(OP_IN) O(OP_LIKE)),
-     "('like', 'eq', 'neq', 'in')"},
-    {"version", KIND_VERSION,
-     OPS(O(OP_EQ) O(OP_NEQ) O(OP_IN) O(OP_GT) O(OP_GTE) O(OP_LT) O(OP_LTE)),
+    {"id", KIND_STRING, STRING_OPS, "['eq', 'neq', 'in']"},
+    {"name", KIND_STRING, LIKE_OPS, "('like', 'eq', 'neq', 'in')"},
+    {"owner", KIND_STRING, STRING_OPS, "['eq', 'neq', 'in']"},
+    {"status", KIND_STATUS, STRING_OPS, "['eq', 'neq', 'in']"},
+    {"visibility", KIND_STRING, STRING_OPS, "['eq', 'neq', 'in']"},
+    {"display_type_name", KIND_STRING, LIKE_OPS, "('like', 'eq', 'neq', 'in')"},
+    {"version", KIND_VERSION, NUMERIC_OPS,
      "('eq', 'neq', 'in', 'gt', 'gte', 'lt', 'lte')"},
-    {"created_at", KIND_DATE, OPS(O(OP_LT) O(OP_GT)), "['lt', 'gt']"},
-    {"updated_at", KIND_DATE, OPS(O(OP_LT) O(OP_GT)), "['lt', 'gt']"},
-    {"activated_at", KIND_DATE, OPS(O(OP_LT) O(OP_GT)), "['lt', 'gt']"},
+    {"created_at", KIND_DATE, DATE_OPS, "['lt', 'gt']"},
+    {"updated_at", KIND_DATE, DATE_OPS, "['lt', 'gt']"},
+    {"activated_at", KIND_DATE, DATE_OPS, "['lt', 'gt']"},
     {"description", KIND_NONE, 0, "[]"},
-    {"tags", KIND_NONE, 0, "[]"},
 };
 
-static const char *const statuses[] = {"drafted", "active", "deactivated", "deleted", NULL};
+static const char *const statuses[] = {"drafted", "active", "deactivated", "deleted",
+                                       NULL};
 
 typedef struct list_filter {
     filter_kind kind;
     const char *field; /* artifact JSON member (borrowed) */
     char *key;         /* dict key for KIND_DICT_VALUE (new) */
     list_op op;
-    char **values;     /* new */
+    char **values; /* new */
     size_t nvalues;
-    long long *times;  /* KIND_DATE: values as seconds since the epoch (new) */
+    long long *times; /* KIND_DATE: values as seconds since the epoch (new) */
 } list_filter;
 
 static void filters_dispose(list_filter *f, size_t n)
@@ -2170,11 +2234,13 @@ static int parse_time(long long *out, const char *s)
     long long days = 0;
     const char *p;
 
-    if (!s || sscanf(s, "%4d-%2d-%2d%*1[T ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 ||
+    if (!s ||
+        sscanf(s, "%4d-%2d-%2d%*1[T ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) !=
+            6 ||
         n != 19)
         return -1;
-    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] + (mo == 2 && is_leap(y)) || h > 23 ||
-        mi > 59 || sec > 60)
+    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] + (mo == 2 && is_leap(y)) ||
+        h > 23 || mi > 59 || sec > 60)
         return -1;
     p = s + n;
     if (*p == '.')
@@ -2216,8 +2282,8 @@ static int valid_op_text(const char *op)
     return 1;
 }
 
-static int compile_filter(list_filter *lf, const art_type *t, const char *what, size_t index,
-                          const glarex_filter *f, glarex_error *err)
+static int compile_filter(list_filter *lf, const art_type *t, const char *what,
+                          size_t index, const glarex_filter *f, glarex_error *err)
 {
     const char *op_text = f->op ? f->op : "eq";
     const char *field = f->field, *dot;
@@ -2238,8 +2304,8 @@ static int compile_filter(list_filter *lf, const art_type *t, const char *what, 
     if (strcmp(field, "tags") == 0 || strcmp(field, "tags-any") == 0) {
         /* Glare takes tags without an operator: "tags=a,b". */
         if (f->op || strchr(f->value, ':'))
-            return fail(err, GLAREX_EINVALID, 400, "%s: Tags are filtered without operator",
-                        what);
+            return fail(err, GLAREX_EINVALID, 400,
+                        "%s: Tags are filtered without operator", what);
         lf->kind = field[4] ? KIND_TAGS_ANY : KIND_TAGS;
         lf->field = "tags";
         lf->op = OP_EQ;
@@ -2263,7 +2329,8 @@ static int compile_filter(list_filter *lf, const art_type *t, const char *what, 
         base[blen] = '\0';
         bf = find_field(t, base);
         if (strcmp(base, "metadata") != 0 && !(bf && bf->is_dict))
-            return fail(err, GLAREX_EINVALID, 400, "%s: Field %s is not Dict", what, base);
+            return fail(err, GLAREX_EINVALID, 400, "%s: Field %s is not Dict", what,
+                        base);
         if (bf || (op != OP_EQ && op != OP_NEQ && op != OP_IN))
             return fail(err, GLAREX_EINVALID, 400,
                         "%s: Unsupported filter type '%s'.The following filters are "
@@ -2282,14 +2349,15 @@ static int compile_filter(list_filter *lf, const art_type *t, const char *what, 
                         "supported: eq, in",
                         what, op_text);
         lf->kind = KIND_DICT_KEYS;
-        lf->field = strcmp(field, "metadata") == 0 ? "metadata" : find_field(t, field)->name;
+        lf->field =
+            strcmp(field, "metadata") == 0 ? "metadata" : find_field(t, field)->name;
     } else {
         for (size_t i = 0; i < sizeof(filter_fields) / sizeof(filter_fields[0]); i++)
             if (strcmp(filter_fields[i].name, field) == 0)
                 spec = &filter_fields[i];
         if (!spec && !find_field(t, field))
             return fail(err, GLAREX_EINVALID, 400, "%s: Unable filter '%s'", what, field);
-        if (!spec || op < 0 || !(spec->ops & (1u << op)))
+        if (!spec || op < 0 || !(spec->ops & OP_BIT(op)))
             return fail(err, GLAREX_EINVALID, 400,
                         "%s: Unsupported filter type '%s'.The following filters are "
                         "supported %s",
@@ -2301,7 +2369,8 @@ static int compile_filter(list_filter *lf, const art_type *t, const char *what, 
     if (op == OP_IN)
         error = split_in_values(lf, what, f->value, err);
     else
-        error = push_value(lf, f->value, strlen(f->value)) < 0 ? GLAREX_ENOMEM_SET(err) : 0;
+        error =
+            push_value(lf, f->value, strlen(f->value)) < 0 ? GLAREX_ENOMEM_SET(err) : 0;
     if (error < 0)
         return error;
 
@@ -2330,8 +2399,8 @@ static int compile_filter(list_filter *lf, const art_type *t, const char *what, 
             return GLAREX_ENOMEM_SET(err);
         for (size_t i = 0; i < lf->nvalues; i++)
             if (parse_time(&lf->times[i], lf->values[i]) < 0)
-                return field_error(err, what, t, lf->field, "Unable to parse date string '%s'",
-                                   lf->values[i]);
+                return field_error(err, what, t, lf->field,
+                                   "Unable to parse date string '%s'", lf->values[i]);
     }
     return 0;
 }
@@ -2346,7 +2415,8 @@ static int like_match(const char *s, const char *p)
         if (*p == '%') {
             star_p = ++p;
             star_s = s;
-        } else if (*p && (*p == '_' || tolower((unsigned char)*p) == tolower((unsigned char)*s))) {
+        } else if (*p && (*p == '_' ||
+                          tolower((unsigned char)*p) == tolower((unsigned char)*s))) {
             p++;
             s++;
         } else if (star_p) {
@@ -2412,8 +2482,11 @@ static int tag_present(const json_t *tags, const char *tag)
 {
     size_t i;
     json_t *t;
-    json_array_foreach(tags, i, t) if (strcmp(json_string_value(t) ? json_string_value(t) : "",
-                                              tag) == 0) return 1;
+    json_array_foreach(tags, i, t)
+    {
+        if (strcmp(str_or_empty(json_string_value(t)), tag) == 0)
+            return 1;
+    }
     return 0;
 }
 
@@ -2478,7 +2551,8 @@ static int parse_sort(sort_key *keys, size_t *nkeys, const art_type *t, const ch
         size_t fi;
 
         if (n >= sizeof(item) || *nkeys >= MAX_SORT_KEYS - 2)
-            return fail(err, GLAREX_EINVALID, 400, "%s: sort '%s' is too long", what, sort);
+            return fail(err, GLAREX_EINVALID, 400, "%s: sort '%s' is too long", what,
+                        sort);
         memcpy(item, p, n);
         item[n] = '\0';
         p += n + (p[n] == ',');
@@ -2495,10 +2569,10 @@ static int parse_sort(sort_key *keys, size_t *nkeys, const art_type *t, const ch
             ;
         if (!sortable_fields[fi]) {
             if (in_list(other_base_fields, item) || find_field(t, item))
-                return fail(err, GLAREX_EINVALID, 400, "%s: The field %s is not sortable.",
-                            what, item);
-            return fail(err, GLAREX_EINVALID, 400, "%s: The field %s doesn't exist.", what,
-                        item);
+                return fail(err, GLAREX_EINVALID, 400,
+                            "%s: The field %s is not sortable.", what, item);
+            return fail(err, GLAREX_EINVALID, 400, "%s: The field %s doesn't exist.",
+                        what, item);
         }
         keys[*nkeys].field = sortable_fields[fi];
         keys[*nkeys].kind = strcmp(item, "version") == 0      ? SORT_VERSION
@@ -2523,8 +2597,8 @@ static int parse_sort(sort_key *keys, size_t *nkeys, const art_type *t, const ch
 }
 
 typedef struct list_item {
-    json_t *rec;         /* owns the artifact */
-    json_t *af;          /* borrowed from rec */
+    json_t *rec;          /* owns the artifact */
+    json_t *af;           /* borrowed from rec */
     long long created_ns; /* finer than created_at's seconds */
     int keep;
 } list_item;
@@ -2543,7 +2617,8 @@ static int compare_items(const list_item *a, const list_item *b, const sort_ctx 
             r = (a->created_ns > b->created_ns) - (a->created_ns < b->created_ns);
             if (r == 0)
                 r = strcmp(af_str(a->af, "created_at") ? af_str(a->af, "created_at") : "",
-                           af_str(b->af, "created_at") ? af_str(b->af, "created_at") : "");
+                           af_str(b->af, "created_at") ? af_str(b->af, "created_at")
+                                                       : "");
         } else {
             const char *x = af_str(a->af, k->field), *y = af_str(b->af, k->field);
             if (!x || !y) /* SQL sorts NULL first in ascending order */
@@ -2579,8 +2654,8 @@ static void sort_items(list_item **v, list_item **tmp, size_t n, const sort_ctx 
 }
 
 /* Loads every artifact of the type (records that vanish meanwhile are skipped). */
-static int load_items(list_item **out, size_t *count, const dir_store *s, const art_type *t,
-                      const char *what, glarex_error *err)
+static int load_items(list_item **out, size_t *count, const dir_store *s,
+                      const art_type *t, const char *what, glarex_error *err)
 {
     char *dir = store_path(s, "%s", t->name);
     list_item *items = NULL;
@@ -2600,16 +2675,17 @@ static int load_items(list_item **out, size_t *count, const dir_store *s, const 
         goto done;
     }
     while ((e = readdir(d)) != NULL) {
+        glarex_error rec_err;
         json_t *rec = NULL;
         int rc;
         if (!is_uuid(e->d_name))
             continue;
-        rc = read_record(&rec, s, what, t, e->d_name, err);
-        if (rc == GLAREX_ENOTFOUND) { /* deleted while we listed */
-            glarex_error_clear(err);
+        rc = read_record(&rec, s, what, t, e->d_name, &rec_err);
+        if (rc == GLAREX_ENOTFOUND) /* deleted while we listed */
             continue;
-        }
         if (rc < 0) {
+            if (err)
+                *err = rec_err;
             error = rc;
             goto done;
         }
@@ -2697,7 +2773,8 @@ static int dir_list(json_t **out, void *impl, const char *type_name,
         sort_items(order, tmp, nmatch, &nctx);
         for (size_t i = 0; i < nmatch; i++) {
             /* The first of each name is its highest version. */
-            if (!top || strcmp(af_str(order[i]->af, "name"), af_str(top->af, "name")) != 0)
+            if (!top ||
+                strcmp(af_str(order[i]->af, "name"), af_str(top->af, "name")) != 0)
                 top = order[i];
             if (glarex__version_compare(af_str(order[i]->af, "version"),
                                         af_str(top->af, "version")) == 0)

@@ -43,9 +43,9 @@ static int glare_upload(json_t **out, void *impl, const glarex_blob_loc *loc,
                                        src->content_type, err);
 }
 
-static int glare_download(glarex_download_info *out, void *impl, const glarex_blob_loc *loc,
-                          const glarex_digests *expect, glarex_write_cb write,
-                          void *payload, glarex_error *err)
+static int glare_download(glarex_download_info *out, void *impl,
+                          const glarex_blob_loc *loc, const glarex_digests *expect,
+                          glarex_write_cb write, void *payload, glarex_error *err)
 {
     return glarex_client_download(out, impl, loc, expect, write, payload, err);
 }

@@ -26,7 +26,7 @@
 #include "src/common.h"
 #include "src/digest.h"
 
-#define ROOTBUF 320  /* a store root; paths under it fit PATHBUF */
+#define ROOTBUF 320 /* a store root; paths under it fit PATHBUF */
 #define PATHBUF 1024
 #define TOKEN "alice:projA:member"
 
@@ -36,9 +36,9 @@
 
 typedef struct backend {
     int is_dir;
-    int unavailable;  /* the test server could not start: its tests skip */
+    int unavailable; /* the test server could not start: its tests skip */
     test_server srv;
-    char dir[256];    /* dir backend: temporary directory holding store/ */
+    char dir[256]; /* dir backend: temporary directory holding store/ */
     char root[ROOTBUF];
     glarex_store *store;
     const char *owner;
@@ -128,11 +128,12 @@ static backend *get_backend(void **state)
 
 #define assert_contains(hay, needle) assert_contains_at(hay, needle, __FILE__, __LINE__)
 
-static void assert_contains_at(const char *hay, const char *needle, const char *file, int line)
+static void assert_contains_at(const char *hay, const char *needle, const char *file,
+                               int line)
 {
     if (!hay || !strstr(hay, needle)) {
-        print_error("%s:%d: '%s' does not contain '%s'\n", file, line, hay ? hay : "(null)",
-                    needle);
+        print_error("%s:%d: '%s' does not contain '%s'\n", file, line,
+                    hay ? hay : "(null)", needle);
         fail();
     }
 }
@@ -141,7 +142,8 @@ static void assert_contains_at(const char *hay, const char *needle, const char *
     do {                                                                                 \
         int rc_ = (rc);                                                                  \
         if (rc_ != 0) {                                                                  \
-            print_error("%s:%d: status %d: %s\n", __FILE__, __LINE__, rc_, (err).message); \
+            print_error("%s:%d: status %d: %s\n", __FILE__, __LINE__, rc_,               \
+                        (err).message);                                                  \
             fail();                                                                      \
         }                                                                                \
     } while (0)
@@ -181,12 +183,13 @@ static const char *sid(const json_t *af)
     return json_string_value(json_object_get(af, "id"));
 }
 
-static int put(json_t **out, backend *b, const char *id, const char *field, const char *key,
-               const char *data, const char *ctype, glarex_error *err)
+static int put(json_t **out, backend *b, const char *id, const char *field,
+               const char *key, const char *data, const char *ctype, glarex_error *err)
 {
     glarex_blob_loc loc = {"workflows", id, field, key};
     json_t *af = NULL;
-    int rc = glarex_store_upload_buffer(&af, b->store, &loc, data, strlen(data), ctype, err);
+    int rc =
+        glarex_store_upload_buffer(&af, b->store, &loc, data, strlen(data), ctype, err);
     if (out)
         *out = af;
     else
@@ -256,7 +259,8 @@ static void versions_of(char *buf, size_t size, const json_t *arr)
     {
         if (i)
             strncat(buf, " ", size - strlen(buf) - 1);
-        strncat(buf, json_string_value(json_object_get(a, "version")), size - strlen(buf) - 1);
+        strncat(buf, json_string_value(json_object_get(a, "version")),
+                size - strlen(buf) - 1);
     }
 }
 
@@ -275,11 +279,12 @@ static void write_file(const char *path, const void *data, size_t len)
 
 /* Glare's member order for an artifact and for a blob value. */
 static const char *const artifact_keys[] = {
-    "workflow",   "resources",   "id",     "name",        "owner",
-    "status",     "created_at",  "updated_at", "activated_at", "description",
-    "tags",       "metadata",    "visibility", "version",     "display_type_name", NULL};
-static const char *const blob_keys[] = {"url",  "status", "external",     "md5",
-                                        "sha1", "sha256", "size", "content_type", NULL};
+    "workflow", "resources",  "id",         "name",         "owner",
+    "status",   "created_at", "updated_at", "activated_at", "description",
+    "tags",     "metadata",   "visibility", "version",      "display_type_name",
+    NULL};
+static const char *const blob_keys[] = {"url",    "status", "external",     "md5", "sha1",
+                                        "sha256", "size",   "content_type", NULL};
 
 /* Same members as Glare (in any order when `ordered` is 0). */
 static void assert_members(const json_t *obj, const char *const *keys, int ordered)
@@ -325,7 +330,8 @@ static int on_progress(uint64_t done, uint64_t total, void *payload)
 static void test_store__lifecycle(void **state)
 {
     backend *b = get_backend(state);
-    static const char wf[] = "version: '2.0'\nheal_vm:\n  tasks:\n    run:\n      action: std.noop\n";
+    static const char wf[] =
+        "version: '2.0'\nheal_vm:\n  tasks:\n    run:\n      action: std.noop\n";
     static const char script[] = "#!/bin/sh\necho healing\n";
     static const char notes[] = "two words";
     const char *key1 = "scripts/heal vm.sh", *key2 = "notes.txt";
@@ -360,9 +366,9 @@ static void test_store__lifecycle(void **state)
     assert_true(json_is_null(json_object_get(af, "activated_at")));
     assert_true(is_stamp(json_string_value(json_object_get(af, "created_at"))));
     assert_int_equal(strlen(sid(af)), 36);
-    assert_string_equal(json_string_value(json_object_get(json_object_get(af, "metadata"),
-                                                          "entry")),
-                        "heal_vm");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(af, "metadata"), "entry")),
+        "heal_vm");
 
     /* Upload: the workflow from memory, a resource from a file (key with '/' and a
      * space), another from memory. */
@@ -414,10 +420,10 @@ static void test_store__lifecycle(void **state)
     assert_true(json_equal(got, active));
 
     /* Download and verify, against the digests the artifact records. */
-    assert_ok(glarex_digests_from_json(&expect, json_object_get(json_object_get(got, "resources"),
-                                                                key1),
-                                       &err),
-              err);
+    assert_ok(
+        glarex_digests_from_json(
+            &expect, json_object_get(json_object_get(got, "resources"), key1), &err),
+        err);
     assert_ok(get_bytes(&m, &info, b, sid(af), "resources", key1, &expect, &err), err);
     assert_int_equal(m.len, strlen(script));
     assert_memory_equal(m.ptr, script, m.len);
@@ -436,15 +442,18 @@ static void test_store__lifecycle(void **state)
     free(m.ptr);
 
     /* Immutable once active: new keys, old keys and the workflow alike. */
-    assert_int_equal(put(NULL, b, sid(af), "resources", "late.txt", "late", "text/plain", &err),
-                     GLAREX_EFORBIDDEN);
+    assert_int_equal(
+        put(NULL, b, sid(af), "resources", "late.txt", "late", "text/plain", &err),
+        GLAREX_EFORBIDDEN);
     assert_int_equal(err.http_status, 403);
-    assert_contains(err.message, "Forbidden to change field 'resources' after activation.");
+    assert_contains(err.message,
+                    "Forbidden to change field 'resources' after activation.");
     assert_int_equal(put(NULL, b, sid(af), "resources", key2, "changed", NULL, &err),
                      GLAREX_EFORBIDDEN);
     assert_int_equal(put(NULL, b, sid(af), "workflow", NULL, "x: 1", NULL, &err),
                      GLAREX_EFORBIDDEN);
-    assert_contains(err.message, "Forbidden to change field 'workflow' after activation.");
+    assert_contains(err.message,
+                    "Forbidden to change field 'workflow' after activation.");
     /* Activating again changes nothing. */
     json_decref(active);
     assert_ok(glarex_store_activate(&active, b->store, "workflows", sid(af), &err), err);
@@ -487,35 +496,38 @@ static void test_store__list_filters_latest_sort(void **state)
     put_ok(b, sid(other), "workflow", NULL, "wf", NULL);
     for (int i = 0; i < 2; i++) {
         json_t *x = NULL;
-        assert_ok(glarex_store_activate(&x, b->store, "workflows", sid(arts[i]), &err), err);
+        assert_ok(glarex_store_activate(&x, b->store, "workflows", sid(arts[i]), &err),
+                  err);
         json_decref(x);
     }
     {
         json_t *x = NULL;
-        assert_ok(glarex_store_activate(&x, b->store, "workflows", sid(other), &err), err);
+        assert_ok(glarex_store_activate(&x, b->store, "workflows", sid(other), &err),
+                  err);
         json_decref(x);
     }
-    fields = json_pack("{s:s, s:s, s:{s:s}}", "name", c, "version", "0.9", "metadata", "entry",
-                       "heal_vm");
+    fields = json_pack("{s:s, s:s, s:{s:s}}", "name", c, "version", "0.9", "metadata",
+                       "entry", "heal_vm");
     assert_ok(glarex_store_create(&meta, b->store, "workflows", fields, &err), err);
     json_decref(fields);
 
-    {   /* By name: newest first by default. */
+    { /* By name: newest first by default. */
         glarex_filter f[] = {{"name", "eq", a}};
         out = list(b, f, 1, 0, NULL, 0);
         versions_of(buf, sizeof(buf), out);
         assert_string_equal(buf, "2.0.0-beta 1.10.0 1.1.0 1.0.0");
         json_decref(out);
     }
-    {   /* Versions are normalised in filters too. */
+    { /* Versions are normalised in filters too. */
         glarex_filter f[] = {{"name", "eq", a}, {"version", "eq", "1.0"}};
         out = list(b, f, 2, 0, NULL, 0);
         versions_of(buf, sizeof(buf), out);
         assert_string_equal(buf, "1.0.0");
         json_decref(out);
     }
-    {   /* A range, from two filters on one field. */
-        glarex_filter f[] = {{"name", "eq", a}, {"version", "gte", "1.1"}, {"version", "lt", "1.10"}};
+    { /* A range, from two filters on one field. */
+        glarex_filter f[] = {
+            {"name", "eq", a}, {"version", "gte", "1.1"}, {"version", "lt", "1.10"}};
         out = list(b, f, 3, 0, NULL, 0);
         versions_of(buf, sizeof(buf), out);
         assert_string_equal(buf, "1.1.0");
@@ -535,7 +547,7 @@ static void test_store__list_filters_latest_sort(void **state)
         assert_string_equal(buf, "1.1.0 1.10.0 2.0.0-beta");
         json_decref(out);
     }
-    {   /* Semver order: 1.10 after 1.9, a prerelease before its release. */
+    { /* Semver order: 1.10 after 1.9, a prerelease before its release. */
         glarex_filter f[] = {{"name", "eq", a}};
         out = list(b, f, 1, 0, "version:asc", 0);
         versions_of(buf, sizeof(buf), out);
@@ -546,7 +558,7 @@ static void test_store__list_filters_latest_sort(void **state)
         assert_string_equal(buf, "1.0.0 1.1.0");
         json_decref(out);
     }
-    {   /* latest: per name, the highest version among the matches. */
+    { /* latest: per name, the highest version among the matches. */
         char names[140];
         snprintf(names, sizeof(names), "%s,%s", a, c);
         glarex_filter f[] = {{"name", "in", names}};
@@ -560,7 +572,7 @@ static void test_store__list_filters_latest_sort(void **state)
         assert_string_equal(buf, "1.1.0 1.0.0");
         json_decref(out);
     }
-    {   /* like, and a two-key sort. */
+    { /* like, and a two-key sort. */
         snprintf(like, sizeof(like), "%.*s%%", (int)(strchr(a, '-') - a), a);
         glarex_filter f[] = {{"name", "like", like}, {"name", "in", a}};
         out = list(b, f, 2, 0, "name:asc,version:desc", 0);
@@ -575,7 +587,8 @@ static void test_store__list_filters_latest_sort(void **state)
         json_decref(out);
     }
     {
-        glarex_filter f[] = {{"id", "eq", sid(arts[2])}, {"owner", "eq", b->owner},
+        glarex_filter f[] = {{"id", "eq", sid(arts[2])},
+                             {"owner", "eq", b->owner},
                              {"visibility", "eq", "private"}};
         out = list(b, f, 3, 0, NULL, 0);
         assert_int_equal(json_array_size(out), 1);
@@ -589,7 +602,7 @@ static void test_store__list_filters_latest_sort(void **state)
         assert_string_equal(sid(json_array_get(out, 0)), sid(meta));
         json_decref(out);
     }
-    {   /* A name holding ':' needs its explicit operator, which both send. */
+    { /* A name holding ':' needs its explicit operator, which both send. */
         glarex_filter f[] = {{"name", "eq", "ns:none"}};
         out = list(b, f, 1, 0, NULL, 0);
         assert_int_equal(json_array_size(out), 0);
@@ -607,26 +620,27 @@ static void test_store__list_filters_latest_sort(void **state)
 
         opts.filters = f1;
         opts.nfilters = 1;
-        assert_bad_request(glarex_store_list(&x, b->store, "workflows", &opts, &err), &err,
-                           "Unsupported filter type 'eq'");
+        assert_bad_request(glarex_store_list(&x, b->store, "workflows", &opts, &err),
+                           &err, "Unsupported filter type 'eq'");
         opts.filters = f2;
-        assert_bad_request(glarex_store_list(&x, b->store, "workflows", &opts, &err), &err,
-                           "Unable filter 'nope'");
+        assert_bad_request(glarex_store_list(&x, b->store, "workflows", &opts, &err),
+                           &err, "Unable filter 'nope'");
         opts.filters = f3;
-        assert_bad_request(glarex_store_list(&x, b->store, "workflows", &opts, &err), &err,
-                           "Unsupported filter type 'like'");
+        assert_bad_request(glarex_store_list(&x, b->store, "workflows", &opts, &err),
+                           &err, "Unsupported filter type 'like'");
         opts.filters = f4;
-        assert_bad_request(glarex_store_list(&x, b->store, "workflows", &opts, &err), &err,
-                           "Version string lacks a numerical component");
+        assert_bad_request(glarex_store_list(&x, b->store, "workflows", &opts, &err),
+                           &err, "Version string lacks a numerical component");
         opts.nfilters = 0;
         opts.sort = "description";
-        assert_bad_request(glarex_store_list(&x, b->store, "workflows", &opts, &err), &err,
-                           "The field description is not sortable.");
+        assert_bad_request(glarex_store_list(&x, b->store, "workflows", &opts, &err),
+                           &err, "The field description is not sortable.");
         opts.sort = "nope:asc";
-        assert_bad_request(glarex_store_list(&x, b->store, "workflows", &opts, &err), &err,
-                           "The field nope doesn't exist.");
+        assert_bad_request(glarex_store_list(&x, b->store, "workflows", &opts, &err),
+                           &err, "The field nope doesn't exist.");
         assert_null(x);
-        assert_int_equal(glarex_store_list(&x, b->store, "nope", NULL, &err), GLAREX_ENOTFOUND);
+        assert_int_equal(glarex_store_list(&x, b->store, "nope", NULL, &err),
+                         GLAREX_ENOTFOUND);
         assert_contains(err.message, "Glare type with name 'nope' was not found.");
     }
 
@@ -650,8 +664,9 @@ static void test_store__duplicate_conflict(void **state)
                      GLAREX_ECONFLICT);
     assert_null(af);
     assert_int_equal(err.http_status, 409);
-    assert_contains(err.message,
-                    "Artifact with this name and version is already exists for this scope.");
+    assert_contains(
+        err.message,
+        "Artifact with this name and version is already exists for this scope.");
     json_decref(create_wf(b, name, "1.1")); /* another version is fine */
 
     /* Once deleted, the name and version are free again. */
@@ -671,28 +686,29 @@ static void test_store__create_rejects_bad_input(void **state)
     glarex_error err;
 
     fields = json_pack("{s:s, s:s}", "name", "bad", "visibility", "public");
-    assert_bad_request(glarex_store_create(&af, b->store, "workflows", fields, &err), &err,
-                       "visibility is not allowed in a request at creation.");
+    assert_bad_request(glarex_store_create(&af, b->store, "workflows", fields, &err),
+                       &err, "visibility is not allowed in a request at creation.");
     json_decref(fields);
 
     fields = json_pack("{s:s, s:s}", "name", "bad", "version", "abc");
-    assert_bad_request(glarex_store_create(&af, b->store, "workflows", fields, &err), &err,
-                       "Version string lacks a numerical component");
+    assert_bad_request(glarex_store_create(&af, b->store, "workflows", fields, &err),
+                       &err, "Version string lacks a numerical component");
     json_decref(fields);
 
     fields = json_pack("{s:s}", "version", "1.0");
-    assert_bad_request(glarex_store_create(&af, b->store, "workflows", fields, &err), &err,
-                       "Name must be specified at creation.");
+    assert_bad_request(glarex_store_create(&af, b->store, "workflows", fields, &err),
+                       &err, "Name must be specified at creation.");
     json_decref(fields);
 
     fields = json_pack("{s:s, s:i}", "name", "bad", "foo", 1);
-    assert_bad_request(glarex_store_create(&af, b->store, "workflows", fields, &err), &err,
-                       "Cannot add new field 'foo' to artifact.");
+    assert_bad_request(glarex_store_create(&af, b->store, "workflows", fields, &err),
+                       &err, "Cannot add new field 'foo' to artifact.");
     json_decref(fields);
 
     fields = json_pack("{s:s, s:{}}", "name", "bad", "workflow");
-    assert_bad_request(glarex_store_create(&af, b->store, "workflows", fields, &err), &err,
-                       "Cannot add blob with this request. Use special Blob API for that.");
+    assert_bad_request(
+        glarex_store_create(&af, b->store, "workflows", fields, &err), &err,
+        "Cannot add blob with this request. Use special Blob API for that.");
     json_decref(fields);
 
     fields = json_pack("{s:s, s:s}", "name", "bad", "owner", "someone");
@@ -703,7 +719,8 @@ static void test_store__create_rejects_bad_input(void **state)
     json_decref(fields);
 
     fields = json_pack("{s:s}", "name", "bad");
-    assert_int_equal(glarex_store_create(&af, b->store, "nope", fields, &err), GLAREX_ENOTFOUND);
+    assert_int_equal(glarex_store_create(&af, b->store, "nope", fields, &err),
+                     GLAREX_ENOTFOUND);
     assert_contains(err.message, "Glare type with name 'nope' was not found.");
     json_decref(fields);
     assert_null(af);
@@ -727,8 +744,8 @@ static void test_store__blob_errors(void **state)
                        "workflow is not a blob dict");
     assert_bad_request(put(NULL, b, sid(af), "resources", NULL, "x", NULL, &err), &err,
                        "resources is not a blob");
-    assert_int_equal(put(NULL, b, "00000000-0000-4000-8000-000000000000", "workflow", NULL, "x",
-                         NULL, &err),
+    assert_int_equal(put(NULL, b, "00000000-0000-4000-8000-000000000000", "workflow",
+                         NULL, "x", NULL, &err),
                      GLAREX_ENOTFOUND);
 
     /* Nothing uploaded yet. */
@@ -747,16 +764,18 @@ static void test_store__blob_errors(void **state)
 
     /* A draft's blob can be replaced; the first content type stays (as Glare). */
     put_ok(b, sid(af), "resources", "r.txt", "first", "text/plain");
-    assert_ok(put(&got, b, sid(af), "resources", "r.txt", "second!", "application/json", &err),
-              err);
+    assert_ok(
+        put(&got, b, sid(af), "resources", "r.txt", "second!", "application/json", &err),
+        err);
     sha_md5("second!", sha, md5);
-    assert_string_equal(json_string_value(json_object_get(
-                            json_object_get(json_object_get(got, "resources"), "r.txt"), "sha256")),
-                        sha);
-    assert_string_equal(json_string_value(json_object_get(
-                            json_object_get(json_object_get(got, "resources"), "r.txt"),
-                            "content_type")),
-                        "text/plain");
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_object_get(json_object_get(got, "resources"), "r.txt"), "sha256")),
+        sha);
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_object_get(json_object_get(got, "resources"), "r.txt"), "content_type")),
+        "text/plain");
     assert_ok(get_bytes(&m, NULL, b, sid(af), "resources", "r.txt", NULL, &err), err);
     assert_string_equal(m.ptr, "second!");
     free(m.ptr);
@@ -792,12 +811,15 @@ static void test_store__null_arguments(void **state)
     glarex_blob_loc loc = {"workflows", "id", "resources", ""};
     glarex_error err;
 
-    assert_int_equal(glarex_store_get(NULL, b->store, "workflows", "x", &err), GLAREX_EINVALID);
+    assert_int_equal(glarex_store_get(NULL, b->store, "workflows", "x", &err),
+                     GLAREX_EINVALID);
     assert_int_equal(glarex_store_get(&x, NULL, "workflows", "x", &err), GLAREX_EINVALID);
     assert_contains(err.message, "invalid argument");
     assert_int_equal(glarex_store_get(&x, b->store, NULL, "x", NULL), GLAREX_EINVALID);
-    assert_int_equal(glarex_store_create(&x, b->store, "workflows", NULL, &err), GLAREX_EINVALID);
-    assert_int_equal(glarex_store_delete(b->store, "workflows", NULL, &err), GLAREX_EINVALID);
+    assert_int_equal(glarex_store_create(&x, b->store, "workflows", NULL, &err),
+                     GLAREX_EINVALID);
+    assert_int_equal(glarex_store_delete(b->store, "workflows", NULL, &err),
+                     GLAREX_EINVALID);
     assert_int_equal(glarex_store_upload_buffer(&x, b->store, NULL, "x", 1, NULL, &err),
                      GLAREX_EINVALID);
     assert_int_equal(glarex_store_upload_buffer(&x, b->store, &loc, "x", 1, NULL, &err),
@@ -953,7 +975,8 @@ static void test_store__dir_crash_mid_upload(void **state)
         close(pipefd[0]);
         if (open_dir_store(&s, b->root, 0, &err) < 0)
             _exit(2);
-        glarex_store_upload_file(&x, s, &loc, path, NULL, signal_then_hang, &pipefd[1], &err);
+        glarex_store_upload_file(&x, s, &loc, path, NULL, signal_then_hang, &pipefd[1],
+                                 &err);
         _exit(4); /* not reached: killed while uploading */
     }
     close(pipefd[1]);
@@ -1053,9 +1076,15 @@ static void assert_no_file_named(const char *dir, const char *base)
 static void test_store__dir_traversal_keys(void **state)
 {
     backend *b = get_backend(state);
-    static const char *const keys[] = {"../../escape.txt", "../escape.txt", "/escape.txt",
-                                       "a/./b/../../../escape.txt", "..", ".", "x/",
-                                       "con\\escape.txt", NULL};
+    static const char *const keys[] = {"../../escape.txt",
+                                       "../escape.txt",
+                                       "/escape.txt",
+                                       "a/./b/../../../escape.txt",
+                                       "..",
+                                       ".",
+                                       "x/",
+                                       "con\\escape.txt",
+                                       NULL};
     char name[64];
     json_t *af, *got = NULL;
     glarex_blob_loc loc = {"workflows", "../../etc", "workflow", NULL};
@@ -1111,9 +1140,10 @@ static void test_store__dir_too_big(void **state)
     assert_int_equal(glarex_store_upload_buffer(&res, s, &loc, data, 101, NULL, &err),
                      GLAREX_ETOOBIG);
     assert_int_equal(err.http_status, 413);
-    assert_string_equal(strchr(err.message, ':') + 2,
-                        "Can't upload 101 bytes of data to blob resources[big.bin]. Its max "
-                        "allowed size is 100");
+    assert_string_equal(
+        strchr(err.message, ':') + 2,
+        "Can't upload 101 bytes of data to blob resources[big.bin]. Its max "
+        "allowed size is 100");
     loc.field = "workflow";
     loc.key = NULL;
     assert_int_equal(glarex_store_upload_buffer(&res, s, &loc, data, 101, NULL, &err),
@@ -1121,8 +1151,9 @@ static void test_store__dir_too_big(void **state)
     assert_contains(err.message, "to blob workflow.");
     snprintf(path, sizeof(path), "%s/big.bin", b->dir);
     write_file(path, data, sizeof(data));
-    assert_int_equal(glarex_store_upload_file(&res, s, &loc, path, NULL, NULL, NULL, &err),
-                     GLAREX_ETOOBIG);
+    assert_int_equal(
+        glarex_store_upload_file(&res, s, &loc, path, NULL, NULL, NULL, &err),
+        GLAREX_ETOOBIG);
     assert_contains(err.message, "Can't upload 202 bytes");
     assert_null(res);
     unlink(path);
@@ -1145,14 +1176,15 @@ static void test_store__dir_max_keys(void **state)
         put_ok(b, sid(af), "resources", key, "v", NULL);
     }
     put_ok(b, sid(af), "resources", "k000", "again", NULL); /* replacing is fine */
-    assert_bad_request(put(NULL, b, sid(af), "resources", "one-too-many", "v", NULL, &err),
-                       &err, "Number of items must be less than  255");
+    assert_bad_request(
+        put(NULL, b, sid(af), "resources", "one-too-many", "v", NULL, &err), &err,
+        "Number of items must be less than  255");
     {
         char longkey[300];
         memset(longkey, 'k', 256);
         longkey[256] = '\0';
-        assert_bad_request(put(NULL, b, sid(af), "resources", longkey, "v", NULL, &err), &err,
-                           "must be less than 255");
+        assert_bad_request(put(NULL, b, sid(af), "resources", longkey, "v", NULL, &err),
+                           &err, "must be less than 255");
     }
     json_decref(af);
 }
@@ -1391,6 +1423,7 @@ int main(void)
     int failed = 0;
 
     failed += cmocka_run_group_tests_name("store-dir", dir_tests, setup_dir, teardown);
-    failed += cmocka_run_group_tests_name("store-glare", glare_tests, setup_glare, teardown);
+    failed +=
+        cmocka_run_group_tests_name("store-glare", glare_tests, setup_glare, teardown);
     return failed ? 1 : 0;
 }
