@@ -738,6 +738,99 @@ GLAREX_EXTERN(int) glarex_yaml_parse(json_t **out, const char *text, size_t len,
 /* }==================================================================== */
 
 /* {====================================================================
+ * Peers: Keystone and Mistral (src/keystone.c, src/mistral.c)
+ *
+ * The two OpenStack services next to Glare that the glarex command talks to: Keystone
+ * v3 issues the token that Glare and Mistral accept, and Mistral's REST API stores the
+ * workflow definition. Both calls use the Glare client's transport and conventions:
+ * TLS verification on unless `insecure`, connect/total/stall timeouts, retries of
+ * idempotent requests, the trace callback (secrets shown as "***").
+ * ==================================================================== */
+
+typedef struct glarex_keystone_options {
+    unsigned int version;
+
+    /** Keystone's public endpoint (OS_AUTH_URL), e.g. "https://keystone:5000" or
+     * "https://keystone:5000/v3". Required. */
+    const char *auth_url;
+    /** Password authentication (OS_USERNAME, OS_PASSWORD). Required. */
+    const char *username;
+    const char *password;
+    /** Project scope (OS_PROJECT_NAME); NULL asks for an unscoped token. */
+    const char *project_name;
+    /** Domains of the user and of the project; NULL means "Default". */
+    const char *user_domain_name;
+    const char *project_domain_name;
+
+    /** TLS, timeouts, retries and trace, as for a Glare client. Its url, auth_token
+     * and noauth_* members are ignored. */
+    glarex_client_options client;
+} glarex_keystone_options;
+
+#define GLAREX_KEYSTONE_OPTIONS_VERSION 1
+#define GLAREX_KEYSTONE_OPTIONS_INIT                                                     \
+    {.version = GLAREX_KEYSTONE_OPTIONS_VERSION, .client = GLAREX_CLIENT_OPTIONS_INIT}
+
+/** Fills `opts` with defaults for the given version; GLAREX_EINVALID for an unknown one. */
+GLAREX_EXTERN(int) glarex_keystone_options_init(glarex_keystone_options *opts,
+                                                unsigned int version);
+
+/**
+ * POST {auth_url}/v3/auth/tokens with the password method. The token (the
+ * X-Subject-Token header of the answer) is written to `out` (new bytes; release them
+ * with glarex_buf_dispose). Bad credentials are GLAREX_EAUTH; an answer without the
+ * header is GLAREX_EPROTOCOL. The password appears in no trace and no message.
+ * Thread-safe: each call uses its own connection.
+ */
+GLAREX_EXTERN(int) glarex_keystone_token(glarex_buf *out, const glarex_keystone_options *opts,
+                                         glarex_error *err);
+
+/** A connection to Mistral's v2 API. Used by one thread at a time. */
+typedef struct glarex_mistral glarex_mistral;
+
+typedef struct glarex_mistral_options {
+    unsigned int version;
+
+    /** Mistral's API base, e.g. "http://127.0.0.1:8989" (a trailing "/v2" is
+     * accepted). Required. */
+    const char *url;
+
+    /** auth_token (sent as X-Auth-Token), TLS, timeouts, retries and trace, as for a
+     * Glare client; its url and noauth_* members are ignored. */
+    glarex_client_options client;
+} glarex_mistral_options;
+
+#define GLAREX_MISTRAL_OPTIONS_VERSION 1
+#define GLAREX_MISTRAL_OPTIONS_INIT                                                      \
+    {.version = GLAREX_MISTRAL_OPTIONS_VERSION, .client = GLAREX_CLIENT_OPTIONS_INIT}
+
+GLAREX_EXTERN(int) glarex_mistral_options_init(glarex_mistral_options *opts,
+                                               unsigned int version);
+
+/** Creates a Mistral connection (new). The options and their strings are copied. */
+GLAREX_EXTERN(int) glarex_mistral_new(glarex_mistral **out, const glarex_mistral_options *opts,
+                                      glarex_error *err);
+
+GLAREX_EXTERN(void) glarex_mistral_free(glarex_mistral *mistral);
+
+/**
+ * POST /v2/workflows with `definition` (`len` bytes of workflow YAML, borrowed) as
+ * text/plain. `out` receives Mistral's array of the created workflows (new), each an
+ * object with at least "id" and "name". Mistral's own message (its "faultstring") is
+ * reported: an invalid definition is GLAREX_EHTTP with http_status 400, a workflow of
+ * that name that already exists is GLAREX_ECONFLICT.
+ */
+GLAREX_EXTERN(int) glarex_mistral_workflow_create(json_t **out, glarex_mistral *mistral,
+                                                  const char *definition, size_t len,
+                                                  glarex_error *err);
+
+/** DELETE /v2/workflows/{identifier}: a workflow's id or name. */
+GLAREX_EXTERN(int) glarex_mistral_workflow_delete(glarex_mistral *mistral,
+                                                  const char *identifier, glarex_error *err);
+
+/* }==================================================================== */
+
+/* {====================================================================
  * Expression evaluator (src/eval.c, lua/)
  *
  * Evaluates Mistral expressions (YAQL <% %>, Jinja {{ }}) the way Mistral 15 does, by

@@ -422,6 +422,8 @@ void glarex__http_response_dispose(glarex__http_response *resp)
     glarex_buf_dispose(&resp->body);
     free(resp->location);
     resp->location = NULL;
+    free(resp->subject_token);
+    resp->subject_token = NULL;
 }
 
 static void response_reset(glarex__http_response *resp)
@@ -523,6 +525,13 @@ static size_t on_header(char *data, size_t size, size_t nitems, void *payload)
         errno = 0;
         long long cl = strtoll(value, &end, 10);
         resp->content_length = (!errno && end != value && !*end && cl >= 0) ? cl : -1;
+    } else if (IS("X-Subject-Token")) {
+        free(resp->subject_token);
+        resp->subject_token = strndup(v, vl);
+        if (!resp->subject_token) {
+            t->oom = 1;
+            return 0;
+        }
     } else if (IS("Location")) {
         free(resp->location);
         resp->location = strndup(v, vl);

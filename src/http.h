@@ -73,11 +73,12 @@ typedef struct glarex__http_response {
     char *location;         /* new, or NULL */
     int64_t content_length; /* -1 when absent */
     int header_overflow;    /* a captured header was too long to keep */
+    char *subject_token;    /* new: X-Subject-Token (Keystone v3), or NULL */
 } glarex__http_response;
 
 #define GLAREX__HTTP_RESPONSE_INIT                                                       \
     {                                                                                    \
-        0, GLAREX_BUF_INIT, "", "", "", NULL, -1, 0                                      \
+        0, GLAREX_BUF_INIT, "", "", "", NULL, -1, 0, NULL                                \
     }
 
 int glarex__http_new(glarex__http **out, const glarex__http_config *cfg,

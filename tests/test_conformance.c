@@ -25,49 +25,22 @@ static const struct {
 
 static int populate(const char *store_url)
 {
-    glarex_store_options so = GLAREX_STORE_OPTIONS_INIT;
-    glarex_store *store = NULL;
-    glarex_error err;
-
-    so.url = store_url;
-    if (glarex_store_open(&store, &so, &err) < 0)
-        goto fail;
     for (size_t i = 0; i < sizeof(artifacts) / sizeof(artifacts[0]); i++) {
-        json_t *fields = json_pack("{s:s, s:s}", "name", artifacts[i].name, "version",
-                                   artifacts[i].version);
-        json_t *art = NULL;
-        char id[64];
-        int rc = glarex_store_create(&art, store, "workflows", fields, &err);
-        json_decref(fields);
-        if (rc < 0)
-            goto fail;
-        snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(art, "id")));
-        json_decref(art);
-        glarex_blob_loc loc = {"workflows", id, "workflow", NULL};
-        if (glarex_store_upload_buffer(&art, store, &loc, "version: '2.0'\n", 14, NULL, &err) < 0)
-            goto fail;
-        json_decref(art);
-        for (int k = 0; artifacts[i].keys[k]; k++) {
-            char content[256];
-            snprintf(content, sizeof(content), "content-of:%s:%s:%s", artifacts[i].name,
-                     artifacts[i].version, artifacts[i].keys[k]);
-            loc.field = "resources";
-            loc.key = artifacts[i].keys[k];
-            if (glarex_store_upload_buffer(&art, store, &loc, content, strlen(content),
-                                           "text/plain", &err) < 0)
-                goto fail;
-            json_decref(art);
+        char contents[6][256];
+        test_resource res[6];
+        size_t n = 0;
+        for (; artifacts[i].keys[n]; n++) {
+            snprintf(contents[n], sizeof(contents[n]), "content-of:%s:%s:%s",
+                     artifacts[i].name, artifacts[i].version, artifacts[i].keys[n]);
+            res[n].key = artifacts[i].keys[n];
+            res[n].data = contents[n];
+            res[n].size = strlen(contents[n]);
         }
-        if (glarex_store_activate(&art, store, "workflows", id, &err) < 0)
-            goto fail;
-        json_decref(art);
+        if (test_store_artifact(NULL, store_url, NULL, artifacts[i].name, artifacts[i].version,
+                                res, n, 1) < 0)
+            return -1;
     }
-    glarex_store_free(store);
     return 0;
-fail:
-    fprintf(stderr, "populating the store: %s\n", err.message);
-    glarex_store_free(store);
-    return -1;
 }
 
 typedef struct tally {

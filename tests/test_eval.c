@@ -23,49 +23,22 @@ typedef struct fixture {
     glarex_eval *ev;
 } fixture;
 
-static void put(glarex_store *store, const char *id, const char *key, const void *data,
-                size_t len)
-{
-    glarex_blob_loc loc = {"workflows", id, key ? "resources" : "workflow", key};
-    json_t *art = NULL;
-    glarex_error err;
-    if (glarex_store_upload_buffer(&art, store, &loc, data, len, NULL, &err) < 0)
-        fail_msg("upload: %s", err.message);
-    json_decref(art);
-}
-
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof(*f));
-    char url[300], cache[300], id[64];
-    glarex_store_options so = GLAREX_STORE_OPTIONS_INIT;
+    char url[300], cache[300];
     glarex_ctx_options co = GLAREX_CTX_OPTIONS_INIT;
-    glarex_store *store = NULL;
-    json_t *art = NULL, *fields;
     glarex_error err;
     static const unsigned char binary[] = {0xff, 0xfe, 0x00, 0x41};
+    const test_resource res[] = {{"heal.sh", "#!/bin/sh\necho healing\n", 23},
+                                 {"image.bin", binary, sizeof(binary)}};
 
     if (!f || test_mkdtemp(f->dir, sizeof(f->dir), "eval") < 0)
         return -1;
     snprintf(url, sizeof(url), "file://%s/store", f->dir);
     snprintf(cache, sizeof(cache), "%s/cache", f->dir);
-    so.url = url;
-    if (glarex_store_open(&store, &so, &err) < 0)
-        fail_msg("%s", err.message);
-    fields = json_pack("{s:s, s:s}", "name", "heal_vms", "version", "1.0");
-    if (glarex_store_create(&art, store, "workflows", fields, &err) < 0)
-        fail_msg("%s", err.message);
-    json_decref(fields);
-    snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(art, "id")));
-    json_decref(art);
-    put(store, id, NULL, "version: '2.0'\n", 14);
-    put(store, id, "heal.sh", "#!/bin/sh\necho healing\n", 23);
-    put(store, id, "image.bin", binary, sizeof(binary));
-    if (glarex_store_activate(&art, store, "workflows", id, &err) < 0)
-        fail_msg("%s", err.message);
-    json_decref(art);
-    glarex_store_free(store);
-
+    if (test_store_artifact(NULL, url, NULL, "heal_vms", "1.0", res, 2, 1) < 0)
+        return -1;
     co.store.url = url;
     co.cache_dir = cache;
     if (glarex_ctx_new(&f->ctx, &co, &err) < 0 || glarex_eval_new(&f->ev, f->ctx, NULL, &err) < 0)

@@ -602,6 +602,19 @@ static void test_store__list_filters_latest_sort(void **state)
         assert_string_equal(sid(json_array_get(out, 0)), sid(meta));
         json_decref(out);
     }
+    { /* Datetimes take lt and gt. */
+        glarex_filter f[] = {{"name", "eq", a},
+                             {"created_at", "gt", "2000-01-01T00:00:00Z"},
+                             {"updated_at", "lt", "2999-01-01T00:00:00Z"}};
+        out = list(b, f, 3, 0, NULL, 0);
+        assert_int_equal(json_array_size(out), 4);
+        json_decref(out);
+        glarex_filter g[] = {{"name", "eq", a},
+                             {"created_at", "lt", "2000-01-01T00:00:00Z"}};
+        out = list(b, g, 2, 0, NULL, 0);
+        assert_int_equal(json_array_size(out), 0);
+        json_decref(out);
+    }
     { /* A name holding ':' needs its explicit operator, which both send. */
         glarex_filter f[] = {{"name", "eq", "ns:none"}};
         out = list(b, f, 1, 0, NULL, 0);
@@ -747,6 +760,19 @@ static void test_store__blob_errors(void **state)
     assert_int_equal(put(NULL, b, "00000000-0000-4000-8000-000000000000", "workflow",
                          NULL, "x", NULL, &err),
                      GLAREX_ENOTFOUND);
+
+    {
+        glarex_blob_loc loc = {"workflows", sid(af), "workflow", NULL};
+        assert_int_equal(glarex_store_upload_file(&x, b->store, &loc,
+                                                  "/nonexistent/wf.yaml", NULL, NULL,
+                                                  NULL, &err),
+                         GLAREX_ENOTFOUND);
+        assert_contains(err.message, "/nonexistent/wf.yaml");
+        assert_int_equal(
+            glarex_store_upload_file(&x, b->store, &loc, "/", NULL, NULL, NULL, &err),
+            GLAREX_EINVALID);
+        assert_null(x);
+    }
 
     /* Nothing uploaded yet. */
     assert_int_equal(get_bytes(&m, NULL, b, sid(af), "resources", "nope.sh", NULL, &err),
@@ -1269,6 +1295,104 @@ static void test_store__dir_stale_index(void **state)
     json_decref(af);
 }
 
+static void test_store__dir_tags_filter(void **state)
+{
+    backend *b = get_backend(state);
+    char name[64];
+    json_t *fields, *af = NULL, *out;
+    glarex_list_options opts = GLAREX_LIST_OPTIONS_INIT;
+    glarex_error err;
+
+    unique_name(name, sizeof(name), b, "tags");
+    fields = json_pack("{s:s, s:[s,s,s]}", "name", name, "tags", "zeta", "alpha", "zeta");
+    assert_ok(glarex_store_create(&af, b->store, "workflows", fields, &err), err);
+    /* A set: duplicates collapse (shown sorted). */
+    assert_int_equal(json_array_size(json_object_get(af, "tags")), 2);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(af, "tags"), 0)),
+                        "alpha");
+    {
+        glarex_filter f[] = {{"tags", NULL, "alpha,zeta"}, {"name", "eq", name}};
+        out = list(b, f, 2, 0, NULL, 0);
+        assert_int_equal(json_array_size(out), 1);
+        json_decref(out);
+    }
+    {
+        glarex_filter f[] = {{"tags", NULL, "alpha,other"}, {"name", "eq", name}};
+        out = list(b, f, 2, 0, NULL, 0);
+        assert_int_equal(json_array_size(out), 0);
+        json_decref(out);
+        glarex_filter g[] = {{"tags-any", NULL, "alpha,other"}, {"name", "eq", name}};
+        out = list(b, g, 2, 0, NULL, 0);
+        assert_int_equal(json_array_size(out), 1);
+        json_decref(out);
+    }
+    {
+        glarex_filter f[] = {{"tags", "eq", "alpha"}};
+        out = NULL;
+        opts.filters = f;
+        opts.nfilters = 1;
+        assert_bad_request(glarex_store_list(&out, b->store, "workflows", &opts, &err),
+                           &err, "Tags are filtered without operator");
+    }
+    json_decref(fields);
+    fields = json_pack("{s:s, s:[s]}", "name", name, "tags", "a,b");
+    assert_bad_request(glarex_store_create(&out, b->store, "workflows", fields, &err),
+                       &err, "Field: tags");
+    json_decref(fields);
+    json_decref(af);
+}
+
+/* Readers take no lock: while another process keeps replacing a draft's blob, every
+ * download still gets one whole, verified version. */
+static void test_store__dir_readers_see_whole_states(void **state)
+{
+    backend *b = get_backend(state);
+    enum { SIZE = 200 * 1024, READS = 60 };
+    char name[64], *va = malloc(SIZE + 1), *vb = malloc(SIZE + 1);
+    json_t *af;
+    glarex_error err;
+    int status = 0;
+    pid_t pid;
+
+    assert_non_null(va);
+    assert_non_null(vb);
+    memset(va, 'a', SIZE);
+    memset(vb, 'b', SIZE);
+    va[SIZE] = vb[SIZE] = '\0';
+    unique_name(name, sizeof(name), b, "readers");
+    af = create_wf(b, name, "1.0");
+    put_ok(b, sid(af), "resources", "flip", va, NULL);
+
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        glarex_store *s = NULL;
+        glarex_blob_loc loc = {"workflows", sid(af), "resources", "flip"};
+        if (open_dir_store(&s, b->root, 0, &err) < 0)
+            _exit(2);
+        for (int i = 0;; i++) {
+            json_t *x = NULL;
+            const char *v = i % 2 ? va : vb;
+            if (glarex_store_upload_buffer(&x, s, &loc, v, SIZE, NULL, &err) < 0)
+                _exit(3);
+            json_decref(x);
+        }
+    }
+    for (int i = 0; i < READS; i++) {
+        membuf m;
+        assert_ok(get_bytes(&m, NULL, b, sid(af), "resources", "flip", NULL, &err), err);
+        assert_int_equal(m.len, SIZE);
+        assert_true(memcmp(m.ptr, va, SIZE) == 0 || memcmp(m.ptr, vb, SIZE) == 0);
+        free(m.ptr);
+    }
+    kill(pid, SIGKILL);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status)); /* the writer never failed */
+    free(va);
+    free(vb);
+    json_decref(af);
+}
+
 static void test_store__urls(void **state)
 {
     backend *b = get_backend(state);
@@ -1415,6 +1539,8 @@ int main(void)
         cmocka_unit_test(test_store__dir_layout),
         cmocka_unit_test(test_store__dir_two_handles),
         cmocka_unit_test(test_store__dir_stale_index),
+        cmocka_unit_test(test_store__dir_tags_filter),
+        cmocka_unit_test(test_store__dir_readers_see_whole_states),
         cmocka_unit_test(test_store__urls),
         cmocka_unit_test(test_store__dir_default_location),
         cmocka_unit_test(test_store__dir_refuses_foreign_directory),

@@ -1,6 +1,8 @@
 /* Test helper: starts and stops the Glare-compatible test server for C tests. */
 #include "server.h"
 
+#include <glarex.h>
+
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -188,4 +190,54 @@ int test_server_request(const test_server *s, const char *method, const char *pa
     else
         free(b.ptr);
     return (int)status;
+}
+
+int test_store_artifact(char *id, const char *url, const char *token, const char *name,
+                        const char *version, const test_resource *res, size_t n,
+                        int activate)
+{
+    glarex_store_options so = GLAREX_STORE_OPTIONS_INIT;
+    glarex_store *store = NULL;
+    glarex_blob_loc loc = {"workflows", NULL, "workflow", NULL};
+    json_t *fields = json_pack("{s:s, s:s}", "name", name, "version", version);
+    json_t *art = NULL;
+    glarex_error err;
+    char created[64] = "";
+    int rc = -1;
+
+    so.url = url;
+    so.client.auth_token = token;
+    if (!fields || glarex_store_open(&store, &so, &err) < 0 ||
+        glarex_store_create(&art, store, "workflows", fields, &err) < 0)
+        goto done;
+    snprintf(created, sizeof(created), "%s", json_string_value(json_object_get(art, "id")));
+    json_decref(art);
+    art = NULL;
+    loc.id = created;
+    if (glarex_store_upload_buffer(&art, store, &loc, "version: '2.0'\n", 14,
+                                   "application/x-yaml", &err) < 0)
+        goto done;
+    for (size_t i = 0; i < n; i++) {
+        json_decref(art);
+        art = NULL;
+        loc.field = "resources";
+        loc.key = res[i].key;
+        if (glarex_store_upload_buffer(&art, store, &loc, res[i].data, res[i].size,
+                                       "text/plain", &err) < 0)
+            goto done;
+    }
+    json_decref(art);
+    art = NULL;
+    if (activate && glarex_store_activate(&art, store, "workflows", created, &err) < 0)
+        goto done;
+    if (id)
+        snprintf(id, 64, "%s", created);
+    rc = 0;
+done:
+    if (rc < 0)
+        fprintf(stderr, "test artifact %s %s: %s\n", name, version, err.message);
+    json_decref(art);
+    json_decref(fields);
+    glarex_store_free(store);
+    return rc;
 }

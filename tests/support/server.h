@@ -29,6 +29,21 @@ int test_server_request(const test_server *s, const char *method, const char *pa
                         const char *token, const char *content_type, const char *body,
                         char **out);
 
+/* One resource of a test artifact. */
+typedef struct test_resource {
+    const char *key;
+    const void *data;
+    size_t size;
+} test_resource;
+
+/* Creates artifact name/version of type workflows in the store at `url` (with `token`,
+ * may be NULL): a small workflow blob plus `n` resources, activated when `activate`.
+ * Writes the id into `id` (64 bytes, may be NULL). Returns 0, or -1 with a message on
+ * stderr. */
+int test_store_artifact(char *id, const char *url, const char *token, const char *name,
+                        const char *version, const test_resource *res, size_t n,
+                        int activate);
+
 /* A temporary directory for a test's own files (created; removed by rm_rf). */
 int test_mkdtemp(char *buf, size_t size, const char *tag);
 void test_rm_rf(const char *path);

@@ -1,0 +1,115 @@
+/* Keystone v3 password authentication: one POST /v3/auth/tokens, the token comes back
+ * in the X-Subject-Token header. The password never reaches a trace or a message. */
+#include "peer.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int glarex_keystone_options_init(glarex_keystone_options *opts, unsigned int version)
+{
+    if (!opts || version != GLAREX_KEYSTONE_OPTIONS_VERSION)
+        return GLAREX_EINVALID;
+    memset(opts, 0, sizeof(*opts));
+    opts->version = version;
+    return glarex_client_options_init(&opts->client, GLAREX_CLIENT_OPTIONS_VERSION);
+}
+
+/* The request body, with the real password or "***" for the trace (new text). */
+static char *auth_body(const glarex_keystone_options *o, const char *password)
+{
+    const char *udom = o->user_domain_name ? o->user_domain_name : "Default";
+    const char *pdom = o->project_domain_name ? o->project_domain_name : "Default";
+    json_t *body;
+    char *text;
+
+    if (o->project_name)
+        body = json_pack("{s:{s:{s:[s], s:{s:{s:s, s:{s:s}, s:s}}}, s:{s:{s:s, s:{s:s}}}}}",
+                         "auth", "identity", "methods", "password", "password", "user",
+                         "name", o->username, "domain", "name", udom, "password", password,
+                         "scope", "project", "name", o->project_name, "domain", "name",
+                         pdom);
+    else
+        body = json_pack("{s:{s:{s:[s], s:{s:{s:s, s:{s:s}, s:s}}}}}", "auth", "identity",
+                         "methods", "password", "password", "user", "name", o->username,
+                         "domain", "name", udom, "password", password);
+    text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    return text;
+}
+
+/* {auth_url}/v3/auth/tokens; an auth_url that already ends in /v3 is not doubled. */
+static char *tokens_url(const char *base)
+{
+    size_t n = strlen(base);
+    int has_v3 = n >= 3 && strcmp(base + n - 3, "/v3") == 0;
+    char *url = malloc(n + sizeof("/v3/auth/tokens"));
+    if (url)
+        sprintf(url, "%s%s", base, has_v3 ? "/auth/tokens" : "/v3/auth/tokens");
+    return url;
+}
+
+int glarex_keystone_token(glarex_buf *out, const glarex_keystone_options *opts,
+                          glarex_error *err)
+{
+    glarex__peer peer = {0};
+    glarex__http_request req;
+    glarex__http_response resp = GLAREX__HTTP_RESPONSE_INIT;
+    char *body = NULL, *shown = NULL, *url = NULL;
+    int error = 0;
+
+    GLAREX_ERROR_RESET(err);
+    GLAREX_ASSERT_ARG(err, out);
+    GLAREX_ASSERT_ARG(err, opts);
+    if (opts->version != GLAREX_KEYSTONE_OPTIONS_VERSION)
+        return glarex__error_set(err, GLAREX_EINVALID,
+                                 "glarex_keystone_options: unknown version %u (expected %d)",
+                                 opts->version, GLAREX_KEYSTONE_OPTIONS_VERSION);
+    if (!opts->username || !opts->password)
+        return glarex__error_set(err, GLAREX_EINVALID,
+                                 "Keystone password authentication needs a user name and a "
+                                 "password");
+    if ((error = glarex__peer_open(&peer, "Keystone URL", opts->auth_url, &opts->client,
+                                   err)) < 0)
+        return error;
+
+    body = auth_body(opts, opts->password);
+    shown = auth_body(opts, "***");
+    url = tokens_url(peer.base);
+    if (!body || !shown || !url) {
+        error = GLAREX_ENOMEM_SET(err);
+        goto done;
+    }
+    memset(&req, 0, sizeof(req));
+    req.method = "POST";
+    req.url = url;
+    req.what = "POST /v3/auth/tokens";
+    req.accept = "application/json";
+    req.content_type = "application/json";
+    req.has_body = 1;
+    req.body = body;
+    req.body_size = strlen(body);
+    req.trace_body = shown;
+    req.idempotent = 1; /* asking for a token twice is harmless */
+    req.max_body = peer.max_json;
+    if ((error = glarex__http_perform(&resp, peer.http, &req, err)) < 0)
+        goto done;
+    if (!resp.subject_token || !resp.subject_token[0]) {
+        error = glarex__error_set(err, GLAREX_EPROTOCOL,
+                                  "%s: %ld answer without an X-Subject-Token header",
+                                  req.what, resp.status);
+        goto done;
+    }
+    out->size = strlen(resp.subject_token);
+    out->ptr = resp.subject_token;
+    resp.subject_token = NULL;
+
+done:
+    glarex__http_response_dispose(&resp);
+    glarex__peer_close(&peer);
+    if (body) /* it held the password */
+        memset(body, 0, strlen(body));
+    free(body);
+    free(shown);
+    free(url);
+    return error;
+}

@@ -1,0 +1,73 @@
+-- The Lua module as a plain lua5.4 interpreter loads it: run by tests/test_lua_module.c
+-- with LUA_CPATH pointing at the built glarex.so, a store URL and a cache directory.
+local store_url, cache_dir = arg[1], arg[2]
+local glarex = require "glarex"
+
+local failures = 0
+local function check(cond, what)
+  if not cond then
+    failures = failures + 1
+    io.stderr:write("FAIL: ", what, "\n")
+  end
+end
+
+check(type(glarex.version) == "string", "version string")
+check(type(glarex.null) == "userdata", "null sentinel")
+
+-- misuse raises
+check(not pcall(glarex.open, {nosuch = 1}), "unknown option raises")
+check(not pcall(glarex.open, {offline = "yes"}), "option of the wrong type raises")
+
+local ctx = assert(glarex.open{url = store_url, cache_dir = cache_dir})
+check(tostring(ctx):find(store_url, 1, true), "tostring names the store")
+
+local text = ctx:fetch("heal_vms", "1.0", "heal.sh")
+check(text == "#!/bin/sh\necho healing\n", "fetch by name, version, resource")
+check(ctx:fetch("glare://heal_vms@1.0/heal.sh") == text, "fetch by URI")
+
+local path = ctx:path("heal_vms", "1.0", "heal.sh")
+local f = io.open(path, "rb")
+check(f and f:read("a") == text, "path names the verified cached file")
+if f then f:close() end
+
+local info = ctx:info("heal_vms", "1.0", "heal.sh")
+check(info.size == 23 and info.key == "heal.sh" and #info.sha256 == 64, "info fields")
+
+-- expected failures: nil, message, code
+local v, msg, code = ctx:fetch("heal_vms", "1.0", "nope.sh")
+check(v == nil and msg:find("nope.sh", 1, true) and code == -2, "not found is nil, msg, code")
+v, msg, code = ctx:fetch("glare://heal_vms@1.x/heal.sh")
+check(v == nil and code == -3 and msg:find("column", 1, true), "bad reference names its column")
+check(not pcall(ctx.fetch, ctx, 1, 2), "wrong argument count raises")
+
+local art = assert(ctx:artifact("heal_vms", "1.0"))
+check(art.version == "1.0.0" and art.resources["heal.sh"].size == 23, "artifact as a table")
+local keys = {}
+for k in pairs(art.resources) do keys[#keys + 1] = k end
+check(#keys == 1, "one resource listed")
+check(ctx:artifact("heal_vms") ~= nil, "latest active artifact")
+
+check(ctx:eval("<% $.a + 1 %>", {a = 41}) == 42, "eval YAQL")
+check(ctx:eval("<% glare('heal_vms', '1.0', 'heal.sh') %>") == text, "eval glare()")
+local r = ctx:eval({k = "<% $.a %>", n = {1, "<% $.a %>"}}, {a = "x"})
+check(r.k == "x" and r.n[2] == "x", "eval a table recursively")
+check(ctx:eval("<% $.n %>", {n = glarex.null}) == glarex.null, "null round trip")
+v, msg, code = ctx:eval("<% $.missing %>", {a = 1})
+check(v == nil and code == -19, "evaluation error is nil, msg, code")
+
+local stats = ctx:stats()
+check(stats.downloads >= 1, "stats")
+
+ctx:close()
+ctx:close() -- idempotent
+check(not pcall(ctx.fetch, ctx, "glare://x/y"), "closed context raises")
+do
+  local c <close> = assert(glarex.open{url = store_url, cache_dir = cache_dir})
+  check(c:fetch("heal_vms", "1.0", "heal.sh") == text, "to-be-closed context")
+end
+
+if failures > 0 then
+  print(string.format("lua module: %d failed", failures))
+  os.exit(1)
+end
+print("lua module: all checks passed")
