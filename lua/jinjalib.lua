@@ -227,7 +227,7 @@ end
 local function stable_sort(arr, keyf, reverse)
   local n = #arr
   local keys = {}
-  for i = 1, n do keys[i] = keyf and keyf(arr[i]) or arr[i] end
+  for i = 1, n do if keyf then keys[i] = keyf(arr[i]) else keys[i] = arr[i] end end
   local idx = {}
   for i = 1, n do idx[i] = i end
   local function less(i, j)
@@ -582,7 +582,8 @@ end
 ------------------------------------------------------------------------
 -- attribute / item lookup (SandboxedEnvironment.getattr / getitem)
 ------------------------------------------------------------------------
-local function is_dunder(name) return ssub(name, 1, 2) == "__" end
+-- a Python attribute name such as __class__ (these exist on every object)
+local function is_dunder(name) return #name > 4 and ssub(name, 1, 2) == "__" and ssub(name, -2) == "__" end
 local function unsafe(o, name)
   return undefined("access to attribute '" .. name .. "' of '" .. pytype(o) .. "' object is unsafe.", "eval")
 end
@@ -1217,7 +1218,8 @@ local function select_or_reject(lookup_attr, modfunc)
       while true do
         local x = nx()
         if x == nil then return nil end
-        local y = transfunc and transfunc(x) or x
+        local y = x
+        if transfunc then y = transfunc(x) end
         local r = truthy(f(y))
         if modfunc then r = not r end
         if r then return x end
@@ -1670,6 +1672,34 @@ function L.resolve(D, name)
   if name == "__env" or name == "__execution" or name == "__task_execution" then return L.ctxvar(D, name) end
   return undefined("'" .. name .. "' is undefined")
 end
+
+------------------------------------------------------------------------
+-- helpers for generated code
+------------------------------------------------------------------------
+L.concat = concat
+function L.mkdict(...)
+  local d = new_dict()
+  for i = 1, select("#", ...), 2 do
+    local k, v = select(i, ...)
+    if getmetatable(k) == Undefined then undef_fail(k) end
+    dict_set(d, k, v)
+  end
+  return d
+end
+function L.dynargs(args, extra)
+  for x in iter(extra) do args[#args + 1] = x end
+  return args
+end
+function L.dynkw(kw, extra)
+  if getmetatable(extra) ~= Dict then type_error("argument after ** must be a mapping, not " .. pytype(extra)) end
+  local d = kw or new_dict()
+  for k, v in rt.dict_pairs(extra) do
+    if kw and dict_get(kw, k) ~= nil then type_error("got multiple values for keyword argument '" .. tostring(k) .. "'") end
+    dict_set(d, k, v)
+  end
+  return d
+end
+L.cond_undefined = rt.undefined("the inline if-expression evaluated to false and no else section was defined.", false)
 
 ------------------------------------------------------------------------
 -- final values

@@ -563,7 +563,8 @@ MF("distinct", "collection, keySelector?:L", function(c, ks)
     while true do
       local x = nx()
       if x == nil then return nil end
-      local k = ks and ks(x) or x
+      local k = x
+      if ks then k = ks(x) end
       local dup = false
       for i = 1, #seen do if eq(seen[i], k) then dup = true; break end end
       if not dup then
@@ -824,7 +825,8 @@ M_("groupBy", "collection, keySelector:L, valueSelector?:L, aggregator?:L", func
   need_iterable(c, "groupBy", true)
   local groups = new_dict()
   for x in iter(c) do
-    local v = vs and vs(x) or x
+    local v = x
+    if vs then v = vs(x) end
     local k = ks(x)
     local g = dict_get(groups, k)
     if g == nil then g = {}; dict_set(groups, k, g) end
@@ -1158,7 +1160,8 @@ M_("toDict", "collection, keySelector:L, valueSelector?:L", function(c, ks, vs)
   local d = new_dict()
   for x in iter(c) do
     local k = ks(x)
-    local v = vs and vs(x) or x
+    local v = x
+    if vs then v = vs(x) end
     dict_set(d, k, v)
   end
   return d

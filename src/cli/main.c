@@ -1,14 +1,195 @@
-/* The glarex command. */
-#include <glarex.h>
-#include <stdio.h>
+/* The glarex command: the command table, the common options and dispatch. */
+#include "cli.h"
+
+#include <stdlib.h>
 #include <string.h>
+
+int cli_load_config(cli *c, const cli_cmd_spec *spec);
+
+static cli G;
+
+/* Options every command accepts, before or after its name. */
+static const cli_opt common_opts[] = {
+    {CLI_OPT_VALUE, "format", 'f', &G.format_name, "FORMAT",
+     "output: text (default) or json", 0},
+    {CLI_OPT_SWITCH, "quiet", 'q', &G.quiet, NULL, "print only results and errors", 0},
+    {CLI_OPT_SWITCH, "verbose", 'v', &G.verbose, NULL, "say what is being done", 0},
+    {CLI_OPT_SWITCH, "debug", 0, &G.debug, NULL,
+     "print each HTTP request as a curl command (secrets hidden)", 0},
+    {CLI_OPT_VALUE, "config", 0, &G.config_file, "FILE",
+     "read only this configuration file", 0},
+    {CLI_OPT_VALUE, "glare-url", 0, &G.flag[S_GLARE_URL], "URL",
+     "store: http(s)://HOST:PORT (Glare) or file:///DIR [GLARE_URL]", 0},
+    {CLI_OPT_VALUE, "os-auth-token", 0, &G.flag[S_OS_AUTH_TOKEN], "TOKEN",
+     "token for Glare and Mistral [OS_AUTH_TOKEN]", 0},
+    {CLI_OPT_VALUE, "os-auth-url", 0, &G.flag[S_OS_AUTH_URL], "URL",
+     "Keystone v3 for a password token [OS_AUTH_URL]", 0},
+    {CLI_OPT_VALUE, "os-username", 0, &G.flag[S_OS_USERNAME], "NAME", "[OS_USERNAME]", 0},
+    {CLI_OPT_VALUE, "os-password", 0, &G.flag[S_OS_PASSWORD], "PASSWORD", "[OS_PASSWORD]",
+     0},
+    {CLI_OPT_VALUE, "os-project-name", 0, &G.flag[S_OS_PROJECT_NAME], "NAME",
+     "[OS_PROJECT_NAME]", 0},
+    {CLI_OPT_VALUE, "os-user-domain-name", 0, &G.flag[S_OS_USER_DOMAIN_NAME], "NAME",
+     "default Default [OS_USER_DOMAIN_NAME]", 0},
+    {CLI_OPT_VALUE, "os-project-domain-name", 0, &G.flag[S_OS_PROJECT_DOMAIN_NAME], "NAME",
+     "default Default [OS_PROJECT_DOMAIN_NAME]", 0},
+    {CLI_OPT_VALUE, "os-cacert", 0, &G.flag[S_OS_CACERT], "FILE",
+     "CA bundle for TLS [OS_CACERT]", 0},
+    {CLI_OPT_VALUE, "os-cert", 0, &G.flag[S_OS_CERT], "FILE", "client certificate [OS_CERT]",
+     0},
+    {CLI_OPT_VALUE, "os-key", 0, &G.flag[S_OS_KEY], "FILE", "client key [OS_KEY]", 0},
+    {CLI_OPT_SWITCH, "insecure", 0, &G.insecure_flag, NULL,
+     "do not verify TLS certificates [OS_INSECURE]", 0},
+    {CLI_OPT_VALUE, "cache-dir", 0, &G.flag[S_CACHE_DIR], "DIR",
+     "cache directory [GLAREX_CACHE_DIR]", 0},
+    {CLI_OPT_SWITCH, "offline", 0, &G.offline_flag, NULL,
+     "serve only cached content [GLAREX_OFFLINE]", 0},
+    {CLI_OPT_VALUE, "timeout", 0, &G.flag[S_TIMEOUT], "SECONDS",
+     "limit for each HTTP request (default none) [GLAREX_TIMEOUT]", 0},
+    {CLI_OPT_END, NULL, 0, NULL, NULL, NULL, 0},
+};
+
+typedef struct cli_command {
+    const char *name;
+    int (*fn)(cli *c, int argc, char **argv);
+    const char *desc;
+} cli_command;
+
+static const cli_command commands[] = {
+    {"workflow-create", cmd_workflow_create,
+     "store a workflow and its resources as an artifact (and in Mistral)"},
+    {"workflow-list", cmd_workflow_list, "list workflow artifacts"},
+    {"workflow-show", cmd_workflow_show, "show one workflow artifact"},
+    {"workflow-delete", cmd_workflow_delete, "delete a workflow artifact"},
+    {"resource-list", cmd_resource_list, "list the resources of a workflow artifact"},
+    {"resource-get", cmd_resource_get, "print or save one resource"},
+    {"eval", cmd_eval, "evaluate a Mistral expression or template"},
+    {"render", cmd_render, "evaluate a whole YAML or JSON document"},
+    {"resolve", cmd_resolve, "show what a reference resolves to, step by step"},
+    {"cache", cmd_cache, "inspect the local cache: ls, stats, verify, gc, purge"},
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+int cli_parse(cli *c, const cli_cmd_spec *spec, int argc, char **argv)
+{
+    int rc = cli_opt_parse(spec, common_opts, argc, argv);
+
+    if (rc == -1)
+        return 0; /* --help */
+    if (rc)
+        return rc;
+    if (!c->format_name || strcmp(c->format_name, "text") == 0)
+        c->format = CLI_TEXT;
+    else if (strcmp(c->format_name, "json") == 0)
+        c->format = CLI_JSON;
+    else
+        return cli_usage_error(spec, "unknown format '%s' for --format (text or json)",
+                               c->format_name);
+    if (c->insecure_flag)
+        c->flag[S_INSECURE] = "1";
+    if (c->offline_flag)
+        c->flag[S_OFFLINE] = "1";
+    if (cli_load_config(c, spec) != 0)
+        return 2;
+    return CLI_CONTINUE;
+}
+
+static void main_usage(FILE *f)
+{
+    fprintf(f, "usage: glarex [options] COMMAND [ARGS...]\n");
+}
+
+static void main_help(void)
+{
+    main_usage(stdout);
+    printf("\nWorkflow resources in OpenStack Glare (or a local store), reachable from "
+           "Mistral expressions.\n\nCommands:\n");
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        printf("  %-16s  %s\n", commands[i].name, commands[i].desc);
+    printf("\n'glarex COMMAND --help' shows a command's options, including the common "
+           "ones.\n'glarex --version' prints the version. Manual: glarex(1).\n");
+}
+
+/* Whether argv[i] is a common option that takes its value from argv[i + 1]. */
+static int takes_next(const char *a)
+{
+    for (const cli_opt *o = common_opts; o->type; o++) {
+        if (o->type != CLI_OPT_VALUE)
+            continue;
+        if ((a[1] == '-' && strcmp(a + 2, o->name) == 0) ||
+            (a[1] != '-' && o->alias && a[1] == o->alias && a[2] == '\0'))
+            return 1;
+    }
+    return 0;
+}
 
 int main(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "--version") == 0) {
+    const cli_command *cmd = NULL;
+    char **args = NULL;
+    int first = 1, nglobal, nargs, rc;
+
+    /* Common options may come before the command: skip over them. */
+    while (first < argc && argv[first][0] == '-' && argv[first][1]) {
+        const char *a = argv[first];
+        if (strcmp(a, "--version") == 0) {
+            printf("glarex %s\n", glarex_version());
+            return 0;
+        }
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            main_help();
+            return 0;
+        }
+        if (strcmp(a, "--") == 0)
+            break;
+        first += takes_next(a) ? 2 : 1;
+    }
+    if (first >= argc || strcmp(argv[first], "--") == 0) {
+        fprintf(stderr, "glarex: no command given\n");
+        main_usage(stderr);
+        fprintf(stderr, "Try 'glarex --help'.\n");
+        return 2;
+    }
+    if (strcmp(argv[first], "help") == 0) {
+        if (first + 1 >= argc) {
+            main_help();
+            return 0;
+        }
+        /* glarex help CMD [SUB] = glarex CMD [SUB] --help */
+        argv[first] = "--help";
+        for (int i = first; i + 1 < argc && argv[i + 1][0] != '-'; i++) {
+            char *t = argv[i];
+            argv[i] = argv[i + 1];
+            argv[i + 1] = t;
+        }
+    }
+    if (strcmp(argv[first], "version") == 0) {
         printf("glarex %s\n", glarex_version());
         return 0;
     }
-    fprintf(stderr, "usage: glarex --version\n");
-    return 2;
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (strcmp(argv[first], commands[i].name) == 0)
+            cmd = &commands[i];
+    if (!cmd) {
+        fprintf(stderr, "glarex: unknown command '%s'\n", argv[first]);
+        main_usage(stderr);
+        fprintf(stderr, "Try 'glarex --help'.\n");
+        return 2;
+    }
+
+    /* The command sees its own arguments after the common options given before it. */
+    nglobal = first - 1;
+    nargs = nglobal + (argc - first - 1);
+    args = calloc((size_t)nargs + 1, sizeof(char *));
+    if (!args) {
+        fprintf(stderr, "glarex: out of memory\n");
+        return 1;
+    }
+    memcpy(args, argv + 1, (size_t)nglobal * sizeof(char *));
+    memcpy(args + nglobal, argv + first + 1, (size_t)(argc - first - 1) * sizeof(char *));
+    rc = cmd->fn(&G, nargs, args);
+    cli_close(&G);
+    free(args);
+    return rc;
 }

@@ -1,0 +1,208 @@
+/* The glarex command: shared state, configuration, output helpers. Uses only the public
+ * header glarex.h. */
+#ifndef GLAREX_CLI_H
+#define GLAREX_CLI_H
+
+#include "opt.h"
+
+#include <glarex.h>
+#include <stdio.h>
+
+/* Settings: each is a flag, an environment variable and a config file key, looked up
+ * in that order (see config.c and docs/configuration.md). */
+enum cli_setting_id {
+    S_GLARE_URL,
+    S_OS_AUTH_TOKEN,
+    S_OS_AUTH_URL,
+    S_OS_USERNAME,
+    S_OS_PASSWORD,
+    S_OS_PROJECT_NAME,
+    S_OS_USER_DOMAIN_NAME,
+    S_OS_PROJECT_DOMAIN_NAME,
+    S_OS_CACERT,
+    S_OS_CERT,
+    S_OS_KEY,
+    S_INSECURE,
+    S_CACHE_DIR,
+    S_OFFLINE,
+    S_TIMEOUT,
+    S_MISTRAL_URL,
+    S_COUNT
+};
+
+typedef enum cli_format { CLI_TEXT, CLI_JSON } cli_format;
+
+typedef struct cli {
+    /* common flags, set by the common option table */
+    const char *format_name;
+    int quiet, verbose, debug;
+    const char *config_file;
+    const char *flag[S_COUNT];
+    int insecure_flag, offline_flag;
+
+    /* after cli_parse */
+    cli_format format;
+    char *file_value[S_COUNT]; /* from the config file (owned) */
+    char *file_origin[S_COUNT]; /* "path:line" for messages (owned) */
+
+    char *token;     /* the token in use (owned), or NULL */
+    int reauthed;    /* a 401 already led to a new Keystone token */
+    glarex_store *store;
+    glarex_ctx *ctx;
+} cli;
+
+#define CLI_CONTINUE (-1)
+
+/* Parses the command's arguments and the common options, then reads the
+ * configuration. Returns CLI_CONTINUE, or the exit status to return now (0 after
+ * --help, 2 after a usage or configuration error). */
+int cli_parse(cli *c, const cli_cmd_spec *spec, int argc, char **argv);
+
+#define CLI_PARSE(c, spec, argc, argv)                                                    \
+    do {                                                                                 \
+        int parse_rc_ = cli_parse((c), (spec), (argc), (argv));                           \
+        if (parse_rc_ != CLI_CONTINUE)                                                   \
+            return parse_rc_;                                                            \
+    } while (0)
+
+/* {====================================================================
+ * Configuration and connections (config.c)
+ * ==================================================================== */
+
+/* The value of a setting (flag > environment > config file), or NULL. Borrowed. */
+const char *cli_setting(const cli *c, int id);
+
+/* Whether a boolean setting is on. */
+int cli_setting_on(const cli *c, int id);
+
+/* Fills HTTP settings (TLS, timeouts, trace, token) for any peer. */
+void cli_client_options(cli *c, glarex_client_options *o);
+
+/* Opens c->store, authenticating first when the store is a Glare server. */
+int cli_open_store(cli *c, glarex_error *err);
+
+/* Opens c->ctx (store, cache, resolver); `need_auth`: a Glare server will be asked. */
+int cli_open_ctx(cli *c, int need_auth, glarex_error *err);
+
+/* After a call failed with GLAREX_EAUTH: when Keystone credentials are configured and
+ * this has not happened yet, gets a new token and reopens c->store and c->ctx (the
+ * handles change). Returns 1 when the call should be tried again, else 0 (and `err`
+ * then holds the error to report). */
+int cli_retry_auth(cli *c, glarex_error *err);
+
+/* rc = call; once more after a re-authentication when it failed with GLAREX_EAUTH. */
+#define CLI_AUTH_RETRY(c, rc, err, call)                                                 \
+    do {                                                                                 \
+        (rc) = (call);                                                                   \
+        if ((rc) == GLAREX_EAUTH && cli_retry_auth((c), (err)))                          \
+            (rc) = (call);                                                               \
+    } while (0)
+
+/* A token for Mistral or Glare: the configured one, or one from Keystone. */
+int cli_token(cli *c, glarex_error *err);
+
+void cli_close(cli *c);
+
+/* }==================================================================== */
+
+/* {====================================================================
+ * Output (output.c)
+ * ==================================================================== */
+
+/* "glarex: <message>" from a library error; returns 1. */
+int cli_error(const glarex_error *err);
+/* "glarex: <message>" for the CLI's own runtime errors; returns 1. */
+int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "glarex: warning: <message>" unless -q. */
+void cli_warn(const cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* "glarex: <message>" with -v only. */
+void cli_info(const cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Writes `v` as compact JSON and a newline (reals as their shortest round-trip text);
+ * returns 0 or 1 (after reporting a write error). */
+int cli_print_json(FILE *f, const json_t *v);
+
+/* Reads a whole file ("-" = standard input) into `out` (new, NUL-terminated). */
+int cli_read_file(glarex_buf *out, const char *path, glarex_error *err);
+
+/* sha256 of a file as 64 lower-case hex digits, and its size. */
+int cli_sha256_file(char hex[65], uint64_t *size, const char *path, glarex_error *err);
+
+/* Whether the bytes are text fit for a terminal: UTF-8 without NUL. */
+int cli_is_text(const char *data, size_t len);
+
+/* Human sizes: "812 B", "4.0 KiB", "1.5 MiB". */
+const char *cli_size(char buf[32], uint64_t n);
+
+/* Upload progress on stderr when it is a terminal (and not -q), for files of at least
+ * 1 MiB; also aborts the transfer once SIGINT or SIGTERM arrived. */
+typedef struct cli_progress {
+    const cli *c;
+    const char *label;
+    int shown;
+} cli_progress;
+int cli_progress_cb(uint64_t done, uint64_t total, void *payload);
+void cli_progress_end(cli_progress *p);
+
+/* SIGINT/SIGTERM set a flag instead of killing the process, so a half-made artifact
+ * can be deleted. */
+void cli_catch_interrupts(void);
+int cli_interrupted(void);
+
+/* The summary of a Glare artifact JSON: {id, name, version, status, visibility, owner,
+ * description, tags, created_at, updated_at, activated_at, workflow, resources} with
+ * blobs as {size, sha256, md5, content_type} and resources as a list sorted by key
+ * (new). */
+json_t *cli_artifact_summary(const json_t *art);
+
+/* Prints a summary in text form. */
+void cli_print_artifact(const json_t *summary);
+
+/* }==================================================================== */
+
+/* {====================================================================
+ * Artifacts by name (cmd_workflow.c)
+ * ==================================================================== */
+
+/* Finds one artifact by "NAME", "NAME@VERSION" or an id (new JSON in *out). Without a
+ * version, the highest one. Not found and ambiguous are errors in `err`. */
+int cli_find_artifact(json_t **out, cli *c, const char *spec, glarex_error *err);
+
+/* Sets a glarex_error of the CLI's own (code and message). */
+int cli_set_error(glarex_error *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* }==================================================================== */
+
+/* {====================================================================
+ * Workflow checks (lint.c)
+ * ==================================================================== */
+
+/* The workflow names a Mistral v2 definition holds: the top-level keys other than
+ * version, name, description, tags, workflows and actions, or the keys of `workflows`
+ * in the workbook form (new array). NULL when `doc` is not a mapping. */
+json_t *cli_workflow_names(const json_t *doc);
+
+/* Every glare() / glare_path() / glare_b64() / glare_info() call with literal
+ * arguments and every glare:// URI in the strings of `doc`, as references that name
+ * artifact `name` at `version` (normalised): a new array of {"ref": text, "key": key}
+ * (key null for the workflow blob itself). A reference that does not parse fails with
+ * the parser's error. */
+int cli_lint_refs(json_t **out, const json_t *doc, const char *name, const char *version,
+                  glarex_error *err);
+
+/* }==================================================================== */
+
+/* Commands */
+int cmd_workflow_create(cli *c, int argc, char **argv);
+int cmd_workflow_list(cli *c, int argc, char **argv);
+int cmd_workflow_show(cli *c, int argc, char **argv);
+int cmd_workflow_delete(cli *c, int argc, char **argv);
+int cmd_resource_list(cli *c, int argc, char **argv);
+int cmd_resource_get(cli *c, int argc, char **argv);
+int cmd_eval(cli *c, int argc, char **argv);
+int cmd_render(cli *c, int argc, char **argv);
+int cmd_resolve(cli *c, int argc, char **argv);
+int cmd_cache(cli *c, int argc, char **argv);
+
+#endif
