@@ -7,6 +7,7 @@ local rt, T = M.runtime, M.template
 local ev = {}
 
 local type, getmetatable, setmetatable = type, getmetatable, setmetatable
+local sfind = string.find
 local null, List, Dict = rt.null, rt.List, rt.Dict
 
 ------------------------------------------------------------------------
@@ -38,6 +39,7 @@ end
 
 function ev.evaluate(text, ctx)
   if type(text) ~= "string" then return text end
+  if not sfind(text, "{", 1, true) and not sfind(text, "<%", 1, true) then return text end
   if ctx == nil then ctx = null end
   return compile_cached(text).eval(ctx)
 end
@@ -55,22 +57,44 @@ end
 
 local function rec(v, ctx)
   local tv = type(v)
-  if tv == "string" then return ev.evaluate(v, ctx) end
+  if tv == "string" then
+    -- no '{' and no '<%': cannot be an expression
+    if not sfind(v, "{", 1, true) and not sfind(v, "<%", 1, true) then return v end
+    return compile_cached(v).eval(ctx)
+  end
   if tv ~= "table" or v == null then return v end
   local mt = getmetatable(v)
+  -- copy-on-write: containers with nothing to evaluate are returned as is
   if mt == Dict then
-    local d = rt.dict()
-    local ks, map, nks, nmap = v.keys, v.map, d.keys, d.map
+    local ks, map = v.keys, v.map
+    local nmap = nil
     for i = 1, #ks do
       local k = ks[i]
-      nks[i] = k
       local nk = type(k) == "string" and k or rt.keynorm(k)
-      nmap[nk] = rec(map[nk], ctx)
+      local x = map[nk]
+      local y = rec(x, ctx)
+      if y ~= x and not nmap then
+        nmap = {}
+        for kk, vv in pairs(map) do nmap[kk] = vv end
+      end
+      if nmap then nmap[nk] = y end
     end
-    return d
+    if not nmap then return v end
+    local nks = {}
+    for i = 1, #ks do nks[i] = ks[i] end
+    return setmetatable({keys = nks, map = nmap}, Dict)
   elseif mt == List then
-    local out = {}
-    for i = 1, #v do out[i] = rec(v[i], ctx) end
+    local out = nil
+    for i = 1, #v do
+      local x = v[i]
+      local y = rec(x, ctx)
+      if y ~= x and not out then
+        out = {}
+        for j = 1, i - 1 do out[j] = v[j] end
+      end
+      if out then out[i] = y end
+    end
+    if not out then return v end
     return setmetatable(out, List)
   end
   return v

@@ -872,7 +872,7 @@ local function lua_num(x)
 end
 
 function Gen.new()
-  local g = setmetatable({buf = {}, ntmp = 0, used_f = {}, used_t = {}, checks = {}, tchecks = {}}, Gen)
+  local g = setmetatable({buf = {}, ntmp = 0, used_f = {}, used_t = {}, checks = {}, tchecks = {}, soft = 0}, Gen)
   g.frame = {vars = {}, root = true}
   g.out = "out"; g.n = "n"
   return g
@@ -1021,7 +1021,19 @@ function Gen:ex(n)
     local r = self:ex(n.r)
     self:emit(t .. " = " .. r .. " end")
     return t
+  elseif k == "compare" then
+    return self:compare(n)
   elseif k == "cond" then
+    self.soft = self.soft + 1
+    local r = self:condexpr(n)
+    self.soft = self.soft - 1
+    return r
+  end
+  err("unsupported", "unsupported Jinja construct '" .. tostring(k) .. "'", n.pos)
+end
+
+function Gen:condexpr(n)
+  do
     local t = self:tmp()
     self:emit("local " .. t)
     local c = self:ex(n.test)
@@ -1035,7 +1047,11 @@ function Gen:ex(n)
       self:emit(t .. " = cond_undefined end")
     end
     return t
-  elseif k == "compare" then
+  end
+end
+
+function Gen:compare(n)
+  do
     if #n.ops == 1 then
       local es = self:exlist({n.e, n.ops[1].e})
       return "c_" .. n.ops[1].op .. "(" .. es[1] .. ", " .. es[2] .. ")"
@@ -1054,7 +1070,6 @@ function Gen:ex(n)
     self:emit("until true")
     return r
   end
-  err("unsupported", "unsupported Jinja construct '" .. tostring(k) .. "'", n.pos)
 end
 
 function Gen:call(n)
@@ -1091,7 +1106,7 @@ function Gen:filter(n, value_expr)
     self.used_f[name] = true
     return "F[" .. lua_str(name) .. "](" .. pres[1] .. ", " .. argt .. ", " .. kw .. ", D)"
   end
-  if not L.MISTRAL[name] and not n.soft then self.checks[name] = true end
+  if not L.MISTRAL[name] and not n.soft and self.soft == 0 then self.checks[name] = true end
   return "dyn_filter(" .. lua_str(name) .. ", " .. pres[1] .. ", " .. argt .. ", " .. kw .. ", D)"
 end
 
@@ -1108,7 +1123,7 @@ function Gen:test(n)
   if L.tests[name] then
     return "Tst[" .. lua_str(name) .. "](" .. pres[1] .. ", " .. argt .. ", " .. kw .. ")"
   end
-  if not n.soft then self.tchecks[name] = true end
+  if not n.soft and self.soft == 0 then self.tchecks[name] = true end
   return "call_test(" .. lua_str(name) .. ", " .. pres[1] .. ", " .. argt .. ", " .. kw .. ")"
 end
 
@@ -1201,6 +1216,7 @@ function Gen:stmt(st)
     self:output("tostr(" .. e .. ")")
   elseif k == "if" then
     -- if/elif chain with statements in tests: nested ifs
+    self.soft = self.soft + 1
     local depth = 0
     for i, br in ipairs(st.branches) do
       local c = self:ex(br.test)
@@ -1211,6 +1227,7 @@ function Gen:stmt(st)
     end
     if st.else_ then self:block(st.else_) end
     for _ = 1, depth do self:emit("end") end
+    self.soft = self.soft - 1
   elseif k == "for" then
     self:emit("do")
     local it = self:ex(st.iter)

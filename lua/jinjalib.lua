@@ -542,7 +542,50 @@ DICT.keys = function(d) return view(d, "keys") end
 DICT.values = function(d) return view(d, "values") end
 DICT.items = function(d) return view(d, "items") end
 DICT.copy = function(d) return rt.dict_copy(d) end
-for _, n in ipairs({"pop", "popitem", "setdefault", "update", "clear"}) do DICT[n] = mutating(n) end
+-- mutating methods change the value in place, as in Python (values that
+-- came from the context are the caller's tables)
+DICT.pop = function(d, args, kw)
+  local a = bind("pop", args, kw, {"key", "default"}, {REQ})
+  local v = dict_get(d, a[1])
+  if v == nil then
+    if args[2] == nil and not (kw and dict_get(kw, "default") ~= nil) then raise("eval", P.repr(a[1])) end
+    return a[2]
+  end
+  rt.dict_delete(d, a[1])
+  return v
+end
+DICT.popitem = function(d, args, kw)
+  bind("popitem", args, kw, {})
+  local k = d.keys[#d.keys]
+  if k == nil then raise("eval", "'popitem(): dictionary is empty'") end
+  local v = dict_get(d, k)
+  rt.dict_delete(d, k)
+  return tuple_of({k, v})
+end
+DICT.setdefault = function(d, args, kw)
+  local a = bind("setdefault", args, kw, {"key", "default"}, {REQ})
+  local v = dict_get(d, a[1])
+  if v == nil then dict_set(d, a[1], a[2]); return a[2] end
+  return v
+end
+DICT.update = function(d, args, kw)
+  if #args > 1 then type_error("update expected at most 1 argument, got " .. #args) end
+  if args[1] ~= nil then
+    local src = args[1]
+    if getmetatable(src) == Dict then
+      for k, v in rt.dict_pairs(src) do dict_set(d, k, v) end
+    else
+      for it in iter(src) do local p = collect(it); dict_set(d, p[1], p[2]) end
+    end
+  end
+  if kw then for k, v in rt.dict_pairs(kw) do dict_set(d, k, v) end end
+  return null
+end
+DICT.clear = function(d, args, kw)
+  bind("clear", args, kw, {})
+  d.keys = {}; d.map = {}
+  return null
+end
 DICT.fromkeys = function(_, args, kw)
   local a = bind("fromkeys", args, kw, {"iterable", "value"}, {REQ})
   local d = new_dict()
@@ -566,7 +609,59 @@ LIST.count = function(l, args, kw)
   return c
 end
 LIST.copy = function(l) local out = {}; for i = 1, #l do out[i] = l[i] end; return list_of(out) end
-for _, n in ipairs({"append", "extend", "insert", "pop", "remove", "reverse", "sort", "clear"}) do LIST[n] = mutating(n) end
+LIST.append = function(l, args, kw)
+  local a = bind("append", args, kw, {"object"}, {REQ})
+  l[#l + 1] = a[1]
+  return null
+end
+LIST.extend = function(l, args, kw)
+  local a = bind("extend", args, kw, {"iterable"}, {REQ})
+  for _, x in ipairs(collect(a[1])) do l[#l + 1] = x end
+  return null
+end
+LIST.insert = function(l, args, kw)
+  local a = bind("insert", args, kw, {"index", "object"}, {REQ, REQ})
+  local n = #l
+  local i = need_int_arg(a[1])
+  if i < 0 then i = math.max(0, n + i) elseif i > n then i = n end
+  table.insert(l, i + 1, a[2])
+  return null
+end
+LIST.pop = function(l, args, kw)
+  local a = bind("pop", args, kw, {"index"}, {-1})
+  local n = #l
+  if n == 0 then raise("eval", "pop from empty list") end
+  local i = need_int_arg(a[1])
+  if i < 0 then i = i + n end
+  if i < 0 or i >= n then raise("eval", "pop index out of range") end
+  return table.remove(l, i + 1)
+end
+LIST.remove = function(l, args, kw)
+  local a = bind("remove", args, kw, {"value"}, {REQ})
+  for i = 1, #l do
+    if eq(l[i], a[1]) then table.remove(l, i); return null end
+  end
+  raise("eval", "list.remove(x): x not in list")
+end
+LIST.reverse = function(l, args, kw)
+  bind("reverse", args, kw, {})
+  local n = #l
+  for i = 1, n // 2 do l[i], l[n - i + 1] = l[n - i + 1], l[i] end
+  return null
+end
+LIST.sort = function(l, args, kw)
+  if #args > 0 then type_error("sort() takes no positional arguments") end
+  local a = bind("sort", {}, kw, {"key", "reverse"}, {null, false})
+  if a[1] ~= null then raise("unsupported", "list.sort(key=...) is not supported") end
+  local sorted = stable_sort(collect(l), nil, truthy(a[2]))
+  for i = 1, #sorted do l[i] = sorted[i] end
+  return null
+end
+LIST.clear = function(l, args, kw)
+  bind("clear", args, kw, {})
+  for i = #l, 1, -1 do l[i] = nil end
+  return null
+end
 local TUPLE = {index = LIST.index, count = LIST.count}
 
 local function methods_for(o)
@@ -613,6 +708,10 @@ local function attr_only(o, name)
     local f = LOOP_ATTRS[name]
     if f then return f(o) end
   end
+  if mt == L.Cycler then
+    local f = o.attrs[name]
+    if f then return f() end
+  end
   if mt == Range then
     if name == "start" or name == "stop" or name == "step" then return o[name] end
   end
@@ -645,6 +744,10 @@ L.getattr = getattr
 
 local function getitem(o, k)
   local mt = getmetatable(o)
+  if mt == Dict and type(k) == "string" then
+    local v = o.map[k]
+    if v ~= nil then return v end
+  end
   if mt == Undefined then undef_fail(o) end
   if mt == Dict then
     local ok, v = pcall(dict_get, o, k)
@@ -1172,7 +1275,9 @@ F.max, F.min = min_max(true), min_max(false)
 local function sorted_repr(v)
   local mt = getmetatable(v)
   if mt == Dict then
-    local ks = stable_sort(rt.to_array(v.keys))
+    local ks0 = {}
+    for i, k in ipairs(v.keys) do ks0[i] = k end
+    local ks = stable_sort(ks0)
     local parts = {}
     for i, k in ipairs(ks) do parts[i] = P.repr(k) .. ": " .. sorted_repr(dict_get(v, k)) end
     return "{" .. concat(parts, ", ") .. "}"
@@ -1513,14 +1618,7 @@ local function env_of(ctx)
   raise("eval", "'" .. pytype(ctx) .. "' object is not subscriptable")
 end
 
-local function uuid4()
-  local b = {}
-  for i = 1, 16 do b[i] = math.random(0, 255) end
-  b[7] = (b[7] & 0x0f) | 0x40
-  b[9] = (b[9] & 0x3f) | 0x80
-  return sformat("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", table.unpack(b))
-end
-L.uuid4 = uuid4
+local uuid4 = rt.uuid4
 
 local function host()
   return M.host
@@ -1652,8 +1750,32 @@ GLOBALS.namespace = func("namespace", function(args, kw)
   return setmetatable({attrs = attrs}, NS)
 end, "type")
 GLOBALS.lipsum = func("lipsum", function() raise("unsupported", "lipsum() is not deterministic") end)
-GLOBALS.cycler = func("cycler", function() raise("unsupported", "cycler() is not supported") end)
-GLOBALS.joiner = func("joiner", function() raise("unsupported", "joiner() is not supported") end)
+local Cycler = {__name = "Cycler"}
+GLOBALS.cycler = func("cycler", function(args, kw)
+  if #args == 0 then type_error("at least one item has to be provided") end
+  local items = {}
+  for i, x in ipairs(args) do items[i] = x end
+  local c = setmetatable({items = items, pos = 1}, Cycler)
+  c.attrs = {
+    current = function() return items[c.pos] end,
+    next = function() return func("next", function()
+      local v = items[c.pos]
+      c.pos = c.pos % #items + 1
+      return v
+    end) end,
+    reset = function() return func("reset", function() c.pos = 1; return null end) end,
+  }
+  return c
+end, "type")
+L.Cycler = Cycler
+GLOBALS.joiner = func("joiner", function(args, kw)
+  local a = bind("joiner", args, kw, {"sep"}, {", "})
+  local used = false
+  return func("joiner", function()
+    if not used then used = true; return "" end
+    return a[1]
+  end, "Joiner")
+end, "type")
 
 -- name lookup in the render context
 function L.ctxvar(D, name)
@@ -1718,28 +1840,40 @@ local function finalize(v)
   if v == null then return v end
   local mt = getmetatable(v)
   if mt == List or mt == Tuple or mt == PyList then
-    local out, changed = {}, mt ~= List
+    local out = nil
+    if mt ~= List then out = {} end
     for i = 1, #v do
       local x = v[i]
-      local y = finalize(x)
-      out[i] = y
-      if y ~= x then changed = true end
+      local y = x
+      local tx = type(x)
+      if tx == "table" or tx == "number" then y = finalize(x) end
+      if y ~= x and not out then
+        out = {}
+        for j = 1, i - 1 do out[j] = v[j] end
+      end
+      if out then out[i] = y end
     end
-    if changed then return setmetatable(out, List) end
+    if out then return setmetatable(out, List) end
     return v
   elseif mt == Dict then
-    local changed = false
-    local vals = {}
-    for i, k in ipairs(v.keys) do
+    local ks, map = v.keys, v.map
+    local vals = nil
+    for i = 1, #ks do
+      local k = ks[i]
       if type(k) ~= "string" then unrepresentable("a dict with a non-string key (" .. pytype(k) .. ")") end
-      local x = dict_get(v, k)
-      local y = finalize(x)
-      vals[i] = y
-      if y ~= x then changed = true end
+      local x = map[k]
+      local y = x
+      local tx = type(x)
+      if tx == "table" or tx == "number" then y = finalize(x) end
+      if y ~= x and not vals then
+        vals = {}
+        for j = 1, i - 1 do vals[j] = map[ks[j]] end
+      end
+      if vals then vals[i] = y end
     end
-    if not changed then return v end
+    if not vals then return v end
     local d = new_dict()
-    for i, k in ipairs(v.keys) do dict_set(d, k, vals[i]) end
+    for i = 1, #ks do dict_set(d, ks[i], vals[i]) end
     return d
   elseif mt == Undefined then
     if v.strict then unrepresentable("a jinja2 StrictUndefined") end

@@ -629,6 +629,15 @@ function rt.float_to_int(x)
   return i
 end
 
+-- random UUID4 (Mistral's uuid(); the host may provide its own)
+function rt.uuid4()
+  local b = {}
+  for i = 1, 16 do b[i] = math.random(0, 255) end
+  b[7] = (b[7] & 0x0f) | 0x40
+  b[9] = (b[9] & 0x3f) | 0x80
+  return sformat("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", table.unpack(b))
+end
+
 ------------------------------------------------------------------------
 -- Misc helpers used by generated code
 ------------------------------------------------------------------------

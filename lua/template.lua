@@ -104,16 +104,43 @@ local function compile_yaql(text, matches)
     end}
   end
   local replace = P.replace
+  -- literal segments between the matches (for the fast path)
+  local segs, dup = {}, false
+  local seen = {}
+  local prev = 1
+  for i, m in ipairs(matches) do
+    segs[i] = ssub(text, prev, m.s - 1)
+    prev = m.e + 1
+    if seen[exprs[i].text] then dup = true end
+    seen[exprs[i].text] = true
+  end
+  segs[#matches + 1] = ssub(text, prev)
+  local n = #exprs
+  local concat = table.concat
   return {kind = "yaql", text = text, eval = function(ctx)
-    local result = text
-    for i = 1, #exprs do
+    -- evaluate every expression first (in order): evaluation never depends
+    -- on the text being built
+    local vals = {}
+    local simple = not dup
+    for i = 1, n do
       local x = exprs[i]
       local ok, v = pcall(x.fn, ctx)
       if ok then ok, v = pcall(finalize, v, false) end
       if ok then ok, v = pcall(pstr, v) end
       if not ok then rethrow(v, "yaql", x.expr, x.base, text) end
-      result = replace(result, x.text, v, -1)
+      vals[i] = v
+      if simple and sfind(v, "<%", 1, true) then simple = false end
     end
+    if simple then
+      -- no value can be re-substituted: plain interleaving
+      local out = {}
+      for i = 1, n do out[2 * i - 1] = segs[i]; out[2 * i] = vals[i] end
+      out[2 * n + 1] = segs[n + 1]
+      return concat(out)
+    end
+    -- Mistral's sequential str.replace over the current result
+    local result = text
+    for i = 1, n do result = replace(result, exprs[i].text, vals[i], -1) end
     return result
   end}
 end

@@ -605,7 +605,7 @@ function Gen:func_call(n)
     self:emit("until true")
     return t
   end
-  if name == "dict" and #args.named > 0 then
+  if name == "dict" and (#args.named > 0 or #args.pos == 0) then
     return self:mapping_dict(args, "dict", n.pos)
   end
   if name == "env" then

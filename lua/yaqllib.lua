@@ -135,21 +135,32 @@ local function finalize(v, strict)
     for i = 1, #v do out[i] = finalize(v[i], strict) end
     return setmetatable(out, List)
   elseif mt == Dict then
-    local ks = v.keys
-    local changed = false
-    local vals = {}
+    local ks, map = v.keys, v.map
+    local vals = nil -- allocated on first change (copy-on-write)
     for i = 1, #ks do
       local k = ks[i]
-      if type(k) ~= "string" then
+      local x
+      if type(k) == "string" then
+        x = map[k]
+      else
         if strict then unrepresentable("a dict with a non-string key (" .. rt.pytype(k) .. ")") end
-        changed = true
+        x = dict_get(v, k)
+        if not vals then vals = {}; for j = 1, i - 1 do vals[j] = map[ks[j]] end end
       end
-      local x = dict_get(v, k)
-      local y = finalize(x, strict)
-      vals[i] = y
-      if y ~= x then changed = true end
+      local y = x
+      local tx = type(x)
+      if tx == "table" then
+        if x ~= null then y = finalize(x, strict) end
+      elseif strict and tx == "number" and (x ~= x or x == huge or x == -huge) then
+        unrepresentable("a non-finite float")
+      end
+      if y ~= x and not vals then
+        vals = {}
+        for j = 1, i - 1 do vals[j] = dict_get(v, ks[j]) end
+      end
+      if vals then vals[i] = y end
     end
-    if not changed then return v end
+    if not vals then return v end
     local d = new_dict()
     for i = 1, #ks do dict_set(d, finalize(ks[i], strict), vals[i]) end
     return d
@@ -157,6 +168,15 @@ local function finalize(v, strict)
     local out, n = {}, 0
     for x in v.next do n = n + 1; out[n] = finalize(x, strict) end
     return setmetatable(out, List)
+  elseif mt == Set and v.kind == "values" then
+    -- a ValuesView is iterable but not a set: converted to a list
+    local out = {}
+    for i = 1, #v.items do out[i] = finalize(v.items[i], strict) end
+    return setmetatable(out, List)
+  end
+  if mt == Set and not strict then
+    -- output conversion turns every Set into a Python set (unordered)
+    return setmetatable({items = v.items, kind = "set"}, Set)
   end
   if strict then
     if mt == Set then unrepresentable("a Python set") end
@@ -669,10 +689,7 @@ M_("min", "collection, initial?", function(c, init)
   return reduce(c, mmin, init, init ~= nil)
 end)
 F_("max", "a, b", function(a, b) return mmax(a, b) end)
-F_("min", "a, b", function(a, b)
-  if a == null or b == null then no_func("min") end
-  return mmin(a, b)
-end)
+F_("min", "a, b", function(a, b) return mmin(a, b) end)
 
 local function stop_iteration() raise("eval", "") end
 M_("first", "collection, default?", function(c, default)
@@ -1418,6 +1435,7 @@ F_("str", "value", ystr)
 
 F_("concat", "*args", function(...)
   local n = select("#", ...)
+  if n == 0 then raise("eval", 'Ambiguous function "concat"') end
   local all_str = true
   for i = 1, n do if type((select(i, ...))) ~= "string" then all_str = false; break end end
   if all_str then return concat({...}) end
@@ -1799,7 +1817,16 @@ F_("json_parse", "data", function(s)
 end)
 F_("json_dump", "data", function(v) return J.dump(v) end)
 F_("json_pp", "data?", function(v)
-  raise("unsupported", "json_pp() is deprecated and not supported")
+  if v == nil or not truthy(v) then
+    raise("unsupported", "json_pp() of the YAQL context is not supported")
+  end
+  local s = J.dump(v)
+  return (s:gsub("\\n", "\n"):gsub(" \n", "\n"))
+end)
+F_("uuid", "", function()
+  local host = M.host
+  if host and host.has and host.has("uuid") then return from_host(host.call("uuid", setmetatable({}, List), nil, null)) end
+  return rt.uuid4()
 end)
 F_("yaml_dump", "data", function(v) return J.yaml_dump(v) end)
 

@@ -651,8 +651,17 @@ static int list_query(char **out, const glarex_list_options *o, glarex_error *er
                                       f->field, op);
             goto done;
         }
-        /* Always an explicit operator: a value holding ':' is otherwise misread. */
+        /* Always an explicit operator: a value holding ':' is otherwise misread. Tags
+         * are the exception: Glare filters them without one, and refuses one. */
+        int is_tags = strcmp(f->field, "tags") == 0 || strcmp(f->field, "tags-any") == 0;
+        if (is_tags && f->op) {
+            error = glarex__error_set(err, GLAREX_EINVALID,
+                                      "list filter on '%s': tags take no operator", f->field);
+            goto done;
+        }
         snprintf(prefix, sizeof(prefix), "%s:", op);
+        if (is_tags)
+            prefix[0] = '\0';
         if (query_add(&q, f->field, prefix, f->value) < 0)
             goto oom;
     }
@@ -1414,3 +1423,8 @@ int glarex_digests_from_json(glarex_digests *out, const json_t *blob, glarex_err
 }
 
 /* }==================================================================== */
+
+void glarex__client_set_deadline(glarex_client *client, int64_t deadline_ms)
+{
+    glarex__http_set_deadline(client->http, deadline_ms);
+}

@@ -16,4 +16,8 @@ int glarex__client_request(json_t **out, glarex_client *client, const char *meth
                            const char *path, const char *content_type, const json_t *body,
                            glarex_error *err);
 
+/* Bounds the client's later requests by an absolute CLOCK_MONOTONIC time in ms (0: no
+ * bound); see glarex__http_set_deadline. */
+void glarex__client_set_deadline(glarex_client *client, int64_t deadline_ms);
+
 #endif

@@ -22,6 +22,13 @@
 #define DEFAULT_TTL_DRAFTED_MS 2000
 #define DEFAULT_TTL_NEGATIVE_MS 5000
 
+int64_t glarex__monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int64_t glarex__now_ms(void)
 {
     struct timespec ts;
@@ -368,7 +375,7 @@ static int parse_key(glarex_ref **ref, char **label, glarex_ctx *ctx, char kind,
 }
 
 static int fetch(glarex_blob **out, glarex_ctx *ctx, char kind, const char *k1, const char *k2,
-                 const char *k3, glarex_error *err)
+                 const char *k3, long budget_ms, glarex_error *err)
 {
     uint64_t hash = hash_part(hash_part(hash_part(14695981039346656037ULL ^ (uint64_t)kind,
                                                   k1),
@@ -406,7 +413,8 @@ static int fetch(glarex_blob **out, glarex_ctx *ctx, char kind, const char *k1, 
 
     rc = parse_key(&ref, &label, ctx, kind, k1, k2, k3, err);
     if (rc == 0)
-        rc = glarex__resolve(&blob, &ttl, ctx, ref, label, NULL, err);
+        rc = glarex__resolve(&blob, &ttl, ctx, ref, label,
+                             budget_ms > 0 ? glarex__monotonic_ms() + budget_ms : 0, NULL, err);
 
     pthread_mutex_lock(&ctx->lock);
     r->busy = 0;
@@ -438,15 +446,13 @@ int glarex__ctx_fetch(glarex_blob **out, glarex_ctx *ctx, const char *name,
                       const char *version, const char *resource, long budget_ms,
                       glarex_error *err)
 {
-    (void)budget_ms; /* requests are bounded by the store's own timeouts */
-    return fetch(out, ctx, 'A', name, version, resource, err);
+    return fetch(out, ctx, 'A', name, version, resource, budget_ms, err);
 }
 
 int glarex__ctx_fetch_uri(glarex_blob **out, glarex_ctx *ctx, const char *uri,
                           long budget_ms, glarex_error *err)
 {
-    (void)budget_ms;
-    return fetch(out, ctx, 'U', uri, NULL, NULL, err);
+    return fetch(out, ctx, 'U', uri, NULL, NULL, budget_ms, err);
 }
 
 int glarex_fetch(glarex_blob **out, glarex_ctx *ctx, const char *name, const char *version,
@@ -456,7 +462,7 @@ int glarex_fetch(glarex_blob **out, glarex_ctx *ctx, const char *name, const cha
     GLAREX_ASSERT_ARG(err, out != NULL);
     GLAREX_ASSERT_ARG(err, ctx != NULL);
     GLAREX_ASSERT_ARG(err, name != NULL);
-    return fetch(out, ctx, 'A', name, version, resource, err);
+    return fetch(out, ctx, 'A', name, version, resource, 0, err);
 }
 
 int glarex_fetch_uri(glarex_blob **out, glarex_ctx *ctx, const char *uri, glarex_error *err)
@@ -465,7 +471,7 @@ int glarex_fetch_uri(glarex_blob **out, glarex_ctx *ctx, const char *uri, glarex
     GLAREX_ASSERT_ARG(err, out != NULL);
     GLAREX_ASSERT_ARG(err, ctx != NULL);
     GLAREX_ASSERT_ARG(err, uri != NULL);
-    return fetch(out, ctx, 'U', uri, NULL, NULL, err);
+    return fetch(out, ctx, 'U', uri, NULL, NULL, 0, err);
 }
 
 /* }====================================================================== */
@@ -593,7 +599,7 @@ int glarex_resolve_explain(json_t **out, glarex_ctx *ctx, const char *uri, const
     static const char *const kinds[] = {"", "exact", "latest", "range", "sha256", "id"};
     json_object_set_new(trace, "kind", json_string(kinds[glarex_ref_kind_of(ref)]));
     glarex__cache_stats(&before, ctx->cache);
-    rc = glarex__resolve(&blob, &ttl, ctx, ref, label, trace, err);
+    rc = glarex__resolve(&blob, &ttl, ctx, ref, label, 0, trace, err);
     glarex__cache_stats(&after, ctx->cache);
     if (rc == 0) {
         json_object_set_new(trace, "sha256", json_string(blob->sha256));

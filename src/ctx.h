@@ -75,11 +75,15 @@ int glarex__ctx_fetch_uri(glarex_blob **out, glarex_ctx *ctx, const char *uri,
 
 /* Resolves `ref` (borrowed) to a new blob, asking the store (or, offline or within a
  * TTL, the on-disk index). `label` names the reference in messages. Sets *ttl_ms to
- * how long the answer may be trusted (-1: forever). When `trace` is not NULL, each
+ * how long the answer may be trusted (-1: forever). Requests to the store are bounded
+ * by `deadline_ms` (CLOCK_MONOTONIC ms; 0: no bound). When `trace` is not NULL, each
  * step is recorded in it (see glarex_resolve_explain). */
 int glarex__resolve(glarex_blob **out, int64_t *ttl_ms, glarex_ctx *ctx,
-                    const glarex_ref *ref, const char *label, json_t *trace,
-                    glarex_error *err);
+                    const glarex_ref *ref, const char *label, int64_t deadline_ms,
+                    json_t *trace, glarex_error *err);
+
+/* CLOCK_MONOTONIC in milliseconds (deadlines). */
+int64_t glarex__monotonic_ms(void);
 
 /* The TTL of a negative answer. */
 int64_t glarex__ttl_negative(const glarex_ctx *ctx);

@@ -740,14 +740,20 @@ static int call_glare(lua_State *L, glarex_eval *ev, int kind, const char *fname
                            fname);
 
     glarex_error_clear(&e);
-    if (n == 1)
-        rc = glarex__ctx_fetch_uri(&blob, ev->ctx, a[0], glarex__eval_remaining_ms(ev), &e);
+    long left = glarex__eval_remaining_ms(ev);
+    if (left <= 0)
+        rc = glarex__error_set(&e, GLAREX_EDEADLINE, "no time left to fetch before the "
+                                                     "evaluation deadline");
+    else if (n == 1)
+        rc = glarex__ctx_fetch_uri(&blob, ev->ctx, a[0], left, &e);
     else
-        rc = glarex__ctx_fetch(&blob, ev->ctx, a[0], a[1], a[2], glarex__eval_remaining_ms(ev),
-                               &e);
-    if (rc == 0 && ev->running && deadline_passed(ev))
+        rc = glarex__ctx_fetch(&blob, ev->ctx, a[0], a[1], a[2], left, &e);
+    /* the fetch is bounded by the deadline: running out of time there is the deadline */
+    if (ev->running && deadline_passed(ev) && (rc == 0 || rc == GLAREX_ETIMEOUT))
         rc = glarex__error_set(&e, GLAREX_EDEADLINE,
-                               "evaluation deadline passed while fetching");
+                               "evaluation stopped: it ran longer than %ld ms (fetching "
+                               "for %s())",
+                               ev->opts.timeout_ms, fname);
     ev->pending = blob;
     if (rc == 0)
         rc = push_glare_result(L, ev, blob, kind, &e);

@@ -19,6 +19,7 @@
 struct glarex__http {
     CURL *curl;
     glarex__http_config cfg;
+    int64_t deadline_ms; /* CLOCK_MONOTONIC ms after which no request runs; 0 = none */
     uint64_t rng; /* xorshift64* state for retry jitter: per client, no global state */
     char errbuf[CURL_ERROR_SIZE];
 };
@@ -337,6 +338,8 @@ void glarex__http_error_text(char *out, size_t size, long status, const char *bo
 static int status_code(long status)
 {
     switch (status) {
+    case 400:
+        return GLAREX_EINVALID;
     case 401:
         return GLAREX_EAUTH;
     case 403:
@@ -744,6 +747,13 @@ static void trace_request(const glarex__http *h, const glarex__http_request *req
     curl_slist_free_all(hdrs);
 }
 
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static CURLcode attempt(glarex__http *h, transfer *t, struct curl_slist *hdrs)
 {
     CURL *c = h->curl;
@@ -766,8 +776,16 @@ static CURLcode attempt(glarex__http *h, transfer *t, struct curl_slist *hdrs)
     curl_easy_setopt(c, CURLOPT_USERAGENT, GLAREX_USER_AGENT);
     curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, cfg->connect_timeout_ms);
-    if (cfg->total_timeout_ms > 0)
-        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, cfg->total_timeout_ms);
+    long total = cfg->total_timeout_ms;
+    if (h->deadline_ms) {
+        int64_t left = h->deadline_ms - monotonic_ms();
+        if (left < 1)
+            left = 1;
+        if (total <= 0 || left < total)
+            total = (long)left;
+    }
+    if (total > 0)
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, total);
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, stall_s > 0 ? stall_s : 1L);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, cfg->insecure ? 0L : 1L);
@@ -893,12 +911,21 @@ static int transport_error(glarex_error *err, const glarex__http *h,
     }
 }
 
+void glarex__http_set_deadline(glarex__http *http, int64_t deadline_ms)
+{
+    http->deadline_ms = deadline_ms;
+}
+
 int glarex__http_perform(glarex__http_response *resp, glarex__http *http,
                          const glarex__http_request *req, glarex_error *err)
 {
     struct curl_slist *hdrs = NULL;
     int ok = 1;
     int error = 0;
+
+    if (http->deadline_ms && monotonic_ms() >= http->deadline_ms)
+        return glarex__error_set(err, GLAREX_ETIMEOUT, "%s: no time left before the deadline",
+                                 req->what);
 
     hdrs = build_headers(http, req, 0, &ok);
     if (!ok)
@@ -929,8 +956,11 @@ int glarex__http_perform(glarex__http_response *resp, glarex__http *http,
             retry = transient_status(resp->status);
         /* Bytes already handed to the caller's sink cannot be taken back. */
         if (retry && req->idempotent && !t.delivered && n < http->cfg.max_retries) {
-            sleep_ms(backoff_ms(http, n, rc == CURLE_OK ? t.retry_after_ms : -1));
-            continue;
+            long wait = backoff_ms(http, n, rc == CURLE_OK ? t.retry_after_ms : -1);
+            if (!http->deadline_ms || monotonic_ms() + wait < http->deadline_ms) {
+                sleep_ms(wait);
+                continue;
+            }
         }
         if (rc != CURLE_OK) {
             error = transport_error(err, http, req, &t, rc);

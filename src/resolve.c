@@ -12,6 +12,7 @@
 
 #include "digest.h"
 #include "ref.h"
+#include "store.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -413,6 +414,7 @@ static glarex_blob *blob_from_record(const json_t *rec)
 typedef struct fill_state {
     glarex_ctx *ctx;
     glarex_store *store; /* borrowed when set; otherwise taken from the pool on demand */
+    int64_t deadline_ms;
     glarex_blob_loc loc;
     glarex_digests expect;
 } fill_state;
@@ -424,23 +426,29 @@ static int fill_from_store(glarex_write_cb write, void *write_payload, void *fil
     glarex_store *store = f->store;
     int rc;
 
-    if (!store && (rc = glarex__ctx_store_take(&store, f->ctx, err)) < 0)
-        return rc;
+    if (!store) {
+        if ((rc = glarex__ctx_store_take(&store, f->ctx, err)) < 0)
+            return rc;
+        glarex__store_set_deadline(store, f->deadline_ms);
+    }
     rc = glarex_store_download(NULL, store, &f->loc, &f->expect, write, write_payload, err);
-    if (!f->store)
+    if (!f->store) {
+        glarex__store_set_deadline(store, 0);
         glarex__ctx_store_give(f->ctx, store);
+    }
     return rc;
 }
 
 /* Attaches the cached content of `b` (downloading it if no process has it yet). */
 static int attach_content(glarex_blob *b, glarex_ctx *ctx, glarex_store *store,
-                          glarex_error *err)
+                          int64_t deadline_ms, glarex_error *err)
 {
     fill_state f;
 
     memset(&f, 0, sizeof(f));
     f.ctx = ctx;
     f.store = store;
+    f.deadline_ms = deadline_ms;
     f.loc.type_name = ctx->opts.type_name;
     f.loc.id = b->id;
     f.loc.field = b->field;
@@ -479,7 +487,7 @@ static int64_t expiry(int64_t now, int64_t ttl)
 /* Resolves against the store and records the answer in the index. */
 static int resolve_remote(glarex_blob **out, int64_t *ttl_ms, glarex_ctx *ctx,
                           const glarex_ref *ref, const char *label, const char *ipath,
-                          json_t *trace, glarex_error *err)
+                          int64_t deadline_ms, json_t *trace, glarex_error *err)
 {
     glarex_store *store = NULL;
     json_t *art = NULL, *rec = NULL;
@@ -491,6 +499,7 @@ static int resolve_remote(glarex_blob **out, int64_t *ttl_ms, glarex_ctx *ctx,
 
     if ((rc = glarex__ctx_store_take(&store, ctx, err)) < 0)
         return rc;
+    glarex__store_set_deadline(store, deadline_ms);
     rc = find_artifact(&art, ctx, store, ref, label, trace, err);
     if (rc == 0 && trace)
         trace_set(trace, "chosen", candidate_json(art));
@@ -547,7 +556,7 @@ static int resolve_remote(glarex_blob **out, int64_t *ttl_ms, glarex_ctx *ctx,
         rc = GLAREX_ENOMEM_SET(err);
         goto done;
     }
-    if ((rc = attach_content(b, ctx, store, err)) < 0)
+    if ((rc = attach_content(b, ctx, store, deadline_ms, err)) < 0)
         goto done;
 
     *ttl_ms = ttl_for(ctx, ref, status);
@@ -558,6 +567,7 @@ static int resolve_remote(glarex_blob **out, int64_t *ttl_ms, glarex_ctx *ctx,
     b = NULL;
 
 done:
+    glarex__store_set_deadline(store, 0);
     glarex__ctx_store_give(ctx, store);
     glarex_blob_free(b);
     json_decref(art);
@@ -566,7 +576,8 @@ done:
 }
 
 int glarex__resolve(glarex_blob **out, int64_t *ttl_ms, glarex_ctx *ctx, const glarex_ref *ref,
-                    const char *label, json_t *trace, glarex_error *err)
+                    const char *label, int64_t deadline_ms, json_t *trace,
+                    glarex_error *err)
 {
     glarex_buf canon = GLAREX_BUF_INIT;
     char *ipath = NULL;
@@ -599,7 +610,7 @@ int glarex__resolve(glarex_blob **out, int64_t *ttl_ms, glarex_ctx *ctx, const g
             goto done;
         }
         if (fresh && (b = blob_from_record(rec)) != NULL) {
-            rc = attach_content(b, ctx, NULL, err);
+            rc = attach_content(b, ctx, NULL, deadline_ms, err);
             if (rc == 0) {
                 *ttl_ms = expires == INT64_MAX ? -1 : expires - now;
                 *out = b;
@@ -620,7 +631,7 @@ int glarex__resolve(glarex_blob **out, int64_t *ttl_ms, glarex_ctx *ctx, const g
                                label);
         goto done;
     }
-    rc = resolve_remote(out, ttl_ms, ctx, ref, label, ipath, trace, err);
+    rc = resolve_remote(out, ttl_ms, ctx, ref, label, ipath, deadline_ms, trace, err);
 
 done:
     glarex_blob_free(b);

@@ -188,11 +188,11 @@ int glarex_store_open(glarex_store **out, const glarex_store_options *opts,
         if ((error = glarex__store_default_dir(&dir, err)) < 0)
             goto done;
     } else if ((slen = scheme_length(url)) == 0 || strncmp(url + slen, "://", 3) != 0) {
-        error =
-            glarex__error_set(err, GLAREX_EINVALID,
-                              "store URL '%s' has no scheme: use http://, https:// or "
-                              "file:///absolute/dir",
-                              url);
+        error = glarex__error_set(err, GLAREX_EINVALID,
+                                  "store URL '%s' %s: use http://, https:// or "
+                                  "file:///absolute/dir",
+                                  url,
+                                  slen ? "lacks '//' after its scheme" : "has no scheme");
         goto done;
     } else if ((slen == 4 && strncasecmp(url, "http", 4) == 0) ||
                (slen == 5 && strncasecmp(url, "https", 5) == 0)) {
@@ -376,3 +376,9 @@ int glarex_store_download(glarex_download_info *out, glarex_store *store,
 }
 
 /* }==================================================================== */
+
+void glarex__store_set_deadline(glarex_store *store, int64_t deadline_ms)
+{
+    if (store && store->backend->set_deadline)
+        store->backend->set_deadline(store->impl, deadline_ms);
+}

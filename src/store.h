@@ -40,7 +40,13 @@ typedef struct glarex__store_backend {
                     const glarex_digests *expect, glarex_write_cb write, void *payload,
                     glarex_error *err);
     void (*free)(void *impl);
+    /* Bounds later requests by an absolute CLOCK_MONOTONIC time in ms (0: no bound);
+     * NULL for backends that make no network requests. */
+    void (*set_deadline)(void *impl, int64_t deadline_ms);
 } glarex__store_backend;
+
+/* Bounds the store's later requests (see the backend's set_deadline). */
+void glarex__store_set_deadline(glarex_store *store, int64_t deadline_ms);
 
 /* The Glare backend: a glarex_client for `opts` with its url replaced by `url`. */
 int glarex__store_glare_open(void **out, const glarex__store_backend **backend,

@@ -2810,7 +2810,7 @@ done:
 
 static const glarex__store_backend dir_backend = {
     "dir",      dir_list,   dir_get,      dir_create, dir_activate,
-    dir_remove, dir_upload, dir_download, dir_free,
+    dir_remove, dir_upload, dir_download, dir_free, NULL,
 };
 
 int glarex__store_dir_open(void **out, const glarex__store_backend **backend,

@@ -1,5 +1,6 @@
 /* The Glare backend of glarex_store: a thin forwarder to a glarex_client. */
 #include "store.h"
+#include "client.h"
 
 #include <stdlib.h>
 
@@ -55,9 +56,14 @@ static void glare_free(void *impl)
     glarex_client_free(impl);
 }
 
+static void glare_set_deadline(void *impl, int64_t deadline_ms)
+{
+    glarex__client_set_deadline(impl, deadline_ms);
+}
+
 static const glarex__store_backend glare_backend = {
     "glare",      glare_list,   glare_get,      glare_create, glare_activate,
-    glare_remove, glare_upload, glare_download, glare_free,
+    glare_remove, glare_upload, glare_download, glare_free,   glare_set_deadline,
 };
 
 int glarex__store_glare_open(void **out, const glarex__store_backend **backend,

@@ -704,7 +704,7 @@ static void test_client__list_filters_latest_and_sort(void **state)
 
     /* a server-side 400 on a bad sort key names the request */
     ro.sort = "description";
-    assert_int_equal(glarex_client_list(&list, c, WF_TYPE, &ro, &err), GLAREX_EHTTP);
+    assert_int_equal(glarex_client_list(&list, c, WF_TYPE, &ro, &err), GLAREX_EINVALID);
     assert_int_equal(err.http_status, 400);
     assert_non_null(strstr(err.message, "sort=description"));
     assert_null(list);
@@ -866,7 +866,7 @@ static void test_client__upload_and_download_blob_and_key(void **state)
     /* a blob upload path that is not a blob */
     glarex_blob_loc notblob = {WF_TYPE, id, "name", NULL};
     assert_int_equal(glarex_client_upload_buffer(&a, c, &notblob, "x", 1, NULL, &err),
-                     GLAREX_EHTTP);
+                     GLAREX_EINVALID);
     assert_int_equal(err.http_status, 400);
 
     test_rm_rf(dir);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "server.h"
@@ -301,6 +302,51 @@ static void test_eval__deadline(void **state)
     glarex_eval_free(quick);
 }
 
+static void test_eval__deadline_bounds_fetching(void **state)
+{
+    test_server srv;
+    char cache[256];
+    const test_resource res[] = {{"s.sh", "echo\n", 5}};
+    glarex_ctx_options co = GLAREX_CTX_OPTIONS_INIT;
+    glarex_eval_options eo = GLAREX_EVAL_OPTIONS_INIT;
+    glarex_ctx *ctx = NULL;
+    glarex_eval *ev = NULL;
+    glarex_error err;
+    json_t *got = NULL;
+    struct timespec t0, t1;
+    (void)state;
+
+    assert_int_equal(test_server_start(&srv, NULL), 0);
+    assert_int_equal(test_mkdtemp(cache, sizeof(cache), "deadline"), 0);
+    assert_int_equal(test_store_artifact(NULL, srv.url, "alice:projA:member", "wf", "1.0", res,
+                                         1, 1),
+                     0);
+    /* the server takes 3 s to answer the lookup */
+    assert_int_equal(test_server_request(&srv, "POST", "/__control/faults", NULL,
+                                         "application/json",
+                                         "{\"kind\": \"delay\", \"seconds\": 3, \"method\": "
+                                         "\"GET\", \"path\": \"/artifacts/workflows\"}",
+                                         NULL),
+                     201);
+    co.store.url = srv.url;
+    co.store.client.auth_token = "alice:projA:member";
+    co.cache_dir = cache;
+    eo.timeout_ms = 300;
+    assert_int_equal(glarex_ctx_new(&ctx, &co, &err), 0);
+    assert_int_equal(glarex_eval_new(&ev, ctx, &eo, &err), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(glarex_eval_string(&got, ev, "<% glare('wf', '1.0', 's.sh') %>", NULL, &err),
+                     GLAREX_EDEADLINE);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_non_null(strstr(err.message, "300 ms"));
+    /* it gave up at the deadline, not when the server answered */
+    assert_true((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < 2000);
+    glarex_eval_free(ev);
+    glarex_ctx_free(ctx);
+    test_server_stop(&srv);
+    test_rm_rf(cache);
+}
+
 static void test_eval__deep_recursion(void **state)
 {
     fixture *f = *state;
@@ -346,6 +392,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_eval__memory_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eval__instruction_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eval__deadline, setup, teardown),
+        cmocka_unit_test(test_eval__deadline_bounds_fetching),
         cmocka_unit_test_setup_teardown(test_eval__deep_recursion, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eval__metatable_tricks, setup, teardown),
     };

@@ -122,11 +122,14 @@ void cli_info(const cli *c, const char *fmt, ...) __attribute__((format(printf, 
  * returns 0 or 1 (after reporting a write error). */
 int cli_print_json(FILE *f, const json_t *v);
 
-/* Reads a whole file ("-" = standard input) into `out` (new, NUL-terminated). */
-int cli_read_file(glarex_buf *out, const char *path, glarex_error *err);
+/* Reads a whole file ("-" = standard input) into *out (new, NUL-terminated; free()). */
+int cli_read_file(char **out, size_t *size, const char *path, glarex_error *err);
 
 /* sha256 of a file as 64 lower-case hex digits, and its size. */
 int cli_sha256_file(char hex[65], uint64_t *size, const char *path, glarex_error *err);
+
+/* sha256 of bytes in memory; 0 or -1. */
+int cli_sha256_buffer(char hex[65], const void *data, size_t len);
 
 /* Whether the bytes are text fit for a terminal: UTF-8 without NUL. */
 int cli_is_text(const char *data, size_t len);
@@ -139,7 +142,8 @@ const char *cli_size(char buf[32], uint64_t n);
 typedef struct cli_progress {
     const cli *c;
     const char *label;
-    int shown;
+    int shown;    /* a bar was drawn: end the line */
+    int last_pct; /* redraw only when the percentage changes */
 } cli_progress;
 int cli_progress_cb(uint64_t done, uint64_t total, void *payload);
 void cli_progress_end(cli_progress *p);

@@ -157,7 +157,8 @@ int main(int argc, char **argv)
             return 0;
         }
         /* glarex help CMD [SUB] = glarex CMD [SUB] --help */
-        argv[first] = "--help";
+        static char help_flag[] = "--help";
+        argv[first] = help_flag;
         for (int i = first; i + 1 < argc && argv[i + 1][0] != '-'; i++) {
             char *t = argv[i];
             argv[i] = argv[i + 1];
@@ -186,8 +187,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "glarex: out of memory\n");
         return 1;
     }
-    memcpy(args, argv + 1, (size_t)nglobal * sizeof(char *));
-    memcpy(args + nglobal, argv + first + 1, (size_t)(argc - first - 1) * sizeof(char *));
+    if (cmd->fn == cmd_cache && first + 1 < argc && argv[first + 1][0] != '-') {
+        /* "cache SUB": the subcommand stays first */
+        args[0] = argv[first + 1];
+        memcpy(args + 1, argv + 1, (size_t)nglobal * sizeof(char *));
+        memcpy(args + 1 + nglobal, argv + first + 2,
+               (size_t)(argc - first - 2) * sizeof(char *));
+    } else {
+        memcpy(args, argv + 1, (size_t)nglobal * sizeof(char *));
+        memcpy(args + nglobal, argv + first + 1,
+               (size_t)(argc - first - 1) * sizeof(char *));
+    }
     rc = cmd->fn(&G, nargs, args);
     cli_close(&G);
     free(args);

@@ -1,0 +1,117 @@
+/* glarex-bench: shared declarations of the benchmark program (not a library API). */
+#ifndef GLAREX_BENCH_H
+#define GLAREX_BENCH_H
+
+#include <glarex.h>
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define BENCH_TOKEN "bench:benchproj:member"
+#define KIB 1024ull
+#define MIB (1024ull * 1024ull)
+
+/* What to run and where the peers are. */
+typedef struct bench_cfg {
+    int quick;
+    const char *python;        /* Debian's python3, for the server and Mistral */
+    const char *server_script; /* tests/glare_server.py */
+    const char *mistral_helper;/* bench/mistral_bench.py */
+    const char *glarex_cli;    /* build/src/cli/glarex */
+    const char *glare_cli;     /* /usr/bin/glare (python3-glareclient) */
+    const char *curl;          /* curl command */
+    char workdir[256];         /* scratch directory of this run */
+    unsigned groups;           /* bit set of BENCH_G_* */
+    int verbose;
+} bench_cfg;
+
+enum {
+    BENCH_G_EVAL = 1u << 0,
+    BENCH_G_WARM = 1u << 1,
+    BENCH_G_COLD = 1u << 2,
+    BENCH_G_SINGLE = 1u << 3,
+    BENCH_G_CREATE = 1u << 4,
+};
+
+/* The Glare-compatible test server, started by the bench. */
+typedef struct bench_server {
+    pid_t pid;
+    char url[64];
+    char dir[300];
+    char log_path[340];
+} bench_server;
+
+/* ---- util.c ---- */
+
+/* Monotonic time in seconds. */
+double bench_now(void);
+
+/* printf to stdout, flushed (the table streams while groups run). */
+void bench_out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A progress/diagnostic line on stderr. */
+void bench_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+int bench_mkdtemp(char *buf, size_t size, const char *parent, const char *tag);
+void bench_rm_rf(const char *path);
+
+/* Writes `size` bytes to `path`: printable ASCII text (text != 0) or pseudo-random
+ * bytes, derived from `seed`. Returns 0 or -1. */
+int bench_write_file(const char *path, uint64_t size, int text, uint64_t seed);
+/* Fills `buf` with printable text derived from `seed`. */
+void bench_fill_text(char *buf, size_t size, uint64_t seed);
+
+/* Starts the test server with `extra` arguments (NULL-terminated, may be NULL). */
+int bench_server_start(bench_server *s, const bench_cfg *cfg, const char *const *extra);
+void bench_server_stop(bench_server *s);
+/* The count of requests "METHOD kind" in /__control/stats (e.g. "GET blob"), or -1. */
+int bench_server_stat(const bench_server *s, const char *key);
+/* DELETE /__control/stats. */
+int bench_server_reset_stats(const bench_server *s);
+
+/* Runs argv (argv[0] searched in PATH when it has no '/'), with `env` (NULL-terminated
+ * "NAME=value" strings added to the environment, may be NULL). stdout goes to
+ * *out (malloc'd, NUL-terminated) when `out` is not NULL, else to /dev/null; stderr
+ * goes to `errpath` when set, else to /dev/null. `wall` receives the wall time.
+ * Stops the child after `timeout_s`. Returns the exit status, or -1 if it could not
+ * run / was killed / timed out. */
+int bench_run(const char *const *argv, const char *const *env, char **out,
+              const char *errpath, double timeout_s, double *wall);
+
+/* Whether `prog` can be executed (a path, or a name found in PATH). */
+int bench_can_exec(const char *prog);
+
+/* Resident set size figures of this process in KiB ("VmRSS", "VmHWM"), or -1. */
+long bench_status_kib(const char *field);
+/* Resets VmHWM to the current RSS (Linux >= 4.0). Returns 0, or -1. */
+int bench_reset_hwm(void);
+
+/* Creates and activates a `workflows` artifact name/version in the store at `url`
+ * with the given resources (files); writes its id (64 bytes). Returns 0, or -1 with
+ * `err` filled. */
+typedef struct bench_res {
+    const char *key;
+    const char *path;
+} bench_res;
+int bench_make_artifact(char *id, const char *url, const char *name, const char *version,
+                        const bench_res *res, size_t n, glarex_error *err);
+
+/* A context on the server at `url` with cache in `cache_dir`. */
+int bench_ctx_new(glarex_ctx **out, const char *url, const char *cache_dir,
+                  glarex_error *err);
+
+/* Sort helpers: best (minimum) and median of n doubles (the array is sorted). */
+double bench_min(const double *v, size_t n);
+double bench_median(double *v, size_t n);
+
+/* Number of online CPUs. */
+int bench_ncpu(void);
+
+/* ---- the groups: each prints its part of the table and returns its JSON (new) ---- */
+json_t *bench_eval(const bench_cfg *cfg, const bench_server *srv);
+json_t *bench_warm(const bench_cfg *cfg, const bench_server *srv);
+json_t *bench_cold(const bench_cfg *cfg, const bench_server *srv);
+json_t *bench_single(const bench_cfg *cfg, const bench_server *srv);
+json_t *bench_create(const bench_cfg *cfg, const bench_server *srv);
+
+#endif

@@ -1,0 +1,221 @@
+/* cache ls | stats | verify | gc | purge: the host's content cache. */
+#include "cli.h"
+
+#include <string.h>
+#include <time.h>
+
+static int collect(const glarex_cache_entry *e, void *payload)
+{
+    char when[32] = "-";
+    time_t t = (time_t)e->mtime;
+    struct tm tm;
+
+    if (gmtime_r(&t, &tm))
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return json_array_append_new(payload,
+                                 json_pack("{s:s, s:I, s:s, s:s}", "sha256", e->sha256, "size",
+                                           (json_int_t)e->size, "last_used", when, "path",
+                                           e->path)) < 0;
+}
+
+static int list_objects(json_t **out, cli *c, glarex_error *err)
+{
+    int rc;
+    *out = json_array();
+    if ((rc = cli_open_ctx(c, 0, err)) < 0)
+        return rc;
+    return glarex_cache_list(c->ctx, collect, *out, err);
+}
+
+static json_int_t total_bytes(const json_t *objects)
+{
+    json_int_t n = 0;
+    size_t i;
+    json_t *o;
+    json_array_foreach(objects, i, o)
+        n += json_integer_value(json_object_get(o, "size"));
+    return n;
+}
+
+static int cache_ls(cli *c, int argc, char **argv)
+{
+    const cli_cmd_spec spec = {"cache ls", NULL, "Lists the cached objects: sha256, size, "
+                                                 "last use."};
+    glarex_error err;
+    json_t *objs = NULL, *o;
+    size_t i;
+    int rc;
+
+    CLI_PARSE(c, &spec, argc, argv);
+    if (list_objects(&objs, c, &err) < 0) {
+        json_decref(objs);
+        return cli_error(&err);
+    }
+    if (c->format == CLI_JSON) {
+        json_t *doc = json_pack("{s:s, s:O}", "dir", glarex_ctx_cache_dir(c->ctx), "objects",
+                                objs);
+        rc = cli_print_json(stdout, doc);
+        json_decref(doc);
+    } else {
+        char sz[32];
+        json_array_foreach(objs, i, o)
+            printf("%s  %10s  %s\n", json_string_value(json_object_get(o, "sha256")),
+                   cli_size(sz, (uint64_t)json_integer_value(json_object_get(o, "size"))),
+                   json_string_value(json_object_get(o, "last_used")));
+        rc = 0;
+    }
+    json_decref(objs);
+    return rc;
+}
+
+static int cache_stats(cli *c, int argc, char **argv)
+{
+    const cli_cmd_spec spec = {"cache stats", NULL,
+                               "Shows the cache directory, its object count and size."};
+    glarex_error err;
+    json_t *objs = NULL, *doc;
+    int rc;
+
+    CLI_PARSE(c, &spec, argc, argv);
+    if (list_objects(&objs, c, &err) < 0) {
+        json_decref(objs);
+        return cli_error(&err);
+    }
+    doc = json_pack("{s:s, s:I, s:I}", "dir", glarex_ctx_cache_dir(c->ctx), "objects",
+                    (json_int_t)json_array_size(objs), "bytes", total_bytes(objs));
+    if (c->format == CLI_JSON) {
+        rc = cli_print_json(stdout, doc);
+    } else {
+        char sz[32];
+        printf("directory: %s\nobjects:   %zu\nsize:      %s\n", glarex_ctx_cache_dir(c->ctx),
+               json_array_size(objs), cli_size(sz, (uint64_t)total_bytes(objs)));
+        rc = 0;
+    }
+    json_decref(doc);
+    json_decref(objs);
+    return rc;
+}
+
+static int cache_verify(cli *c, int argc, char **argv)
+{
+    const cli_cmd_spec spec = {"cache verify", NULL,
+                               "Re-hashes every cached object and removes the corrupt ones."};
+    glarex_error err;
+    json_t *objs = NULL, *bad = json_array(), *doc, *o;
+    uint64_t corrupt = 0;
+    size_t i;
+    int rc;
+
+    CLI_PARSE(c, &spec, argc, argv);
+    if (list_objects(&objs, c, &err) < 0 ||
+        glarex_cache_verify(&corrupt, c->ctx, collect, bad, &err) < 0) {
+        json_decref(objs);
+        json_decref(bad);
+        return cli_error(&err);
+    }
+    doc = json_pack("{s:s, s:I, s:O}", "dir", glarex_ctx_cache_dir(c->ctx), "checked",
+                    (json_int_t)json_array_size(objs), "corrupt", bad);
+    if (c->format == CLI_JSON) {
+        rc = cli_print_json(stdout, doc);
+    } else {
+        json_array_foreach(bad, i, o)
+            printf("removed corrupt object %s\n", json_string_value(json_object_get(o, "sha256")));
+        printf("checked %zu objects, %llu corrupt\n", json_array_size(objs),
+               (unsigned long long)corrupt);
+        rc = 0;
+    }
+    json_decref(doc);
+    json_decref(bad);
+    json_decref(objs);
+    return rc;
+}
+
+static int gc_or_purge(cli *c, int argc, char **argv, int purge)
+{
+    const cli_cmd_spec gc_spec = {"cache gc", NULL,
+                                  "Enforces the cache budgets and removes stale temporary "
+                                  "files."};
+    const cli_cmd_spec purge_spec = {"cache purge", NULL,
+                                     "Removes every cached object not in use and every "
+                                     "remembered resolution."};
+    glarex_cache_gc_result r;
+    glarex_error err;
+    json_t *doc;
+    int rc;
+
+    CLI_PARSE(c, purge ? &purge_spec : &gc_spec, argc, argv);
+    memset(&r, 0, sizeof(r));
+    if ((rc = cli_open_ctx(c, 0, &err)) == 0)
+        rc = purge ? glarex_cache_purge(&r, c->ctx, &err) : glarex_cache_gc(&r, c->ctx, &err);
+    if (rc < 0)
+        return cli_error(&err);
+    doc = json_pack("{s:s, s:I, s:I, s:I, s:I}", "dir", glarex_ctx_cache_dir(c->ctx),
+                    "objects_removed", (json_int_t)r.objects_removed, "bytes_removed",
+                    (json_int_t)r.bytes_removed, "objects_kept_in_use",
+                    (json_int_t)r.objects_kept_in_use, "temp_removed",
+                    (json_int_t)r.temp_removed);
+    if (c->format == CLI_JSON) {
+        rc = cli_print_json(stdout, doc);
+    } else {
+        char sz[32];
+        printf("removed %llu objects (%s), %llu temporary files; %llu in use kept\n",
+               (unsigned long long)r.objects_removed, cli_size(sz, r.bytes_removed),
+               (unsigned long long)r.temp_removed, (unsigned long long)r.objects_kept_in_use);
+    }
+    json_decref(doc);
+    return rc;
+}
+
+static int cache_gc(cli *c, int argc, char **argv)
+{
+    return gc_or_purge(c, argc, argv, 0);
+}
+
+static int cache_purge(cli *c, int argc, char **argv)
+{
+    return gc_or_purge(c, argc, argv, 1);
+}
+
+static const struct {
+    const char *name;
+    int (*fn)(cli *c, int argc, char **argv);
+    const char *desc;
+} subs[] = {
+    {"ls", cache_ls, "list the cached objects"},
+    {"stats", cache_stats, "directory, object count and size"},
+    {"verify", cache_verify, "re-hash every object, remove corrupt ones"},
+    {"gc", cache_gc, "enforce the budgets, remove stale temporary files"},
+    {"purge", cache_purge, "remove everything not in use"},
+};
+
+static int wants_help(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return 1;
+    return 0;
+}
+
+int cmd_cache(cli *c, int argc, char **argv)
+{
+    size_t n = sizeof(subs) / sizeof(subs[0]);
+
+    if (argc > 0 && argv[0][0] != '-') {
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(argv[0], subs[i].name) == 0)
+                return subs[i].fn(c, argc - 1, argv + 1);
+        fprintf(stderr, "glarex: cache: unknown subcommand '%s'\n", argv[0]);
+    } else if (wants_help(argc, argv)) {
+        printf("usage: glarex cache SUBCOMMAND [options]\n\nThe content cache shared by "
+               "every glarex process of this host.\n\nSubcommands:\n");
+        for (size_t i = 0; i < n; i++)
+            printf("  %-8s  %s\n", subs[i].name, subs[i].desc);
+        printf("\n'glarex cache SUBCOMMAND --help' shows its options.\n");
+        return 0;
+    } else {
+        fprintf(stderr, "glarex: cache: missing subcommand\n");
+    }
+    fprintf(stderr, "usage: glarex cache ls|stats|verify|gc|purge [options]\n"
+                    "Try 'glarex cache --help'.\n");
+    return 2;
+}

@@ -1,0 +1,478 @@
+/* workflow-create: check a workflow and its resources, then create the artifact (POST,
+ * PUT workflow, PUT each resource, optionally POST to Mistral, activate last), and
+ * delete everything again when any step fails. */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define TYPE_NAME "workflows"
+#define WORKFLOW_FIELD "workflow"
+#define RESOURCES_FIELD "resources"
+#define WORKFLOW_CONTENT_TYPE "application/x-yaml"
+
+typedef struct resource {
+    const char *key, *path; /* borrowed from argv */
+    char sha256[65];
+    uint64_t size;
+    const char *content_type;
+} resource;
+
+typedef struct plan {
+    const char *file, *name, *version, *description, *mistral_url;
+    const cli_list *tags;
+    char *text; /* the workflow definition */
+    size_t text_len;
+    char sha256[65];
+    json_t *doc;  /* the parsed definition */
+    json_t *wf_names;
+    json_t *warnings;
+    resource *res;
+    size_t nres;
+    glarex_ref *version_ref; /* owns the normalised version */
+} plan;
+
+static const char *content_type_of(const char *path)
+{
+    static const struct {
+        const char *ext, *type;
+    } types[] = {{".sh", "text/x-shellscript"}, {".bash", "text/x-shellscript"},
+                 {".py", "text/x-python"},      {".yaml", "application/x-yaml"},
+                 {".yml", "application/x-yaml"}, {".json", "application/json"},
+                 {".txt", "text/plain"},        {".j2", "text/plain"},
+                 {".ini", "text/plain"},        {".conf", "text/plain"}};
+    const char *dot = strrchr(path, '.');
+    for (size_t i = 0; dot && !strchr(dot, '/') && i < sizeof(types) / sizeof(types[0]); i++)
+        if (strcasecmp(dot, types[i].ext) == 0)
+            return types[i].type;
+    return "application/octet-stream";
+}
+
+static void plan_free(plan *p)
+{
+    free(p->text);
+    free(p->res);
+    json_decref(p->doc);
+    json_decref(p->wf_names);
+    json_decref(p->warnings);
+    glarex_ref_free(p->version_ref);
+}
+
+/* {====================================================================
+ * Checks before anything is sent
+ * ==================================================================== */
+
+/* KEY=PATH, or PATH alone (the key is its base name). Returns 0 or a usage error. */
+static int parse_resources(plan *p, const cli_cmd_spec *spec, const cli_list *args)
+{
+    p->res = calloc(args->count ? args->count : 1, sizeof(*p->res));
+    if (!p->res)
+        return cli_fail("out of memory");
+    for (size_t i = 0; i < args->count; i++) {
+        const char *a = args->items[i], *eq = strchr(a, '=');
+        resource *r = &p->res[p->nres];
+        if (eq) {
+            char *key = (char *)a; /* argv is ours to split */
+            key[eq - a] = '\0';
+            r->key = key;
+            r->path = eq + 1;
+        } else {
+            r->path = a;
+            r->key = strrchr(a, '/') ? strrchr(a, '/') + 1 : a;
+        }
+        if (!r->key[0] || !r->path[0])
+            return cli_usage_error(spec, "--resource '%s': expected KEY=PATH", a);
+        for (size_t k = 0; k < p->nres; k++)
+            if (strcmp(p->res[k].key, r->key) == 0)
+                return cli_usage_error(spec, "--resource: key '%s' is given twice", r->key);
+        r->content_type = content_type_of(r->path);
+        p->nres++;
+    }
+    return 0;
+}
+
+static resource *find_resource(plan *p, const char *key)
+{
+    for (size_t i = 0; i < p->nres; i++)
+        if (strcmp(p->res[i].key, key) == 0)
+            return &p->res[i];
+    return NULL;
+}
+
+/* Every reference to this artifact needs its --resource; an unused one is a warning. */
+static int lint(cli *c, plan *p)
+{
+    glarex_error err;
+    json_t *refs = NULL, *r;
+    size_t i;
+    int missing = 0;
+
+    if (cli_lint_refs(&refs, p->doc, p->name, p->version, &err) < 0)
+        return cli_error(&err);
+    json_array_foreach(refs, i, r) {
+        const char *key = json_string_value(json_object_get(r, "key"));
+        if (key && !find_resource(p, key)) {
+            cli_fail("%s: %s needs --resource '%s=PATH'", p->file,
+                     json_string_value(json_object_get(r, "ref")), key);
+            missing++;
+        }
+    }
+    for (size_t k = 0; k < p->nres; k++) {
+        int used = 0;
+        json_array_foreach(refs, i, r)
+            used |= json_is_string(json_object_get(r, "key")) &&
+                    strcmp(json_string_value(json_object_get(r, "key")), p->res[k].key) == 0;
+        if (!used) {
+            json_array_append_new(
+                p->warnings, json_sprintf("resource '%s' is not referenced by %s",
+                                          p->res[k].key, p->file));
+            cli_warn(c, "resource '%s' is not referenced by %s", p->res[k].key, p->file);
+        }
+    }
+    json_decref(refs);
+    return missing ? 1 : 0;
+}
+
+/* Reads, parses and checks everything. Returns 0, or the exit status. */
+static int prepare(cli *c, plan *p, const cli_cmd_spec *spec, const cli_list *resources)
+{
+    glarex_error err;
+    int rc;
+
+    if ((rc = parse_resources(p, spec, resources)) != 0)
+        return rc;
+    if (cli_read_file(&p->text, &p->text_len, p->file, &err) < 0)
+        return cli_error(&err);
+    if (glarex_yaml_parse(&p->doc, p->text, p->text_len, p->file, &err) < 0)
+        return cli_error(&err);
+    p->wf_names = cli_workflow_names(p->doc);
+    if (!p->wf_names)
+        return cli_fail("%s: not a Mistral workflow definition (the top level is not a "
+                        "mapping)",
+                        p->file);
+    if (!p->name) {
+        if (json_array_size(p->wf_names) != 1)
+            return cli_usage_error(spec, "%s defines %zu workflows: give the artifact name "
+                                   "with --name",
+                                   p->file, json_array_size(p->wf_names));
+        p->name = json_string_value(json_array_get(p->wf_names, 0));
+    }
+    /* The version the store will record ("1.0" is 1.0.0), checked as a reference is. */
+    if (glarex_ref_from_args(&p->version_ref, p->name, p->version, NULL, &err) < 0)
+        return cli_usage_error(spec, "%s", err.message);
+    if (glarex_ref_kind_of(p->version_ref) != GLAREX_REF_EXACT)
+        return cli_usage_error(spec, "--version '%s' is not one exact version", p->version);
+    p->version = glarex_ref_version(p->version_ref);
+
+    if ((rc = lint(c, p)) != 0)
+        return rc;
+    if (cli_sha256_buffer(p->sha256, p->text, p->text_len) < 0)
+        return cli_fail("%s: cannot compute its sha256", p->file);
+    for (size_t i = 0; i < p->nres; i++)
+        if (cli_sha256_file(p->res[i].sha256, &p->res[i].size, p->res[i].path, &err) < 0)
+            return cli_error(&err);
+    return 0;
+}
+
+/* }==================================================================== */
+
+/* {====================================================================
+ * Output
+ * ==================================================================== */
+
+static json_t *resources_json(const plan *p)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < p->nres; i++)
+        json_array_append_new(a, json_pack("{s:s, s:s, s:I, s:s, s:s}", "key", p->res[i].key,
+                                           "path", p->res[i].path, "size",
+                                           (json_int_t)p->res[i].size, "sha256",
+                                           p->res[i].sha256, "content_type",
+                                           p->res[i].content_type));
+    return a;
+}
+
+static int print_dry_run(cli *c, const plan *p)
+{
+    const char *store = cli_setting(c, S_GLARE_URL);
+    char sz[32];
+    int rc = 0;
+
+    if (c->format == CLI_JSON) {
+        json_t *doc = json_pack(
+            "{s:b, s:s?, s:s, s:s, s:{s:s, s:I, s:s, s:s}, s:o, s:O, s:s?, s:O}", "dry_run",
+            1, "store", store, "name", p->name, "version", p->version, "workflow", "path",
+            p->file, "size", (json_int_t)p->text_len, "sha256", p->sha256, "content_type",
+            WORKFLOW_CONTENT_TYPE, "resources", resources_json(p), "warnings", p->warnings,
+            "mistral_url", p->mistral_url, "mistral_workflows", p->wf_names);
+        rc = cli_print_json(stdout, doc);
+        json_decref(doc);
+        return rc;
+    }
+    printf("dry run: nothing was sent\n");
+    printf("store:     %s\n", store ? store : "the local default store");
+    printf("artifact:  %s %s\n", p->name, p->version);
+    printf("workflow:  %s  %s  sha256 %s\n", p->file, cli_size(sz, p->text_len), p->sha256);
+    for (size_t i = 0; i < p->nres; i++)
+        printf("resource:  %s <- %s  %s  sha256 %s  (%s)\n", p->res[i].key, p->res[i].path,
+               cli_size(sz, p->res[i].size), p->res[i].sha256, p->res[i].content_type);
+    if (p->mistral_url)
+        printf("mistral:   would create %zu workflow(s) in %s\n",
+               json_array_size(p->wf_names), p->mistral_url);
+    return 0;
+}
+
+static int print_created(cli *c, const plan *p, const json_t *art, const json_t *mistral)
+{
+    json_t *sum = cli_artifact_summary(art);
+    size_t i;
+    json_t *w;
+    int rc = 0;
+
+    if (c->format == CLI_JSON) {
+        json_object_set_new(sum, "dry_run", json_false());
+        json_object_set_new(sum, "store", json_string(glarex_store_url(c->store)));
+        json_object_set(sum, "warnings", p->warnings);
+        json_object_set_new(sum, "mistral", mistral ? json_deep_copy(mistral) : json_null());
+        rc = cli_print_json(stdout, sum);
+    } else {
+        if (!c->quiet)
+            printf("created %s %s in %s\n", p->name, p->version, glarex_store_url(c->store));
+        cli_print_artifact(sum);
+        json_array_foreach(mistral, i, w)
+            printf("mistral:     workflow %s (id %s)\n",
+                   json_string_value(json_object_get(w, "name")),
+                   json_string_value(json_object_get(w, "id")));
+    }
+    json_decref(sum);
+    return rc;
+}
+
+/* }==================================================================== */
+
+/* {====================================================================
+ * Creating, and undoing
+ * ==================================================================== */
+
+/* The store's record of the blob must be the bytes we have. */
+static int check_echo(const json_t *art, const char *key, const char *want, const char *what,
+                      glarex_error *err)
+{
+    const json_t *b = key ? json_object_get(json_object_get(art, RESOURCES_FIELD), key)
+                          : json_object_get(art, WORKFLOW_FIELD);
+    const char *got = json_string_value(json_object_get(b, "sha256"));
+    if (!got || strcasecmp(got, want) != 0)
+        return cli_set_error(err, GLAREX_ECHECKSUM,
+                             "%s: the store recorded sha256 %s, the local content has %s",
+                             what, got ? got : "(none)", want);
+    return 0;
+}
+
+static int interrupted(glarex_error *err)
+{
+    return cli_interrupted() ? cli_set_error(err, GLAREX_ERROR, "interrupted") : 0;
+}
+
+static int upload_all(cli *c, const plan *p, const char *id, json_t **art, glarex_error *err)
+{
+    glarex_blob_loc loc = {TYPE_NAME, id, WORKFLOW_FIELD, NULL};
+    json_t *out = NULL;
+    int rc;
+
+    cli_info(c, "uploading the workflow (%zu bytes)", p->text_len);
+    CLI_AUTH_RETRY(c, rc, err,
+                   glarex_store_upload_buffer(&out, c->store, &loc, p->text, p->text_len,
+                                              WORKFLOW_CONTENT_TYPE, err));
+    if (rc == 0)
+        rc = check_echo(out, NULL, p->sha256, p->file, err);
+    for (size_t i = 0; rc == 0 && i < p->nres; i++) {
+        const resource *r = &p->res[i];
+        cli_progress prog = {c, r->key, 0, 0};
+        loc.field = RESOURCES_FIELD;
+        loc.key = r->key;
+        if ((rc = interrupted(err)) < 0)
+            break;
+        cli_info(c, "uploading resource '%s' from %s", r->key, r->path);
+        json_decref(out);
+        out = NULL;
+        CLI_AUTH_RETRY(c, rc, err,
+                       glarex_store_upload_file(&out, c->store, &loc, r->path,
+                                                r->content_type, cli_progress_cb, &prog,
+                                                err));
+        cli_progress_end(&prog);
+        if (rc < 0 && cli_interrupted())
+            rc = cli_set_error(err, GLAREX_ERROR, "interrupted while uploading '%s'",
+                               r->key);
+        if (rc == 0)
+            rc = check_echo(out, r->key, r->sha256, r->path, err);
+    }
+    if (rc == 0)
+        rc = interrupted(err);
+    json_decref(*art);
+    *art = out;
+    return rc;
+}
+
+static int mistral_open(cli *c, glarex_mistral **m, const plan *p, glarex_error *err)
+{
+    glarex_mistral_options mo = GLAREX_MISTRAL_OPTIONS_INIT;
+    int rc;
+
+    if ((rc = cli_token(c, err)) < 0)
+        return rc;
+    cli_client_options(c, &mo.client);
+    mo.url = p->mistral_url;
+    return glarex_mistral_new(m, &mo, err);
+}
+
+static int mistral_create(cli *c, const plan *p, json_t **created, glarex_error *err)
+{
+    glarex_mistral *m = NULL;
+    int rc;
+
+    cli_info(c, "creating the workflow in Mistral at %s", p->mistral_url);
+    if ((rc = mistral_open(c, &m, p, err)) == 0) {
+        rc = glarex_mistral_workflow_create(created, m, p->text, p->text_len, err);
+        if (rc == GLAREX_EAUTH && cli_retry_auth(c, err)) {
+            glarex_mistral_free(m);
+            m = NULL;
+            if ((rc = mistral_open(c, &m, p, err)) == 0)
+                rc = glarex_mistral_workflow_create(created, m, p->text, p->text_len, err);
+        }
+    }
+    glarex_mistral_free(m);
+    return rc;
+}
+
+/* Deletes what was made; reports failures but keeps the first error. */
+static void rollback(cli *c, const plan *p, const char *id, const json_t *mistral)
+{
+    glarex_mistral *m = NULL;
+    glarex_error err;
+    size_t i;
+    json_t *w;
+    int rc;
+
+    if (json_array_size(mistral) && mistral_open(c, &m, p, &err) < 0)
+        cli_error(&err);
+    json_array_foreach(mistral, i, w) {
+        const char *wid = json_string_value(json_object_get(w, "id"));
+        if (m && wid && glarex_mistral_workflow_delete(m, wid, &err) < 0)
+            cli_fail("Mistral workflow %s (id %s) was left behind: %s",
+                     json_string_value(json_object_get(w, "name")), wid, err.message);
+    }
+    glarex_mistral_free(m);
+    if (!id)
+        return;
+    CLI_AUTH_RETRY(c, rc, &err, glarex_store_delete(c->store, TYPE_NAME, id, &err));
+    if (rc < 0)
+        cli_fail("draft artifact %s was left behind: %s", id, err.message);
+    else
+        cli_info(c, "deleted the draft artifact %s", id);
+}
+
+static int create(cli *c, plan *p)
+{
+    glarex_error err;
+    json_t *fields = NULL, *art = NULL, *mistral = NULL;
+    char *id = NULL;
+    int rc;
+
+    fields = json_pack("{s:s, s:s}", "name", p->name, "version", p->version);
+    if (p->description)
+        json_object_set_new(fields, "description", json_string(p->description));
+    if (p->tags->count) {
+        json_t *tags = json_array();
+        for (size_t i = 0; i < p->tags->count; i++)
+            json_array_append_new(tags, json_string(p->tags->items[i]));
+        json_object_set_new(fields, "tags", tags);
+    }
+    cli_catch_interrupts();
+    if ((rc = cli_open_store(c, &err)) < 0)
+        goto done;
+    cli_info(c, "creating %s %s in %s", p->name, p->version, glarex_store_url(c->store));
+    CLI_AUTH_RETRY(c, rc, &err, glarex_store_create(&art, c->store, TYPE_NAME, fields, &err));
+    if (rc < 0)
+        goto done;
+    if (!json_string_value(json_object_get(art, "id"))) {
+        rc = cli_set_error(&err, GLAREX_EPROTOCOL, "the created artifact has no id");
+        goto done;
+    }
+    if (!(id = strdup(json_string_value(json_object_get(art, "id"))))) {
+        rc = cli_set_error(&err, GLAREX_ENOMEM, "out of memory");
+        goto done;
+    }
+    /* From here on, a failure deletes the draft (and what Mistral got). */
+    if ((rc = upload_all(c, p, id, &art, &err)) < 0)
+        goto done;
+    if (p->mistral_url && (rc = mistral_create(c, p, &mistral, &err)) < 0)
+        goto done;
+    if ((rc = interrupted(&err)) < 0)
+        goto done;
+    cli_info(c, "activating %s", id);
+    json_decref(art);
+    art = NULL;
+    CLI_AUTH_RETRY(c, rc, &err, glarex_store_activate(&art, c->store, TYPE_NAME, id, &err));
+
+done:
+    if (rc < 0) {
+        cli_error(&err);
+        if (id)
+            rollback(c, p, id, mistral);
+    } else {
+        rc = print_created(c, p, art, mistral);
+    }
+    json_decref(fields);
+    json_decref(art);
+    json_decref(mistral);
+    free(id);
+    return rc < 0 ? 1 : rc;
+}
+
+/* }==================================================================== */
+
+int cmd_workflow_create(cli *c, int argc, char **argv)
+{
+    plan p = {0};
+    cli_list resources = {0}, tags = {0};
+    int dry_run = 0, rc;
+    cli_opt opts[] = {
+        {CLI_OPT_ARG, "FILE", 0, &p.file, NULL, "the workflow definition (Mistral v2 YAML)",
+         CLI_OPT_REQUIRED},
+        {CLI_OPT_VALUE, "name", 'n', &p.name, "NAME",
+         "artifact name (default: the file's only workflow)", 0},
+        {CLI_OPT_VALUE, "version", 0, &p.version, "VERSION", "artifact version (1.0.0)", 0},
+        {CLI_OPT_LIST, "resource", 'r', &resources, "KEY=PATH",
+         "upload PATH as resource KEY (PATH alone: its base name)", 0},
+        {CLI_OPT_VALUE, "description", 'd', &p.description, "TEXT", "artifact description",
+         0},
+        {CLI_OPT_LIST, "tag", 't', &tags, "TAG", "artifact tag", 0},
+        {CLI_OPT_SWITCH, "dry-run", 0, &dry_run, NULL,
+         "check and show what would be uploaded; change nothing", 0},
+        {CLI_OPT_VALUE, "mistral-url", 0, &c->flag[S_MISTRAL_URL], "URL",
+         "also create the workflow in Mistral [MISTRAL_URL]", 0},
+        {0},
+    };
+    const cli_cmd_spec spec = {
+        "workflow-create", opts,
+        "Checks a workflow and the resources its glare() calls need, creates the artifact,\n"
+        "uploads the workflow and every resource, verifies each sha256 the store echoes,\n"
+        "optionally creates the workflow in Mistral, and activates the artifact last. When\n"
+        "any step fails, everything made so far is deleted."};
+
+    p.version = "1.0.0";
+    p.tags = &tags;
+    p.warnings = json_array();
+    rc = cli_parse(c, &spec, argc, argv);
+    if (rc == CLI_CONTINUE) {
+        p.mistral_url = cli_setting(c, S_MISTRAL_URL);
+        rc = prepare(c, &p, &spec, &resources);
+        if (rc == 0)
+            rc = dry_run ? print_dry_run(c, &p) : create(c, &p);
+    }
+    plan_free(&p);
+    cli_list_free(&resources);
+    cli_list_free(&tags);
+    return rc;
+}

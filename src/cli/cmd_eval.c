@@ -1,0 +1,142 @@
+/* eval and render: Mistral's evaluate() and evaluate_recursively(), printed as compact
+ * JSON. glare() calls are served by the configured store through the cache. */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* The context from --context JSON or --context-file FILE (YAML or JSON); {} when
+ * neither is given. Returns 0 or the exit status. */
+static int load_context(json_t **out, const cli_cmd_spec *spec, const char *text,
+                        const char *file)
+{
+    glarex_error err;
+    json_error_t jerr;
+    char *data = NULL;
+    size_t len;
+    int rc;
+
+    *out = NULL;
+    if (text && file)
+        return cli_usage_error(spec, "give --context or --context-file, not both");
+    if (text) {
+        *out = json_loads(text, JSON_DECODE_ANY, &jerr);
+        if (!*out)
+            return cli_usage_error(spec, "--context is not JSON: %s (column %d)", jerr.text,
+                                   jerr.column);
+    } else if (file) {
+        if (cli_read_file(&data, &len, file, &err) < 0)
+            return cli_error(&err);
+        rc = glarex_yaml_parse(out, data, len, file, &err);
+        free(data);
+        if (rc < 0)
+            return cli_error(&err);
+    } else {
+        *out = json_object();
+    }
+    return 0;
+}
+
+/* Runs one evaluation, once more with a fresh evaluator after a re-authentication. */
+static int evaluate(json_t **out, cli *c, const char *text, const json_t *data,
+                    const json_t *context, glarex_error *err)
+{
+    glarex_eval *ev = NULL;
+    int rc;
+
+    *out = NULL;
+    if ((rc = cli_open_ctx(c, 1, err)) < 0)
+        return rc;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if ((rc = glarex_eval_new(&ev, c->ctx, NULL, err)) < 0)
+            return rc;
+        rc = text ? glarex_eval_string(out, ev, text, context, err)
+                  : glarex_eval_recursive(out, ev, data, context, err);
+        glarex_eval_free(ev); /* before cli_retry_auth replaces the context */
+        ev = NULL;
+        if (rc != GLAREX_EAUTH || attempt || !cli_retry_auth(c, err))
+            break;
+    }
+    return rc;
+}
+
+int cmd_eval(cli *c, int argc, char **argv)
+{
+    const char *tmpl = NULL, *ctx_text = NULL, *ctx_file = NULL;
+    int recursive = 0, rc;
+    cli_opt opts[] = {
+        {CLI_OPT_ARG, "TEMPLATE", 0, &tmpl, NULL,
+         "a string with <% YAQL %> or {{ Jinja }}; with --recursive a JSON document",
+         CLI_OPT_REQUIRED},
+        {CLI_OPT_VALUE, "context", 'c', &ctx_text, "JSON", "the context ($ in YAQL, _ in Jinja)",
+         0},
+        {CLI_OPT_VALUE, "context-file", 0, &ctx_file, "FILE",
+         "read the context from a YAML or JSON file", 0},
+        {CLI_OPT_SWITCH, "recursive", 'R', &recursive, NULL,
+         "evaluate every string inside the JSON TEMPLATE (evaluate_recursively)", 0},
+        {0},
+    };
+    const cli_cmd_spec spec = {"eval", opts,
+                               "Evaluates a template as Mistral does and prints the result as "
+                               "compact JSON\n(a string result is a JSON string)."};
+    glarex_error err;
+    json_t *context = NULL, *data = NULL, *result = NULL;
+    json_error_t jerr;
+
+    CLI_PARSE(c, &spec, argc, argv);
+    if ((rc = load_context(&context, &spec, ctx_text, ctx_file)) != 0)
+        return rc;
+    if (recursive && !(data = json_loads(tmpl, JSON_DECODE_ANY, &jerr))) {
+        json_decref(context);
+        return cli_usage_error(&spec, "TEMPLATE is not JSON (needed with --recursive): %s "
+                               "(column %d)",
+                               jerr.text, jerr.column);
+    }
+    if (evaluate(&result, c, recursive ? NULL : tmpl, data, context, &err) < 0)
+        rc = cli_error(&err);
+    else
+        rc = cli_print_json(stdout, result);
+    json_decref(result);
+    json_decref(data);
+    json_decref(context);
+    return rc;
+}
+
+int cmd_render(cli *c, int argc, char **argv)
+{
+    const char *file = NULL, *ctx_text = NULL, *ctx_file = NULL;
+    cli_opt opts[] = {
+        {CLI_OPT_ARG, "FILE", 0, &file, NULL, "a YAML or JSON document ('-': standard input)",
+         CLI_OPT_REQUIRED},
+        {CLI_OPT_VALUE, "context-file", 0, &ctx_file, "FILE",
+         "the context, a YAML or JSON file", 0},
+        {CLI_OPT_VALUE, "context", 'c', &ctx_text, "JSON", "the context as JSON text", 0},
+        {0},
+    };
+    const cli_cmd_spec spec = {"render", opts,
+                               "Evaluates every string of a document as Mistral's "
+                               "evaluate_recursively does\n(keys are kept; with an empty "
+                               "context nothing is evaluated) and prints it as JSON."};
+    glarex_error err;
+    json_t *context = NULL, *doc = NULL, *result = NULL;
+    char *text = NULL;
+    size_t len;
+    int rc;
+
+    CLI_PARSE(c, &spec, argc, argv);
+    if (!ctx_text && !ctx_file)
+        return cli_usage_error(&spec, "missing --context-file (or --context)");
+    if ((rc = load_context(&context, &spec, ctx_text, ctx_file)) != 0)
+        return rc;
+    if (cli_read_file(&text, &len, file, &err) < 0 ||
+        glarex_yaml_parse(&doc, text, len, strcmp(file, "-") ? file : "<stdin>", &err) < 0 ||
+        evaluate(&result, c, NULL, doc, context, &err) < 0)
+        rc = cli_error(&err);
+    else
+        rc = cli_print_json(stdout, result);
+    free(text);
+    json_decref(result);
+    json_decref(doc);
+    json_decref(context);
+    return rc;
+}

@@ -1,0 +1,251 @@
+/* workflow-list, workflow-show, workflow-delete, resource-list: artifacts by name. */
+#include "cli.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TYPE_NAME "workflows"
+
+static int is_uuid(const char *s)
+{
+    static const char shape[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
+    if (strlen(s) != sizeof(shape) - 1)
+        return 0;
+    for (size_t i = 0; shape[i]; i++)
+        if (shape[i] == '-' ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
+            return 0;
+    return 1;
+}
+
+static int list_by_name(json_t **out, cli *c, const char *name, const char *version,
+                        glarex_error *err)
+{
+    glarex_filter f[2] = {{"name", "eq", name}, {"version", "eq", version}};
+    glarex_list_options lo = GLAREX_LIST_OPTIONS_INIT;
+    int rc;
+
+    lo.filters = f;
+    lo.nfilters = version ? 2 : 1;
+    lo.latest = version == NULL; /* the highest version of that name */
+    CLI_AUTH_RETRY(c, rc, err, glarex_store_list(out, c->store, TYPE_NAME, &lo, err));
+    return rc;
+}
+
+int cli_find_artifact(json_t **out, cli *c, const char *spec, glarex_error *err)
+{
+    char *name = strdup(spec), *at;
+    const char *version = NULL;
+    json_t *arts = NULL;
+    int rc;
+
+    *out = NULL;
+    if (!name)
+        return cli_set_error(err, GLAREX_ENOMEM, "out of memory");
+    if ((rc = cli_open_store(c, err)) < 0)
+        goto done;
+    if (is_uuid(spec)) {
+        CLI_AUTH_RETRY(c, rc, err, glarex_store_get(out, c->store, TYPE_NAME, spec, err));
+        goto done;
+    }
+    at = strrchr(name, '@');
+    if (at && at != name) {
+        *at = '\0';
+        version = at + 1;
+    }
+    if ((rc = list_by_name(&arts, c, name, version, err)) < 0)
+        goto done;
+    if (json_array_size(arts) == 0) {
+        rc = cli_set_error(err, GLAREX_ENOTFOUND, "no workflow artifact '%s' in %s", spec,
+                           glarex_store_url(c->store));
+    } else if (json_array_size(arts) > 1) {
+        char ids[300] = "";
+        size_t i;
+        json_t *a;
+        json_array_foreach(arts, i, a) {
+            size_t n = strlen(ids);
+            snprintf(ids + n, sizeof(ids) - n, "%s%s (owner %s)", i ? ", " : "",
+                     json_string_value(json_object_get(a, "id")),
+                     json_string_value(json_object_get(a, "owner")));
+        }
+        rc = cli_set_error(err, GLAREX_EAMBIGUOUS,
+                           "'%s' names %zu artifacts: %s; give the id instead", spec,
+                           json_array_size(arts), ids);
+    } else {
+        *out = json_incref(json_array_get(arts, 0));
+    }
+done:
+    json_decref(arts);
+    free(name);
+    return rc;
+}
+
+int cmd_workflow_list(cli *c, int argc, char **argv)
+{
+    const char *name = NULL, *status = NULL;
+    cli_opt opts[] = {
+        {CLI_OPT_VALUE, "name", 'n', &name, "NAME", "only artifacts with this name", 0},
+        {CLI_OPT_VALUE, "status", 0, &status, "STATUS",
+         "only drafted, active or deactivated ones", 0},
+        {0},
+    };
+    const cli_cmd_spec spec = {"workflow-list", opts,
+                               "Lists the workflow artifacts of the store, by name and version."};
+    glarex_filter f[2];
+    glarex_list_options lo = GLAREX_LIST_OPTIONS_INIT;
+    glarex_error err;
+    json_t *arts = NULL, *out = NULL, *a;
+    size_t i;
+    int rc;
+
+    CLI_PARSE(c, &spec, argc, argv);
+    if (name)
+        f[lo.nfilters++] = (glarex_filter){"name", "eq", name};
+    if (status)
+        f[lo.nfilters++] = (glarex_filter){"status", "eq", status};
+    lo.filters = f;
+    lo.sort = "name:asc,version:asc";
+    if ((rc = cli_open_store(c, &err)) == 0)
+        CLI_AUTH_RETRY(c, rc, &err, glarex_store_list(&arts, c->store, TYPE_NAME, &lo, &err));
+    if (rc < 0)
+        return cli_error(&err);
+
+    out = json_array();
+    json_array_foreach(arts, i, a)
+        json_array_append_new(out, cli_artifact_summary(a));
+    if (c->format == CLI_JSON) {
+        json_t *doc = json_pack("{s:s, s:O}", "store", glarex_store_url(c->store), "artifacts",
+                                out);
+        rc = cli_print_json(stdout, doc);
+        json_decref(doc);
+    } else {
+        if (json_array_size(out))
+            printf("%-24s %-10s %-11s %-9s %s\n", "NAME", "VERSION", "STATUS", "RESOURCES",
+                   "ID");
+        json_array_foreach(out, i, a)
+            printf("%-24s %-10s %-11s %-9zu %s\n",
+                   json_string_value(json_object_get(a, "name")),
+                   json_string_value(json_object_get(a, "version")),
+                   json_string_value(json_object_get(a, "status")),
+                   json_array_size(json_object_get(a, "resources")),
+                   json_string_value(json_object_get(a, "id")));
+        if (!json_array_size(out) && !c->quiet)
+            fprintf(stderr, "glarex: no workflow artifacts in %s\n",
+                    glarex_store_url(c->store));
+    }
+    json_decref(out);
+    json_decref(arts);
+    return rc;
+}
+
+int cmd_workflow_show(cli *c, int argc, char **argv)
+{
+    const char *what = NULL;
+    cli_opt opts[] = {
+        {CLI_OPT_ARG, "NAME[@VERSION]", 0, &what, NULL,
+         "artifact name and version (default: the highest), or its id", CLI_OPT_REQUIRED},
+        {0},
+    };
+    const cli_cmd_spec spec = {"workflow-show", opts,
+                               "Shows one workflow artifact: status, workflow blob and "
+                               "resources with sizes and sha256."};
+    glarex_error err;
+    json_t *art = NULL, *sum;
+    int rc;
+
+    CLI_PARSE(c, &spec, argc, argv);
+    if (cli_find_artifact(&art, c, what, &err) < 0)
+        return cli_error(&err);
+    sum = cli_artifact_summary(art);
+    if (c->format == CLI_JSON) {
+        rc = cli_print_json(stdout, sum);
+    } else {
+        cli_print_artifact(sum);
+        rc = 0;
+    }
+    json_decref(sum);
+    json_decref(art);
+    return rc;
+}
+
+int cmd_workflow_delete(cli *c, int argc, char **argv)
+{
+    const char *what = NULL;
+    cli_opt opts[] = {
+        {CLI_OPT_ARG, "NAME@VERSION", 0, &what, NULL, "artifact name and version, or its id",
+         CLI_OPT_REQUIRED},
+        {0},
+    };
+    const cli_cmd_spec spec = {"workflow-delete", opts,
+                               "Deletes one workflow artifact and its blobs."};
+    glarex_error err;
+    json_t *art = NULL, *doc;
+    const char *id;
+    int rc;
+
+    CLI_PARSE(c, &spec, argc, argv);
+    if ((!strrchr(what, '@') || strrchr(what, '@') == what) && !is_uuid(what))
+        return cli_usage_error(&spec, "'%s' has no version: write NAME@VERSION", what);
+    if (cli_find_artifact(&art, c, what, &err) < 0)
+        return cli_error(&err);
+    id = json_string_value(json_object_get(art, "id"));
+    CLI_AUTH_RETRY(c, rc, &err, glarex_store_delete(c->store, TYPE_NAME, id, &err));
+    if (rc < 0) {
+        json_decref(art);
+        return cli_error(&err);
+    }
+    doc = json_pack("{s:{s:s?, s:O, s:O}}", "deleted", "id", id, "name",
+                    json_object_get(art, "name"), "version", json_object_get(art, "version"));
+    if (c->format == CLI_JSON)
+        rc = cli_print_json(stdout, doc);
+    else if (!c->quiet)
+        printf("deleted %s %s (id %s)\n", json_string_value(json_object_get(art, "name")),
+               json_string_value(json_object_get(art, "version")), id);
+    json_decref(doc);
+    json_decref(art);
+    return rc;
+}
+
+int cmd_resource_list(cli *c, int argc, char **argv)
+{
+    const char *what = NULL;
+    cli_opt opts[] = {
+        {CLI_OPT_ARG, "NAME[@VERSION]", 0, &what, NULL,
+         "artifact name and version (default: the highest), or its id", CLI_OPT_REQUIRED},
+        {0},
+    };
+    const cli_cmd_spec spec = {"resource-list", opts,
+                               "Lists the resources of a workflow artifact: key, size, "
+                               "sha256, content type."};
+    glarex_error err;
+    json_t *art = NULL, *sum, *doc, *r;
+    size_t i;
+    int rc = 0;
+
+    CLI_PARSE(c, &spec, argc, argv);
+    if (cli_find_artifact(&art, c, what, &err) < 0)
+        return cli_error(&err);
+    sum = cli_artifact_summary(art);
+    if (c->format == CLI_JSON) {
+        doc = json_pack("{s:O, s:O, s:O, s:O}", "id", json_object_get(sum, "id"), "name",
+                        json_object_get(sum, "name"), "version",
+                        json_object_get(sum, "version"), "resources",
+                        json_object_get(sum, "resources"));
+        rc = cli_print_json(stdout, doc);
+        json_decref(doc);
+    } else {
+        char sz[32];
+        json_array_foreach(json_object_get(sum, "resources"), i, r)
+            printf("%-32s %10s  %s  %s\n", json_string_value(json_object_get(r, "key")),
+                   cli_size(sz, (uint64_t)json_integer_value(json_object_get(r, "size"))),
+                   json_string_value(json_object_get(r, "sha256"))
+                       ? json_string_value(json_object_get(r, "sha256"))
+                       : "-",
+                   json_string_value(json_object_get(r, "content_type"))
+                       ? json_string_value(json_object_get(r, "content_type"))
+                       : "-");
+    }
+    json_decref(sum);
+    json_decref(art);
+    return rc;
+}

@@ -1,0 +1,397 @@
+/* Configuration: flags > environment > config file > defaults; Keystone tokens and the
+ * store, context and peers built from the settings. */
+#include "cli.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+typedef struct setting {
+    const char *key;  /* config file key */
+    const char *env;  /* environment variable */
+    const char *flag; /* command-line flag */
+    int is_bool;
+    int secret;
+} setting;
+
+static const setting settings[S_COUNT] = {
+    [S_GLARE_URL] = {"glare_url", "GLARE_URL", "--glare-url", 0, 0},
+    [S_OS_AUTH_TOKEN] = {"os_auth_token", "OS_AUTH_TOKEN", "--os-auth-token", 0, 1},
+    [S_OS_AUTH_URL] = {"os_auth_url", "OS_AUTH_URL", "--os-auth-url", 0, 0},
+    [S_OS_USERNAME] = {"os_username", "OS_USERNAME", "--os-username", 0, 0},
+    [S_OS_PASSWORD] = {"os_password", "OS_PASSWORD", "--os-password", 0, 1},
+    [S_OS_PROJECT_NAME] = {"os_project_name", "OS_PROJECT_NAME", "--os-project-name", 0, 0},
+    [S_OS_USER_DOMAIN_NAME] = {"os_user_domain_name", "OS_USER_DOMAIN_NAME",
+                               "--os-user-domain-name", 0, 0},
+    [S_OS_PROJECT_DOMAIN_NAME] = {"os_project_domain_name", "OS_PROJECT_DOMAIN_NAME",
+                                  "--os-project-domain-name", 0, 0},
+    [S_OS_CACERT] = {"os_cacert", "OS_CACERT", "--os-cacert", 0, 0},
+    [S_OS_CERT] = {"os_cert", "OS_CERT", "--os-cert", 0, 0},
+    [S_OS_KEY] = {"os_key", "OS_KEY", "--os-key", 0, 0},
+    [S_INSECURE] = {"insecure", "OS_INSECURE", "--insecure", 1, 0},
+    [S_CACHE_DIR] = {"cache_dir", "GLAREX_CACHE_DIR", "--cache-dir", 0, 0},
+    [S_OFFLINE] = {"offline", "GLAREX_OFFLINE", "--offline", 1, 0},
+    [S_TIMEOUT] = {"timeout", "GLAREX_TIMEOUT", "--timeout", 0, 0},
+    [S_MISTRAL_URL] = {"mistral_url", "MISTRAL_URL", "--mistral-url", 0, 0},
+};
+
+/* {====================================================================
+ * Settings
+ * ==================================================================== */
+
+static const char *env_value(int id)
+{
+    const char *v = getenv(settings[id].env);
+    return v && v[0] ? v : NULL; /* VAR= means unset */
+}
+
+const char *cli_setting(const cli *c, int id)
+{
+    if (c->flag[id])
+        return c->flag[id];
+    if (env_value(id))
+        return env_value(id);
+    return c->file_value[id];
+}
+
+/* Where the value of a setting came from, for messages. */
+static const char *origin(const cli *c, int id)
+{
+    if (c->flag[id])
+        return settings[id].flag;
+    if (env_value(id))
+        return settings[id].env;
+    return c->file_origin[id] ? c->file_origin[id] : settings[id].key;
+}
+
+static int parse_bool(const char *v)
+{
+    static const char *const on[] = {"1", "true", "yes", "on"};
+    static const char *const off[] = {"0", "false", "no", "off"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(v, on[i]) == 0)
+            return 1;
+        if (strcasecmp(v, off[i]) == 0)
+            return 0;
+    }
+    return -1;
+}
+
+int cli_setting_on(const cli *c, int id)
+{
+    const char *v = cli_setting(c, id);
+    return v && parse_bool(v) == 1;
+}
+
+static long timeout_ms(const cli *c)
+{
+    const char *v = cli_setting(c, S_TIMEOUT);
+    return v ? (long)(strtod(v, NULL) * 1000.0) : 0;
+}
+
+/* Checks every value that has a syntax; prints the error and returns 2 when one is
+ * wrong. */
+static int check_settings(const cli *c)
+{
+    for (int id = 0; id < S_COUNT; id++) {
+        const char *v = cli_setting(c, id);
+        if (!v)
+            continue;
+        if (settings[id].is_bool && parse_bool(v) < 0) {
+            fprintf(stderr, "glarex: %s: '%s' is not a boolean (use 1/0, true/false, "
+                    "yes/no, on/off)\n", origin(c, id), v);
+            return 2;
+        }
+        if (id == S_TIMEOUT) {
+            char *end;
+            errno = 0;
+            double s = strtod(v, &end);
+            if (errno || end == v || *end || !(s > 0) || s > 86400 * 365) {
+                fprintf(stderr, "glarex: %s: '%s' is not a number of seconds\n",
+                        origin(c, id), v);
+                return 2;
+            }
+        }
+    }
+    return 0;
+}
+
+/* }==================================================================== */
+
+/* {====================================================================
+ * Config files
+ * ==================================================================== */
+
+static char *trim(char *s)
+{
+    char *e;
+    while (isspace((unsigned char)*s))
+        s++;
+    e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    return s;
+}
+
+/* Reads `key = value` lines; later files override earlier ones. Returns 0, or 2 after
+ * printing the error. A missing file is an error only when `must_exist`. */
+static int read_config(cli *c, const char *path, int must_exist)
+{
+    FILE *f = fopen(path, "r");
+    char line[4096];
+    int lineno = 0, has_secret = 0;
+    struct stat st;
+
+    if (!f) {
+        if (!must_exist && (errno == ENOENT || errno == ENOTDIR))
+            return 0;
+        fprintf(stderr, "glarex: %s: %s\n", path, strerror(errno));
+        return 2;
+    }
+    while (fgets(line, sizeof(line), f)) {
+        char *eq, *key, *value;
+        int id;
+        lineno++;
+        if (!strchr(line, '\n') && !feof(f)) {
+            fprintf(stderr, "glarex: %s:%d: line too long\n", path, lineno);
+            fclose(f);
+            return 2;
+        }
+        key = trim(line);
+        if (!*key || *key == '#' || *key == ';')
+            continue;
+        eq = strchr(key, '=');
+        if (!eq) {
+            fprintf(stderr, "glarex: %s:%d: expected 'key = value'\n", path, lineno);
+            fclose(f);
+            return 2;
+        }
+        *eq = '\0';
+        key = trim(key);
+        value = trim(eq + 1);
+        size_t vl = strlen(value);
+        if (vl >= 2 && value[0] == '"' && value[vl - 1] == '"') {
+            value[vl - 1] = '\0';
+            value++;
+        }
+        for (id = 0; id < S_COUNT; id++)
+            if (strcmp(key, settings[id].key) == 0)
+                break;
+        if (id == S_COUNT) {
+            fprintf(stderr, "glarex: %s:%d: unknown key '%s'\n", path, lineno, key);
+            fclose(f);
+            return 2;
+        }
+        free(c->file_value[id]);
+        free(c->file_origin[id]);
+        c->file_value[id] = value[0] ? strdup(value) : NULL;
+        if (asprintf(&c->file_origin[id], "%s:%d", path, lineno) < 0)
+            c->file_origin[id] = NULL;
+        has_secret |= settings[id].secret && value[0];
+    }
+    if (has_secret && fstat(fileno(f), &st) == 0 && (st.st_mode & 077))
+        if (!c->quiet)
+            fprintf(stderr, "glarex: warning: %s holds a secret but other users may read "
+                    "it (chmod 600)\n", path);
+    fclose(f);
+    return 0;
+}
+
+int cli_load_config(cli *c, const cli_cmd_spec *spec);
+int cli_load_config(cli *c, const cli_cmd_spec *spec)
+{
+    const char *xdg = getenv("XDG_CONFIG_HOME");
+    const char *home = getenv("HOME");
+    char *user = NULL;
+    int rc = 0, n = -1;
+
+    (void)spec;
+    if (c->config_file)
+        return read_config(c, c->config_file, 1) ? 2 : check_settings(c);
+    /* the system file first, the user's overrides it */
+    if (read_config(c, "/etc/glarex/glarex.conf", 0))
+        return 2;
+    if (xdg && xdg[0] == '/')
+        n = asprintf(&user, "%s/glarex/glarex.conf", xdg);
+    else if (home && home[0] == '/')
+        n = asprintf(&user, "%s/.config/glarex/glarex.conf", home);
+    if (n >= 0) {
+        rc = read_config(c, user, 0);
+        free(user);
+    }
+    return rc ? 2 : check_settings(c);
+}
+
+/* }==================================================================== */
+
+/* {====================================================================
+ * Connections
+ * ==================================================================== */
+
+static void trace_line(const char *line, void *payload)
+{
+    (void)payload;
+    fprintf(stderr, "%s\n", line);
+}
+
+void cli_client_options(cli *c, glarex_client_options *o)
+{
+    glarex_client_options_init(o, GLAREX_CLIENT_OPTIONS_VERSION);
+    o->auth_token = c->token;
+    o->ca_file = cli_setting(c, S_OS_CACERT);
+    o->client_cert = cli_setting(c, S_OS_CERT);
+    o->client_key = cli_setting(c, S_OS_KEY);
+    o->insecure = cli_setting_on(c, S_INSECURE);
+    o->total_timeout_ms = timeout_ms(c);
+    if (c->debug)
+        o->trace = trace_line;
+}
+
+static int has_keystone(const cli *c)
+{
+    return cli_setting(c, S_OS_AUTH_URL) && cli_setting(c, S_OS_USERNAME) &&
+           cli_setting(c, S_OS_PASSWORD);
+}
+
+static int keystone_token(cli *c, glarex_error *err)
+{
+    glarex_keystone_options ko = GLAREX_KEYSTONE_OPTIONS_INIT;
+    glarex_buf token = GLAREX_BUF_INIT;
+    int rc;
+
+    cli_client_options(c, &ko.client);
+    ko.client.auth_token = NULL;
+    ko.auth_url = cli_setting(c, S_OS_AUTH_URL);
+    ko.username = cli_setting(c, S_OS_USERNAME);
+    ko.password = cli_setting(c, S_OS_PASSWORD);
+    ko.project_name = cli_setting(c, S_OS_PROJECT_NAME);
+    ko.user_domain_name = cli_setting(c, S_OS_USER_DOMAIN_NAME);
+    ko.project_domain_name = cli_setting(c, S_OS_PROJECT_DOMAIN_NAME);
+    cli_info(c, "asking Keystone at %s for a token", ko.auth_url);
+    if ((rc = glarex_keystone_token(&token, &ko, err)) < 0)
+        return rc;
+    free(c->token);
+    c->token = strdup(token.ptr);
+    glarex_buf_dispose(&token);
+    return c->token ? 0 : cli_set_error(err, GLAREX_ENOMEM, "out of memory");
+}
+
+int cli_token(cli *c, glarex_error *err)
+{
+    const char *t = cli_setting(c, S_OS_AUTH_TOKEN);
+
+    if (c->token)
+        return 0;
+    if (t) {
+        c->token = strdup(t);
+        return c->token ? 0 : cli_set_error(err, GLAREX_ENOMEM, "out of memory");
+    }
+    if (has_keystone(c))
+        return keystone_token(c, err);
+    if (cli_setting(c, S_OS_AUTH_URL))
+        return cli_set_error(err, GLAREX_EINVALID,
+                             "%s is set but %s is not: Keystone needs a user name and a "
+                             "password",
+                             origin(c, S_OS_AUTH_URL),
+                             cli_setting(c, S_OS_USERNAME) ? "OS_PASSWORD" : "OS_USERNAME");
+    return 0; /* no credentials: the server decides */
+}
+
+static int is_remote(const char *url)
+{
+    return url && (strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0);
+}
+
+static void store_options(cli *c, glarex_store_options *so)
+{
+    glarex_store_options_init(so, GLAREX_STORE_OPTIONS_VERSION);
+    so->url = cli_setting(c, S_GLARE_URL);
+    cli_client_options(c, &so->client);
+}
+
+int cli_open_store(cli *c, glarex_error *err)
+{
+    glarex_store_options so;
+    int rc;
+
+    if (c->store)
+        return 0;
+    if (is_remote(cli_setting(c, S_GLARE_URL)) && (rc = cli_token(c, err)) < 0)
+        return rc;
+    store_options(c, &so);
+    return glarex_store_open(&c->store, &so, err);
+}
+
+static int open_ctx(cli *c, glarex_error *err)
+{
+    glarex_ctx_options co = GLAREX_CTX_OPTIONS_INIT;
+
+    glarex_ctx_options_init(&co, GLAREX_CTX_OPTIONS_VERSION);
+    store_options(c, &co.store);
+    co.cache_dir = cli_setting(c, S_CACHE_DIR);
+    co.offline = cli_setting_on(c, S_OFFLINE);
+    return glarex_ctx_new(&c->ctx, &co, err);
+}
+
+int cli_open_ctx(cli *c, int need_auth, glarex_error *err)
+{
+    int rc;
+
+    if (c->ctx)
+        return 0;
+    if (need_auth && !cli_setting_on(c, S_OFFLINE) && is_remote(cli_setting(c, S_GLARE_URL)) &&
+        (rc = cli_token(c, err)) < 0)
+        return rc;
+    return open_ctx(c, err);
+}
+
+int cli_retry_auth(cli *c, glarex_error *err)
+{
+    glarex_error kerr;
+
+    if (c->reauthed || !has_keystone(c))
+        return 0;
+    c->reauthed = 1;
+    cli_info(c, "the token was refused: authenticating again");
+    if (keystone_token(c, &kerr) < 0) {
+        *err = kerr;
+        return 0;
+    }
+    if (c->store) {
+        glarex_store_free(c->store);
+        c->store = NULL;
+        if (cli_open_store(c, &kerr) < 0) {
+            *err = kerr;
+            return 0;
+        }
+    }
+    if (c->ctx) {
+        glarex_ctx_free(c->ctx);
+        c->ctx = NULL;
+        if (open_ctx(c, &kerr) < 0) {
+            *err = kerr;
+            return 0;
+        }
+    }
+    return 1;
+}
+
+void cli_close(cli *c)
+{
+    glarex_store_free(c->store);
+    glarex_ctx_free(c->ctx);
+    c->store = NULL;
+    c->ctx = NULL;
+    free(c->token);
+    c->token = NULL;
+    for (int i = 0; i < S_COUNT; i++) {
+        free(c->file_value[i]);
+        free(c->file_origin[i]);
+        c->file_value[i] = c->file_origin[i] = NULL;
+    }
+}
+
+/* }==================================================================== */
