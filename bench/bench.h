@@ -21,6 +21,8 @@ typedef struct bench_cfg {
     const char *glarex_cli;    /* build/src/cli/glarex */
     const char *glare_cli;     /* /usr/bin/glare (python3-glareclient) */
     const char *curl;          /* curl command */
+    const char *contrib_mistral; /* contrib/mistral (glarex's Mistral plugin) */
+    const char *libglarex;     /* build/src/libglarex.so.0, for that plugin */
     char workdir[256];         /* scratch directory of this run */
     unsigned groups;           /* bit set of BENCH_G_* */
     int verbose;
@@ -77,6 +79,28 @@ int bench_server_reset_stats(const bench_server *s);
  * run / was killed / timed out. */
 int bench_run(const char *const *argv, const char *const *env, char **out,
               const char *errpath, double timeout_s, double *wall);
+
+/* A child process spoken to in JSON lines (bench/mistral_bench.py --serve). */
+typedef struct bench_proc {
+    pid_t pid;
+    int to, from; /* its stdin, its stdout */
+    char *buf;
+    size_t len, cap;
+} bench_proc;
+
+/* Starts argv with pipes on stdin and stdout (stderr to `errpath`, appended). */
+int bench_proc_start(bench_proc *p, const char *const *argv, const char *const *env,
+                     const char *errpath);
+/* Sends `req` as one line and reads one line back, parsed (new), or NULL with `why`
+ * filled (the process is then stopped). */
+json_t *bench_proc_call(bench_proc *p, const json_t *req, double timeout_s, char *why,
+                        size_t why_size);
+/* Closes its stdin, waits up to 5 s for it to end, then kills it. */
+void bench_proc_stop(bench_proc *p);
+
+/* Whether `path` exists; whether it is a directory. */
+int bench_exists(const char *path);
+int bench_is_dir(const char *path);
 
 /* Whether `prog` can be executed (a path, or a name found in PATH). */
 int bench_can_exec(const char *prog);

@@ -129,6 +129,18 @@ int bench_write_file(const char *path, uint64_t size, int text, uint64_t seed)
 
 /* ---- processes ---- */
 
+int bench_exists(const char *path)
+{
+    struct stat st;
+    return path && stat(path, &st) == 0;
+}
+
+int bench_is_dir(const char *path)
+{
+    struct stat st;
+    return path && stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 int bench_can_exec(const char *prog)
 {
     if (!prog || !*prog)
@@ -310,6 +322,162 @@ int bench_run(const char *const *argv, const char *const *env, char **out,
     if (killed || status == -1 || !WIFEXITED(status))
         return -1;
     return WEXITSTATUS(status);
+}
+
+/* ---- a child spoken to in JSON lines ---- */
+
+int bench_proc_start(bench_proc *p, const char *const *argv, const char *const *env,
+                     const char *errpath)
+{
+    int in[2], out[2];
+    char **envp = environ;
+    size_t nenv = 0, nextra = 0;
+
+    memset(p, 0, sizeof(*p));
+    p->to = p->from = -1;
+    if (env) {
+        while (environ[nenv])
+            nenv++;
+        while (env[nextra])
+            nextra++;
+        envp = calloc(nenv + nextra + 1, sizeof(char *));
+        if (!envp)
+            return -1;
+        for (size_t i = 0; i < nextra; i++)
+            envp[i] = (char *)env[i];
+        for (size_t i = 0; i < nenv; i++)
+            envp[nextra + i] = environ[i];
+    }
+    if (pipe(in) < 0) {
+        if (envp != environ)
+            free(envp);
+        return -1;
+    }
+    if (pipe(out) < 0) {
+        close(in[0]);
+        close(in[1]);
+        if (envp != environ)
+            free(envp);
+        return -1;
+    }
+    fflush(stdout);
+    fflush(stderr);
+    p->pid = fork();
+    if (p->pid == 0) {
+        dup2(in[0], 0);
+        dup2(out[1], 1);
+        close(in[0]);
+        close(in[1]);
+        close(out[0]);
+        close(out[1]);
+        if (errpath) {
+            int e = open(errpath, O_WRONLY | O_CREAT | O_APPEND, 0600);
+            if (e >= 0)
+                dup2(e, 2);
+        }
+        execvpe(argv[0], (char *const *)argv, envp);
+        _exit(127);
+    }
+    if (envp != environ)
+        free(envp);
+    close(in[0]);
+    close(out[1]);
+    if (p->pid < 0) {
+        p->pid = 0;
+        close(in[1]);
+        close(out[0]);
+        return -1;
+    }
+    p->to = in[1];
+    p->from = out[0];
+    return 0;
+}
+
+void bench_proc_stop(bench_proc *p)
+{
+    if (p->to >= 0)
+        close(p->to);
+    p->to = -1;
+    if (p->from >= 0)
+        close(p->from);
+    p->from = -1;
+    if (p->pid > 0) {
+        for (int i = 0; i < 500; i++) {
+            if (waitpid(p->pid, NULL, WNOHANG) == p->pid) {
+                p->pid = 0;
+                break;
+            }
+            struct timespec ts = {0, 10000000};
+            nanosleep(&ts, NULL);
+        }
+        if (p->pid > 0) {
+            kill(p->pid, SIGKILL);
+            waitpid(p->pid, NULL, 0);
+            p->pid = 0;
+        }
+    }
+    free(p->buf);
+    p->buf = NULL;
+    p->len = p->cap = 0;
+}
+
+json_t *bench_proc_call(bench_proc *p, const json_t *req, double timeout_s, char *why,
+                        size_t why_size)
+{
+    char *line = json_dumps(req, JSON_COMPACT);
+    size_t len = line ? strlen(line) : 0, off = 0;
+    double t0 = bench_now();
+    json_t *reply = NULL;
+
+    if (!line || p->to < 0) {
+        snprintf(why, why_size, "%s", line ? "the helper is not running" : "out of memory");
+        free(line);
+        return NULL;
+    }
+    line[len] = '\n'; /* json_dumps left room for the NUL: it becomes the newline */
+    signal(SIGPIPE, SIG_IGN);
+    while (off < len + 1) {
+        ssize_t w = write(p->to, line + off, len + 1 - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            snprintf(why, why_size, "the helper stopped (write: %s)", strerror(errno));
+            free(line);
+            bench_proc_stop(p);
+            return NULL;
+        }
+        off += (size_t)w;
+    }
+    free(line);
+    for (;;) {
+        char *nl = p->buf ? memchr(p->buf, '\n', p->len) : NULL;
+        if (nl) {
+            json_error_t je;
+            *nl = '\0';
+            reply = json_loads(p->buf, 0, &je);
+            size_t used = (size_t)(nl - p->buf) + 1;
+            memmove(p->buf, nl + 1, p->len - used);
+            p->len -= used;
+            if (!reply)
+                snprintf(why, why_size, "the helper answered something else than JSON: %s",
+                         je.text);
+            return reply;
+        }
+        double left = timeout_s - (bench_now() - t0);
+        if (left <= 0) {
+            snprintf(why, why_size, "the helper did not answer within %.0f s", timeout_s);
+            bench_proc_stop(p);
+            return NULL;
+        }
+        struct pollfd pf = {p->from, POLLIN, 0};
+        if (poll(&pf, 1, left > 1 ? 1000 : (int)(left * 1000) + 1) <= 0)
+            continue;
+        if (read_some(p->from, &p->buf, &p->len, &p->cap) <= 0) {
+            snprintf(why, why_size, "the helper stopped");
+            bench_proc_stop(p);
+            return NULL;
+        }
+    }
 }
 
 /* ---- memory ---- */

@@ -132,7 +132,7 @@ local function lex_tag(src, pos, endkind, toks)
       end
       if fend then
         local text = ssub(src, pos, fend - 1):gsub("_", "")
-        toks[#toks + 1] = {t = "float", v = tonumber(text) + 0.0, pos = pos}
+        toks[#toks + 1] = {t = "float", v = tonumber(text) * 1.0, pos = pos}
         pos = fend
       else
         -- integer

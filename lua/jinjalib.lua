@@ -44,9 +44,11 @@ local function tostr(v)
 end
 L.tostr = tostr
 
+local prev_repr_hook = P.repr_hook
 P.repr_hook = function(v, mode)
   local mt = getmetatable(v)
   if mt == NS then return "<Namespace " .. P.repr(v.attrs, mode) .. ">" end
+  if prev_repr_hook then return prev_repr_hook(v, mode) end
   return nil
 end
 
@@ -170,7 +172,7 @@ local function op_in(a, b)
   end
   local mb = getmetatable(b)
   if mb == Dict then
-    if getmetatable(a) == Undefined then undef_fail(a) end
+    L.check_hashable(a)
     return dict_get(b, a) ~= nil
   end
   if mb == List or mb == Tuple or mb == PyList or mb == Set or mb == Iter then
@@ -323,14 +325,23 @@ local function mutating(name)
   return function() raise("unsupported", "mutating method '" .. name .. "' is not supported") end
 end
 
+local function noargs(name, fn)
+  return function(s, args, kw)
+    if (args and #args > 0) or (kw and #kw.keys > 0) then
+      type_error(name .. "() takes no arguments (" .. ((args and #args or 0) + (kw and #kw.keys or 0)) .. " given)")
+    end
+    return fn(s)
+  end
+end
+L.noargs = noargs
 local STR = {}
 L.STR_METHODS = STR
-STR.upper = function(s) return P.upper(s) end
-STR.lower = function(s) return P.lower(s) end
-STR.casefold = function(s) return P.lower(s) end
-STR.capitalize = function(s) return P.capitalize(s) end
-STR.title = function(s) return P.title(s) end
-STR.swapcase = function(s) return P.swapcase(s) end
+STR.upper = noargs("upper", P.upper)
+STR.lower = noargs("lower", P.lower)
+STR.casefold = noargs("casefold", P.lower)
+STR.capitalize = noargs("capitalize", P.capitalize)
+STR.title = noargs("title", P.title)
+STR.swapcase = noargs("swapcase", P.swapcase)
 local function strip_m(which)
   return function(s, args, kw)
     local a = bind("strip", args, kw, {"chars"})
@@ -424,13 +435,17 @@ local function cp_test(pred)
     return true
   end
 end
-STR.isdigit = cp_test(function(ch, cp) return cp >= 48 and cp <= 57 end)
-STR.isdecimal = STR.isdigit
-STR.isnumeric = STR.isdigit
-STR.isalpha = cp_test(function(ch, cp) return P.is_alpha_cp(cp) end)
-STR.isalnum = cp_test(function(ch, cp) return P.is_alpha_cp(cp) or (cp >= 48 and cp <= 57) end)
-STR.isspace = cp_test(function(ch) return P.is_space_ch(ch) end)
-STR.isupper = function(s)
+local is_digit_s = cp_test(function(ch, cp) return cp >= 48 and cp <= 57 end)
+local is_alpha_s = cp_test(function(ch, cp) return P.is_alpha_cp(cp) end)
+local is_alnum_s = cp_test(function(ch, cp) return P.is_alpha_cp(cp) or (cp >= 48 and cp <= 57) end)
+local is_space_s = cp_test(function(ch) return P.is_space_ch(ch) end)
+STR.isdigit = noargs("isdigit", is_digit_s)
+STR.isdecimal = noargs("isdecimal", is_digit_s)
+STR.isnumeric = noargs("isnumeric", is_digit_s)
+STR.isalpha = noargs("isalpha", is_alpha_s)
+STR.isalnum = noargs("isalnum", is_alnum_s)
+STR.isspace = noargs("isspace", is_space_s)
+local function str_isupper(s)
   local cased = false
   for _, ch in ipairs(rt.uchars(s)) do
     local cp = P.cp_of(ch)
@@ -439,7 +454,7 @@ STR.isupper = function(s)
   end
   return cased
 end
-STR.islower = function(s)
+local function str_islower(s)
   local cased = false
   for _, ch in ipairs(rt.uchars(s)) do
     local cp = P.cp_of(ch)
@@ -448,7 +463,25 @@ STR.islower = function(s)
   end
   return cased
 end
-STR.istitle = function(s) return s ~= "" and P.title(s) == s and (STR.isupper(s) or STR.islower(s) == false) end
+STR.isupper = noargs("isupper", str_isupper)
+STR.islower = noargs("islower", str_islower)
+STR.istitle = noargs("istitle", function(s)
+  -- uppercase characters only after uncased ones, lowercase only after cased ones
+  local prev_cased, any = false, false
+  for _, ch in ipairs(rt.uchars(s)) do
+    local cp = P.cp_of(ch)
+    if P.is_upper_cp(cp) then
+      if prev_cased then return false end
+      prev_cased, any = true, true
+    elseif P.is_lower_cp(cp) then
+      if not prev_cased then return false end
+      prev_cased = true
+    else
+      prev_cased = false
+    end
+  end
+  return any
+end)
 local function pyjust(s, width, fill, how)
   local n = rt.ulen(s)
   if width <= n then return s end
@@ -538,10 +571,10 @@ local function view(d, kind)
   end
   return setmetatable({items = items, kind = kind, view = "dict_" .. kind, src = d}, Set)
 end
-DICT.keys = function(d) return view(d, "keys") end
-DICT.values = function(d) return view(d, "values") end
-DICT.items = function(d) return view(d, "items") end
-DICT.copy = function(d) return rt.dict_copy(d) end
+DICT.keys = noargs("keys", function(d) return view(d, "keys") end)
+DICT.values = noargs("values", function(d) return view(d, "values") end)
+DICT.items = noargs("items", function(d) return view(d, "items") end)
+DICT.copy = noargs("copy", function(d) return rt.dict_copy(d) end)
 -- mutating methods change the value in place, as in Python (values that
 -- came from the context are the caller's tables)
 DICT.pop = function(d, args, kw)
@@ -608,7 +641,7 @@ LIST.count = function(l, args, kw)
   for i = 1, #l do if eq(l[i], a[1]) then c = c + 1 end end
   return c
 end
-LIST.copy = function(l) local out = {}; for i = 1, #l do out[i] = l[i] end; return list_of(out) end
+LIST.copy = noargs("copy", function(l) local out = {}; for i = 1, #l do out[i] = l[i] end; return list_of(out) end)
 LIST.append = function(l, args, kw)
   local a = bind("append", args, kw, {"object"}, {REQ})
   l[#l + 1] = a[1]
@@ -697,6 +730,11 @@ end
 local LOOP_ATTRS
 -- attribute only (no item fallback); returns value or nil
 local function attr_only(o, name)
+  local mt0 = getmetatable(o)
+  if mt0 == Tuple and o._fields then -- namedtuple (groupby's (grouper, list))
+    local i = o._fields[name]
+    if i then return o[i] end
+  end
   local ms = methods_for(o)
   if ms then
     local m = ms[name]
@@ -935,6 +973,18 @@ local function attr_parts(attribute)
   return {attribute}
 end
 local function lower_if_str(v) if type(v) == "string" then return P.lower(v) end return v end
+-- Python hash(): lists, dicts and non-frozen sets are unhashable
+local function check_hashable(v)
+  local mt = getmetatable(v)
+  if mt == List or mt == Dict or (mt == Set and v.kind ~= "set") then
+    type_error("unhashable type: '" .. pytype(v) .. "'")
+  elseif mt == Tuple then
+    for i = 1, #v do check_hashable(v[i]) end
+  elseif mt == Undefined then
+    undef_fail(v)
+  end
+end
+L.check_hashable = check_hashable
 local function make_attrgetter(attribute, postprocess, default)
   local parts = attr_parts(attribute)
   return function(item)
@@ -1112,7 +1162,7 @@ end
 F.float = function(v, args, kw, D, raw)
   local a = raw and {0.0} or bind("float", args, kw, {"default"}, {0.0})
   local tv = type(v)
-  if tv == "number" then return v + 0.0 end
+  if tv == "number" then return v * 1.0 end
   if tv == "boolean" then return v and 1.0 or 0.0 end
   if tv == "string" then
     local f = M.yaqllib.parse_float_str(v)
@@ -1130,6 +1180,7 @@ F.format = function(v, args, kw)
   if kw and #kw.keys > 0 then return P.percent(fmt, kw) end
   return P.percent(fmt, tuple_of(args))
 end
+local GROUP_FIELDS = {grouper = 1, list = 2}
 F.groupby = function(v, args, kw)
   local a = bind("groupby", args, kw, {"attribute", "default", "case_sensitive"}, {REQ, null, false})
   local cs = truthy(a[3])
@@ -1147,7 +1198,7 @@ F.groupby = function(v, args, kw)
   for i, g in ipairs(groups) do
     local key = g.key
     if not cs then key = out_expr(g.list[1]) end
-    out[i] = tuple_of({key, list_of(g.list)})
+    out[i] = tuple_of({key, list_of(g.list), _fields = GROUP_FIELDS})
   end
   return list_of(out)
 end
@@ -1387,6 +1438,7 @@ F.slice = function(v, args, kw)
   local a = bind("slice", args, kw, {"slices", "fill_with"}, {REQ, null})
   local seq = collect(v)
   local slices = need_int_arg(a[1])
+  if slices == 0 then raise("eval", "integer division or modulo by zero") end
   local length = #seq
   local per = length // slices
   local extra = length % slices
@@ -1458,7 +1510,10 @@ F.title = function(v, args, kw)
 end
 F.tojson = function(v, args, kw)
   local a = bind("tojson", args, kw, {"indent"}, {null})
-  local ind = a[1] ~= null and need_int_arg(a[1]) or nil
+  local ind = nil
+  if a[1] ~= null then
+    ind = type(a[1]) == "string" and a[1] or need_int_arg(a[1])
+  end
   return JS.tojson(v, ind)
 end
 F.trim = function(v, args, kw)
@@ -1488,7 +1543,7 @@ F.unique = function(v, args, kw)
       local x = nx()
       if x == nil then return nil end
       local k = getter(x)
-      rt.keynorm(k)
+      check_hashable(k)
       local dup = false
       for _, s in ipairs(seen) do if eq(s, k) then dup = true; break end end
       if not dup then seen[#seen + 1] = k; return x end
@@ -1568,8 +1623,8 @@ t1("false", function(v) return v == false end)
 t1("true", function(v) return v == true end)
 t1("integer", function(v) return mtype(v) == "integer" end)
 t1("float", function(v) return mtype(v) == "float" end)
-t1("lower", function(v) return STR.islower(tostr(v)) end)
-t1("upper", function(v) return STR.isupper(tostr(v)) end)
+t1("lower", function(v) return str_islower(tostr(v)) end)
+t1("upper", function(v) return str_isupper(tostr(v)) end)
 t1("string", function(v) return type(v) == "string" end)
 t1("mapping", function(v) return getmetatable(v) == Dict end)
 t1("number", function(v) return type(v) == "number" or type(v) == "boolean" end)
@@ -1587,7 +1642,7 @@ t1("iterable", function(v)
   end
   return mt == List or mt == Tuple or mt == Dict or mt == Range or mt == Set or mt == Iter
 end)
-t1("callable", function(v) return getmetatable(v) == Func end)
+t1("callable", function(v) local mt = getmetatable(v); return mt == Func or mt == Undefined end)
 t1("sameas", function(v, o)
   if type(v) == "table" then return rawequal(v, o) end
   return v == o and type(v) == type(o) and mtype(v) == mtype(o)
@@ -1658,7 +1713,7 @@ end
 MISTRAL.uuid = function(ctx, args, kw)
   bind("uuid_", args, kw, {})
   local h = host()
-  if h and h.has and h.has("uuid") then return h.call("uuid", list_of({}), nil, ctx) end
+  if h and h.has and h.has("uuid") then return rt.host_call(h, "uuid", list_of({}), nil, ctx) end
   return uuid4()
 end
 L.mistral_filter_names = {}
@@ -1669,9 +1724,7 @@ local function host_call(name, ctx, args, kw)
   local h = host()
   local hargs = {}
   for i = 1, #args do hargs[i] = M.yaqllib.to_host(args[i]) end
-  local r = h.call(name, list_of(hargs), kw, ctx)
-  if r == nil then r = null end
-  return r
+  return rt.host_call(h, name, list_of(hargs), kw, ctx)
 end
 local function host_has(name)
   local h = host()
@@ -1803,7 +1856,7 @@ function L.mkdict(...)
   local d = new_dict()
   for i = 1, select("#", ...), 2 do
     local k, v = select(i, ...)
-    if getmetatable(k) == Undefined then undef_fail(k) end
+    L.check_hashable(k)
     dict_set(d, k, v)
   end
   return d

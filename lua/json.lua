@@ -135,7 +135,7 @@ function J.parse(s, listmt)
         end
         return i
       end
-      return tonumber(text) + 0.0
+      return tonumber(text) * 1.0
     end
   end
   local v = value()
@@ -207,7 +207,10 @@ local function dump(v, opts, level, out)
   local mt = getmetatable(v)
   local indent = opts.indent
   local function nl(lv)
-    if indent then out[#out + 1] = "\n" .. string.rep(" ", indent * lv) end
+    if indent then
+      if type(indent) == "string" then out[#out + 1] = "\n" .. string.rep(indent, lv)
+      else out[#out + 1] = "\n" .. string.rep(" ", indent * lv) end
+    end
   end
   if mt == Dict then
     local ks = v.keys

@@ -160,6 +160,7 @@ repr = function(v, mode)
       end
       return v.view .. "(" .. repr(v.src, mode) .. ")"
     end
+    if #v.items == 0 then return v.kind == "set" and "frozenset()" or "set()" end
     raise("unsupported", "string form of a Python set (order is not deterministic)")
   elseif mt == Range then
     if v.step == 1 then return sformat("range(%d, %d)", v.start, v.stop) end
@@ -642,7 +643,7 @@ function P.format_value(v, spec, mode)
         return fmt_int(v, r)
       end
       if t == "e" or t == "E" or t == "f" or t == "F" or t == "g" or t == "G" or t == "%" then
-        return fmt_float(v + 0.0, r, t)
+        return fmt_float(v * 1.0, r, t)
       end
       raise("eval", "Unknown format code '" .. t .. "' for object of type 'int'")
     else
@@ -871,7 +872,7 @@ function P.percent(fmt, values, mode)
         elseif conv == "e" or conv == "E" or conv == "f" or conv == "F" or conv == "g" or conv == "G" then
           if left then r.align = "<" elseif zero then r.zero = true end
           r.prec = r.prec or 6
-          s = fmt_float(num + 0.0, r, conv)
+          s = fmt_float(num * 1.0, r, conv)
         else
           raise("eval", "unsupported format character '" .. conv .. "'")
         end

@@ -63,6 +63,17 @@ function rt.eval_error(msg) raise("eval", msg) end
 function rt.unsupported(msg) raise("unsupported", msg) end
 function rt.is_error(e) return getmetatable(e) == ErrMT end
 
+-- call a host function; errors it raises become "eval" errors
+function rt.host_call(host, name, args, kw, ctx)
+  local ok, r = pcall(host.call, name, args, kw, ctx)
+  if not ok then
+    if getmetatable(r) == ErrMT then error(r, 0) end
+    raise("eval", tostring(r))
+  end
+  if r == nil then r = null end
+  return r
+end
+
 ------------------------------------------------------------------------
 -- Dicts
 ------------------------------------------------------------------------
@@ -571,12 +582,12 @@ function rt.floordiv(a, b)
     if a == minint and b == -1 then overflow() end
     return a // b
   end
-  return (a + 0.0) // b
+  return (a * 1.0) // b
 end
 -- Python /
 function rt.truediv(a, b)
   if b == 0 then raise("eval", "division by zero") end
-  return (a + 0.0) / b
+  return (a * 1.0) / b
 end
 -- Python %
 function rt.mod(a, b)
@@ -587,7 +598,7 @@ function rt.mod(a, b)
     if b == -1 then return 0 end
     return a % b
   end
-  return (a + 0.0) % b
+  return (a * 1.0) % b
 end
 function rt.neg(a)
   if is_int(a) then
@@ -601,7 +612,7 @@ function rt.pow(a, b)
   if is_int(a) and is_int(b) then
     if b < 0 then
       if a == 0 then raise("eval", "0.0 cannot be raised to a negative power") end
-      return (a + 0.0) ^ b
+      return (a * 1.0) ^ b
     end
     local r, base, e = 1, a, b
     while e > 0 do
@@ -611,7 +622,7 @@ function rt.pow(a, b)
     end
     return r
   end
-  a, b = a + 0.0, b + 0.0
+  a, b = a * 1.0, b * 1.0
   if a == 0 and b < 0 then raise("eval", "0.0 cannot be raised to a negative power") end
   if a < 0 and b ~= math.floor(b) then raise("unsupported", "complex result of a power") end
   local r = a ^ b
@@ -631,8 +642,10 @@ end
 
 -- random UUID4 (Mistral's uuid(); the host may provide its own)
 function rt.uuid4()
+  local random = math.random
+  if not random then raise("unsupported", "uuid() needs a host implementation (no random source)") end
   local b = {}
-  for i = 1, 16 do b[i] = math.random(0, 255) end
+  for i = 1, 16 do b[i] = random(0, 255) end
   b[7] = (b[7] & 0x0f) | 0x40
   b[9] = (b[9] & 0x3f) | 0x80
   return sformat("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", table.unpack(b))

@@ -107,7 +107,7 @@ local function lex(src)
       if not is_word_byte(sbyte(src, k)) then
         local text = ssub(src, i, k - 1)
         local v
-        if sfind(text, ".", 1, true) then v = tonumber(text) + 0.0
+        if sfind(text, ".", 1, true) then v = tonumber(text) * 1.0
         else
           v = math.tointeger(tonumber(text))
           if not v or sformat("%d", v) ~= text:gsub("^0+(%d)", "%1") then
@@ -239,7 +239,7 @@ local function parse(src)
     local a = {pos = {}, named = {}, order = {}}
     if peek().t == close then p = p + 1; return a end
     while true do
-      if peek().t == "," then err("unsupported", "empty arguments (f(, x)) are not supported", peek().pos) end
+      if peek().t == "," then err("unsupported", "unsupported YAQL construct 'empty argument'", peek().pos) end
       local start = peek()
       local e = expr(0)
       if peek().t == "MAPPING" then
@@ -541,7 +541,7 @@ function Gen:ex(n)
   elseif k == "wrap" then
     return self:ex(n.e)
   elseif k == "list" then
-    if #n.args.named > 0 then err("unsupported", "mapping rules inside a list literal", n.pos) end
+    if #n.args.named > 0 then err("unsupported", "unsupported YAQL construct 'mapping rule in a list'", n.pos) end
     local es = self:exlist(n.args.pos)
     return "L({" .. concat(es, ", ") .. "})"
   elseif k == "map" then
@@ -589,7 +589,7 @@ end
 function Gen:func_call(n)
   local name, args = n.name, n.args
   if name == "let" or name == "with" then
-    err("unsupported", "unsupported YAQL construct '" .. name .. "()' outside 'let(...) -> expr' at offset " .. (n.pos - 1), n.pos)
+    err("unsupported", "unsupported YAQL construct '" .. name .. "()' outside 'let(...) -> expr'", n.pos)
   end
   if name == "switch" then
     if #args.pos > 0 then return "no_func(\"switch\")" end

@@ -78,14 +78,22 @@ local function parse_sig(sig)
   return c
 end
 
+-- sig: one signature string, or a list of them (overloads sharing one
+-- type-dispatching impl; the compiler picks the first that fits the call's
+-- arity and argument names, so positions must mean the same in each)
 local function def(forms, name, sig, impl)
-  local c = parse_sig(sig)
-  c.impl = impl
-  c.name = name
-  c.id = #Y.I + 1
-  Y.I[c.id] = impl
-  if forms:find("f") then Y.F[name] = Y.F[name] or {}; table.insert(Y.F[name], c) end
-  if forms:find("m") then Y.M[name] = Y.M[name] or {}; table.insert(Y.M[name], c) end
+  local id = #Y.I + 1
+  Y.I[id] = impl
+  local sigs = type(sig) == "table" and sig or {sig}
+  local c
+  for _, sg in ipairs(sigs) do
+    c = parse_sig(sg)
+    c.impl = impl
+    c.name = name
+    c.id = id
+    if forms:find("f") then Y.F[name] = Y.F[name] or {}; table.insert(Y.F[name], c) end
+    if forms:find("m") then Y.M[name] = Y.M[name] or {}; table.insert(Y.M[name], c) end
+  end
   return c
 end
 Y.def = def
@@ -1266,7 +1274,7 @@ MF("len", "obj", function(o)
 end)
 
 -- delete: collection.delete(position, count=1) / dict.delete(*keys)
-M_("delete", "collection, *args", function(c, ...)
+M_("delete", {"collection, position, count?", "dict, *keys"}, function(c, ...)
   if is_map(c) then
     local nd = rt.dict_copy(c)
     for i = 1, select("#", ...) do rt.dict_delete(nd, (select(i, ...))) end
@@ -1469,7 +1477,7 @@ local function split_common(name, rsplit)
     return pylist(parts)
   end
 end
-M_("split", "string, separator?, maxSplits?", split_common("split", false))
+M_("split", {"string, separator?, maxSplits?", "regexp, string, maxSplit?", "string, regexp, maxSplit?"}, split_common("split", false))
 M_("rightSplit", "string, separator?, maxSplits?", split_common("rightSplit", true))
 
 local function join_seq(seq, sep)
@@ -1477,7 +1485,7 @@ local function join_seq(seq, sep)
   for x in iter(seq) do parts[#parts + 1] = ystr(x) end
   return concat(parts, sep)
 end
-M_("join", "a, b", function(a, b)
+M_("join", {"sequence, separator", "separator, sequence"}, function(a, b)
   if is_iterable(a) and type(b) == "string" then return join_seq(a, b) end
   if type(a) == "string" and is_iterable(b) then return join_seq(b, a) end
   no_method("join", a)
@@ -1508,7 +1516,8 @@ MF("isEmpty", "string, trimSpaces?, chars?", function(s, trim, chars)
   return s == ""
 end)
 
-M_("replace", "a, b, c?, d?", function(a, b, c, d)
+M_("replace", {"string, old, new, count?", "string, replacements, count?", "collection, position, value, count?",
+  "regexp, string, repl, count?", "string, regexp, repl, count?", "a, b, c?, d?"}, function(a, b, c, d)
   if type(a) == "string" then
     if type(b) == "string" and type(c) == "string" then
       if d ~= nil and not is_intlike(d) then no_method("replace", a) end
@@ -1568,7 +1577,7 @@ M_("substring", "string, start, length?", function(s, start, len)
 end)
 
 -- indexOf: strings (sub, start=0) or (sub, start, length); collections (item)
-M_("indexOf", "a, b, c?, d?", function(a, b, c, d)
+M_("indexOf", {"string, sub, start?, length?", "collection, item", "a, b, c?, d?"}, function(a, b, c, d)
   if type(a) == "string" and type(b) == "string" then
     if c ~= nil and not is_intlike(c) then no_method("indexOf", a) end
     if d ~= nil then
@@ -1584,7 +1593,7 @@ M_("indexOf", "a, b, c?, d?", function(a, b, c, d)
   if is_iterable(a) and c == nil then return coll_index_of(a, b) end
   no_method("indexOf", a)
 end)
-M_("lastIndexOf", "a, b, c?, d?", function(a, b, c, d)
+M_("lastIndexOf", {"string, sub, start?, length?", "collection, item", "a, b, c?, d?"}, function(a, b, c, d)
   if type(a) == "string" and type(b) == "string" then
     if c ~= nil and not is_intlike(c) then no_method("lastIndexOf", a) end
     if d ~= nil then
@@ -1651,7 +1660,7 @@ local function parse_float_str(s)
   end
   local v = tonumber(rest)
   if not v then return nil end
-  v = v + 0.0
+  v = v * 1.0
   return sign == "-" and -v or v
 end
 Y.parse_float_str = parse_float_str
@@ -1675,7 +1684,7 @@ F_("float", "value", function(v)
   if v == null then return 0.0 end
   local tv = type(v)
   if tv == "boolean" then return v and 1.0 or 0.0 end
-  if tv == "number" then return v + 0.0 end
+  if tv == "number" then return v * 1.0 end
   if tv == "string" then
     local f = parse_float_str(v)
     if not f then raise("eval", "could not convert string to float: " .. P.str_repr(v)) end
@@ -1730,7 +1739,7 @@ local function py_round(x, nd)
   if x ~= x or x == math.huge or x == -math.huge then return x end
   if nd > 300 then return x end
   if nd >= 0 then
-    return tonumber(string.format("%." .. nd .. "f", x)) + 0.0
+    return tonumber(string.format("%." .. nd .. "f", x)) * 1.0
   end
   local p = 10.0 ^ (-nd)
   local y = x / p
@@ -1807,6 +1816,95 @@ M_("assert", "obj, condition:L, message?", function(obj, cond, msg)
 end)
 
 ------------------------------------------------------------------------
+-- regular expressions (yaql regex module)
+------------------------------------------------------------------------
+local RX = M.regex
+local RegexMT = RX.RegexMT
+Y.RegexMT = RegexMT
+local function is_regex(v) return getmetatable(v) == RegexMT end
+local function as_regex(v) if is_regex(v) then return v end return RX.cached(v) end
+
+F_("regex", "pattern, ignoreCase?, multiLine?, dotAll?", function(pat, ic, ml, da)
+  if type(pat) ~= "string" then no_func("regex") end
+  local flags = 0
+  if ic ~= nil and truthy(ic) then flags = flags | RX.flags.IGNORECASE end
+  if ml ~= nil and truthy(ml) then flags = flags | RX.flags.MULTILINE end
+  if da ~= nil and truthy(da) then flags = flags | RX.flags.DOTALL end
+  return RX.compile(pat, flags)
+end)
+F_("isRegex", "value", function(v) return is_regex(v) end)
+F_("escapeRegex", "string", function(s)
+  if type(s) ~= "string" then no_func("escapeRegex") end
+  return RX.escape(s)
+end)
+M_("matches", {"regexp, string", "string, regexp"}, function(a, b)
+  if is_regex(a) and type(b) == "string" then return RX.search(a, b) ~= nil end
+  if type(a) == "string" and type(b) == "string" then return RX.search(RX.cached(b), a) ~= nil end
+  no_method("matches", a)
+end)
+function Y.re_match(s, pat)
+  if type(s) == "string" and (type(pat) == "string" or is_regex(pat)) then
+    return RX.search(as_regex(pat), s) ~= nil
+  end
+  no_func("#operator_=~")
+end
+function Y.re_nomatch(s, pat)
+  if type(s) == "string" and (type(pat) == "string" or is_regex(pat)) then
+    return RX.search(as_regex(pat), s) == nil
+  end
+  no_func("#operator_!~")
+end
+local function match_record(mo, g)
+  local d = new_dict()
+  local v = RX.group(mo, g)
+  local s0, e0 = RX.span(mo, g)
+  dict_set(d, "value", v == nil and null or v)
+  dict_set(d, "start", s0)
+  dict_set(d, "end", e0)
+  return d
+end
+M_("search", "regexp, string, selector?:L", function(rx, s, sel)
+  if not is_regex(rx) or type(s) ~= "string" then no_method("search", rx) end
+  local mo = RX.search(rx, s)
+  if not mo then return null end
+  if sel == nil then return RX.group(mo, 0) end
+  return sel(match_record(mo, 0), rx.ngroups >= 1 and match_record(mo, 1) or nil)
+end)
+M_("searchAll", "regexp, string, selector?:L", function(rx, s, sel)
+  if not is_regex(rx) or type(s) ~= "string" then no_method("searchAll", rx) end
+  local mos = RX.finditer(rx, s)
+  local i = 0
+  return make_iter(function()
+    i = i + 1
+    local mo = mos[i]
+    if not mo then return nil end
+    if sel == nil then return RX.group(mo, 0) end
+    return sel(match_record(mo, 0), rx.ngroups >= 1 and match_record(mo, 1) or nil)
+  end, "generator")
+end)
+function Y.regex_split(rx, s, maxs)
+  if type(s) ~= "string" then no_method("split", rx) end
+  if maxs ~= nil and not is_intlike(maxs) then no_method("split", rx) end
+  return pylist(RX.split(rx, s, maxs and as_int(maxs) or 0))
+end
+function Y.regex_replace(rx, s, repl, count)
+  if count ~= nil and not is_intlike(count) then no_method("replace", rx) end
+  return RX.sub(rx, repl, s, count and as_int(count) or 0)
+end
+M_("replaceBy", "a, b, repl:L, count?", function(a, b, repl, count)
+  local rx, s
+  if is_regex(a) and type(b) == "string" then rx, s = a, b
+  elseif type(a) == "string" and is_regex(b) then rx, s = b, a
+  else no_method("replaceBy", a) end
+  if count ~= nil and not is_intlike(count) then no_method("replaceBy", a) end
+  return RX.sub(rx, function(mo)
+    local r = repl(match_record(mo, 0), rx.ngroups >= 1 and match_record(mo, 1) or nil)
+    if type(r) ~= "string" then raise("eval", "expected str instance, " .. rt.pytype(r) .. " found") end
+    return r
+  end, s, count and as_int(count) or 0)
+end)
+
+------------------------------------------------------------------------
 -- Mistral functions
 ------------------------------------------------------------------------
 F_("json_parse", "data", function(s)
@@ -1825,7 +1923,7 @@ F_("json_pp", "data?", function(v)
 end)
 F_("uuid", "", function()
   local host = M.host
-  if host and host.has and host.has("uuid") then return from_host(host.call("uuid", setmetatable({}, List), nil, null)) end
+  if host and host.has and host.has("uuid") then return from_host(rt.host_call(host, "uuid", setmetatable({}, List), nil, null)) end
   return rt.uuid4()
 end)
 F_("yaml_dump", "data", function(v) return J.yaml_dump(v) end)
@@ -1845,8 +1943,7 @@ function Y.host_call(name, data, args, kw)
     hkw = new_dict()
     for k, v in rt.dict_pairs(kw) do dict_set(hkw, k, to_host(v)) end
   end
-  local r = host.call(name, setmetatable(hargs, List), hkw, data)
-  if r == nil then r = null end
+  local r = rt.host_call(host, name, setmetatable(hargs, List), hkw, data)
   return from_host(r)
 end
 

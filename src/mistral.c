@@ -135,7 +135,7 @@ int glarex_mistral_workflow_create(json_t **out, glarex_mistral *m, const char *
     req.url = url;
     req.what = "POST /v2/workflows";
     req.with_auth = 1;
-    req.accept = "application/json";
+    req.accept = "*/*"; /* Mistral answers 406 to "application/json" here */
     req.content_type = "text/plain";
     req.has_body = 1;
     req.body = definition;

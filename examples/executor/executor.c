@@ -31,6 +31,15 @@ typedef struct options {
     int threads;
 } options;
 
+/* A task file: {"action": "std.ssh", "input": {...}, "with_items": "host in ..."}. */
+typedef struct task {
+    json_t *doc;            /* the whole file (new); the fields below borrow from it */
+    const char *action;     /* copied to the output */
+    json_t *input;          /* evaluated per item */
+    const char *with_items; /* the expression giving the items, or NULL */
+    char item[64];          /* the name each item is bound to in the context */
+} task;
+
 /* What the workers share. They only read it, except `next`, `failed` and the slots of
  * the items each one claimed. */
 typedef struct pool {
@@ -102,19 +111,32 @@ static int parse_args(options *o, int argc, char **argv)
 
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'T': o->task = optarg; break;
-        case 'C': o->context = optarg; break;
-        case 'S': o->store = optarg; break;
-        case 'D': o->cache_dir = optarg; break;
+        case 'T':
+            o->task = optarg;
+            break;
+        case 'C':
+            o->context = optarg;
+            break;
+        case 'S':
+            o->store = optarg;
+            break;
+        case 'D':
+            o->cache_dir = optarg;
+            break;
         case 'N':
             o->threads = (int)strtol(optarg, &end, 10);
-            if (*optarg == '\0' || *end != '\0' || o->threads < 1 || o->threads > MAX_THREADS) {
+            if (*optarg == '\0' || *end != '\0' || o->threads < 1 ||
+                o->threads > MAX_THREADS) {
                 fail("--threads: '%s' is not a number from 1 to %d", optarg, MAX_THREADS);
                 return 2;
             }
             break;
-        case 'h': help(); return 0;
-        default: usage(stderr); return 2; /* getopt_long has said what was wrong */
+        case 'h':
+            help();
+            return 0;
+        default:
+            usage(stderr);
+            return 2; /* getopt_long has said what was wrong */
         }
     }
     if (optind < argc) {
@@ -142,11 +164,23 @@ static json_t *load_json(const char *path)
     return v;
 }
 
+/* A value as short JSON text for messages ("..." when cut). */
+static const char *show(char *buf, size_t size, const json_t *v)
+{
+    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    snprintf(buf, size, "%s", text ? text : "?");
+    if (text && strlen(text) >= size)
+        memcpy(buf + size - 4, "...", 4);
+    free(text);
+    return buf;
+}
+
 /* Mistral's with-items spelling "NAME in EXPRESSION" binds each item as $.NAME; an
  * expression alone binds it as $.item. Returns the expression. */
 static const char *split_with_items(char *name, size_t size, const char *spec)
 {
-    size_t n = strspn(spec, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789");
+    size_t n =
+        strspn(spec, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789");
     if (n > 0 && n < size && strncmp(spec + n, " in ", 4) == 0) {
         memcpy(name, spec, n);
         name[n] = '\0';
@@ -199,25 +233,102 @@ static void *work(void *arg)
     return NULL;
 }
 
+/* Reads the task; with_items is optional. */
+static int load_task(task *t, const char *path)
+{
+    json_t *spec;
+
+    if (!(t->doc = load_json(path)))
+        return 1;
+    t->action = json_string_value(json_object_get(t->doc, "action"));
+    t->input = json_object_get(t->doc, "input");
+    if (!t->action || !t->input)
+        return fail("%s: a task needs \"action\" (a string) and \"input\"", path);
+    spec = json_object_get(t->doc, "with_items");
+    if (spec && !json_is_string(spec))
+        return fail("%s: \"with_items\" must be a string", path);
+    if (spec)
+        t->with_items =
+            split_with_items(t->item, sizeof(t->item), json_string_value(spec));
+    return 0;
+}
+
+/* The items (new): the value of with_items, or one null item when there is none. */
+static int load_items(json_t **out, glarex_eval *ev, const task *t, const json_t *context)
+{
+    glarex_error err;
+    char text[64];
+
+    if (!t->with_items) {
+        *out = json_pack("[n]");
+        return *out ? 0 : fail("out of memory");
+    }
+    if (glarex_eval_string(out, ev, t->with_items, context, &err) < 0)
+        return fail("with_items: '%s': %s", t->with_items, err.message);
+    if (!json_is_array(*out))
+        return fail("with_items: '%s' gave %s, not a list", t->with_items,
+                    show(text, sizeof(text), *out));
+    return 0;
+}
+
 /* Binds every item into its own copy of the context, before any thread starts. */
-static int make_scopes(pool *p, json_t *context, const json_t *items, const char *name)
+static int make_scopes(pool *p, json_t *context, const task *t, const json_t *items)
 {
     for (size_t i = 0; i < p->nitems; i++) {
         p->scopes[i] = json_copy(context); /* shallow: the items share the rest */
         if (!p->scopes[i])
             return fail("out of memory");
-        if (items && json_object_set(p->scopes[i], name, json_array_get(items, i)) < 0)
+        if (t->with_items &&
+            json_object_set(p->scopes[i], t->item, json_array_get(items, i)) < 0)
             return fail("out of memory");
     }
     return 0;
 }
 
-static int print_results(const pool *p, const char *action)
+/* Runs `n` workers over the items and waits for them. */
+static int run_pool(pool *p, worker *workers, size_t n)
+{
+    size_t started;
+    int rc = 0;
+
+    for (started = 0; started < n; started++) {
+        worker *w = &workers[started];
+        w->pool = p;
+        if (pthread_create(&w->thread, NULL, work, w) != 0) {
+            atomic_store(&p->failed, true); /* the started ones stop at their next item */
+            rc = fail("cannot start a thread");
+            break;
+        }
+    }
+    while (started > 0)
+        pthread_join(workers[--started].thread, NULL);
+    return rc;
+}
+
+/* Reports the first failed item; returns 0 when every item was rendered. */
+static int check_results(const pool *p, const task *t, const json_t *items)
+{
+    char text[64];
+
+    for (size_t i = 0; i < p->nitems; i++) {
+        if (p->results[i])
+            continue;
+        if (!t->with_items)
+            return fail("%s", p->errors[i].message);
+        return fail("item %zu (%s): %s", i,
+                    show(text, sizeof(text), json_array_get(items, i)),
+                    p->errors[i].message);
+    }
+    return 0;
+}
+
+static int print_results(const pool *p, const task *t)
 {
     for (size_t i = 0; i < p->nitems; i++) {
-        json_t *line = json_pack("{s:I, s:s, s:O}", "index", (json_int_t)i, "action", action,
-                                 "input", p->results[i]);
-        if (!line || json_dumpf(line, stdout, JSON_COMPACT) < 0 || fputc('\n', stdout) == EOF) {
+        json_t *line = json_pack("{s:I, s:s, s:O}", "index", (json_int_t)i, "action",
+                                 t->action, "input", p->results[i]);
+        if (!line || json_dumpf(line, stdout, JSON_COMPACT) < 0 ||
+            fputc('\n', stdout) == EOF) {
             json_decref(line);
             return fail("cannot write the results");
         }
@@ -231,69 +342,43 @@ static int run(const options *o)
     glarex_ctx_options copts = GLAREX_CTX_OPTIONS_INIT;
     glarex_ctx *ctx = NULL;
     glarex_error err;
-    json_t *task = NULL, *context = NULL, *items = NULL;
-    worker workers[MAX_THREADS];
+    task t;
     pool p;
-    const char *action, *expr = NULL;
-    char name[64], path[256];
-    size_t nthreads = 0, started = 0;
+    worker workers[MAX_THREADS];
+    json_t *context = NULL, *items = NULL;
+    char path[256] = "input";
+    size_t nthreads;
     int rc = 1;
 
-    memset(workers, 0, sizeof(workers));
+    memset(&t, 0, sizeof(t));
     memset(&p, 0, sizeof(p));
+    memset(workers, 0, sizeof(workers));
+    atomic_init(&p.next, 0);
+    atomic_init(&p.failed, false);
 
-    if (!(task = load_json(o->task)))
+    if (load_task(&t, o->task) != 0)
         goto done;
-    action = json_string_value(json_object_get(task, "action"));
-    p.input = json_object_get(task, "input");
-    if (!action || !p.input) {
-        fail("%s: a task needs \"action\" (a string) and \"input\"", o->task);
-        goto done;
-    }
-    if (json_object_get(task, "with_items")) {
-        expr = json_string_value(json_object_get(task, "with_items"));
-        if (!expr) {
-            fail("%s: \"with_items\" must be a string", o->task);
-            goto done;
-        }
-        expr = split_with_items(name, sizeof(name), expr);
-    }
-    context = o->context ? load_json(o->context) : json_object();
-    if (!context)
+    if (!(context = o->context ? load_json(o->context) : json_object()))
         goto done;
     if (!json_is_object(context)) {
         fail("%s: the context must be a JSON object", o->context);
         goto done;
     }
 
+    /* One context for the whole process: its cache serves every thread. */
     copts.store.url = o->store; /* NULL: the embedded default store */
     copts.cache_dir = o->cache_dir;
-    if (glarex_ctx_new(&ctx, &copts, &err) < 0) {
+    if (glarex_ctx_new(&ctx, &copts, &err) < 0 ||
+        glarex_eval_new(&workers[0].ev, ctx, NULL, &err) < 0) {
         fail("%s", err.message);
         goto done;
     }
-    if (glarex_eval_new(&workers[0].ev, ctx, NULL, &err) < 0) {
-        fail("%s", err.message);
-        goto done;
-    }
-
-    snprintf(path, sizeof(path), "input");
-    if (validate(workers[0].ev, p.input, path, sizeof(path)) != 0)
+    if (validate(workers[0].ev, t.input, path, sizeof(path)) != 0 ||
+        load_items(&items, workers[0].ev, &t, context) != 0)
         goto done;
 
-    /* The items; without with_items, the input is rendered once, against the context. */
-    p.nitems = 1;
-    if (expr) {
-        if (glarex_eval_string(&items, workers[0].ev, expr, context, &err) < 0) {
-            fail("with_items: '%s': %s", expr, err.message);
-            goto done;
-        }
-        if (!json_is_array(items)) {
-            fail("with_items: '%s' gave no list", expr);
-            goto done;
-        }
-        p.nitems = json_array_size(items);
-    }
+    p.input = t.input;
+    p.nitems = json_array_size(items);
     p.scopes = calloc(p.nitems + 1, sizeof(*p.scopes));
     p.results = calloc(p.nitems + 1, sizeof(*p.results));
     p.errors = calloc(p.nitems + 1, sizeof(*p.errors));
@@ -301,38 +386,21 @@ static int run(const options *o)
         fail("out of memory");
         goto done;
     }
-    if (make_scopes(&p, context, items, name) != 0)
+    if (make_scopes(&p, context, &t, items) != 0)
         goto done;
 
+    /* One evaluator per thread (each owns a Lua state), all over the one context. */
     nthreads = p.nitems < (size_t)o->threads ? p.nitems : (size_t)o->threads;
-    for (size_t t = 1; t < nthreads; t++) {
-        if (glarex_eval_new(&workers[t].ev, ctx, NULL, &err) < 0) {
+    for (size_t i = 1; i < nthreads; i++) {
+        if (glarex_eval_new(&workers[i].ev, ctx, NULL, &err) < 0) {
             fail("%s", err.message);
             goto done;
         }
     }
-    for (started = 0; started < nthreads; started++) {
-        workers[started].pool = &p;
-        if (pthread_create(&workers[started].thread, NULL, work, &workers[started]) != 0) {
-            atomic_store(&p.failed, true); /* the started ones stop at their next item */
-            fail("cannot start thread %zu", started + 1);
-            goto done;
-        }
-    }
-    for (; started > 0; started--)
-        pthread_join(workers[started - 1].thread, NULL);
-
-    for (size_t i = 0; i < p.nitems; i++) {
-        if (!p.results[i]) {
-            fail("item %zu: %s", i, p.errors[i].message);
-            goto done;
-        }
-    }
-    rc = print_results(&p, action);
+    if (run_pool(&p, workers, nthreads) == 0 && check_results(&p, &t, items) == 0)
+        rc = print_results(&p, &t);
 
 done:
-    for (; started > 0; started--)
-        pthread_join(workers[started - 1].thread, NULL);
     for (size_t i = 0; i < MAX_THREADS; i++)
         glarex_eval_free(workers[i].ev);
     for (size_t i = 0; p.scopes && i < p.nitems; i++) {
@@ -344,8 +412,8 @@ done:
     free(p.errors);
     json_decref(items);
     json_decref(context);
-    json_decref(task);
-    glarex_ctx_free(ctx); /* after every evaluator that borrows it */
+    json_decref(t.doc);
+    glarex_ctx_free(ctx); /* after the evaluators, which borrow it */
     return rc;
 }
 

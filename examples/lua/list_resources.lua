@@ -39,8 +39,9 @@ for _, key in ipairs(keys) do
     io.stderr:write("list_resources: ", msg, "\n")
     bad = bad + 1
   elseif info.sha256 ~= recorded[key].sha256 or info.size ~= recorded[key].size then
-    io.stderr:write(string.format("list_resources: %s: served %s (%d bytes), recorded %s (%s bytes)\n",
-      key, info.sha256, info.size, tostring(recorded[key].sha256), tostring(recorded[key].size)))
+    io.stderr:write(string.format(
+      "list_resources: %s: served %s (%d bytes), recorded %s (%s)\n",
+      key, info.sha256, info.size, recorded[key].sha256, recorded[key].size))
     bad = bad + 1
   else
     print(string.format("%s  %d  %s", info.sha256, info.size, key))

@@ -101,12 +101,13 @@ static int cache_verify(cli *c, int argc, char **argv)
     const cli_cmd_spec spec = {"cache verify", NULL,
                                "Re-hashes every cached object and removes the corrupt ones."};
     glarex_error err;
-    json_t *objs = NULL, *bad = json_array(), *doc, *o;
+    json_t *objs = NULL, *bad, *doc, *o;
     uint64_t corrupt = 0;
     size_t i;
     int rc;
 
     CLI_PARSE(c, &spec, argc, argv);
+    bad = json_array();
     if (list_objects(&objs, c, &err) < 0 ||
         glarex_cache_verify(&corrupt, c->ctx, collect, bad, &err) < 0) {
         json_decref(objs);

@@ -13,7 +13,8 @@
 #define WORKFLOW_CONTENT_TYPE "application/x-yaml"
 
 typedef struct resource {
-    const char *key, *path; /* borrowed from argv */
+    char *key;        /* owned */
+    const char *path; /* borrowed from argv */
     char sha256[65];
     uint64_t size;
     const char *content_type;
@@ -52,6 +53,8 @@ static const char *content_type_of(const char *path)
 static void plan_free(plan *p)
 {
     free(p->text);
+    for (size_t i = 0; i < p->nres; i++)
+        free(p->res[i].key);
     free(p->res);
     json_decref(p->doc);
     json_decref(p->wf_names);
@@ -73,21 +76,21 @@ static int parse_resources(plan *p, const cli_cmd_spec *spec, const cli_list *ar
         const char *a = args->items[i], *eq = strchr(a, '=');
         resource *r = &p->res[p->nres];
         if (eq) {
-            char *key = (char *)a; /* argv is ours to split */
-            key[eq - a] = '\0';
-            r->key = key;
+            r->key = strndup(a, (size_t)(eq - a));
             r->path = eq + 1;
         } else {
             r->path = a;
-            r->key = strrchr(a, '/') ? strrchr(a, '/') + 1 : a;
+            r->key = strdup(strrchr(a, '/') ? strrchr(a, '/') + 1 : a);
         }
+        if (!r->key)
+            return cli_fail("out of memory");
+        p->nres++;
         if (!r->key[0] || !r->path[0])
             return cli_usage_error(spec, "--resource '%s': expected KEY=PATH", a);
-        for (size_t k = 0; k < p->nres; k++)
+        for (size_t k = 0; k + 1 < p->nres; k++)
             if (strcmp(p->res[k].key, r->key) == 0)
                 return cli_usage_error(spec, "--resource: key '%s' is given twice", r->key);
         r->content_type = content_type_of(r->path);
-        p->nres++;
     }
     return 0;
 }

@@ -2,6 +2,7 @@
  * JSON. glare() calls are served by the configured store through the cache. */
 #include "cli.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,7 +64,7 @@ static int evaluate(json_t **out, cli *c, const char *text, const json_t *data,
 int cmd_eval(cli *c, int argc, char **argv)
 {
     const char *tmpl = NULL, *ctx_text = NULL, *ctx_file = NULL;
-    int recursive = 0, rc;
+    int recursive = 0, raw = 0, rc;
     cli_opt opts[] = {
         {CLI_OPT_ARG, "TEMPLATE", 0, &tmpl, NULL,
          "a string with <% YAQL %> or {{ Jinja }}; with --recursive a JSON document",
@@ -74,6 +75,8 @@ int cmd_eval(cli *c, int argc, char **argv)
          "read the context from a YAML or JSON file", 0},
         {CLI_OPT_SWITCH, "recursive", 'R', &recursive, NULL,
          "evaluate every string inside the JSON TEMPLATE (evaluate_recursively)", 0},
+        {CLI_OPT_SWITCH, "raw", 'r', &raw, NULL,
+         "print a string result as it is, not as a JSON string", 0},
         {0},
     };
     const cli_cmd_spec spec = {"eval", opts,
@@ -94,6 +97,11 @@ int cmd_eval(cli *c, int argc, char **argv)
     }
     if (evaluate(&result, c, recursive ? NULL : tmpl, data, context, &err) < 0)
         rc = cli_error(&err);
+    else if (raw && json_is_string(result) && c->format == CLI_TEXT)
+        rc = fwrite(json_string_value(result), 1, json_string_length(result), stdout) ==
+                     json_string_length(result) && fflush(stdout) == 0
+                 ? 0
+                 : cli_fail("writing the output: %s", strerror(errno));
     else
         rc = cli_print_json(stdout, result);
     json_decref(result);

@@ -32,13 +32,34 @@ function H.load_order()
   return files
 end
 
+-- the globals src/eval.c leaves in the evaluator's Lua state
+local function sandbox_env()
+  local env = {}
+  for _, k in ipairs{"assert", "error", "getmetatable", "ipairs", "next", "pairs", "pcall",
+    "rawequal", "rawget", "rawlen", "rawset", "select", "setmetatable", "tonumber", "tostring",
+    "type", "xpcall", "_VERSION"} do env[k] = _G[k] end
+  local function copy(t, drop)
+    local c = {}
+    for k, v in pairs(t) do if not drop[k] then c[k] = v end end
+    return c
+  end
+  env.table = copy(table, {})
+  env.string = copy(string, {dump = true})
+  env.math = copy(math, {random = true, randomseed = true})
+  env.utf8 = copy(utf8, {})
+  env._G = env
+  return env
+end
+H.sandbox_env = sandbox_env
+
 function H.new(host_overrides)
   local M = {}
   M.host = H.make_host(M)
   for k, v in pairs(host_overrides or {}) do M.host[k] = v end
+  local env = sandbox_env()
   for _, file in ipairs(H.load_order()) do
     local path = H.root .. "/lua/" .. file
-    local chunk = assert(loadfile(path, "t"))
+    local chunk = assert(loadfile(path, "t", env))
     local mod = chunk(M)
     M[file:gsub("%.lua$", "")] = mod
   end

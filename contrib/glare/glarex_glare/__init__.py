@@ -1,0 +1,1 @@
+"""glarex's artifact types for OpenStack Glare (contrib/glare/README.md)."""

@@ -1,0 +1,259 @@
+"""ctypes binding to the part of libglarex that the expression functions use.
+
+The structures mirror include/glarex.h member by member, at the option
+versions named below. tests/contrib/test_contrib.py compares every offset
+and size with what the C compiler produces.
+"""
+
+import ctypes
+import json
+import os
+import threading
+
+CLIENT_OPTIONS_VERSION = 1
+STORE_OPTIONS_VERSION = 1
+CTX_OPTIONS_VERSION = 1
+
+# glarex_status codes raised from this side of the binding.
+EINVALID = -3
+ENOMEM = -8
+EIO = -17
+EBINARY = -23
+
+
+class Error(ctypes.Structure):
+    _fields_ = [
+        ('code', ctypes.c_int),
+        ('http_status', ctypes.c_int),
+        ('line', ctypes.c_int),
+        ('column', ctypes.c_int),
+        ('offset', ctypes.c_size_t),
+        ('source', ctypes.c_char * 80),
+        ('message', ctypes.c_char * 512),
+    ]
+
+
+TraceCallback = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_void_p)
+
+
+class ClientOptions(ctypes.Structure):
+    _fields_ = [
+        ('version', ctypes.c_uint),
+        ('url', ctypes.c_char_p),
+        ('auth_token', ctypes.c_char_p),
+        ('noauth_project', ctypes.c_char_p),
+        ('noauth_user', ctypes.c_char_p),
+        ('noauth_roles', ctypes.c_char_p),
+        ('ca_file', ctypes.c_char_p),
+        ('client_cert', ctypes.c_char_p),
+        ('client_key', ctypes.c_char_p),
+        ('insecure', ctypes.c_int),
+        ('connect_timeout_ms', ctypes.c_long),
+        ('total_timeout_ms', ctypes.c_long),
+        ('stall_timeout_ms', ctypes.c_long),
+        ('max_retries', ctypes.c_int),
+        ('retry_base_ms', ctypes.c_long),
+        ('retry_max_ms', ctypes.c_long),
+        ('max_json_size', ctypes.c_uint64),
+        ('max_download_size', ctypes.c_uint64),
+        ('redirect_hosts', ctypes.POINTER(ctypes.c_char_p)),
+        ('allow_http_redirects', ctypes.c_int),
+        ('trace', TraceCallback),
+        ('trace_payload', ctypes.c_void_p),
+    ]
+
+
+class StoreOptions(ctypes.Structure):
+    _fields_ = [
+        ('version', ctypes.c_uint),
+        ('url', ctypes.c_char_p),
+        ('client', ClientOptions),
+        ('max_blob_size', ctypes.c_uint64),
+    ]
+
+
+class CtxOptions(ctypes.Structure):
+    _fields_ = [
+        ('version', ctypes.c_uint),
+        ('store', StoreOptions),
+        ('type_name', ctypes.c_char_p),
+        ('workflow_field', ctypes.c_char_p),
+        ('resources_field', ctypes.c_char_p),
+        ('cache_dir', ctypes.c_char_p),
+        ('memory_budget', ctypes.c_uint64),
+        ('disk_budget', ctypes.c_uint64),
+        ('max_blob_size', ctypes.c_uint64),
+        ('stream_threshold', ctypes.c_uint64),
+        ('ttl_exact_ms', ctypes.c_long),
+        ('ttl_latest_ms', ctypes.c_long),
+        ('ttl_drafted_ms', ctypes.c_long),
+        ('ttl_negative_ms', ctypes.c_long),
+        ('offline', ctypes.c_int),
+        ('prefer_own_project', ctypes.c_int),
+        ('project', ctypes.c_char_p),
+    ]
+
+
+class GlarexError(Exception):
+    """A libglarex failure: str() is its message, code a glarex_status."""
+
+    def __init__(self, message, code, http_status=0):
+        super().__init__(message)
+        self.code = code
+        self.http_status = http_status
+
+
+_P = ctypes.POINTER
+_PROTOTYPES = {
+    # name: (restype, argtypes). Handles are opaque, so c_void_p.
+    'glarex_strerror': (ctypes.c_char_p, [ctypes.c_int]),
+    'glarex_ctx_options_init': (ctypes.c_int, [_P(CtxOptions), ctypes.c_uint]),
+    'glarex_ctx_new': (ctypes.c_int, [_P(ctypes.c_void_p), _P(CtxOptions),
+                                      _P(Error)]),
+    'glarex_fetch': (ctypes.c_int, [_P(ctypes.c_void_p), ctypes.c_void_p,
+                                    ctypes.c_char_p, ctypes.c_char_p,
+                                    ctypes.c_char_p, _P(Error)]),
+    'glarex_fetch_uri': (ctypes.c_int, [_P(ctypes.c_void_p), ctypes.c_void_p,
+                                        ctypes.c_char_p, _P(Error)]),
+    'glarex_blob_free': (None, [ctypes.c_void_p]),
+    # c_void_p, not c_char_p: the content may hold NUL bytes.
+    'glarex_blob_data': (ctypes.c_void_p, [ctypes.c_void_p]),
+    'glarex_blob_size': (ctypes.c_uint64, [ctypes.c_void_p]),
+    'glarex_blob_path': (ctypes.c_int, [_P(ctypes.c_char_p), ctypes.c_void_p,
+                                        _P(Error)]),
+    'glarex_blob_info': (ctypes.c_void_p, [ctypes.c_void_p]),
+    # jansson, a dependency of libglarex, serialises glarex_blob_info's
+    # object, so glare_info() returns exactly what the C evaluator returns.
+    'json_dumpb': (ctypes.c_size_t, [ctypes.c_void_p, ctypes.c_void_p,
+                                     ctypes.c_size_t, ctypes.c_size_t]),
+    'json_delete': (None, [ctypes.c_void_p]),
+}
+
+_lock = threading.Lock()
+_lib = None
+_ctx = None
+_ctx_pid = None
+
+
+def _load():
+    path = os.environ.get('GLAREX_LIBRARY') or 'libglarex.so.0'
+    try:
+        lib = ctypes.CDLL(path)
+    except OSError as exc:
+        raise GlarexError('cannot load libglarex (GLAREX_LIBRARY=%s): %s'
+                          % (path, exc), EINVALID) from None
+    for name, (restype, argtypes) in _PROTOTYPES.items():
+        func = getattr(lib, name)
+        func.restype, func.argtypes = restype, argtypes
+    return lib
+
+
+def _check(lib, rc, err):
+    if rc < 0:
+        text = err.message.decode('utf-8', 'replace') if err else ''
+        raise GlarexError(text or lib.glarex_strerror(rc).decode(), rc,
+                          err.http_status if err else 0)
+
+
+def _env(name):
+    """The variable's bytes, None when unset or empty (as the glarex CLI)."""
+    return os.environb.get(name.encode()) or None
+
+
+def _env_bool(name):
+    value = os.environ.get(name, '')
+    if value.lower() in ('', '0', 'false', 'no', 'off'):
+        return 0
+    if value.lower() in ('1', 'true', 'yes', 'on'):
+        return 1
+    raise GlarexError("%s: '%s' is not a boolean (use 1/0, true/false, "
+                      "yes/no, on/off)" % (name, value), EINVALID)
+
+
+def _new_ctx(lib):
+    opts = CtxOptions()
+    _check(lib, lib.glarex_ctx_options_init(ctypes.byref(opts),
+                                            CTX_OPTIONS_VERSION), None)
+    opts.store.url = _env('GLARE_URL')
+    opts.store.client.auth_token = _env('OS_AUTH_TOKEN')
+    # cache_dir stays NULL: libglarex reads GLAREX_CACHE_DIR itself.
+    opts.offline = _env_bool('GLAREX_OFFLINE')
+    ctx, err = ctypes.c_void_p(), Error()
+    _check(lib, lib.glarex_ctx_new(ctypes.byref(ctx), ctypes.byref(opts),
+                                   ctypes.byref(err)), err)
+    return ctx
+
+
+def _context():
+    """The process-wide glarex_ctx, created on first use.
+
+    A forked child (Mistral's API and engine workers) builds its own: a
+    context's threads and locks do not survive fork(). The parent's context
+    is left alone, since its locks may be held at the moment of the fork.
+    """
+    global _lib, _ctx, _ctx_pid
+    with _lock:
+        if _ctx is None or _ctx_pid != os.getpid():
+            if _lib is None:
+                _lib = _load()
+            _ctx, _ctx_pid = _new_ctx(_lib), os.getpid()
+        return _lib, _ctx
+
+
+class Blob:
+    """One fetched resource; use it in a with block to release it."""
+
+    def __init__(self, lib, handle):
+        self._lib, self._handle = lib, handle
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._lib.glarex_blob_free(self._handle)
+        self._handle = None
+
+    def data(self):
+        size = self._lib.glarex_blob_size(self._handle)
+        ptr = self._lib.glarex_blob_data(self._handle)
+        if not ptr and size:
+            raise GlarexError('cannot read the cached content of %s'
+                              % self.info().get('key'), EIO)
+        return ctypes.string_at(ptr, size) if size else b''
+
+    def path(self):
+        out, err = ctypes.c_char_p(), Error()
+        _check(self._lib, self._lib.glarex_blob_path(
+            ctypes.byref(out), self._handle, ctypes.byref(err)), err)
+        return os.fsdecode(out.value)
+
+    def info(self):
+        obj = self._lib.glarex_blob_info(self._handle)
+        if not obj:
+            raise GlarexError('out of memory', ENOMEM)
+        try:
+            size = self._lib.json_dumpb(obj, None, 0, 0)
+            buf = ctypes.create_string_buffer(size)
+            if not size or self._lib.json_dumpb(obj, buf, size, 0) != size:
+                raise GlarexError('cannot serialise the blob info', ENOMEM)
+        finally:
+            # The object is new (reference count 1): json_decref() is an
+            # inline function, json_delete() is what it would call.
+            self._lib.json_delete(obj)
+        return json.loads(buf.raw.decode('utf-8'))
+
+
+def fetch(name, version=None, resource=None):
+    """glarex_fetch(name, version, resource), or glarex_fetch_uri(name)
+    when version and resource are both None. Arguments are str."""
+    lib, ctx = _context()
+    blob, err = ctypes.c_void_p(), Error()
+    if version is None and resource is None:
+        rc = lib.glarex_fetch_uri(ctypes.byref(blob), ctx, name.encode(),
+                                  ctypes.byref(err))
+    else:
+        rc = lib.glarex_fetch(ctypes.byref(blob), ctx, name.encode(),
+                              version.encode(), resource.encode(),
+                              ctypes.byref(err))
+    _check(lib, rc, err)
+    return Blob(lib, blob)

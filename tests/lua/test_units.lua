@@ -1,0 +1,156 @@
+-- Unit tests of the Lua modules (run: lua5.4 tests/lua/test_units.lua)
+local script = arg and arg[0] or "tests/lua/test_units.lua"
+package.path = (script:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.path
+local H = require("harness")
+local M = H.new()
+local rt, P, J, R, ev, Y = M.runtime, M.pyfmt, M.json, M.regex, M.evaluator, M.yaqllib
+
+local passed, failed = 0, 0
+local function check(name, got, want)
+  local ok
+  if type(want) == "table" or type(got) == "table" then ok = H.same(rt, got, want) else ok = got == want and math.type(got) == math.type(want) end
+  if ok then passed = passed + 1 else
+    failed = failed + 1
+    print(("FAIL %s\n     got  %s\n     want %s"):format(name, H.show(M, got), H.show(M, want)))
+  end
+end
+local function check_err(name, fn, kind)
+  local ok, e = pcall(fn)
+  if not ok and type(e) == "table" and getmetatable(e) == rt.ErrMT and (not kind or e.kind == kind) then
+    passed = passed + 1
+  else
+    failed = failed + 1
+    print(("FAIL %s: expected a %s error, got %s"):format(name, kind or "glarex", ok and H.show(M, e) or tostring(e)))
+  end
+end
+local function J_(s) return J.parse(s) end
+
+-- Python float repr ---------------------------------------------------
+for _, c in ipairs{
+  {0.1 + 0.2, "0.30000000000000004"}, {1e16, "1e+16"}, {1e15, "1000000000000000.0"}, {1e-5, "1e-05"},
+  {0.0001, "0.0001"}, {6.0, "6.0"}, {2.5, "2.5"}, {1 / 3, "0.3333333333333333"}, {-0.0, "-0.0"},
+  {1e22, "1e+22"}, {123456.789, "123456.789"}, {5e-324, "5e-324"}, {1.7976931348623157e308, "1.7976931348623157e+308"},
+  {math.huge, "inf"}, {-math.huge, "-inf"}, {2.5e-7, "2.5e-07"}, {100.0, "100.0"}, {1e100, "1e+100"},
+} do check("float_repr " .. c[2], P.float_repr(c[1]), c[2]) end
+
+-- Python str / repr -----------------------------------------------------
+check("repr str", P.repr("it's \"q\""), [['it\'s "q"']])
+check("repr str dq", P.repr("it's"), [["it's"]])
+check("repr ctrl", P.repr("a\nb\t\1"), [['a\nb\t\x01']])
+check("repr unicode", P.repr("héllo"), "'héllo'")
+check("repr nbsp", P.repr("a\u{a0}"), "'a\\xa0'")
+check("repr list", P.repr(J_('[1, "a", null, true, 2.5, {"k": []}]')), "[1, 'a', None, True, 2.5, {'k': []}]")
+check("repr tuple yaql", P.repr(J_('[1]'), "yaql"), "(1,)")
+check("repr tuple yaql 2", P.repr(J_('[[1, 2], []]'), "yaql"), "((1, 2), ())")
+check("str int", P.str(28), "28")
+check("str min int", P.str(math.mininteger), "-9223372036854775808")
+
+-- format / percent --------------------------------------------------------
+check("format basic", P.format("{0}-{1}", {"a", 1}), "a-1")
+check("format auto", P.format("{} {}", {1.0, true}), "1.0 True")
+check("format spec", P.format("{0:>5}|{1:.2f}|{2:05d}|{3:,}|{4:x}", {"a", 3.14159, 42, 1234567, 255}), "    a|3.14|00042|1,234,567|ff")
+check("format kw", P.format("{x}", {}, J_('{"x": 5}')), "5")
+check("format escape", P.format("{{}}{}", {1}), "{}1")
+check_err("format missing", function() return P.format("{1}", {1}) end)
+check("percent", P.percent("%s-%d", rt.tuple_from({"a", 3})), "a-3")
+check("percent float", P.percent("%05.1f|%x|%r", rt.tuple_from({3.14159, 255, "a"})), "003.1|ff|'a'")
+check("percent single", P.percent("%s", J_('[1, 2]')), "[1, 2]")
+check_err("percent too many", function() return P.percent("%s", rt.tuple_from({1, 2})) end)
+
+-- str helpers ----------------------------------------------------------------
+check("split ws", rt.list_from(P.split("  a b\t c ")), J_('["a", "b", "c"]'))
+check("split sep max", rt.list_from(P.split("a,b,c", ",", 1)), J_('["a", "b,c"]'))
+check("rsplit", rt.list_from(P.rsplit("a,b,c", ",", 1)), J_('["a,b", "c"]'))
+check("strip chars", P.strip("xxhixx", "x"), "hi")
+check("upper unicode", P.upper("héllo ß"), "HÉLLO SS")
+check("find cp", P.find("héllo", "l"), 2)
+check("replace count", P.replace("aXbXc", "X", "-", 1), "a-bXc")
+check("replace empty", P.replace("ab", "", "-"), "-a-b-")
+
+-- json ----------------------------------------------------------------------
+local v = J.parse('{"a": [1, 2.5, null, true, -0, 1e3, "\\u00e9\\ud83d\\ude00"], "a": 7, "b": {}}')
+check("json int/float", math.type(rt.dict_get(v, "a")), "integer")
+check("json dup key", rt.dict_get(v, "a"), 7)
+check("json keys order", rt.list_from(v.keys), J_('["a", "b"]'))
+check("json float", math.type(J.parse("1.0")), "float")
+check("json exp float", J.parse("1e3"), 1000.0)
+check("json surrogates", J.parse('"\\ud83d\\ude00"'), "😀")
+check_err("json extra", function() return J.parse("[1] x") end)
+check_err("json big int", function() return J.parse("99999999999999999999") end, "unsupported")
+check("json_dump", J.dump(J_('{"x": "y", "k": [1, {}], "e": []}')), '{\n    "x": "y",\n    "k": [\n        1,\n        {}\n    ],\n    "e": []\n}')
+check("json_dump ascii", J.dump("é😀"), '"\\u00e9\\ud83d\\ude00"')
+check("tojson", J.tojson(J_('{"b": 1, "a": "<"}')), '{"a": "\\u003c", "b": 1}')
+check("yaml_dump", J.yaml_dump(J_('{"b": 1, "a": [1, "x"], "c": {"d": null, "e": true, "f": 1.5}}')),
+  "a:\n- 1\n- x\nb: 1\nc:\n  d: null\n  e: true\n  f: 1.5\n")
+check("yaml_dump scalar", J.yaml_dump("hello"), "hello\n...\n")
+check("yaml_dump quoted", J.yaml_dump(J_('["yes", "1", "", "a: b", "multi\\nline"]')), "- 'yes'\n- '1'\n- ''\n- 'a: b'\n- 'multi\n\n  line'\n")
+
+-- regex ----------------------------------------------------------------------
+local rx = R.compile("(\\w+)@(\\w+)\\.com")
+local mo = R.search(rx, "mail joe@example.com now")
+check("regex group", R.group(mo, 2), "example")
+check("regex span", mo.start, 5)
+check("regex sub", R.sub(R.compile("x*"), "-", "abc"), "-a-b-c-")
+check("regex split groups", rt.list_from(R.split(R.compile("(\\d)"), "a1b2c")), J_('["a", "1", "b", "2", "c"]'))
+check("regex lookbehind", R.group(R.search(R.compile("(?<=\\$)\\d+"), "cost $42"), 0), "42")
+check_err("regex bad", function() return R.compile("(") end)
+
+-- dicts ------------------------------------------------------------------------
+local d = rt.dict()
+rt.dict_set(d, "a", 1); rt.dict_set(d, 1, "int"); rt.dict_set(d, 1.0, "float one")
+check("dict int/float key merge", rt.dict_get(d, 1), "float one")
+check("dict len", #d.keys, 2)
+rt.dict_delete(d, "a")
+check("dict delete", rt.list_from(d.keys), rt.list(1))
+check("eq", rt.eq(J_('{"a": [1, 2.0]}'), J_('{"a": [1.0, 2]}')), true)
+check("eq bool int", rt.eq(true, 1), true)
+check_err("lt mixed", function() return rt.lt(1, "a") end)
+check_err("int overflow", function() return rt.mul(math.maxinteger, 2) end, "unsupported")
+check("floordiv", rt.floordiv(-7, 2), -4)
+check("mod", rt.mod(-7, 3), 2)
+check("mod float", rt.mod(-7, 2.5), 0.5)
+
+-- evaluator API -----------------------------------------------------------------
+local ctx = J_('{"a": 1, "s": "x", "l": [1, 2], "__env": {"r": "R"}}')
+check("evaluate typed", ev.evaluate("<% $.a %>", ctx), 1)
+check("evaluate template", ev.evaluate("a=<% $.a %>", ctx), "a=1")
+check("evaluate jinja", ev.evaluate("{{ _.l }}", ctx), J_("[1, 2]"))
+check("evaluate env", ev.evaluate("<% env().r %>{{ env().r }}", ctx), "<% env().r %>R")
+check("evaluate plain", ev.evaluate("plain", ctx), "plain")
+check("evaluate non-string", ev.evaluate(5, ctx), 5)
+local c1 = ev.compile("<% $.a + 1 %>")
+check("compile cached", ev.compile("<% $.a + 1 %>") == c1, true)
+check("run", ev.run(c1, ctx), 2)
+check("recursive", ev.evaluate_recursively(J_('{"<% $.a %>": ["<% $.a %>", 2, "{{ _.s }}"]}'), ctx), J_('{"<% $.a %>": [1, 2, "x"]}'))
+local data = J_('{"k": "<% $.a %>"}')
+check("recursive empty ctx", ev.evaluate_recursively(data, rt.dict()) == data, true)
+check("recursive null ctx", ev.evaluate_recursively("<% 1 %>", rt.null), "<% 1 %>")
+do
+  local ok, e = pcall(ev.evaluate, "x <% $.a + %> y", ctx)
+  check("syntax error kind", not ok and e.kind, "syntax")
+  check("syntax error offset", e.offset, 10)
+  check("syntax error expr", e.expr, "$.a +")
+  check("error tostring", tostring(e), e.message)
+  ok, e = pcall(ev.evaluate, "ab <% $.missing %>", ctx)
+  check("eval error", e.kind, "eval")
+  check("eval error offset", e.offset, 6)
+  ok, e = pcall(ev.evaluate, "<% $.l.toSet() %>", ctx)
+  check("unsupported kind", e.kind, "unsupported")
+  check("unsupported message", e.message:match("at offset %d+$") ~= nil, true)
+  ok, e = pcall(ev.compile, "{% macro m() %}{% endmacro %}{{ 1 }}")
+  check("compile unsupported", not ok and e.kind, "unsupported")
+  ok, e = pcall(ev.compile, "<% $.a + %>")
+  check("compile syntax", not ok and e.kind, "syntax")
+  check("compile ok for runtime-only errors", pcall(ev.compile, "{% if x %}y{% endif %}"), true)
+end
+-- generated code references no globals
+do
+  local src = M.yaql.generate("$.hosts.where($.up).select({n => $.name, i => $.ip})")
+  local env_used = false
+  local chunk = load(src, "=t", "t", setmetatable({}, {__index = function(_, k) env_used = k end}))
+  chunk(rt, Y)(J_('{"hosts": []}'))
+  check("no globals in generated yaql", env_used, false)
+end
+
+print(string.format("%d passed, %d failed", passed, failed))
+os.exit(failed == 0 and 0 or 1)
