@@ -1,5 +1,6 @@
 /* glarex-bench group 1: the evaluator against Mistral's own (python3-mistral), same
- * expressions, same contexts, both in-process and warm, 3 runs of N evaluations. */
+ * expressions, same contexts, both in-process and warm, 3 runs of N evaluations each,
+ * the runs of the two alternating (bench/mistral_bench.py --serve on the other end). */
 #include "bench.h"
 
 #include <stdio.h>
@@ -92,15 +93,6 @@ static void case_label(char *buf, size_t size, const eval_case *c)
 
 /* ---- the glarex side ---- */
 
-typedef struct gx_timing {
-    int ok;
-    char error[600];
-    json_t *result;
-    long n;
-    double runs_us[RUNS], best_us, median_us;
-    double bound_best_us; /* same with the context bound once (glarex_eval_bind) */
-} gx_timing;
-
 static int eval_once(glarex_eval *ev, const eval_case *c, const json_t *ctx, json_t **out,
                      glarex_error *err)
 {
@@ -109,77 +101,59 @@ static int eval_once(glarex_eval *ev, const eval_case *c, const json_t *ctx, jso
     return glarex_eval_recursive(out, ev, c->expr, ctx, err);
 }
 
-/* RUNS runs of n evaluations; n chosen so one run lasts about `target` seconds. */
-static int time_runs(glarex_eval *ev, const eval_case *c, const json_t *ctx, double target,
-                     long *n_io, double *runs_us, glarex_error *err)
+/* One run of n evaluations: microseconds per evaluation, or -1. */
+static double gx_run(glarex_eval *ev, const eval_case *c, const json_t *ctx, long n,
+                     glarex_error *err)
 {
-    long n = *n_io;
+    json_t *out = NULL;
+    double t0 = bench_now();
+    for (long i = 0; i < n; i++) {
+        if (eval_once(ev, c, ctx, &out, err) < 0)
+            return -1;
+        json_decref(out);
+    }
+    return (bench_now() - t0) / (double)n * 1e6;
+}
+
+/* Warm (one evaluation, whose result is kept) and pick n so that a run lasts about
+ * `target` seconds, estimated from warm evaluations over a tenth of that. */
+static int gx_prepare(glarex_eval *ev, const eval_case *c, double target, long *n,
+                      json_t **result, glarex_error *err)
+{
+    long count = 0;
+    double t0, spent, est;
     json_t *out = NULL;
 
-    if (n <= 0) {
-        long count = 0;
-        double t0 = bench_now(), spent;
-        do {
-            if (eval_once(ev, c, ctx, &out, err) < 0)
-                return -1;
-            json_decref(out);
-            count++;
-            spent = bench_now() - t0;
-        } while (spent < target / 10 && count < 100000);
-        double est = spent / (double)count;
-        n = (long)(target / (est > 1e-9 ? est : 1e-9));
-        if (n < 5)
-            n = 5;
-        if (n > 5000000)
-            n = 5000000;
-    }
-    for (int r = 0; r < RUNS; r++) {
-        double t0 = bench_now();
-        for (long i = 0; i < n; i++) {
-            if (eval_once(ev, c, ctx, &out, err) < 0)
-                return -1;
-            json_decref(out);
-        }
-        runs_us[r] = (bench_now() - t0) / (double)n * 1e6;
-    }
-    *n_io = n;
+    if (eval_once(ev, c, c->context, result, err) < 0)
+        return -1;
+    t0 = bench_now();
+    do {
+        if (eval_once(ev, c, c->context, &out, err) < 0)
+            return -1;
+        json_decref(out);
+        count++;
+        spent = bench_now() - t0;
+    } while (spent < target / 10 && count < 100000);
+    est = spent / (double)count;
+    *n = (long)(target / (est > 1e-9 ? est : 1e-9));
+    if (*n < 5)
+        *n = 5;
+    if (*n > 5000000)
+        *n = 5000000;
     return 0;
 }
 
-static void time_glarex(gx_timing *t, glarex_ctx *gctx, const eval_case *c, double target)
-{
-    glarex_eval *ev = NULL;
-    glarex_error err;
-    double tmp[RUNS];
+/* ---- the Mistral side: bench/mistral_bench.py --serve ---- */
 
-    memset(t, 0, sizeof(*t));
-    glarex_error_clear(&err);
-    if (glarex_eval_new(&ev, gctx, NULL, &err) < 0 ||
-        eval_once(ev, c, c->context, &t->result, &err) < 0 ||
-        time_runs(ev, c, c->context, target, &t->n, t->runs_us, &err) < 0) {
-        snprintf(t->error, sizeof(t->error), "%s: %s", glarex_strerror(err.code),
-                 err.message);
-        glarex_eval_free(ev);
-        return;
-    }
-    t->ok = 1;
-    memcpy(tmp, t->runs_us, sizeof(tmp));
-    t->best_us = bench_min(tmp, RUNS);
-    t->median_us = bench_median(tmp, RUNS);
-
-    /* The executor's way: bind the task's context once, evaluate many expressions. */
-    long n = t->n;
-    if (glarex_eval_bind(ev, c->context, &err) == 0 &&
-        time_runs(ev, c, NULL, target, &n, tmp, &err) == 0)
-        t->bound_best_us = bench_min(tmp, RUNS);
-    glarex_eval_free(ev);
-}
-
-/* ---- the Mistral side ---- */
-
-/* Runs bench/mistral_bench.py on `cases` (with the glare plugin when `glare`); returns
- * its "cases" array in the same order (new), or NULL with `why` filled. */
 enum { NO_PLUGIN, PLUGIN_CONTRIB, PLUGIN_FUNCTION };
+
+typedef struct helper {
+    bench_proc proc;
+    int up;
+    char why[700];
+    char errpath[400];
+    json_t *meta; /* python, mistral, plugin */
+} helper;
 
 /* The last non-empty line of a file (a Python traceback's message), or "". */
 static void last_line(char *buf, size_t size, const char *path)
@@ -197,34 +171,38 @@ static void last_line(char *buf, size_t size, const char *path)
     fclose(f);
 }
 
-static json_t *run_mistral(const bench_cfg *cfg, const bench_server *srv,
-                           const eval_case *cases, size_t n, int glare, json_t **meta,
-                           char *why, size_t why_size)
+static json_t *helper_call(helper *h, json_t *req, double timeout_s)
 {
-    json_t *spec = json_object(), *arr = json_array(), *res = NULL, *out = NULL;
-    char path[400], errpath[400], *text = NULL;
+    json_t *r = NULL;
+    if (h->up) {
+        r = bench_proc_call(&h->proc, req, timeout_s, h->why, sizeof(h->why));
+        if (!r) {
+            char last[300];
+            h->up = 0;
+            last_line(last, sizeof(last), h->errpath);
+            if (last[0]) {
+                size_t l = strlen(h->why);
+                snprintf(h->why + l, sizeof(h->why) - l, ": %s", last);
+            }
+        }
+    }
+    json_decref(req);
+    return r;
+}
+
+/* Starts Mistral's side and loads Mistral (with the glare() plugin of `mode`). */
+static void helper_start(helper *h, const bench_cfg *cfg, const bench_server *srv, int mode)
+{
     char env_url[128], env_cache[400], env_lib[600];
     const char *env[6] = {NULL};
-    double wall;
-    int rc;
+    const char *argv[] = {cfg->python, cfg->mistral_helper, "--serve", NULL};
+    json_t *glare = NULL, *r;
 
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, json_pack("{s:s, s:O, s:O}", "id", cases[i].id, "expr",
-                                             cases[i].expr, "context", cases[i].context));
-    json_object_set_new(spec, "cases", arr);
-    json_object_set_new(spec, "runs", json_integer(RUNS));
-    if (cfg->quick) {
-        json_object_set_new(spec, "target_seconds", json_real(0.01));
-        json_object_set_new(spec, "min_n", json_integer(1));
-        json_object_set_new(spec, "max_n", json_integer(5));
-    } else {
-        json_object_set_new(spec, "target_seconds", json_real(1.0));
-        json_object_set_new(spec, "min_n", json_integer(20));
-        json_object_set_new(spec, "max_n", json_integer(10000));
-    }
-    if (glare == PLUGIN_CONTRIB) {
-        json_object_set_new(spec, "glare", json_pack("{s:s, s:s}", "plugin", "contrib",
-                                                     "contrib_path", cfg->contrib_mistral));
+    memset(h, 0, sizeof(*h));
+    snprintf(h->errpath, sizeof(h->errpath), "%s/mistral-stderr-%d.txt", cfg->workdir, mode);
+    if (mode == PLUGIN_CONTRIB) {
+        glare = json_pack("{s:s, s:s}", "plugin", "contrib", "contrib_path",
+                          cfg->contrib_mistral);
         snprintf(env_url, sizeof(env_url), "GLARE_URL=%s", srv->url);
         snprintf(env_cache, sizeof(env_cache), "GLAREX_CACHE_DIR=%s/mistral-plugin-cache",
                  cfg->workdir);
@@ -234,75 +212,148 @@ static json_t *run_mistral(const bench_cfg *cfg, const bench_server *srv,
         env[2] = env_cache;
         env[3] = env_lib;
         env[4] = "GLAREX_OFFLINE=";
-    } else if (glare == PLUGIN_FUNCTION) {
-        json_object_set_new(spec, "glare",
-                            json_pack("{s:s, s:[{s:s, s:s, s:s, s:s}]}", "plugin", "function",
-                                      "content", "name", "my_wf", "version", "1.0",
-                                      "resource", "heal_vm_script.sh", "content",
-                                      HEAL_VM_SCRIPT));
+    } else if (mode == PLUGIN_FUNCTION) {
+        glare = json_pack("{s:s, s:[{s:s, s:s, s:s, s:s}]}", "plugin", "function", "content",
+                          "name", "my_wf", "version", "1.0", "resource", "heal_vm_script.sh",
+                          "content", HEAL_VM_SCRIPT);
     }
-    snprintf(path, sizeof(path), "%s/mistral-spec-%d.json", cfg->workdir, glare);
-    snprintf(errpath, sizeof(errpath), "%s/mistral-stderr-%d.txt", cfg->workdir, glare);
-    if (json_dump_file(spec, path, JSON_COMPACT) != 0) {
-        snprintf(why, why_size, "cannot write %s", path);
-        goto done;
+    if (bench_proc_start(&h->proc, argv, env[0] ? env : NULL, h->errpath) < 0) {
+        snprintf(h->why, sizeof(h->why), "cannot start %s %s", cfg->python,
+                 cfg->mistral_helper);
+        json_decref(glare);
+        return;
     }
-    const char *argv[] = {cfg->python, cfg->mistral_helper, path, NULL};
-    rc = bench_run(argv, env[0] ? env : NULL, &text, errpath, cfg->quick ? 120 : 1800,
-                   &wall);
-    if (rc != 0) {
-        char last[300];
-        last_line(last, sizeof(last), errpath);
-        snprintf(why, why_size, "%s %s failed (exit %d): %s", cfg->python,
-                 cfg->mistral_helper, rc, last);
-        goto done;
+    h->up = 1;
+    r = helper_call(h, json_pack("{s:s, s:o*}", "op", "load", "glare", glare), 300);
+    if (r && json_object_get(r, "error")) {
+        snprintf(h->why, sizeof(h->why), "%s",
+                 json_string_value(json_object_get(r, "error")));
+        bench_proc_stop(&h->proc);
+        h->up = 0;
+    } else if (r) {
+        h->meta = json_incref(r);
     }
-    out = json_loads(text, 0, NULL);
-    res = json_incref(json_object_get(out, "cases"));
-    if (!json_is_array(res) || json_array_size(res) != n) {
-        json_decref(res);
-        res = NULL;
-        snprintf(why, why_size, "unexpected output from %s", cfg->mistral_helper);
-        goto done;
+    json_decref(r);
+}
+
+/* Closing its stdin ends the helper's loop. */
+static void helper_stop(helper *h)
+{
+    if (h->proc.pid > 0 || h->proc.to >= 0)
+        bench_proc_stop(&h->proc);
+    h->up = 0;
+    json_decref(h->meta);
+    h->meta = NULL;
+}
+
+/* ---- one case, both sides interleaved ---- */
+
+typedef struct result {
+    int ok;
+    char error[800];
+    json_t *value;
+    long n;
+    double us[RUNS];
+} result;
+
+static void run_case(const bench_cfg *cfg, const eval_case *c, glarex_ctx *gctx,
+                     const char *gx_unavailable, helper *h, result *g, result *m,
+                     double *bound_best)
+{
+    double target = cfg->quick ? 0.002 : 0.2;
+    glarex_eval *ev = NULL;
+    glarex_error err;
+    json_t *r;
+
+    memset(g, 0, sizeof(*g));
+    memset(m, 0, sizeof(*m));
+    *bound_best = -1;
+    glarex_error_clear(&err);
+
+    /* glarex: a fresh evaluator, warmed and calibrated */
+    if (gx_unavailable) {
+        snprintf(g->error, sizeof(g->error), "%s", gx_unavailable);
+    } else if (glarex_eval_new(&ev, gctx, NULL, &err) < 0 ||
+               gx_prepare(ev, c, target, &g->n, &g->value, &err) < 0) {
+        snprintf(g->error, sizeof(g->error), "%s: %s", glarex_strerror(err.code),
+                 err.message);
+    } else {
+        g->ok = 1;
     }
-    if (meta && !*meta)
-        *meta = json_pack("{s:O?, s:O?}", "python", json_object_get(out, "python"),
-                          "mistral", json_object_get(out, "mistral"));
-    (void)srv;
-done:
-    free(text);
-    json_decref(out);
-    json_decref(spec);
-    return res;
+
+    /* Mistral: warmed and calibrated in its process */
+    r = helper_call(h,
+                    json_pack("{s:s, s:{s:O, s:O}, s:f, s:i, s:i}", "op", "prepare", "case",
+                              "expr", c->expr, "context", c->context, "target_seconds",
+                              cfg->quick ? 0.01 : 1.0, "min_n", cfg->quick ? 1 : 20, "max_n",
+                              cfg->quick ? 5 : 10000),
+                    cfg->quick ? 120 : 600);
+    if (!r) {
+        snprintf(m->error, sizeof(m->error), "%s", h->why);
+    } else if (json_object_get(r, "error")) {
+        snprintf(m->error, sizeof(m->error), "%s",
+                 json_string_value(json_object_get(r, "error")));
+    } else {
+        m->ok = 1;
+        m->n = (long)json_integer_value(json_object_get(r, "n"));
+        m->value = json_incref(json_object_get(r, "result"));
+    }
+    json_decref(r);
+
+    /* Runs alternate, Mistral then glarex, so that load on the machine hits both. */
+    for (int i = 0; i < RUNS && (g->ok || m->ok); i++) {
+        if (m->ok) {
+            r = helper_call(h, json_pack("{s:s, s:I}", "op", "run", "n", (json_int_t)m->n),
+                            cfg->quick ? 120 : 900);
+            if (!r || json_object_get(r, "error")) {
+                m->ok = 0;
+                snprintf(m->error, sizeof(m->error), "%s",
+                         r ? json_string_value(json_object_get(r, "error")) : h->why);
+            } else {
+                m->us[i] = json_number_value(json_object_get(r, "us"));
+            }
+            json_decref(r);
+        }
+        if (g->ok) {
+            g->us[i] = gx_run(ev, c, c->context, g->n, &err);
+            if (g->us[i] < 0) {
+                g->ok = 0;
+                snprintf(g->error, sizeof(g->error), "%s: %s", glarex_strerror(err.code),
+                         err.message);
+            }
+        }
+    }
+
+    /* The executor's way: bind the task's context once, evaluate many expressions. */
+    if (g->ok && glarex_eval_bind(ev, c->context, &err) == 0) {
+        for (int i = 0; i < RUNS; i++) {
+            double us = gx_run(ev, c, NULL, g->n, &err);
+            if (us < 0)
+                break;
+            if (*bound_best < 0 || us < *bound_best)
+                *bound_best = us;
+        }
+    }
+    glarex_eval_free(ev);
 }
 
 json_t *bench_eval(const bench_cfg *cfg, const bench_server *srv)
 {
     eval_case cases[16];
-    size_t n = make_cases(cases), nplain = 0, nglare = 0;
-    eval_case plain[16], glare[16];
-    json_t *mplain = NULL, *mglare = NULL, *meta = NULL, *entries = json_array();
-    char why_plain[600] = "", why_glare[600] = "", gx_why[700] = "";
+    size_t n = make_cases(cases);
+    json_t *entries = json_array();
+    helper plain, hglare;
+    char gx_why[700] = "", plugin_note[800] = "", cache[300] = "";
+    const char *plugin = "none";
     glarex_ctx *gctx = NULL;
-    char cache[300] = "";
-    double target = cfg->quick ? 0.002 : 0.2;
-    char plugin_note[500] = "";
-    const char *plugin = "function";
 
-    for (size_t i = 0; i < n; i++) {
-        if (cases[i].glare)
-            glare[nglare++] = cases[i];
-        else
-            plain[nplain++] = cases[i];
-    }
-
-    bench_out("\n1. Evaluator vs Mistral's own (in-process, warm, best of %d runs of N "
-              "evaluations)\n",
+    memset(&hglare, 0, sizeof(hglare));
+    hglare.proc.to = hglare.proc.from = -1;
+    bench_out("\n1. Evaluator vs Mistral's own (in-process, warm; runs of N evaluations "
+              "alternate between the two; best of %d)\n",
               RUNS);
-    bench_note("eval: running Mistral's evaluator (%s %s)...", cfg->python,
-               cfg->mistral_helper);
-    mplain = run_mistral(cfg, srv, plain, nplain, NO_PLUGIN, &meta, why_plain,
-                         sizeof(why_plain));
+    bench_note("eval: loading Mistral (%s %s)...", cfg->python, cfg->mistral_helper);
+    helper_start(&plain, cfg, srv, NO_PLUGIN);
 
     /* The warm glare() case needs the artifact in the store and one fetch done. */
     if (srv && srv->url[0]) {
@@ -330,136 +381,120 @@ json_t *bench_eval(const bench_cfg *cfg, const bench_server *srv)
         snprintf(gx_why, sizeof(gx_why), "no test server");
     }
 
-    /* Mistral's glare(): glarex's own plugin (contrib/mistral) when it loads and works,
-     * else a plugin function returning the same text. */
-    if (gctx && cfg->libglarex && bench_exists(cfg->libglarex) && cfg->contrib_mistral &&
-        bench_is_dir(cfg->contrib_mistral)) {
-        mglare = run_mistral(cfg, srv, glare, nglare, PLUGIN_CONTRIB, &meta, why_glare,
-                             sizeof(why_glare));
-        json_t *g0 = json_array_get(mglare, 0);
-        if (!g0 || json_object_get(g0, "error")) {
-            snprintf(plugin_note, sizeof(plugin_note),
-                     "contrib/mistral plugin failed (%.300s); using a plugin function "
-                     "returning the same text",
-                     g0 ? json_string_value(json_object_get(g0, "error")) : why_glare);
-            json_decref(mglare);
-            mglare = NULL;
-        } else {
-            plugin = "contrib";
-        }
-    } else {
-        snprintf(plugin_note, sizeof(plugin_note),
-                 "contrib/mistral or %s not available; using a plugin function returning "
-                 "the same text",
-                 cfg->libglarex ? cfg->libglarex : "libglarex");
-    }
-    if (!mglare) {
-        why_glare[0] = '\0';
-        mglare = run_mistral(cfg, srv, glare, nglare, PLUGIN_FUNCTION, &meta, why_glare,
-                             sizeof(why_glare));
-        plugin = "function";
-    }
-    if (meta)
-        bench_out("   Mistral %s on CPython %s (Debian python3-mistral); its glare(): %s\n",
-                  json_string_value(json_object_get(meta, "mistral")),
-                  json_string_value(json_object_get(meta, "python")),
-                  strcmp(plugin, "contrib") == 0
-                      ? "glarex's contrib/mistral plugin (libglarex via ctypes), warm"
-                      : "a plugin function returning the same text");
-    if (plugin_note[0])
-        bench_out("   note: %s\n", plugin_note);
-
+    if (plain.meta)
+        bench_out("   Mistral %s on CPython %s (Debian python3-mistral)\n",
+                  json_string_value(json_object_get(plain.meta, "mistral")),
+                  json_string_value(json_object_get(plain.meta, "python")));
     bench_out("   %-56s %10s %10s %9s %11s\n", "case", "glarex us", "Mistral us", "ratio",
               "bound ctx us");
     for (size_t i = 0; i < n; i++) {
         const eval_case *c = &cases[i];
-        json_t *mlist = c->glare ? mglare : mplain, *m = NULL, *e;
-        const char *mwhy = c->glare ? why_glare : why_plain;
-        size_t idx = 0;
-        char label[64], err_text[800] = "";
-        gx_timing t;
+        helper *h = &plain;
+        result g, m;
+        double bound;
+        char label[64], note[900] = "";
+        json_t *e;
 
-        for (size_t j = 0; j < i; j++)
-            if (cases[j].glare == c->glare)
-                idx++;
-        if (mlist)
-            m = json_array_get(mlist, idx);
+        if (c->glare) {
+            /* Mistral's glare(): glarex's own plugin (contrib/mistral) when it loads and
+             * works, else a plugin function returning the same text. */
+            h = &hglare;
+            if (gctx && cfg->libglarex && bench_exists(cfg->libglarex) &&
+                cfg->contrib_mistral && bench_is_dir(cfg->contrib_mistral)) {
+                helper_start(h, cfg, srv, PLUGIN_CONTRIB);
+                plugin = "contrib";
+            } else {
+                snprintf(plugin_note, sizeof(plugin_note),
+                         "contrib/mistral or %s not available; Mistral's glare() is a plugin "
+                         "function returning the same text",
+                         cfg->libglarex ? cfg->libglarex : "libglarex");
+                helper_start(h, cfg, srv, PLUGIN_FUNCTION);
+                plugin = "function";
+            }
+        }
         case_label(label, sizeof(label), c);
-
-        if (c->glare && !gctx) {
-            memset(&t, 0, sizeof(t));
-            snprintf(t.error, sizeof(t.error), "%s", gx_why);
-        } else {
-            time_glarex(&t, c->glare ? gctx : NULL, c, target);
+        run_case(cfg, c, gctx, c->glare && !gctx ? gx_why : NULL, h, &g, &m, &bound);
+        if (c->glare && !m.ok && strcmp(plugin, "contrib") == 0) {
+            snprintf(plugin_note, sizeof(plugin_note),
+                     "the contrib/mistral plugin failed (%.400s); Mistral's glare() is a "
+                     "plugin function returning the same text",
+                     m.error);
+            helper_stop(h);
+            json_decref(g.value);
+            json_decref(m.value);
+            helper_start(h, cfg, srv, PLUGIN_FUNCTION);
+            plugin = "function";
+            run_case(cfg, c, gctx, gctx ? NULL : gx_why, h, &g, &m, &bound);
         }
 
+        double gb = g.ok ? bench_min(g.us, RUNS) : 0, mb = m.ok ? bench_min(m.us, RUNS) : 0;
         e = json_pack("{s:s, s:s}", "case", label, "id", c->id);
         if (c->glare)
             json_object_set_new(e, "mistral_glare", json_string(plugin));
-        double mbest = m ? json_number_value(json_object_get(m, "best_us")) : 0;
-        const char *merr = m ? json_string_value(json_object_get(m, "error")) : mwhy;
-        if (t.ok) {
-            json_object_set_new(e, "glarex_us", json_real(t.best_us));
-            json_object_set_new(e, "glarex_median_us", json_real(t.median_us));
-            json_object_set_new(e, "glarex_n", json_integer(t.n));
-            if (t.bound_best_us > 0)
-                json_object_set_new(e, "glarex_bound_us", json_real(t.bound_best_us));
+        json_object_set_new(e, "glarex_us", g.ok ? json_real(gb) : json_null());
+        json_object_set_new(e, "mistral_us", m.ok ? json_real(mb) : json_null());
+        json_object_set_new(e, "ratio", g.ok && m.ok && gb > 0 ? json_real(mb / gb)
+                                                                  : json_null());
+        if (g.ok) {
+            json_object_set_new(e, "glarex_median_us", json_real(bench_median(g.us, RUNS)));
+            json_object_set_new(e, "glarex_n", json_integer(g.n));
+            if (bound > 0) {
+                json_object_set_new(e, "glarex_bound_us", json_real(bound));
+                if (m.ok)
+                    json_object_set_new(e, "ratio_bound", json_real(mb / bound));
+            }
         } else {
-            json_object_set_new(e, "glarex_us", json_null());
-            json_object_set_new(e, "glarex_error", json_string(t.error));
+            json_object_set_new(e, "glarex_error", json_string(g.error));
         }
-        if (m && !merr && mbest > 0) {
-            json_object_set_new(e, "mistral_us", json_real(mbest));
-            json_object_set_new(e, "mistral_median_us",
-                                json_real(json_number_value(json_object_get(m, "median_us"))));
-            json_object_set_new(e, "mistral_n", json_copy(json_object_get(m, "n")));
+        if (m.ok) {
+            json_object_set_new(e, "mistral_median_us", json_real(bench_median(m.us, RUNS)));
+            json_object_set_new(e, "mistral_n", json_integer(m.n));
         } else {
-            json_object_set_new(e, "mistral_us", json_null());
-            json_object_set_new(e, "mistral_error", json_string(merr ? merr : "no result"));
+            json_object_set_new(e, "mistral_error", json_string(m.error));
         }
-        if (t.ok && m && !merr && mbest > 0 && t.best_us > 0) {
-            json_object_set_new(e, "ratio", json_real(mbest / t.best_us));
-            int agree = json_equal(t.result, json_object_get(m, "result"));
-            json_object_set_new(e, "same_result", json_boolean(agree));
-            if (!agree) {
-                char *a = json_dumps(t.result, JSON_ENCODE_ANY | JSON_COMPACT);
-                char *b = json_dumps(json_object_get(m, "result"),
-                                     JSON_ENCODE_ANY | JSON_COMPACT);
-                snprintf(err_text, sizeof(err_text),
-                         "results differ: glarex %.150s, Mistral %.150s", a ? a : "?",
-                         b ? b : "?");
+        if (g.value && m.value) {
+            int same = json_equal(g.value, m.value);
+            json_object_set_new(e, "same_result", json_boolean(same));
+            if (!same) {
+                char *a = json_dumps(g.value, JSON_ENCODE_ANY | JSON_COMPACT);
+                char *b = json_dumps(m.value, JSON_ENCODE_ANY | JSON_COMPACT);
+                snprintf(note, sizeof(note), "results differ: glarex %.150s, Mistral %.150s",
+                         a ? a : "?", b ? b : "?");
                 free(a);
                 free(b);
             }
-        } else {
-            json_object_set_new(e, "ratio", json_null());
         }
 
         char gx[32], ms[32], ra[32], bd[32];
-        snprintf(gx, sizeof(gx), t.ok ? "%.2f" : "ERROR", t.best_us);
-        snprintf(ms, sizeof(ms), m && !merr && mbest > 0 ? "%.1f" : "ERROR", mbest);
-        if (t.ok && m && !merr && mbest > 0)
-            snprintf(ra, sizeof(ra), "%.0fx", mbest / t.best_us);
-        else
-            snprintf(ra, sizeof(ra), "-");
-        snprintf(bd, sizeof(bd), t.bound_best_us > 0 ? "%.2f" : "-", t.bound_best_us);
+        snprintf(gx, sizeof(gx), g.ok ? "%.2f" : "ERROR", gb);
+        snprintf(ms, sizeof(ms), m.ok ? "%.1f" : "ERROR", mb);
+        snprintf(ra, sizeof(ra), g.ok && m.ok && gb > 0 ? "%.0fx" : "-",
+                 gb > 0 ? mb / gb : 0.0);
+        snprintf(bd, sizeof(bd), bound > 0 ? "%.2f" : "-", bound);
         bench_out("   %-56.56s %10s %10s %9s %11s\n", label, gx, ms, ra, bd);
-        if (!t.ok)
-            bench_out("      glarex error: %s\n", t.error);
-        if (!m || merr)
-            bench_out("      Mistral error: %s\n", merr ? merr : "no result");
-        if (err_text[0])
-            bench_out("      note: %s\n", err_text);
-        json_decref(t.result);
+        if (!g.ok)
+            bench_out("      glarex error: %s\n", g.error);
+        if (!m.ok)
+            bench_out("      Mistral error: %s\n", m.error);
+        if (note[0])
+            bench_out("      note: %s\n", note);
+        if (c->glare)
+            bench_out("      Mistral's glare(): %s\n",
+                      strcmp(plugin, "contrib") == 0
+                          ? "glarex's contrib/mistral plugin (libglarex through ctypes), warm"
+                          : "a plugin function returning the same text");
+        if (c->glare && plugin_note[0])
+            bench_out("      note: %s\n", plugin_note);
+        json_decref(g.value);
+        json_decref(m.value);
         json_array_append_new(entries, e);
     }
 
+    helper_stop(&plain);
+    helper_stop(&hglare);
     glarex_ctx_free(gctx);
     if (cache[0])
         bench_rm_rf(cache);
-    json_decref(mplain);
-    json_decref(mglare);
-    json_decref(meta);
     for (size_t i = 0; i < n; i++) {
         json_decref(cases[i].expr);
         json_decref(cases[i].context);

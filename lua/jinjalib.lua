@@ -200,7 +200,7 @@ L.truthy = truthy
 -- iteration helpers
 ------------------------------------------------------------------------
 local function collect(v)
-  if getmetatable(v) == Undefined then undef_fail(v) end
+  if getmetatable(v) == Undefined and v.strict then undef_fail(v) end
   local out, n = {}, 0
   for x in iter(v) do n = n + 1; out[n] = x end
   return out
@@ -215,7 +215,10 @@ local function py_len(v)
   if mt == Dict then return #v.keys end
   if mt == Set then return #v.items end
   if mt == Range then return rt.range_len(v) end
-  if mt == Undefined then undef_fail(v) end
+  if mt == Undefined then
+    if v.strict then undef_fail(v) end
+    return 0
+  end
   type_error("object of type '" .. pytype(v) .. "' has no len()")
 end
 L.len = py_len
@@ -933,10 +936,7 @@ function L.new_loop(items)
 end
 
 -- for-loop helpers
-function L.loop_items(v)
-  if getmetatable(v) == Undefined then undef_fail(v) end
-  return collect(v)
-end
+function L.loop_items(v) return collect(v) end
 -- unpack an item into n targets
 function L.unpack(v, n)
   if getmetatable(v) == Undefined then undef_fail(v) end

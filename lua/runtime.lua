@@ -268,7 +268,8 @@ local function iter(v)
     local cs, i = uchars(v), 0
     return function() i = i + 1; return cs[i] end
   elseif mt == Undefined then
-    rt.undef_fail(v)
+    if v.strict then rt.undef_fail(v) end
+    return function() return nil end -- a plain Undefined iterates as empty
   end
   raise("eval", "'" .. pytype(v) .. "' object is not iterable")
 end
@@ -365,9 +366,11 @@ eq = function(a, b)
   local ta, tb = type(a), type(b)
   if ta == "number" then
     if tb == "boolean" then return a == (b and 1 or 0) end
+    if tb == "table" and getmetatable(b) == Undefined and b.strict then rt.undef_fail(b) end
     return false
   elseif ta == "boolean" then
     if tb == "number" then return (a and 1 or 0) == b end
+    if tb == "table" and getmetatable(b) == Undefined and b.strict then rt.undef_fail(b) end
     return false
   elseif ta ~= "table" or tb ~= "table" then
     if ta == "table" and getmetatable(a) == Undefined and a.strict then rt.undef_fail(a) end

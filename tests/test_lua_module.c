@@ -24,10 +24,11 @@ int main(void)
     snprintf(url, sizeof(url), "file://%s/store", dir);
     if (test_store_artifact(NULL, url, NULL, "heal_vms", "1.0", res, 1, 1) < 0)
         return 1;
+    const char *preload = getenv("GLAREX_TEST_PRELOAD");
     snprintf(cmd, sizeof(cmd),
-             "LUA_CPATH='%s/src/module/?.so' '%s' '%s/tests/lua/test_module.lua' '%s' "
-             "'%s/cache'",
-             build, lua, src, url, dir);
+             "LD_PRELOAD='%s' LUA_CPATH='%s/src/module/?.so' '%s' '%s/tests/lua/test_module.lua' "
+             "'%s' '%s/cache'",
+             preload ? preload : "", build, lua, src, url, dir);
     rc = system(cmd);
     test_rm_rf(dir);
     return rc == 0 ? 0 : 1;
