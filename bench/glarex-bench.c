@@ -145,8 +145,9 @@ static void summary(const json_t *root)
                 bench_out("   warm_glare       ERROR\n");
         }
         if (json_is_number(json_object_get(g, "ratio_4k_over_1m")))
-            bench_out("   warm_glare       %-56s %.2f\n", "rate 4 KiB / rate 1 MiB (1 = no copy)",
-                      num(g, "ratio_4k_over_1m"));
+            bench_out("   warm_glare       %-56s %.2f (1 thread: %.2f)\n",
+                      "rate 4 KiB / rate 1 MiB (1 = no copy)", num(g, "ratio_4k_over_1m"),
+                      num(g, "ratio_4k_over_1m_1_thread"));
     }
     if ((g = json_object_get(root, "cold_fetch"))) {
         const json_t *fe = json_object_get(g, "glarex_fetch");

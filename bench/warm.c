@@ -149,7 +149,7 @@ json_t *bench_warm(const bench_cfg *cfg, const bench_server *srv)
     bench_res r[NSIZES];
     int threads = bench_ncpu();
     double seconds = cfg->quick ? 0.05 : 1.0;
-    double percore[NSIZES] = {0};
+    double percore[NSIZES] = {0}, single[NSIZES] = {0};
 
     bench_out("\n2. Warm glare(): cache hits per second per core (glarex_fetch on %d threads "
               "for %.2f s each; data touched)\n",
@@ -207,6 +207,7 @@ json_t *bench_warm(const bench_cfg *cfg, const bench_server *srv)
             json_object_set_new(e, "eval_error", json_string(w3));
         json_array_append_new(arr, e);
         percore[i] = pc;
+        single[i] = one;
         char a[32], b[32], c[32], d[32];
         snprintf(a, sizeof(a), pc > 0 ? "%.0f" : "ERROR", pc);
         snprintf(b, sizeof(b), pc > 0 ? "%.0f" : "-", pc > 0 ? 1e9 / pc : 0);
@@ -224,11 +225,12 @@ json_t *bench_warm(const bench_cfg *cfg, const bench_server *srv)
                         json_integer((json_int_t)(after.downloads - before.downloads)));
     json_object_set_new(res, "revalidations_while_timing",
                         json_integer((json_int_t)(after.revalidations - before.revalidations)));
-    if (percore[0] > 0 && percore[1] > 0) {
+    if (percore[0] > 0 && percore[1] > 0 && single[0] > 0 && single[1] > 0) {
         json_object_set_new(res, "ratio_4k_over_1m", json_real(percore[0] / percore[1]));
-        bench_out("   4 KiB / 1 MiB rate: %.2f (1.00 = independent of size); downloads while "
-                  "timing: %llu\n",
-                  percore[0] / percore[1],
+        json_object_set_new(res, "ratio_4k_over_1m_1_thread", json_real(single[0] / single[1]));
+        bench_out("   rate 4 KiB / rate 1 MiB: %.2f on %d threads, %.2f on 1 (1.00 = independent "
+                  "of size); downloads while timing: %llu\n",
+                  percore[0] / percore[1], threads, single[0] / single[1],
                   (unsigned long long)(after.downloads - before.downloads));
     }
     glarex_ctx_free(ctx);

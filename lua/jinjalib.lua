@@ -125,10 +125,7 @@ end
 function L.mod(a, b)
   local na, nb = num(a), num(b)
   if na and nb then return rt.mod(na, nb) end
-  if type(a) == "string" then
-    if getmetatable(b) == Undefined then undef_fail(b) end
-    return P.percent(a, b)
-  end
+  if type(a) == "string" then return P.percent(a, b) end
   binop_error("%", a, b)
 end
 function L.pow(a, b)
@@ -1522,12 +1519,13 @@ F.trim = function(v, args, kw)
 end
 F.truncate = function(v, args, kw)
   local a = bind("truncate", args, kw, {"length", "killwords", "end", "leeway"}, {255, false, "...", null})
-  local s = need_str_arg(v, "truncate")
+  local s = v
   local length = need_int_arg(a[1])
   local endstr = tostr(a[3])
   local leeway = a[4] == null and 5 or need_int_arg(a[4])
   if length < rt.ulen(endstr) then raise("eval", "expected length >= " .. rt.ulen(endstr) .. ", got " .. length) end
-  if rt.ulen(s) <= length + leeway then return s end
+  if py_len(s) <= length + leeway then return s end
+  need_str_arg(s, "truncate")
   local cut = rt.usub(s, 0, math.max(0, length - rt.ulen(endstr)))
   if truthy(a[2]) then return cut .. endstr end
   local parts = P.rsplit(cut, " ", 1)
@@ -1536,7 +1534,7 @@ end
 F.unique = function(v, args, kw)
   local a = bind("unique", args, kw, {"case_sensitive", "attribute"}, {false, null})
   local getter = make_attrgetter(a[2], (not truthy(a[1])) and lower_if_str or nil)
-  local seen = {}
+  local seen = rt.seen()
   local nx = iter(v)
   return make_iter(function()
     while true do
@@ -1544,9 +1542,7 @@ F.unique = function(v, args, kw)
       if x == nil then return nil end
       local k = getter(x)
       check_hashable(k)
-      local dup = false
-      for _, s in ipairs(seen) do if eq(s, k) then dup = true; break end end
-      if not dup then seen[#seen + 1] = k; return x end
+      if not seen(k) then return x end
     end
   end, "generator")
 end

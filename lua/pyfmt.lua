@@ -883,7 +883,10 @@ function P.percent(fmt, values, mode)
   if not mapping and ai <= #args and mt == Tuple then
     raise("eval", "not all arguments converted during string formatting")
   end
-  if not mapping and mt ~= Tuple and ai == 1 and #args == 1 and not used_mapping then
+  -- a single non-tuple argument that was not consumed is an error unless it
+  -- supports item access (Python treats it as a mapping then)
+  local mapping_like = mt == Dict or mt == List or mt == PyList or mt == Undefined or mt == Range
+  if not mapping and mt ~= Tuple and ai == 1 and #args == 1 and not used_mapping and not mapping_like then
     raise("eval", "not all arguments converted during string formatting")
   end
   return concat(out)

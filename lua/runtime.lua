@@ -415,6 +415,30 @@ eq = function(a, b)
 end
 rt.eq = eq
 
+-- membership helper with Python equality semantics: scalars are hashed
+-- (1 == 1.0 == True), containers are compared one by one.
+-- seen = rt.seen(); if seen(x) then <duplicate> end
+function rt.seen()
+  local scalars, tables = {}, {}
+  return function(x)
+    local tx = type(x)
+    local k
+    if tx == "string" then k = x
+    elseif tx == "number" then k = x -- Lua table keys merge 1 and 1.0; NaN falls through
+    elseif tx == "boolean" then k = x and 1 or 0
+    elseif x == null then k = null
+    end
+    if k ~= nil and k == k then
+      if scalars[k] then return true end
+      scalars[k] = true
+      return false
+    end
+    for i = 1, #tables do if eq(tables[i], x) then return true end end
+    tables[#tables + 1] = x
+    return false
+  end
+end
+
 -- Python `x in container` for sequences/sets/iterators (uses ==)
 function rt.contains_iter(coll, x)
   local mt = getmetatable(coll)

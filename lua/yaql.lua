@@ -199,30 +199,13 @@ local function parse(src)
   local toks = lex(src)
   local p = 1
   local function peek() return toks[p] end
-  local function tokdesc(t)
-    if t.t == "EOF" then return nil end
-    local raw
-    if t.t == "STRING" then
-      -- report the original text
-      raw = nil
-    end
-    return raw
-  end
   local function unexpected(t)
     if t.t == "EOF" then err("syntax", "Parse error: unexpected end of statement", t.pos) end
     local text
-    if t.t == "STRING" then
-      local q = ssub(src, t.pos, t.pos)
-      text = q .. "..." .. q
-      -- reproduce PLY: the token value is reported
-      text = t.v
-    elseif t.t == "FUNC" then text = t.v
-    elseif t.t == "DOLLAR" then text = "$" .. t.v
-    elseif t.t == "CONST" then
-      text = t.v == true and "True" or t.v == false and "False" or "None"
-    elseif t.t == "NUMBER" then text = rt.pytype(t.v) == "int" and sformat("%d", t.v) or M.pyfmt.float_repr(t.v)
+    if t.t == "DOLLAR" then text = "$" .. t.v
+    elseif t.t == "CONST" then text = t.v == true and "True" or t.v == false and "False" or "None"
+    elseif t.t == "NUMBER" then text = M.pyfmt.num_str(t.v)
     else text = tostring(t.v) end
-    local _ = tokdesc
     err("syntax", sformat("Parse error: unexpected '%s' at position %d of expression '%s'", text, cp_pos(src, t.pos), src), t.pos)
   end
   local function expect(ty)

@@ -585,7 +585,7 @@ end)
 
 MF("distinct", "collection, keySelector?:L", function(c, ks)
   need_iterable(c, "distinct", true)
-  local seen = {}
+  local seen = rt.seen()
   local nx = iter(c)
   return make_iter(function()
     while true do
@@ -593,13 +593,8 @@ MF("distinct", "collection, keySelector?:L", function(c, ks)
       if x == nil then return nil end
       local k = x
       if ks then k = ks(x) end
-      local dup = false
-      for i = 1, #seen do if eq(seen[i], k) then dup = true; break end end
-      if not dup then
-        rt.keynorm(k) -- hashability check
-        seen[#seen + 1] = k
-        return x
-      end
+      rt.keynorm(k) -- hashability check
+      if not seen(k) then return x end
     end
   end, "generator")
 end)
@@ -1385,7 +1380,11 @@ end)
 M_("toSet", "collection", function(c)
   need_iterable(c, "toSet", true)
   local items = {}
-  for x in iter(c) do rt.keynorm(x); set_add_item(items, x) end
+  local seen = rt.seen()
+  for x in iter(c) do
+    rt.keynorm(x)
+    if not seen(x) then items[#items + 1] = x end
+  end
   return new_set(items)
 end)
 local function set2(name, fn)
@@ -1903,6 +1902,18 @@ M_("replaceBy", "a, b, repl:L, count?", function(a, b, repl, count)
     return r
   end, s, count and as_int(count) or 0)
 end)
+
+------------------------------------------------------------------------
+-- date/time functions: outside the subset (clock-dependent or producing
+-- datetime values JSON cannot carry)
+------------------------------------------------------------------------
+F_("isDatetime", "value", function() return false end)
+F_("isTimespan", "value", function() return false end)
+for _, name in ipairs({"now", "localtz", "utctz", "datetime", "timespan"}) do
+  F_(name, "*args, **kwargs", function()
+    raise("unsupported", "unsupported YAQL construct '" .. name .. "()' (date and time functions)")
+  end)
+end
 
 ------------------------------------------------------------------------
 -- Mistral functions

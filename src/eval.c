@@ -749,7 +749,8 @@ static int call_glare(lua_State *L, glarex_eval *ev, int kind, const char *fname
     else
         rc = glarex__ctx_fetch(&blob, ev->ctx, a[0], a[1], a[2], left, &e);
     /* the fetch is bounded by the deadline: running out of time there is the deadline */
-    if (ev->running && deadline_passed(ev) && (rc == 0 || rc == GLAREX_ETIMEOUT))
+    if (ev->running &&
+        (rc == GLAREX_EDEADLINE || (deadline_passed(ev) && (rc == 0 || rc == GLAREX_ETIMEOUT))))
         rc = glarex__error_set(&e, GLAREX_EDEADLINE,
                                "evaluation stopped: it ran longer than %ld ms (fetching "
                                "for %s())",

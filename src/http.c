@@ -39,6 +39,7 @@ typedef struct transfer {
     int progress_abort;
     int read_errno; /* reading a file body failed */
     int short_file; /* a file body ended before its announced size */
+    int deadline_bound; /* the total timeout was cut short by the caller's deadline */
 } transfer;
 
 /* {====================================================================
@@ -781,8 +782,10 @@ static CURLcode attempt(glarex__http *h, transfer *t, struct curl_slist *hdrs)
         int64_t left = h->deadline_ms - monotonic_ms();
         if (left < 1)
             left = 1;
-        if (total <= 0 || left < total)
+        if (total <= 0 || left < total) {
             total = (long)left;
+            t->deadline_bound = 1;
+        }
     }
     if (total > 0)
         curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, total);
@@ -895,6 +898,9 @@ static int transport_error(glarex_error *err, const glarex__http *h,
                                  req->what);
     switch (rc) {
     case CURLE_OPERATION_TIMEDOUT:
+        if (t->deadline_bound) /* curl's clock may stop a hair before ours: trust the cause */
+            return glarex__error_set(err, GLAREX_EDEADLINE, "%s: stopped at the deadline: %s",
+                                     req->what, detail);
         return glarex__error_set(err, GLAREX_ETIMEOUT, "%s: %s", req->what, detail);
     case CURLE_FILESIZE_EXCEEDED:
         return glarex__error_set(err, GLAREX_ETOOBIG, "%s: %s", req->what, detail);
@@ -924,7 +930,7 @@ int glarex__http_perform(glarex__http_response *resp, glarex__http *http,
     int error = 0;
 
     if (http->deadline_ms && monotonic_ms() >= http->deadline_ms)
-        return glarex__error_set(err, GLAREX_ETIMEOUT, "%s: no time left before the deadline",
+        return glarex__error_set(err, GLAREX_EDEADLINE, "%s: no time left before the deadline",
                                  req->what);
 
     hdrs = build_headers(http, req, 0, &ok);

@@ -23,11 +23,11 @@ static char *auth_body(const glarex_keystone_options *o, const char *password)
     char *text;
 
     if (o->project_name)
-        body = json_pack("{s:{s:{s:[s], s:{s:{s:s, s:{s:s}, s:s}}}, s:{s:{s:s, s:{s:s}}}}}",
-                         "auth", "identity", "methods", "password", "password", "user",
-                         "name", o->username, "domain", "name", udom, "password", password,
-                         "scope", "project", "name", o->project_name, "domain", "name",
-                         pdom);
+        body = json_pack(
+            "{s:{s:{s:[s], s:{s:{s:s, s:{s:s}, s:s}}}, s:{s:{s:s, s:{s:s}}}}}", "auth",
+            "identity", "methods", "password", "password", "user", "name", o->username,
+            "domain", "name", udom, "password", password, "scope", "project", "name",
+            o->project_name, "domain", "name", pdom);
     else
         body = json_pack("{s:{s:{s:[s], s:{s:{s:s, s:{s:s}, s:s}}}}}", "auth", "identity",
                          "methods", "password", "password", "user", "name", o->username,
@@ -61,13 +61,15 @@ int glarex_keystone_token(glarex_buf *out, const glarex_keystone_options *opts,
     GLAREX_ASSERT_ARG(err, out);
     GLAREX_ASSERT_ARG(err, opts);
     if (opts->version != GLAREX_KEYSTONE_OPTIONS_VERSION)
-        return glarex__error_set(err, GLAREX_EINVALID,
-                                 "glarex_keystone_options: unknown version %u (expected %d)",
-                                 opts->version, GLAREX_KEYSTONE_OPTIONS_VERSION);
+        return glarex__error_set(
+            err, GLAREX_EINVALID,
+            "glarex_keystone_options: unknown version %u (expected %d)", opts->version,
+            GLAREX_KEYSTONE_OPTIONS_VERSION);
     if (!opts->username || !opts->password)
-        return glarex__error_set(err, GLAREX_EINVALID,
-                                 "Keystone password authentication needs a user name and a "
-                                 "password");
+        return glarex__error_set(
+            err, GLAREX_EINVALID,
+            "Keystone password authentication needs a user name and a "
+            "password");
     if ((error = glarex__peer_open(&peer, "Keystone URL", opts->auth_url, &opts->client,
                                    err)) < 0)
         return error;

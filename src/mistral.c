@@ -31,14 +31,15 @@ int glarex_mistral_new(glarex_mistral **out, const glarex_mistral_options *opts,
     *out = NULL;
     GLAREX_ASSERT_ARG(err, opts);
     if (opts->version != GLAREX_MISTRAL_OPTIONS_VERSION)
-        return glarex__error_set(err, GLAREX_EINVALID,
-                                 "glarex_mistral_options: unknown version %u (expected %d)",
-                                 opts->version, GLAREX_MISTRAL_OPTIONS_VERSION);
+        return glarex__error_set(
+            err, GLAREX_EINVALID,
+            "glarex_mistral_options: unknown version %u (expected %d)", opts->version,
+            GLAREX_MISTRAL_OPTIONS_VERSION);
     m = calloc(1, sizeof(*m));
     if (!m)
         return GLAREX_ENOMEM_SET(err);
-    if ((error = glarex__peer_open(&m->peer, "Mistral URL", opts->url, &opts->client, err)) <
-        0) {
+    if ((error = glarex__peer_open(&m->peer, "Mistral URL", opts->url, &opts->client,
+                                   err)) < 0) {
         free(m);
         return error;
     }
@@ -49,7 +50,8 @@ int glarex_mistral_new(glarex_mistral **out, const glarex_mistral_options *opts,
         glarex_mistral_free(m);
         return GLAREX_ENOMEM_SET(err);
     }
-    sprintf(m->v2, "%s%s", m->peer.base, n >= 3 && !strcmp(m->peer.base + n - 3, "/v2") ? "" : "/v2");
+    sprintf(m->v2, "%s%s", m->peer.base,
+            n >= 3 && !strcmp(m->peer.base + n - 3, "/v2") ? "" : "/v2");
     *out = m;
     return 0;
 }
@@ -86,8 +88,8 @@ static int status_code(long status)
 static int mistral_error(glarex_error *err, const char *what,
                          const glarex__http_response *resp)
 {
-    json_t *body = resp->body.ptr ? json_loadb(resp->body.ptr, resp->body.size, 0, NULL)
-                                  : NULL;
+    json_t *body =
+        resp->body.ptr ? json_loadb(resp->body.ptr, resp->body.size, 0, NULL) : NULL;
     const char *fault = json_string_value(json_object_get(body, "faultstring"));
     int code;
 
@@ -112,8 +114,8 @@ static int mistral_error(glarex_error *err, const char *what,
     return code;
 }
 
-int glarex_mistral_workflow_create(json_t **out, glarex_mistral *m, const char *definition,
-                                   size_t len, glarex_error *err)
+int glarex_mistral_workflow_create(json_t **out, glarex_mistral *m,
+                                   const char *definition, size_t len, glarex_error *err)
 {
     glarex__http_request req;
     glarex__http_response resp = GLAREX__HTTP_RESPONSE_INIT;

@@ -43,9 +43,10 @@ int glarex__peer_open(glarex__peer *peer, const char *what, const char *url,
     if (!opts)
         opts = &defaults;
     if (opts->version != GLAREX_CLIENT_OPTIONS_VERSION)
-        return glarex__error_set(err, GLAREX_EINVALID,
-                                 "glarex_client_options: unknown version %u (expected %d)",
-                                 opts->version, GLAREX_CLIENT_OPTIONS_VERSION);
+        return glarex__error_set(
+            err, GLAREX_EINVALID,
+            "glarex_client_options: unknown version %u (expected %d)", opts->version,
+            GLAREX_CLIENT_OPTIONS_VERSION);
     if (!url || !url[0])
         return glarex__error_set(err, GLAREX_EINVALID, "no %s given", what);
     if ((strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0) ||
@@ -74,15 +75,16 @@ int glarex__peer_open(glarex__peer *peer, const char *what, const char *url,
         peer->base[len - 1] = '\0';
 
     cfg.insecure = opts->insecure;
-    cfg.connect_timeout_ms =
-        opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
+    cfg.connect_timeout_ms = opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms
+                                                          : DEFAULT_CONNECT_TIMEOUT_MS;
     cfg.total_timeout_ms = opts->total_timeout_ms > 0 ? opts->total_timeout_ms : 0;
     cfg.stall_timeout_ms =
         opts->stall_timeout_ms > 0 ? opts->stall_timeout_ms : DEFAULT_STALL_TIMEOUT_MS;
     cfg.max_retries = opts->max_retries == 0  ? DEFAULT_MAX_RETRIES
                       : opts->max_retries < 0 ? 0
                                               : opts->max_retries;
-    cfg.retry_base_ms = opts->retry_base_ms > 0 ? opts->retry_base_ms : DEFAULT_RETRY_BASE_MS;
+    cfg.retry_base_ms =
+        opts->retry_base_ms > 0 ? opts->retry_base_ms : DEFAULT_RETRY_BASE_MS;
     cfg.retry_max_ms = opts->retry_max_ms > 0 ? opts->retry_max_ms : DEFAULT_RETRY_MAX_MS;
     if (cfg.retry_base_ms > cfg.retry_max_ms)
         cfg.retry_base_ms = cfg.retry_max_ms;

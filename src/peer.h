@@ -8,8 +8,8 @@
 
 typedef struct glarex__peer {
     glarex__http *http;
-    char *base;       /* base URL, no trailing '/' */
-    char *owned[8];   /* copies the transport configuration points at */
+    char *base;        /* base URL, no trailing '/' */
+    char *owned[8];    /* copies the transport configuration points at */
     uint64_t max_json; /* cap on JSON answers */
 } glarex__peer;
 

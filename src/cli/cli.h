@@ -42,11 +42,11 @@ typedef struct cli {
 
     /* after cli_parse */
     cli_format format;
-    char *file_value[S_COUNT]; /* from the config file (owned) */
+    char *file_value[S_COUNT];  /* from the config file (owned) */
     char *file_origin[S_COUNT]; /* "path:line" for messages (owned) */
 
-    char *token;     /* the token in use (owned), or NULL */
-    int reauthed;    /* a 401 already led to a new Keystone token */
+    char *token;  /* the token in use (owned), or NULL */
+    int reauthed; /* a 401 already led to a new Keystone token */
     glarex_store *store;
     glarex_ctx *ctx;
 } cli;
@@ -58,9 +58,13 @@ typedef struct cli {
  * --help, 2 after a usage or configuration error). */
 int cli_parse(cli *c, const cli_cmd_spec *spec, int argc, char **argv);
 
-#define CLI_PARSE(c, spec, argc, argv)                                                    \
+/* Reads the configuration files (or --config) and checks every setting that has a
+ * syntax. Returns 0, or 2 after printing the error. */
+int cli_load_config(cli *c, const cli_cmd_spec *spec);
+
+#define CLI_PARSE(c, spec, argc, argv)                                                   \
     do {                                                                                 \
-        int parse_rc_ = cli_parse((c), (spec), (argc), (argv));                           \
+        int parse_rc_ = cli_parse((c), (spec), (argc), (argv));                          \
         if (parse_rc_ != CLI_CONTINUE)                                                   \
             return parse_rc_;                                                            \
     } while (0)

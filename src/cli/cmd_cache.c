@@ -13,9 +13,9 @@ static int collect(const glarex_cache_entry *e, void *payload)
     if (gmtime_r(&t, &tm))
         strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
     return json_array_append_new(payload,
-                                 json_pack("{s:s, s:I, s:s, s:s}", "sha256", e->sha256, "size",
-                                           (json_int_t)e->size, "last_used", when, "path",
-                                           e->path)) < 0;
+                                 json_pack("{s:s, s:I, s:s, s:s}", "sha256", e->sha256,
+                                           "size", (json_int_t)e->size, "last_used", when,
+                                           "path", e->path)) < 0;
 }
 
 static int list_objects(json_t **out, cli *c, glarex_error *err)
@@ -32,15 +32,15 @@ static json_int_t total_bytes(const json_t *objects)
     json_int_t n = 0;
     size_t i;
     json_t *o;
-    json_array_foreach(objects, i, o)
-        n += json_integer_value(json_object_get(o, "size"));
+    json_array_foreach(objects, i, o) n += json_integer_value(json_object_get(o, "size"));
     return n;
 }
 
 static int cache_ls(cli *c, int argc, char **argv)
 {
-    const cli_cmd_spec spec = {"cache ls", NULL, "Lists the cached objects: sha256, size, "
-                                                 "last use."};
+    const cli_cmd_spec spec = {"cache ls", NULL,
+                               "Lists the cached objects: sha256, size, "
+                               "last use."};
     glarex_error err;
     json_t *objs = NULL, *o;
     size_t i;
@@ -52,8 +52,8 @@ static int cache_ls(cli *c, int argc, char **argv)
         return cli_error(&err);
     }
     if (c->format == CLI_JSON) {
-        json_t *doc = json_pack("{s:s, s:O}", "dir", glarex_ctx_cache_dir(c->ctx), "objects",
-                                objs);
+        json_t *doc =
+            json_pack("{s:s, s:O}", "dir", glarex_ctx_cache_dir(c->ctx), "objects", objs);
         rc = cli_print_json(stdout, doc);
         json_decref(doc);
     } else {
@@ -87,8 +87,9 @@ static int cache_stats(cli *c, int argc, char **argv)
         rc = cli_print_json(stdout, doc);
     } else {
         char sz[32];
-        printf("directory: %s\nobjects:   %zu\nsize:      %s\n", glarex_ctx_cache_dir(c->ctx),
-               json_array_size(objs), cli_size(sz, (uint64_t)total_bytes(objs)));
+        printf("directory: %s\nobjects:   %zu\nsize:      %s\n",
+               glarex_ctx_cache_dir(c->ctx), json_array_size(objs),
+               cli_size(sz, (uint64_t)total_bytes(objs)));
         rc = 0;
     }
     json_decref(doc);
@@ -98,8 +99,9 @@ static int cache_stats(cli *c, int argc, char **argv)
 
 static int cache_verify(cli *c, int argc, char **argv)
 {
-    const cli_cmd_spec spec = {"cache verify", NULL,
-                               "Re-hashes every cached object and removes the corrupt ones."};
+    const cli_cmd_spec spec = {
+        "cache verify", NULL,
+        "Re-hashes every cached object and removes the corrupt ones."};
     glarex_error err;
     json_t *objs = NULL, *bad, *doc, *o;
     uint64_t corrupt = 0;
@@ -120,7 +122,8 @@ static int cache_verify(cli *c, int argc, char **argv)
         rc = cli_print_json(stdout, doc);
     } else {
         json_array_foreach(bad, i, o)
-            printf("removed corrupt object %s\n", json_string_value(json_object_get(o, "sha256")));
+            printf("removed corrupt object %s\n",
+                   json_string_value(json_object_get(o, "sha256")));
         printf("checked %zu objects, %llu corrupt\n", json_array_size(objs),
                (unsigned long long)corrupt);
         rc = 0;
@@ -133,9 +136,10 @@ static int cache_verify(cli *c, int argc, char **argv)
 
 static int gc_or_purge(cli *c, int argc, char **argv, int purge)
 {
-    const cli_cmd_spec gc_spec = {"cache gc", NULL,
-                                  "Enforces the cache budgets and removes stale temporary "
-                                  "files."};
+    const cli_cmd_spec gc_spec = {
+        "cache gc", NULL,
+        "Enforces the cache budgets and removes stale temporary "
+        "files."};
     const cli_cmd_spec purge_spec = {"cache purge", NULL,
                                      "Removes every cached object not in use and every "
                                      "remembered resolution."};
@@ -147,7 +151,8 @@ static int gc_or_purge(cli *c, int argc, char **argv, int purge)
     CLI_PARSE(c, purge ? &purge_spec : &gc_spec, argc, argv);
     memset(&r, 0, sizeof(r));
     if ((rc = cli_open_ctx(c, 0, &err)) == 0)
-        rc = purge ? glarex_cache_purge(&r, c->ctx, &err) : glarex_cache_gc(&r, c->ctx, &err);
+        rc = purge ? glarex_cache_purge(&r, c->ctx, &err)
+                   : glarex_cache_gc(&r, c->ctx, &err);
     if (rc < 0)
         return cli_error(&err);
     doc = json_pack("{s:s, s:I, s:I, s:I, s:I}", "dir", glarex_ctx_cache_dir(c->ctx),
@@ -161,7 +166,8 @@ static int gc_or_purge(cli *c, int argc, char **argv, int purge)
         char sz[32];
         printf("removed %llu objects (%s), %llu temporary files; %llu in use kept\n",
                (unsigned long long)r.objects_removed, cli_size(sz, r.bytes_removed),
-               (unsigned long long)r.temp_removed, (unsigned long long)r.objects_kept_in_use);
+               (unsigned long long)r.temp_removed,
+               (unsigned long long)r.objects_kept_in_use);
     }
     json_decref(doc);
     return rc;

@@ -26,7 +26,7 @@ typedef struct plan {
     char *text; /* the workflow definition */
     size_t text_len;
     char sha256[65];
-    json_t *doc;  /* the parsed definition */
+    json_t *doc; /* the parsed definition */
     json_t *wf_names;
     json_t *warnings;
     resource *res;
@@ -38,13 +38,14 @@ static const char *content_type_of(const char *path)
 {
     static const struct {
         const char *ext, *type;
-    } types[] = {{".sh", "text/x-shellscript"}, {".bash", "text/x-shellscript"},
-                 {".py", "text/x-python"},      {".yaml", "application/x-yaml"},
+    } types[] = {{".sh", "text/x-shellscript"},  {".bash", "text/x-shellscript"},
+                 {".py", "text/x-python"},       {".yaml", "application/x-yaml"},
                  {".yml", "application/x-yaml"}, {".json", "application/json"},
-                 {".txt", "text/plain"},        {".j2", "text/plain"},
-                 {".ini", "text/plain"},        {".conf", "text/plain"}};
+                 {".txt", "text/plain"},         {".j2", "text/plain"},
+                 {".ini", "text/plain"},         {".conf", "text/plain"}};
     const char *dot = strrchr(path, '.');
-    for (size_t i = 0; dot && !strchr(dot, '/') && i < sizeof(types) / sizeof(types[0]); i++)
+    for (size_t i = 0; dot && !strchr(dot, '/') && i < sizeof(types) / sizeof(types[0]);
+         i++)
         if (strcasecmp(dot, types[i].ext) == 0)
             return types[i].type;
     return "application/octet-stream";
@@ -89,7 +90,8 @@ static int parse_resources(plan *p, const cli_cmd_spec *spec, const cli_list *ar
             return cli_usage_error(spec, "--resource '%s': expected KEY=PATH", a);
         for (size_t k = 0; k + 1 < p->nres; k++)
             if (strcmp(p->res[k].key, r->key) == 0)
-                return cli_usage_error(spec, "--resource: key '%s' is given twice", r->key);
+                return cli_usage_error(spec, "--resource: key '%s' is given twice",
+                                       r->key);
         r->content_type = content_type_of(r->path);
     }
     return 0;
@@ -123,13 +125,13 @@ static int lint(cli *c, plan *p)
     }
     for (size_t k = 0; k < p->nres; k++) {
         int used = 0;
-        json_array_foreach(refs, i, r)
-            used |= json_is_string(json_object_get(r, "key")) &&
-                    strcmp(json_string_value(json_object_get(r, "key")), p->res[k].key) == 0;
+        json_array_foreach(refs, i, r) used |=
+            json_is_string(json_object_get(r, "key")) &&
+            strcmp(json_string_value(json_object_get(r, "key")), p->res[k].key) == 0;
         if (!used) {
-            json_array_append_new(
-                p->warnings, json_sprintf("resource '%s' is not referenced by %s",
-                                          p->res[k].key, p->file));
+            json_array_append_new(p->warnings,
+                                  json_sprintf("resource '%s' is not referenced by %s",
+                                               p->res[k].key, p->file));
             cli_warn(c, "resource '%s' is not referenced by %s", p->res[k].key, p->file);
         }
     }
@@ -156,7 +158,8 @@ static int prepare(cli *c, plan *p, const cli_cmd_spec *spec, const cli_list *re
                         p->file);
     if (!p->name) {
         if (json_array_size(p->wf_names) != 1)
-            return cli_usage_error(spec, "%s defines %zu workflows: give the artifact name "
+            return cli_usage_error(spec,
+                                   "%s defines %zu workflows: give the artifact name "
                                    "with --name",
                                    p->file, json_array_size(p->wf_names));
         p->name = json_string_value(json_array_get(p->wf_names, 0));
@@ -165,7 +168,8 @@ static int prepare(cli *c, plan *p, const cli_cmd_spec *spec, const cli_list *re
     if (glarex_ref_from_args(&p->version_ref, p->name, p->version, NULL, &err) < 0)
         return cli_usage_error(spec, "%s", err.message);
     if (glarex_ref_kind_of(p->version_ref) != GLAREX_REF_EXACT)
-        return cli_usage_error(spec, "--version '%s' is not one exact version", p->version);
+        return cli_usage_error(spec, "--version '%s' is not one exact version",
+                               p->version);
     p->version = glarex_ref_version(p->version_ref);
 
     if ((rc = lint(c, p)) != 0)
@@ -188,11 +192,10 @@ static json_t *resources_json(const plan *p)
 {
     json_t *a = json_array();
     for (size_t i = 0; i < p->nres; i++)
-        json_array_append_new(a, json_pack("{s:s, s:s, s:I, s:s, s:s}", "key", p->res[i].key,
-                                           "path", p->res[i].path, "size",
-                                           (json_int_t)p->res[i].size, "sha256",
-                                           p->res[i].sha256, "content_type",
-                                           p->res[i].content_type));
+        json_array_append_new(
+            a, json_pack("{s:s, s:s, s:I, s:s, s:s}", "key", p->res[i].key, "path",
+                         p->res[i].path, "size", (json_int_t)p->res[i].size, "sha256",
+                         p->res[i].sha256, "content_type", p->res[i].content_type));
     return a;
 }
 
@@ -204,11 +207,12 @@ static int print_dry_run(cli *c, const plan *p)
 
     if (c->format == CLI_JSON) {
         json_t *doc = json_pack(
-            "{s:b, s:s?, s:s, s:s, s:{s:s, s:I, s:s, s:s}, s:o, s:O, s:s?, s:O}", "dry_run",
-            1, "store", store, "name", p->name, "version", p->version, "workflow", "path",
-            p->file, "size", (json_int_t)p->text_len, "sha256", p->sha256, "content_type",
-            WORKFLOW_CONTENT_TYPE, "resources", resources_json(p), "warnings", p->warnings,
-            "mistral_url", p->mistral_url, "mistral_workflows", p->wf_names);
+            "{s:b, s:s?, s:s, s:s, s:{s:s, s:I, s:s, s:s}, s:o, s:O, s:s?, s:O}",
+            "dry_run", 1, "store", store, "name", p->name, "version", p->version,
+            "workflow", "path", p->file, "size", (json_int_t)p->text_len, "sha256",
+            p->sha256, "content_type", WORKFLOW_CONTENT_TYPE, "resources",
+            resources_json(p), "warnings", p->warnings, "mistral_url", p->mistral_url,
+            "mistral_workflows", p->wf_names);
         rc = cli_print_json(stdout, doc);
         json_decref(doc);
         return rc;
@@ -216,10 +220,12 @@ static int print_dry_run(cli *c, const plan *p)
     printf("dry run: nothing was sent\n");
     printf("store:     %s\n", store ? store : "the local default store");
     printf("artifact:  %s %s\n", p->name, p->version);
-    printf("workflow:  %s  %s  sha256 %s\n", p->file, cli_size(sz, p->text_len), p->sha256);
+    printf("workflow:  %s  %s  sha256 %s\n", p->file, cli_size(sz, p->text_len),
+           p->sha256);
     for (size_t i = 0; i < p->nres; i++)
-        printf("resource:  %s <- %s  %s  sha256 %s  (%s)\n", p->res[i].key, p->res[i].path,
-               cli_size(sz, p->res[i].size), p->res[i].sha256, p->res[i].content_type);
+        printf("resource:  %s <- %s  %s  sha256 %s  (%s)\n", p->res[i].key,
+               p->res[i].path, cli_size(sz, p->res[i].size), p->res[i].sha256,
+               p->res[i].content_type);
     if (p->mistral_url)
         printf("mistral:   would create %zu workflow(s) in %s\n",
                json_array_size(p->wf_names), p->mistral_url);
@@ -237,11 +243,13 @@ static int print_created(cli *c, const plan *p, const json_t *art, const json_t 
         json_object_set_new(sum, "dry_run", json_false());
         json_object_set_new(sum, "store", json_string(glarex_store_url(c->store)));
         json_object_set(sum, "warnings", p->warnings);
-        json_object_set_new(sum, "mistral", mistral ? json_deep_copy(mistral) : json_null());
+        json_object_set_new(sum, "mistral",
+                            mistral ? json_deep_copy(mistral) : json_null());
         rc = cli_print_json(stdout, sum);
     } else {
         if (!c->quiet)
-            printf("created %s %s in %s\n", p->name, p->version, glarex_store_url(c->store));
+            printf("created %s %s in %s\n", p->name, p->version,
+                   glarex_store_url(c->store));
         cli_print_artifact(sum);
         json_array_foreach(mistral, i, w)
             printf("mistral:     workflow %s (id %s)\n",
@@ -259,8 +267,8 @@ static int print_created(cli *c, const plan *p, const json_t *art, const json_t 
  * ==================================================================== */
 
 /* The store's record of the blob must be the bytes we have. */
-static int check_echo(const json_t *art, const char *key, const char *want, const char *what,
-                      glarex_error *err)
+static int check_echo(const json_t *art, const char *key, const char *want,
+                      const char *what, glarex_error *err)
 {
     const json_t *b = key ? json_object_get(json_object_get(art, RESOURCES_FIELD), key)
                           : json_object_get(art, WORKFLOW_FIELD);
@@ -277,7 +285,8 @@ static int interrupted(glarex_error *err)
     return cli_interrupted() ? cli_set_error(err, GLAREX_ERROR, "interrupted") : 0;
 }
 
-static int upload_all(cli *c, const plan *p, const char *id, json_t **art, glarex_error *err)
+static int upload_all(cli *c, const plan *p, const char *id, json_t **art,
+                      glarex_error *err)
 {
     glarex_blob_loc loc = {TYPE_NAME, id, WORKFLOW_FIELD, NULL};
     json_t *out = NULL;
@@ -341,7 +350,8 @@ static int mistral_create(cli *c, const plan *p, json_t **created, glarex_error 
             glarex_mistral_free(m);
             m = NULL;
             if ((rc = mistral_open(c, &m, p, err)) == 0)
-                rc = glarex_mistral_workflow_create(created, m, p->text, p->text_len, err);
+                rc =
+                    glarex_mistral_workflow_create(created, m, p->text, p->text_len, err);
         }
     }
     glarex_mistral_free(m);
@@ -395,7 +405,8 @@ static int create(cli *c, plan *p)
     if ((rc = cli_open_store(c, &err)) < 0)
         goto done;
     cli_info(c, "creating %s %s in %s", p->name, p->version, glarex_store_url(c->store));
-    CLI_AUTH_RETRY(c, rc, &err, glarex_store_create(&art, c->store, TYPE_NAME, fields, &err));
+    CLI_AUTH_RETRY(c, rc, &err,
+                   glarex_store_create(&art, c->store, TYPE_NAME, fields, &err));
     if (rc < 0)
         goto done;
     if (!json_string_value(json_object_get(art, "id"))) {
@@ -416,7 +427,8 @@ static int create(cli *c, plan *p)
     cli_info(c, "activating %s", id);
     json_decref(art);
     art = NULL;
-    CLI_AUTH_RETRY(c, rc, &err, glarex_store_activate(&art, c->store, TYPE_NAME, id, &err));
+    CLI_AUTH_RETRY(c, rc, &err,
+                   glarex_store_activate(&art, c->store, TYPE_NAME, id, &err));
 
 done:
     if (rc < 0) {
@@ -441,15 +453,17 @@ int cmd_workflow_create(cli *c, int argc, char **argv)
     cli_list resources = {0}, tags = {0};
     int dry_run = 0, rc;
     cli_opt opts[] = {
-        {CLI_OPT_ARG, "FILE", 0, &p.file, NULL, "the workflow definition (Mistral v2 YAML)",
+        {CLI_OPT_ARG, "FILE", 0, &p.file, NULL,
+         "the workflow definition, Mistral v2 YAML ('-': standard input)",
          CLI_OPT_REQUIRED},
         {CLI_OPT_VALUE, "name", 'n', &p.name, "NAME",
          "artifact name (default: the file's only workflow)", 0},
-        {CLI_OPT_VALUE, "version", 0, &p.version, "VERSION", "artifact version (1.0.0)", 0},
+        {CLI_OPT_VALUE, "version", 0, &p.version, "VERSION", "artifact version (1.0.0)",
+         0},
         {CLI_OPT_LIST, "resource", 'r', &resources, "KEY=PATH",
          "upload PATH as resource KEY (PATH alone: its base name)", 0},
-        {CLI_OPT_VALUE, "description", 'd', &p.description, "TEXT", "artifact description",
-         0},
+        {CLI_OPT_VALUE, "description", 'd', &p.description, "TEXT",
+         "artifact description", 0},
         {CLI_OPT_LIST, "tag", 't', &tags, "TAG", "artifact tag", 0},
         {CLI_OPT_SWITCH, "dry-run", 0, &dry_run, NULL,
          "check and show what would be uploaded; change nothing", 0},
@@ -457,12 +471,14 @@ int cmd_workflow_create(cli *c, int argc, char **argv)
          "also create the workflow in Mistral [MISTRAL_URL]", 0},
         {0},
     };
-    const cli_cmd_spec spec = {
-        "workflow-create", opts,
-        "Checks a workflow and the resources its glare() calls need, creates the artifact,\n"
-        "uploads the workflow and every resource, verifies each sha256 the store echoes,\n"
-        "optionally creates the workflow in Mistral, and activates the artifact last. When\n"
-        "any step fails, everything made so far is deleted."};
+    const cli_cmd_spec spec = {"workflow-create", opts,
+                               "Checks a workflow and the resources its glare() calls "
+                               "need, creates the artifact,\n"
+                               "uploads the workflow and every resource, verifies each "
+                               "sha256 the store echoes,\n"
+                               "optionally creates the workflow in Mistral, and "
+                               "activates the artifact last. When\n"
+                               "any step fails, everything made so far is deleted."};
 
     p.version = "1.0.0";
     p.tags = &tags;

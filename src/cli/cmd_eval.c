@@ -23,8 +23,8 @@ static int load_context(json_t **out, const cli_cmd_spec *spec, const char *text
     if (text) {
         *out = json_loads(text, JSON_DECODE_ANY, &jerr);
         if (!*out)
-            return cli_usage_error(spec, "--context is not JSON: %s (column %d)", jerr.text,
-                                   jerr.column);
+            return cli_usage_error(spec, "--context is not JSON: %s (column %d)",
+                                   jerr.text, jerr.column);
     } else if (file) {
         if (cli_read_file(&data, &len, file, &err) < 0)
             return cli_error(&err);
@@ -69,8 +69,8 @@ int cmd_eval(cli *c, int argc, char **argv)
         {CLI_OPT_ARG, "TEMPLATE", 0, &tmpl, NULL,
          "a string with <% YAQL %> or {{ Jinja }}; with --recursive a JSON document",
          CLI_OPT_REQUIRED},
-        {CLI_OPT_VALUE, "context", 'c', &ctx_text, "JSON", "the context ($ in YAQL, _ in Jinja)",
-         0},
+        {CLI_OPT_VALUE, "context", 'c', &ctx_text, "JSON",
+         "the context ($ in YAQL, _ in Jinja)", 0},
         {CLI_OPT_VALUE, "context-file", 0, &ctx_file, "FILE",
          "read the context from a YAML or JSON file", 0},
         {CLI_OPT_SWITCH, "recursive", 'R', &recursive, NULL,
@@ -79,9 +79,10 @@ int cmd_eval(cli *c, int argc, char **argv)
          "print a string result as it is, not as a JSON string", 0},
         {0},
     };
-    const cli_cmd_spec spec = {"eval", opts,
-                               "Evaluates a template as Mistral does and prints the result as "
-                               "compact JSON\n(a string result is a JSON string)."};
+    const cli_cmd_spec spec = {
+        "eval", opts,
+        "Evaluates a template as Mistral does and prints the result as "
+        "compact JSON\n(a string result is a JSON string)."};
     glarex_error err;
     json_t *context = NULL, *data = NULL, *result = NULL;
     json_error_t jerr;
@@ -91,7 +92,8 @@ int cmd_eval(cli *c, int argc, char **argv)
         return rc;
     if (recursive && !(data = json_loads(tmpl, JSON_DECODE_ANY, &jerr))) {
         json_decref(context);
-        return cli_usage_error(&spec, "TEMPLATE is not JSON (needed with --recursive): %s "
+        return cli_usage_error(&spec,
+                               "TEMPLATE is not JSON (needed with --recursive): %s "
                                "(column %d)",
                                jerr.text, jerr.column);
     }
@@ -99,7 +101,8 @@ int cmd_eval(cli *c, int argc, char **argv)
         rc = cli_error(&err);
     else if (raw && json_is_string(result) && c->format == CLI_TEXT)
         rc = fwrite(json_string_value(result), 1, json_string_length(result), stdout) ==
-                     json_string_length(result) && fflush(stdout) == 0
+                         json_string_length(result) &&
+                     fflush(stdout) == 0
                  ? 0
                  : cli_fail("writing the output: %s", strerror(errno));
     else
@@ -114,8 +117,8 @@ int cmd_render(cli *c, int argc, char **argv)
 {
     const char *file = NULL, *ctx_text = NULL, *ctx_file = NULL;
     cli_opt opts[] = {
-        {CLI_OPT_ARG, "FILE", 0, &file, NULL, "a YAML or JSON document ('-': standard input)",
-         CLI_OPT_REQUIRED},
+        {CLI_OPT_ARG, "FILE", 0, &file, NULL,
+         "a YAML or JSON document ('-': standard input)", CLI_OPT_REQUIRED},
         {CLI_OPT_VALUE, "context-file", 0, &ctx_file, "FILE",
          "the context, a YAML or JSON file", 0},
         {CLI_OPT_VALUE, "context", 'c', &ctx_text, "JSON", "the context as JSON text", 0},
@@ -137,7 +140,8 @@ int cmd_render(cli *c, int argc, char **argv)
     if ((rc = load_context(&context, &spec, ctx_text, ctx_file)) != 0)
         return rc;
     if (cli_read_file(&text, &len, file, &err) < 0 ||
-        glarex_yaml_parse(&doc, text, len, strcmp(file, "-") ? file : "<stdin>", &err) < 0 ||
+        glarex_yaml_parse(&doc, text, len, strcmp(file, "-") ? file : "<stdin>", &err) <
+            0 ||
         evaluate(&result, c, NULL, doc, context, &err) < 0)
         rc = cli_error(&err);
     else

@@ -11,14 +11,16 @@ static const char *s_(const json_t *o, const char *k)
 
 static void print_artifact_line(const char *label, const json_t *a)
 {
-    printf("%-12s%s %s  %s, %s, owner %s, id %s\n", label, s_(a, "name"), s_(a, "version"),
-           s_(a, "status"), s_(a, "visibility"), s_(a, "owner"), s_(a, "id"));
+    printf("%-12s%s %s  %s, %s, owner %s, id %s\n", label, s_(a, "name"),
+           s_(a, "version"), s_(a, "status"), s_(a, "visibility"), s_(a, "owner"),
+           s_(a, "id"));
 }
 
 /* The explain object of glarex_resolve_explain, one step per line. */
 static void print_steps(const json_t *t)
 {
-    const json_t *q = json_object_get(t, "query"), *cands = json_object_get(t, "candidates");
+    const json_t *q = json_object_get(t, "query"),
+                 *cands = json_object_get(t, "candidates");
     const char *cache = json_string_value(json_object_get(t, "cache"));
     size_t i;
     json_t *v;
@@ -45,15 +47,14 @@ static void print_steps(const json_t *t)
     }
     if (cands) {
         printf("%-12s%zu\n", "candidates:", json_array_size(cands));
-        json_array_foreach(cands, i, v)
-            print_artifact_line("", v);
+        json_array_foreach(cands, i, v) print_artifact_line("", v);
     }
     if (json_object_get(t, "chosen"))
         print_artifact_line("chosen:", json_object_get(t, "chosen"));
     if (json_object_get(t, "sha256")) {
         printf("%-12s%s\n", "sha256:", s_(t, "sha256"));
-        printf("%-12s%" JSON_INTEGER_FORMAT " bytes\n", "size:",
-               json_integer_value(json_object_get(t, "size")));
+        printf("%-12s%" JSON_INTEGER_FORMAT " bytes\n",
+               "size:", json_integer_value(json_object_get(t, "size")));
     }
     if (cache)
         printf("%-12s%s\n", "cache:",
@@ -73,9 +74,10 @@ int cmd_resolve(cli *c, int argc, char **argv)
          "show each step: reference, query, candidates, choice, sha256, cache", 0},
         {0},
     };
-    const cli_cmd_spec spec = {"resolve", opts,
-                               "Resolves a reference as glare() does: glarex resolve "
-                               "glare://NAME@VERSION/KEY,\nor glarex resolve NAME VERSION KEY."};
+    const cli_cmd_spec spec = {
+        "resolve", opts,
+        "Resolves a reference as glare() does: glarex resolve "
+        "glare://NAME@VERSION/KEY,\nor glarex resolve NAME VERSION KEY."};
     const char *uri = NULL, *name = NULL, *version = NULL, *key = NULL;
     glarex_error err;
     glarex_blob *blob = NULL;
@@ -91,7 +93,8 @@ int cmd_resolve(cli *c, int argc, char **argv)
         version = refs.items[1];
         key = refs.items[2];
     } else {
-        rc = cli_usage_error(&spec, "expected a glare:// URI or NAME VERSION KEY, not %zu "
+        rc = cli_usage_error(&spec,
+                             "expected a glare:// URI or NAME VERSION KEY, not %zu "
                              "arguments",
                              refs.count);
         goto done;
@@ -122,12 +125,12 @@ int cmd_resolve(cli *c, int argc, char **argv)
     } else if (out) {
         printf("%-12s%s %s (id %s)\n", "artifact:", s_(out, "name"), s_(out, "version"),
                s_(out, "id"));
-        printf("%-12s%s\n", "key:", json_is_string(json_object_get(out, "key"))
-                                       ? s_(out, "key")
-                                       : "(the workflow blob)");
+        printf("%-12s%s\n", "key:",
+               json_is_string(json_object_get(out, "key")) ? s_(out, "key")
+                                                           : "(the workflow blob)");
         printf("%-12s%s\n", "sha256:", s_(out, "sha256"));
-        printf("%-12s%" JSON_INTEGER_FORMAT " bytes\n", "size:",
-               json_integer_value(json_object_get(out, "size")));
+        printf("%-12s%" JSON_INTEGER_FORMAT " bytes\n",
+               "size:", json_integer_value(json_object_get(out, "size")));
         printf("%-12s%s\n", "type:", s_(out, "content_type"));
     }
     rc = rc < 0 ? cli_error(&err) : rc;

@@ -59,7 +59,8 @@ static int save(const char *path, const char *data, uint64_t size, glarex_error 
 
 static char *base64(const unsigned char *s, uint64_t n)
 {
-    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    static const char tbl[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     char *out = malloc((size_t)((n + 2) / 3 * 4 + 1)), *o = out;
     if (!out)
         return NULL;
@@ -99,7 +100,8 @@ int cmd_resource_get(cli *c, int argc, char **argv)
     CLI_PARSE(c, &spec, argc, argv);
     to_stdout = !output || strcmp(output, "-") == 0;
     if ((rc = cli_open_ctx(c, 1, &err)) == 0)
-        CLI_AUTH_RETRY(c, rc, &err, glarex_fetch(&blob, c->ctx, name, version, key, &err));
+        CLI_AUTH_RETRY(c, rc, &err,
+                       glarex_fetch(&blob, c->ctx, name, version, key, &err));
     if (rc < 0)
         return cli_error(&err);
     data = glarex_blob_data(blob);
@@ -129,7 +131,8 @@ int cmd_resource_get(cli *c, int argc, char **argv)
             json_object_set_new(info, "content", json_stringn(data, (size_t)size));
         else {
             char *b64 = base64((const unsigned char *)data, size);
-            json_object_set_new(info, "content_base64", b64 ? json_string(b64) : json_null());
+            json_object_set_new(info, "content_base64",
+                                b64 ? json_string(b64) : json_null());
             free(b64);
         }
         rc = cli_print_json(stdout, info);

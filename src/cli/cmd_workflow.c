@@ -51,7 +51,7 @@ int cli_find_artifact(json_t **out, cli *c, const char *spec, glarex_error *err)
     at = strrchr(name, '@');
     if (at && at != name) {
         *at = '\0';
-        version = at + 1;
+        version = strcmp(at + 1, "latest") == 0 ? NULL : at + 1;
     }
     if ((rc = list_by_name(&arts, c, name, version, err)) < 0)
         goto done;
@@ -89,8 +89,9 @@ int cmd_workflow_list(cli *c, int argc, char **argv)
          "only drafted, active or deactivated ones", 0},
         {0},
     };
-    const cli_cmd_spec spec = {"workflow-list", opts,
-                               "Lists the workflow artifacts of the store, by name and version."};
+    const cli_cmd_spec spec = {
+        "workflow-list", opts,
+        "Lists the workflow artifacts of the store, by name and version."};
     glarex_filter f[2];
     glarex_list_options lo = GLAREX_LIST_OPTIONS_INIT;
     glarex_error err;
@@ -106,29 +107,28 @@ int cmd_workflow_list(cli *c, int argc, char **argv)
     lo.filters = f;
     lo.sort = "name:asc,version:asc";
     if ((rc = cli_open_store(c, &err)) == 0)
-        CLI_AUTH_RETRY(c, rc, &err, glarex_store_list(&arts, c->store, TYPE_NAME, &lo, &err));
+        CLI_AUTH_RETRY(c, rc, &err,
+                       glarex_store_list(&arts, c->store, TYPE_NAME, &lo, &err));
     if (rc < 0)
         return cli_error(&err);
 
     out = json_array();
-    json_array_foreach(arts, i, a)
-        json_array_append_new(out, cli_artifact_summary(a));
+    json_array_foreach(arts, i, a) json_array_append_new(out, cli_artifact_summary(a));
     if (c->format == CLI_JSON) {
-        json_t *doc = json_pack("{s:s, s:O}", "store", glarex_store_url(c->store), "artifacts",
-                                out);
+        json_t *doc = json_pack("{s:s, s:O}", "store", glarex_store_url(c->store),
+                                "artifacts", out);
         rc = cli_print_json(stdout, doc);
         json_decref(doc);
     } else {
         if (json_array_size(out))
-            printf("%-24s %-10s %-11s %-9s %s\n", "NAME", "VERSION", "STATUS", "RESOURCES",
-                   "ID");
-        json_array_foreach(out, i, a)
-            printf("%-24s %-10s %-11s %-9zu %s\n",
-                   json_string_value(json_object_get(a, "name")),
-                   json_string_value(json_object_get(a, "version")),
-                   json_string_value(json_object_get(a, "status")),
-                   json_array_size(json_object_get(a, "resources")),
-                   json_string_value(json_object_get(a, "id")));
+            printf("%-24s %-10s %-11s %-9s %s\n", "NAME", "VERSION", "STATUS",
+                   "RESOURCES", "ID");
+        json_array_foreach(out, i, a) printf(
+            "%-24s %-10s %-11s %-9zu %s\n", json_string_value(json_object_get(a, "name")),
+            json_string_value(json_object_get(a, "version")),
+            json_string_value(json_object_get(a, "status")),
+            json_array_size(json_object_get(a, "resources")),
+            json_string_value(json_object_get(a, "id")));
         if (!json_array_size(out) && !c->quiet)
             fprintf(stderr, "glarex: no workflow artifacts in %s\n",
                     glarex_store_url(c->store));
@@ -172,8 +172,8 @@ int cmd_workflow_delete(cli *c, int argc, char **argv)
 {
     const char *what = NULL;
     cli_opt opts[] = {
-        {CLI_OPT_ARG, "NAME@VERSION", 0, &what, NULL, "artifact name and version, or its id",
-         CLI_OPT_REQUIRED},
+        {CLI_OPT_ARG, "NAME@VERSION", 0, &what, NULL,
+         "artifact name and version, or its id", CLI_OPT_REQUIRED},
         {0},
     };
     const cli_cmd_spec spec = {"workflow-delete", opts,
@@ -195,7 +195,8 @@ int cmd_workflow_delete(cli *c, int argc, char **argv)
         return cli_error(&err);
     }
     doc = json_pack("{s:{s:s?, s:O, s:O}}", "deleted", "id", id, "name",
-                    json_object_get(art, "name"), "version", json_object_get(art, "version"));
+                    json_object_get(art, "name"), "version",
+                    json_object_get(art, "version"));
     if (c->format == CLI_JSON)
         rc = cli_print_json(stdout, doc);
     else if (!c->quiet)

@@ -23,7 +23,8 @@ static const setting settings[S_COUNT] = {
     [S_OS_AUTH_URL] = {"os_auth_url", "OS_AUTH_URL", "--os-auth-url", 0, 0},
     [S_OS_USERNAME] = {"os_username", "OS_USERNAME", "--os-username", 0, 0},
     [S_OS_PASSWORD] = {"os_password", "OS_PASSWORD", "--os-password", 0, 1},
-    [S_OS_PROJECT_NAME] = {"os_project_name", "OS_PROJECT_NAME", "--os-project-name", 0, 0},
+    [S_OS_PROJECT_NAME] = {"os_project_name", "OS_PROJECT_NAME", "--os-project-name", 0,
+                           0},
     [S_OS_USER_DOMAIN_NAME] = {"os_user_domain_name", "OS_USER_DOMAIN_NAME",
                                "--os-user-domain-name", 0, 0},
     [S_OS_PROJECT_DOMAIN_NAME] = {"os_project_domain_name", "OS_PROJECT_DOMAIN_NAME",
@@ -101,8 +102,10 @@ static int check_settings(const cli *c)
         if (!v)
             continue;
         if (settings[id].is_bool && parse_bool(v) < 0) {
-            fprintf(stderr, "glarex: %s: '%s' is not a boolean (use 1/0, true/false, "
-                    "yes/no, on/off)\n", origin(c, id), v);
+            fprintf(stderr,
+                    "glarex: %s: '%s' is not a boolean (use 1/0, true/false, "
+                    "yes/no, on/off)\n",
+                    origin(c, id), v);
             return 2;
         }
         if (id == S_TIMEOUT) {
@@ -194,13 +197,14 @@ static int read_config(cli *c, const char *path, int must_exist)
     }
     if (has_secret && fstat(fileno(f), &st) == 0 && (st.st_mode & 077))
         if (!c->quiet)
-            fprintf(stderr, "glarex: warning: %s holds a secret but other users may read "
-                    "it (chmod 600)\n", path);
+            fprintf(stderr,
+                    "glarex: warning: %s holds a secret but other users may read "
+                    "it (chmod 600)\n",
+                    path);
     fclose(f);
     return 0;
 }
 
-int cli_load_config(cli *c, const cli_cmd_spec *spec);
 int cli_load_config(cli *c, const cli_cmd_spec *spec)
 {
     const char *xdg = getenv("XDG_CONFIG_HOME");
@@ -296,13 +300,15 @@ int cli_token(cli *c, glarex_error *err)
                              "%s is set but %s is not: Keystone needs a user name and a "
                              "password",
                              origin(c, S_OS_AUTH_URL),
-                             cli_setting(c, S_OS_USERNAME) ? "OS_PASSWORD" : "OS_USERNAME");
+                             cli_setting(c, S_OS_USERNAME) ? "OS_PASSWORD"
+                                                           : "OS_USERNAME");
     return 0; /* no credentials: the server decides */
 }
 
 static int is_remote(const char *url)
 {
-    return url && (strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0);
+    return url &&
+           (strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0);
 }
 
 static void store_options(cli *c, glarex_store_options *so)
@@ -342,8 +348,8 @@ int cli_open_ctx(cli *c, int need_auth, glarex_error *err)
 
     if (c->ctx)
         return 0;
-    if (need_auth && !cli_setting_on(c, S_OFFLINE) && is_remote(cli_setting(c, S_GLARE_URL)) &&
-        (rc = cli_token(c, err)) < 0)
+    if (need_auth && !cli_setting_on(c, S_OFFLINE) &&
+        is_remote(cli_setting(c, S_GLARE_URL)) && (rc = cli_token(c, err)) < 0)
         return rc;
     return open_ctx(c, err);
 }

@@ -42,7 +42,8 @@ static int cmp_prerelease(const char *a, const char *b)
 {
     while (*a && *b) {
         size_t la = strcspn(a, "."), lb = strcspn(b, ".");
-        int na = la && strspn(a, "0123456789") >= la, nb = lb && strspn(b, "0123456789") >= lb;
+        int na = la && strspn(a, "0123456789") >= la,
+            nb = lb && strspn(b, "0123456789") >= lb;
         int c;
         if (na && nb)
             c = la != lb ? (la < lb ? -1 : 1) : strncmp(a, b, la);
@@ -78,7 +79,9 @@ static int cmp_version(const char *a, const char *b)
         snprintf(pb, sizeof(pb), "%.*s", (int)strcspn(b + 1, "+"), b + 1);
         return cmp_prerelease(pa, pb);
     }
-    return (*a == '-') ? -1 : (*b == '-') ? 1 : 0; /* a release sorts after its prerelease */
+    return (*a == '-')   ? -1
+           : (*b == '-') ? 1
+                         : 0; /* a release sorts after its prerelease */
 }
 
 static int satisfies(const char *bound, glarex_ref_op op, const char *v)
@@ -148,13 +151,15 @@ static void add_ref(scan *s, glarex_ref *ref)
         return; /* another blob field: nothing --resource could provide */
     if (glarex_ref_format(&text, ref) < 0)
         return;
-    json_array_foreach(s->refs, i, r)
-        if (strcmp(json_string_value(json_object_get(r, "ref")), text.ptr) == 0) {
-            glarex_buf_dispose(&text);
-            return;
-        }
-    json_array_append_new(s->refs, json_pack("{s:s, s:s?}", "ref", text.ptr, "key",
-                                             glarex_ref_key(ref)));
+    json_array_foreach(
+        s->refs, i,
+        r) if (strcmp(json_string_value(json_object_get(r, "ref")), text.ptr) == 0)
+    {
+        glarex_buf_dispose(&text);
+        return;
+    }
+    json_array_append_new(
+        s->refs, json_pack("{s:s, s:s?}", "ref", text.ptr, "key", glarex_ref_key(ref)));
     glarex_buf_dispose(&text);
 }
 
@@ -291,11 +296,9 @@ static void walk(scan *s, const json_t *v)
     if (json_is_string(v))
         scan_string(s, json_string_value(v));
     else if (json_is_array(v))
-        json_array_foreach(v, i, item)
-            walk(s, item);
+        json_array_foreach(v, i, item) walk(s, item);
     else if (json_is_object(v))
-        json_object_foreach((json_t *)v, k, item)
-            walk(s, item);
+        json_object_foreach((json_t *)v, k, item) walk(s, item);
 }
 
 int cli_lint_refs(json_t **out, const json_t *doc, const char *name, const char *version,

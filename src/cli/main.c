@@ -4,8 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int cli_load_config(cli *c, const cli_cmd_spec *spec);
-
 static cli G;
 
 /* Options every command accepts, before or after its name. */
@@ -31,12 +29,12 @@ static const cli_opt common_opts[] = {
      "[OS_PROJECT_NAME]", 0},
     {CLI_OPT_VALUE, "os-user-domain-name", 0, &G.flag[S_OS_USER_DOMAIN_NAME], "NAME",
      "default Default [OS_USER_DOMAIN_NAME]", 0},
-    {CLI_OPT_VALUE, "os-project-domain-name", 0, &G.flag[S_OS_PROJECT_DOMAIN_NAME], "NAME",
-     "default Default [OS_PROJECT_DOMAIN_NAME]", 0},
+    {CLI_OPT_VALUE, "os-project-domain-name", 0, &G.flag[S_OS_PROJECT_DOMAIN_NAME],
+     "NAME", "default Default [OS_PROJECT_DOMAIN_NAME]", 0},
     {CLI_OPT_VALUE, "os-cacert", 0, &G.flag[S_OS_CACERT], "FILE",
      "CA bundle for TLS [OS_CACERT]", 0},
-    {CLI_OPT_VALUE, "os-cert", 0, &G.flag[S_OS_CERT], "FILE", "client certificate [OS_CERT]",
-     0},
+    {CLI_OPT_VALUE, "os-cert", 0, &G.flag[S_OS_CERT], "FILE",
+     "client certificate [OS_CERT]", 0},
     {CLI_OPT_VALUE, "os-key", 0, &G.flag[S_OS_KEY], "FILE", "client key [OS_KEY]", 0},
     {CLI_OPT_SWITCH, "insecure", 0, &G.insecure_flag, NULL,
      "do not verify TLS certificates [OS_INSECURE]", 0},

@@ -62,8 +62,8 @@ static void print_options(const cli_opt *opts, int positionals)
             snprintf(left, sizeof(left), "-%c, --%s%s%s", o->alias, o->name,
                      o->value_name ? " " : "", o->value_name ? o->value_name : "");
         else
-            snprintf(left, sizeof(left), "    --%s%s%s", o->name, o->value_name ? " " : "",
-                     o->value_name ? o->value_name : "");
+            snprintf(left, sizeof(left), "    --%s%s%s", o->name,
+                     o->value_name ? " " : "", o->value_name ? o->value_name : "");
         if (strlen(left) > 26)
             printf("  %s\n  %-26s  %s%s\n", left, "", o->help,
                    o->type == CLI_OPT_LIST ? " (repeatable)" : "");

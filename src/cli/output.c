@@ -16,7 +16,8 @@
 
 int cli_error(const glarex_error *err)
 {
-    fprintf(stderr, "glarex: %s\n", err->message[0] ? err->message : glarex_strerror(err->code));
+    fprintf(stderr, "glarex: %s\n",
+            err->message[0] ? err->message : glarex_strerror(err->code));
     return 1;
 }
 
@@ -199,8 +200,8 @@ int cli_read_file(char **out, size_t *size, const char *path, glarex_error *err)
     *out = NULL;
     *size = 0;
     if (!f)
-        return cli_set_error(err, errno == ENOENT ? GLAREX_ENOTFOUND : GLAREX_EIO, "%s: %s",
-                             path, strerror(errno));
+        return cli_set_error(err, errno == ENOENT ? GLAREX_ENOTFOUND : GLAREX_EIO,
+                             "%s: %s", path, strerror(errno));
     for (;;) {
         if (cap - len < 65536 + 1) {
             char *p = realloc(data, cap ? cap * 2 : 65536 * 2);
@@ -244,8 +245,8 @@ int cli_sha256_file(char hex[65], uint64_t *size, const char *path, glarex_error
     int ok;
 
     if (!f)
-        return cli_set_error(err, errno == ENOENT ? GLAREX_ENOTFOUND : GLAREX_EIO, "%s: %s",
-                             path, strerror(errno));
+        return cli_set_error(err, errno == ENOENT ? GLAREX_ENOTFOUND : GLAREX_EIO,
+                             "%s: %s", path, strerror(errno));
     md_ctx = EVP_MD_CTX_new();
     ok = md_ctx && EVP_DigestInit_ex(md_ctx, EVP_sha256(), NULL);
     while (ok && (n = fread(buf, 1, sizeof(buf), f)) > 0) {
@@ -293,7 +294,10 @@ int cli_is_text(const char *data, size_t len)
             i++;
             continue;
         }
-        n = (ch & 0xE0) == 0xC0 ? 2 : (ch & 0xF0) == 0xE0 ? 3 : (ch & 0xF8) == 0xF0 ? 4 : 0;
+        n = (ch & 0xE0) == 0xC0   ? 2
+            : (ch & 0xF0) == 0xE0 ? 3
+            : (ch & 0xF8) == 0xF0 ? 4
+                                  : 0;
         if (!n || ch == 0xC0 || ch == 0xC1 || ch > 0xF4 || i + n > len)
             return 0;
         for (size_t k = 1; k < n; k++)
@@ -370,8 +374,8 @@ int cli_progress_cb(uint64_t done, uint64_t total, void *payload)
     memset(bar, '#', (size_t)fill);
     memset(bar + fill, ' ', (size_t)(BAR_WIDTH - fill));
     bar[BAR_WIDTH] = '\0';
-    fprintf(stderr, "\r%-24.24s [%s] %3d%% %s / %s", p->label, bar, pct, cli_size(a, done),
-            cli_size(b, total));
+    fprintf(stderr, "\r%-24.24s [%s] %3d%% %s / %s", p->label, bar, pct,
+            cli_size(a, done), cli_size(b, total));
     fflush(stderr);
     p->shown = 1;
     p->last_pct = pct;
@@ -395,14 +399,14 @@ static json_t *blob_summary(const json_t *b)
 {
     if (!json_is_object(b))
         return json_null();
-    return json_pack("{s:O, s:O, s:O, s:O}", "size",
-                     json_object_get(b, "size") ? json_object_get(b, "size") : json_null(),
-                     "sha256",
-                     json_object_get(b, "sha256") ? json_object_get(b, "sha256") : json_null(),
-                     "md5", json_object_get(b, "md5") ? json_object_get(b, "md5") : json_null(),
-                     "content_type",
-                     json_object_get(b, "content_type") ? json_object_get(b, "content_type")
-                                                         : json_null());
+    return json_pack(
+        "{s:O, s:O, s:O, s:O}", "size",
+        json_object_get(b, "size") ? json_object_get(b, "size") : json_null(), "sha256",
+        json_object_get(b, "sha256") ? json_object_get(b, "sha256") : json_null(), "md5",
+        json_object_get(b, "md5") ? json_object_get(b, "md5") : json_null(),
+        "content_type",
+        json_object_get(b, "content_type") ? json_object_get(b, "content_type")
+                                           : json_null());
 }
 
 static int key_cmp(const void *a, const void *b)
@@ -412,10 +416,9 @@ static int key_cmp(const void *a, const void *b)
 
 json_t *cli_artifact_summary(const json_t *art)
 {
-    static const char *const fields[] = {"id",         "name",       "version",
-                                         "status",     "visibility", "owner",
-                                         "description", "created_at", "updated_at",
-                                         "activated_at"};
+    static const char *const fields[] = {
+        "id",    "name",        "version",    "status",     "visibility",
+        "owner", "description", "created_at", "updated_at", "activated_at"};
     json_t *s = json_object(), *res = json_array(), *dict, *tags;
     const char **keys = NULL;
     const char *k;
@@ -432,14 +435,14 @@ json_t *cli_artifact_summary(const json_t *art)
         json_object_set_new(s, fields[i], v ? json_incref(v) : json_null());
     }
     tags = json_object_get(art, "tags");
-    json_object_set_new(s, "tags", json_is_array(tags) ? json_deep_copy(tags) : json_array());
+    json_object_set_new(s, "tags",
+                        json_is_array(tags) ? json_deep_copy(tags) : json_array());
     json_object_set_new(s, "workflow", blob_summary(json_object_get(art, "workflow")));
     dict = json_object_get(art, "resources");
     if (json_is_object(dict) && json_object_size(dict))
         keys = malloc(json_object_size(dict) * sizeof(*keys));
     if (keys) {
-        json_object_foreach(dict, k, v)
-            keys[n++] = k;
+        json_object_foreach(dict, k, v) keys[n++] = k;
         qsort(keys, n, sizeof(*keys), key_cmp);
         for (size_t i = 0; i < n; i++) {
             json_t *r = blob_summary(json_object_get(dict, keys[i]));
@@ -476,7 +479,8 @@ static void print_blob(const char *label, const json_t *b)
 
 void cli_print_artifact(const json_t *s)
 {
-    const json_t *tags = json_object_get(s, "tags"), *res = json_object_get(s, "resources");
+    const json_t *tags = json_object_get(s, "tags"),
+                 *res = json_object_get(s, "resources");
     const json_t *r;
     size_t i;
 
@@ -500,8 +504,7 @@ void cli_print_artifact(const json_t *s)
     printf("workflow:\n");
     print_blob("(definition)", json_object_get(s, "workflow"));
     printf("resources:   %zu\n", json_array_size(res));
-    json_array_foreach(res, i, r)
-        print_blob(str(r, "key"), r);
+    json_array_foreach(res, i, r) print_blob(str(r, "key"), r);
 }
 
 /* }==================================================================== */

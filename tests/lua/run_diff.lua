@@ -9,17 +9,33 @@ local verbose = arg[1] == "-v"
 
 local M = H.new()
 local rt, ev = M.runtime, M.evaluator
-local cases = M.json.parse(H.read(dir .. "/diff/cases.json"))
+local file = M.json.parse(H.read(dir .. "/diff/cases.json"))
+local contexts, cases = rt.dict_get(file, "contexts"), rt.dict_get(file, "cases")
 local known = {}
 for line in H.read(dir .. "/diff/known_differences.txt"):gmatch("[^\n]+") do
   local id = line:match("^([%w_%-]+)")
   if id and not line:match("^#") then known[id] = true end
 end
 
+local function deepcopy(v)
+  local mt = getmetatable(v)
+  if mt == rt.List then
+    local out = {}
+    for i = 1, #v do out[i] = deepcopy(v[i]) end
+    return setmetatable(out, rt.List)
+  elseif mt == rt.Dict then
+    local d = rt.dict()
+    for k, x in rt.dict_pairs(v) do rt.dict_set(d, k, deepcopy(x)) end
+    return d
+  end
+  return v
+end
 local function get(d, k) local v = rt.dict_get(d, k); if v == rt.null then return nil end return v end
 local passed, failed, knownd = 0, 0, 0
 for _, c in ipairs(cases) do
-  local id, expr, ctx, mode = get(c, "id"), rt.dict_get(c, "expr"), rt.dict_get(c, "context"), get(c, "mode")
+  local id, expr, mode = get(c, "id"), rt.dict_get(c, "expr"), get(c, "mode")
+  -- a fresh copy per case: Jinja's mutating methods may change it
+  local ctx = deepcopy(contexts[rt.dict_get(c, "context") + 1])
   local o = get(c, "oracle")
   local ok, res = pcall(function()
     if mode == "recursive" then return ev.evaluate_recursively(expr, ctx) end

@@ -27,9 +27,18 @@ for path in sorted(glob.glob(os.path.join(HERE, "inputs", "*.txt"))):
 out = subprocess.run(["/usr/bin/python3", ORACLE, "-"], input=json.dumps(cases),
                      capture_output=True, text=True, check=True).stdout
 results = json.loads(out)
+# contexts are stored once and referenced by index
+contexts, index = [], {}
 for c, r in zip(cases, results):
     r.pop("id", None)
     c["oracle"] = r
+    key = json.dumps(c["context"], sort_keys=True)
+    if key not in index:
+        index[key] = len(contexts)
+        contexts.append(c["context"])
+    c["context"] = index[key]
 with open(os.path.join(HERE, "cases.json"), "w", encoding="utf-8") as f:
-    json.dump(cases, f, ensure_ascii=False, indent=1)
+    f.write('{"contexts": %s,\n"cases": [\n' % json.dumps(contexts, ensure_ascii=False))
+    f.write(",\n".join(json.dumps(c, ensure_ascii=False) for c in cases))
+    f.write("\n]}\n")
 print("%d cases written" % len(cases), file=sys.stderr)
