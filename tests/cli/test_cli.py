@@ -501,6 +501,28 @@ class UsageTests(Base):
         self.assertIn('ls', self.glarex('cache', '--help').out)
         self.assertRegex(self.glarex('--version').out, r'^glarex \d+\.\d+\.\d+\n$')
 
+    def test_every_command_and_option_is_in_the_manual(self):
+        import re
+        docs = os.path.join(S.SOURCE_DIR, 'docs')
+        with open(os.path.join(docs, 'glarex.1.md'), encoding='utf-8') as f:
+            manual = f.read()
+        with open(os.path.join(docs, 'configuration.md'), encoding='utf-8') as f:
+            config = f.read()
+        missing = []
+        for cmd in COMMANDS:
+            text = self.glarex(*cmd.split(), '--help').out
+            words = cmd.split()
+            if ('glarex ' + words[0]) not in manual or \
+                    (len(words) > 1 and '`%s`' % words[1] not in manual):
+                missing.append('glarex.1.md: command ' + cmd)
+            for opt in set(re.findall(r'^\s+(?:-\w, )?(--[a-z][a-z-]*)', text, re.M)):
+                if '`' + opt not in manual:
+                    missing.append('glarex.1.md: %s %s' % (cmd, opt))
+            for var in set(re.findall(r'\[([A-Z][A-Z_]+)\]', text)):
+                if '`' + var + '`' not in config:
+                    missing.append('configuration.md: ' + var)
+        self.assertEqual(sorted(set(missing)), [])
+
     def test_usage_errors_exit_2(self):
         cases = [
             ([], 'no command'),

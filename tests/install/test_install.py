@@ -44,6 +44,7 @@ LIBDIR = os.path.join(PREFIX, ENV["GLAREX_TEST_LIBDIR"])
 PCDIR = os.path.join(LIBDIR, "pkgconfig")
 LUADIR = os.path.join(PREFIX, "lib", "lua", "5.4")
 GLAREX = os.path.join(PREFIX, "bin", "glarex")
+MANPAGE = os.path.join(PREFIX, ENV["GLAREX_TEST_MANDIR"], "man1", "glarex.1")
 
 SCRIPT = "#!/bin/sh\n# heal one VM\nsystemctl restart nova-compute\n"
 
@@ -95,7 +96,7 @@ class Install(unittest.TestCase):
                  os.path.join(LIBDIR, "libglarex.so.0"),
                  os.path.join(PCDIR, "glarex.pc"),
                  os.path.join(PREFIX, "include", "glarex.h"),
-                 GLAREX]
+                 GLAREX, MANPAGE]
         if LUA_MODULE:
             parts.append(os.path.join(LUADIR, "glarex.so"))
         for path in parts:
@@ -109,6 +110,37 @@ class Install(unittest.TestCase):
     def test_installed_command_runs(self):
         r = run([self.staged(GLAREX), "--version"], env=self.runtime_env())
         self.assertIn(VERSION, r.stdout)
+
+    def test_installed_command_runs_the_main_job(self):
+        """workflow-create then eval, as the README's demo does, on a fresh store."""
+        store = "file://" + os.path.join(self.tmp, "cli-store")
+        env = self.runtime_env(GLARE_URL=store,
+                               GLAREX_CACHE_DIR=os.path.join(self.tmp, "cli-cache"))
+        heal = os.path.join(EXAMPLES, "heal_vms")
+        run([self.staged(GLAREX), "-q", "workflow-create", os.path.join(heal, "heal_vms.yaml"),
+             "--resource", "heal_vm_script.sh=" + os.path.join(heal, "heal_vm_script.sh")],
+            env=env)
+        r = run([self.staged(GLAREX), "eval", "--raw",
+                 "<% glare('heal_vms', '1.0', 'heal_vm_script.sh') %>"], env=env)
+        with open(os.path.join(heal, "heal_vm_script.sh")) as f:
+            self.assertEqual(r.stdout, f.read())
+
+    def test_man_page_is_a_valid_page(self):
+        page = self.staged(MANPAGE)
+        with open(page, encoding="utf-8") as f:
+            text = f.read()
+        self.assertTrue(text.startswith(".TH GLAREX 1 "), text[:40])
+        self.assertIn("glarex " + VERSION, text)
+        groff = shutil.which("groff")
+        if not groff:
+            self.skipTest("no groff to render the page")
+        r = subprocess.run([groff, "-man", "-Tutf8", "-ww", page], capture_output=True,
+                           text=True, timeout=60)
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+        for command in ("workflow-create", "workflow-list", "workflow-show",
+                        "workflow-delete", "resource-list", "resource-get", "eval",
+                        "render", "resolve", "cache"):
+            self.assertIn(command, r.stdout)
 
     def test_executor_builds_against_installed_pc_and_runs(self):
         pkg_config = ENV.get("GLAREX_TEST_PKG_CONFIG")
