@@ -24,6 +24,7 @@
 /* A temporary file untouched this long belongs to a dead fill. */
 #define STALE_TMP_AGE 3600
 #define IO_CHUNK (256 * 1024)
+#define WRITEBACK_CHUNK (8u << 20) /* write-back is started every this many bytes */
 #define PATH_ROOM 100 /* what the cache appends to its directory, at most */
 #define DEFAULT_TYPE "application/octet-stream"
 
@@ -181,8 +182,7 @@ static ssize_t read_full(int fd, char *buf, size_t len)
 static int hash_fd(char actual[65], uint64_t *nread, int fd, char *scratch,
                    const char *path, glarex_error *err)
 {
-    glarex__digest *d = glarex__digest_new();
-    char md5[33];
+    glarex__digest *d = glarex__digest_new_sha256();
     uint64_t total = 0;
     int rc = 0;
 
@@ -199,7 +199,7 @@ static int hash_fd(char actual[65], uint64_t *nread, int fd, char *scratch,
         glarex__digest_update(d, scratch, (size_t)n);
         total += (uint64_t)n;
     }
-    glarex__digest_final(d, actual, md5);
+    glarex__digest_final(d, actual, NULL);
     if (nread)
         *nread = total;
 done:
@@ -757,7 +757,7 @@ static int size_mismatch(glarex_error *err, const char *key, uint64_t have, int6
 static int load_object(glarex__content **out, glarex__cache *c, const char *key,
                        int64_t size, const char *type, glarex_error *err)
 {
-    char path[PATH_MAX], actual[65], md5[33];
+    char path[PATH_MAX], actual[65];
     uint64_t fsize, max = c->opts.max_blob_size;
     char *buf = NULL, *scratch = NULL;
     struct stat st;
@@ -798,7 +798,7 @@ static int load_object(glarex__content **out, glarex__cache *c, const char *key,
         }
         buf[n] = '\0';
         fsize = (uint64_t)n;
-        if (glarex__digest_buffer(buf, (size_t)n, actual, md5) < 0) {
+        if (glarex__digest_buffer(buf, (size_t)n, actual, NULL) < 0) {
             rc = GLAREX_ENOMEM_SET(err);
             goto done;
         }
@@ -844,9 +844,10 @@ typedef struct writer {
     const char *key;
     const char *tmp_path;
     int fd;
-    glarex__digest *digest;
+    glarex__digest *digest; /* NULL when the fill verifies the bytes itself */
     int64_t expected;
     uint64_t total;
+    uint64_t flushing; /* bytes whose write-back to disk has been started */
     char *buf; /* the bytes, while they still fit under stream_threshold */
     size_t cap;
     int streamed;
@@ -876,6 +877,22 @@ static int writer_keep(writer *w, const char *data, size_t len)
     }
     memcpy(w->buf + w->total, data, len);
     return 0;
+}
+
+/* A large object is written back while it downloads, so that the fsync before it is
+ * published does not wait for all of it at once. */
+static void start_writeback(writer *w)
+{
+#ifdef SYNC_FILE_RANGE_WRITE
+    if (w->streamed && w->total - w->flushing >= WRITEBACK_CHUNK) {
+        /* advisory: a failure here shows up in the fsync that follows */
+        (void)sync_file_range(w->fd, (off_t)w->flushing, (off_t)(w->total - w->flushing),
+                              SYNC_FILE_RANGE_WRITE);
+        w->flushing = w->total;
+    }
+#else
+    (void)w;
+#endif
 }
 
 static int cache_write(const char *data, size_t len, void *payload)
@@ -911,12 +928,14 @@ static int cache_write(const char *data, size_t len, void *payload)
             return 1;
         }
     }
-    glarex__digest_update(w->digest, data, len);
+    if (w->digest)
+        glarex__digest_update(w->digest, data, len);
     if (write_all(w->fd, data, len) < 0) {
         w->rc = io_error(&w->err, "cannot write", w->tmp_path);
         return 1;
     }
     w->total = total;
+    start_writeback(w);
     COUNT(c, bytes_downloaded, len);
     return 0;
 }
@@ -953,9 +972,10 @@ static int publish(int *existed, glarex__cache *c, const char *tmp, const char *
 
 static int fill_object(glarex__content **out, int *published, glarex__cache *c,
                        const char *key, int64_t size, const char *type,
-                       glarex__cache_fill_fn fill, void *payload, glarex_error *err)
+                       glarex__cache_fill_fn fill, void *payload, int fill_verifies,
+                       glarex_error *err)
 {
-    char tmp[PATH_MAX], path[PATH_MAX], actual[65], md5[33];
+    char tmp[PATH_MAX], path[PATH_MAX], actual[65];
     glarex_error ferr;
     writer w;
     int rc = 0, frc, existed = 0, renamed = 0;
@@ -967,8 +987,7 @@ static int fill_object(glarex__content **out, int *published, glarex__cache *c,
     w.tmp_path = tmp;
     w.expected = size;
     w.fd = -1;
-    w.digest = glarex__digest_new();
-    if (!w.digest)
+    if (!fill_verifies && !(w.digest = glarex__digest_new_sha256()))
         return GLAREX_ENOMEM_SET(err);
     if (size >= 0 && (uint64_t)size <= c->opts.stream_threshold) {
         w.cap = (size_t)size + 1;
@@ -1015,8 +1034,9 @@ static int fill_object(glarex__content **out, int *published, glarex__cache *c,
         rc = size_mismatch(err, key, w.total, size);
         goto done;
     }
-    glarex__digest_final(w.digest, actual, md5);
-    if (strcmp(actual, key) != 0) {
+    if (w.digest)
+        glarex__digest_final(w.digest, actual, NULL);
+    if (w.digest && strcmp(actual, key) != 0) {
         rc = glarex__error_set(err, GLAREX_ECHECKSUM,
                                "sha256 mismatch: expected %s, got %s (%" PRIu64 " bytes)",
                                key, actual, w.total);
@@ -1209,7 +1229,7 @@ static int deliver(glarex__content **out, glarex__content *e, int64_t size,
 /* The leader's work for a key found in neither the map nor in flight. */
 static int lead(glarex__content **out, int *published, glarex__cache *c, const char *key,
                 int64_t size, const char *type, glarex__cache_fill_fn fill, void *payload,
-                glarex_error *err)
+                int fill_verifies, glarex_error *err)
 {
     uint64_t max = c->opts.max_blob_size;
     int rc;
@@ -1227,12 +1247,13 @@ static int lead(glarex__content **out, int *published, glarex__cache *c, const c
     if (!fill)
         return glarex__error_set(err, GLAREX_ENOTFOUND, "content sha256 %s is not cached",
                                  key);
-    return fill_object(out, published, c, key, size, type, fill, payload, err);
+    return fill_object(out, published, c, key, size, type, fill, payload, fill_verifies,
+                       err);
 }
 
-int glarex__cache_get(glarex__content **out, glarex__cache *c, const char *sha256,
-                      int64_t size, const char *content_type, glarex__cache_fill_fn fill,
-                      void *fill_payload, glarex_error *err)
+static int cache_get(glarex__content **out, glarex__cache *c, const char *sha256,
+                     int64_t size, const char *content_type, glarex__cache_fill_fn fill,
+                     void *fill_payload, int fill_verifies, glarex_error *err)
 {
     char key[KEY_LEN + 1];
     glarex__content *e = NULL, *victims = NULL;
@@ -1291,7 +1312,8 @@ int glarex__cache_get(glarex__content **out, glarex__cache *c, const char *sha25
     pthread_mutex_unlock(&c->lock);
 
     glarex_error_clear(&lerr);
-    rc = lead(&e, &published, c, key, size, content_type, fill, fill_payload, &lerr);
+    rc = lead(&e, &published, c, key, size, content_type, fill, fill_payload, fill_verifies,
+              &lerr);
 
     pthread_mutex_lock(&c->lock);
     flight_unlink(c, f);
@@ -1319,6 +1341,21 @@ int glarex__cache_get(glarex__content **out, glarex__cache *c, const char *sha25
     if (published)
         enforce_disk(NULL, c, 0, NULL); /* best effort: gc reports its errors */
     return deliver(out, e, size, err);
+}
+
+int glarex__cache_get(glarex__content **out, glarex__cache *c, const char *sha256,
+                      int64_t size, const char *content_type, glarex__cache_fill_fn fill,
+                      void *fill_payload, glarex_error *err)
+{
+    return cache_get(out, c, sha256, size, content_type, fill, fill_payload, 0, err);
+}
+
+int glarex__cache_get_verified(glarex__content **out, glarex__cache *c, const char *sha256,
+                               int64_t size, const char *content_type,
+                               glarex__cache_fill_fn fill, void *fill_payload,
+                               glarex_error *err)
+{
+    return cache_get(out, c, sha256, size, content_type, fill, fill_payload, 1, err);
 }
 
 void glarex__cache_stats(glarex__cache_counters *out, glarex__cache *c)

@@ -133,6 +133,16 @@ int glarex__cache_get(glarex__content **out, glarex__cache *c, const char *sha25
                       int64_t size, const char *content_type, glarex__cache_fill_fn fill,
                       void *fill_payload, glarex_error *err);
 
+/**
+ * As glarex__cache_get, for a `fill` that verifies the bytes against `sha256` itself
+ * and fails unless they match (a store download given the expected digests): the
+ * cache does not hash them a second time. The size is still checked.
+ */
+int glarex__cache_get_verified(glarex__content **out, glarex__cache *c, const char *sha256,
+                               int64_t size, const char *content_type,
+                               glarex__cache_fill_fn fill, void *fill_payload,
+                               glarex_error *err);
+
 /** The counters, read without a lock. */
 void glarex__cache_stats(glarex__cache_counters *out, glarex__cache *c);
 

@@ -23,38 +23,53 @@ static void to_hex(const unsigned char *bin, unsigned int len, char *out)
 static int digest_reset(glarex__digest *d)
 {
     return EVP_DigestInit_ex(d->sha256, EVP_sha256(), NULL) == 1 &&
-           EVP_DigestInit_ex(d->md5, EVP_md5(), NULL) == 1;
+           (!d->md5 || EVP_DigestInit_ex(d->md5, EVP_md5(), NULL) == 1);
 }
 
-glarex__digest *glarex__digest_new(void)
+static glarex__digest *digest_new(int with_md5)
 {
     glarex__digest *d = calloc(1, sizeof(*d));
     if (!d)
         return NULL;
     d->sha256 = EVP_MD_CTX_new();
-    d->md5 = EVP_MD_CTX_new();
-    if (!d->sha256 || !d->md5 || !digest_reset(d)) {
+    d->md5 = with_md5 ? EVP_MD_CTX_new() : NULL;
+    if (!d->sha256 || (with_md5 && !d->md5) || !digest_reset(d)) {
         glarex__digest_free(d);
         return NULL;
     }
     return d;
 }
 
+glarex__digest *glarex__digest_new(void)
+{
+    return digest_new(1);
+}
+
+glarex__digest *glarex__digest_new_sha256(void)
+{
+    return digest_new(0);
+}
+
 void glarex__digest_update(glarex__digest *d, const void *data, size_t len)
 {
     EVP_DigestUpdate(d->sha256, data, len);
-    EVP_DigestUpdate(d->md5, data, len);
+    if (d->md5)
+        EVP_DigestUpdate(d->md5, data, len);
 }
 
-void glarex__digest_final(glarex__digest *d, char sha256_hex[65], char md5_hex[33])
+void glarex__digest_final(glarex__digest *d, char sha256_hex[65], char *md5_hex)
 {
     unsigned char bin[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
 
     EVP_DigestFinal_ex(d->sha256, bin, &len);
     to_hex(bin, len, sha256_hex);
-    EVP_DigestFinal_ex(d->md5, bin, &len);
-    to_hex(bin, len, md5_hex);
+    if (d->md5) {
+        EVP_DigestFinal_ex(d->md5, bin, &len);
+        to_hex(bin, len, md5_hex);
+    } else if (md5_hex) {
+        md5_hex[0] = '\0';
+    }
     digest_reset(d);
 }
 
@@ -68,9 +83,9 @@ void glarex__digest_free(glarex__digest *d)
 }
 
 int glarex__digest_buffer(const void *data, size_t len, char sha256_hex[65],
-                          char md5_hex[33])
+                          char *md5_hex)
 {
-    glarex__digest *d = glarex__digest_new();
+    glarex__digest *d = digest_new(md5_hex != NULL);
     if (!d)
         return -1;
     glarex__digest_update(d, data, len);

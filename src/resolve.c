@@ -456,8 +456,9 @@ static int attach_content(glarex_blob *b, glarex_ctx *ctx, glarex_store *store,
     memcpy(f.expect.sha256, b->sha256, sizeof(f.expect.sha256));
     memcpy(f.expect.md5, b->md5, sizeof(f.expect.md5));
     f.expect.size = (int64_t)b->size;
-    return glarex__cache_get(&b->content, ctx->cache, b->sha256, (int64_t)b->size,
-                             b->content_type, fill_from_store, &f, err);
+    /* the store verifies the download against f.expect, so the cache need not */
+    return glarex__cache_get_verified(&b->content, ctx->cache, b->sha256, (int64_t)b->size,
+                                      b->content_type, fill_from_store, &f, err);
 }
 
 /* }====================================================================== */

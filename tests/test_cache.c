@@ -519,6 +519,54 @@ test_cache__checksum_mismatch_names_both_digests_publishes_nothing(void **state)
     glarex__cache_free(c);
 }
 
+/* A fill that verifies its own bytes: its error publishes nothing, the size is still
+ * checked, and a large object streamed through it (write-back started on the way)
+ * arrives whole. */
+static void test_cache__verified_fill(void **state)
+{
+    fixture *fx = *state;
+    size_t len = (9u << 20) + 123; /* more than one write-back chunk */
+    char *data = make_blob(len, 7);
+    source failing = {.data = data, .len = len, .chunk = 65536, .fail = GLAREX_ECHECKSUM};
+    source whole = {.data = data, .len = len, .chunk = 65536};
+    glarex__cache_options opts = GLAREX__CACHE_OPTIONS_INIT;
+    glarex__content *ct = NULL;
+    glarex_error err;
+    char sha[65];
+    glarex__cache *c;
+
+    opts.stream_threshold = 1u << 20;
+    c = open_cache(fx->dir, &opts);
+    sha_of(sha, data, len);
+    assert_int_equal(glarex__cache_get_verified(&ct, c, sha, (int64_t)len, NULL,
+                                                fill_source, &failing, &err),
+                     GLAREX_ECHECKSUM);
+    assert_null(ct);
+    assert_int_equal(count_files(fx->dir, "objects"), 0);
+    assert_int_equal(count_files(fx->dir, "tmp"), 0);
+
+    assert_int_equal(glarex__cache_get_verified(&ct, c, sha, (int64_t)len + 1, NULL,
+                                                fill_source, &whole, &err),
+                     GLAREX_ECHECKSUM);
+    assert_int_equal(count_files(fx->dir, "objects"), 0);
+
+    assert_int_equal(glarex__cache_get_verified(&ct, c, sha, (int64_t)len, NULL,
+                                                fill_source, &whole, &err),
+                     0);
+    assert_int_equal(glarex__content_size(ct), len);
+    glarex__content_unref(ct);
+    glarex__cache_free(c);
+
+    /* another instance finds the published file without filling */
+    c = open_cache(fx->dir, &opts);
+    assert_int_equal(glarex__cache_get(&ct, c, sha, (int64_t)len, NULL, NULL, NULL, &err),
+                     0);
+    assert_int_equal(atomic_load(&whole.calls), 2);
+    glarex__content_unref(ct);
+    glarex__cache_free(c);
+    free(data);
+}
+
 static void test_cache__max_blob_size_is_etoobig_and_leaves_nothing(void **state)
 {
     fixture *fx = *state;
@@ -1264,6 +1312,7 @@ int main(void)
         T(test_cache__failed_fill_reaches_every_waiter_and_caches_nothing),
         T(test_cache__fill_error_propagates_unchanged),
         T(test_cache__checksum_mismatch_names_both_digests_publishes_nothing),
+        T(test_cache__verified_fill),
         T(test_cache__max_blob_size_is_etoobig_and_leaves_nothing),
         T(test_cache__killed_fill_publishes_nothing),
         T(test_cache__large_blob_streams_without_heap_growth),
