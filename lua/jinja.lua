@@ -40,6 +40,18 @@ local function digits_us(s, i)
   return j
 end
 
+-- the value of an integer literal's digits, or nil beyond 64 bits (tonumber with a
+-- base would wrap around)
+local function int_literal(digits, base)
+  local v, max = 0, math.maxinteger
+  for i = 1, #digits do
+    local d = tonumber(ssub(digits, i, i), base)
+    if v > (max - d) // base then return nil end
+    v = v * base + d
+  end
+  return v
+end
+
 local esc_simple = {["\\"] = "\\", ["'"] = "'", ['"'] = '"', a = "\a", b = "\b", f = "\f", n = "\n",
   r = "\r", t = "\t", v = "\v", ["\n"] = ""}
 local function unescape(raw, pos)
@@ -164,7 +176,7 @@ local function lex_tag(src, pos, endkind, toks)
         end
         local text = ssub(src, pos, iend - 1):gsub("_", "")
         if base ~= 10 then text = text:sub(3) end
-        local v = math.tointeger(tonumber(text, base))
+        local v = int_literal(text, base)
         if not v then err("unsupported", "integer literal beyond 64 bits", pos) end
         toks[#toks + 1] = {t = "integer", v = v, pos = pos}
         pos = iend

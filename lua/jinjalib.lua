@@ -1611,7 +1611,11 @@ t1("even", function(v) return eq(L.mod(v, 2), 0) end)
 t1("divisibleby", function(v, n) return eq(L.mod(v, n), 0) end, {"num"})
 t1("defined", function(v) return getmetatable(v) ~= Undefined end)
 t1("undefined", function(v) return getmetatable(v) == Undefined end)
-t1("filter", function(v) return F[v] ~= nil or L.mistral_filter_names[v] ~= nil end)
+-- Mistral registers every expression function (the host's too) as a filter as well
+t1("filter", function(v)
+  return F[v] ~= nil or L.mistral_filter_names[v] ~= nil or
+    (type(v) == "string" and L.host_has(v) and true or false)
+end)
 t1("test", function(v) return T[v] ~= nil end)
 t1("none", function(v) return v == null end)
 t1("boolean", function(v) return type(v) == "boolean" end)

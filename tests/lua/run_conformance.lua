@@ -5,7 +5,8 @@ local script = arg and arg[0] or "tests/lua/run_conformance.lua"
 package.path = (script:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.path
 local H = require("harness")
 
-local corpus_path = "/work/shared/conformance/public.json"
+-- the project's copy of the corpus (tests/conformance/public.json)
+local corpus_path = H.root .. "/tests/conformance/public.json"
 local verbose, filter = false, nil
 local i = 1
 while arg and arg[i] do
