@@ -174,6 +174,10 @@ static void test_eval__registered_functions(void **state)
     assert_int_equal(glarex_eval_register(f->ev, "glare", task_fn, NULL, &err), GLAREX_EINVALID);
     assert_int_equal(glarex_eval_register(f->ev, "no-t", task_fn, NULL, &err), GLAREX_EINVALID);
     check_error(f->ev, "<% nosuchfn(1) %>", "nosuchfn");
+    /* Mistral registers every function as a Jinja filter too */
+    check_value(f->ev, "{{ 'task' is filter }}", "{\"a\": 1}", "true");
+    check_value(f->ev, "{{ 'glare' is filter }}", "{\"a\": 1}", "true");
+    check_value(f->ev, "{{ 'nosuchfn' is filter }}", "{\"a\": 1}", "false");
 }
 
 static void test_eval__glare_functions(void **state)
