@@ -123,13 +123,17 @@ static void summary(const json_t *root)
     bench_out("\nSummary (ratios as defined above; 'ERROR' = not measured)\n");
     if ((g = json_object_get(root, "eval"))) {
         json_array_foreach(g, i, e) {
-            char r[32];
+            char r[32], rb[32];
             if (json_is_number(json_object_get(e, "ratio")))
                 snprintf(r, sizeof(r), "%.0fx", num(e, "ratio"));
             else
                 snprintf(r, sizeof(r), "ERROR");
-            bench_out("   eval             %-56.56s Mistral/glarex %6s\n",
-                      json_string_value(json_object_get(e, "case")), r);
+            if (json_is_number(json_object_get(e, "ratio_bound")))
+                snprintf(rb, sizeof(rb), "%.0fx", num(e, "ratio_bound"));
+            else
+                snprintf(rb, sizeof(rb), "-");
+            bench_out("   eval             %-56.56s Mistral/glarex %6s (bound context %s)\n",
+                      json_string_value(json_object_get(e, "case")), r, rb);
         }
     }
     if ((g = json_object_get(root, "warm_glare"))) {
