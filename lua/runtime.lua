@@ -240,6 +240,40 @@ end
 ------------------------------------------------------------------------
 -- Iteration
 ------------------------------------------------------------------------
+-- The items of a Python set in the order CPython iterates them: hash-table
+-- slot order. Ints 0..7 (and bools, and floats equal to them) sit in the slot
+-- of their own value in any table (the smallest has 8 slots), so they come out
+-- ascending; the order of any other set depends on hashing (for strings, on the
+-- per-process hash seed), so it is refused rather than guessed. Dict views
+-- keep their dict's order.
+local function set_items(v)
+  local items = v.items
+  if v.kind ~= "set" or #items < 2 then return items end
+  local slots = {}
+  for i = 1, #items do
+    local x, h = items[i], nil
+    if x == true then h = 1
+    elseif x == false then h = 0
+    elseif type(x) == "number" and x >= 0 and x < 8 and x == math.floor(x) then h = math.tointeger(x) end
+    if h == nil then
+      raise("unsupported", "the order of a Python set's items depends on hashing "
+        .. "(sort it first, e.g. orderBy($) or | sort)")
+    end
+    slots[h + 1] = x
+  end
+  local out = {}
+  for h = 1, 8 do
+    if slots[h] ~= nil then out[#out + 1] = slots[h] end
+  end
+  return out
+end
+rt.set_items = set_items
+
+-- Whether `v` is a Python set, whose iteration order set_items may refuse.
+function rt.is_unordered(v)
+  return getmetatable(v) == Set and v.kind == "set"
+end
+
 -- Returns a Lua iterator function yielding items (nil at the end).
 -- Accepts sequences, sets, iterators, ranges; dicts yield keys, strings
 -- yield characters (callers decide whether that is allowed).
@@ -251,7 +285,7 @@ local function iter(v)
   elseif mt == Iter then
     return v.next
   elseif mt == Set then
-    local items, i = v.items, 0
+    local items, i = set_items(v), 0
     return function() i = i + 1; return items[i] end
   elseif mt == Dict then
     local ks, i = v.keys, 0
@@ -274,6 +308,15 @@ local function iter(v)
   raise("eval", "'" .. pytype(v) .. "' object is not iterable")
 end
 rt.iter = iter
+-- iter() for consumers whose result does not depend on the order (any, all,
+-- `in`, min, max): a Python set's items in any order, never refused.
+function rt.iter_any(v)
+  if rt.is_unordered(v) then
+    local items, i = v.items, 0
+    return function() i = i + 1; return items[i] end
+  end
+  return iter(v)
+end
 
 -- make a single-pass iterator object from a Lua iterator function
 local function make_iter(nextfn, what)
@@ -300,7 +343,7 @@ local function to_array(v, nocopy)
     return out
   end
   if mt == Set then
-    local items = v.items
+    local items = set_items(v)
     for i = 1, #items do out[i] = items[i] end
     return out
   end
@@ -446,7 +489,7 @@ function rt.contains_iter(coll, x)
     for i = 1, #coll do local y = coll[i]; if y == x or eq(y, x) then return true end end
     return false
   end
-  for y in iter(coll) do if y == x or eq(y, x) then return true end end
+  for y in rt.iter_any(coll) do if y == x or eq(y, x) then return true end end
   return false
 end
 

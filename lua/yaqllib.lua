@@ -615,14 +615,14 @@ end)
 
 MF("any", "collection, predicate?:L", function(c, p)
   need_iterable(c, "any", true)
-  for x in iter(c) do
+  for x in rt.iter_any(c) do
     if p == nil or truthy(p(x)) then return true end
   end
   return false
 end)
 MF("all", "collection, predicate?:L", function(c, p)
   need_iterable(c, "all", true)
-  for x in iter(c) do
+  for x in rt.iter_any(c) do
     if p == nil then if not truthy(x) then return false end
     elseif not truthy(p(x)) then return false end
   end
@@ -659,10 +659,12 @@ M_("memorize", "collection", function(c)
 end)
 
 -- aggregate(collection, selector, seed)
-local function reduce(c, fn, seed, has_seed)
+-- any_order: fn is commutative and associative on c's items, so a Python set may be
+-- folded in any order
+local function reduce(c, fn, seed, has_seed, any_order)
   local acc = seed
   local first = not has_seed
-  for x in iter(c) do
+  for x in (any_order and rt.iter_any or iter)(c) do
     if first then acc = x; first = false
     else acc = fn(acc, x) end
   end
@@ -679,17 +681,24 @@ M_("reduce", "collection, selector:L, seed?", function(c, s, seed)
 end)
 M_("sum", "collection, initial?", function(c, init)
   need_iterable(c, "sum", true)
-  return reduce(c, Y.add, init, init ~= nil)
+  -- int addition does not depend on the order; float rounding does
+  local ints = rt.is_unordered(c)
+  if ints then
+    for _, x in ipairs(c.items) do
+      if math.type(x) ~= "integer" then ints = false; break end
+    end
+  end
+  return reduce(c, Y.add, init, init ~= nil, ints)
 end)
 local function mmax(a, b) if Y.gt(b, a) then return b end return a end
 local function mmin(a, b) if Y.gt(b, a) then return a end return b end
 M_("max", "collection, initial?", function(c, init)
   need_iterable(c, "max", true)
-  return reduce(c, mmax, init, init ~= nil)
+  return reduce(c, mmax, init, init ~= nil, true)
 end)
 M_("min", "collection, initial?", function(c, init)
   need_iterable(c, "min", true)
-  return reduce(c, mmin, init, init ~= nil)
+  return reduce(c, mmin, init, init ~= nil, true)
 end)
 F_("max", "a, b", function(a, b) return mmax(a, b) end)
 F_("min", "a, b", function(a, b) return mmin(a, b) end)
@@ -781,7 +790,10 @@ local function new_ordering(c, sel, asc)
   local i = 0
   local function nextfn()
     if not sorted then
-      local items = collect(o.coll)
+      -- a Python set sorts to the same list in any order, unless two keys tie
+      local unordered = rt.is_unordered(o.coll)
+      local items = unordered and {} or collect(o.coll)
+      if unordered then for k, x in ipairs(o.coll.items) do items[k] = x end end
       -- stable merge sort with a comparator following yaql's Comparator
       local keys = {}
       for k = 1, #items do keys[k] = {} end
@@ -813,6 +825,12 @@ local function new_ordering(c, sel, asc)
         for q = 1, k do idx[lo + q - 1] = tmp[q] end
       end
       msort(1, #idx)
+      for k = 2, unordered and #idx or 0 do
+        if cmpf(idx[k - 1], idx[k]) == 0 then
+          raise("unsupported", "the order of a Python set's items depends on hashing, "
+            .. "and two of them sort as equal")
+        end
+      end
       sorted = {}
       for k = 1, #idx do sorted[k] = items[idx[k]] end
     end
