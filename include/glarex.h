@@ -671,6 +671,14 @@ typedef struct glarex_stats {
 GLAREX_EXTERN(void) glarex_ctx_stats(glarex_stats *out, glarex_ctx *ctx);
 
 /**
+ * The counters of every context that has used this context's cache directory, in
+ * any process, plus this context's own so far: each context adds its counters to
+ * `<cache dir>/stats.json` when it is freed. memory_bytes and disk_bytes are this
+ * context's, as glarex_ctx_stats gives them. Errors: GLAREX_EINVALID (NULL argument).
+ */
+GLAREX_EXTERN(int) glarex_cache_totals(glarex_stats *out, glarex_ctx *ctx, glarex_error *err);
+
+/**
  * Resolves a reference as glarex_fetch_uri / glarex_fetch do (give `uri`, or `name`,
  * `version` and `resource`), and reports each step as a JSON object (new in *out, also
  * on failure once the reference parsed): {"input", "reference" (canonical text),

@@ -8,9 +8,13 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -233,10 +237,13 @@ fail:
     return rc;
 }
 
+static void totals_record(glarex_ctx *ctx);
+
 void glarex_ctx_free(glarex_ctx *ctx)
 {
     if (!ctx)
         return;
+    totals_record(ctx);
     for (size_t i = 0; i < GLAREX__RESOLUTION_BUCKETS; i++) {
         glarex__resolution *r = ctx->buckets[i];
         while (r) {
@@ -563,6 +570,116 @@ void glarex_ctx_stats(glarex_stats *out, glarex_ctx *ctx)
     out->disk_bytes = c.disk_bytes;
     out->resolutions = atomic_load(&ctx->resolutions);
     out->revalidations = atomic_load(&ctx->revalidations);
+}
+
+/* {======================================================================
+ * Totals: the counters of every context that used a cache directory, summed in
+ * <cache_dir>/stats.json when each is freed
+ * ====================================================================== */
+
+static const struct {
+    const char *name;
+    size_t offset;
+} TOTALS[] = {
+    {"hits", offsetof(glarex_stats, hits)},
+    {"disk_hits", offsetof(glarex_stats, disk_hits)},
+    {"misses", offsetof(glarex_stats, misses)},
+    {"downloads", offsetof(glarex_stats, downloads)},
+    {"bytes_downloaded", offsetof(glarex_stats, bytes_downloaded)},
+    {"coalesced_waits", offsetof(glarex_stats, coalesced_waits)},
+    {"evictions", offsetof(glarex_stats, evictions)},
+    {"resolutions", offsetof(glarex_stats, resolutions)},
+    {"revalidations", offsetof(glarex_stats, revalidations)},
+};
+#define NTOTALS (sizeof(TOTALS) / sizeof(TOTALS[0]))
+
+static uint64_t *total_field(glarex_stats *s, size_t i)
+{
+    return (uint64_t *)(void *)((char *)s + TOTALS[i].offset);
+}
+
+/* Adds the totals recorded in `path` to *sum; a missing or damaged file adds nothing. */
+static void totals_add_file(glarex_stats *sum, const char *path)
+{
+    json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, NULL);
+    for (size_t i = 0; i < NTOTALS; i++) {
+        json_t *v = json_object_get(doc, TOTALS[i].name);
+        if (json_is_integer(v) && json_integer_value(v) > 0)
+            *total_field(sum, i) += (uint64_t)json_integer_value(v);
+    }
+    json_decref(doc);
+}
+
+/* Counters are not worth failing for: any error here loses this context's share. */
+static void totals_record(glarex_ctx *ctx)
+{
+    glarex_stats mine, sum;
+    char lock[PATH_MAX], path[PATH_MAX];
+    uint64_t any = 0;
+    json_t *doc;
+    int fd;
+
+    if (!ctx->cache_dir)
+        return;
+    glarex_ctx_stats(&mine, ctx);
+    for (size_t i = 0; i < NTOTALS; i++)
+        any |= *total_field(&mine, i);
+    if (!any)
+        return;
+    if (snprintf(lock, sizeof(lock), "%s/stats.lock", ctx->cache_dir) >= (int)sizeof(lock) ||
+        snprintf(path, sizeof(path), "%s/stats.json", ctx->cache_dir) >= (int)sizeof(path))
+        return;
+    /* the lock serialises read-add-write across processes, so none loses a count */
+    fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return;
+    if (flock(fd, LOCK_EX) == 0) {
+        memset(&sum, 0, sizeof(sum));
+        totals_add_file(&sum, path);
+        doc = json_object();
+        for (size_t i = 0; doc && i < NTOTALS; i++)
+            json_object_set_new(doc, TOTALS[i].name,
+                                json_integer((json_int_t)(*total_field(&sum, i) +
+                                                          *total_field(&mine, i))));
+        if (doc)
+            glarex__json_write_atomic(path, doc);
+        json_decref(doc);
+    }
+    close(fd);
+}
+
+int glarex_cache_totals(glarex_stats *out, glarex_ctx *ctx, glarex_error *err)
+{
+    char path[PATH_MAX];
+    GLAREX_ERROR_RESET(err);
+    GLAREX_ASSERT_ARG(err, out != NULL && ctx != NULL);
+    glarex_ctx_stats(out, ctx);
+    if (ctx->cache_dir &&
+        snprintf(path, sizeof(path), "%s/stats.json", ctx->cache_dir) < (int)sizeof(path))
+        totals_add_file(out, path);
+    return 0;
+}
+
+void glarex__json_write_atomic(const char *path, const json_t *doc)
+{
+    char *tmp = NULL;
+    int fd;
+    char *text = json_dumps(doc, JSON_COMPACT);
+
+    if (!text || asprintf(&tmp, "%s.XXXXXX", path) < 0) {
+        free(text);
+        return;
+    }
+    fd = mkstemp(tmp);
+    if (fd >= 0) {
+        size_t len = strlen(text);
+        int ok = write(fd, text, len) == (ssize_t)len;
+        ok = close(fd) == 0 && ok;
+        if (!ok || rename(tmp, path) < 0)
+            unlink(tmp);
+    }
+    free(tmp);
+    free(text);
 }
 
 /* }====================================================================== */

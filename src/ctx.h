@@ -85,6 +85,10 @@ int glarex__resolve(glarex_blob **out, int64_t *ttl_ms, glarex_ctx *ctx,
 /* CLOCK_MONOTONIC in milliseconds (deadlines). */
 int64_t glarex__monotonic_ms(void);
 
+/* Writes `doc` to `path` atomically (temp + rename): readers see the old file or the
+ * new one. Best effort: a failure leaves the old file. */
+void glarex__json_write_atomic(const char *path, const json_t *doc);
+
 /* The TTL of a negative answer. */
 int64_t glarex__ttl_negative(const glarex_ctx *ctx);
 

@@ -346,28 +346,6 @@ static json_t *index_read(const char *path)
     return json_load_file(path, JSON_REJECT_DUPLICATES, NULL);
 }
 
-/* Writes the record atomically (temp + rename): readers see the old or the new one. */
-static void index_write(const char *path, const json_t *rec)
-{
-    char *tmp = NULL;
-    int fd;
-    char *text = json_dumps(rec, JSON_COMPACT);
-
-    if (!text || asprintf(&tmp, "%s.XXXXXX", path) < 0) {
-        free(text);
-        return;
-    }
-    fd = mkstemp(tmp);
-    if (fd >= 0) {
-        size_t len = strlen(text);
-        int ok = write(fd, text, len) == (ssize_t)len;
-        ok = close(fd) == 0 && ok;
-        if (!ok || rename(tmp, path) < 0)
-            unlink(tmp);
-    }
-    free(tmp);
-    free(text);
-}
 
 static json_t *record_found(const glarex_blob *b, int64_t expires_ms)
 {
@@ -509,7 +487,7 @@ static int resolve_remote(glarex_blob **out, int64_t *ttl_ms, glarex_ctx *ctx,
         rec = record_missing(rc, err ? err->message : "not found",
                              expiry(glarex__now_ms(), ttl));
         if (rec && ipath)
-            index_write(ipath, rec);
+            glarex__json_write_atomic(ipath, rec);
         *ttl_ms = ttl;
         goto done;
     }
@@ -532,7 +510,7 @@ static int resolve_remote(glarex_blob **out, int64_t *ttl_ms, glarex_ctx *ctx,
         rec = record_missing(rc, err ? err->message : "not found",
                              expiry(glarex__now_ms(), ttl));
         if (rec && ipath)
-            index_write(ipath, rec);
+            glarex__json_write_atomic(ipath, rec);
         *ttl_ms = ttl;
         goto done;
     }
@@ -563,7 +541,7 @@ static int resolve_remote(glarex_blob **out, int64_t *ttl_ms, glarex_ctx *ctx,
     *ttl_ms = ttl_for(ctx, ref, status);
     rec = record_found(b, expiry(glarex__now_ms(), *ttl_ms));
     if (rec && ipath)
-        index_write(ipath, rec);
+        glarex__json_write_atomic(ipath, rec);
     *out = b;
     b = NULL;
 

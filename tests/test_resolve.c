@@ -395,6 +395,66 @@ static void test_resolve__checksum_mismatch_caches_nothing(void **state)
     glarex_ctx_free(ctx);
 }
 
+typedef struct totals_job {
+    fixture *f;
+    int rc;
+} totals_job;
+
+static void *fetch_and_free(void *arg)
+{
+    totals_job *j = arg;
+    glarex_ctx *ctx = new_ctx(j->f, ALICE, NULL);
+    glarex_blob *b = NULL;
+    glarex_error err;
+    j->rc = glarex_fetch(&b, ctx, "wf", "1.0", "s.sh", &err);
+    glarex_blob_free(b);
+    glarex_ctx_free(ctx);
+    return NULL;
+}
+
+/* Every context adds its counters to the cache directory's totals when it is freed;
+ * contexts freed at the same time lose none. */
+static void test_resolve__totals_sum_every_context(void **state)
+{
+    fixture *f = *state;
+    enum { N = 8 };
+    pthread_t t[N];
+    totals_job jobs[N];
+    glarex_stats st;
+    glarex_error err;
+
+    make_artifact(f, "wf", "1.0", "s.sh", "echo one\n");
+    glarex_ctx *first = new_ctx(f, ALICE, NULL);
+    expect_content(first, "wf", "1.0", "s.sh", "echo one\n");
+    glarex_ctx_free(first);
+
+    glarex_ctx *second = new_ctx(f, ALICE, NULL);
+    assert_int_equal(glarex_cache_totals(&st, second, &err), 0);
+    assert_int_equal(st.downloads, 1);
+    assert_int_equal(st.bytes_downloaded, 9);
+    assert_int_equal(st.resolutions, 1);
+    expect_content(second, "wf", "1.0", "s.sh", "echo one\n");
+    assert_int_equal(glarex_cache_totals(&st, second, &err), 0);
+    assert_int_equal(st.resolutions, 2); /* the file's and this context's own */
+    assert_int_equal(st.downloads, 1);
+    glarex_ctx_free(second);
+
+    for (int i = 0; i < N; i++) {
+        jobs[i].f = f;
+        assert_int_equal(pthread_create(&t[i], NULL, fetch_and_free, &jobs[i]), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(jobs[i].rc, 0);
+    }
+    glarex_ctx *last = new_ctx(f, ALICE, NULL);
+    assert_int_equal(glarex_cache_totals(&st, last, &err), 0);
+    assert_int_equal(st.resolutions, 2 + N);
+    assert_int_equal(st.downloads, 1);
+    assert_int_equal(glarex_cache_totals(NULL, last, &err), GLAREX_EINVALID);
+    glarex_ctx_free(last);
+}
+
 static long peak_rss_kb(void)
 {
     FILE *s = fopen("/proc/self/status", "r");
@@ -567,6 +627,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_resolve__many_threads_one_download, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resolve__killed_download_never_leaves_a_partial_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resolve__checksum_mismatch_caches_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resolve__totals_sum_every_context, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resolve__large_blob_streams_to_disk, setup_big, teardown),
         cmocka_unit_test_setup_teardown(test_resolve__offline_serves_cache_and_names_a_miss, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resolve__ambiguity_lists_candidates, setup, teardown),

@@ -70,26 +70,45 @@ static int cache_ls(cli *c, int argc, char **argv)
 
 static int cache_stats(cli *c, int argc, char **argv)
 {
-    const cli_cmd_spec spec = {"cache stats", NULL,
-                               "Shows the cache directory, its object count and size."};
+    const cli_cmd_spec spec = {
+        "cache stats", NULL,
+        "Shows the cache directory, its object count and size, and the counters of every "
+        "glarex process that has used it."};
     glarex_error err;
+    glarex_stats t;
     json_t *objs = NULL, *doc;
     int rc;
 
     CLI_PARSE(c, &spec, argc, argv);
-    if (list_objects(&objs, c, &err) < 0) {
+    if (list_objects(&objs, c, &err) < 0 || glarex_cache_totals(&t, c->ctx, &err) < 0) {
         json_decref(objs);
         return cli_error(&err);
     }
-    doc = json_pack("{s:s, s:I, s:I}", "dir", glarex_ctx_cache_dir(c->ctx), "objects",
-                    (json_int_t)json_array_size(objs), "bytes", total_bytes(objs));
+    doc = json_pack("{s:s, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}", "dir",
+                    glarex_ctx_cache_dir(c->ctx), "objects", (json_int_t)json_array_size(objs),
+                    "bytes", total_bytes(objs), "totals", "hits", (json_int_t)t.hits,
+                    "disk_hits", (json_int_t)t.disk_hits, "misses", (json_int_t)t.misses,
+                    "downloads", (json_int_t)t.downloads, "bytes_downloaded",
+                    (json_int_t)t.bytes_downloaded, "coalesced_waits",
+                    (json_int_t)t.coalesced_waits, "evictions", (json_int_t)t.evictions,
+                    "resolutions", (json_int_t)t.resolutions, "revalidations",
+                    (json_int_t)t.revalidations);
     if (c->format == CLI_JSON) {
         rc = cli_print_json(stdout, doc);
     } else {
-        char sz[32];
+        char sz[32], dl[32];
         printf("directory: %s\nobjects:   %zu\nsize:      %s\n",
                glarex_ctx_cache_dir(c->ctx), json_array_size(objs),
                cli_size(sz, (uint64_t)total_bytes(objs)));
+        printf("since the directory was made, by every glarex process:\n"
+               "  hits %llu (from disk %llu), misses %llu, downloads %llu (%s), "
+               "coalesced waits %llu, evictions %llu\n"
+               "  references resolved %llu, revalidated %llu\n",
+               (unsigned long long)t.hits, (unsigned long long)t.disk_hits,
+               (unsigned long long)t.misses, (unsigned long long)t.downloads,
+               cli_size(dl, t.bytes_downloaded), (unsigned long long)t.coalesced_waits,
+               (unsigned long long)t.evictions, (unsigned long long)t.resolutions,
+               (unsigned long long)t.revalidations);
         rc = 0;
     }
     json_decref(doc);

@@ -354,6 +354,14 @@ class CommandTests:
         self.assertGreaterEqual(st['objects'], 1)
         self.assertGreaterEqual(st['bytes'], os.path.getsize(S.EXAMPLE_SCRIPT))
         self.assertIn('objects:', self.glarex('cache', 'stats').out)
+        # the counters of every process that used the cache: a second process reads
+        # the content from disk, nothing is downloaded again
+        self.glarex('eval', "<% glare('heal_vms', '1.0', 'heal_vm_script.sh') %>")
+        t = self.glarex('cache', 'stats', '-f', 'json').json['totals']
+        self.assertEqual((t['downloads'], t['misses'], t['disk_hits']), (1, 1, 1))
+        self.assertEqual(t['bytes_downloaded'], os.path.getsize(S.EXAMPLE_SCRIPT))
+        self.assertEqual(t['resolutions'], 2)
+        self.assertIn('downloads 1', self.glarex('cache', 'stats').out)
         # corrupt the cached copy: verify removes it
         path = [o['path'] for o in ls['objects']
                 if o['sha256'] == sha256(S.EXAMPLE_SCRIPT)][0]
