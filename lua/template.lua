@@ -95,14 +95,15 @@ local function compile_yaql(text, matches)
   if whole then
     local x = exprs[1]
     local fn = x.fn
+    local function run(ctx) return finalize(fn(ctx), true) end
     return {kind = "yaql", text = text, eval = function(ctx)
-      local ok, v = pcall(fn, ctx)
-      if not ok then rethrow(v, "yaql", x.expr, x.base, text) end
-      ok, v = pcall(finalize, v, true)
+      local ok, v = pcall(run, ctx)
       if not ok then rethrow(v, "yaql", x.expr, x.base, text) end
       return v
     end}
   end
+  -- one protected call per expression: evaluate, convert, render as Python str()
+  local function render(fn, ctx) return pstr(finalize(fn(ctx), false)) end
   local replace = P.replace
   -- literal segments between the matches (for the fast path)
   local segs, dup = {}, false
@@ -124,9 +125,7 @@ local function compile_yaql(text, matches)
     local simple = not dup
     for i = 1, n do
       local x = exprs[i]
-      local ok, v = pcall(x.fn, ctx)
-      if ok then ok, v = pcall(finalize, v, false) end
-      if ok then ok, v = pcall(pstr, v) end
+      local ok, v = pcall(render, x.fn, ctx)
       if not ok then rethrow(v, "yaql", x.expr, x.base, text) end
       vals[i] = v
       if simple and sfind(v, "<%", 1, true) then simple = false end
