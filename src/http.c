@@ -15,6 +15,7 @@
 #define ERROR_BODY_CAP (64 * 1024)
 /* How much of the server's text goes into a message (the rest of the line is ours). */
 #define SERVER_TEXT_MAX 300
+#define DEADLINE_SLACK_MS 5 /* curl and glarex read the clock apart by about a millisecond */
 
 struct glarex__http {
     CURL *curl;
@@ -898,7 +899,10 @@ static int transport_error(glarex_error *err, const glarex__http *h,
                                  req->what);
     switch (rc) {
     case CURLE_OPERATION_TIMEDOUT:
-        if (t->deadline_bound) /* curl's clock may stop a hair before ours: trust the cause */
+        /* The time left became curl's timeout, and curl's millisecond clock may stop a
+         * hair before ours: near the deadline, the deadline is the cause (a stall or
+         * connect timeout well before it is not). */
+        if (t->deadline_bound && monotonic_ms() + DEADLINE_SLACK_MS >= h->deadline_ms)
             return glarex__error_set(err, GLAREX_EDEADLINE, "%s: stopped at the deadline: %s",
                                      req->what, detail);
         return glarex__error_set(err, GLAREX_ETIMEOUT, "%s: %s", req->what, detail);

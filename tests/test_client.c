@@ -1539,6 +1539,56 @@ static void test_client__stall_and_total_timeouts(void **state)
     glarex_client_free(c);
 }
 
+static int64_t monotonic_ms_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A caller's deadline (an evaluation's) stops requests as GLAREX_EDEADLINE; a stall
+ * long before it is still a timeout. */
+static void test_client__deadline(void **state)
+{
+    fixture *fx = *state;
+    glarex_client_options o = client_opts(fx->srv.url);
+    glarex_client *c;
+    glarex_error err;
+    char data[101], path[256], rule[512];
+    collect col;
+    json_t *v = NULL;
+
+    o.stall_timeout_ms = 1000;
+    c = new_client_opts(&o);
+    char *id = artifact_with_data(fx, c, "deadline", data);
+    snprintf(path, sizeof(path), "/artifacts/workflows/%s/resources/data.bin", id);
+    snprintf(rule, sizeof(rule),
+             "{\"kind\": \"drip\", \"method\": \"GET\", \"path\": \"%s\", \"chunk\": 1,"
+             " \"interval\": 3}",
+             path);
+    set_fault(fx, rule);
+    glarex_blob_loc loc = {WF_TYPE, id, "resources", "data.bin"};
+    memset(&col, 0, sizeof(col));
+    glarex__client_set_deadline(c, monotonic_ms_now() + 20000);
+    assert_int_equal(glarex_client_download(NULL, c, &loc, NULL, collect_cb, &col, &err),
+                     GLAREX_ETIMEOUT);
+
+    set_fault(fx, "{\"kind\": \"delay\", \"method\": \"GET\", \"path\": \"/schemas/*\", "
+                  "\"seconds\": 2}");
+    glarex__client_set_deadline(c, monotonic_ms_now() + 300);
+    double t0 = now_s();
+    assert_int_equal(glarex_client_schema(&v, c, WF_TYPE, &err), GLAREX_EDEADLINE);
+    assert_true(now_s() - t0 < 1.5);
+    assert_non_null(strstr(err.message, "deadline"));
+
+    glarex__client_set_deadline(c, monotonic_ms_now() - 1);
+    assert_int_equal(glarex_client_schema(&v, c, WF_TYPE, &err), GLAREX_EDEADLINE);
+    assert_non_null(strstr(err.message, "no time left"));
+    glarex__client_set_deadline(c, 0);
+    free(id);
+    glarex_client_free(c);
+}
+
 static void test_client__trace_redacts_token(void **state);
 
 typedef struct trace_log {
@@ -1930,6 +1980,7 @@ int main(void)
         T(test_client__download_size_cap),
         T(test_client__json_size_cap),
         T(test_client__stall_and_total_timeouts),
+        T(test_client__deadline),
         T(test_client__trace_redacts_token),
         T(test_client__external_redirect_without_token),
         T(test_client__external_via_static_route),
