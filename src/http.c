@@ -337,7 +337,7 @@ void glarex__http_error_text(char *out, size_t size, long status, const char *bo
         one_line(out, size, reason_phrase(status), strlen(reason_phrase(status)));
 }
 
-static int status_code(long status)
+int glarex__http_status_code(long status)
 {
     switch (status) {
     case 400:
@@ -361,7 +361,7 @@ int glarex__http_status_error(glarex_error *err, const char *what,
                               const glarex__http_response *resp)
 {
     char text[SERVER_TEXT_MAX + 1];
-    int code = status_code(resp->status);
+    int code = glarex__http_status_code(resp->status);
 
     glarex__http_error_text(text, sizeof(text), resp->status,
                             resp->body.ptr ? resp->body.ptr : "", resp->body.size);

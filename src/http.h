@@ -100,9 +100,13 @@ int glarex__http_perform(glarex__http_response *resp, glarex__http *http,
 void glarex__http_response_dispose(glarex__http_response *resp);
 
 /* Bounds every later request (each attempt, and the waits between retries) by an
- * absolute CLOCK_MONOTONIC time in ms; a request started after it fails at once with
- * GLAREX_ETIMEOUT. 0 removes the bound. */
+ * absolute CLOCK_MONOTONIC time in ms; a request started after it fails at once, and
+ * one stopped by it fails, with GLAREX_EDEADLINE. 0 removes the bound. */
 void glarex__http_set_deadline(glarex__http *http, int64_t deadline_ms);
+
+/* The glarex_status of a non-2xx HTTP status (400 EINVALID, 401 EAUTH, 403 EFORBIDDEN,
+ * 404 ENOTFOUND, 409 ECONFLICT, 413 ETOOBIG, else EHTTP), shared by every peer. */
+int glarex__http_status_code(long status);
 
 /* Records the error for a non-2xx response (used for statuses the caller accepted but
  * cannot handle). Returns the glarex_status. */

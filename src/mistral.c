@@ -65,24 +65,6 @@ void glarex_mistral_free(glarex_mistral *m)
     free(m);
 }
 
-static int status_code(long status)
-{
-    switch (status) {
-    case 401:
-        return GLAREX_EAUTH;
-    case 403:
-        return GLAREX_EFORBIDDEN;
-    case 404:
-        return GLAREX_ENOTFOUND;
-    case 409:
-        return GLAREX_ECONFLICT;
-    case 413:
-        return GLAREX_ETOOBIG;
-    default:
-        return GLAREX_EHTTP;
-    }
-}
-
 /* Records the error of a non-2xx answer: Mistral's faultstring when there is one, else
  * whatever the shared transport makes of the body. */
 static int mistral_error(glarex_error *err, const char *what,
@@ -106,7 +88,7 @@ static int mistral_error(glarex_error *err, const char *what,
         else if (o && text[o - 1] != ' ')
             text[o++] = ' ';
     text[o] = '\0';
-    code = glarex__error_set(err, status_code(resp->status), "%s: %ld %s", what,
+    code = glarex__error_set(err, glarex__http_status_code(resp->status), "%s: %ld %s", what,
                              resp->status, text);
     if (err)
         err->http_status = (int)resp->status;
