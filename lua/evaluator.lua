@@ -19,11 +19,24 @@ local cur, old, ncur = {}, {}, 0
 function ev.set_cache_size(n) CACHE_SIZE = n; cur, old, ncur = {}, {}, 0 end
 function ev.clear_cache() cur, old, ncur = {}, {}, 0 end
 
+-- M.host.guard(), when the host has it, starts counting instructions (and checking
+-- the deadline) for the rest of the evaluation. Compiling and running a template
+-- that is not bounded (see template.lua) are guarded; the rest is linear in the
+-- data, which the memory limit bounds.
+local function guard()
+  local host = M.host
+  local g = host and host.guard
+  if g then g() end
+end
+
 local function compile_cached(text)
   local c = cur[text]
   if c then return c end
   c = old[text]
-  if not c then c = T.compile(text) end
+  if not c then
+    guard()
+    c = T.compile(text)
+  end
   if ncur >= CACHE_SIZE then old, cur, ncur = cur, {}, 0 end
   cur[text] = c
   ncur = ncur + 1
@@ -41,7 +54,9 @@ function ev.evaluate(text, ctx)
   if type(text) ~= "string" then return text end
   if not sfind(text, "{", 1, true) and not sfind(text, "<%", 1, true) then return text end
   if ctx == nil then ctx = null end
-  return compile_cached(text).eval(ctx)
+  local c = compile_cached(text)
+  if not c.bounded then guard() end
+  return c.eval(ctx)
 end
 
 -- Python truthiness of the context (`if not context`)
@@ -60,7 +75,9 @@ local function rec(v, ctx)
   if tv == "string" then
     -- no '{' and no '<%': cannot be an expression
     if not sfind(v, "{", 1, true) and not sfind(v, "<%", 1, true) then return v end
-    return compile_cached(v).eval(ctx)
+    local c = compile_cached(v)
+    if not c.bounded then guard() end
+    return c.eval(ctx)
   end
   if tv ~= "table" or v == null then return v end
   local mt = getmetatable(v)
@@ -108,6 +125,7 @@ end
 -- run a compiled object
 function ev.run(compiled, ctx)
   if ctx == nil then ctx = null end
+  if not compiled.bounded then guard() end
   return compiled.eval(ctx)
 end
 

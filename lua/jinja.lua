@@ -1396,7 +1396,57 @@ local function load_src(src, name)
   return chunk
 end
 
--- expression only (compile_expression) -> function(D) returning the value
+-- Whether evaluating an expression takes time bounded by the size of the data it
+-- reads: constants, names, literals, attribute and item lookup, and the filters
+-- list and map(attribute=...). No call, test, operator or other filter: those may
+-- iterate without bound (over a range, nested). The embedder runs bounded
+-- templates without counting instructions.
+local bounded_stmt
+local function bounded(n)
+  local k = n.k
+  if k == "const" or k == "name" then return true end
+  if k == "getattr" then return bounded(n.e) end
+  if k == "getitem" then return n.key.k ~= "slice" and bounded(n.e) and bounded(n.key) end
+  if k == "tuple" or k == "list" then
+    for _, x in ipairs(n.items) do if not bounded(x) then return false end end
+    return true
+  end
+  if k == "dict" then
+    for _, it in ipairs(n.items) do
+      if not (bounded(it.key) and bounded(it.value)) then return false end
+    end
+    return true
+  end
+  if k == "filter" then
+    local a = n.a
+    if a.dyn_args or a.dyn_kwargs or #a.args > 0 or not bounded(n.e) then return false end
+    if n.name == "list" then return #a.kwargs == 0 end
+    if n.name ~= "map" or #a.kwargs == 0 then return false end
+    for _, kv in ipairs(a.kwargs) do
+      if (kv.key ~= "attribute" and kv.key ~= "default") or not bounded(kv.value) then return false end
+    end
+    return true
+  end
+  return false
+end
+local function bounded_body(body)
+  for _, st in ipairs(body) do if not bounded_stmt(st) then return false end end
+  return true
+end
+function bounded_stmt(st)
+  if st.k == "data" then return true end
+  if st.k == "output" then return bounded(st.e) end
+  if st.k == "if" then
+    for _, br in ipairs(st.branches) do
+      if not (bounded(br.test) and bounded_body(br.body)) then return false end
+    end
+    return st.else_ == nil or bounded_body(st.else_)
+  end
+  return false
+end
+
+-- expression only (compile_expression) -> function(D) returning the value, its
+-- source, and whether it is bounded
 function jinja.compile_expression(src)
   src = normalize(src)
   local toks = lex_expression(src)
@@ -1409,10 +1459,11 @@ function jinja.compile_expression(src)
   for _, line in ipairs(g.buf) do out[#out + 1] = line .. "\n" end
   out[#out + 1] = "return " .. ex .. "\nend\n"
   local code = concat(out)
-  return load_src(code, "=jinja")(rt, L, {}), code
+  return load_src(code, "=jinja")(rt, L, {}), code, bounded(e)
 end
 
--- full template -> function(D) returning the rendered string
+-- full template -> function(D) returning the rendered string, its source, the
+-- state (position of the running statement) and whether it is bounded
 function jinja.compile_render(src)
   src = normalize(src)
   local toks = lex_template(src)
@@ -1428,7 +1479,7 @@ function jinja.compile_render(src)
   out[#out + 1] = "return concat(out, \"\", 1, n)\nend\n"
   local code = concat(out)
   local state = {pos = 1}
-  return load_src(code, "=jinja")(rt, L, state), code, state
+  return load_src(code, "=jinja")(rt, L, state), code, state, bounded_body(body)
 end
 
 ------------------------------------------------------------------------
@@ -1448,10 +1499,10 @@ function jinja.compile_template(text)
   local m = matches[1]
   if m.s == 1 and m.e == #text then
     local inner = ssub(text, 3, -3)
-    local ok, fn = pcall(jinja.compile_expression, inner)
+    local ok, fn, _, is_bounded = pcall(jinja.compile_expression, inner)
     if not ok then T.rethrow(fn, "jinja", text, 2, text) end
     local finalize = L.finalize
-    return {kind = "jinja", text = text, eval = function(ctx)
+    return {kind = "jinja", text = text, bounded = is_bounded, eval = function(ctx)
       local ok2, v = pcall(fn, ctx)
       if ok2 then
         if getmetatable(v) == rt.Undefined and v.strict then
@@ -1464,9 +1515,9 @@ function jinja.compile_template(text)
       return v
     end}
   end
-  local ok, fn, _, state = pcall(jinja.compile_render, text)
+  local ok, fn, _, state, is_bounded = pcall(jinja.compile_render, text)
   if not ok then T.rethrow(fn, "jinja", text, 0, text) end
-  return {kind = "jinja", text = text, eval = function(ctx)
+  return {kind = "jinja", text = text, bounded = is_bounded, eval = function(ctx)
     state.pos = 1
     local ok2, v = pcall(fn, ctx)
     if not ok2 then

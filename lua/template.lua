@@ -1,7 +1,8 @@
 -- glarex template: Mistral's expression detection and template semantics.
 -- Decides Jinja vs YAQL vs plain text, whole-value typing, YAQL's
 -- replace-based substitution and Jinja rendering; returns compiled objects
--- {kind=, text=, eval=function(ctx)} whose eval raises glarex errors.
+-- {kind=, text=, bounded=, eval=function(ctx)} whose eval raises glarex errors;
+-- `bounded` when its running time is bounded by the size of the data it reads.
 local M = ...
 local rt, P, Y, yaql = M.runtime, M.pyfmt, M.yaqllib, M.yaql
 local T = {}
@@ -78,6 +79,7 @@ end
 ------------------------------------------------------------------------
 local function compile_yaql(text, matches)
   local exprs = {}
+  local all_bounded = true
   for i, m in ipairs(matches) do
     local mtext = ssub(text, m.s, m.e)
     local inner, istart = strip_delims(mtext)
@@ -85,9 +87,10 @@ local function compile_yaql(text, matches)
     local lead = 0
     if stripped ~= "" then lead = (sfind(inner, stripped, 1, true) or 1) - 1 end
     local base = (m.s - 1) + (istart - 1) + lead -- 0-based offset of the expression in the template
-    local ok, fn = pcall(yaql.compile, stripped, "=yaql")
+    local ok, fn, _, is_bounded = pcall(yaql.compile, stripped, "=yaql")
     if not ok then rethrow(fn, "yaql", stripped, base, text) end
     exprs[i] = {text = mtext, expr = stripped, fn = fn, base = base}
+    all_bounded = all_bounded and is_bounded
   end
   local whole = (#matches == 1 and matches[1].s == 1 and matches[1].e == #text)
   local finalize, pstr = Y.finalize, P.str
@@ -96,7 +99,7 @@ local function compile_yaql(text, matches)
     local x = exprs[1]
     local fn = x.fn
     local function run(ctx) return finalize(fn(ctx), true) end
-    return {kind = "yaql", text = text, eval = function(ctx)
+    return {kind = "yaql", text = text, bounded = all_bounded, eval = function(ctx)
       local ok, v = pcall(run, ctx)
       if not ok then rethrow(v, "yaql", x.expr, x.base, text) end
       return v
@@ -118,7 +121,7 @@ local function compile_yaql(text, matches)
   segs[#matches + 1] = ssub(text, prev)
   local n = #exprs
   local concat = table.concat
-  return {kind = "yaql", text = text, eval = function(ctx)
+  return {kind = "yaql", text = text, bounded = all_bounded, eval = function(ctx)
     -- evaluate every expression first (in order): evaluation never depends
     -- on the text being built
     local vals = {}
@@ -145,7 +148,7 @@ local function compile_yaql(text, matches)
 end
 
 local function compile_plain(text)
-  return {kind = "plain", text = text, eval = function() return text end}
+  return {kind = "plain", text = text, bounded = true, eval = function() return text end}
 end
 
 ------------------------------------------------------------------------

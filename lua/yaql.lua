@@ -734,6 +734,38 @@ local I = Y.I
 ]]
 
 -- returns Lua source for the expression text
+-- Whether evaluating `n` takes time bounded by the size of the data it reads:
+-- constants, variables, member access, indexing, list literals, and/or, and host
+-- functions (glare() & co. and the embedder's, which are C). No method or
+-- library call: those iterate, and iteration (over a range, nested) has no such
+-- bound. The embedder runs bounded expressions without counting instructions.
+local function bounded(n)
+  local k = n.k
+  if k == "const" or k == "keyword" or k == "var" then return true end
+  if k == "wrap" then return bounded(n.e) end
+  if k == "list" or k == "index" then
+    if #n.args.named > 0 then return false end
+    for _, a in ipairs(n.args.pos) do if not bounded(a) then return false end end
+    return k == "list" or bounded(n.e)
+  end
+  if k == "binary" then
+    if n.op == "." or n.op == "?." then return n.r.k == "keyword" and bounded(n.l) end
+    if n.op == "and" or n.op == "or" then return bounded(n.l) and bounded(n.r) end
+    return false
+  end
+  if k == "call" then
+    local name = n.name
+    if Y.F[name] or name == "let" or name == "with" or name == "switch" or name == "dict" or
+      name == "env" or #n.args.named > 0 then
+      return false
+    end
+    for _, a in ipairs(n.args.pos) do if not bounded(a) then return false end end
+    return true
+  end
+  return false
+end
+
+-- Lua source of the expression, and whether it is bounded (see above).
 function yaql.generate(text)
   local ast = parse(text)
   local g = Gen.new()
@@ -747,12 +779,13 @@ function yaql.generate(text)
   if g.uses_vars then out[#out + 1] = "local V = Y.mkvars(D)\n" end
   for _, line in ipairs(g.buf) do out[#out + 1] = line .. "\n" end
   out[#out + 1] = "return " .. e .. "\nend\n"
-  return concat(out)
+  return concat(out), bounded(ast)
 end
 
--- compile expression text (already stripped) into function(data)
+-- compile expression text (already stripped) into function(data); also returns
+-- the source and whether the expression is bounded
 function yaql.compile(text, chunkname)
-  local src = yaql.generate(text)
+  local src, is_bounded = yaql.generate(text)
   local host = M.host
   local loader = host and host.load
   if not loader then error("glarex: M.host.load is not set", 0) end
@@ -763,7 +796,7 @@ function yaql.compile(text, chunkname)
     end
     error("glarex: internal error compiling YAQL: " .. tostring(lerr) .. "\n" .. src, 0)
   end
-  return chunk(rt, Y), src
+  return chunk(rt, Y), src, is_bounded
 end
 
 return yaql

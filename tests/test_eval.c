@@ -284,7 +284,18 @@ static void test_eval__instruction_limit(void **state)
     assert_int_equal(glarex_eval_new(&small, NULL, &o, &err), 0);
     assert_int_equal(check_error(small, "<% range(0, 10000000).select($ * 2).sum() %>", NULL),
                      GLAREX_EINSNLIMIT);
+    /* templates that may iterate are counted, whatever else they hold */
+    assert_int_equal(check_error(small, "<% $.a %> and <% range(0, 10000000).sum() %>", NULL),
+                     GLAREX_EINSNLIMIT);
+    assert_int_equal(check_error(small, "{{ range(90000) | sum }}", NULL), GLAREX_EINSNLIMIT);
+    assert_int_equal(check_error(small, "{% for i in range(90000) %}{{ i }}{% endfor %}", NULL),
+                     GLAREX_EINSNLIMIT);
+    assert_int_equal(check_error(small, "{{ _.a }} {% for i in range(90000) %}{% endfor %}",
+                                 NULL),
+                     GLAREX_EINSNLIMIT);
     check_value(small, "<% 1 + 1 %>", NULL, "2");
+    check_value(small, "<% $.a %> and <% $.a %>", "{\"a\": 1}", "\"1 and 1\"");
+    check_value(small, "Host {{ _.a }}", "{\"a\": 1}", "\"Host 1\"");
     glarex_eval_free(small);
 }
 

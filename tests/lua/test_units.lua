@@ -152,5 +152,31 @@ do
   check("no globals in generated yaql", env_used, false)
 end
 
+-- bounded templates (run without the instruction count): no iteration, no library call
+do
+  for _, c in ipairs{
+    {"plain text", true}, {"<% $.x %>", true}, {"<% $ %>", true}, {"<% $.a.b[0] %>", true},
+    {"<% $.a?.b %>", true}, {"<% $.a and $.b or $.c %>", true}, {"<% [$.a, 'b'] %>", true},
+    {"<% glare('wf', '1.0', 'x.sh') %>", true}, {"<% task().result %>", true},
+    {"<% $.d.get('k') %>", false}, {"<% $.hosts.select($.name) %>", false},
+    {"<% range(0, 10) %>", false}, {"<% $.x + 1 %>", false}, {"<% $.x = 1 %>", false},
+    {"<% let(a => 1) -> $a %>", false}, {"<% glare(name => 'wf', version => '1', resource => 'x') %>", false},
+    {"a <% $.x %> b <% $.y %>", true}, {"a <% $.x %> b <% $.y.len() %>", false},
+    {"{{ _.x }}", true}, {"{{ _.a.b[0] }}", true}, {"{{ x['k'] }}", true},
+    {"{{ _.hosts | map(attribute='name') | list }}", true},
+    {"{{ _.hosts | map(attribute='name', default='-') | list }}", true},
+    {"{{ _.hosts | map('upper') | list }}", false}, {"{{ _.hosts | sum }}", false},
+    {"{{ _.hosts | map(attribute=_.k) | list }}", true}, {"{{ _.s[1:] }}", false},
+    {"{{ range(10) | list }}", false}, {"{{ _.x + 1 }}", false}, {"{{ _.x is defined }}", false},
+    {"{{ [_.a, {'k': _.b}] }}", true}, {"{{ _.l | list(*_.m) }}", false},
+    {"Host {{ _.name }} at {{ _.ip }}", true},
+    {"{% if _.a %}{{ _.b }}{% else %}c{% endif %}", true},
+    {"{% if _.a | length %}b{% endif %}", false},
+    {"{% for i in _.l %}{{ i }}{% endfor %}", false}, {"{% set x = 1 %}{{ x }}", false},
+  } do
+    check("bounded " .. c[1], ev.compile(c[1]).bounded == true, c[2])
+  end
+end
+
 print(string.format("%d passed, %d failed", passed, failed))
 os.exit(failed == 0 and 0 or 1)
