@@ -605,6 +605,9 @@ function Gen:func_call(n)
   end
   -- host function (or unknown)
   local es = self:exlist(args.pos)
+  if name == "glare" and #es == 3 and #named == 0 then
+    return "host_glare(D, " .. concat(es, ", ") .. ")"
+  end
   local kwexpr = "nil"
   if #named > 0 then
     local vals = {}
@@ -730,6 +733,7 @@ local add, sub, mul, div, mod, op_in, neg, pos = Y.add, Y.sub, Y.mul, Y.div, Y.m
 local re_match, re_nomatch = Y.re_match, Y.re_nomatch
 local dot, index, index2, mkdict, getvar = Y.dot, Y.index, Y.index2, Y.mkdict, Y.getvar
 local no_func, no_method, unknown_method, host_call = Y.no_func, Y.no_method, Y.unknown_method, Y.host_call
+local host_glare = Y.host_glare
 local I = Y.I
 ]]
 

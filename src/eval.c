@@ -754,15 +754,15 @@ static size_t glare_args(lua_State *L, glarex_eval *ev, const char *fname, const
     return 3;
 }
 
-static int call_glare(lua_State *L, glarex_eval *ev, int kind, const char *fname)
+/* Fetches a[0] (a URI) when n == 1, else a[0..2] (name, version, resource), and
+ * pushes the result of glare function `kind`. */
+static int fetch_glare(lua_State *L, glarex_eval *ev, int kind, const char *fname,
+                       const char *const a[3], size_t n)
 {
-    const char *a[3] = {NULL, NULL, NULL};
     glarex_blob *blob = NULL;
     glarex_error e;
-    size_t n;
     int rc;
 
-    n = glare_args(L, ev, fname, a);
     if (!ev->ctx)
         return host_raisef(L, ev, GLAREX_EUNSUPPORTED,
                            "%s() needs a store: this evaluator was created without one",
@@ -797,6 +797,26 @@ static int call_glare(lua_State *L, glarex_eval *ev, int kind, const char *fname
         return host_raise(L, ev, &e);
     }
     return 1;
+}
+
+static int call_glare(lua_State *L, glarex_eval *ev, int kind, const char *fname)
+{
+    const char *a[3] = {NULL, NULL, NULL};
+    size_t n = glare_args(L, ev, fname, a);
+    return fetch_glare(L, ev, kind, fname, a, n);
+}
+
+/* host.glare(name, version, resource): the common form of glare(), three strings,
+ * without the argument list and keyword handling of host.call. */
+static int host_glare(lua_State *L)
+{
+    const char *a[3];
+    for (int i = 0; i < 3; i++) {
+        a[i] = lua_tostring(L, i + 1);
+        if (lua_type(L, i + 1) != LUA_TSTRING)
+            return luaL_error(L, "host.glare() takes three strings");
+    }
+    return fetch_glare(L, eval_of(L), FN_GLARE, "glare", a, 3);
 }
 
 static int call_yaml_parse(lua_State *L, glarex_eval *ev)
@@ -955,7 +975,7 @@ static int setup_state(lua_State *L)
 
     /* M: the modules table, with M.host. */
     lua_newtable(L);
-    lua_createtable(L, 0, 4);
+    lua_createtable(L, 0, 5);
     push_strict_table(L);
     lua_pushcclosure(L, host_load, 1);
     lua_setfield(L, -2, "load");
@@ -965,6 +985,8 @@ static int setup_state(lua_State *L)
     lua_setfield(L, -2, "has");
     lua_pushcfunction(L, host_guard);
     lua_setfield(L, -2, "guard");
+    lua_pushcfunction(L, host_glare);
+    lua_setfield(L, -2, "glare");
     lua_setfield(L, -2, "host");
 
     for (const glarex__lua_module *m = glarex__lua_modules; m->name; m++) {

@@ -209,6 +209,19 @@ static void test_eval__glare_functions(void **state)
     assert_int_equal(check_error(f->ev, "<% glare('heal_vms', '1.0', 'nope') %>", "nope"),
                      GLAREX_ENOTFOUND);
     check_error(f->ev, "<% glare('heal_vms', 1.0, 'heal.sh') %>", NULL);
+    /* three strings take a shorter path than keywords or computed arguments: same
+     * results, same errors */
+    check_value(f->ev, "<% glare(name => 'heal_vms', version => '1.0', resource => 'heal.sh') %>",
+                "{\"a\": 1}", "\"#!/bin/sh\\necho healing\\n\"");
+    check_value(f->ev, "<% glare($.n, '1.0', 'heal' + '.sh') %>", "{\"n\": \"heal_vms\"}",
+                "\"#!/bin/sh\\necho healing\\n\"");
+    assert_int_equal(check_error(f->ev, "<% glare(name => 'heal_vms', version => '1.0', "
+                                        "resource => 'image.bin') %>",
+                                 "glare_b64()"),
+                     GLAREX_EBINARY);
+    assert_int_equal(check_error(f->ev, "<% glare('heal_vms', '1.0', 2) %>",
+                                 "glare() argument 3 must be a string, not number"),
+                     GLAREX_EEVAL);
 }
 
 static void test_eval__sandbox_has_no_dangerous_globals(void **state)
