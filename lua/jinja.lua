@@ -884,13 +884,25 @@ local function lua_num(x)
 end
 
 function Gen.new()
-  local g = setmetatable({buf = {}, ntmp = 0, used_f = {}, used_t = {}, checks = {}, tchecks = {}, soft = 0}, Gen)
+  local g = setmetatable({buf = {}, consts = {}, ntmp = 0, used_f = {}, used_t = {}, checks = {},
+    tchecks = {}, soft = 0}, Gen)
   g.frame = {vars = {}, root = true}
   g.out = "out"; g.n = "n"
   return g
 end
 function Gen:emit(s) local b = self.buf; b[#b + 1] = s end
 function Gen:tmp() self.ntmp = self.ntmp + 1; return "t" .. self.ntmp end
+-- a value computed once when the chunk loads (before `return function(D)`)
+function Gen:const(code)
+  local c = self.consts
+  c[#c + 1] = code
+  return "K" .. #c
+end
+local function consts_code(g)
+  local lines = {}
+  for i, code in ipairs(g.consts) do lines[i] = "local K" .. i .. " = " .. code .. "\n" end
+  return concat(lines)
+end
 function Gen:var_local(name)
   self.ntmp = self.ntmp + 1
   return "v" .. self.ntmp .. "_" .. name:gsub("[^%w_]", "_")
@@ -1116,6 +1128,15 @@ function Gen:filter(n, value_expr)
   end
   if L.filters[name] then
     self.used_f[name] = true
+    local a = n.a
+    local plain = #a.args == 0 and not a.dyn_args and not a.dyn_kwargs
+    -- the idiom map(attribute='name') | list, without building arguments each time
+    if plain and name == "list" and #a.kwargs == 0 then return "list_of(" .. pres[1] .. ")" end
+    if plain and name == "map" and #a.kwargs == 1 and a.kwargs[1].key == "attribute" and
+      a.kwargs[1].value.k == "const" and type(a.kwargs[1].value.v) == "string" then
+      local getter = self:const("L.attrgetter(" .. lua_str(a.kwargs[1].value.v) .. ")")
+      return "map_attr(" .. pres[1] .. ", " .. getter .. ")"
+    end
     return "F[" .. lua_str(name) .. "](" .. pres[1] .. ", " .. argt .. ", " .. kw .. ", D)"
   end
   if not L.MISTRAL[name] and not n.soft and self.soft == 0 then self.checks[name] = true end
@@ -1363,6 +1384,7 @@ local F, Tst, G, MISTRAL = L.filters, L.tests, L.GLOBALS, L.MISTRAL
 local dyn_filter, call_test, resolve, undef_name = L.dyn_filter, L.call_test, L.resolve, L.undef_name
 local loop_items, new_loop, unpack, ns_set = L.loop_items, L.new_loop, L.unpack, L.ns_set
 local cond_undefined = L.cond_undefined
+local list_of, map_attr = L.list_of, L.map_attr
 ]]
 
 local function checks_code(g)
@@ -1455,7 +1477,7 @@ function jinja.compile_expression(src)
   if p:cur().t ~= "eof" then p:fail("chunk after expression", p:cur()) end
   local g = Gen.new()
   local ex = g:ex(e)
-  local out = {HEADER, "return function(D)\n", checks_code(g), "\n"}
+  local out = {HEADER, consts_code(g), "return function(D)\n", checks_code(g), "\n"}
   for _, line in ipairs(g.buf) do out[#out + 1] = line .. "\n" end
   out[#out + 1] = "return " .. ex .. "\nend\n"
   local code = concat(out)
@@ -1474,7 +1496,7 @@ function jinja.compile_render(src)
   local frame = g:open_frame(body)
   g:block(body)
   g:close_frame(frame)
-  local out = {HEADER, "return function(D)\n", checks_code(g), "\n"}
+  local out = {HEADER, consts_code(g), "return function(D)\n", checks_code(g), "\n"}
   for _, line in ipairs(g.buf) do out[#out + 1] = line .. "\n" end
   out[#out + 1] = "return concat(out, \"\", 1, n)\nend\n"
   local code = concat(out)

@@ -197,7 +197,9 @@ L.truthy = truthy
 -- iteration helpers
 ------------------------------------------------------------------------
 local function collect(v)
-  if getmetatable(v) == Undefined and v.strict then undef_fail(v) end
+  local mt = getmetatable(v)
+  if mt == Iter and v.drain then return v.drain() end
+  if mt == Undefined and v.strict then undef_fail(v) end
   local out, n = {}, 0
   for x in iter(v) do n = n + 1; out[n] = x end
   return out
@@ -984,6 +986,18 @@ end
 L.check_hashable = check_hashable
 local function make_attrgetter(attribute, postprocess, default)
   local parts = attr_parts(attribute)
+  if #parts == 1 and type(parts[1]) == "string" and not postprocess and
+    (default == nil or default == null) then
+    -- one name (map(attribute='name')): a dict's own key first, as getitem does
+    local part = parts[1]
+    return function(item)
+      if getmetatable(item) == Dict then
+        local v = item.map[part]
+        if v ~= nil then return v end
+      end
+      return getitem(item, part)
+    end
+  end
   return function(item)
     for _, part in ipairs(parts) do
       item = getitem(item, part)
@@ -1266,7 +1280,10 @@ F.join = function(v, args, kw)
   end
   return concat(parts, tostr(a[1]))
 end
-F.list = function(v, args, kw) bind("list", args, kw, {}); return list_of(collect(v)) end
+F.list = function(v, args, kw)
+  if (args and #args > 0) or kw then bind("list", args, kw, {}) end
+  return list_of(collect(v))
+end
 F.lower = function(v, args, kw) bind("lower", args, kw, {}); return P.lower(soft_str(v)) end
 F.upper = function(v, args, kw) bind("upper", args, kw, {}); return P.upper(soft_str(v)) end
 F.items = function(v, args, kw)
@@ -1277,6 +1294,25 @@ F.items = function(v, args, kw)
   for i, k in ipairs(v.keys) do out[i] = tuple_of({k, dict_get(v, k)}) end
   return gen_from_array(out)
 end
+-- the generator of fn(x) for the items x of v
+local function map_items(v, fn)
+  local mt = getmetatable(v)
+  if mt == List or mt == Tuple or mt == PyList then return rt.map_seq(v, fn, "generator") end
+  local nx = iter(v)
+  return make_iter(function()
+    local x = nx()
+    if x == nil then return nil end
+    return fn(x)
+  end, "generator")
+end
+-- map(attribute='<constant>'): the compiler makes the getter once (L.attrgetter)
+L.attrgetter = function(attribute) return make_attrgetter(attribute) end
+function L.map_attr(v, getter)
+  if not truthy(v) then return gen_from_array({}) end
+  return map_items(v, getter)
+end
+-- list() without arguments
+function L.list_of(v) return list_of(collect(v)) end
 F.map = function(v, args, kw, D)
   if not truthy(v) then return gen_from_array({}) end
   local fn
@@ -1294,12 +1330,7 @@ F.map = function(v, args, kw, D)
     for i = 2, #args do rest[#rest + 1] = args[i] end
     fn = function(item) return call_filter(name, item, rest, kw, D) end
   end
-  local nx = iter(v)
-  return make_iter(function()
-    local x = nx()
-    if x == nil then return nil end
-    return fn(x)
-  end, "generator")
+  return map_items(v, fn)
 end
 local function min_max(is_max)
   return function(v, args, kw)

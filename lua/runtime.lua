@@ -8,6 +8,7 @@ local type, getmetatable, setmetatable, rawget = type, getmetatable, setmetatabl
 local mtype, tointeger = math.type, math.tointeger
 local sbyte, ssub, sfind, sformat = string.byte, string.sub, string.find, string.format
 local maxint, minint = math.maxinteger, math.mininteger
+local tunpack = table.unpack
 local huge = math.huge
 
 ------------------------------------------------------------------------
@@ -331,6 +332,41 @@ local function make_iter(nextfn, what)
   return it
 end
 rt.make_iter = make_iter
+
+-- a single-pass iterator over fn(x) for the items x of a sequence (Jinja's map),
+-- which can also hand over what is left at once: drain() runs one loop instead
+-- of a call chain per item, for list(), join and the like
+function rt.map_seq(src, fn, what)
+  local i, done = 0, false
+  local it = setmetatable({what = what, next = false, drain = false}, Iter)
+  it.next = function()
+    if done then return nil end
+    i = i + 1
+    local x = src[i]
+    local y
+    if x ~= nil then y = fn(x) end
+    if y == nil then done = true end
+    return y
+  end
+  it.drain = function()
+    if done then return {} end
+    done = true -- also after an error, as a Python generator that raised
+    local m = #src - i
+    -- sized at once (no regrowth) when the items fit on the stack comfortably
+    local out = m <= 4096 and {tunpack(src, i + 1, i + m)} or {}
+    for k = 1, m do
+      local y = fn(src[i + k])
+      if y == nil then
+        for r = k, m do out[r] = nil end
+        break
+      end
+      out[k] = y
+    end
+    i = #src
+    return out
+  end
+  return it
+end
 
 -- materialise anything iterable into a plain Lua array (not copied for
 -- sequences when nocopy is set)
