@@ -105,44 +105,44 @@ local function compile_yaql(text, matches)
       return v
     end}
   end
-  -- one protected call per expression: evaluate, convert, render as Python str()
-  local function render(fn, ctx) return pstr(finalize(fn(ctx), false)) end
-  local replace = P.replace
-  -- literal segments between the matches (for the fast path)
-  local segs, dup = {}, false
-  local seen = {}
+  -- The output laid out as it will be joined: the literal segments between the
+  -- matches, with each expression's slot (even indexes) false until rendered.
+  local n = #exprs
+  local layout, dup, seen = {}, false, {}
   local prev = 1
   for i, m in ipairs(matches) do
-    segs[i] = ssub(text, prev, m.s - 1)
+    layout[2 * i - 1] = ssub(text, prev, m.s - 1)
+    layout[2 * i] = false
     prev = m.e + 1
     if seen[exprs[i].text] then dup = true end
     seen[exprs[i].text] = true
   end
-  segs[#matches + 1] = ssub(text, prev)
-  local n = #exprs
-  local concat = table.concat
+  layout[2 * n + 1] = ssub(text, prev)
+  local size = 2 * n + 1
+  -- every expression in order (evaluation never depends on the text being built),
+  -- each value converted and rendered as Python str(), into its slot
+  local function render_all(ctx, out)
+    for i = 1, n do out[2 * i] = pstr(finalize(exprs[i].fn(ctx), false)) end
+  end
+  local replace, concat, unpack = P.replace, table.concat, table.unpack
   return {kind = "yaql", text = text, bounded = all_bounded, eval = function(ctx)
-    -- evaluate every expression first (in order): evaluation never depends
-    -- on the text being built
-    local vals = {}
+    local out = {unpack(layout, 1, size)}
+    local ok, e = pcall(render_all, ctx, out)
+    if not ok then
+      local i = 1
+      while out[2 * i] do i = i + 1 end -- the first slot not rendered failed
+      local x = exprs[i]
+      rethrow(e, "yaql", x.expr, x.base, text)
+    end
     local simple = not dup
     for i = 1, n do
-      local x = exprs[i]
-      local ok, v = pcall(render, x.fn, ctx)
-      if not ok then rethrow(v, "yaql", x.expr, x.base, text) end
-      vals[i] = v
-      if simple and sfind(v, "<%", 1, true) then simple = false end
+      if simple and sfind(out[2 * i], "<%", 1, true) then simple = false end
     end
-    if simple then
-      -- no value can be re-substituted: plain interleaving
-      local out = {}
-      for i = 1, n do out[2 * i - 1] = segs[i]; out[2 * i] = vals[i] end
-      out[2 * n + 1] = segs[n + 1]
-      return concat(out)
-    end
+    -- no value can be re-substituted: plain interleaving
+    if simple then return concat(out) end
     -- Mistral's sequential str.replace over the current result
     local result = text
-    for i = 1, n do result = replace(result, exprs[i].text, vals[i], -1) end
+    for i = 1, n do result = replace(result, exprs[i].text, out[2 * i], -1) end
     return result
   end}
 end

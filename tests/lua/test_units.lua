@@ -134,6 +134,13 @@ do
   ok, e = pcall(ev.evaluate, "ab <% $.missing %>", ctx)
   check("eval error", e.kind, "eval")
   check("eval error offset", e.offset, 6)
+  -- the failing expression of several is the one reported
+  ok, e = pcall(ev.evaluate, "<% $.a %> and <% $.missing %> and <% $.a %>", ctx)
+  check("template error expr", not ok and e.expr, "$.missing")
+  check("template error offset", e.offset, 17)
+  ok, e = pcall(ev.evaluate, "<% $.missing %> and <% $.a %>", ctx)
+  check("template first error expr", not ok and e.expr, "$.missing")
+  check("template first error offset", e.offset, 3)
   ok, e = pcall(ev.evaluate, "<% $.l.toSet() %>", ctx)
   check("unsupported kind", e.kind, "unsupported")
   check("unsupported message", e.message:match("at offset %d+$") ~= nil, true)
