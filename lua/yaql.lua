@@ -738,32 +738,44 @@ local I = Y.I
 ]]
 
 -- returns Lua source for the expression text
--- Whether evaluating `n` takes time bounded by the size of the data it reads:
--- constants, variables, member access, indexing, list literals, and/or, and host
--- functions (glare() & co. and the embedder's, which are C). No method or
--- library call: those iterate, and iteration (over a range, nested) has no such
--- bound. The embedder runs bounded expressions without counting instructions.
-local function bounded(n)
+-- Whether evaluating `n` takes time bounded by the size of the data it reads
+-- (which the memory limit bounds): constants, variables, member access,
+-- indexing, list literals, and/or, host functions (glare() & co. and the
+-- embedder's, which are C), and select/where whose lambda only reads its item.
+-- No other method or library call: those may iterate without such a bound (over
+-- a range, nested). The embedder runs bounded expressions without counting
+-- instructions. `item_only`: inside a select/where lambda, where the only
+-- variable is the item and nothing is called, so one pass costs the data once.
+local function bounded(n, item_only)
   local k = n.k
-  if k == "const" or k == "keyword" or k == "var" then return true end
-  if k == "wrap" then return bounded(n.e) end
+  if k == "const" or k == "keyword" then return true end
+  if k == "var" then return not item_only or n.name == "1" end
+  if k == "wrap" then return bounded(n.e, item_only) end
   if k == "list" or k == "index" then
     if #n.args.named > 0 then return false end
-    for _, a in ipairs(n.args.pos) do if not bounded(a) then return false end end
-    return k == "list" or bounded(n.e)
+    for _, a in ipairs(n.args.pos) do if not bounded(a, item_only) then return false end end
+    return k == "list" or bounded(n.e, item_only)
   end
   if k == "binary" then
-    if n.op == "." or n.op == "?." then return n.r.k == "keyword" and bounded(n.l) end
-    if n.op == "and" or n.op == "or" then return bounded(n.l) and bounded(n.r) end
+    local op, r = n.op, n.r
+    if op == "." or op == "?." then
+      if r.k == "keyword" then return bounded(n.l, item_only) end
+      if item_only or r.k ~= "call" or (r.name ~= "select" and r.name ~= "where") or
+        #r.args.pos ~= 1 or #r.args.named > 0 then
+        return false
+      end
+      return bounded(n.l, false) and bounded(r.args.pos[1], true)
+    end
+    if op == "and" or op == "or" then return bounded(n.l, item_only) and bounded(r, item_only) end
     return false
   end
   if k == "call" then
     local name = n.name
-    if Y.F[name] or name == "let" or name == "with" or name == "switch" or name == "dict" or
-      name == "env" or #n.args.named > 0 then
+    if item_only or Y.F[name] or name == "let" or name == "with" or name == "switch" or
+      name == "dict" or name == "env" or #n.args.named > 0 then
       return false
     end
-    for _, a in ipairs(n.args.pos) do if not bounded(a) then return false end end
+    for _, a in ipairs(n.args.pos) do if not bounded(a, false) then return false end end
     return true
   end
   return false
@@ -783,7 +795,7 @@ function yaql.generate(text)
   if g.uses_vars then out[#out + 1] = "local V = Y.mkvars(D)\n" end
   for _, line in ipairs(g.buf) do out[#out + 1] = line .. "\n" end
   out[#out + 1] = "return " .. e .. "\nend\n"
-  return concat(out), bounded(ast)
+  return concat(out), bounded(ast, false)
 end
 
 -- compile expression text (already stripped) into function(data); also returns
