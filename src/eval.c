@@ -300,6 +300,55 @@ static int push_json_protected(lua_State *L)
     return 1;
 }
 
+/* Whether s[0..n) is UTF-8 as JSON text allows it (no overlong forms, surrogates
+ * or code points past U+10FFFF), as jansson checks it. */
+static int utf8_valid(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        /* ASCII runs, a word at a time: scripts and most values are all ASCII */
+        while (i + 8 <= n) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if (w & UINT64_C(0x8080808080808080))
+                break;
+            i += 8;
+        }
+        if (i >= n)
+            break;
+        unsigned char c = s[i];
+        size_t len;
+        uint32_t cp;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if ((c & 0xe0) == 0xc0) {
+            len = 2;
+            cp = c & 0x1f;
+        } else if ((c & 0xf0) == 0xe0) {
+            len = 3;
+            cp = c & 0x0f;
+        } else if ((c & 0xf8) == 0xf0) {
+            len = 4;
+            cp = c & 0x07;
+        } else {
+            return 0;
+        }
+        if (i + len > n)
+            return 0;
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
+            (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+            return 0;
+        i += len;
+    }
+    return 1;
+}
+
 /* Converts the Lua value at `idx` into JSON (new), or sets err. Runs outside any
  * protected call, so it only reads the stack with functions that cannot raise. */
 static int to_json(json_t **out, glarex_eval *ev, lua_State *L, int idx, int depth,
@@ -333,10 +382,10 @@ static int to_json(json_t **out, glarex_eval *ev, lua_State *L, int idx, int dep
     case LUA_TSTRING: {
         size_t len;
         const char *s = lua_tolstring(L, idx, &len);
-        *out = json_stringn(s, len);
-        if (!*out)
+        if (!utf8_valid((const unsigned char *)s, len))
             return glarex__error_set(err, GLAREX_EBINARY, "result string is not UTF-8 text");
-        return 0;
+        *out = json_stringn_nocheck(s, len);
+        return *out ? 0 : GLAREX_ENOMEM_SET(err);
     }
     case LUA_TTABLE: {
         int mt_kind = 0; /* 1 null, 2 list, 3 dict */
@@ -541,43 +590,6 @@ static const char *string_arg(lua_State *L, glarex_eval *ev, const char *fname, 
     const char *s = lua_tostring(L, -1);
     lua_pop(L, 1); /* still referenced by the argument list */
     return s;
-}
-
-static int utf8_valid(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = s[i];
-        size_t len;
-        uint32_t cp;
-        if (c < 0x80) {
-            i++;
-            continue;
-        } else if ((c & 0xe0) == 0xc0) {
-            len = 2;
-            cp = c & 0x1f;
-        } else if ((c & 0xf0) == 0xe0) {
-            len = 3;
-            cp = c & 0x0f;
-        } else if ((c & 0xf8) == 0xf0) {
-            len = 4;
-            cp = c & 0x07;
-        } else {
-            return 0;
-        }
-        if (i + len > n)
-            return 0;
-        for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
-            (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
-            return 0;
-        i += len;
-    }
-    return 1;
 }
 
 static void push_base64(lua_State *L, const unsigned char *s, uint64_t n)

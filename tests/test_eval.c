@@ -224,6 +224,37 @@ static void test_eval__glare_functions(void **state)
                      GLAREX_EEVAL);
 }
 
+/* Result strings must be UTF-8 as JSON allows it: checked by glarex itself, with
+ * ASCII runs taken a word at a time, so the edges of that are tried here. */
+static void test_eval__result_strings_are_utf8(void **state)
+{
+    fixture *f = *state;
+    static const char *const bad[] = {
+        "return '\\xff'",                         /* not a lead byte */
+        "return 'abcdefgh\\xc0\\x80'",             /* overlong NUL after a word */
+        "return 'abc\\xe0\\x80\\xaf'",             /* overlong '/' */
+        "return 'abcdefghijklmno\\xed\\xa0\\x80'", /* a surrogate */
+        "return '\\xf4\\x90\\x80\\x80'",           /* past U+10FFFF */
+        "return 'abcdefgh\\xe2\\x82'",             /* cut short at the end */
+        "return 'abcdefg\\xe2\\x82abcdefgh'",      /* continuation missing */
+    };
+    json_t *got = NULL;
+    glarex_error err;
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(lua_error(f->ev, bad[i], NULL, 0), GLAREX_EBINARY);
+    assert_int_equal(glarex__eval_run_lua(&got, f->ev,
+                                          "return 'h\\xc3\\xa9llo w\\xc3\\xb6rld, "
+                                          "\\xe6\\x97\\xa5\\xe6\\x9c\\xac \\xf0\\x9f\\x98\\x80 "
+                                          "and plain ASCII past a word'",
+                                          &err),
+                     0);
+    assert_string_equal(json_string_value(got),
+                        "h\xc3\xa9llo w\xc3\xb6rld, \xe6\x97\xa5\xe6\x9c\xac "
+                        "\xf0\x9f\x98\x80 and plain ASCII past a word");
+    json_decref(got);
+}
+
 static void test_eval__sandbox_has_no_dangerous_globals(void **state)
 {
     fixture *f = *state;
@@ -422,6 +453,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_eval__deadline, setup, teardown),
         cmocka_unit_test(test_eval__deadline_bounds_fetching),
         cmocka_unit_test_setup_teardown(test_eval__deep_recursion, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_eval__result_strings_are_utf8, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eval__metatable_tricks, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
