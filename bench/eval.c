@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RUNS 3
+#define RUNS 5
 
 static const char HEAL_VM_SCRIPT[] =
     "#!/bin/sh\n"
@@ -117,18 +117,18 @@ static double gx_run(glarex_eval *ev, const eval_case *c, const json_t *ctx, lon
 
 /* Warm (one evaluation, whose result is kept) and pick n so that a run lasts about
  * `target` seconds, estimated from warm evaluations over a tenth of that. */
-static int gx_prepare(glarex_eval *ev, const eval_case *c, double target, long *n,
-                      json_t **result, glarex_error *err)
+static int gx_prepare(glarex_eval *ev, const eval_case *c, const json_t *ctx, double target,
+                      long *n, json_t **result, glarex_error *err)
 {
     long count = 0;
     double t0, spent, est;
     json_t *out = NULL;
 
-    if (eval_once(ev, c, c->context, result, err) < 0)
+    if (eval_once(ev, c, ctx, result, err) < 0)
         return -1;
     t0 = bench_now();
     do {
-        if (eval_once(ev, c, c->context, &out, err) < 0)
+        if (eval_once(ev, c, ctx, &out, err) < 0)
             return -1;
         json_decref(out);
         count++;
@@ -256,9 +256,37 @@ typedef struct result {
     double us[RUNS];
 } result;
 
+/* Warms and calibrates one glarex series: `ctx` NULL evaluates against the bound
+ * context, else converts `ctx` on every call. */
+static void gx_series(result *r, glarex_eval *ev, const eval_case *c, const json_t *ctx,
+                      double target)
+{
+    glarex_error err;
+    glarex_error_clear(&err);
+    if (gx_prepare(ev, c, ctx, target, &r->n, &r->value, &err) < 0)
+        snprintf(r->error, sizeof(r->error), "%s: %s", glarex_strerror(err.code), err.message);
+    else
+        r->ok = 1;
+}
+
+static void gx_step(result *r, glarex_eval *ev, const eval_case *c, const json_t *ctx, int i)
+{
+    glarex_error err;
+    if (!r->ok)
+        return;
+    r->us[i] = gx_run(ev, c, ctx, r->n, &err);
+    if (r->us[i] < 0) {
+        r->ok = 0;
+        snprintf(r->error, sizeof(r->error), "%s: %s", glarex_strerror(err.code), err.message);
+    }
+}
+
+/* One case: glarex with the context bound once (`g`, the executor's way: bind the
+ * task's context, evaluate its expressions; the data is already in the evaluator's
+ * own values, as Mistral's is in Python's), glarex given the context as JSON on
+ * every call (`j`), and Mistral (`m`). */
 static void run_case(const bench_cfg *cfg, const eval_case *c, glarex_ctx *gctx,
-                     const char *gx_unavailable, helper *h, result *g, result *m,
-                     double *bound_best)
+                     const char *gx_unavailable, helper *h, result *g, result *j, result *m)
 {
     double target = cfg->quick ? 0.002 : 0.2;
     glarex_eval *ev = NULL;
@@ -266,19 +294,22 @@ static void run_case(const bench_cfg *cfg, const eval_case *c, glarex_ctx *gctx,
     json_t *r;
 
     memset(g, 0, sizeof(*g));
+    memset(j, 0, sizeof(*j));
     memset(m, 0, sizeof(*m));
-    *bound_best = -1;
     glarex_error_clear(&err);
 
-    /* glarex: a fresh evaluator, warmed and calibrated */
+    /* glarex: one evaluator, both series warmed and calibrated */
     if (gx_unavailable) {
         snprintf(g->error, sizeof(g->error), "%s", gx_unavailable);
+        snprintf(j->error, sizeof(j->error), "%s", gx_unavailable);
     } else if (glarex_eval_new(&ev, gctx, NULL, &err) < 0 ||
-               gx_prepare(ev, c, target, &g->n, &g->value, &err) < 0) {
+               glarex_eval_bind(ev, c->context, &err) < 0) {
         snprintf(g->error, sizeof(g->error), "%s: %s", glarex_strerror(err.code),
                  err.message);
+        snprintf(j->error, sizeof(j->error), "%s", g->error);
     } else {
-        g->ok = 1;
+        gx_series(g, ev, c, NULL, target);
+        gx_series(j, ev, c, c->context, target);
     }
 
     /* Mistral: warmed and calibrated in its process */
@@ -301,7 +332,7 @@ static void run_case(const bench_cfg *cfg, const eval_case *c, glarex_ctx *gctx,
     json_decref(r);
 
     /* Runs alternate, Mistral then glarex, so that load on the machine hits both. */
-    for (int i = 0; i < RUNS && (g->ok || m->ok); i++) {
+    for (int i = 0; i < RUNS && (g->ok || j->ok || m->ok); i++) {
         if (m->ok) {
             r = helper_call(h, json_pack("{s:s, s:I}", "op", "run", "n", (json_int_t)m->n),
                             cfg->quick ? 120 : 900);
@@ -314,27 +345,23 @@ static void run_case(const bench_cfg *cfg, const eval_case *c, glarex_ctx *gctx,
             }
             json_decref(r);
         }
-        if (g->ok) {
-            g->us[i] = gx_run(ev, c, c->context, g->n, &err);
-            if (g->us[i] < 0) {
-                g->ok = 0;
-                snprintf(g->error, sizeof(g->error), "%s: %s", glarex_strerror(err.code),
-                         err.message);
-            }
-        }
-    }
-
-    /* The executor's way: bind the task's context once, evaluate many expressions. */
-    if (g->ok && glarex_eval_bind(ev, c->context, &err) == 0) {
-        for (int i = 0; i < RUNS; i++) {
-            double us = gx_run(ev, c, NULL, g->n, &err);
-            if (us < 0)
-                break;
-            if (*bound_best < 0 || us < *bound_best)
-                *bound_best = us;
-        }
+        gx_step(g, ev, c, NULL, i);
+        gx_step(j, ev, c, c->context, i);
     }
     glarex_eval_free(ev);
+}
+
+/* "results differ" note when a glarex result is not Mistral's. */
+static void compare_results(char *note, size_t size, const result *g, const result *m)
+{
+    if (!g->value || !m->value || json_equal(g->value, m->value))
+        return;
+    char *a = json_dumps(g->value, JSON_ENCODE_ANY | JSON_COMPACT);
+    char *b = json_dumps(m->value, JSON_ENCODE_ANY | JSON_COMPACT);
+    snprintf(note, size, "results differ: glarex %.150s, Mistral %.150s", a ? a : "?",
+             b ? b : "?");
+    free(a);
+    free(b);
 }
 
 json_t *bench_eval(const bench_cfg *cfg, const bench_server *srv)
@@ -385,13 +412,12 @@ json_t *bench_eval(const bench_cfg *cfg, const bench_server *srv)
         bench_out("   Mistral %s on CPython %s (Debian python3-mistral)\n",
                   json_string_value(json_object_get(plain.meta, "mistral")),
                   json_string_value(json_object_get(plain.meta, "python")));
-    bench_out("   %-56s %10s %10s %9s %11s\n", "case", "glarex us", "Mistral us", "ratio",
-              "bound ctx us");
+    bench_out("   %-56s %10s %10s %8s %12s %8s\n", "case", "glarex us", "Mistral us", "ratio",
+              "JSON ctx us", "ratio");
     for (size_t i = 0; i < n; i++) {
         const eval_case *c = &cases[i];
         helper *h = &plain;
-        result g, m;
-        double bound;
+        result g, j, m;
         char label[64], note[900] = "";
         json_t *e;
 
@@ -413,7 +439,7 @@ json_t *bench_eval(const bench_cfg *cfg, const bench_server *srv)
             }
         }
         case_label(label, sizeof(label), c);
-        run_case(cfg, c, gctx, c->glare && !gctx ? gx_why : NULL, h, &g, &m, &bound);
+        run_case(cfg, c, gctx, c->glare && !gctx ? gx_why : NULL, h, &g, &j, &m);
         if (c->glare && !m.ok && strcmp(plugin, "contrib") == 0) {
             snprintf(plugin_note, sizeof(plugin_note),
                      "the contrib/mistral plugin failed (%.400s); Mistral's glare() is a "
@@ -421,13 +447,15 @@ json_t *bench_eval(const bench_cfg *cfg, const bench_server *srv)
                      m.error);
             helper_stop(h);
             json_decref(g.value);
+            json_decref(j.value);
             json_decref(m.value);
             helper_start(h, cfg, srv, PLUGIN_FUNCTION);
             plugin = "function";
-            run_case(cfg, c, gctx, gctx ? NULL : gx_why, h, &g, &m, &bound);
+            run_case(cfg, c, gctx, gctx ? NULL : gx_why, h, &g, &j, &m);
         }
 
-        double gb = g.ok ? bench_min(g.us, RUNS) : 0, mb = m.ok ? bench_min(m.us, RUNS) : 0;
+        double gb = g.ok ? bench_min(g.us, RUNS) : 0, jb = j.ok ? bench_min(j.us, RUNS) : 0;
+        double mb = m.ok ? bench_min(m.us, RUNS) : 0;
         e = json_pack("{s:s, s:s}", "case", label, "id", c->id);
         if (c->glare)
             json_object_set_new(e, "mistral_glare", json_string(plugin));
@@ -438,13 +466,18 @@ json_t *bench_eval(const bench_cfg *cfg, const bench_server *srv)
         if (g.ok) {
             json_object_set_new(e, "glarex_median_us", json_real(bench_median(g.us, RUNS)));
             json_object_set_new(e, "glarex_n", json_integer(g.n));
-            if (bound > 0) {
-                json_object_set_new(e, "glarex_bound_us", json_real(bound));
-                if (m.ok)
-                    json_object_set_new(e, "ratio_bound", json_real(mb / bound));
-            }
         } else {
             json_object_set_new(e, "glarex_error", json_string(g.error));
+        }
+        if (j.ok) {
+            json_object_set_new(e, "glarex_json_us", json_real(jb));
+            json_object_set_new(e, "glarex_json_median_us",
+                                json_real(bench_median(j.us, RUNS)));
+            json_object_set_new(e, "glarex_json_n", json_integer(j.n));
+            if (m.ok && jb > 0)
+                json_object_set_new(e, "ratio_json", json_real(mb / jb));
+        } else {
+            json_object_set_new(e, "glarex_json_error", json_string(j.error));
         }
         if (m.ok) {
             json_object_set_new(e, "mistral_median_us", json_real(bench_median(m.us, RUNS)));
@@ -452,28 +485,27 @@ json_t *bench_eval(const bench_cfg *cfg, const bench_server *srv)
         } else {
             json_object_set_new(e, "mistral_error", json_string(m.error));
         }
-        if (g.value && m.value) {
-            int same = json_equal(g.value, m.value);
-            json_object_set_new(e, "same_result", json_boolean(same));
-            if (!same) {
-                char *a = json_dumps(g.value, JSON_ENCODE_ANY | JSON_COMPACT);
-                char *b = json_dumps(m.value, JSON_ENCODE_ANY | JSON_COMPACT);
-                snprintf(note, sizeof(note), "results differ: glarex %.150s, Mistral %.150s",
-                         a ? a : "?", b ? b : "?");
-                free(a);
-                free(b);
-            }
-        }
+        if (m.value && (g.value || j.value))
+            json_object_set_new(e, "same_result",
+                                json_boolean((!g.value || json_equal(g.value, m.value)) &&
+                                             (!j.value || json_equal(j.value, m.value))));
+        compare_results(note, sizeof(note), &g, &m);
+        if (!note[0])
+            compare_results(note, sizeof(note), &j, &m);
 
-        char gx[32], ms[32], ra[32], bd[32];
+        char gx[32], ms[32], ra[32], js[32], rj[32];
         snprintf(gx, sizeof(gx), g.ok ? "%.2f" : "ERROR", gb);
         snprintf(ms, sizeof(ms), m.ok ? "%.1f" : "ERROR", mb);
         snprintf(ra, sizeof(ra), g.ok && m.ok && gb > 0 ? "%.0fx" : "-",
                  gb > 0 ? mb / gb : 0.0);
-        snprintf(bd, sizeof(bd), bound > 0 ? "%.2f" : "-", bound);
-        bench_out("   %-56.56s %10s %10s %9s %11s\n", label, gx, ms, ra, bd);
+        snprintf(js, sizeof(js), j.ok ? "%.2f" : "ERROR", jb);
+        snprintf(rj, sizeof(rj), j.ok && m.ok && jb > 0 ? "%.0fx" : "-",
+                 jb > 0 ? mb / jb : 0.0);
+        bench_out("   %-56.56s %10s %10s %8s %12s %8s\n", label, gx, ms, ra, js, rj);
         if (!g.ok)
             bench_out("      glarex error: %s\n", g.error);
+        if (!j.ok && strcmp(j.error, g.error) != 0)
+            bench_out("      glarex error (JSON context): %s\n", j.error);
         if (!m.ok)
             bench_out("      Mistral error: %s\n", m.error);
         if (note[0])
@@ -486,6 +518,7 @@ json_t *bench_eval(const bench_cfg *cfg, const bench_server *srv)
         if (c->glare && plugin_note[0])
             bench_out("      note: %s\n", plugin_note);
         json_decref(g.value);
+        json_decref(j.value);
         json_decref(m.value);
         json_array_append_new(entries, e);
     }

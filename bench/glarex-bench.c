@@ -128,11 +128,12 @@ static void summary(const json_t *root)
                 snprintf(r, sizeof(r), "%.0fx", num(e, "ratio"));
             else
                 snprintf(r, sizeof(r), "ERROR");
-            if (json_is_number(json_object_get(e, "ratio_bound")))
-                snprintf(rb, sizeof(rb), "%.0fx", num(e, "ratio_bound"));
+            if (json_is_number(json_object_get(e, "ratio_json")))
+                snprintf(rb, sizeof(rb), "%.0fx", num(e, "ratio_json"));
             else
                 snprintf(rb, sizeof(rb), "-");
-            bench_out("   eval             %-56.56s Mistral/glarex %6s (bound context %s)\n",
+            bench_out("   eval             %-56.56s Mistral/glarex %6s (JSON context each "
+                      "call %s)\n",
                       json_string_value(json_object_get(e, "case")), r, rb);
         }
     }
