@@ -51,10 +51,13 @@ function ev.compile(text)
 end
 
 function ev.evaluate(text, ctx)
-  if type(text) ~= "string" then return text end
-  if not sfind(text, "{", 1, true) and not sfind(text, "<%", 1, true) then return text end
+  local c = cur[text] -- a template in use: no need to look for delimiters again
+  if not c then
+    if type(text) ~= "string" then return text end
+    if not sfind(text, "{", 1, true) and not sfind(text, "<%", 1, true) then return text end
+    c = compile_cached(text)
+  end
   if ctx == nil then ctx = null end
-  local c = compile_cached(text)
   if not c.bounded then guard() end
   return c.eval(ctx)
 end

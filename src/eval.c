@@ -143,9 +143,9 @@ static void count_hook(lua_State *L, lua_Debug *ar)
 }
 
 /* Starts counting instructions and checking the deadline. Bounded templates (their
- * time is linear in the data, see lua/template.lua) run without: the hook makes
- * the interpreter stop at every instruction, which costs a fifth of a cheap
- * evaluation. */
+ * time is linear in the data: `bounded` in lua/yaql.lua and lua/jinja.lua) run
+ * without: the hook makes the interpreter stop at every instruction, which costs a
+ * fifth of a cheap evaluation. */
 static void guard_run(glarex_eval *ev)
 {
     if (ev->running && !ev->guarded) {
@@ -824,9 +824,9 @@ static int host_glare(lua_State *L)
 {
     const char *a[3];
     for (int i = 0; i < 3; i++) {
-        a[i] = lua_tostring(L, i + 1);
         if (lua_type(L, i + 1) != LUA_TSTRING)
             return luaL_error(L, "host.glare() takes three strings");
+        a[i] = lua_tostring(L, i + 1);
     }
     return fetch_glare(L, eval_of(L), FN_GLARE, "glare", a, 3);
 }
