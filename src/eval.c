@@ -928,6 +928,41 @@ static void push_strict_table(lua_State *L)
     lua_setmetatable(L, -2);
 }
 
+/* getmetatable(v) and type(v) as the base library's, with the strings they need
+ * ("__metatable", the type names) made once, as upvalues: the runtime dispatches on
+ * both everywhere, and the base versions build those strings on every call. */
+static int fast_getmetatable(lua_State *L)
+{
+    luaL_checkany(L, 1);
+    if (!lua_getmetatable(L, 1)) {
+        lua_pushnil(L);
+        return 1;
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    if (lua_rawget(L, -2) == LUA_TNIL)
+        lua_pop(L, 1); /* no __metatable field: the metatable itself */
+    return 1;
+}
+
+static int fast_type(lua_State *L)
+{
+    int t = lua_type(L, 1);
+    luaL_argexpected(L, t != LUA_TNONE, 1, "value");
+    lua_pushvalue(L, lua_upvalueindex(t + 1));
+    return 1;
+}
+
+static void install_fast_base(lua_State *L)
+{
+    lua_pushliteral(L, "__metatable");
+    lua_pushcclosure(L, fast_getmetatable, 1);
+    lua_setglobal(L, "getmetatable");
+    for (int t = 0; t < LUA_NUMTYPES; t++)
+        lua_pushstring(L, lua_typename(L, t));
+    lua_pushcclosure(L, fast_type, LUA_NUMTYPES);
+    lua_setglobal(L, "type");
+}
+
 /* Base functions the evaluator's own Lua code may use; everything else is dropped. */
 static const char *const base_allowed[] = {
     "assert",   "error",  "getmetatable", "ipairs", "next",     "pairs",  "pcall",
@@ -969,6 +1004,7 @@ static int setup_state(lua_State *L)
     lua_pushnil(L);
     lua_setfield(L, -2, "dump");
     lua_pop(L, 1);
+    install_fast_base(L);
     /* Strings share one metatable: hide it, so nothing can change how every string
      * behaves for the runtime. */
     lua_pushliteral(L, "");
