@@ -272,6 +272,19 @@ static void test_eval__sandbox_has_no_dangerous_globals(void **state)
     assert_string_equal(json_string_value(got), "");
     json_decref(got);
 
+    /* getmetatable and type are the evaluator's own, with the base library's answers */
+    const char *base =
+        "local mt = setmetatable({}, {__metatable = 'locked'})\n"
+        "local plain = setmetatable({}, {})\n"
+        "return table.concat({tostring(getmetatable('')), tostring(getmetatable(mt)),\n"
+        "  tostring(getmetatable(plain) ~= nil), tostring(getmetatable({})),\n"
+        "  tostring(getmetatable(1)), type(nil), type(true), type(1), type('s'), type({}),\n"
+        "  type(type), tostring(pcall(type)), tostring(pcall(getmetatable))}, ',')";
+    assert_int_equal(glarex__eval_run_lua(&got, f->ev, base, &err), 0);
+    assert_string_equal(json_string_value(got), "false,locked,true,nil,nil,nil,boolean,number,"
+                                                "string,table,function,false,false");
+    json_decref(got);
+
     /* bytecode is refused even by the loader the compiler uses */
     char msg[600];
     lua_error(f->ev, "return string.dump(print)", msg, sizeof(msg));
