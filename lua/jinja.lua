@@ -1523,16 +1523,15 @@ function jinja.compile_template(text)
     local inner = ssub(text, 3, -3)
     local ok, fn, _, is_bounded = pcall(jinja.compile_expression, inner)
     if not ok then T.rethrow(fn, "jinja", text, 2, text) end
-    local finalize = L.finalize
+    local finalize, Undefined, undef_fail = L.finalize, rt.Undefined, rt.undef_fail
+    -- the value, then the JSON data it becomes: one protected call
+    local function run(ctx)
+      local v = fn(ctx)
+      if getmetatable(v) == Undefined and v.strict then undef_fail(v) end
+      return finalize(v)
+    end
     return {kind = "jinja", text = text, bounded = is_bounded, eval = function(ctx)
-      local ok2, v = pcall(fn, ctx)
-      if ok2 then
-        if getmetatable(v) == rt.Undefined and v.strict then
-          ok2, v = pcall(rt.undef_fail, v)
-        else
-          ok2, v = pcall(finalize, v)
-        end
-      end
+      local ok2, v = pcall(run, ctx)
       if not ok2 then T.rethrow(v, "jinja", text, 2, text) end
       return v
     end}
