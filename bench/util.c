@@ -1,7 +1,7 @@
 /* glarex-bench: timing, processes, the test server, files and memory figures. */
 #include "bench.h"
+#include "server_io.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -518,7 +518,6 @@ int bench_reset_hwm(void)
 int bench_server_start(bench_server *s, const bench_cfg *cfg, const char *const *extra)
 {
     char data[340];
-    int pipefd[2];
     const char *argv[40];
     int argc = 0;
 
@@ -539,46 +538,15 @@ int bench_server_start(bench_server *s, const bench_cfg *cfg, const char *const 
         argv[argc++] = extra[i];
     argv[argc] = NULL;
 
-    if (pipe(pipefd) < 0)
-        return -1;
-    fflush(stdout);
-    fflush(stderr);
-    s->pid = fork();
+    s->pid = server_spawn(argv, s->log_path, s->url, sizeof(s->url));
     if (s->pid < 0) {
-        s->pid = 0;
-        close(pipefd[0]);
-        close(pipefd[1]);
-        return -1;
-    }
-    if (s->pid == 0) {
-        int log = open(s->log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        dup2(pipefd[1], 1);
-        if (log >= 0)
-            dup2(log, 2);
-        close(pipefd[0]);
-        close(pipefd[1]);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    close(pipefd[1]);
-
-    /* The first line names the port: "listening on http://127.0.0.1:NNNN". */
-    FILE *f = fdopen(pipefd[0], "r");
-    char line[256] = "";
-    if (!f || !fgets(line, sizeof(line), f) ||
-        sscanf(line, "listening on %63s", s->url) != 1 ||
-        strncmp(s->url, "http://127.0.0.1:", 17) != 0) {
         bench_note("the test server did not start (%s %s; log %s)", cfg->python,
                    cfg->server_script, s->log_path);
-        if (f)
-            fclose(f);
-        else
-            close(pipefd[0]);
+        s->pid = 0;
         s->url[0] = '\0';
         bench_server_stop(s);
         return -1;
     }
-    fclose(f);
     return 0;
 }
 
@@ -602,47 +570,15 @@ void bench_server_stop(bench_server *s)
     }
 }
 
-struct membuf {
-    char *ptr;
-    size_t len;
-};
-
-static size_t collect(char *data, size_t size, size_t n, void *payload)
-{
-    struct membuf *b = payload;
-    char *p = realloc(b->ptr, b->len + size * n + 1);
-    if (!p)
-        return 0;
-    memcpy(p + b->len, data, size * n);
-    b->ptr = p;
-    b->len += size * n;
-    b->ptr[b->len] = '\0';
-    return size * n;
-}
-
+/* The server's request counters (GET /__control/stats), or resets them (DELETE). */
 static int control(const bench_server *s, const char *method, json_t **out)
 {
-    CURL *h = curl_easy_init();
-    struct membuf b = {NULL, 0};
-    char url[128];
-    long status = -1;
+    char *body = NULL;
+    int status = server_http(s->url, method, "/__control/stats", NULL, NULL, NULL, &body);
 
     if (out)
-        *out = NULL;
-    if (!h)
-        return -1;
-    snprintf(url, sizeof(url), "%s/__control/stats", s->url);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
-    if (curl_easy_perform(h) == CURLE_OK)
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(h);
-    if (status == 200 && out && b.ptr)
-        *out = json_loads(b.ptr, 0, NULL);
-    free(b.ptr);
+        *out = status == 200 && body ? json_loads(body, 0, NULL) : NULL;
+    free(body);
     return status == 200 ? 0 : -1;
 }
 

@@ -1,11 +1,10 @@
 /* Test helper: starts and stops the Glare-compatible test server for C tests. */
 #include "server.h"
+#include "server_io.h"
 
 #include <glarex.h>
 
-#include <curl/curl.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
@@ -42,7 +41,6 @@ static const char *env_or(const char *name, const char *fallback)
 int test_server_start(test_server *s, const char *const *extra)
 {
     char data[300];
-    int pipefd[2];
     const char *argv[64];
     int argc = 0;
 
@@ -65,34 +63,13 @@ int test_server_start(test_server *s, const char *const *extra)
         argv[argc++] = extra[i];
     argv[argc] = NULL;
 
-    if (pipe(pipefd) < 0)
-        return -1;
-    s->pid = fork();
-    if (s->pid < 0)
-        return -1;
-    if (s->pid == 0) {
-        int log = open(s->log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        dup2(pipefd[1], 1);
-        if (log >= 0)
-            dup2(log, 2);
-        close(pipefd[0]);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    close(pipefd[1]);
-
-    /* The first line names the port: "listening on http://127.0.0.1:NNNN". */
-    FILE *f = fdopen(pipefd[0], "r");
-    char line[256] = "";
-    if (!f || !fgets(line, sizeof(line), f) ||
-        sscanf(line, "listening on %63s", s->url) != 1) {
+    s->pid = server_spawn(argv, s->log_path, s->url, sizeof(s->url));
+    if (s->pid < 0) {
         fprintf(stderr, "test server did not start (see %s)\n", s->log_path);
-        if (f)
-            fclose(f);
+        s->pid = 0;
         test_server_stop(s);
         return -1;
     }
-    fclose(f);
     return 0;
 }
 
@@ -133,63 +110,14 @@ int test_server_count(const test_server *s, const char *method, const char *path
     return n;
 }
 
-struct membuf {
-    char *ptr;
-    size_t len;
-};
-
-static size_t collect(char *data, size_t size, size_t n, void *payload)
-{
-    struct membuf *b = payload;
-    char *p = realloc(b->ptr, b->len + size * n + 1);
-    if (!p)
-        return 0;
-    memcpy(p + b->len, data, size * n);
-    b->ptr = p;
-    b->len += size * n;
-    b->ptr[b->len] = '\0';
-    return size * n;
-}
-
 int test_server_request(const test_server *s, const char *method, const char *path,
                         const char *token, const char *content_type, const char *body,
                         char **out)
 {
-    CURL *h = curl_easy_init();
-    struct curl_slist *hdrs = NULL;
-    struct membuf b = {NULL, 0};
-    char url[2300], hdr[512];
-    long status = -1;
-
-    if (!h)
-        return -1;
-    snprintf(url, sizeof(url), "%s%s", s->url, path);
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    if (token) {
-        snprintf(hdr, sizeof(hdr), "X-Auth-Token: %s", token);
-        hdrs = curl_slist_append(hdrs, hdr);
-    }
-    if (content_type) {
-        snprintf(hdr, sizeof(hdr), "Content-Type: %s", content_type);
-        hdrs = curl_slist_append(hdrs, hdr);
-    }
-    if (body) {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-    }
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
-    if (curl_easy_perform(h) == CURLE_OK)
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(hdrs);
-    curl_easy_cleanup(h);
-    if (out)
-        *out = b.ptr ? b.ptr : strdup("");
-    else
-        free(b.ptr);
-    return (int)status;
+    int status = server_http(s->url, method, path, token, content_type, body, out);
+    if (out && !*out)
+        *out = strdup("");
+    return status;
 }
 
 int test_store_artifact(char *id, const char *url, const char *token, const char *name,
