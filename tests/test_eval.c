@@ -322,6 +322,29 @@ static void test_eval__memory_limit(void **state)
                      GLAREX_EMEMLIMIT);
     assert_int_equal(check_error(f->ev, "<% 'x' * 2000000000 %>", NULL), GLAREX_EMEMLIMIT);
     check_value(f->ev, "<% $.a %>", "{\"a\": 1}", "1"); /* still healthy */
+
+    /* a bounded template (no instruction count) is held to the memory limit too: a
+     * host function's result that does not fit */
+    glarex_eval_options o = GLAREX_EVAL_OPTIONS_INIT;
+    glarex_eval *small = NULL;
+    glarex_error err;
+    json_t *got = NULL, *ctx;
+    size_t n = (size_t)1 << 20;
+    char *list = malloc(2 * n + 2);
+    assert_non_null(list);
+    for (size_t i = 0; i < n; i++)
+        memcpy(list + 2 * i, i ? ",1" : "[1", 2);
+    memcpy(list + 2 * n, "]", 2);
+    ctx = json_pack("{s:s}", "big", list);
+    free(list);
+    o.memory_limit = (size_t)8 << 20;
+    assert_int_equal(glarex_eval_new(&small, NULL, &o, &err), 0);
+    assert_int_equal(glarex_eval_string(&got, small, "<% yaml_parse($.big) %>", ctx, &err),
+                     GLAREX_EMEMLIMIT);
+    assert_null(got);
+    check_value(small, "<% $.a %>", "{\"a\": 1}", "1");
+    json_decref(ctx);
+    glarex_eval_free(small);
 }
 
 static void test_eval__instruction_limit(void **state)
