@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "eval_case.h"
 #include "server.h"
 
 /* The artifacts the glare cases refer to: name, version, resource keys. */
@@ -101,12 +102,7 @@ int main(int argc, char **argv)
         json_t *got = NULL;
         int rc, ok;
 
-        if (strcmp(mode, "recursive") == 0)
-            rc = glarex_eval_recursive(&got, ev, expr, context, &err);
-        else if (json_is_string(expr))
-            rc = glarex_eval_string(&got, ev, json_string_value(expr), context, &err);
-        else /* evaluate() returns anything but a string unchanged */
-            rc = (got = json_deep_copy(expr)) ? 0 : -1;
+        rc = test_eval_case(&got, ev, mode, expr, context, &err);
 
         ok = want_error ? rc < 0 : rc == 0 && json_equal(got, expected);
         tally *t = tally_for(tallies, &ntallies, json_string_value(json_object_get(c, "category")));

@@ -1,0 +1,13 @@
+/* Test helper: one case of a Mistral corpus (tests/conformance, tests/lua/diff). */
+#ifndef GLAREX_TEST_EVAL_CASE_H
+#define GLAREX_TEST_EVAL_CASE_H
+
+#include <glarex.h>
+
+/* Evaluates `expr` against `context` as Mistral would for `mode`: "recursive" is
+ * evaluate_recursively(), anything else evaluate(), which returns what is not a
+ * string unchanged. `got` receives the result (new). Returns 0 or a glarex_status. */
+int test_eval_case(json_t **got, glarex_eval *ev, const char *mode, const json_t *expr,
+                   const json_t *context, glarex_error *err);
+
+#endif
