@@ -21,8 +21,8 @@ function ev.clear_cache() cur, old, ncur = {}, {}, 0 end
 
 -- M.host.guard(), when the host has it, starts counting instructions (and checking
 -- the deadline) for the rest of the evaluation. Compiling and running a template
--- that is not bounded (see template.lua) are guarded; the rest is linear in the
--- data, which the memory limit bounds.
+-- that is not bounded (`bounded` in yaql.lua and jinja.lua) are guarded; the rest
+-- is linear in the data, which the memory limit bounds.
 local function guard()
   local host = M.host
   local g = host and host.guard

@@ -335,7 +335,7 @@ rt.make_iter = make_iter
 
 -- a single-pass iterator over fn(x) for the items x of a sequence (Jinja's map),
 -- which can also hand over what is left at once: drain() runs one loop instead
--- of a call chain per item, for list(), join and the like
+-- of a call chain per item, for list() and whatever else collects the items
 function rt.map_seq(src, fn, what)
   local i, done = 0, false
   local it = setmetatable({what = what, next = false, drain = false}, Iter)
