@@ -928,27 +928,8 @@ function Gen:is_bound(name)
   return name == "_"
 end
 
-function Gen:exlist(nodes)
-  local exprs = {}
-  for i, n in ipairs(nodes) do
-    local mark = #self.buf
-    local e = self:ex(n)
-    if #self.buf > mark and i > 1 then
-      local hoist = {}
-      for j = 1, i - 1 do
-        local ej = exprs[j]
-        if not ej:match("^[%w_]+$") and not ej:match('^"[^"]*"$') then
-          local t = self:tmp()
-          hoist[#hoist + 1] = "local " .. t .. " = " .. ej
-          exprs[j] = t
-        end
-      end
-      for k = #hoist, 1, -1 do table.insert(self.buf, mark + 1, hoist[k]) end
-    end
-    exprs[i] = e
-  end
-  return exprs
-end
+-- left-to-right evaluation of a list of nodes, as the YAQL generator does it
+Gen.exlist = M.yaql.exlist
 
 function Gen:fix(e)
   if e:match("^[%w_]+$") then return e end

@@ -354,7 +354,8 @@ function Gen:lookup(name)
   return "getvar(V, " .. lua_str(name) .. ")"
 end
 
--- compile a list of nodes keeping left-to-right evaluation order
+-- compile a list of nodes keeping left-to-right evaluation order; shared with the
+-- Jinja generator (any generator with `buf`, `ex` and `tmp`)
 function Gen:exlist(nodes)
   local exprs = {}
   for i, n in ipairs(nodes) do
@@ -365,7 +366,7 @@ function Gen:exlist(nodes)
       local hoist = {}
       for j = 1, i - 1 do
         local ej = exprs[j]
-        if not ej:match("^[%w_]+$") and not ej:match('^"') then
+        if not ej:match("^[%w_]+$") and not ej:match('^"[^"]*"$') then
           local t = self:tmp()
           hoist[#hoist + 1] = "local " .. t .. " = " .. ej
           exprs[j] = t
@@ -814,5 +815,7 @@ function yaql.compile(text, chunkname)
   end
   return chunk(rt, Y), src, is_bounded
 end
+
+yaql.exlist = Gen.exlist
 
 return yaql
