@@ -447,24 +447,18 @@ STR.isnumeric = noargs("isnumeric", is_digit_s)
 STR.isalpha = noargs("isalpha", is_alpha_s)
 STR.isalnum = noargs("isalnum", is_alnum_s)
 STR.isspace = noargs("isspace", is_space_s)
-local function str_isupper(s)
+-- str.isupper/islower: at least one cased character, none of the other case
+local function all_cased(s, is_case, is_other)
   local cased = false
   for _, ch in ipairs(rt.uchars(s)) do
     local cp = P.cp_of(ch)
-    if P.is_lower_cp(cp) then return false end
-    if P.is_upper_cp(cp) then cased = true end
+    if is_other(cp) then return false end
+    if is_case(cp) then cased = true end
   end
   return cased
 end
-local function str_islower(s)
-  local cased = false
-  for _, ch in ipairs(rt.uchars(s)) do
-    local cp = P.cp_of(ch)
-    if P.is_upper_cp(cp) then return false end
-    if P.is_lower_cp(cp) then cased = true end
-  end
-  return cased
-end
+local function str_isupper(s) return all_cased(s, P.is_upper_cp, P.is_lower_cp) end
+local function str_islower(s) return all_cased(s, P.is_lower_cp, P.is_upper_cp) end
 STR.isupper = noargs("isupper", str_isupper)
 STR.islower = noargs("islower", str_islower)
 STR.istitle = noargs("istitle", function(s)
