@@ -191,12 +191,35 @@ static int read_some(int fd, char **buf, size_t *len, size_t *cap)
     return 0;
 }
 
+/* The environment for a child: `env` (NULL-terminated, may be NULL) before this
+ * process's own, since glibc's getenv returns the first match. `environ` itself when
+ * there is nothing to add; else a new array (free it), or NULL when out of memory. */
+static char **child_env(const char *const *env)
+{
+    size_t nenv = 0, nextra = 0;
+    char **envp;
+
+    if (!env)
+        return environ;
+    while (environ[nenv])
+        nenv++;
+    while (env[nextra])
+        nextra++;
+    envp = calloc(nenv + nextra + 1, sizeof(char *));
+    if (!envp)
+        return NULL;
+    for (size_t i = 0; i < nextra; i++)
+        envp[i] = (char *)env[i];
+    for (size_t i = 0; i < nenv; i++)
+        envp[nextra + i] = environ[i];
+    return envp;
+}
+
 int bench_run(const char *const *argv, const char *const *env, char **out,
               const char *errpath, double timeout_s, double *wall)
 {
     int pfd[2] = {-1, -1};
-    char **envp = environ;
-    size_t nenv = 0, nextra = 0;
+    char **envp = child_env(env);
     char *buf = NULL;
     size_t len = 0, cap = 0;
     int status = 0, done = 0, killed = 0;
@@ -205,20 +228,8 @@ int bench_run(const char *const *argv, const char *const *env, char **out,
 
     if (out)
         *out = NULL;
-    if (env) {
-        while (environ[nenv])
-            nenv++;
-        while (env[nextra])
-            nextra++;
-        envp = calloc(nenv + nextra + 1, sizeof(char *));
-        if (!envp)
-            return -1;
-        /* The extra variables come first: glibc's getenv returns the first match. */
-        for (size_t i = 0; i < nextra; i++)
-            envp[i] = (char *)env[i];
-        for (size_t i = 0; i < nenv; i++)
-            envp[nextra + i] = environ[i];
-    }
+    if (!envp)
+        return -1;
     if (out && pipe(pfd) < 0) {
         if (envp != environ)
             free(envp);
@@ -330,24 +341,12 @@ int bench_proc_start(bench_proc *p, const char *const *argv, const char *const *
                      const char *errpath)
 {
     int in[2], out[2];
-    char **envp = environ;
-    size_t nenv = 0, nextra = 0;
+    char **envp = child_env(env);
 
     memset(p, 0, sizeof(*p));
     p->to = p->from = -1;
-    if (env) {
-        while (environ[nenv])
-            nenv++;
-        while (env[nextra])
-            nextra++;
-        envp = calloc(nenv + nextra + 1, sizeof(char *));
-        if (!envp)
-            return -1;
-        for (size_t i = 0; i < nextra; i++)
-            envp[i] = (char *)env[i];
-        for (size_t i = 0; i < nenv; i++)
-            envp[nextra + i] = environ[i];
-    }
+    if (!envp)
+        return -1;
     if (pipe(in) < 0) {
         if (envp != environ)
             free(envp);
