@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "server_io.h" /* test_rm_rf, and the test server */
+
 #define BENCH_TOKEN "bench:benchproj:member"
 #define KIB 1024ull
 #define MIB (1024ull * 1024ull)
@@ -55,7 +57,6 @@ void bench_out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void bench_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 int bench_mkdtemp(char *buf, size_t size, const char *parent, const char *tag);
-void bench_rm_rf(const char *path);
 
 /* Writes `size` bytes to `path`: printable ASCII text (text != 0) or pseudo-random
  * bytes, derived from `seed`. Returns 0 or -1. */

@@ -55,7 +55,7 @@ static int run_fetch(const bench_cfg *cfg, const bench_server *srv, const char *
 done:
     glarex_blob_free(blob);
     glarex_ctx_free(ctx);
-    bench_rm_rf(cache);
+    test_rm_rf(cache);
     return rc;
 }
 

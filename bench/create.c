@@ -345,13 +345,13 @@ json_t *bench_create(const bench_cfg *cfg, const bench_server *srv)
                   primary == CLI ? "workflow-create command" : "library calls",
                   best[GLARE] / best[primary]);
     }
-    bench_rm_rf(w.dir);
+    test_rm_rf(w.dir);
     return res;
 
 fail:
     bench_out("   ERROR: %s\n", why);
     json_object_set_new(res, "error", json_string(why));
     if (w.dir[0])
-        bench_rm_rf(w.dir);
+        test_rm_rf(w.dir);
     return res;
 }

@@ -527,7 +527,7 @@ json_t *bench_eval(const bench_cfg *cfg, const bench_server *srv)
     helper_stop(&hglare);
     glarex_ctx_free(gctx);
     if (cache[0])
-        bench_rm_rf(cache);
+        test_rm_rf(cache);
     for (size_t i = 0; i < n; i++) {
         json_decref(cases[i].expr);
         json_decref(cases[i].context);

@@ -345,9 +345,9 @@ int main(int argc, char **argv)
     server_pid = 0;
     bench_server_stop(&srv);
     if (srv.dir[0] && !keep)
-        bench_rm_rf(srv.dir);
+        test_rm_rf(srv.dir);
     if (!keep)
-        bench_rm_rf(cfg.workdir);
+        test_rm_rf(cfg.workdir);
     else
         bench_note("scratch directory kept: %s", cfg.workdir);
 

@@ -59,7 +59,7 @@ static double sf_round(const bench_cfg *cfg, const bench_server *srv, int thread
     }
     if (bench_ctx_new(&ctx, srv->url, cache, &err) < 0) {
         snprintf(why, why_size, "%s", err.message);
-        bench_rm_rf(cache);
+        test_rm_rf(cache);
         return -1;
     }
     if (bench_server_reset_stats(srv) < 0) {
@@ -102,7 +102,7 @@ static double sf_round(const bench_cfg *cfg, const bench_server *srv, int thread
     glarex_ctx_stats(st, ctx);
 done:
     glarex_ctx_free(ctx);
-    bench_rm_rf(cache);
+    test_rm_rf(cache);
     return wall;
 }
 

@@ -1,10 +1,8 @@
 /* glarex-bench: timing, processes, the test server, files and memory figures. */
 #include "bench.h"
-#include "server_io.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -53,18 +51,6 @@ int bench_mkdtemp(char *buf, size_t size, const char *parent, const char *tag)
     if ((size_t)snprintf(buf, size, "%s/glarex-bench-%s-XXXXXX", parent, tag) >= size)
         return -1;
     return mkdtemp(buf) ? 0 : -1;
-}
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    return remove(path);
-}
-
-void bench_rm_rf(const char *path)
-{
-    if (path && *path)
-        nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 static uint64_t xorshift(uint64_t *s)

@@ -259,7 +259,7 @@ json_t *bench_warm(const bench_cfg *cfg, const bench_server *srv)
                   (unsigned long long)(after.downloads - before.downloads));
     }
     glarex_ctx_free(ctx);
-    bench_rm_rf(cache);
+    test_rm_rf(cache);
     return res;
 
 fail:
@@ -267,6 +267,6 @@ fail:
     json_object_set_new(res, "error", json_string(why));
     glarex_ctx_free(ctx);
     if (cache[0])
-        bench_rm_rf(cache);
+        test_rm_rf(cache);
     return res;
 }

@@ -5,7 +5,6 @@
 #include <glarex.h>
 
 #include <errno.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,18 +17,6 @@ int test_mkdtemp(char *buf, size_t size, const char *tag)
     const char *tmp = getenv("TMPDIR");
     snprintf(buf, size, "%s/glarex-%s-XXXXXX", tmp && *tmp ? tmp : "/tmp", tag);
     return mkdtemp(buf) ? 0 : -1;
-}
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    return remove(path);
-}
-
-void test_rm_rf(const char *path)
-{
-    if (path && *path)
-        nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 static const char *env_or(const char *name, const char *fallback)

@@ -4,6 +4,8 @@
 
 #include <sys/types.h>
 
+#include "server_io.h"
+
 typedef struct test_server {
     pid_t pid;
     char url[64];       /* http://127.0.0.1:NNNN */
@@ -44,8 +46,7 @@ int test_store_artifact(char *id, const char *url, const char *token, const char
                         const char *version, const test_resource *res, size_t n,
                         int activate);
 
-/* A temporary directory for a test's own files (created; removed by rm_rf). */
+/* A temporary directory for a test's own files (created; removed by test_rm_rf). */
 int test_mkdtemp(char *buf, size_t size, const char *tag);
-void test_rm_rf(const char *path);
 
 #endif

@@ -4,12 +4,25 @@
 #include <curl/curl.h>
 
 #include <fcntl.h>
+#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+void test_rm_rf(const char *path)
+{
+    if (path && *path)
+        nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 #define LOCAL_URL "http://127.0.0.1:"
 

@@ -1,5 +1,6 @@
-/* Starting and talking to the Glare-compatible test server (tests/glare_server.py):
- * shared by the C tests (tests/support/server.c) and the benchmarks (bench/util.c). */
+/* What the C tests (tests/support/server.c) and the benchmarks (bench/util.c) share:
+ * starting and talking to the Glare-compatible test server (tests/glare_server.py),
+ * and removing the scratch directories they make. */
 #ifndef GLAREX_TEST_SERVER_IO_H
 #define GLAREX_TEST_SERVER_IO_H
 
@@ -18,5 +19,8 @@ pid_t server_spawn(const char *const *argv, const char *log_path, char *url,
  * `out` is not NULL, is returned malloc'd and NUL-terminated (or NULL). */
 int server_http(const char *base_url, const char *method, const char *path,
                 const char *token, const char *content_type, const char *body, char **out);
+
+/* Removes `path` and everything below it (NULL or "" does nothing). */
+void test_rm_rf(const char *path);
 
 #endif
