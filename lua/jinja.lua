@@ -870,18 +870,7 @@ end
 local Gen = {}
 Gen.__index = Gen
 
-local function lua_str(s) return (sformat("%q", s):gsub("\\\n", "\\n")) end
-local function lua_num(x)
-  if math.type(x) == "integer" then
-    if x == math.mininteger then return "math_mininteger" end
-    return sformat("%d", x)
-  end
-  if x ~= x then return "(0/0)" end
-  if x == math.huge then return "(1/0)" elseif x == -math.huge then return "(-1/0)" end
-  local s = sformat("%.17g", x)
-  if not sfind(s, "[%.eEn]") then s = s .. ".0" end
-  return s
-end
+local lua_str, lua_num = M.yaql.lua_str, M.yaql.lua_num
 
 function Gen.new()
   local g = setmetatable({buf = {}, consts = {}, ntmp = 0, used_f = {}, used_t = {}, checks = {},

@@ -309,7 +309,8 @@ yaql.parse = parse
 local Gen = {}
 Gen.__index = Gen
 
-local function lua_str(s) return sformat("%q", s):gsub("\\\n", "\\n") end
+-- Lua source for a string and a number constant; shared with the Jinja generator
+local function lua_str(s) return (sformat("%q", s):gsub("\\\n", "\\n")) end
 local function lua_num(x)
   if math.type(x) == "integer" then
     if x == math.mininteger then return "math_mininteger" end
@@ -816,6 +817,6 @@ function yaql.compile(text, chunkname)
   return chunk(rt, Y), src, is_bounded
 end
 
-yaql.exlist = Gen.exlist
+yaql.exlist, yaql.lua_str, yaql.lua_num = Gen.exlist, lua_str, lua_num
 
 return yaql
