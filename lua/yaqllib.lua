@@ -1593,39 +1593,30 @@ M_("substring", "string, start, length?", function(s, start, len)
   return rt.usub(s, i, j)
 end)
 
--- indexOf: strings (sub, start=0) or (sub, start, length); collections (item)
-M_("indexOf", {"string, sub, start?, length?", "collection, item", "a, b, c?, d?"}, function(a, b, c, d)
-  if type(a) == "string" and type(b) == "string" then
-    if c ~= nil and not is_intlike(c) then no_method("indexOf", a) end
-    if d ~= nil then
-      if not is_intlike(d) then no_method("indexOf", a) end
-      local n = rt.ulen(a)
-      local start, len = as_int(c), as_int(d)
-      if start < 0 then start = start + n end
-      if len < 0 then len = n - start end
-      return P.find(a, b, start, start + len)
+-- indexOf/lastIndexOf: strings (sub, start=0) or (sub, start, length); collections
+-- (item). `find` searches a string, `coll` a collection.
+local function index_of(name, find, coll)
+  return function(a, b, c, d)
+    if type(a) == "string" and type(b) == "string" then
+      if c ~= nil and not is_intlike(c) then no_method(name, a) end
+      if d ~= nil then
+        if not is_intlike(d) then no_method(name, a) end
+        local n = rt.ulen(a)
+        local start, len = as_int(c), as_int(d)
+        if start < 0 then start = start + n end
+        if len < 0 then len = n - start end
+        return find(a, b, start, start + len)
+      end
+      return find(a, b, c and as_int(c) or 0, nil)
     end
-    return P.find(a, b, c and as_int(c) or 0, nil)
+    if is_iterable(a) and c == nil then return coll(a, b) end
+    no_method(name, a)
   end
-  if is_iterable(a) and c == nil then return coll_index_of(a, b) end
-  no_method("indexOf", a)
-end)
-M_("lastIndexOf", {"string, sub, start?, length?", "collection, item", "a, b, c?, d?"}, function(a, b, c, d)
-  if type(a) == "string" and type(b) == "string" then
-    if c ~= nil and not is_intlike(c) then no_method("lastIndexOf", a) end
-    if d ~= nil then
-      if not is_intlike(d) then no_method("lastIndexOf", a) end
-      local n = rt.ulen(a)
-      local start, len = as_int(c), as_int(d)
-      if start < 0 then start = start + n end
-      if len < 0 then len = n - start end
-      return P.rfind(a, b, start, start + len)
-    end
-    return P.rfind(a, b, c and as_int(c) or 0, nil)
-  end
-  if is_iterable(a) and c == nil then return coll_last_index_of(a, b) end
-  no_method("lastIndexOf", a)
-end)
+end
+M_("indexOf", {"string, sub, start?, length?", "collection, item", "a, b, c?, d?"},
+  index_of("indexOf", P.find, coll_index_of))
+M_("lastIndexOf", {"string, sub, start?, length?", "collection, item", "a, b, c?, d?"},
+  index_of("lastIndexOf", P.rfind, coll_last_index_of))
 M_("toCharArray", "string", function(s)
   need_str(s, "toCharArray", true)
   return tuple(rt.uchars(s))
