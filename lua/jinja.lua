@@ -917,8 +917,9 @@ function Gen:is_bound(name)
   return name == "_"
 end
 
--- left-to-right evaluation of a list of nodes, as the YAQL generator does it
-Gen.exlist = M.yaql.exlist
+-- left-to-right evaluation of a list of nodes, and and/or, as the YAQL generator
+-- does them
+Gen.exlist, Gen.and_or = M.yaql.exlist, M.yaql.and_or
 
 function Gen:fix(e)
   if e:match("^[%w_]+$") then return e end
@@ -1008,13 +1009,7 @@ function Gen:ex(n)
     local es = self:exlist(n.args)
     return "cat(" .. concat(es, ", ") .. ")"
   elseif k == "and" or k == "or" then
-    local l = self:ex(n.l)
-    local t = self:tmp()
-    self:emit("local " .. t .. " = " .. l)
-    self:emit((k == "and" and "if truthy(" or "if not truthy(") .. t .. ") then")
-    local r = self:ex(n.r)
-    self:emit(t .. " = " .. r .. " end")
-    return t
+    return self:and_or(k, n.l, n.r)
   elseif k == "compare" then
     return self:compare(n)
   elseif k == "cond" then

@@ -380,6 +380,17 @@ function Gen:exlist(nodes)
   return exprs
 end
 
+-- `l and r` / `l or r` as Python evaluates them: r only when l does not decide,
+-- the value of the last operand evaluated; shared with the Jinja generator
+function Gen:and_or(op, l, r)
+  local t = self:tmp()
+  self:emit("local " .. t .. " = " .. self:ex(l))
+  self:emit((op == "and" and "if truthy(" or "if not truthy(") .. t .. ") then")
+  local re = self:ex(r)
+  self:emit(t .. " = " .. re .. " end")
+  return t
+end
+
 -- compile node into a lambda: function(a1, a2) ... end
 function Gen:lambda(node)
   local outer_buf = self.buf
@@ -674,13 +685,7 @@ function Gen:binary(n)
     self:emit(t .. " = " .. e .. " end")
     return t
   elseif op == "and" or op == "or" then
-    local l = self:ex(n.l)
-    local t = self:tmp()
-    self:emit("local " .. t .. " = " .. l)
-    self:emit((op == "and" and "if truthy(" or "if not truthy(") .. t .. ") then")
-    local r = self:ex(n.r)
-    self:emit(t .. " = " .. r .. " end")
-    return t
+    return self:and_or(op, n.l, n.r)
   elseif op == "->" then
     return self:send_context(n)
   end
@@ -817,6 +822,6 @@ function yaql.compile(text, chunkname)
   return chunk(rt, Y), src, is_bounded
 end
 
-yaql.exlist, yaql.lua_str, yaql.lua_num = Gen.exlist, lua_str, lua_num
+yaql.exlist, yaql.and_or, yaql.lua_str, yaql.lua_num = Gen.exlist, Gen.and_or, lua_str, lua_num
 
 return yaql
