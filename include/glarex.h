@@ -891,6 +891,16 @@ GLAREX_EXTERN(int) glarex_keystone_options_init(glarex_keystone_options *opts,
 GLAREX_EXTERN(int) glarex_keystone_token(glarex_buf *out, const glarex_keystone_options *opts,
                                          glarex_error *err);
 
+/**
+ * glarex_keystone_token, also giving who the token belongs to as Keystone reported it
+ * in the same answer: `identity` (may be NULL) receives {"project_id", "user_id",
+ * "roles" (comma-separated names)} (new; members Keystone left out are missing). A
+ * glarex_request made with these keeps its cache across renewed tokens.
+ */
+GLAREX_EXTERN(int) glarex_keystone_token_ex(glarex_buf *out, json_t **identity,
+                                            const glarex_keystone_options *opts,
+                                            glarex_error *err);
+
 /** A connection to Mistral's v2 API. Used by one thread at a time. */
 typedef struct glarex_mistral glarex_mistral;
 

@@ -466,7 +466,8 @@ static glarex__resolution *lookup(glarex_ctx *ctx, const glarex_request *req, ch
 
 /* Parses the caller's text into a reference and a label for messages. */
 static int parse_key(glarex_ref **ref, char **label, glarex_ctx *ctx, char kind,
-                     const char *k1, const char *k2, const char *k3, glarex_error *err)
+                     const char *k1, const char *k2, const char *k3, const char *shown,
+                     glarex_error *err)
 {
     glarex_ref_options ro = GLAREX_REF_OPTIONS_INIT;
     int rc;
@@ -475,7 +476,7 @@ static int parse_key(glarex_ref **ref, char **label, glarex_ctx *ctx, char kind,
     ro.blob_field = ctx->opts.workflow_field;
     if (kind == 'U') {
         rc = glarex_ref_parse_ext(ref, k1, &ro, err);
-        if (rc == 0 && asprintf(label, "glare('%s')", k1) < 0)
+        if (rc == 0 && asprintf(label, "glare('%s')", shown ? shown : k1) < 0)
             *label = NULL;
     } else {
         rc = glarex_ref_from_args_ext(ref, k1, k2, k3, &ro, err);
@@ -499,8 +500,11 @@ static void asker_of(glarex__asker *who, const glarex_request *req)
     who->as_of_ms = req->as_of_ms;
 }
 
+/* Resolves the key (kind, k1, k2, k3) for `req`, through the table. `shown` (may be
+ * NULL) is the caller's own text when k1 is a self reference rewritten as a URI. */
 static int fetch(glarex_blob **out, glarex_request *req, char kind, const char *k1,
-                 const char *k2, const char *k3, long budget_ms, glarex_error *err)
+                 const char *k2, const char *k3, const char *shown, long budget_ms,
+                 glarex_error *err)
 {
     glarex_ctx *ctx = req->ctx;
     uint64_t hash = hash_part(
@@ -539,7 +543,7 @@ static int fetch(glarex_blob **out, glarex_request *req, char kind, const char *
     pthread_mutex_unlock(&ctx->lock);
 
     asker_of(&who, req);
-    rc = parse_key(&ref, &label, ctx, kind, k1, k2, k3, err);
+    rc = parse_key(&ref, &label, ctx, kind, k1, k2, k3, shown, err);
     if (rc == 0)
         rc = glarex__resolve(&blob, &ttl, &ctx->resolver, &who, ref, label,
                              budget_ms > 0 ? glarex__monotonic_ms() + budget_ms : 0, NULL, err);
@@ -578,7 +582,8 @@ static int fetch_text(glarex_blob **out, glarex_request *req, const char *text, 
     int rc = glarex__ref_self_uri(&uri, text, req->wf_name, req->wf_version, err);
     if (rc < 0)
         return rc;
-    rc = fetch(out, req, 'U', rc ? uri.ptr : text, NULL, NULL, budget_ms, err);
+    rc = fetch(out, req, 'U', rc ? uri.ptr : text, NULL, NULL, rc ? text : NULL, budget_ms,
+               err);
     glarex_buf_dispose(&uri);
     return rc;
 }
@@ -587,7 +592,7 @@ int glarex__request_fetch(glarex_blob **out, glarex_request *req, const char *na
                           const char *version, const char *resource, long budget_ms,
                           glarex_error *err)
 {
-    return fetch(out, req, 'A', name, version, resource, budget_ms, err);
+    return fetch(out, req, 'A', name, version, resource, NULL, budget_ms, err);
 }
 
 int glarex__request_fetch_uri(glarex_blob **out, glarex_request *req, const char *text,
@@ -603,7 +608,7 @@ int glarex_fetch(glarex_blob **out, glarex_ctx *ctx, const char *name, const cha
     GLAREX_ASSERT_ARG(err, out != NULL);
     GLAREX_ASSERT_ARG(err, ctx != NULL);
     GLAREX_ASSERT_ARG(err, name != NULL);
-    return fetch(out, &ctx->own, 'A', name, version, resource, 0, err);
+    return fetch(out, &ctx->own, 'A', name, version, resource, NULL, 0, err);
 }
 
 int glarex_fetch_uri(glarex_blob **out, glarex_ctx *ctx, const char *uri, glarex_error *err)
@@ -622,7 +627,7 @@ int glarex_request_fetch(glarex_blob **out, glarex_request *req, const char *nam
     GLAREX_ASSERT_ARG(err, out != NULL);
     GLAREX_ASSERT_ARG(err, req != NULL);
     GLAREX_ASSERT_ARG(err, name != NULL);
-    return fetch(out, req, 'A', name, version, resource, 0, err);
+    return fetch(out, req, 'A', name, version, resource, NULL, 0, err);
 }
 
 int glarex_request_fetch_uri(glarex_blob **out, glarex_request *req, const char *text,
@@ -837,8 +842,9 @@ static int explain(json_t **out, glarex_request *req, const char *uri, const cha
     *out = NULL;
     if (uri && (rc = glarex__ref_self_uri(&self, uri, req->wf_name, req->wf_version, err)) < 0)
         return rc;
-    rc = uri ? parse_key(&ref, &label, ctx, 'U', self.ptr ? self.ptr : uri, NULL, NULL, err)
-             : parse_key(&ref, &label, ctx, 'A', name, version, resource, err);
+    rc = uri ? parse_key(&ref, &label, ctx, 'U', self.ptr ? self.ptr : uri, NULL, NULL,
+                         self.ptr ? uri : NULL, err)
+             : parse_key(&ref, &label, ctx, 'A', name, version, resource, NULL, err);
     glarex_buf_dispose(&self);
     if (rc < 0)
         return rc;

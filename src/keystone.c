@@ -48,8 +48,48 @@ static char *tokens_url(const char *base)
     return url;
 }
 
+/* {"project_id", "user_id", "roles"} from a v3 token answer's body (new), or NULL. */
+static json_t *token_identity(const glarex_buf *body)
+{
+    json_t *doc = body->ptr ? json_loadb(body->ptr, body->size, 0, NULL) : NULL;
+    json_t *token = json_object_get(doc, "token"), *roles = json_object_get(token, "roles");
+    json_t *out = json_object(), *r;
+    char names[1024] = "";
+    size_t i, used = 0;
+
+    if (out) {
+        const char *project = json_string_value(
+            json_object_get(json_object_get(token, "project"), "id"));
+        const char *user = json_string_value(
+            json_object_get(json_object_get(token, "user"), "id"));
+        if (project)
+            json_object_set_new(out, "project_id", json_string(project));
+        if (user)
+            json_object_set_new(out, "user_id", json_string(user));
+        json_array_foreach(roles, i, r) {
+            const char *name = json_string_value(json_object_get(r, "name"));
+            int n = name ? snprintf(names + used, sizeof(names) - used, "%s%s",
+                                    used ? "," : "", name)
+                         : 0;
+            if (n < 0 || (size_t)n >= sizeof(names) - used)
+                break;
+            used += (size_t)n;
+        }
+        if (used)
+            json_object_set_new(out, "roles", json_string(names));
+    }
+    json_decref(doc);
+    return out;
+}
+
 int glarex_keystone_token(glarex_buf *out, const glarex_keystone_options *opts,
                           glarex_error *err)
+{
+    return glarex_keystone_token_ex(out, NULL, opts, err);
+}
+
+int glarex_keystone_token_ex(glarex_buf *out, json_t **identity,
+                             const glarex_keystone_options *opts, glarex_error *err)
 {
     glarex__peer peer = {0};
     glarex__http_request req;
@@ -60,6 +100,8 @@ int glarex_keystone_token(glarex_buf *out, const glarex_keystone_options *opts,
     GLAREX_ERROR_RESET(err);
     GLAREX_ASSERT_ARG(err, out);
     GLAREX_ASSERT_ARG(err, opts);
+    if (identity)
+        *identity = NULL;
     if (opts->version != GLAREX_KEYSTONE_OPTIONS_VERSION)
         return glarex__error_set(
             err, GLAREX_EINVALID,
@@ -99,6 +141,10 @@ int glarex_keystone_token(glarex_buf *out, const glarex_keystone_options *opts,
         error = glarex__error_set(err, GLAREX_EPROTOCOL,
                                   "%s: %ld answer without an X-Subject-Token header",
                                   req.what, resp.status);
+        goto done;
+    }
+    if (identity && !(*identity = token_identity(&resp.body))) {
+        error = GLAREX_ENOMEM_SET(err);
         goto done;
     }
     out->size = strlen(resp.subject_token);

@@ -26,6 +26,7 @@ enum cli_setting_id {
     S_CACHE_DIR,
     S_OFFLINE,
     S_TIMEOUT,
+    S_AS_OF_SKEW,
     S_MISTRAL_URL,
     S_COUNT
 };
@@ -39,16 +40,19 @@ typedef struct cli {
     const char *config_file;
     const char *flag[S_COUNT];
     int insecure_flag, offline_flag;
+    const char *as_of_text, *workflow_ref, *execution_id; /* whose and when, for glare() */
 
     /* after cli_parse */
     cli_format format;
     char *file_value[S_COUNT];  /* from the config file (owned) */
     char *file_origin[S_COUNT]; /* "path:line" for messages (owned) */
 
-    char *token;  /* the token in use (owned), or NULL */
-    int reauthed; /* a 401 already led to a new Keystone token */
+    char *token;            /* the token in use (owned), or NULL */
+    json_t *token_identity; /* who Keystone issued it to: {project_id, user_id, roles} */
+    int reauthed;           /* a 401 already led to a new Keystone token */
     glarex_store *store;
     glarex_ctx *ctx;
+    glarex_request *req; /* with c->ctx: the identity, workflow and as-of time of glare() */
 } cli;
 
 #define CLI_CONTINUE (-1)
@@ -85,8 +89,18 @@ void cli_client_options(cli *c, glarex_client_options *o);
 /* Opens c->store, authenticating first when the store is a Glare server. */
 int cli_open_store(cli *c, glarex_error *err);
 
-/* Opens c->ctx (store, cache, resolver); `need_auth`: a Glare server will be asked. */
+/* Opens c->ctx (store, cache, resolver) and c->req (the caller's identity, --workflow,
+ * --execution, --as-of); `need_auth`: a Glare server will be asked. */
 int cli_open_ctx(cli *c, int need_auth, glarex_error *err);
+
+/* "YYYY-MM-DDTHH:MM:SS[Z]" (UTC; a space may stand for the T) or "@SECONDS", in ms
+ * since the epoch; -1 when malformed. */
+int64_t cli_parse_time(const char *text);
+
+/* Forgets what any process using c's cache directory remembers about the artifacts
+ * named `name` and the artifact with id `id` (either may be NULL), after c changed the
+ * store. Best effort: a failure is a warning. */
+void cli_invalidate(cli *c, const char *name, const char *id);
 
 /* After a call failed with GLAREX_EAUTH: when Keystone credentials are configured and
  * this has not happened yet, gets a new token and reopens c->store and c->ctx (the

@@ -202,6 +202,64 @@ static int cache_purge(cli *c, int argc, char **argv)
     return gc_or_purge(c, argc, argv, 1);
 }
 
+/* glarex cache invalidate REF: for changes made by others. */
+static int cache_invalidate(cli *c, int argc, char **argv)
+{
+    const char *what = NULL;
+    cli_opt opts[] = {
+        {CLI_OPT_ARG, "REF", 0, &what, NULL,
+         "an artifact NAME (any version: NAME@VERSION means the same), an id, or a "
+         "glare:// URI",
+         CLI_OPT_REQUIRED},
+        {0},
+    };
+    const cli_cmd_spec spec = {
+        "cache invalidate", opts,
+        "Forgets every remembered resolution of one artifact name (or id), for every\n"
+        "identity, so every process using this cache directory asks the store again.\n"
+        "Content stays cached: it is named by its sha256."};
+    glarex_error err;
+    glarex_ref *ref = NULL;
+    char *name = NULL;
+    const char *id = NULL;
+    json_t *doc;
+    int rc;
+
+    CLI_PARSE(c, &spec, argc, argv);
+    if (strncmp(what, "glare://", 8) == 0) {
+        if (glarex_ref_parse(&ref, what, &err) < 0)
+            return cli_usage_error(&spec, "%s", err.message);
+        id = glarex_ref_id(ref);
+        name = glarex_ref_name(ref) ? strdup(glarex_ref_name(ref)) : NULL;
+    } else if (strlen(what) == 36 && strspn(what, "0123456789abcdef-") == 36) {
+        id = what;
+    } else {
+        const char *at = strrchr(what, '@');
+        name = at && at != what ? strndup(what, (size_t)(at - what)) : strdup(what);
+    }
+    if (!id && !name) {
+        glarex_ref_free(ref);
+        return cli_fail("out of memory");
+    }
+    rc = cli_open_ctx(c, 0, &err);
+    if (rc == 0)
+        rc = glarex_ctx_invalidate(c->ctx, id ? NULL : name, id, &err);
+    if (rc == 0) {
+        doc = json_pack("{s:s?, s:s?, s:s}", "name", id ? NULL : name, "id", id, "dir",
+                        glarex_ctx_cache_dir(c->ctx));
+        if (c->format == CLI_JSON)
+            rc = cli_print_json(stdout, doc);
+        else if (!c->quiet)
+            printf("forgot every remembered resolution of %s '%s' in %s\n",
+                   id ? "artifact id" : "artifact", id ? id : name,
+                   glarex_ctx_cache_dir(c->ctx));
+        json_decref(doc);
+    }
+    free(name);
+    glarex_ref_free(ref);
+    return rc < 0 ? cli_error(&err) : rc;
+}
+
 static const struct {
     const char *name;
     int (*fn)(cli *c, int argc, char **argv);
@@ -212,6 +270,7 @@ static const struct {
     {"verify", cache_verify, "re-hash every object, remove corrupt ones"},
     {"gc", cache_gc, "enforce the budgets, remove stale temporary files"},
     {"purge", cache_purge, "remove everything not in use"},
+    {"invalidate", cache_invalidate, "forget what is remembered about one artifact"},
 };
 
 static int wants_help(int argc, char **argv)
@@ -235,13 +294,13 @@ int cmd_cache(cli *c, int argc, char **argv)
         printf("usage: glarex cache SUBCOMMAND [options]\n\nThe content cache shared by "
                "every glarex process of this host.\n\nSubcommands:\n");
         for (size_t i = 0; i < n; i++)
-            printf("  %-8s  %s\n", subs[i].name, subs[i].desc);
+            printf("  %-10s  %s\n", subs[i].name, subs[i].desc);
         printf("\n'glarex cache SUBCOMMAND --help' shows its options.\n");
         return 0;
     } else {
         fprintf(stderr, "glarex: cache: missing subcommand\n");
     }
-    fprintf(stderr, "usage: glarex cache ls|stats|verify|gc|purge [options]\n"
+    fprintf(stderr, "usage: glarex cache ls|stats|verify|gc|purge|invalidate [options]\n"
                     "Try 'glarex cache --help'.\n");
     return 2;
 }

@@ -117,6 +117,20 @@ static int lint(cli *c, plan *p)
         return cli_error(&err);
     json_array_foreach(refs, i, r) {
         const char *key = json_string_value(json_object_get(r, "key"));
+        const char *other = json_string_value(json_object_get(r, "other_version"));
+        if (other) {
+            const char *ref = json_string_value(json_object_get(r, "ref"));
+            json_array_append_new(p->warnings,
+                                  json_sprintf("%s names version %s of this workflow, not "
+                                               "%s being created",
+                                               ref, other, p->version));
+            cli_warn(c,
+                     "%s: %s reads version %s of '%s', not the %s being created: write "
+                     "glare('%s') (or glare://%s) to read this version's own resource",
+                     p->file, ref, other, p->name, p->version, key ? key : "KEY",
+                     key ? key : "KEY");
+            continue;
+        }
         if (key && !find_resource(p, key)) {
             cli_fail("%s: %s needs --resource '%s=PATH'", p->file,
                      json_string_value(json_object_get(r, "ref")), key);
@@ -126,7 +140,7 @@ static int lint(cli *c, plan *p)
     for (size_t k = 0; k < p->nres; k++) {
         int used = 0;
         json_array_foreach(refs, i, r) used |=
-            json_is_string(json_object_get(r, "key")) &&
+            !json_object_get(r, "other_version") && json_is_string(json_object_get(r, "key")) &&
             strcmp(json_string_value(json_object_get(r, "key")), p->res[k].key) == 0;
         if (!used) {
             json_array_append_new(p->warnings,
@@ -438,6 +452,8 @@ done:
     } else {
         rc = print_created(c, p, art, mistral);
     }
+    if (id) /* readers must not keep an answer from before the change */
+        cli_invalidate(c, p->name, id);
     json_decref(fields);
     json_decref(art);
     json_decref(mistral);

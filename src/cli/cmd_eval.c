@@ -49,8 +49,11 @@ static int evaluate(json_t **out, cli *c, const char *text, const json_t *data,
     if ((rc = cli_open_ctx(c, 1, err)) < 0)
         return rc;
     for (int attempt = 0; attempt < 2; attempt++) {
-        if ((rc = glarex_eval_new(&ev, c->ctx, NULL, err)) < 0)
+        if ((rc = glarex_eval_new(&ev, c->ctx, NULL, err)) < 0 ||
+            (rc = glarex_eval_use_request(ev, c->req, err)) < 0) {
+            glarex_eval_free(ev);
             return rc;
+        }
         rc = text ? glarex_eval_string(out, ev, text, context, err)
                   : glarex_eval_recursive(out, ev, data, context, err);
         glarex_eval_free(ev); /* before cli_retry_auth replaces the context */

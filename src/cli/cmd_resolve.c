@@ -104,16 +104,16 @@ int cmd_resolve(cli *c, int argc, char **argv)
         goto done;
     }
     if (explain) {
-        rc = glarex_resolve_explain(&out, c->ctx, uri, name, version, key, &err);
+        rc = glarex_request_explain(&out, c->req, uri, name, version, key, &err);
         if (rc == GLAREX_EAUTH && cli_retry_auth(c, &err)) {
             json_decref(out);
             out = NULL;
-            rc = glarex_resolve_explain(&out, c->ctx, uri, name, version, key, &err);
+            rc = glarex_request_explain(&out, c->req, uri, name, version, key, &err);
         }
     } else {
         CLI_AUTH_RETRY(c, rc, &err,
-                       uri ? glarex_fetch_uri(&blob, c->ctx, uri, &err)
-                           : glarex_fetch(&blob, c->ctx, name, version, key, &err));
+                       uri ? glarex_request_fetch_uri(&blob, c->req, uri, &err)
+                           : glarex_request_fetch(&blob, c->req, name, version, key, &err));
         if (rc == 0)
             out = glarex_blob_info(blob);
     }

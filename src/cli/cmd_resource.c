@@ -101,7 +101,7 @@ int cmd_resource_get(cli *c, int argc, char **argv)
     to_stdout = !output || strcmp(output, "-") == 0;
     if ((rc = cli_open_ctx(c, 1, &err)) == 0)
         CLI_AUTH_RETRY(c, rc, &err,
-                       glarex_fetch(&blob, c->ctx, name, version, key, &err));
+                       glarex_request_fetch(&blob, c->req, name, version, key, &err));
     if (rc < 0)
         return cli_error(&err);
     data = glarex_blob_data(blob);

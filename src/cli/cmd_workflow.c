@@ -194,6 +194,7 @@ int cmd_workflow_delete(cli *c, int argc, char **argv)
         json_decref(art);
         return cli_error(&err);
     }
+    cli_invalidate(c, json_string_value(json_object_get(art, "name")), id);
     doc = json_pack("{s:{s:s?, s:O, s:O}}", "deleted", "id", id, "name",
                     json_object_get(art, "name"), "version",
                     json_object_get(art, "version"));

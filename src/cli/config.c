@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 
 typedef struct setting {
     const char *key;  /* config file key */
@@ -36,6 +37,7 @@ static const setting settings[S_COUNT] = {
     [S_CACHE_DIR] = {"cache_dir", "GLAREX_CACHE_DIR", "--cache-dir", 0, 0},
     [S_OFFLINE] = {"offline", "GLAREX_OFFLINE", "--offline", 1, 0},
     [S_TIMEOUT] = {"timeout", "GLAREX_TIMEOUT", "--timeout", 0, 0},
+    [S_AS_OF_SKEW] = {"as_of_skew", "GLAREX_AS_OF_SKEW", "--as-of-skew", 0, 0},
     [S_MISTRAL_URL] = {"mistral_url", "MISTRAL_URL", "--mistral-url", 0, 0},
 };
 
@@ -108,11 +110,12 @@ static int check_settings(const cli *c)
                     origin(c, id), v);
             return 2;
         }
-        if (id == S_TIMEOUT) {
+        if (id == S_TIMEOUT || id == S_AS_OF_SKEW) {
             char *end;
             errno = 0;
             double s = strtod(v, &end);
-            if (errno || end == v || *end || !(s > 0) || s > 86400 * 365) {
+            if (errno || end == v || *end || !(s > 0 || (s == 0 && id == S_AS_OF_SKEW)) ||
+                s > 86400 * 365) {
                 fprintf(stderr, "glarex: %s: '%s' is not a number of seconds\n",
                         origin(c, id), v);
                 return 2;
@@ -275,7 +278,9 @@ static int keystone_token(cli *c, glarex_error *err)
     ko.user_domain_name = cli_setting(c, S_OS_USER_DOMAIN_NAME);
     ko.project_domain_name = cli_setting(c, S_OS_PROJECT_DOMAIN_NAME);
     cli_info(c, "asking Keystone at %s for a token", ko.auth_url);
-    if ((rc = glarex_keystone_token(&token, &ko, err)) < 0)
+    json_decref(c->token_identity);
+    c->token_identity = NULL;
+    if ((rc = glarex_keystone_token_ex(&token, &c->token_identity, &ko, err)) < 0)
         return rc;
     free(c->token);
     c->token = strdup(token.ptr);
@@ -339,7 +344,62 @@ static int open_ctx(cli *c, glarex_error *err)
     store_options(c, &co.store);
     co.cache_dir = cli_setting(c, S_CACHE_DIR);
     co.offline = cli_setting_on(c, S_OFFLINE);
+    if (cli_setting(c, S_AS_OF_SKEW)) {
+        long skew = (long)(strtod(cli_setting(c, S_AS_OF_SKEW), NULL) * 1000.0);
+        co.as_of_skew_ms = skew > 0 ? skew : -1; /* 0 asks for no allowance */
+    }
     return glarex_ctx_new(&c->ctx, &co, err);
+}
+
+int64_t cli_parse_time(const char *text)
+{
+    struct tm tm;
+    char *end;
+
+    if (text[0] == '@') {
+        long long secs = strtoll(text + 1, &end, 10);
+        return end == text + 1 || *end || secs < 0 ? -1 : (int64_t)secs * 1000;
+    }
+    memset(&tm, 0, sizeof(tm));
+    end = strptime(text, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!end)
+        end = strptime(text, "%Y-%m-%d %H:%M:%S", &tm);
+    if (!end || (*end && strcmp(end, "Z") != 0))
+        return -1;
+    return (int64_t)timegm(&tm) * 1000;
+}
+
+/* c->req for c->ctx: the token in use and who Keystone issued it to, the workflow of
+ * self references, the execution and the as-of time. */
+static int open_request(cli *c, glarex_error *err)
+{
+    glarex_request_options ro = GLAREX_REQUEST_OPTIONS_INIT;
+    const json_t *who = c->token_identity;
+
+    glarex_request_free(c->req);
+    c->req = NULL;
+    if (c->as_of_text && (ro.as_of_ms = cli_parse_time(c->as_of_text)) < 0)
+        return cli_set_error(err, GLAREX_EINVALID,
+                             "--as-of '%s' is not a time: use YYYY-MM-DDTHH:MM:SSZ (UTC) or "
+                             "@SECONDS since the epoch",
+                             c->as_of_text);
+    ro.auth_token = c->token;
+    ro.project_id = json_string_value(json_object_get(who, "project_id"));
+    ro.user_id = json_string_value(json_object_get(who, "user_id"));
+    ro.roles = json_string_value(json_object_get(who, "roles"));
+    ro.workflow = c->workflow_ref;
+    ro.execution_id = c->execution_id;
+    return glarex_request_new(&c->req, c->ctx, &ro, err);
+}
+
+void cli_invalidate(cli *c, const char *name, const char *id)
+{
+    glarex_error err;
+    if (cli_open_ctx(c, 0, &err) < 0 ||
+        (name && glarex_ctx_invalidate(c->ctx, name, NULL, &err) < 0) ||
+        (id && glarex_ctx_invalidate(c->ctx, NULL, id, &err) < 0))
+        cli_warn(c, "the cache may serve the old '%s' for a while: %s", name ? name : id,
+                 err.message);
 }
 
 int cli_open_ctx(cli *c, int need_auth, glarex_error *err)
@@ -354,7 +414,11 @@ int cli_open_ctx(cli *c, int need_auth, glarex_error *err)
         (!cli_setting_on(c, S_OFFLINE) || cli_setting(c, S_OS_AUTH_TOKEN)) &&
         (rc = cli_token(c, err)) < 0)
         return rc;
-    return open_ctx(c, err);
+    if ((rc = open_ctx(c, err)) < 0 || (rc = open_request(c, err)) < 0) {
+        glarex_ctx_free(c->ctx);
+        c->ctx = NULL;
+    }
+    return rc;
 }
 
 int cli_retry_auth(cli *c, glarex_error *err)
@@ -378,9 +442,11 @@ int cli_retry_auth(cli *c, glarex_error *err)
         }
     }
     if (c->ctx) {
+        glarex_request_free(c->req);
+        c->req = NULL;
         glarex_ctx_free(c->ctx);
         c->ctx = NULL;
-        if (open_ctx(c, &kerr) < 0) {
+        if (open_ctx(c, &kerr) < 0 || open_request(c, &kerr) < 0) {
             *err = kerr;
             return 0;
         }
@@ -391,11 +457,15 @@ int cli_retry_auth(cli *c, glarex_error *err)
 void cli_close(cli *c)
 {
     glarex_store_free(c->store);
+    glarex_request_free(c->req);
     glarex_ctx_free(c->ctx);
     c->store = NULL;
+    c->req = NULL;
     c->ctx = NULL;
     free(c->token);
     c->token = NULL;
+    json_decref(c->token_identity);
+    c->token_identity = NULL;
     for (int i = 0; i < S_COUNT; i++) {
         free(c->file_value[i]);
         free(c->file_origin[i]);

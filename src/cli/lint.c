@@ -1,8 +1,10 @@
-/* Workflow checks for workflow-create: which workflows a definition holds, and which
- * of its glare() references name the artifact being created. */
+/* Workflow checks for workflow-create: which workflows a definition holds, which of
+ * its glare() references name the artifact being created (self references always do),
+ * and which hard-code its name with another version. */
 #include "cli.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -139,12 +141,31 @@ typedef struct scan {
     int rc;
 } scan;
 
+/* Records a reference to another version of the artifact being created: it would
+ * read that version's resources, not its own. */
+static void add_other_version(scan *s, const glarex_ref *ref)
+{
+    glarex_buf text = GLAREX_BUF_INIT;
+    if (glarex_ref_format(&text, ref) < 0)
+        return;
+    json_array_append_new(s->refs, json_pack("{s:s, s:s?, s:s}", "ref", text.ptr, "key",
+                                             glarex_ref_key(ref), "other_version",
+                                             glarex_ref_version(ref)));
+    glarex_buf_dispose(&text);
+}
+
 static void add_ref(scan *s, glarex_ref *ref)
 {
     glarex_buf text = GLAREX_BUF_INIT;
     json_t *r;
     size_t i;
 
+    if (glarex_ref_kind_of(ref) == GLAREX_REF_EXACT && glarex_ref_name(ref) &&
+        strcmp(glarex_ref_name(ref), s->name) == 0 &&
+        strcmp(glarex_ref_version(ref), s->version) != 0) {
+        add_other_version(s, ref);
+        return;
+    }
     if (!names_artifact(ref, s->name, s->version))
         return;
     if (!glarex_ref_key(ref) && strcmp(glarex_ref_field(ref), "workflow") != 0)
@@ -163,13 +184,43 @@ static void add_ref(scan *s, glarex_ref *ref)
     glarex_buf_dispose(&text);
 }
 
+/* glare('KEY'), glare://KEY and glare:///KEY name a resource of the workflow's own
+ * artifact (docs/references.md): the reference it stands for (new, or NULL when out
+ * of memory); 0 when `text` is an ordinary URI or no reference at all. */
+static int self_ref(glarex_ref **out, const char *text, const char *name, const char *version)
+{
+    const char *rest = strncmp(text, "glare://", 8) == 0 ? text + 8 : NULL;
+    glarex_ref *decoded = NULL;
+
+    *out = NULL;
+    if (rest && rest[0] != '/' && strpbrk(rest, "/?#@{},"))
+        return 0;
+    if (!rest) {
+        if (!*text || strstr(text, "://"))
+            return 0;
+        glarex_ref_from_args(out, name, version, text, NULL);
+        return *out != NULL;
+    }
+    /* a URI's key is percent-encoded: let the parser decode it */
+    char *uri = NULL;
+    if (asprintf(&uri, "glare://_/%s", rest[0] == '/' ? rest + 1 : rest) < 0)
+        return 0;
+    if (glarex_ref_parse(&decoded, uri, NULL) == 0)
+        glarex_ref_from_args(out, name, version, glarex_ref_key(decoded), NULL);
+    glarex_ref_free(decoded);
+    free(uri);
+    return *out != NULL; /* else the ordinary parse reports what is wrong */
+}
+
 static void check_call(scan *s, char **args, int n)
 {
     glarex_ref *ref = NULL;
     glarex_error e;
     int rc;
 
-    if (n == 1)
+    if (n == 1 && self_ref(&ref, args[0], s->name, s->version))
+        rc = 0;
+    else if (n == 1)
         rc = glarex_ref_parse(&ref, args[0], &e);
     else
         rc = glarex_ref_from_args(&ref, args[0], args[1], n == 3 ? args[2] : NULL, &e);

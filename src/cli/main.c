@@ -44,6 +44,15 @@ static const cli_opt common_opts[] = {
      "serve only cached content [GLAREX_OFFLINE]", 0},
     {CLI_OPT_VALUE, "timeout", 0, &G.flag[S_TIMEOUT], "SECONDS",
      "limit for each HTTP request (default none) [GLAREX_TIMEOUT]", 0},
+    {CLI_OPT_VALUE, "workflow", 0, &G.workflow_ref, "NAME[@VERSION]",
+     "the workflow whose resources glare('KEY') names", 0},
+    {CLI_OPT_VALUE, "as-of", 0, &G.as_of_text, "TIME",
+     "resolve latest and ranges as of TIME (YYYY-MM-DDTHH:MM:SSZ, or @SECONDS)", 0},
+    {CLI_OPT_VALUE, "as-of-skew", 0, &G.flag[S_AS_OF_SKEW], "SECONDS",
+     "how far another clock may lag Glare's, for --as-of (default 10) [GLAREX_AS_OF_SKEW]",
+     0},
+    {CLI_OPT_VALUE, "execution", 0, &G.execution_id, "ID",
+     "the execution glare() is evaluated for (named in messages)", 0},
     {CLI_OPT_END, NULL, 0, NULL, NULL, NULL, 0},
 };
 
@@ -64,7 +73,7 @@ static const cli_command commands[] = {
     {"eval", cmd_eval, "evaluate a Mistral expression or template"},
     {"render", cmd_render, "evaluate a whole YAML or JSON document"},
     {"resolve", cmd_resolve, "show what a reference resolves to, step by step"},
-    {"cache", cmd_cache, "inspect the local cache: ls, stats, verify, gc, purge"},
+    {"cache", cmd_cache, "inspect the local cache: ls, stats, verify, gc, purge, invalidate"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -84,6 +93,11 @@ int cli_parse(cli *c, const cli_cmd_spec *spec, int argc, char **argv)
     else
         return cli_usage_error(spec, "unknown format '%s' for --format (text or json)",
                                c->format_name);
+    if (c->as_of_text && cli_parse_time(c->as_of_text) < 0)
+        return cli_usage_error(spec,
+                               "--as-of '%s' is not a time: use YYYY-MM-DDTHH:MM:SSZ (UTC) or "
+                               "@SECONDS since the epoch",
+                               c->as_of_text);
     if (c->insecure_flag)
         c->flag[S_INSECURE] = "1";
     if (c->offline_flag)
