@@ -6,6 +6,8 @@
  *   local path = ctx:path(...);  local info = ctx:info(...)
  *   local art = ctx:artifact("my_wf", "1.0")
  *   local v = ctx:eval("<% $.x %>", {x = 1})
+ *   local req = ctx:request{token = "u:p:member", workflow = "my_wf", as_of = os.time()}
+ *   req:fetch("heal_vm_script.sh"); req:eval("<% glare('heal_vm_script.sh') %>")
  *   ctx:close()
  *
  * Misuse raises; failures a caller should expect (not found, network, checksum,
@@ -24,6 +26,7 @@
 #include <string.h>
 
 #define CONTEXT_MT "glarex.Context"
+#define REQUEST_MT "glarex.Request"
 #define MAX_DEPTH 200
 
 typedef struct lcontext {
@@ -191,11 +194,37 @@ static json_t *to_json(lua_State *L, int idx, int depth, const char **why)
  * Context objects
  * ====================================================================== */
 
-static lcontext *check_open(lua_State *L)
+/* A request: one caller's identity, workflow and as-of time on a context, which it
+ * keeps alive as its user value. */
+typedef struct lrequest {
+    glarex_request *req;
+} lrequest;
+
+/* The context of argument 1, a context or a request on one, and the request (NULL for
+ * a context itself). Raises when the context is closed. */
+static lcontext *check_self(lua_State *L, glarex_request **req)
 {
-    lcontext *c = luaL_checkudata(L, 1, CONTEXT_MT);
+    lcontext *c;
+    lrequest *r = luaL_testudata(L, 1, REQUEST_MT);
+    *req = r ? r->req : NULL;
+    if (r) {
+        lua_getiuservalue(L, 1, 1);
+        c = lua_touserdata(L, -1);
+        lua_pop(L, 1); /* the request still references it */
+    } else {
+        c = luaL_checkudata(L, 1, CONTEXT_MT);
+    }
     if (!c->ctx)
         luaL_error(L, "attempt to use a closed glarex context");
+    return c;
+}
+
+static lcontext *check_open(lua_State *L)
+{
+    glarex_request *req;
+    lcontext *c = check_self(L, &req);
+    if (req)
+        luaL_typeerror(L, 1, CONTEXT_MT);
     return c;
 }
 
@@ -247,6 +276,22 @@ static int opt_field_bool(lua_State *L, int t, const char *name)
     return v;
 }
 
+/* Raises unless every key of the options table at `t` is in `known`. */
+static void check_known_options(lua_State *L, int t, const char *const *known,
+                                const char *fname)
+{
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        int ok = 0;
+        lua_pop(L, 1);
+        for (int i = 0; !ok && known[i] && lua_type(L, -1) == LUA_TSTRING; i++)
+            ok = strcmp(known[i], lua_tostring(L, -1)) == 0;
+        if (!ok)
+            luaL_error(L, "bad argument #%d to '%s' (unknown option '%s')", t == 1 ? 1 : 2,
+                       fname, lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?");
+    }
+}
+
 /* glarex.open{url=, token=, project=, cache_dir=, offline=, insecure=, ca_file=,
  *             type_name=, ttl_exact_ms=, ttl_latest_ms=, prefer_own_project=} */
 static int l_open(lua_State *L)
@@ -263,16 +308,7 @@ static int l_open(lua_State *L)
         lua_newtable(L);
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
-    lua_pushnil(L);
-    while (lua_next(L, 1)) {
-        int ok = 0;
-        lua_pop(L, 1);
-        for (int i = 0; !ok && known[i] && lua_type(L, -1) == LUA_TSTRING; i++)
-            ok = strcmp(known[i], lua_tostring(L, -1)) == 0;
-        if (!ok)
-            return luaL_error(L, "bad argument #1 to 'open' (unknown option '%s')",
-                              lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?");
-    }
+    check_known_options(L, 1, known, "open");
     o.store.url = opt_field_string(L, 1, "url");
     o.store.client.auth_token = opt_field_string(L, 1, "token");
     o.store.client.ca_file = opt_field_string(L, 1, "ca_file");
@@ -322,16 +358,22 @@ static int l_tostring(lua_State *L)
     return 1;
 }
 
-/* ctx:fetch(uri) or ctx:fetch(name, version, resource): the blob (new) or a failure. */
+/* ctx:fetch(uri) or ctx:fetch(name, version, resource), or the same on a request: the
+ * blob (new) or a failure. */
 static int fetch_blob(lua_State *L, glarex_blob **out, glarex_error *err)
 {
-    lcontext *c = check_open(L);
+    glarex_request *req;
+    lcontext *c = check_self(L, &req);
     int n = lua_gettop(L) - 1;
     if (n == 1)
-        return glarex_fetch_uri(out, c->ctx, luaL_checkstring(L, 2), err);
-    luaL_argcheck(L, n == 3, n < 3 ? n + 2 : 5, "expected a URI, or name, version, resource");
-    return glarex_fetch(out, c->ctx, luaL_checkstring(L, 2), luaL_checkstring(L, 3),
-                        luaL_checkstring(L, 4), err);
+        return req ? glarex_request_fetch_uri(out, req, luaL_checkstring(L, 2), err)
+                   : glarex_fetch_uri(out, c->ctx, luaL_checkstring(L, 2), err);
+    luaL_argcheck(L, n == 3, n < 3 ? n + 2 : 5,
+                  "expected a URI or resource name, or name, version, resource");
+    const char *name = luaL_checkstring(L, 2), *version = luaL_checkstring(L, 3),
+               *resource = luaL_checkstring(L, 4);
+    return req ? glarex_request_fetch(out, req, name, version, resource, err)
+               : glarex_fetch(out, c->ctx, name, version, resource, err);
 }
 
 /* The content stays owned by the blob, which a userdata holds while it is pushed. */
@@ -436,7 +478,8 @@ static int l_artifact(lua_State *L)
  * recursively, as evaluate_recursively does. */
 static int l_eval(lua_State *L)
 {
-    lcontext *c = check_open(L);
+    glarex_request *req;
+    lcontext *c = check_self(L, &req);
     glarex_error err;
     json_t *context = NULL, *data = NULL, *out = NULL;
     const char *why = "bad value";
@@ -445,6 +488,8 @@ static int l_eval(lua_State *L)
     luaL_argexpected(L, lua_type(L, 2) == LUA_TSTRING || lua_istable(L, 2), 2, "string or table");
     if (!c->ev && glarex_eval_new(&c->ev, c->ctx, NULL, &err) < 0)
         return push_failure(L, &err);
+    /* the evaluator is the context's: it serves whoever calls, for this call */
+    glarex_eval_use_request(c->ev, req, NULL);
     context = lua_isnoneornil(L, 3) ? json_object() : to_json(L, 3, 0, &why);
     if (!context)
         return luaL_argerror(L, 3, why);
@@ -463,6 +508,63 @@ static int l_eval(lua_State *L)
     if (rc < 0)
         return push_failure(L, &err);
     return push_json_taken(L, out);
+}
+
+/* ctx:request{token=, project_id=, user_id=, roles=, execution=, workflow=, as_of=}:
+ * a request on this context (as_of in seconds since the epoch, fractions allowed). */
+static int l_request(lua_State *L)
+{
+    static const char *const known[] = {"token", "project_id", "user_id", "roles",
+                                        "execution", "workflow", "as_of", NULL};
+    glarex_request_options o = GLAREX_REQUEST_OPTIONS_INIT;
+    glarex_error err;
+    lrequest *r;
+
+    check_open(L);
+    if (lua_isnoneornil(L, 2))
+        lua_newtable(L);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_settop(L, 2);
+    check_known_options(L, 2, known, "request");
+    o.auth_token = opt_field_string(L, 2, "token");
+    o.project_id = opt_field_string(L, 2, "project_id");
+    o.user_id = opt_field_string(L, 2, "user_id");
+    o.roles = opt_field_string(L, 2, "roles");
+    o.execution_id = opt_field_string(L, 2, "execution");
+    o.workflow = opt_field_string(L, 2, "workflow");
+    if (lua_getfield(L, 2, "as_of") != LUA_TNIL) {
+        luaL_argcheck(L, lua_type(L, -1) == LUA_TNUMBER && lua_tonumber(L, -1) > 0, 2,
+                      "option 'as_of' must be a positive number of seconds since the epoch");
+        o.as_of_ms = (int64_t)(lua_tonumber(L, -1) * 1000.0);
+    }
+    lua_pop(L, 1);
+
+    r = lua_newuserdatauv(L, sizeof(*r), 1);
+    r->req = NULL;
+    luaL_setmetatable(L, REQUEST_MT);
+    lua_pushvalue(L, 1);
+    lua_setiuservalue(L, -2, 1); /* the context lives as long as the request */
+    if (glarex_request_new(&r->req, ((lcontext *)lua_touserdata(L, 1))->ctx, &o, &err) < 0)
+        return push_failure(L, &err);
+    return 1;
+}
+
+static int request_gc(lua_State *L)
+{
+    lrequest *r = luaL_checkudata(L, 1, REQUEST_MT);
+    glarex_request_free(r->req);
+    r->req = NULL;
+    return 0;
+}
+
+/* req:scope(): the scope key, 64 hex digits. */
+static int l_scope(lua_State *L)
+{
+    glarex_request *req;
+    check_self(L, &req);
+    luaL_argcheck(L, req != NULL, 1, "a request expected");
+    lua_pushstring(L, glarex_request_scope(req));
+    return 1;
 }
 
 static int l_stats(lua_State *L)
@@ -493,7 +595,12 @@ static int l_stats(lua_State *L)
 
 static const luaL_Reg methods[] = {
     {"fetch", l_fetch}, {"path", l_path},   {"info", l_info},   {"artifact", l_artifact},
-    {"eval", l_eval},   {"stats", l_stats}, {"close", l_close}, {NULL, NULL}};
+    {"eval", l_eval},   {"stats", l_stats}, {"close", l_close}, {"request", l_request},
+    {NULL, NULL}};
+
+static const luaL_Reg request_methods[] = {{"fetch", l_fetch}, {"path", l_path},
+                                           {"info", l_info},   {"eval", l_eval},
+                                           {"scope", l_scope}, {NULL, NULL}};
 
 static const luaL_Reg metamethods[] = {{"__index", NULL}, /* placeholder */
                                        {"__gc", l_close},
@@ -509,6 +616,13 @@ static void create_metatables(lua_State *L)
     luaL_setfuncs(L, metamethods, 0);
     luaL_newlibtable(L, methods);
     luaL_setfuncs(L, methods, 0);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+    luaL_newmetatable(L, REQUEST_MT);
+    lua_pushcfunction(L, request_gc);
+    lua_setfield(L, -2, "__gc");
+    luaL_newlibtable(L, request_methods);
+    luaL_setfuncs(L, request_methods, 0);
     lua_setfield(L, -2, "__index");
     lua_pop(L, 1);
     luaL_newmetatable(L, "glarex.Blob");

@@ -58,8 +58,30 @@ check(v == nil and code == -19, "evaluation error is nil, msg, code")
 local stats = ctx:stats()
 check(stats.downloads >= 1, "stats")
 
+-- requests: whose, which workflow, as of when
+local req = assert(ctx:request{token = "alice:projA:member", workflow = "heal_vms",
+                               execution = "e-1", as_of = os.time() + 1})
+check(#req:scope() == 64, "a request has a 64-digit scope key")
+check(req:scope() ~= assert(ctx:request{token = "bob:projB:member"}):scope(),
+      "two projects, two scopes")
+check(req:fetch("heal.sh") == text, "self reference through a request")
+check(req:fetch("glare://heal.sh") == text, "self reference as a URI")
+check(req:fetch("heal_vms", "latest", "heal.sh") == text, "latest as of a time")
+check(req:eval("<% glare('heal.sh') %>") == text, "eval as a request")
+check(req:info("heal.sh").version == "1.0.0", "info through a request")
+v, msg, code = assert(ctx:request{as_of = 1}):fetch("heal_vms", "latest", "heal.sh")
+check(v == nil and code == -2 and msg:find("activated before", 1, true),
+      "nothing was active as of 1970")
+v, msg, code = ctx:fetch("heal.sh")
+check(v == nil and code == -3 and msg:find("no workflow is known", 1, true),
+      "a self reference needs a workflow")
+check(not pcall(ctx.request, ctx, {nope = 1}), "unknown request option raises")
+v, msg, code = ctx:request{workflow = "@1"}
+check(v == nil and code == -3, "a bad workflow is nil, msg, code")
+
 ctx:close()
 ctx:close() -- idempotent
+check(not pcall(req.fetch, req, "heal.sh"), "a request on a closed context raises")
 check(not pcall(ctx.fetch, ctx, "glare://x/y"), "closed context raises")
 do
   local c <close> = assert(glarex.open{url = store_url, cache_dir = cache_dir})
