@@ -16,10 +16,11 @@
  * outlive it.
  *
  * Trust: every directory of the cache (the cache directory itself, objects/,
- * objects/xx/, tmp/, and the index/ of the resolution layer) must be owned by the
- * caller (geteuid) and writable by nobody else, and is never reached through a
- * symbolic link in its last component; every file is opened with O_NOFOLLOW and must
- * be a regular file owned by the caller and writable by nobody else. Anything else is
+ * objects/xx/ and tmp/) must be owned by the caller (geteuid) and writable by nobody
+ * else, and is never reached through a symbolic link in its last component; every
+ * object is opened with O_NOFOLLOW and must be a regular file owned by the caller and
+ * writable by nobody else. The resolution layer holds index/ and its files to the
+ * same rule through glarex__cache_private_dir and glarex__cache_private_open. Anything else is
  * refused (GLAREX_EIO, with the fix in the message), never read. Inside such a chain
  * only the caller (or root) can change a file, so a published object is trusted as
  * verified; its bytes are still hashed again whenever they enter memory (a small
