@@ -36,6 +36,9 @@ struct glarex__content {
     const char *path;    /* stored after the struct, like `type` */
     const char *type;
     atomic_llong touched; /* when the file's mtime was last set (seconds) */
+    atomic_int corrupt;   /* the file no longer matched when mapped: never hand out again */
+    dev_t dev;            /* the published file this entry was made from */
+    ino_t ino;
     /* Owned by the cache, guarded by its lock while in_map. */
     glarex__content *hnext, *lprev, *lnext;
     uint64_t hash;
@@ -210,12 +213,176 @@ done:
 /* }==================================================================== */
 
 /* {====================================================================
+ * Trust: the cache reads only what the caller alone could have written
+ * ==================================================================== */
+
+#define FIX_DIR "choose another cache directory (--cache-dir, GLAREX_CACHE_DIR)"
+
+/* 0 when `st` belongs to the caller and nobody else may write it; else refuses. */
+static int check_private(const struct stat *st, const char *path, int is_dir,
+                         glarex_error *err)
+{
+    const char *what = is_dir ? "cache directory" : "cache file";
+    unsigned me = (unsigned)geteuid();
+
+    if ((unsigned)st->st_uid != me) {
+        if (is_dir)
+            return glarex__error_set(err, GLAREX_EIO,
+                                     "%s %s is owned by uid %u, not by you (uid %u), so "
+                                     "its content cannot be trusted: remove it or " FIX_DIR,
+                                     what, path, (unsigned)st->st_uid, me);
+        return glarex__error_set(err, GLAREX_EIO,
+                                 "%s %s is owned by uid %u, not by you (uid %u), so it "
+                                 "cannot be trusted: remove it (rm %s) and fetch again",
+                                 what, path, (unsigned)st->st_uid, me, path);
+    }
+    if (st->st_mode & (S_IWGRP | S_IWOTH)) {
+        if (is_dir)
+            return glarex__error_set(err, GLAREX_EIO,
+                                     "%s %s is writable by others (mode %04o), so anyone "
+                                     "could plant content in it: run 'chmod 700 %s' or " FIX_DIR,
+                                     what, path, (unsigned)(st->st_mode & 07777), path);
+        return glarex__error_set(err, GLAREX_EIO,
+                                 "%s %s is writable by others (mode %04o), so it cannot be "
+                                 "trusted: remove it (rm %s) and fetch again",
+                                 what, path, (unsigned)(st->st_mode & 07777), path);
+    }
+    return 0;
+}
+
+/* The refusal for a path that is a symbolic link (open with O_NOFOLLOW said ELOOP). */
+static int symlink_refused(const char *path, int is_dir, glarex_error *err)
+{
+    if (is_dir)
+        return glarex__error_set(err, GLAREX_EIO,
+                                 "cache directory %s is a symbolic link, which the cache "
+                                 "does not follow: give the directory it points to, or " FIX_DIR,
+                                 path);
+    return glarex__error_set(err, GLAREX_EIO,
+                             "cache file %s is a symbolic link, which the cache does not "
+                             "follow: remove it (rm %s) and fetch again",
+                             path, path);
+}
+
+static int mkdir_p(char *path)
+{
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+            *p = '/';
+            return -1;
+        }
+        *p = '/';
+    }
+    if (mkdir(path, 0700) < 0 && errno != EEXIST)
+        return -1;
+    return 0;
+}
+
+/*
+ * Checks (and with `create`, first makes, parents included, mode 0700) the directory
+ * `path`. Returns 0 when it is trusted, 1 when it is absent and `create` is 0 (err
+ * untouched), or a negative status.
+ */
+static int private_dir(const char *path, int create, glarex_error *err)
+{
+    char buf[PATH_MAX];
+    struct stat st;
+    int fd, rc;
+
+    if (create) {
+        if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+            return glarex__error_set(err, GLAREX_EINVALID, "path '%.60s...' is too long",
+                                     path);
+        if (mkdir_p(buf) < 0)
+            return io_error(err, "cannot create cache directory", path);
+    }
+    fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ELOOP || (errno == ENOTDIR && lstat(path, &st) == 0 &&
+                               S_ISLNK(st.st_mode)))
+            return symlink_refused(path, 1, err);
+        if (!create && errno == ENOENT)
+            return 1;
+        return io_error(err, "cannot open cache directory", path);
+    }
+    rc = fstat(fd, &st) < 0 ? io_error(err, "cannot stat", path)
+                            : check_private(&st, path, 1, err);
+    close(fd);
+    return rc;
+}
+
+/*
+ * Opens a file of the cache with `flags` (O_CREAT makes it 0600), never through a
+ * symbolic link and never blocking on a FIFO. Returns 0 with *fd and *st set when it
+ * is a regular file the caller alone may write, 1 when it is absent (err untouched),
+ * or a negative status.
+ */
+static int private_open(int *fd, struct stat *st, const char *path, int flags,
+                        glarex_error *err)
+{
+    int rc;
+
+    *fd = open(path, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+    if (*fd < 0) {
+        if (errno == ELOOP)
+            return symlink_refused(path, 0, err);
+        if (errno == ENOENT || errno == ENOTDIR)
+            return 1;
+        return io_error(err, "cannot open", path);
+    }
+    if (fstat(*fd, st) < 0)
+        rc = io_error(err, "cannot stat", path);
+    else if (!S_ISREG(st->st_mode))
+        rc = glarex__error_set(err, GLAREX_EIO,
+                               "cache file %s is not a regular file: remove it (rm %s)",
+                               path, path);
+    else
+        rc = check_private(st, path, 0, err);
+    if (rc < 0) {
+        close(*fd);
+        *fd = -1;
+    }
+    return rc;
+}
+
+int glarex__cache_private_dir(const char *path, int create, glarex_error *err)
+{
+    int rc;
+    GLAREX_ASSERT_ARG(err, path);
+    rc = private_dir(path, create, err);
+    if (rc == 1)
+        return glarex__error_set(err, GLAREX_ENOTFOUND,
+                                 "cache directory %s does not exist", path);
+    return rc;
+}
+
+int glarex__cache_private_open(int *out, const char *path, int flags, glarex_error *err)
+{
+    struct stat st;
+    int rc;
+    GLAREX_ASSERT_ARG(err, out);
+    *out = -1;
+    GLAREX_ASSERT_ARG(err, path);
+    rc = private_open(out, &st, path, flags, err);
+    if (rc == 1)
+        return glarex__error_set(err, GLAREX_ENOTFOUND, "cache file %s does not exist",
+                                 path);
+    return rc;
+}
+
+/* }==================================================================== */
+
+/* {====================================================================
  * Content entries
  * ==================================================================== */
 
-/* A new entry holding one reference. Takes `data` only on success. */
+/* A new entry holding one reference, made from the file `st` describes. Takes `data`
+ * only on success. */
 static glarex__content *content_new(const char *key, uint64_t size, const char *type,
-                                    const char *path, char *data)
+                                    const char *path, const struct stat *st, char *data)
 {
     size_t pl = strlen(path), tl;
     glarex__content *e;
@@ -234,6 +401,9 @@ static glarex__content *content_new(const char *key, uint64_t size, const char *
     e->type = p + pl + 1;
     atomic_init(&e->refs, 1);
     atomic_init(&e->map, NULL);
+    atomic_init(&e->corrupt, 0);
+    e->dev = st->st_dev;
+    e->ino = st->st_ino;
     atomic_init(&e->touched, (long long)time(NULL));
     memcpy(e->sha256, key, KEY_LEN + 1);
     e->size = size;
@@ -287,12 +457,73 @@ const char *glarex__content_bytes(const glarex__content *ct)
     return ct->data;
 }
 
+/* A mapped file that no longer matches its name: removed (unless replaced meanwhile),
+ * and the entry is never handed out again. */
+static int content_corrupt(glarex__content *ct, const char *actual, glarex_error *err)
+{
+    struct stat now;
+    atomic_store(&ct->corrupt, 1);
+    if (lstat(ct->path, &now) == 0 && now.st_dev == ct->dev && now.st_ino == ct->ino)
+        unlink(ct->path);
+    return glarex__error_set(err, GLAREX_ECHECKSUM,
+                             "cached file %s was changed on disk: its bytes have sha256 "
+                             "%s, not %s; it was removed, fetch it again",
+                             ct->path, actual, ct->sha256);
+}
+
+/*
+ * Maps a streamed blob's file once its bytes were hashed again: the file may have
+ * changed since it was published or loaded, and bytes are handed out only with the
+ * digest they have. The hash reads through a small buffer, so the mapping is paged in
+ * only by its reader.
+ */
+static int map_verified(char **out, glarex__content *ct, glarex_error *err)
+{
+    char actual[65], *scratch = NULL;
+    struct stat st;
+    uint64_t n = 0;
+    void *p;
+    int fd, rc;
+
+    rc = private_open(&fd, &st, ct->path, O_RDONLY, err);
+    if (rc == 1)
+        return glarex__error_set(err, GLAREX_EIO,
+                                 "cached file %s was removed: fetch it again", ct->path);
+    if (rc < 0)
+        return rc;
+    if (st.st_dev != ct->dev || st.st_ino != ct->ino || (uint64_t)st.st_size != ct->size) {
+        rc = glarex__error_set(err, GLAREX_EIO,
+                               "cached file %s was replaced since it was checked: fetch it "
+                               "again",
+                               ct->path);
+        goto done;
+    }
+    if (!(scratch = malloc(IO_CHUNK))) {
+        rc = GLAREX_ENOMEM_SET(err);
+        goto done;
+    }
+    if ((rc = hash_fd(actual, &n, fd, scratch, ct->path, err)) < 0)
+        goto done;
+    if (n != ct->size || strcmp(actual, ct->sha256) != 0) {
+        rc = content_corrupt(ct, actual, err);
+        goto done;
+    }
+    p = mmap(NULL, ct->size, PROT_READ, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+        rc = io_error(err, "cannot map cached file", ct->path);
+        goto done;
+    }
+    *out = p;
+done:
+    free(scratch);
+    close(fd);
+    return rc;
+}
+
 int glarex__content_data(const char **out, glarex__content *ct, glarex_error *err)
 {
-    struct stat st;
     char *m, *expected = NULL;
-    void *p;
-    int fd;
+    int rc;
 
     GLAREX_ASSERT_ARG(err, out);
     *out = NULL;
@@ -306,35 +537,19 @@ int glarex__content_data(const char **out, glarex__content *ct, glarex_error *er
         *out = m;
         return 0;
     }
-    fd = open(ct->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return io_error(err, "cannot open cached file", ct->path);
-    if (fstat(fd, &st) < 0) {
-        int rc = io_error(err, "cannot stat cached file", ct->path);
-        close(fd);
+    if (atomic_load(&ct->corrupt))
+        return glarex__error_set(err, GLAREX_ECHECKSUM,
+                                 "cached file %s was changed on disk: fetch it again",
+                                 ct->path);
+    if ((rc = map_verified(&m, ct, err)) < 0)
         return rc;
-    }
-    if ((uint64_t)st.st_size != ct->size) {
-        close(fd);
-        return glarex__error_set(err, GLAREX_EIO,
-                                 "cached file %s changed: %" PRIu64
-                                 " bytes, expected %" PRIu64,
-                                 ct->path, (uint64_t)st.st_size, ct->size);
-    }
-    p = mmap(NULL, ct->size, PROT_READ, MAP_SHARED, fd, 0);
-    if (p == MAP_FAILED) {
-        int rc = io_error(err, "cannot map cached file", ct->path);
-        close(fd);
-        return rc;
-    }
-    close(fd);
     /* Two threads may map at once: the first mapping published wins. */
     if (!atomic_compare_exchange_strong_explicit(
-            &ct->map, &expected, (char *)p, memory_order_acq_rel, memory_order_acquire)) {
-        munmap(p, ct->size);
-        p = expected;
+            &ct->map, &expected, m, memory_order_acq_rel, memory_order_acquire)) {
+        munmap(m, ct->size);
+        m = expected;
     }
-    *out = p;
+    *out = m;
     return 0;
 }
 
@@ -347,7 +562,7 @@ static void touch_file(glarex__content *e)
         return;
     if (atomic_compare_exchange_strong_explicit(
             &e->touched, &last, now, memory_order_relaxed, memory_order_relaxed))
-        utimensat(AT_FDCWD, e->path, NULL, 0);
+        utimensat(AT_FDCWD, e->path, NULL, AT_SYMLINK_NOFOLLOW);
 }
 
 /* }==================================================================== */
@@ -584,7 +799,7 @@ static int scan_objects(scan *s, const glarex__cache *c, glarex_error *err)
         int fd;
         if (!is_lower_hex(de->d_name, 2))
             continue;
-        fd = openat(dirfd(top), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        fd = openat(dirfd(top), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
             continue; /* removed meanwhile, or not a directory */
         sub = fdopendir(fd);
@@ -763,22 +978,12 @@ static int load_object(glarex__content **out, glarex__cache *c, const char *key,
     struct stat st;
     int fd, rc = 0;
 
+    object_dir(path, c, key);
+    if ((rc = private_dir(path, 0, err)) != 0)
+        return rc < 0 ? rc : 0;
     object_path(path, c, key);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT || errno == ENOTDIR)
-            return 0;
-        return io_error(err, "cannot open", path);
-    }
-    if (fstat(fd, &st) < 0) {
-        rc = io_error(err, "cannot stat", path);
-        goto done;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        rc = glarex__error_set(err, GLAREX_EIO, "cached object %s is not a regular file",
-                               path);
-        goto done;
-    }
+    if ((rc = private_open(&fd, &st, path, O_RDONLY, err)) != 0)
+        return rc < 0 ? rc : 0;
     fsize = (uint64_t)st.st_size;
     if (max && fsize > max) {
         rc = too_big(err, key, max);
@@ -822,7 +1027,7 @@ static int load_object(glarex__content **out, glarex__cache *c, const char *key,
         rc = size_mismatch(err, key, fsize, size);
         goto done;
     }
-    *out = content_new(key, fsize, type, path, buf);
+    *out = content_new(key, fsize, type, path, &st, buf);
     if (!*out) {
         rc = GLAREX_ENOMEM_SET(err);
         goto done;
@@ -945,6 +1150,8 @@ static int publish(int *existed, glarex__cache *c, const char *tmp, const char *
                    glarex_error *err)
 {
     char dir[PATH_MAX], path[PATH_MAX], top[PATH_MAX];
+    struct stat st;
+    int rc;
 
     object_dir(dir, c, key);
     object_path(path, c, key);
@@ -958,7 +1165,9 @@ static int publish(int *existed, glarex__cache *c, const char *tmp, const char *
         } else if (errno != EEXIST) {
             return io_error(err, "cannot create directory", dir);
         }
-        *existed = access(path, F_OK) == 0;
+        if ((rc = private_dir(dir, 0, err)) < 0)
+            return rc; /* an objects/xx made by someone else: never publish into it */
+        *existed = lstat(path, &st) == 0;
         if (rename(tmp, path) == 0) {
             if (fsync_dir(dir) < 0)
                 return io_error(err, "cannot sync directory", dir);
@@ -977,6 +1186,7 @@ static int fill_object(glarex__content **out, int *published, glarex__cache *c,
 {
     char tmp[PATH_MAX], path[PATH_MAX], actual[65];
     glarex_error ferr;
+    struct stat st;
     writer w;
     int rc = 0, frc, existed = 0, renamed = 0;
 
@@ -1003,7 +1213,10 @@ static int fill_object(glarex__content **out, int *published, glarex__cache *c,
     if (w.fd < 0 && errno == ENOENT) {
         char tdir[PATH_MAX];
         snprintf(tdir, sizeof(tdir), "%s/tmp", c->dir);
-        mkdir(tdir, 0700);
+        if ((rc = private_dir(tdir, 1, err)) < 0) {
+            tmp[0] = '\0';
+            goto done;
+        }
         snprintf(tmp, sizeof(tmp), "%s/tmp/%s.XXXXXX", c->dir, key);
         w.fd = mkostemp(tmp, O_CLOEXEC);
     }
@@ -1051,6 +1264,10 @@ static int fill_object(glarex__content **out, int *published, glarex__cache *c,
         rc = io_error(err, "cannot make read-only", tmp);
         goto done;
     }
+    if (fstat(w.fd, &st) < 0) {
+        rc = io_error(err, "cannot stat", tmp);
+        goto done;
+    }
     if (close(w.fd) < 0) {
         w.fd = -1;
         rc = io_error(err, "cannot close", tmp);
@@ -1072,7 +1289,7 @@ static int fill_object(glarex__content **out, int *published, glarex__cache *c,
         w.buf[w.total] = '\0';
     }
     object_path(path, c, key);
-    *out = content_new(key, w.total, type, path, w.streamed ? NULL : w.buf);
+    *out = content_new(key, w.total, type, path, &st, w.streamed ? NULL : w.buf);
     if (!*out) {
         rc = GLAREX_ENOMEM_SET(err);
         goto done;
@@ -1094,30 +1311,6 @@ done:
 /* {====================================================================
  * The cache
  * ==================================================================== */
-
-static int mkdir_p(char *path)
-{
-    struct stat st;
-    for (char *p = path + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(path, 0700) < 0 && errno != EEXIST) {
-            *p = '/';
-            return -1;
-        }
-        *p = '/';
-    }
-    if (mkdir(path, 0700) < 0 && errno != EEXIST)
-        return -1;
-    if (stat(path, &st) < 0)
-        return -1;
-    if (!S_ISDIR(st.st_mode)) {
-        errno = ENOTDIR;
-        return -1;
-    }
-    return 0;
-}
 
 int glarex__cache_new(glarex__cache **out, const glarex__cache_options *opts,
                       glarex_error *err)
@@ -1163,21 +1356,15 @@ int glarex__cache_new(glarex__cache **out, const glarex__cache_options *opts,
     }
     c->locks_ready = 1;
 
-    snprintf(path, sizeof(path), "%s", c->dir);
-    if (mkdir_p(path) < 0) {
-        rc = io_error(err, "cannot create cache directory", c->dir);
+    /* The whole chain is checked: a directory someone else could write is refused. */
+    if ((rc = private_dir(c->dir, 1, err)) < 0)
         goto done;
-    }
     snprintf(path, sizeof(path), "%s/objects", c->dir);
-    if (mkdir(path, 0700) < 0 && errno != EEXIST) {
-        rc = io_error(err, "cannot create directory", path);
+    if ((rc = private_dir(path, 1, err)) < 0)
         goto done;
-    }
     snprintf(path, sizeof(path), "%s/tmp", c->dir);
-    if (mkdir(path, 0700) < 0 && errno != EEXIST) {
-        rc = io_error(err, "cannot create directory", path);
+    if ((rc = private_dir(path, 1, err)) < 0)
         goto done;
-    }
 
     if ((rc = scan_objects(&s, c, err)) < 0)
         goto done;
@@ -1275,7 +1462,12 @@ static int cache_get(glarex__content **out, glarex__cache *c, const char *sha256
     h = key_hash(key);
 
     pthread_mutex_lock(&c->lock);
-    e = map_find(c, key, h);
+    while ((e = map_find(c, key, h)) != NULL && atomic_load(&e->corrupt)) {
+        map_remove(c, e); /* its file changed on disk: load or fill it again */
+        pthread_mutex_unlock(&c->lock);
+        glarex__content_unref(e);
+        pthread_mutex_lock(&c->lock);
+    }
     if (e) { /* the hot path: no allocation, no I/O under the lock */
         atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
         lru_unlink(c, e);
@@ -1435,16 +1627,16 @@ int glarex__cache_verify(uint64_t *out, glarex__cache *c, glarex__cache_corrupt_
     }
     for (size_t i = 0; i < s.n; i++) {
         glarex__cache_object obj;
+        struct stat st;
         uint64_t n = 0;
         int fd, r;
 
         object_path(path, c, s.v[i].sha256);
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) {
-            if (errno == ENOENT)
-                continue; /* removed meanwhile */
-            rc = io_error(err, "cannot open", path);
+        if ((rc = private_open(&fd, &st, path, O_RDONLY, err)) < 0)
             goto done;
+        if (rc == 1) {
+            rc = 0;
+            continue; /* removed meanwhile */
         }
         r = hash_fd(actual, &n, fd, scratch, path, err);
         close(fd);

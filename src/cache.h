@@ -15,6 +15,17 @@
  * ref/unref'd from any thread; it does not point back to its cache, so it may
  * outlive it.
  *
+ * Trust: every directory of the cache (the cache directory itself, objects/,
+ * objects/xx/ and tmp/) must be owned by the caller (geteuid) and writable by nobody
+ * else, and is never reached through a symbolic link in its last component; every
+ * object is opened with O_NOFOLLOW and must be a regular file owned by the caller and
+ * writable by nobody else. The resolution layer holds index/ and its files to the
+ * same rule through glarex__cache_private_dir and glarex__cache_private_open. Anything else is
+ * refused (GLAREX_EIO, with the fix in the message), never read. Inside such a chain
+ * only the caller (or root) can change a file, so a published object is trusted as
+ * verified; its bytes are still hashed again whenever they enter memory (a small
+ * object when loaded, a streamed one when first mapped). See docs/cache.md.
+ *
  * Processes: any number of processes may share one directory. A file is published
  * by rename only after it was fsynced and verified, so an object file is always
  * complete and correct. Two processes filling the same blob each write their own
@@ -38,7 +49,8 @@ typedef struct glarex__content glarex__content;
  * ==================================================================== */
 
 typedef struct glarex__cache_options {
-    /** The cache directory. Required. Created (with parents) mode 0700 if missing. */
+    /** The cache directory. Required. Created (with parents) mode 0700 if missing;
+     * an existing one must be the caller's own and writable by nobody else. */
     const char *dir;
     /** Bytes of the in-memory LRU: the bytes of small blobs plus a per-entry
      * overhead. Entries somebody holds a reference to are never evicted, so the
@@ -92,11 +104,33 @@ typedef struct glarex__cache_counters {
 
 /**
  * Opens the cache in opts->dir (new; free with glarex__cache_free). Creates dir,
- * dir/objects and dir/tmp when missing and sums the published bytes.
- * The options are copied. Errors: GLAREX_EINVALID (no dir), GLAREX_EIO.
+ * dir/objects and dir/tmp when missing, checks each with glarex__cache_private_dir,
+ * and sums the published bytes. The options are copied.
+ * Errors: GLAREX_EINVALID (no dir), GLAREX_EIO (including a directory not trusted).
  */
 int glarex__cache_new(glarex__cache **out, const glarex__cache_options *opts,
                       glarex_error *err);
+
+/**
+ * Checks that `path` is a directory the cache may trust: not a symbolic link, owned
+ * by the caller (geteuid) and not writable by group or others. With `create`, first
+ * makes it (and missing parents) mode 0700. Returns 0 when trusted; GLAREX_ENOTFOUND
+ * when it is missing and `create` is 0; GLAREX_EIO when it cannot be made or opened,
+ * or is not trusted: the message names the directory and the fix ("chmod 700 DIR",
+ * or another cache directory). Any thread; no cache handle is needed.
+ */
+int glarex__cache_private_dir(const char *path, int create, glarex_error *err);
+
+/**
+ * Opens the file `path`, which lives in a directory checked by
+ * glarex__cache_private_dir, with open(2) `flags` plus O_NOFOLLOW, O_NONBLOCK and
+ * O_CLOEXEC; with O_CREAT a new file is made mode 0600. `*out` receives the
+ * descriptor (the caller closes it), or -1 on failure. The file must be a regular
+ * file owned by the caller and not writable by group or others; a symbolic link, a
+ * FIFO or someone else's file is refused (GLAREX_EIO, naming the file and the fix).
+ * Errors: GLAREX_ENOTFOUND (missing, without O_CREAT), GLAREX_EIO.
+ */
+int glarex__cache_private_open(int *out, const char *path, int flags, glarex_error *err);
 
 /** Drops the cache's references. Entries callers still hold stay valid. NULL-safe. */
 void glarex__cache_free(glarex__cache *c);
@@ -179,9 +213,11 @@ const char *glarex__content_bytes(const glarex__content *ct);
 
 /**
  * The bytes, whatever the size (borrowed, lives as long as the entry). A streamed
- * blob's file is mapped read-only on the first call (the mapping is shared by all
- * later calls and threads); it is not NUL-terminated. Errors: GLAREX_EIO when the
- * file is gone or changed.
+ * blob's file is hashed again and then mapped read-only on the first call (the
+ * mapping is shared by all later calls and threads); it is not NUL-terminated.
+ * Errors: GLAREX_ECHECKSUM when the file's bytes no longer match the sha256 (the
+ * file is removed and a later get loads or fills the content again); GLAREX_EIO when
+ * the file is gone, replaced or no longer trusted.
  */
 int glarex__content_data(const char **out, glarex__content *ct, glarex_error *err);
 

@@ -310,7 +310,7 @@ static int fsync_parent(const char *path, glarex_error *err)
 
 static int make_dir(const char *path, glarex_error *err)
 {
-    if (mkdir(path, 0777) < 0 && errno != EEXIST)
+    if (mkdir(path, 0700) < 0 && errno != EEXIST)
         return fail_errno(err, errno, "create directory", path);
     return 0;
 }
@@ -327,7 +327,7 @@ static int make_dirs(const char *path, glarex_error *err)
         if (*q != '/')
             continue;
         *q = '\0';
-        if (mkdir(p, 0777) < 0 && errno != EEXIST) {
+        if (mkdir(p, 0700) < 0 && errno != EEXIST) {
             error = fail_errno(err, errno, "create directory", p);
             break;
         }
@@ -368,7 +368,7 @@ static int open_temp(int *fd_out, char **path_out, const dir_store *s, const cha
         return error;
     if (!(path = store_path(s, "tmp/%s%s", id, suffix)))
         return GLAREX_ENOMEM_SET(err);
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
         error = fail_errno(err, errno, "create", path);
         free(path);
@@ -497,7 +497,7 @@ static int lock_store(int *fd_out, const dir_store *s, glarex_error *err)
     *fd_out = -1;
     if (!path)
         return GLAREX_ENOMEM_SET(err);
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) {
         error = fail_errno(err, errno, "open", path);
         goto done;

@@ -1516,6 +1516,61 @@ static void test_store__dir_refuses_foreign_directory(void **state)
     test_rm_rf(dir);
 }
 
+/* Counts what under `path` (itself included) group or others may read, write or enter;
+ * `n` counts everything seen. */
+static int count_shared(const char *path, int *n)
+{
+    struct dirent *de;
+    struct stat st;
+    int shared;
+    DIR *d;
+
+    assert_int_equal(lstat(path, &st), 0);
+    (*n)++;
+    shared = (st.st_mode & 077) != 0;
+    if (shared)
+        print_message("%s has mode %04o\n", path, (unsigned)(st.st_mode & 07777));
+    if (!S_ISDIR(st.st_mode))
+        return shared;
+    d = opendir(path);
+    assert_non_null(d);
+    while ((de = readdir(d)) != NULL) {
+        char child[PATHBUF];
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        snprintf(child, sizeof(child), "%s/%s", path, de->d_name);
+        shared += count_shared(child, n);
+    }
+    closedir(d);
+    return shared;
+}
+
+/* Private artifacts stay private at the usual umask 022: every directory the store
+ * makes (its missing parents too) is 0700 and every file 0600 or less. */
+static void test_store__dir_files_are_private(void **state)
+{
+    backend *b = get_backend(state), mine = *b;
+    char top[PATHBUF];
+    mode_t old = umask(022);
+    glarex_error err;
+    json_t *af;
+    int n = 0;
+
+    snprintf(top, sizeof(top), "%s/private", b->dir);
+    snprintf(mine.root, sizeof(mine.root), "%s/private/a/store", b->dir);
+    mine.store = NULL;
+    assert_ok(open_dir_store(&mine.store, mine.root, 0, &err), err);
+    af = create_wf(&mine, "private", "1.0");
+    put_ok(&mine, sid(af), "workflow", NULL, "version: '2.0'\n", "application/x-yaml");
+    put_ok(&mine, sid(af), "resources", "key.pem", "secret", "application/x-pem-file");
+    umask(old);
+    assert_int_equal(count_shared(top, &n), 0);
+    assert_true(n >= 10); /* the store, its lock, records, index, blobs were all seen */
+    json_decref(af);
+    glarex_store_free(mine.store);
+    test_rm_rf(top);
+}
+
 /* }==================================================================== */
 
 #define SHARED_TESTS                                                                     \
@@ -1544,6 +1599,7 @@ int main(void)
         cmocka_unit_test(test_store__urls),
         cmocka_unit_test(test_store__dir_default_location),
         cmocka_unit_test(test_store__dir_refuses_foreign_directory),
+        cmocka_unit_test(test_store__dir_files_are_private),
     };
     const struct CMUnitTest glare_tests[] = {SHARED_TESTS};
     int failed = 0;

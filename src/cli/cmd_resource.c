@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -94,6 +95,7 @@ int cmd_resource_get(cli *c, int argc, char **argv)
     glarex_error err;
     glarex_blob *blob = NULL;
     const char *data;
+    char actual[65] = "";
     uint64_t size;
     int rc, to_stdout;
 
@@ -107,11 +109,23 @@ int cmd_resource_get(cli *c, int argc, char **argv)
     data = glarex_blob_data(blob);
     size = glarex_blob_size(blob);
     if (!data && size) {
+        rc = cli_fail("resource '%s': the cached content (sha256 %s) cannot be read or was "
+                      "changed on disk: run 'glarex cache verify' and try again",
+                      key, glarex_blob_sha256(blob));
         glarex_blob_free(blob);
-        return cli_fail("resource '%s': cannot map the cached content", key);
+        return rc;
     }
     if (!data)
         data = "";
+    /* The digest given out below must be the one of the bytes written out. */
+    if (cli_sha256_buffer(actual, data, (size_t)size) < 0 ||
+        strcasecmp(actual, glarex_blob_sha256(blob)) != 0) {
+        rc = cli_fail("resource '%s': the cached bytes have sha256 %s, not %s: not writing "
+                      "them; run 'glarex cache verify' and try again",
+                      key, actual, glarex_blob_sha256(blob));
+        glarex_blob_free(blob);
+        return rc;
+    }
 
     if (!to_stdout) {
         rc = save(output, data, size, &err) < 0 ? cli_error(&err) : 0;
