@@ -92,26 +92,6 @@ static char *default_cache_dir(void)
     return NULL;
 }
 
-static int mkdir_p(const char *path)
-{
-    char *copy = strdup(path);
-    int rc = 0;
-    if (!copy)
-        return -1;
-    for (char *p = copy + 1; *p && rc == 0; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(copy, 0700) < 0 && errno != EEXIST)
-            rc = -1;
-        *p = '/';
-    }
-    if (rc == 0 && mkdir(copy, 0700) < 0 && errno != EEXIST)
-        rc = -1;
-    free(copy);
-    return rc;
-}
-
 /* }====================================================================== */
 
 static int request_init(glarex_request *req, glarex_ctx *ctx, const glarex_request_options *o,
@@ -194,11 +174,10 @@ int glarex_ctx_new(glarex_ctx **out, const glarex_ctx_options *opts, glarex_erro
         rc = GLAREX_ENOMEM_SET(err);
         goto fail;
     }
-    if (mkdir_p(ctx->index_dir) < 0) {
-        rc = glarex__error_set(err, GLAREX_EIO, "cannot create the cache directory %s: %s",
-                               ctx->index_dir, strerror(errno));
+    /* the resolution index is trusted like the content: private to the caller */
+    if ((rc = glarex__cache_private_dir(ctx->cache_dir, 1, err)) < 0 ||
+        (rc = glarex__cache_private_dir(ctx->index_dir, 1, err)) < 0)
         goto fail;
-    }
     co.dir = ctx->cache_dir;
     co.memory_budget = o->memory_budget;
     co.disk_budget = o->disk_budget;
@@ -789,8 +768,7 @@ static void totals_record(glarex_ctx *ctx)
         snprintf(path, sizeof(path), "%s/stats.json", ctx->cache_dir) >= (int)sizeof(path))
         return;
     /* the lock serialises read-add-write across processes, so none loses a count */
-    fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0)
+    if (glarex__cache_private_open(&fd, lock, O_RDWR | O_CREAT, NULL) < 0)
         return;
     if (flock(fd, LOCK_EX) == 0) {
         memset(&sum, 0, sizeof(sum));

@@ -476,7 +476,13 @@ void glarex__json_write_atomic(const char *path, const json_t *doc)
 
 static json_t *index_read(const char *path)
 {
-    return json_load_file(path, JSON_REJECT_DUPLICATES, NULL);
+    json_t *rec;
+    int fd;
+    if (glarex__cache_private_open(&fd, path, O_RDONLY, NULL) < 0)
+        return NULL; /* missing, or not ours: ask the store */
+    rec = json_loadfd(fd, JSON_REJECT_DUPLICATES, NULL);
+    close(fd);
+    return rec;
 }
 
 
