@@ -153,6 +153,9 @@ static void summary(const json_t *root)
             bench_out("   warm_glare       %-56s %.2f (1 thread: %.2f)\n",
                       "rate 4 KiB / rate 1 MiB (1 = no copy)", num(g, "ratio_4k_over_1m"),
                       num(g, "ratio_4k_over_1m_1_thread"));
+        if (json_is_number(json_object_get(g, "scoped_cost_ratio")))
+            bench_out("   warm_glare       %-56s %.2f\n",
+                      "a tenant's scoped hit / the context's own hit", num(g, "scoped_cost_ratio"));
     }
     if ((g = json_object_get(root, "cold_fetch"))) {
         const json_t *fe = json_object_get(g, "glarex_fetch");
