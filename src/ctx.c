@@ -414,7 +414,8 @@ static glarex__resolution *lookup(glarex_ctx *ctx, const glarex_request *req, ch
             memcmp(r->scope, req->scope, 64) == 0 && same(r->k1, k1) && same(r->k2, k2) &&
             same(r->k3, k3))
             return r;
-        if (create && !r->busy && (now ? now : (now = glarex__now_ms())) >= r->expires_ms &&
+        if (create && !r->busy && !r->waiters &&
+            (now ? now : (now = glarex__now_ms())) >= r->expires_ms &&
             !(ctx->opts.offline && r->expires_ms)) {
             *link = r->next;
             resolution_free(r);
@@ -505,9 +506,14 @@ static int fetch(glarex_blob **out, glarex_request *req, char kind, const char *
         pthread_mutex_unlock(&ctx->lock);
         return GLAREX_ENOMEM_SET(err);
     }
-    /* one thread resolves a reference at a time; the others wait for its answer */
-    while (r->busy)
-        pthread_cond_wait(&ctx->cond, &ctx->lock);
+    /* one thread resolves a reference at a time; the others wait for its answer (and
+     * keep the record from being dropped meanwhile) */
+    if (r->busy) {
+        r->waiters++;
+        while (r->busy)
+            pthread_cond_wait(&ctx->cond, &ctx->lock);
+        r->waiters--;
+    }
     if (r->expires_ms > glarex__now_ms() || (ctx->opts.offline && r->expires_ms)) {
         if (r->blob) {
             *out = glarex_blob_ref(r->blob); /* the hot path: no allocation, no copy */

@@ -32,6 +32,7 @@ typedef struct glarex__resolution {
     char *k1, *k2, *k3;
     uint64_t hash;
     int busy;           /* a thread is resolving it; others wait on ctx->cond */
+    int waiters;        /* threads waiting for that answer: the record must stay */
     int64_t expires_ms; /* wall clock; 0 = never resolved */
     glarex_blob *blob;  /* current answer, or NULL */
     int neg_code;       /* a remembered failure (not found), when blob is NULL */
