@@ -57,6 +57,10 @@ static void sb_add(strbuf *sb, const char *s, size_t n)
 {
     if (sb->oom)
         return;
+    if (n > SIZE_MAX / 2 - sb->len) { /* also tells GCC 12 that len + n cannot wrap */
+        sb->oom = 1;
+        return;
+    }
     if (sb->len + n + 1 > sb->cap) {
         size_t cap = sb->cap ? sb->cap : 128;
         while (cap < sb->len + n + 1)
