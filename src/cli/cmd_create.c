@@ -201,7 +201,7 @@ static json_t *resources_json(const plan *p)
 
 static int print_dry_run(cli *c, const plan *p)
 {
-    const char *store = cli_setting(c, S_GLARE_URL);
+    const char *store = cli_store_label(c);
     char sz[32];
     int rc = 0;
 

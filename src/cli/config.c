@@ -143,15 +143,16 @@ static char *trim(char *s)
  * printing the error. A missing file is an error only when `must_exist`. */
 static int read_config(cli *c, const char *path, int must_exist)
 {
-    FILE *f = fopen(path, "r");
+    FILE *f = NULL;
     char line[4096];
     int lineno = 0, has_secret = 0;
     struct stat st;
+    glarex_error err;
 
-    if (!f) {
-        if (!must_exist && (errno == ENOENT || errno == ENOTDIR))
+    if (cli_open_input(&f, path, &err) < 0) {
+        if (!must_exist && err.code == GLAREX_ENOTFOUND)
             return 0;
-        fprintf(stderr, "glarex: %s: %s\n", path, strerror(errno));
+        cli_error(&err);
         return 2;
     }
     while (fgets(line, sizeof(line), f)) {
@@ -318,6 +319,30 @@ static void store_options(cli *c, glarex_store_options *so)
     cli_client_options(c, &so->client);
 }
 
+const char *cli_store_label(cli *c)
+{
+    const char *url = c->store ? glarex_store_url(c->store) : cli_setting(c, S_GLARE_URL);
+    const char *auth = url ? strstr(url, "://") : NULL, *at = NULL, *colon;
+    size_t n;
+
+    if (!auth)
+        return url;
+    auth += 3;
+    n = strcspn(auth, "/?#");
+    for (size_t i = 0; i < n; i++)
+        if (auth[i] == '@')
+            at = auth + i; /* the last one: a password may hold '@' */
+    colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    if (!colon)
+        return url;
+    free(c->store_label);
+    if (asprintf(&c->store_label, "%.*s:***%s", (int)(colon - url), url, at) < 0) {
+        c->store_label = NULL;
+        return "(the store URL, which holds a password)";
+    }
+    return c->store_label;
+}
+
 int cli_open_store(cli *c, glarex_error *err)
 {
     glarex_store_options so;
@@ -393,6 +418,8 @@ void cli_close(cli *c)
     c->ctx = NULL;
     free(c->token);
     c->token = NULL;
+    free(c->store_label);
+    c->store_label = NULL;
     for (int i = 0; i < S_COUNT; i++) {
         free(c->file_value[i]);
         free(c->file_origin[i]);
