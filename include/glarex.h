@@ -377,7 +377,9 @@ typedef struct glarex_store_options {
 
 GLAREX_EXTERN(int) glarex_store_options_init(glarex_store_options *opts, unsigned int version);
 
-/** Opens a store (new). Options and their strings are copied. */
+/** Opens a store (new). Options and their strings are copied. Opening a directory
+ * store creates nothing: its first glarex_store_create makes the store, and other calls
+ * on a directory that is not a store yet fail with GLAREX_ENOTFOUND. */
 GLAREX_EXTERN(int) glarex_store_open(glarex_store **out, const glarex_store_options *opts,
                                      glarex_error *err);
 

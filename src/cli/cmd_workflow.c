@@ -206,7 +206,8 @@ int cmd_workflow_delete(cli *c, int argc, char **argv)
     const char *what = NULL;
     cli_opt opts[] = {
         {CLI_OPT_ARG, "NAME@VERSION", 0, &what, NULL,
-         "artifact name and version, or its id", CLI_OPT_REQUIRED},
+         "artifact name and one exact version (no range, not latest), or its id",
+         CLI_OPT_REQUIRED},
         {0},
     };
     const cli_cmd_spec spec = {"workflow-delete", opts,
