@@ -740,9 +740,9 @@ GLAREX_EXTERN(const char *) glarex_ctx_cache_dir(const glarex_ctx *ctx);
  * safe_load does, so a workflow reads here as it does in Mistral. `source` names the
  * input in messages; errors carry line and column. What JSON cannot carry (timestamps,
  * non-string keys, .inf, integers beyond 64 bits) is GLAREX_EUNSUPPORTED; malformed
- * YAML is GLAREX_EINVALID. A document that, with its aliases expanded, exceeds 1,000,000
- * nodes or 64 MiB of scalar text is GLAREX_ETOOBIG (an alias bomb), at the alias that
- * crosses the cap.
+ * YAML is GLAREX_EINVALID. Aliases that, expanded, add more than 1,000,000 nodes or
+ * 64 MiB of scalar text to the document are GLAREX_ETOOBIG (an alias bomb), at the
+ * alias that crosses the cap.
  */
 GLAREX_EXTERN(int) glarex_yaml_parse(json_t **out, const char *text, size_t len,
                                      const char *source, glarex_error *err);

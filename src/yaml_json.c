@@ -17,9 +17,9 @@
 
 #define MAX_DEPTH 200
 /* Aliases share nodes, but every walk over the result (a JSON dump, the evaluator, the
- * reference check) visits a shared node once per path to it: the document is capped at
- * this size with every alias expanded, so a few hundred bytes cannot stand for
- * billions of nodes. */
+ * reference check) visits a shared node once per path to it: what aliases add to the
+ * document, expanded, is capped, so a few hundred bytes cannot stand for billions of
+ * nodes. (What is written out is bounded by the text's length.) */
 #define MAX_EXPANDED_NODES 1000000
 #define MAX_EXPANDED_BYTES (64u << 20) /* of scalar text */
 
@@ -70,7 +70,8 @@ typedef struct builder {
     size_t nre;
     anchor *anchors;
     size_t nanchors;
-    expanded total; /* of the document so far */
+    expanded total;   /* of the document so far, aliases expanded */
+    expanded aliased; /* the part of `total` that aliases added */
     const char *source;
     glarex_error *err;
 } builder;
@@ -84,20 +85,27 @@ static int fail_at(builder *b, int code, const yaml_mark_t *mark, const char *wh
     return code;
 }
 
-/* Adds `more` to the document's expanded size; fails at `mark` beyond the caps. */
-static int grow(builder *b, expanded more, const yaml_mark_t *mark)
+static void grow(expanded *e, expanded more)
 {
-    if (more.nodes > MAX_EXPANDED_NODES - b->total.nodes ||
-        more.bytes > MAX_EXPANDED_BYTES - b->total.bytes) {
+    e->nodes += more.nodes;
+    e->bytes += more.bytes;
+}
+
+/* Counts what an alias adds (its anchor's node, expanded); fails at `mark` beyond the
+ * caps. */
+static int follow(builder *b, const anchor *a, const yaml_mark_t *mark)
+{
+    if (a->size.nodes > MAX_EXPANDED_NODES - b->aliased.nodes ||
+        a->size.bytes > MAX_EXPANDED_BYTES - b->aliased.bytes) {
         char what[200];
         snprintf(what, sizeof(what),
-                 "the document expands beyond %d nodes or %u MiB of text once its "
-                 "aliases are followed (an alias bomb?)",
+                 "aliases expand the document by more than %d nodes or %u MiB of text "
+                 "(an alias bomb?)",
                  MAX_EXPANDED_NODES, MAX_EXPANDED_BYTES >> 20);
         return fail_at(b, GLAREX_ETOOBIG, mark, what);
     }
-    b->total.nodes += more.nodes;
-    b->total.bytes += more.bytes;
+    grow(&b->aliased, a->size);
+    grow(&b->total, a->size);
     return 0;
 }
 
@@ -460,7 +468,7 @@ static int node(json_t **out, builder *b, yaml_event_t *ev, int depth)
     case YAML_ALIAS_EVENT:
         for (size_t i = b->nanchors; i-- > 0;) {
             if (strcmp(b->anchors[i].name, (const char *)ev->data.alias.anchor) == 0) {
-                if ((rc = grow(b, b->anchors[i].size, &ev->start_mark)) < 0)
+                if ((rc = follow(b, &b->anchors[i], &ev->start_mark)) < 0)
                     return rc;
                 *out = json_incref(b->anchors[i].value);
                 return 0;
@@ -469,16 +477,15 @@ static int node(json_t **out, builder *b, yaml_event_t *ev, int depth)
         return fail_at(b, GLAREX_EUNSUPPORTED, &ev->start_mark,
                        "alias to an unknown or enclosing anchor");
     case YAML_SCALAR_EVENT:
-        if ((rc = grow(b, (expanded){1, ev->data.scalar.length}, &ev->start_mark)) < 0 ||
-            (rc = scalar(out, b, ev)) < 0)
+        grow(&b->total, (expanded){1, ev->data.scalar.length});
+        if ((rc = scalar(out, b, ev)) < 0)
             return rc;
         return remember(b, ev->data.scalar.anchor, *out, before);
     case YAML_SEQUENCE_START_EVENT:
     case YAML_MAPPING_START_EVENT: {
         int is_seq = ev->type == YAML_SEQUENCE_START_EVENT;
         json_t *coll;
-        if ((rc = grow(b, (expanded){1, 0}, &ev->start_mark)) < 0)
-            return rc;
+        grow(&b->total, (expanded){1, 0});
         if (!(coll = is_seq ? json_array() : json_object()))
             return GLAREX_ENOMEM_SET(b->err);
         rc = collection(coll, b, depth);

@@ -296,7 +296,10 @@ class UrlPasswordTests(Base):
         self.assertEqual(r3.json['store'], url.replace('s3cr3t', '***'))
         r4 = self.glarex('workflow-list', '-f', 'json', env=env)
         r5 = self.glarex('workflow-show', 'nothing', env=env, code=1)
-        for r in (r, r2, r3, r4, r5):
+        r6 = self.glarex('workflow-create', wf, '-r', self.script(), '-v', env=env)
+        self.assertIn('created wf 1.0.0 in http://user:***@', r6.out)
+        r7 = self.glarex('workflow-delete', 'wf@1.0', '-f', 'json', env=env)
+        for r in (r, r2, r3, r4, r5, r6, r7):
             self.assertNotIn('s3cr3t', r.out + r.err, r)
 
 
