@@ -93,10 +93,17 @@ static long timeout_ms(const cli *c)
     return v ? (long)(strtod(v, NULL) * 1000.0) : 0;
 }
 
+static int is_file_setting(int id)
+{
+    return id == S_OS_CACERT || id == S_OS_CERT || id == S_OS_KEY;
+}
+
 /* Checks every value that has a syntax; prints the error and returns 2 when one is
  * wrong. */
 static int check_settings(const cli *c)
 {
+    struct stat st;
+
     for (int id = 0; id < S_COUNT; id++) {
         const char *v = cli_setting(c, id);
         if (!v)
@@ -105,6 +112,12 @@ static int check_settings(const cli *c)
             fprintf(stderr,
                     "glarex: %s: '%s' is not a boolean (use 1/0, true/false, "
                     "yes/no, on/off)\n",
+                    origin(c, id), v);
+            return 2;
+        }
+        if (is_file_setting(id) && stat(v, &st) == 0 && !S_ISREG(st.st_mode)) {
+            /* curl would read a device forever, or wait on a FIFO */
+            fprintf(stderr, "glarex: %s: '%s' is not a regular file: give a file\n",
                     origin(c, id), v);
             return 2;
         }

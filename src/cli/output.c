@@ -199,10 +199,10 @@ int cli_sha256_file(char hex[65], uint64_t *size, const char *path, glarex_error
     EVP_MD_CTX *md_ctx;
     FILE *f;
     size_t n;
-    int ok;
+    int ok, rc;
 
-    if ((ok = cli_open_input(&f, path, err)) < 0)
-        return ok;
+    if ((rc = cli_open_input(&f, path, err)) < 0)
+        return rc;
     md_ctx = EVP_MD_CTX_new();
     ok = md_ctx && EVP_DigestInit_ex(md_ctx, EVP_sha256(), NULL);
     while (ok && (n = fread(buf, 1, sizeof(buf), f)) > 0) {

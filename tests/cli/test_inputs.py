@@ -144,6 +144,14 @@ class FileArgumentTests(Base):
         r = self.glarex('render', self.home, '-c', '{}', code=1)
         self.assertIn('is a directory', r.err)
 
+    def test_tls_files_are_files(self):
+        fifo = self.fifo()
+        for opt in ('--os-cacert', '--os-cert', '--os-key'):
+            r = self.glarex('workflow-list', opt, fifo, code=2)
+            self.assertIn("%s: '%s' is not a regular file" % (opt, fifo), r.err)
+        r = self.glarex('workflow-list', env={'OS_CACERT': '/dev/zero'}, code=2)
+        self.assertIn("OS_CACERT: '/dev/zero' is not a regular file", r.err)
+
     def test_config_fifo(self):
         r = self.glarex('eval', '<% 1 %>', '--config', self.fifo(), code=2)
         self.assertIn('is not a regular file', r.err)
