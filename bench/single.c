@@ -87,7 +87,7 @@ static double sf_round(const bench_cfg *cfg, const bench_server *srv, int thread
     for (int i = 0; i < threads; i++) {
         if (jobs[i].rc < 0 && !failed) {
             failed = 1;
-            snprintf(why, why_size, "thread %d: %s", i, jobs[i].error);
+            snprintf(why, why_size, "thread %d: %.600s", i, jobs[i].error);
         } else if (!failed && strcmp(jobs[i].sha256, jobs[0].sha256) != 0) {
             failed = 1;
             snprintf(why, why_size, "threads got different content");

@@ -377,7 +377,9 @@ typedef struct glarex_store_options {
 
 GLAREX_EXTERN(int) glarex_store_options_init(glarex_store_options *opts, unsigned int version);
 
-/** Opens a store (new). Options and their strings are copied. */
+/** Opens a store (new). Options and their strings are copied. Opening a directory
+ * store creates nothing: its first glarex_store_create makes the store, and other calls
+ * on a directory that is not a store yet fail with GLAREX_ENOTFOUND. */
 GLAREX_EXTERN(int) glarex_store_open(glarex_store **out, const glarex_store_options *opts,
                                      glarex_error *err);
 
@@ -744,7 +746,9 @@ GLAREX_EXTERN(const char *) glarex_ctx_cache_dir(const glarex_ctx *ctx);
  * safe_load does, so a workflow reads here as it does in Mistral. `source` names the
  * input in messages; errors carry line and column. What JSON cannot carry (timestamps,
  * non-string keys, .inf, integers beyond 64 bits) is GLAREX_EUNSUPPORTED; malformed
- * YAML is GLAREX_EINVALID.
+ * YAML is GLAREX_EINVALID. Aliases that, expanded, add more than 1,000,000 nodes or
+ * 64 MiB of scalar text to the document are GLAREX_ETOOBIG (an alias bomb), at the
+ * alias that crosses the cap.
  */
 GLAREX_EXTERN(int) glarex_yaml_parse(json_t **out, const char *text, size_t len,
                                      const char *source, glarex_error *err);

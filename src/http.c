@@ -57,6 +57,10 @@ static void sb_add(strbuf *sb, const char *s, size_t n)
 {
     if (sb->oom)
         return;
+    if (n > SIZE_MAX / 2 - sb->len) { /* also tells GCC 12 that len + n cannot wrap */
+        sb->oom = 1;
+        return;
+    }
     if (sb->len + n + 1 > sb->cap) {
         size_t cap = sb->cap ? sb->cap : 128;
         while (cap < sb->len + n + 1)
@@ -722,9 +726,29 @@ build_headers(const glarex__http *h, const glarex__http_request *req, int redact
     return list;
 }
 
+/* The URL with the password of its user information ("http://user:pass@host") shown
+ * as "***" (new, curl_free()), or NULL. */
+static char *url_without_password(const char *url)
+{
+    CURLU *u = curl_url();
+    char *pass = NULL, *out = NULL;
+
+    if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK) {
+        curl_url_cleanup(u);
+        return NULL;
+    }
+    if (curl_url_get(u, CURLUPART_PASSWORD, &pass, 0) != CURLUE_OK ||
+        curl_url_set(u, CURLUPART_PASSWORD, "***", 0) == CURLUE_OK)
+        curl_url_get(u, CURLUPART_URL, &out, 0); /* else NULL: never the password */
+    curl_free(pass);
+    curl_url_cleanup(u);
+    return out;
+}
+
 /* Hands the trace callback an equivalent curl command line; best effort. */
 static void trace_request(const glarex__http *h, const glarex__http_request *req)
 {
+    char *url;
     int ok = 1;
     strbuf sb = {0};
     struct curl_slist *hdrs = build_headers(h, req, 1, &ok);
@@ -742,7 +766,12 @@ static void trace_request(const glarex__http *h, const glarex__http_request *req
         sb_quote(&sb, req->trace_body ? req->trace_body : "@-");
     }
     sb_puts(&sb, " ");
-    sb_quote(&sb, req->url);
+    if (!(url = url_without_password(req->url))) {
+        sb.oom = 1; /* nothing rather than a password */
+    } else {
+        sb_quote(&sb, url);
+        curl_free(url);
+    }
     if (!sb.oom && sb.ptr)
         h->cfg.trace(sb.ptr, h->cfg.trace_payload);
     free(sb.ptr);

@@ -65,18 +65,85 @@ void glarex_mistral_free(glarex_mistral *m)
     free(m);
 }
 
+/* Where the last escape or character of p..q starts: what a cut may have split. */
+static const char *last_char(const char *p, const char *q)
+{
+    const char *b = q - 1;
+    for (const char *t = q - 1; t >= p && t > q - 12; t--)
+        if (*t == '\\')
+            return t;
+    while (b > p && ((unsigned char)*b & 0xC0) == 0x80)
+        b--;
+    return b;
+}
+
+/* The text of a JSON string that starts at `p` (after its opening quote) and may be
+ * cut short at `end`, decoded (new), or NULL. */
+static json_t *string_prefix(const char *p, const char *end)
+{
+    const char *q = p;
+    json_t *s = NULL;
+    char *quoted;
+
+    while (q < end && *q != '"')
+        q += *q == '\\' ? 2 : 1;
+    if (q > end)
+        q = end;
+    if (!(quoted = malloc((size_t)(q - p) + 3)))
+        return NULL;
+    for (int tries = 0; !s && q > p && tries < 8; tries++) {
+        quoted[0] = '"';
+        memcpy(quoted + 1, p, (size_t)(q - p));
+        quoted[q - p + 1] = '"';
+        s = json_loadb(quoted, (size_t)(q - p) + 2, JSON_DECODE_ANY, NULL);
+        if (!s)
+            q = last_char(p, q); /* the cut split it: drop it */
+    }
+    free(quoted);
+    return s;
+}
+
+/* Mistral's faultstring (new), or NULL. Schema errors run to 128 KB, beyond what the
+ * transport keeps of an error body (64 KiB): a cut body gives the string's start. */
+static json_t *faultstring(const glarex_buf *body)
+{
+    static const char key[] = "\"faultstring\"";
+    json_t *root, *fault = NULL;
+    const char *p, *end;
+
+    if (!body->ptr)
+        return NULL;
+    root = json_loadb(body->ptr, body->size, 0, NULL);
+    if (root) {
+        fault = json_object_get(root, "faultstring");
+        fault = json_is_string(fault) ? json_incref(fault) : NULL;
+        json_decref(root);
+        return fault;
+    }
+    end = body->ptr + body->size;
+    p = memmem(body->ptr, body->size, key, sizeof(key) - 1);
+    if (!p)
+        return NULL;
+    for (p += sizeof(key) - 1; p < end && strchr(" \t\r\n", *p); p++)
+        ;
+    if (p >= end || *p++ != ':')
+        return NULL;
+    while (p < end && strchr(" \t\r\n", *p))
+        p++;
+    return p < end && *p == '"' ? string_prefix(p + 1, end) : NULL;
+}
+
 /* Records the error of a non-2xx answer: Mistral's faultstring when there is one, else
  * whatever the shared transport makes of the body. */
 static int mistral_error(glarex_error *err, const char *what,
                          const glarex__http_response *resp)
 {
-    json_t *body =
-        resp->body.ptr ? json_loadb(resp->body.ptr, resp->body.size, 0, NULL) : NULL;
-    const char *fault = json_string_value(json_object_get(body, "faultstring"));
+    json_t *fault_json = faultstring(&resp->body);
+    const char *fault = json_string_value(fault_json);
     int code;
 
     if (!fault || !fault[0]) {
-        json_decref(body);
+        json_decref(fault_json);
         return glarex__http_status_error(err, what, resp);
     }
     char text[320];
@@ -92,7 +159,7 @@ static int mistral_error(glarex_error *err, const char *what,
                              resp->status, text);
     if (err)
         err->http_status = (int)resp->status;
-    json_decref(body);
+    json_decref(fault_json);
     return code;
 }
 

@@ -30,6 +30,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/file.h>
@@ -126,7 +127,9 @@ static int in_list(const char *const *list, const char *s)
 typedef struct dir_store {
     char *root;
     uint64_t max_blob_size;
-    char store_id[37];
+    atomic_int ready;  /* ROOT was checked to be a glarex store (see ensure_store) */
+    char store_id[37]; /* from glarex-store.json, once ready */
+    char absent_id[37]; /* names a store that did not exist when opened */
 } dir_store;
 
 /* Records an error Glare would have answered with HTTP `http`, so callers see the
@@ -668,6 +671,14 @@ static int dir_has_foreign_entries(const char *path)
     return found;
 }
 
+static int not_a_store(const dir_store *s, glarex_error *err)
+{
+    return glarex__error_set(err, GLAREX_EINVALID,
+                             "'%s' is not a glarex store: it has no glarex-store.json "
+                             "and is not empty",
+                             s->root);
+}
+
 /* Makes sure ROOT is a glarex store: an empty (or new) directory becomes one; a
  * directory with other contents is refused, so a typo cannot litter $HOME. */
 /* Gives a store made before store ids existed its id, under the store lock. */
@@ -716,11 +727,7 @@ static int init_root(dir_store *s, glarex_error *err)
             goto done;
         }
         if (dir_has_foreign_entries(s->root)) {
-            error = glarex__error_set(
-                err, GLAREX_EINVALID,
-                "'%s' is not a glarex store: it has no glarex-store.json "
-                "and is not empty",
-                s->root);
+            error = not_a_store(s, err);
             goto done;
         }
         if ((error = uuid4(id, err)) < 0)
@@ -2844,16 +2851,106 @@ done:
 
 /* }==================================================================== */
 
+/* {====================================================================
+ * Opening without creating
+ * ==================================================================== */
+
+/* Opening a store changes nothing on disk, so that a mistyped file:// URL or a command
+ * that only reads leaves no empty store behind: the first create makes the directory a
+ * store, every other call needs one that exists. */
+static int ensure_store(dir_store *s, int create, glarex_error *err)
+{
+    char *marker;
+    int error, exists;
+
+    if (atomic_load(&s->ready))
+        return 0;
+    if (!create) {
+        if (!(marker = store_path(s, "glarex-store.json")))
+            return GLAREX_ENOMEM_SET(err);
+        exists = access(marker, F_OK) == 0;
+        free(marker);
+        if (!exists && dir_has_foreign_entries(s->root))
+            return not_a_store(s, err);
+        if (!exists)
+            return fail(err, GLAREX_ENOTFOUND, 404,
+                        "no glarex store in '%s': check the store URL (a store is made "
+                        "when its first artifact is created)",
+                        s->root);
+    }
+    if ((error = init_root(s, err)) < 0)
+        return error;
+    if (!atomic_exchange(&s->ready, 1))
+        sweep_tmp(s);
+    return 0;
+}
+
+static int open_list(json_t **out, void *impl, const char *type_name,
+                     const glarex_list_options *opts, glarex_error *err)
+{
+    int error = ensure_store(impl, 0, err);
+    return error < 0 ? error : dir_list(out, impl, type_name, opts, err);
+}
+
+static int open_get(json_t **out, void *impl, const char *type_name, const char *id,
+                    glarex_error *err)
+{
+    int error = ensure_store(impl, 0, err);
+    return error < 0 ? error : dir_get(out, impl, type_name, id, err);
+}
+
+static int open_create(json_t **out, void *impl, const char *type_name,
+                       const json_t *fields, glarex_error *err)
+{
+    int error = ensure_store(impl, 1, err);
+    return error < 0 ? error : dir_create(out, impl, type_name, fields, err);
+}
+
+static int open_activate(json_t **out, void *impl, const char *type_name, const char *id,
+                         glarex_error *err)
+{
+    int error = ensure_store(impl, 0, err);
+    return error < 0 ? error : dir_activate(out, impl, type_name, id, err);
+}
+
+static int open_remove(void *impl, const char *type_name, const char *id,
+                       glarex_error *err)
+{
+    int error = ensure_store(impl, 0, err);
+    return error < 0 ? error : dir_remove(impl, type_name, id, err);
+}
+
+static int open_upload(json_t **out, void *impl, const glarex_blob_loc *loc,
+                       const glarex__upload_src *src, glarex_error *err)
+{
+    int error = ensure_store(impl, 0, err);
+    return error < 0 ? error : dir_upload(out, impl, loc, src, err);
+}
+
+static int open_download(glarex_download_info *out, void *impl, const glarex_blob_loc *loc,
+                         const glarex_digests *expect, glarex_write_cb sink, void *payload,
+                         glarex_error *err)
+{
+    int error = ensure_store(impl, 0, err);
+    return error < 0 ? error : dir_download(out, impl, loc, expect, sink, payload, err);
+}
+
+/* The store's id for scoping answers (src/scope.c). A store that does not exist yet
+ * gets a random id of this handle's own: nothing it answers is shared with another
+ * handle, so a store made and made again later cannot be mistaken for this one. */
 static const char *dir_local_id(void *impl)
 {
-    return ((const dir_store *)impl)->store_id;
+    dir_store *s = impl;
+    return ensure_store(s, 0, NULL) == 0 ? s->store_id : s->absent_id;
 }
 
 static const glarex__store_backend dir_backend = {
-    "dir",      dir_list,   dir_get,      dir_create, dir_activate,
-    dir_remove, dir_upload, dir_download, dir_free,   NULL,
+    "dir",       open_list,   open_get,      open_create, open_activate,
+    open_remove, open_upload, open_download, dir_free,    NULL,
     dir_local_id,
 };
+
+/* }==================================================================== */
 
 int glarex__store_dir_open(void **out, const glarex__store_backend **backend,
                            const char *root, uint64_t max_blob_size, glarex_error *err)
@@ -2869,11 +2966,16 @@ int glarex__store_dir_open(void **out, const glarex__store_backend **backend,
         return GLAREX_ENOMEM_SET(err);
     }
     s->max_blob_size = max_blob_size ? max_blob_size : DEFAULT_MAX_BLOB_SIZE;
-    if ((error = init_root(s, err)) < 0) {
+    if ((error = uuid4(s->absent_id, err)) < 0) {
         dir_free(s);
         return error;
     }
-    sweep_tmp(s);
+    /* An existing store is checked now; a missing one is made by the first create. */
+    if ((error = ensure_store(s, 0, err)) < 0 && error != GLAREX_ENOTFOUND) {
+        dir_free(s);
+        return error;
+    }
+    GLAREX_ERROR_RESET(err);
     *out = s;
     *backend = &dir_backend;
     return 0;

@@ -16,7 +16,12 @@
 #include <yaml.h>
 
 #define MAX_DEPTH 200
-#define MAX_ALIASES 10000 /* aliases share nodes, but a JSON dump expands them */
+/* Aliases share nodes, but every walk over the result (a JSON dump, the evaluator, the
+ * reference check) visits a shared node once per path to it: what aliases add to the
+ * document, expanded, is capped, so a few hundred bytes cannot stand for billions of
+ * nodes. (What is written out is bounded by the text's length.) */
+#define MAX_EXPANDED_NODES 1000000
+#define MAX_EXPANDED_BYTES (64u << 20) /* of scalar text */
 
 enum scalar_kind { K_STR, K_BOOL, K_FLOAT, K_INT, K_MERGE, K_NULL, K_TIMESTAMP, K_VALUE };
 
@@ -48,9 +53,15 @@ static const struct {
 
 #define NRESOLVERS (sizeof(resolvers) / sizeof(resolvers[0]))
 
+/* The size of a node with its aliases expanded. */
+typedef struct expanded {
+    size_t nodes, bytes;
+} expanded;
+
 typedef struct anchor {
     char *name;
     json_t *value;
+    expanded size;
 } anchor;
 
 typedef struct builder {
@@ -59,7 +70,8 @@ typedef struct builder {
     size_t nre;
     anchor *anchors;
     size_t nanchors;
-    size_t naliases;
+    expanded total;   /* of the document so far, aliases expanded */
+    expanded aliased; /* the part of `total` that aliases added */
     const char *source;
     glarex_error *err;
 } builder;
@@ -71,6 +83,30 @@ static int fail_at(builder *b, int code, const yaml_mark_t *mark, const char *wh
     glarex__error_at(b->err, b->source, mark->index, (int)mark->line + 1,
                      (int)mark->column + 1);
     return code;
+}
+
+static void grow(expanded *e, expanded more)
+{
+    e->nodes += more.nodes;
+    e->bytes += more.bytes;
+}
+
+/* Counts what an alias adds (its anchor's node, expanded); fails at `mark` beyond the
+ * caps. */
+static int follow(builder *b, const anchor *a, const yaml_mark_t *mark)
+{
+    if (a->size.nodes > MAX_EXPANDED_NODES - b->aliased.nodes ||
+        a->size.bytes > MAX_EXPANDED_BYTES - b->aliased.bytes) {
+        char what[200];
+        snprintf(what, sizeof(what),
+                 "aliases expand the document by more than %d nodes or %u MiB of text "
+                 "(an alias bomb?)",
+                 MAX_EXPANDED_NODES, MAX_EXPANDED_BYTES >> 20);
+        return fail_at(b, GLAREX_ETOOBIG, mark, what);
+    }
+    grow(&b->aliased, a->size);
+    grow(&b->total, a->size);
+    return 0;
 }
 
 static enum scalar_kind resolve_plain(builder *b, const char *s)
@@ -264,7 +300,8 @@ static int next_event(builder *b, yaml_event_t *ev)
 
 /* Records an anchor once its node is complete, so an alias can never point into a node
  * that contains it (JSON has no cycles). */
-static int remember(builder *b, const yaml_char_t *name, json_t *value)
+static int remember(builder *b, const yaml_char_t *name, json_t *value,
+                    expanded before)
 {
     anchor *grown;
     if (!name)
@@ -277,6 +314,8 @@ static int remember(builder *b, const yaml_char_t *name, json_t *value)
     if (!grown[b->nanchors].name)
         return GLAREX_ENOMEM_SET(b->err);
     grown[b->nanchors].value = json_incref(value);
+    grown[b->nanchors].size = (expanded){b->total.nodes - before.nodes,
+                                         b->total.bytes - before.bytes};
     b->nanchors++;
     return 0;
 }
@@ -419,6 +458,7 @@ static int collection(json_t *coll, builder *b, int depth)
 
 static int node(json_t **out, builder *b, yaml_event_t *ev, int depth)
 {
+    expanded before = b->total;
     int rc;
 
     *out = NULL;
@@ -426,10 +466,10 @@ static int node(json_t **out, builder *b, yaml_event_t *ev, int depth)
         return fail_at(b, GLAREX_EINVALID, &ev->start_mark, "nesting is too deep");
     switch (ev->type) {
     case YAML_ALIAS_EVENT:
-        if (++b->naliases > MAX_ALIASES)
-            return fail_at(b, GLAREX_EINVALID, &ev->start_mark, "too many aliases");
         for (size_t i = b->nanchors; i-- > 0;) {
             if (strcmp(b->anchors[i].name, (const char *)ev->data.alias.anchor) == 0) {
+                if ((rc = follow(b, &b->anchors[i], &ev->start_mark)) < 0)
+                    return rc;
                 *out = json_incref(b->anchors[i].value);
                 return 0;
             }
@@ -437,20 +477,22 @@ static int node(json_t **out, builder *b, yaml_event_t *ev, int depth)
         return fail_at(b, GLAREX_EUNSUPPORTED, &ev->start_mark,
                        "alias to an unknown or enclosing anchor");
     case YAML_SCALAR_EVENT:
+        grow(&b->total, (expanded){1, ev->data.scalar.length});
         if ((rc = scalar(out, b, ev)) < 0)
             return rc;
-        return remember(b, ev->data.scalar.anchor, *out);
+        return remember(b, ev->data.scalar.anchor, *out, before);
     case YAML_SEQUENCE_START_EVENT:
     case YAML_MAPPING_START_EVENT: {
         int is_seq = ev->type == YAML_SEQUENCE_START_EVENT;
-        json_t *coll = is_seq ? json_array() : json_object();
-        if (!coll)
+        json_t *coll;
+        grow(&b->total, (expanded){1, 0});
+        if (!(coll = is_seq ? json_array() : json_object()))
             return GLAREX_ENOMEM_SET(b->err);
         rc = collection(coll, b, depth);
         if (rc == 0)
             rc = remember(b, is_seq ? ev->data.sequence_start.anchor
                                     : ev->data.mapping_start.anchor,
-                          coll);
+                          coll, before);
         if (rc < 0) {
             json_decref(coll);
             return rc;

@@ -1436,8 +1436,9 @@ static void test_store__urls(void **state)
     assert_ok(glarex_store_open(&s, &opts, &err), err);
     snprintf(url, sizeof(url), "file://%s/with%%20space", b->dir);
     assert_string_equal(glarex_store_url(s), url);
+    /* Opening creates nothing: a store is made by its first create. */
     snprintf(root, sizeof(root), "%s/with space/glarex-store.json", b->dir);
-    assert_int_equal(access(root, F_OK), 0);
+    assert_int_equal(access(root, F_OK), -1);
     glarex_store_free(s);
     s = NULL;
     snprintf(root, sizeof(root), "%s/with space", b->dir);
@@ -1490,6 +1491,40 @@ static void test_store__dir_default_location(void **state)
     snprintf(dir, sizeof(dir), "%s/xdg", b->dir);
     test_rm_rf(dir);
     snprintf(dir, sizeof(dir), "%s/home", b->dir);
+    test_rm_rf(dir);
+}
+
+/* A mistyped file:// URL, or a command that only reads, leaves nothing on disk. */
+static void test_store__dir_open_creates_nothing(void **state)
+{
+    backend *b = get_backend(state);
+    char dir[PATHBUF], marker[PATHBUF + 32];
+    glarex_store *s = NULL;
+    glarex_error err;
+    json_t *out = NULL, *fields = json_pack("{s:s, s:s}", "name", "wf", "version", "1.0");
+    struct stat st;
+
+    snprintf(dir, sizeof(dir), "%s/not/yet", b->dir);
+    assert_ok(open_dir_store(&s, dir, 0, &err), err);
+    assert_int_equal(stat(dir, &st), -1);
+    assert_int_equal(glarex_store_list(&out, s, "workflows", NULL, &err), GLAREX_ENOTFOUND);
+    assert_contains(err.message, "no glarex store in");
+    assert_contains(err.message, dir);
+    assert_int_equal(glarex_store_get(&out, s, "workflows",
+                                      "00000000-0000-4000-8000-000000000000", &err),
+                     GLAREX_ENOTFOUND);
+    assert_int_equal(stat(dir, &st), -1);
+    /* the first create makes the store */
+    assert_ok(glarex_store_create(&out, s, "workflows", fields, &err), err);
+    json_decref(out);
+    snprintf(marker, sizeof(marker), "%s/glarex-store.json", dir);
+    assert_int_equal(access(marker, F_OK), 0);
+    assert_ok(glarex_store_list(&out, s, "workflows", NULL, &err), err);
+    assert_int_equal(json_array_size(out), 1);
+    json_decref(out);
+    json_decref(fields);
+    glarex_store_free(s);
+    snprintf(dir, sizeof(dir), "%s/not", b->dir);
     test_rm_rf(dir);
 }
 
@@ -1600,6 +1635,7 @@ int main(void)
         cmocka_unit_test(test_store__dir_default_location),
         cmocka_unit_test(test_store__dir_refuses_foreign_directory),
         cmocka_unit_test(test_store__dir_files_are_private),
+        cmocka_unit_test(test_store__dir_open_creates_nothing),
     };
     const struct CMUnitTest glare_tests[] = {SHARED_TESTS};
     int failed = 0;

@@ -80,30 +80,69 @@ static void test_yaml__errors_name_line_and_column(void **state)
     assert_non_null(strstr(err.message, "(line 3, column 1)"));
 }
 
-static void test_yaml__alias_bomb_is_capped(void **state)
+/* "Billion laughs": 9 anchors, each a list of 9 aliases of the one before, a few hundred
+ * bytes that stand for 9^9 nodes. */
+static size_t laughs(char *text, size_t cap, int levels)
 {
-    char text[8192];
-    size_t n = 0;
-    json_t *got = NULL;
-    glarex_error err;
-    (void)state;
-    n += (size_t)snprintf(text + n, sizeof(text) - n, "a0: &a0 [x, x]\n");
-    for (int i = 1; i < 20; i++)
-        n += (size_t)snprintf(text + n, sizeof(text) - n,
+    size_t n = (size_t)snprintf(text, cap, "a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for (int i = 1; i < levels; i++)
+        n += (size_t)snprintf(text + n, cap - n,
                               "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n",
                               i, i, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1,
                               i - 1);
-    /* the shared nodes stay shared: parsing is cheap and bounded */
-    assert_int_equal(glarex__yaml_to_json(&got, text, n, "doc", &err), 0);
-    json_decref(got);
+    return n;
+}
+
+static void test_yaml__alias_bomb_is_capped(void **state)
+{
+    char text[8192];
+    size_t n = laughs(text, sizeof(text), 9);
+    json_t *got = NULL;
+    glarex_error err;
+    (void)state;
+
+    assert_int_equal(glarex_yaml_parse(&got, text, n, "bomb.yaml", &err), GLAREX_ETOOBIG);
+    assert_null(got);
+    assert_non_null(strstr(err.message, "bomb.yaml: "));
+    assert_non_null(strstr(err.message, "1000000 nodes"));
+    /* the alias that crosses the cap is on line 7 (a6, about 9^7 = 4782969 nodes) */
+    assert_int_equal(err.line, 7);
+
+    /* a long string aliased many times is capped by its text */
+    char *big = malloc(2u << 20);
+    size_t m = (size_t)snprintf(big, 64, "s: &s \"");
+    memset(big + m, 'x', 1u << 20);
+    m += 1u << 20;
+    m += (size_t)snprintf(big + m, (2u << 20) - m, "\"\nl: [");
+    for (int i = 0; i < 70; i++)
+        m += (size_t)snprintf(big + m, (2u << 20) - m, "*s, ");
+    m += (size_t)snprintf(big + m, (2u << 20) - m, "*s]\n");
+    assert_int_equal(glarex_yaml_parse(&got, big, m, "big.yaml", &err), GLAREX_ETOOBIG);
+    assert_non_null(strstr(err.message, "64 MiB"));
+    free(big);
+}
+
+static void test_yaml__many_small_aliases_are_fine(void **state)
+{
+    char text[8192];
+    json_t *got = NULL;
+    glarex_error err;
+    (void)state;
+
+    /* the count of aliases is not what is capped: 20000 of a scalar expand to little */
     char *many = malloc(200000);
     size_t m = (size_t)snprintf(many, 200000, "a: &a 1\nb: [");
-    for (int i = 0; i < 10001; i++)
+    for (int i = 0; i < 20000; i++)
         m += (size_t)snprintf(many + m, 200000 - m, "*a, ");
     m += (size_t)snprintf(many + m, 200000 - m, "*a]\n");
-    assert_int_equal(glarex__yaml_to_json(&got, many, m, "doc", &err), GLAREX_EINVALID);
-    assert_non_null(strstr(err.message, "too many aliases"));
+    assert_int_equal(glarex_yaml_parse(&got, many, m, "doc", &err), 0);
+    assert_int_equal(json_array_size(json_object_get(got, "b")), 20001);
+    json_decref(got);
     free(many);
+    /* six levels of nine (531441 nodes) stay below the cap */
+    assert_int_equal(glarex_yaml_parse(&got, text, laughs(text, sizeof(text), 6), "doc", &err),
+                     0);
+    json_decref(got);
 }
 
 static void test_yaml__recursive_alias_is_refused(void **state)
@@ -135,6 +174,7 @@ int main(void)
         cmocka_unit_test(test_yaml__matches_pyyaml),
         cmocka_unit_test(test_yaml__errors_name_line_and_column),
         cmocka_unit_test(test_yaml__alias_bomb_is_capped),
+        cmocka_unit_test(test_yaml__many_small_aliases_are_fine),
         cmocka_unit_test(test_yaml__recursive_alias_is_refused),
         cmocka_unit_test(test_yaml__deep_nesting_is_capped),
     };

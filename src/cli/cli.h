@@ -53,6 +53,7 @@ typedef struct cli {
     glarex_store *store;
     glarex_ctx *ctx;
     glarex_request *req; /* with c->ctx: the identity, workflow and as-of time of glare() */
+    char *store_label;   /* see cli_store_label (owned) */
 } cli;
 
 #define CLI_CONTINUE (-1)
@@ -85,6 +86,11 @@ int cli_setting_on(const cli *c, int id);
 
 /* Fills HTTP settings (TLS, timeouts, trace, token) for any peer. */
 void cli_client_options(cli *c, glarex_client_options *o);
+
+/* The store's URL as it may be printed: a password in it ("http://user:pass@host")
+ * shown as "***". NULL for the default store when it is not open. Borrowed, valid
+ * until the next call. */
+const char *cli_store_label(cli *c);
 
 /* Opens c->store, authenticating first when the store is a Glare server. */
 int cli_open_store(cli *c, glarex_error *err);
@@ -140,9 +146,6 @@ void cli_info(const cli *c, const char *fmt, ...) __attribute__((format(printf, 
  * returns 0 or 1 (after reporting a write error). */
 int cli_print_json(FILE *f, const json_t *v);
 
-/* Reads a whole file ("-" = standard input) into *out (new, NUL-terminated; free()). */
-int cli_read_file(char **out, size_t *size, const char *path, glarex_error *err);
-
 /* sha256 of a file as 64 lower-case hex digits, and its size. */
 int cli_sha256_file(char hex[65], uint64_t *size, const char *path, glarex_error *err);
 
@@ -179,6 +182,32 @@ json_t *cli_artifact_summary(const json_t *art);
 
 /* Prints a summary in text form. */
 void cli_print_artifact(const json_t *summary);
+
+/* }==================================================================== */
+
+/* {====================================================================
+ * File arguments (input.c)
+ * ==================================================================== */
+
+/* The most a document (workflow, context, template file) may have, read whole. */
+#define CLI_MAX_DOCUMENT (16 << 20)
+
+/* Opens a file argument for reading (*out new): a regular file only, so that a FIFO
+ * cannot hang the command and a device cannot feed it forever. */
+int cli_open_input(FILE **out, const char *path, glarex_error *err);
+
+/* Reads a whole file ("-" = standard input) of at most CLI_MAX_DOCUMENT bytes into
+ * *out (new, NUL-terminated; free()). */
+int cli_read_file(char **out, size_t *size, const char *path, glarex_error *err);
+
+/* JSON text as --context reads it (any value); errors name `what`, line and column. */
+int cli_parse_json(json_t **out, const char *text, size_t len, const char *what,
+                   glarex_error *err);
+
+/* A YAML or JSON file ("-" = standard input) as JSON (new): a .json file is JSON, a
+ * .yaml or .yml file YAML (as PyYAML reads it), anything else JSON when it parses as
+ * JSON, else YAML. */
+int cli_load_document(json_t **out, const char *path, glarex_error *err);
 
 /* }==================================================================== */
 

@@ -1,7 +1,10 @@
 /* cache ls | stats | verify | gc | purge: the host's content cache. */
 #include "cli.h"
 
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 static int collect(const glarex_cache_entry *e, void *payload)
@@ -18,11 +21,42 @@ static int collect(const glarex_cache_entry *e, void *payload)
                                            "path", e->path)) < 0;
 }
 
+/* The cache directory glarex_ctx_new will use (new), or NULL when none is set. */
+static char *cache_dir(const cli *c)
+{
+    const char *v = cli_setting(c, S_CACHE_DIR);
+    char *out = NULL;
+    if (v)
+        return strdup(v);
+    if ((v = getenv("XDG_CACHE_HOME")) && v[0] == '/')
+        return asprintf(&out, "%s/glarex", v) < 0 ? NULL : out;
+    if ((v = getenv("HOME")) && v[0])
+        return asprintf(&out, "%s/.cache/glarex", v) < 0 ? NULL : out;
+    return NULL;
+}
+
+/* Opens the context on an existing cache only: inspecting a cache must not create one
+ * (a mistyped --cache-dir is an error, not a new empty cache). */
+static int open_cache(cli *c, glarex_error *err)
+{
+    char *dir = cache_dir(c);
+    struct stat st;
+    int rc = 0;
+
+    if (dir && stat(dir, &st) < 0 && errno == ENOENT)
+        rc = cli_set_error(err, GLAREX_ENOTFOUND,
+                           "no cache in %s: nothing was cached there (check --cache-dir "
+                           "or GLAREX_CACHE_DIR)",
+                           dir);
+    free(dir);
+    return rc < 0 ? rc : cli_open_ctx(c, 0, err);
+}
+
 static int list_objects(json_t **out, cli *c, glarex_error *err)
 {
     int rc;
     *out = json_array();
-    if ((rc = cli_open_ctx(c, 0, err)) < 0)
+    if ((rc = open_cache(c, err)) < 0)
         return rc;
     return glarex_cache_list(c->ctx, collect, *out, err);
 }
@@ -169,7 +203,7 @@ static int gc_or_purge(cli *c, int argc, char **argv, int purge)
 
     CLI_PARSE(c, purge ? &purge_spec : &gc_spec, argc, argv);
     memset(&r, 0, sizeof(r));
-    if ((rc = cli_open_ctx(c, 0, &err)) == 0)
+    if ((rc = open_cache(c, &err)) == 0)
         rc = purge ? glarex_cache_purge(&r, c->ctx, &err)
                    : glarex_cache_gc(&r, c->ctx, &err);
     if (rc < 0)

@@ -215,7 +215,7 @@ static json_t *resources_json(const plan *p)
 
 static int print_dry_run(cli *c, const plan *p)
 {
-    const char *store = cli_setting(c, S_GLARE_URL);
+    const char *store = cli_store_label(c);
     char sz[32];
     int rc = 0;
 
@@ -255,7 +255,7 @@ static int print_created(cli *c, const plan *p, const json_t *art, const json_t 
 
     if (c->format == CLI_JSON) {
         json_object_set_new(sum, "dry_run", json_false());
-        json_object_set_new(sum, "store", json_string(glarex_store_url(c->store)));
+        json_object_set_new(sum, "store", json_string(cli_store_label(c)));
         json_object_set(sum, "warnings", p->warnings);
         json_object_set_new(sum, "mistral",
                             mistral ? json_deep_copy(mistral) : json_null());
@@ -263,7 +263,7 @@ static int print_created(cli *c, const plan *p, const json_t *art, const json_t 
     } else {
         if (!c->quiet)
             printf("created %s %s in %s\n", p->name, p->version,
-                   glarex_store_url(c->store));
+                   cli_store_label(c));
         cli_print_artifact(sum);
         json_array_foreach(mistral, i, w)
             printf("mistral:     workflow %s (id %s)\n",
@@ -418,7 +418,7 @@ static int create(cli *c, plan *p)
     cli_catch_interrupts();
     if ((rc = cli_open_store(c, &err)) < 0)
         goto done;
-    cli_info(c, "creating %s %s in %s", p->name, p->version, glarex_store_url(c->store));
+    cli_info(c, "creating %s %s in %s", p->name, p->version, cli_store_label(c));
     CLI_AUTH_RETRY(c, rc, &err,
                    glarex_store_create(&art, c->store, TYPE_NAME, fields, &err));
     if (rc < 0)

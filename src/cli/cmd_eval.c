@@ -6,31 +6,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The context from --context JSON or --context-file FILE (YAML or JSON); {} when
- * neither is given. Returns 0 or the exit status. */
+/* The context from --context JSON or --context-file FILE (see cli_load_document); {}
+ * when neither is given. Returns 0 or the exit status. */
 static int load_context(json_t **out, const cli_cmd_spec *spec, const char *text,
                         const char *file)
 {
     glarex_error err;
-    json_error_t jerr;
-    char *data = NULL;
-    size_t len;
-    int rc;
 
     *out = NULL;
     if (text && file)
         return cli_usage_error(spec, "give --context or --context-file, not both");
     if (text) {
-        *out = json_loads(text, JSON_DECODE_ANY, &jerr);
-        if (!*out)
-            return cli_usage_error(spec, "--context is not JSON: %s (column %d)",
-                                   jerr.text, jerr.column);
+        if (cli_parse_json(out, text, strlen(text), "--context", &err) < 0)
+            return cli_usage_error(spec, "%s", err.message);
     } else if (file) {
-        if (cli_read_file(&data, &len, file, &err) < 0)
-            return cli_error(&err);
-        rc = glarex_yaml_parse(out, data, len, file, &err);
-        free(data);
-        if (rc < 0)
+        if (cli_load_document(out, file, &err) < 0)
             return cli_error(&err);
     } else {
         *out = json_object();
@@ -133,8 +123,6 @@ int cmd_render(cli *c, int argc, char **argv)
                                "context nothing is evaluated) and prints it as JSON."};
     glarex_error err;
     json_t *context = NULL, *doc = NULL, *result = NULL;
-    char *text = NULL;
-    size_t len;
     int rc;
 
     CLI_PARSE(c, &spec, argc, argv);
@@ -142,14 +130,11 @@ int cmd_render(cli *c, int argc, char **argv)
         return cli_usage_error(&spec, "missing --context-file (or --context)");
     if ((rc = load_context(&context, &spec, ctx_text, ctx_file)) != 0)
         return rc;
-    if (cli_read_file(&text, &len, file, &err) < 0 ||
-        glarex_yaml_parse(&doc, text, len, strcmp(file, "-") ? file : "<stdin>", &err) <
-            0 ||
+    if (cli_load_document(&doc, file, &err) < 0 ||
         evaluate(&result, c, NULL, doc, context, &err) < 0)
         rc = cli_error(&err);
     else
         rc = cli_print_json(stdout, result);
-    free(text);
     json_decref(result);
     json_decref(doc);
     json_decref(context);

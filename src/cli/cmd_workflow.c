@@ -57,7 +57,7 @@ int cli_find_artifact(json_t **out, cli *c, const char *spec, glarex_error *err)
         goto done;
     if (json_array_size(arts) == 0) {
         rc = cli_set_error(err, GLAREX_ENOTFOUND, "no workflow artifact '%s' in %s", spec,
-                           glarex_store_url(c->store));
+                           cli_store_label(c));
     } else if (json_array_size(arts) > 1) {
         char ids[300] = "";
         size_t i;
@@ -115,7 +115,7 @@ int cmd_workflow_list(cli *c, int argc, char **argv)
     out = json_array();
     json_array_foreach(arts, i, a) json_array_append_new(out, cli_artifact_summary(a));
     if (c->format == CLI_JSON) {
-        json_t *doc = json_pack("{s:s, s:O}", "store", glarex_store_url(c->store),
+        json_t *doc = json_pack("{s:s, s:O}", "store", cli_store_label(c),
                                 "artifacts", out);
         rc = cli_print_json(stdout, doc);
         json_decref(doc);
@@ -131,7 +131,7 @@ int cmd_workflow_list(cli *c, int argc, char **argv)
             json_string_value(json_object_get(a, "id")));
         if (!json_array_size(out) && !c->quiet)
             fprintf(stderr, "glarex: no workflow artifacts in %s\n",
-                    glarex_store_url(c->store));
+                    cli_store_label(c));
     }
     json_decref(out);
     json_decref(arts);
@@ -168,25 +168,62 @@ int cmd_workflow_show(cli *c, int argc, char **argv)
     return rc;
 }
 
+/* A destructive command names one artifact: its id, or NAME@VERSION with one exact
+ * version (never a range or "latest"), returned normalised in *out ("1.0" is 1.0.0;
+ * NULL for an id). Returns 0 or the exit status of a usage error. */
+static int exactly_one(char **out, const cli_cmd_spec *spec, const char *what)
+{
+    const char *at = strrchr(what, '@');
+    glarex_error err;
+    glarex_ref *ref = NULL;
+    char *name;
+    int rc = 0;
+
+    *out = NULL;
+    if (is_uuid(what))
+        return 0;
+    if (!at || at == what)
+        return cli_usage_error(spec, "'%s' has no version: write NAME@VERSION", what);
+    if (!(name = strndup(what, (size_t)(at - what))))
+        return cli_fail("out of memory");
+    if (glarex_ref_from_args(&ref, name, at + 1, NULL, &err) < 0 ||
+        glarex_ref_kind_of(ref) != GLAREX_REF_EXACT)
+        rc = cli_usage_error(spec,
+                             "'%s' does not name one version%s%s%s: give the exact version "
+                             "(NAME@1.0.0) or the artifact's id",
+                             what, ref ? "" : " (", ref ? "" : err.message, ref ? "" : ")");
+    else if (asprintf(out, "%s@%s", name, glarex_ref_version(ref)) < 0) {
+        *out = NULL;
+        rc = cli_fail("out of memory");
+    }
+    glarex_ref_free(ref);
+    free(name);
+    return rc;
+}
+
 int cmd_workflow_delete(cli *c, int argc, char **argv)
 {
     const char *what = NULL;
     cli_opt opts[] = {
         {CLI_OPT_ARG, "NAME@VERSION", 0, &what, NULL,
-         "artifact name and version, or its id", CLI_OPT_REQUIRED},
+         "artifact name and one exact version (no range, not latest), or its id",
+         CLI_OPT_REQUIRED},
         {0},
     };
     const cli_cmd_spec spec = {"workflow-delete", opts,
                                "Deletes one workflow artifact and its blobs."};
     glarex_error err;
     json_t *art = NULL, *doc;
+    char *exact = NULL;
     const char *id;
     int rc;
 
     CLI_PARSE(c, &spec, argc, argv);
-    if ((!strrchr(what, '@') || strrchr(what, '@') == what) && !is_uuid(what))
-        return cli_usage_error(&spec, "'%s' has no version: write NAME@VERSION", what);
-    if (cli_find_artifact(&art, c, what, &err) < 0)
+    if ((rc = exactly_one(&exact, &spec, what)) != 0)
+        return rc;
+    rc = cli_find_artifact(&art, c, exact ? exact : what, &err);
+    free(exact);
+    if (rc < 0)
         return cli_error(&err);
     id = json_string_value(json_object_get(art, "id"));
     CLI_AUTH_RETRY(c, rc, &err, glarex_store_delete(c->store, TYPE_NAME, id, &err));

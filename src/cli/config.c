@@ -95,10 +95,17 @@ static long timeout_ms(const cli *c)
     return v ? (long)(strtod(v, NULL) * 1000.0) : 0;
 }
 
+static int is_file_setting(int id)
+{
+    return id == S_OS_CACERT || id == S_OS_CERT || id == S_OS_KEY;
+}
+
 /* Checks every value that has a syntax; prints the error and returns 2 when one is
  * wrong. */
 static int check_settings(const cli *c)
 {
+    struct stat st;
+
     for (int id = 0; id < S_COUNT; id++) {
         const char *v = cli_setting(c, id);
         if (!v)
@@ -107,6 +114,12 @@ static int check_settings(const cli *c)
             fprintf(stderr,
                     "glarex: %s: '%s' is not a boolean (use 1/0, true/false, "
                     "yes/no, on/off)\n",
+                    origin(c, id), v);
+            return 2;
+        }
+        if (is_file_setting(id) && stat(v, &st) == 0 && !S_ISREG(st.st_mode)) {
+            /* curl would read a device forever, or wait on a FIFO */
+            fprintf(stderr, "glarex: %s: '%s' is not a regular file: give a file\n",
                     origin(c, id), v);
             return 2;
         }
@@ -146,15 +159,16 @@ static char *trim(char *s)
  * printing the error. A missing file is an error only when `must_exist`. */
 static int read_config(cli *c, const char *path, int must_exist)
 {
-    FILE *f = fopen(path, "r");
+    FILE *f = NULL;
     char line[4096];
     int lineno = 0, has_secret = 0;
     struct stat st;
+    glarex_error err;
 
-    if (!f) {
-        if (!must_exist && (errno == ENOENT || errno == ENOTDIR))
+    if (cli_open_input(&f, path, &err) < 0) {
+        if (!must_exist && err.code == GLAREX_ENOTFOUND)
             return 0;
-        fprintf(stderr, "glarex: %s: %s\n", path, strerror(errno));
+        cli_error(&err);
         return 2;
     }
     while (fgets(line, sizeof(line), f)) {
@@ -323,6 +337,30 @@ static void store_options(cli *c, glarex_store_options *so)
     cli_client_options(c, &so->client);
 }
 
+const char *cli_store_label(cli *c)
+{
+    const char *url = c->store ? glarex_store_url(c->store) : cli_setting(c, S_GLARE_URL);
+    const char *auth = url ? strstr(url, "://") : NULL, *at = NULL, *colon;
+    size_t n;
+
+    if (!auth)
+        return url;
+    auth += 3;
+    n = strcspn(auth, "/?#");
+    for (size_t i = 0; i < n; i++)
+        if (auth[i] == '@')
+            at = auth + i; /* the last one: a password may hold '@' */
+    colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    if (!colon)
+        return url;
+    free(c->store_label);
+    if (asprintf(&c->store_label, "%.*s:***%s", (int)(colon - url), url, at) < 0) {
+        c->store_label = NULL;
+        return "(the store URL, which holds a password)";
+    }
+    return c->store_label;
+}
+
 int cli_open_store(cli *c, glarex_error *err)
 {
     glarex_store_options so;
@@ -466,6 +504,8 @@ void cli_close(cli *c)
     c->token = NULL;
     json_decref(c->token_identity);
     c->token_identity = NULL;
+    free(c->store_label);
+    c->store_label = NULL;
     for (int i = 0; i < S_COUNT; i++) {
         free(c->file_value[i]);
         free(c->file_origin[i]);

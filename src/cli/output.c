@@ -191,62 +191,18 @@ int cli_print_json(FILE *f, const json_t *v)
  * Files and digests
  * ==================================================================== */
 
-int cli_read_file(char **out, size_t *size, const char *path, glarex_error *err)
-{
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    char *data = NULL;
-    size_t len = 0, cap = 0;
-
-    *out = NULL;
-    *size = 0;
-    if (!f)
-        return cli_set_error(err, errno == ENOENT ? GLAREX_ENOTFOUND : GLAREX_EIO,
-                             "%s: %s", path, strerror(errno));
-    for (;;) {
-        if (cap - len < 65536 + 1) {
-            char *p = realloc(data, cap ? cap * 2 : 65536 * 2);
-            if (!p) {
-                free(data);
-                if (f != stdin)
-                    fclose(f);
-                return cli_set_error(err, GLAREX_ENOMEM, "out of memory");
-            }
-            data = p;
-            cap = cap ? cap * 2 : 65536 * 2;
-        }
-        size_t n = fread(data + len, 1, cap - len - 1, f);
-        len += n;
-        if (n == 0)
-            break;
-    }
-    if (ferror(f)) {
-        int e = errno;
-        free(data);
-        if (f != stdin)
-            fclose(f);
-        return cli_set_error(err, GLAREX_EIO, "%s: %s", path, strerror(e ? e : EIO));
-    }
-    if (f != stdin)
-        fclose(f);
-    data[len] = '\0';
-    *out = data;
-    *size = len;
-    return 0;
-}
-
 int cli_sha256_file(char hex[65], uint64_t *size, const char *path, glarex_error *err)
 {
     unsigned char md[EVP_MAX_MD_SIZE], buf[65536];
     unsigned int mdlen = 0;
     uint64_t total = 0;
     EVP_MD_CTX *md_ctx;
-    FILE *f = fopen(path, "rb");
+    FILE *f;
     size_t n;
-    int ok;
+    int ok, rc;
 
-    if (!f)
-        return cli_set_error(err, errno == ENOENT ? GLAREX_ENOTFOUND : GLAREX_EIO,
-                             "%s: %s", path, strerror(errno));
+    if ((rc = cli_open_input(&f, path, err)) < 0)
+        return rc;
     md_ctx = EVP_MD_CTX_new();
     ok = md_ctx && EVP_DigestInit_ex(md_ctx, EVP_sha256(), NULL);
     while (ok && (n = fread(buf, 1, sizeof(buf), f)) > 0) {
