@@ -1686,13 +1686,15 @@ class GlareAPI:
             if changed & {'name', 'version', 'visibility'}:
                 self.check_scope(ctx, rtype, rec['name'], rec['version'],
                                  rec['owner'], rec['visibility'])
-            now = utcnow().isoformat()
-            rec['updated_at'] = now
+            now = utcnow()
+            rec['updated_at'] = now.isoformat()
             if 'status' in changed and rec['status'] == 'active':
                 if any(b['status'] == 'saving' for b in iter_blobs(rec)):
                     raise conflict("You cannot activate artifact if it has "
                                    "uploading blobs.")
-                rec['activated_at'] = now
+                # Kept at the second, as printed, so that a filter on a
+                # printed time agrees with it (gt:T excludes T itself).
+                rec['activated_at'] = now.replace(microsecond=0).isoformat()
             self.store.save(rec)
             return json_reply(200, self.render(rec, atype))
 

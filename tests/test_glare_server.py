@@ -1867,6 +1867,46 @@ print(json.dumps(out))
 
 @unittest.skipUnless(os.path.exists(GLARE_CLI) and glareclient_available(),
                      'python3-glareclient is not installed')
+# ---------------------------------------------------------------------------
+# glare-api.md section 15: what the real server does that the API text hides
+# ---------------------------------------------------------------------------
+
+class ActivationTimeTest(ServerTestCase):
+    """activated_at filters: lt/gt only, second precision, UTC."""
+
+    def test_activated_before_and_after(self):
+        srv = self.srv
+        name = self.unique('asof')
+        first = srv.make_active(name, '1.0')
+        time.sleep(1.1)                 # the next activation's second
+        second = srv.make_active(name, '2.0')
+        srv.create(name, '3.0')         # a draft: never activated
+        t1, t2 = first['activated_at'], second['activated_at']
+        self.assertRegex(t1, r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$')
+        self.assertLess(t1, t2)
+
+        def versions(query):
+            resp = srv.list('?name=eq:%s&sort=version:asc%s' % (name, query))
+            self.assertEqual(resp.status, 200, resp)
+            return [a['version'] for a in resp.json['artifacts']]
+        self.assertEqual(versions('&activated_at=lt:' + t2), ['1.0.0'])
+        self.assertEqual(versions('&activated_at=lt:' + t1), [])
+        # second precision: an artifact is not activated after its own time
+        self.assertEqual(versions('&activated_at=gt:' + t1), ['2.0.0'])
+        self.assertEqual(versions('&activated_at=gt:' + t2), [])
+        # "as of": the latest version activated before a time
+        self.assertEqual(versions('&status=active&version=latest&'
+                                  'activated_at=lt:' + t2), ['1.0.0'])
+        self.assertEqual(versions('&status=active&version=latest&'
+                                  'activated_at=lt:2999-01-01T00:00:00Z'),
+                         ['2.0.0'])
+        for op in ('lte', 'gte', 'eq'):
+            resp = srv.list('?activated_at=%s:%s' % (op, t1))
+            self.assertGlareError(resp, 400, "Unsupported filter type '%s'."
+                                  "The following filters are supported "
+                                  "['lt', 'gt']" % op)
+
+
 class GlareclientPeerTest(ServerTestCase):
     def cli(self, *args, token=ALICE):
         proc = subprocess.run(
