@@ -23,10 +23,23 @@ Usage
                            (the default policy is owner or admin only)
     --control              enable /__control/* and /__static/*
     --fault SPEC           fault rule armed at start-up (repeatable)
+    --aborted-upload-hold S  seconds an upload the client broke off stays
+                           'saving' (default 1.0, as observed)
 
 The first line on stdout is exactly ``listening on http://127.0.0.1:PORT``.
 Every request is logged on stderr the way http.server does it
 (``... "GET /path HTTP/1.1" 200 -``).  SIGTERM and SIGINT stop the server.
+
+Quirks of the real server (glare-api.md section 15)
+---------------------------------------------------
+* The request path is decoded as latin-1: a blob-dict key sent as UTF-8
+  (``r%C3%A9sum%C3%A9.txt``) is stored and listed as ``rÃ©sumÃ©.txt``.
+* Uploads to one artifact are serialised: a PUT while another blob of the
+  artifact is 'saving' answers 409 at once.
+* An upload the client breaks off ends in a 500, and its blob stays 'saving'
+  for --aborted-upload-hold seconds: a DELETE of the artifact meanwhile
+  answers 409 "You cannot change artifact status if it has uploading blobs".
+* ``activated_at`` is kept at the second, as printed; it filters with lt/gt.
 
 Auth
 ----
@@ -1445,9 +1458,11 @@ def json_reply(status, obj, ctype=JSON_CT):
 class GlareAPI:
     """Everything behind the auth middleware: routes, engine, policies."""
 
-    def __init__(self, store, types, public_download):
+    def __init__(self, store, types, public_download,
+                 aborted_upload_hold=1.0):
         self.store, self.types = store, types
         self.public_download = public_download
+        self.aborted_upload_hold = aborted_upload_hold
 
     # -- helpers --------------------------------------------------------------
 
@@ -1792,6 +1807,9 @@ class GlareAPI:
                 raise policy_error('artifact:delete')
             if atype.read_only:
                 raise forbidden("This type is read only.")
+            if any(b['status'] == 'saving' for b in iter_blobs(rec)):
+                raise conflict("You cannot change artifact status if it has "
+                               "uploading blobs")
             self.store.delete(rec)
         reply = Reply(204, [('Content-Type', 'text/html; charset=UTF-8'),
                             ('Content-Length', '0')])
@@ -1834,6 +1852,10 @@ class GlareAPI:
             if old is not None and old['status'] == 'saving':
                 raise conflict("Blob %s is not ready for upload"
                                % blob_name)
+            if any(b['status'] == 'saving' for b in iter_blobs(rec)):
+                raise conflict("Cannot lock an item with key %s:%s. Lock "
+                               "already acquired by other request"
+                               % (rec['type_name'], rec['id']))
             self.validate_change_allowed(rtype, rec, field)
             max_size = rtype.fields[field].max_blob_size
             if key is not None:
@@ -1885,10 +1907,21 @@ class GlareAPI:
             self.store.remove_blob_file(job['old'])
             return json_reply(200, self.render(rec, job['type']))
 
-    def abort_upload(self, job):
+    def abort_upload(self, job, broken_off=False):
+        """Undo step 1; an upload the client broke off stays 'saving' a while."""
+        if broken_off and self.aborted_upload_hold > 0:
+            timer = threading.Timer(self.aborted_upload_hold,
+                                    self.abort_upload, (job,))
+            timer.daemon = True
+            timer.start()
+            return
         with self.store.lock:
             rec = self.store.records.get(job['id'])
-            if rec is not None:
+            if rec is None:
+                return
+            current, _ = self.blob_slot(self.types[rec['type_name']], rec,
+                                        job['field'], job['key'])
+            if current == job['saving']:     # not replaced meanwhile
                 self.put_blob(rec, job['field'], job['key'], job['old'])
 
     def add_location(self, ctx, type_name, af_id, field, key, data):
@@ -2112,7 +2145,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.body_consumed = False
         self.api_version = '1.0'
         raw_path, _, query = self.path.partition('?')
-        path = urllib.parse.unquote(raw_path, errors='replace')
+        # PATH_INFO under Python 3 WSGI: the bytes read as latin-1.
+        path = urllib.parse.unquote(raw_path, encoding='latin-1')
         method = self.command
         if srv.control and path.startswith('/__control/'):
             return self.send_reply(self.control(method, path))
@@ -2139,7 +2173,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                       self.headers.get('Accept'))
             reply.versioned = True
         except ConnectionError:
+            # The client went away mid-body: upstream ends in a 500
+            # (DisconnectionError); the answer is sent to whoever is left.
             self.close_connection = True
+            reply = webob_error_reply(WebobError(500), method,
+                                      self.headers.get('Accept'))
+            try:
+                self.send_reply(reply)
+            except OSError:
+                pass
             return
         except Exception:                       # a bug: 500 like webob
             traceback.print_exc()
@@ -2292,6 +2334,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                  length)
         try:
             tmp_path, size, digests = self.receive_blob(length or 0)
+        except ConnectionError:
+            api.abort_upload(job, broken_off=True)
+            raise
         except BaseException:
             api.abort_upload(job)
             raise
@@ -2487,10 +2532,11 @@ class GlareServer(http.server.ThreadingHTTPServer):
 
     def __init__(self, port, store, types, auth='trusted',
                  allow_anonymous=False, public_download=False,
-                 control=False):
+                 control=False, aborted_upload_hold=1.0):
         super().__init__(('127.0.0.1', port), Handler)
         self.store = store
-        self.api = GlareAPI(store, types, public_download)
+        self.api = GlareAPI(store, types, public_download,
+                            aborted_upload_hold)
         self.auth, self.allow_anonymous = auth, allow_anonymous
         self.control = control
         self.faults = Faults()
@@ -2540,6 +2586,8 @@ def main(argv=None):
     parser.add_argument('--control', action='store_true')
     parser.add_argument('--fault', action='append', default=[],
                         metavar='SPEC')
+    parser.add_argument('--aborted-upload-hold', type=float, default=1.0,
+                        metavar='SECONDS')
     args = parser.parse_args(argv)
 
     try:
@@ -2555,7 +2603,7 @@ def main(argv=None):
     store = Store(os.path.abspath(args.data))
     server = GlareServer(args.port, store, types, args.auth,
                          args.allow_anonymous, args.public_download,
-                         args.control)
+                         args.control, args.aborted_upload_hold)
     server.faults.add(rules)
 
     def stop(signum, frame):
