@@ -100,6 +100,8 @@ Kinds:
     delay     wait seconds=S (default 1) before handling the request
     drip      send the body chunk=N bytes (default 1) every interval=S
               seconds (default 0.2), headers first
+    slowread  read an uploaded blob chunk=N bytes (default 65536) every
+              interval=S seconds (default 0.2): the upload stays 'saving'
 
 e.g. ``--fault 503,method=GET,path=/artifacts/*,count=2,retry_after=3``
 (values cannot contain ',').  Several rules can match one request; each one
@@ -1325,7 +1327,8 @@ def latest_only(records):
 # Fault injection
 # ---------------------------------------------------------------------------
 
-FAULT_KINDS = ('reset', 'truncate', 'badsum', 'corrupt', 'delay', 'drip')
+FAULT_KINDS = ('reset', 'truncate', 'badsum', 'corrupt', 'delay', 'drip',
+               'slowread')
 
 
 class FaultRule:
@@ -2157,6 +2160,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         plan = {r.kind: r for r in reversed(rules)}
         if 'delay' in plan:
             time.sleep(plan['delay'].params.get('seconds', 1.0))
+        self.slowread = plan.get('slowread')
         status_rule = next((r for r in rules if r.kind[0] in '45'), None)
         if status_rule and status_rule.params.get('when') != 'after':
             self.drain_body()
@@ -2348,11 +2352,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         hashes = {n: hashlib.new(n) for n in ('md5', 'sha1', 'sha256')}
         fd, tmp = tempfile.mkstemp(dir=self.server.store.bdir,
                                    prefix='.upload-')
+        step, pause = 1 << 16, 0
+        if self.slowread:
+            step = self.slowread.params.get('chunk', 1 << 16)
+            pause = self.slowread.params.get('interval', 0.2)
         try:
             with os.fdopen(fd, 'wb') as fobj:
                 left = length
                 while left > 0:
-                    chunk = self.rfile.read(min(left, 1 << 16))
+                    time.sleep(pause)
+                    chunk = self.rfile.read(min(left, step))
                     if not chunk:
                         raise ConnectionError('client closed the connection')
                     fobj.write(chunk)

@@ -1741,6 +1741,23 @@ class FaultTest(ServerTestCase):
         with self.assertRaises(socket.timeout):
             self.srv.request('GET', path, timeout=0.3)
 
+    def test_slowread_keeps_the_upload_saving(self):
+        af = self.srv.create(self.unique('slow'))
+        path = '/artifacts/workflows/%s/workflow' % af['id']
+        self.add_fault(kind='slowread', method='PUT', path=path, chunk=100,
+                       interval=0.2)
+        done = []
+        thread = threading.Thread(target=lambda: done.append(
+            self.srv.upload(af['id'], 'workflow', b'x' * 400)))
+        start = time.monotonic()
+        thread.start()
+        time.sleep(0.3)
+        self.assertEqual(self.srv.request('GET', path[:-len('/workflow')])
+                         .json['workflow']['status'], 'saving')
+        thread.join(10)
+        self.assertGreaterEqual(time.monotonic() - start, 0.8)
+        self.assertEqual(done[0].json['workflow']['size'], 400)
+
     def test_bad_rules_rejected(self):
         for rule in ({'kind': 'boom'}, {'kind': '503', 'frob': 1},
                      {'kind': 'badsum', 'which': 'crc'}):
