@@ -1,12 +1,15 @@
 #!/usr/bin/python3
-"""Non-ASCII resource keys against a server that behaves like the real Glare.
+"""glarex against a server that behaves like the real Glare (glare-api.md 15).
 
-    /usr/bin/python3 tests/cli/test_keys.py --build-dir build [-v]
+    /usr/bin/python3 tests/cli/test_quirks.py --build-dir build [-v]
 
-Glare under Python 3 reads the request path as latin-1, so a key sent as
-UTF-8 is stored and listed as its bytes read one by one (glare-api.md
-section 15).  glarex must create artifacts with such keys, and read those
-that other clients made, by the key's own text.
+Non-ASCII resource keys: Glare under Python 3 reads the request path as
+latin-1, so a key sent as UTF-8 is stored and listed as its bytes read one
+by one.  glarex must create artifacts with such keys, and read those that
+other clients made, by the key's own text.
+
+Deactivated artifacts: the server lets admins download them and nobody
+else; glarex follows the server, and its cache never answers for it.
 """
 
 import json
@@ -32,7 +35,7 @@ version: '2.0'
 """
 
 
-class NonAsciiKeyTests(unittest.TestCase):
+class QuirkBase(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
@@ -66,6 +69,9 @@ class NonAsciiKeyTests(unittest.TestCase):
                 if a['owner'] == self.project]
         self.assertEqual(len(arts), 1, arts)
         return arts[0]
+
+
+class NonAsciiKeyTests(QuirkBase):
 
     def test_create_and_read_back(self):
         wf = self.write('cv.yaml', (WF % ('cv', 'cv', KEY)).encode())
@@ -121,6 +127,29 @@ class NonAsciiKeyTests(unittest.TestCase):
         self.assertEqual((status, list(art['resources'])), (200, ['café']))
         listed = self.glarex('resource-list', art['id'], '-f', 'json').json
         self.assertEqual([x['key'] for x in listed['resources']], ['café'])
+
+
+class DeactivatedTests(QuirkBase):
+
+    def test_admins_read_deactivated_artifacts(self):
+        wf = self.write('d.yaml', (WF % ('d', 'd', 'a.sh')).encode())
+        self.glarex('workflow-create', wf, '-r', self.write('a.sh', b'a\n'))
+        art = self.stored('d')
+        admin = 'root:%s:admin' % self.project
+        status, _ = self.server.request(
+            'PATCH', '/artifacts/workflows/' + art['id'], admin,
+            json.dumps([{'op': 'replace', 'path': '/status',
+                         'value': 'deactivated'}]).encode(),
+            'application/json-patch+json')
+        self.assertEqual(status, 200)
+        get = ('resource-get', 'd', '1.0', 'a.sh')
+        r = self.glarex(*get, code=1)
+        self.assertIn('403 Policy check for artifact:download failed', r.err)
+        r = S.run(get + ('--os-auth-token', admin), self.env)
+        self.assertEqual((r.code, r.out), (0, 'a\n'), r)
+        # the content is in this HOME's cache now: the member is still refused
+        r = self.glarex(*get, code=1)
+        self.assertIn('403 Policy check for artifact:download failed', r.err)
 
 
 if __name__ == '__main__':
