@@ -46,7 +46,7 @@ class QuirkBase(unittest.TestCase):
         cls.server.stop()
 
     def setUp(self):
-        self.home = tempfile.mkdtemp(prefix='glarex-keys-test-')
+        self.home = tempfile.mkdtemp(prefix='glarex-quirks-test-')
         self.addCleanup(shutil.rmtree, self.home, True)
         self.project = 'p' + self.id().rsplit('.', 1)[-1][:40]
         self.token = 'alice:%s:member' % self.project
@@ -63,6 +63,15 @@ class QuirkBase(unittest.TestCase):
         with open(path, 'wb') as f:
             f.write(data)
         return path
+
+    def other_client_draft(self, name):
+        """A draft made straight through the API; its path."""
+        status, art = self.server.request(
+            'POST', '/artifacts/workflows', self.token,
+            json.dumps({'name': name, 'version': '1.0'}).encode(),
+            'application/json')
+        self.assertEqual(status, 201, art)
+        return '/artifacts/workflows/' + art['id']
 
     def stored(self, name):
         arts = [a for a in self.server.artifacts(name=name)
@@ -90,12 +99,7 @@ class NonAsciiKeyTests(QuirkBase):
     def test_read_what_another_client_made(self):
         # as python-glareclient does it: the key's UTF-8 in the path
         srv, token = self.server, self.token
-        status, art = srv.request('POST', '/artifacts/workflows', token,
-                                  json.dumps({'name': 'other',
-                                              'version': '1.0'}).encode(),
-                                  'application/json')
-        self.assertEqual(status, 201, art)
-        base = '/artifacts/workflows/' + art['id']
+        base = self.other_client_draft('other')
         self.assertEqual(srv.request('PUT', base + '/workflow', token,
                                      (WF % ('other', 'other', KEY)).encode(),
                                      'application/x-yaml')[0], 200)
@@ -116,14 +120,9 @@ class NonAsciiKeyTests(QuirkBase):
 
     def test_keys_that_are_not_utf8_stay_as_listed(self):
         # a key sent as latin-1 bytes is listed as those characters
-        srv, token = self.server, self.token
-        status, art = srv.request('POST', '/artifacts/workflows', token,
-                                  json.dumps({'name': 'latin',
-                                              'version': '1.0'}).encode(),
-                                  'application/json')
-        base = '/artifacts/workflows/' + art['id']
-        status, art = srv.request('PUT', base + '/resources/caf%E9', token,
-                                  b'x', 'text/plain')
+        base = self.other_client_draft('latin')
+        status, art = self.server.request('PUT', base + '/resources/caf%E9',
+                                          self.token, b'x', 'text/plain')
         self.assertEqual((status, list(art['resources'])), (200, ['café']))
         listed = self.glarex('resource-list', art['id'], '-f', 'json').json
         self.assertEqual([x['key'] for x in listed['resources']], ['café'])
