@@ -159,9 +159,15 @@ static int restore_blob_keys(json_t *a)
 
     json_object_foreach(a, field, dict) {
         json_t *restored;
-        int changed = 0;
+        int changed = 0, non_ascii = 0;
 
         if (!json_is_object(dict))
+            continue;
+        json_object_foreach(dict, key, blob) {
+            for (const char *k = key; *k && json_is_object(blob); k++)
+                non_ascii |= (unsigned char)*k >= 0x80;
+        }
+        if (!non_ascii) /* the common case: nothing to restore */
             continue;
         if (!(restored = json_object()))
             return GLAREX_ENOMEM;
