@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -300,6 +301,33 @@ static int interrupted(glarex_error *err)
     return cli_interrupted() ? cli_set_error(err, GLAREX_ERROR, "interrupted") : 0;
 }
 
+/* Uploads the definition: from FILE when it is a regular file, so that an interrupt
+ * aborts the transfer (the sha256 check catches a file changed since it was read);
+ * from memory otherwise (standard input, a pipe). */
+static int upload_workflow(cli *c, const plan *p, const glarex_blob_loc *loc, json_t **out,
+                           glarex_error *err)
+{
+    cli_progress prog = {c, "workflow", 0, 0};
+    struct stat st;
+    int rc;
+
+    cli_info(c, "uploading the workflow (%zu bytes)", p->text_len);
+    if (strcmp(p->file, "-") == 0 || stat(p->file, &st) < 0 || !S_ISREG(st.st_mode)) {
+        CLI_AUTH_RETRY(c, rc, err,
+                       glarex_store_upload_buffer(out, c->store, loc, p->text, p->text_len,
+                                                  WORKFLOW_CONTENT_TYPE, err));
+        return rc;
+    }
+    CLI_AUTH_RETRY(c, rc, err,
+                   glarex_store_upload_file(out, c->store, loc, p->file,
+                                            WORKFLOW_CONTENT_TYPE, cli_progress_cb, &prog,
+                                            err));
+    cli_progress_end(&prog);
+    if (rc < 0 && cli_interrupted())
+        rc = cli_set_error(err, GLAREX_ERROR, "interrupted while uploading the workflow");
+    return rc;
+}
+
 static int upload_all(cli *c, const plan *p, const char *id, json_t **art,
                       glarex_error *err)
 {
@@ -307,10 +335,7 @@ static int upload_all(cli *c, const plan *p, const char *id, json_t **art,
     json_t *out = NULL;
     int rc;
 
-    cli_info(c, "uploading the workflow (%zu bytes)", p->text_len);
-    CLI_AUTH_RETRY(c, rc, err,
-                   glarex_store_upload_buffer(&out, c->store, &loc, p->text, p->text_len,
-                                              WORKFLOW_CONTENT_TYPE, err));
+    rc = upload_workflow(c, p, &loc, &out, err);
     if (rc == 0)
         rc = check_echo(out, NULL, p->sha256, p->file, err);
     for (size_t i = 0; rc == 0 && i < p->nres; i++) {

@@ -134,6 +134,26 @@ class InterruptTests(RollbackBase):
     def test_sigterm_mid_upload_leaves_nothing(self):
         self.check_interrupt(signal.SIGTERM, 143)
 
+    def test_sigint_while_the_definition_uploads(self):
+        # a definition as big as the resource, read as slowly
+        with open(self.wf, 'a') as f:
+            f.write(('# %s\n' % ('x' * 77)) * (BIG // 80))
+        self.server.fault(kind='slowread', method='PUT', path='*/workflow',
+                          chunk=256 << 10, interval=0.1, count=-1)
+        p = subprocess.Popen([S.glarex_binary()] + self.create_args(),
+                             env=self.env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        deadline = time.time() + 30
+        while time.time() < deadline and not any(
+                (a['workflow'] or {}).get('status') == 'saving'
+                for a in self.mine()):
+            time.sleep(0.05)
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=60)
+        self.assertEqual(self.mine(), [], err)
+        self.assertEqual(p.returncode, 130, err)
+        self.assertIn('interrupted while uploading the workflow', err.decode())
+
     def test_interrupted_six_times_leaves_nothing(self):
         for _ in range(6):
             rc, err, _ = self.interrupt(signal.SIGINT)
