@@ -110,8 +110,90 @@ static void lower(char *s)
             *s = (char)(*s - 'A' + 'a');
 }
 
-/* Artifact JSON is untrusted: what the callers read must have the right type. */
-static int check_artifact(glarex_error *err, const char *what, const json_t *a)
+/*
+ * Glare under Python 3 reads the request path as latin-1, so a blob-dict key sent as
+ * UTF-8 is stored, and listed, as its bytes taken one by one as characters: "résumé"
+ * comes back as "rÃ©sumÃ©" (glare-api.md §15). A listed key made only of U+0001..U+00FF
+ * whose bytes are valid UTF-8 is that UTF-8 text: returns it (new), or NULL when the key
+ * is to stay as listed. Requests percent-encode the UTF-8 again, which the server reads
+ * back into the stored key.
+ */
+static char *listed_key_text(const char *key)
+{
+    const unsigned char *k = (const unsigned char *)key;
+    char *text = malloc(strlen(key) + 1);
+    size_t n = 0;
+    int mangled = 0;
+    json_t *check;
+
+    if (!text)
+        return NULL;
+    while (*k) {
+        if (*k < 0x80) {
+            text[n++] = (char)*k++;
+        } else if ((*k == 0xc2 || *k == 0xc3) && (k[1] & 0xc0) == 0x80) {
+            text[n++] = (char)(((k[0] & 0x03) << 6) | (k[1] & 0x3f));
+            k += 2;
+            mangled = 1;
+        } else { /* a character above U+00FF: the key was not read as latin-1 */
+            free(text);
+            return NULL;
+        }
+    }
+    text[n] = '\0';
+    check = mangled ? json_stringn(text, n) : NULL; /* NULL: not valid UTF-8 */
+    if (!check) {
+        free(text);
+        return NULL;
+    }
+    json_decref(check);
+    return text;
+}
+
+/* Gives the blob-dict keys of artifact `a` back as the text they were uploaded as. A key
+ * whose text is already listed as well stays as it is. */
+static int restore_blob_keys(json_t *a)
+{
+    const char *field, *key;
+    json_t *dict, *blob;
+
+    json_object_foreach(a, field, dict) {
+        json_t *restored;
+        int changed = 0, non_ascii = 0;
+
+        if (!json_is_object(dict))
+            continue;
+        json_object_foreach(dict, key, blob) {
+            for (const char *k = key; *k && json_is_object(blob); k++)
+                non_ascii |= (unsigned char)*k >= 0x80;
+        }
+        if (!non_ascii) /* the common case: nothing to restore */
+            continue;
+        if (!(restored = json_object()))
+            return GLAREX_ENOMEM;
+        json_object_foreach(dict, key, blob) {
+            char *text = json_is_object(blob) ? listed_key_text(key) : NULL;
+            int clash = text && json_object_get(dict, text) != NULL;
+            if (json_object_set(restored, text && !clash ? text : key, blob) < 0) {
+                free(text);
+                json_decref(restored);
+                return GLAREX_ENOMEM;
+            }
+            changed |= text && !clash;
+            free(text);
+        }
+        if (changed && json_object_set(a, field, restored) < 0) {
+            json_decref(restored);
+            return GLAREX_ENOMEM;
+        }
+        json_decref(restored);
+    }
+    return 0;
+}
+
+/* Artifact JSON is untrusted: what the callers read must have the right type. Blob-dict
+ * keys are restored to their text (restore_blob_keys). */
+static int check_artifact(glarex_error *err, const char *what, json_t *a)
 {
     static const char *const strings[] = {"name", "version", "status"};
 
@@ -124,6 +206,8 @@ static int check_artifact(glarex_error *err, const char *what, const json_t *a)
         if (v && !json_is_string(v))
             return protocol_error(err, what, "'%s' is not a string", strings[i]);
     }
+    if (restore_blob_keys(a) < 0)
+        return GLAREX_ENOMEM_SET(err);
     return 0;
 }
 

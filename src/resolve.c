@@ -581,6 +581,33 @@ static int attach_content(glarex_blob *b, glarex__resolver *rv, const glarex__as
                                       b->content_type, fill_from_store, &f, err);
 }
 
+/* Stops a probe download at its first byte: the server already said yes. */
+static int probe_write(const char *data, size_t len, void *payload)
+{
+    (void)data;
+    (void)len;
+    *(int *)payload = 1;
+    return 1;
+}
+
+/*
+ * Whether the store lets this caller download the blob of `b`: Glare lets only admins
+ * download from a deactivated artifact (glare-api.md §15). It asks the store with a
+ * download stopped at the first byte, so cached content never answers for the server.
+ */
+static int may_download(const glarex__resolver *rv, glarex_store *store, const glarex_blob *b,
+                        glarex_error *err)
+{
+    glarex_blob_loc loc = {rv->opts->type_name, b->id, b->field, b->key};
+    int reached = 0;
+    int rc = glarex_store_download(NULL, store, &loc, NULL, probe_write, &reached, err);
+    if (reached) {
+        GLAREX_ERROR_RESET(err);
+        return 0;
+    }
+    return rc;
+}
+
 /* }====================================================================== */
 
 static int64_t ttl_for(const glarex__resolver *rv, const glarex_ref *ref, const char *status,
@@ -647,7 +674,10 @@ static int resolve_remote(glarex_blob **out, int64_t *ttl_ms, glarex__resolver *
 
     describe_blob(what, sizeof(what), ref);
     const char *status = str_field(art, "status");
-    if (status && strcmp(status, "active") != 0 && strcmp(status, "drafted") != 0) {
+    /* The store decides who reads a deactivated artifact (Glare: admins), every time. */
+    int deactivated = status && strcmp(status, "deactivated") == 0;
+    if (status && strcmp(status, "active") != 0 && strcmp(status, "drafted") != 0 &&
+        !deactivated) {
         rc = glarex__error_set(err, GLAREX_EFORBIDDEN, "%s: artifact %s is %s", label,
                                str_field(art, "id"), status);
         goto done;
@@ -681,11 +711,14 @@ static int resolve_remote(glarex_blob **out, int64_t *ttl_ms, glarex__resolver *
         rc = GLAREX_ENOMEM_SET(err);
         goto done;
     }
+    if (deactivated && (rc = may_download(rv, store, b, err)) < 0)
+        goto done;
     if ((rc = attach_content(b, rv, who, store, deadline_ms, err)) < 0)
         goto done;
 
-    *ttl_ms = ttl_for(rv, ref, status, as_of_bound_s(rv, who, ref));
-    rec = record_found(b, expiry(glarex__now_ms(), *ttl_ms));
+    /* 0: asked again next time */
+    *ttl_ms = deactivated ? 0 : ttl_for(rv, ref, status, as_of_bound_s(rv, who, ref));
+    rec = deactivated ? NULL : record_found(b, expiry(glarex__now_ms(), *ttl_ms));
     if (rec && ipath)
         index_write(ipath, rec);
     *out = b;

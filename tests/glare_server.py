@@ -23,10 +23,23 @@ Usage
                            (the default policy is owner or admin only)
     --control              enable /__control/* and /__static/*
     --fault SPEC           fault rule armed at start-up (repeatable)
+    --aborted-upload-hold S  seconds an upload the client broke off stays
+                           'saving' (default 1.0, as observed)
 
 The first line on stdout is exactly ``listening on http://127.0.0.1:PORT``.
 Every request is logged on stderr the way http.server does it
 (``... "GET /path HTTP/1.1" 200 -``).  SIGTERM and SIGINT stop the server.
+
+Quirks of the real server (glare-api.md section 15)
+---------------------------------------------------
+* The request path is decoded as latin-1: a blob-dict key sent as UTF-8
+  (``r%C3%A9sum%C3%A9.txt``) is stored and listed as ``rÃ©sumÃ©.txt``.
+* Uploads to one artifact are serialised: a PUT while another blob of the
+  artifact is 'saving' answers 409 at once.
+* An upload the client breaks off ends in a 500, and its blob stays 'saving'
+  for --aborted-upload-hold seconds: a DELETE of the artifact meanwhile
+  answers 409 "You cannot change artifact status if it has uploading blobs".
+* ``activated_at`` is kept at the second, as printed; it filters with lt/gt.
 
 Auth
 ----
@@ -87,6 +100,8 @@ Kinds:
     delay     wait seconds=S (default 1) before handling the request
     drip      send the body chunk=N bytes (default 1) every interval=S
               seconds (default 0.2), headers first
+    slowread  read an uploaded blob chunk=N bytes (default 65536) every
+              interval=S seconds (default 0.2): the upload stays 'saving'
 
 e.g. ``--fault 503,method=GET,path=/artifacts/*,count=2,retry_after=3``
 (values cannot contain ',').  Several rules can match one request; each one
@@ -1312,7 +1327,8 @@ def latest_only(records):
 # Fault injection
 # ---------------------------------------------------------------------------
 
-FAULT_KINDS = ('reset', 'truncate', 'badsum', 'corrupt', 'delay', 'drip')
+FAULT_KINDS = ('reset', 'truncate', 'badsum', 'corrupt', 'delay', 'drip',
+               'slowread')
 
 
 class FaultRule:
@@ -1445,9 +1461,11 @@ def json_reply(status, obj, ctype=JSON_CT):
 class GlareAPI:
     """Everything behind the auth middleware: routes, engine, policies."""
 
-    def __init__(self, store, types, public_download):
+    def __init__(self, store, types, public_download,
+                 aborted_upload_hold=1.0):
         self.store, self.types = store, types
         self.public_download = public_download
+        self.aborted_upload_hold = aborted_upload_hold
 
     # -- helpers --------------------------------------------------------------
 
@@ -1686,13 +1704,15 @@ class GlareAPI:
             if changed & {'name', 'version', 'visibility'}:
                 self.check_scope(ctx, rtype, rec['name'], rec['version'],
                                  rec['owner'], rec['visibility'])
-            now = utcnow().isoformat()
-            rec['updated_at'] = now
+            now = utcnow()
+            rec['updated_at'] = now.isoformat()
             if 'status' in changed and rec['status'] == 'active':
                 if any(b['status'] == 'saving' for b in iter_blobs(rec)):
                     raise conflict("You cannot activate artifact if it has "
                                    "uploading blobs.")
-                rec['activated_at'] = now
+                # Kept at the second, as printed, so that a filter on a
+                # printed time agrees with it (gt:T excludes T itself).
+                rec['activated_at'] = now.replace(microsecond=0).isoformat()
             self.store.save(rec)
             return json_reply(200, self.render(rec, atype))
 
@@ -1790,6 +1810,9 @@ class GlareAPI:
                 raise policy_error('artifact:delete')
             if atype.read_only:
                 raise forbidden("This type is read only.")
+            if any(b['status'] == 'saving' for b in iter_blobs(rec)):
+                raise conflict("You cannot change artifact status if it has "
+                               "uploading blobs")
             self.store.delete(rec)
         reply = Reply(204, [('Content-Type', 'text/html; charset=UTF-8'),
                             ('Content-Length', '0')])
@@ -1832,6 +1855,10 @@ class GlareAPI:
             if old is not None and old['status'] == 'saving':
                 raise conflict("Blob %s is not ready for upload"
                                % blob_name)
+            if any(b['status'] == 'saving' for b in iter_blobs(rec)):
+                raise conflict("Cannot lock an item with key %s:%s. Lock "
+                               "already acquired by other request"
+                               % (rec['type_name'], rec['id']))
             self.validate_change_allowed(rtype, rec, field)
             max_size = rtype.fields[field].max_blob_size
             if key is not None:
@@ -1883,10 +1910,21 @@ class GlareAPI:
             self.store.remove_blob_file(job['old'])
             return json_reply(200, self.render(rec, job['type']))
 
-    def abort_upload(self, job):
+    def abort_upload(self, job, broken_off=False):
+        """Undo step 1; an upload the client broke off stays 'saving' a while."""
+        if broken_off and self.aborted_upload_hold > 0:
+            timer = threading.Timer(self.aborted_upload_hold,
+                                    self.abort_upload, (job,))
+            timer.daemon = True
+            timer.start()
+            return
         with self.store.lock:
             rec = self.store.records.get(job['id'])
-            if rec is not None:
+            if rec is None:
+                return
+            current, _ = self.blob_slot(self.types[rec['type_name']], rec,
+                                        job['field'], job['key'])
+            if current == job['saving']:     # not replaced meanwhile
                 self.put_blob(rec, job['field'], job['key'], job['old'])
 
     def add_location(self, ctx, type_name, af_id, field, key, data):
@@ -2110,7 +2148,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.body_consumed = False
         self.api_version = '1.0'
         raw_path, _, query = self.path.partition('?')
-        path = urllib.parse.unquote(raw_path, errors='replace')
+        # PATH_INFO under Python 3 WSGI: the bytes read as latin-1.
+        path = urllib.parse.unquote(raw_path, encoding='latin-1')
         method = self.command
         if srv.control and path.startswith('/__control/'):
             return self.send_reply(self.control(method, path))
@@ -2121,6 +2160,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         plan = {r.kind: r for r in reversed(rules)}
         if 'delay' in plan:
             time.sleep(plan['delay'].params.get('seconds', 1.0))
+        self.slowread = plan.get('slowread')
         status_rule = next((r for r in rules if r.kind[0] in '45'), None)
         if status_rule and status_rule.params.get('when') != 'after':
             self.drain_body()
@@ -2137,7 +2177,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                       self.headers.get('Accept'))
             reply.versioned = True
         except ConnectionError:
+            # The client went away mid-body: upstream ends in a 500
+            # (DisconnectionError); the answer is sent to whoever is left.
             self.close_connection = True
+            reply = webob_error_reply(WebobError(500), method,
+                                      self.headers.get('Accept'))
+            try:
+                self.send_reply(reply)
+            except OSError:
+                pass
             return
         except Exception:                       # a bug: 500 like webob
             traceback.print_exc()
@@ -2290,6 +2338,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                  length)
         try:
             tmp_path, size, digests = self.receive_blob(length or 0)
+        except ConnectionError:
+            api.abort_upload(job, broken_off=True)
+            raise
         except BaseException:
             api.abort_upload(job)
             raise
@@ -2301,11 +2352,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         hashes = {n: hashlib.new(n) for n in ('md5', 'sha1', 'sha256')}
         fd, tmp = tempfile.mkstemp(dir=self.server.store.bdir,
                                    prefix='.upload-')
+        step, pause = 1 << 16, 0
+        if self.slowread:
+            step = self.slowread.params.get('chunk', 1 << 16)
+            pause = self.slowread.params.get('interval', 0.2)
         try:
             with os.fdopen(fd, 'wb') as fobj:
                 left = length
                 while left > 0:
-                    chunk = self.rfile.read(min(left, 1 << 16))
+                    time.sleep(pause)
+                    chunk = self.rfile.read(min(left, step))
                     if not chunk:
                         raise ConnectionError('client closed the connection')
                     fobj.write(chunk)
@@ -2485,10 +2541,11 @@ class GlareServer(http.server.ThreadingHTTPServer):
 
     def __init__(self, port, store, types, auth='trusted',
                  allow_anonymous=False, public_download=False,
-                 control=False):
+                 control=False, aborted_upload_hold=1.0):
         super().__init__(('127.0.0.1', port), Handler)
         self.store = store
-        self.api = GlareAPI(store, types, public_download)
+        self.api = GlareAPI(store, types, public_download,
+                            aborted_upload_hold)
         self.auth, self.allow_anonymous = auth, allow_anonymous
         self.control = control
         self.faults = Faults()
@@ -2538,6 +2595,8 @@ def main(argv=None):
     parser.add_argument('--control', action='store_true')
     parser.add_argument('--fault', action='append', default=[],
                         metavar='SPEC')
+    parser.add_argument('--aborted-upload-hold', type=float, default=1.0,
+                        metavar='SECONDS')
     args = parser.parse_args(argv)
 
     try:
@@ -2553,7 +2612,7 @@ def main(argv=None):
     store = Store(os.path.abspath(args.data))
     server = GlareServer(args.port, store, types, args.auth,
                          args.allow_anonymous, args.public_download,
-                         args.control)
+                         args.control, args.aborted_upload_hold)
     server.faults.add(rules)
 
     def stop(signum, frame):

@@ -1741,6 +1741,23 @@ class FaultTest(ServerTestCase):
         with self.assertRaises(socket.timeout):
             self.srv.request('GET', path, timeout=0.3)
 
+    def test_slowread_keeps_the_upload_saving(self):
+        af = self.srv.create(self.unique('slow'))
+        path = '/artifacts/workflows/%s/workflow' % af['id']
+        self.add_fault(kind='slowread', method='PUT', path=path, chunk=100,
+                       interval=0.2)
+        done = []
+        thread = threading.Thread(target=lambda: done.append(
+            self.srv.upload(af['id'], 'workflow', b'x' * 400)))
+        start = time.monotonic()
+        thread.start()
+        time.sleep(0.3)
+        self.assertEqual(self.srv.request('GET', path[:-len('/workflow')])
+                         .json['workflow']['status'], 'saving')
+        thread.join(10)
+        self.assertGreaterEqual(time.monotonic() - start, 0.8)
+        self.assertEqual(done[0].json['workflow']['size'], 400)
+
     def test_bad_rules_rejected(self):
         for rule in ({'kind': 'boom'}, {'kind': '503', 'frob': 1},
                      {'kind': 'badsum', 'which': 'crc'}):
@@ -1867,6 +1884,124 @@ print(json.dumps(out))
 
 @unittest.skipUnless(os.path.exists(GLARE_CLI) and glareclient_available(),
                      'python3-glareclient is not installed')
+# ---------------------------------------------------------------------------
+# glare-api.md section 15: what the real server does that the API text hides
+# ---------------------------------------------------------------------------
+
+class ActivationTimeTest(ServerTestCase):
+    """activated_at filters: lt/gt only, second precision, UTC."""
+
+    def test_activated_before_and_after(self):
+        srv = self.srv
+        name = self.unique('asof')
+        first = srv.make_active(name, '1.0')
+        time.sleep(1.1)                 # the next activation's second
+        second = srv.make_active(name, '2.0')
+        srv.create(name, '3.0')         # a draft: never activated
+        t1, t2 = first['activated_at'], second['activated_at']
+        self.assertRegex(t1, r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$')
+        self.assertLess(t1, t2)
+
+        def versions(query):
+            resp = srv.list('?name=eq:%s&sort=version:asc%s' % (name, query))
+            self.assertEqual(resp.status, 200, resp)
+            return [a['version'] for a in resp.json['artifacts']]
+        self.assertEqual(versions('&activated_at=lt:' + t2), ['1.0.0'])
+        self.assertEqual(versions('&activated_at=lt:' + t1), [])
+        # second precision: an artifact is not activated after its own time
+        self.assertEqual(versions('&activated_at=gt:' + t1), ['2.0.0'])
+        self.assertEqual(versions('&activated_at=gt:' + t2), [])
+        # "as of": the latest version activated before a time
+        self.assertEqual(versions('&status=active&version=latest&'
+                                  'activated_at=lt:' + t2), ['1.0.0'])
+        self.assertEqual(versions('&status=active&version=latest&'
+                                  'activated_at=lt:2999-01-01T00:00:00Z'),
+                         ['2.0.0'])
+        for op in ('lte', 'gte', 'eq'):
+            resp = srv.list('?activated_at=%s:%s' % (op, t1))
+            self.assertGlareError(resp, 400, "Unsupported filter type '%s'."
+                                  "The following filters are supported "
+                                  "['lt', 'gt']" % op)
+
+
+class RealServerQuirksTest(ServerTestCase):
+    """Keys read as latin-1, the upload lock, aborted uploads."""
+
+    SERVER_ARGS = ('--aborted-upload-hold', '1.5')
+
+    def start_partial_upload(self, af_id, key, total, first):
+        return BlobTest.start_partial_upload(self, af_id, key, total, first)
+
+    def test_keys_are_read_as_latin1(self):
+        srv = self.srv
+        af = srv.create(self.unique('keys'))
+        sent = urllib.parse.quote('résumé ✓.txt')
+        resp = srv.upload(af['id'], 'resources/' + sent, b'cv')
+        self.assertEqual(resp.status, 200, resp)
+        mangled = 'résumé ✓.txt'.encode('utf-8').decode('latin-1')
+        self.assertEqual(list(resp.json['resources']), [mangled])
+        self.assertTrue(resp.json['resources'][mangled]['url']
+                        .endswith('/resources/' + mangled))
+        # the same request path reaches it; the listed key, sent as UTF-8,
+        # is mangled twice and does not
+        self.assertEqual(srv.download(af['id'], 'resources/' + sent).body,
+                         b'cv')
+        resp = srv.download(af['id'], 'resources/' +
+                            urllib.parse.quote(mangled))
+        self.assertGlareError(resp, 404, "No data found for blob "
+                              "resources[%s]" % mangled.encode('utf-8')
+                              .decode('latin-1'))
+        # names in JSON bodies are not affected
+        self.assertEqual(srv.create('résumé', '1.0')['name'], 'résumé')
+
+    def test_uploads_to_one_artifact_are_serialised(self):
+        srv = self.srv
+        af = srv.create(self.unique('lock'))
+        sock, _ = self.start_partial_upload(af['id'], 'slow', 10, b'01234')
+        try:
+            resp = srv.upload(af['id'], 'resources/other', b'x')
+            self.assertGlareError(resp, 409, "Cannot lock an item with key "
+                                  "workflows:%s. Lock already acquired by "
+                                  "other request" % af['id'])
+            resp = srv.request('DELETE', '/artifacts/workflows/' + af['id'])
+            self.assertGlareError(resp, 409, "You cannot change artifact "
+                                  "status if it has uploading blobs")
+            sock.sendall(b'56789')
+            self.assertTrue(sock.recv(65536).startswith(b'HTTP/1.1 200'))
+        finally:
+            sock.close()
+        self.assertEqual(srv.upload(af['id'], 'resources/other', b'x')
+                         .status, 200)
+        self.assertEqual(srv.request('DELETE', '/artifacts/workflows/' +
+                                     af['id']).status, 204)
+
+    def test_aborted_upload_holds_the_artifact(self):
+        srv = self.srv
+        af = srv.create(self.unique('abort'))
+        path = '/artifacts/workflows/' + af['id']
+        sock, _ = self.start_partial_upload(af['id'], 'gone', 10, b'01')
+        sock.close()
+        aborted = time.monotonic()
+        for _ in range(100):            # the server's 500 for the PUT
+            if any('"PUT %s/resources/gone HTTP/1.1" 500' % path in line
+                   for line in srv.log_lines()):
+                break
+            time.sleep(0.02)
+        else:
+            self.fail('no 500 for the aborted upload: %s' % srv.log_lines())
+        resp = srv.request('DELETE', path)
+        self.assertGlareError(resp, 409, "You cannot change artifact status "
+                              "if it has uploading blobs")
+        self.assertLess(time.monotonic() - aborted, 1.5)
+        self.assertEqual(srv.request('GET', path).json['resources']['gone']
+                         ['status'], 'saving')
+        while srv.request('DELETE', path).status == 409:
+            self.assertLess(time.monotonic() - aborted, 5)
+            time.sleep(0.1)
+        self.assertGreater(time.monotonic() - aborted, 1.4)
+        self.assertEqual(srv.request('GET', path).status, 404)
+
+
 class GlareclientPeerTest(ServerTestCase):
     def cli(self, *args, token=ALICE):
         proc = subprocess.run(

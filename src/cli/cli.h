@@ -172,6 +172,7 @@ void cli_progress_end(cli_progress *p);
 /* SIGINT/SIGTERM set a flag instead of killing the process, so a half-made artifact
  * can be deleted. */
 void cli_catch_interrupts(void);
+/* The signal that arrived (SIGINT or SIGTERM), or 0. */
 int cli_interrupted(void);
 
 /* The summary of a Glare artifact JSON: {id, name, version, status, visibility, owner,

@@ -1,16 +1,31 @@
 /* workflow-create: check a workflow and its resources, then create the artifact (POST,
  * PUT workflow, PUT each resource, optionally POST to Mistral, activate last), and
- * delete everything again when any step fails. */
+ * delete everything again when any step fails or an interrupt arrives. */
 #include "cli.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #define TYPE_NAME "workflows"
 #define WORKFLOW_FIELD "workflow"
 #define RESOURCES_FIELD "resources"
 #define WORKFLOW_CONTENT_TYPE "application/x-yaml"
+
+/* Every artifact this command creates carries this metadata entry, so that a draft it
+ * left behind can be told from somebody else's. */
+#define MARK_KEY "created_by"
+#define MARK_VALUE "glarex workflow-create"
+
+/* How long the rollback keeps asking for the draft's deletion. Glare answers 409 for
+ * about a second after an upload was broken off (glare-api.md §15). */
+#define ROLLBACK_WITHIN_MS 5000
+#define ROLLBACK_FIRST_PAUSE_MS 100
+#define ROLLBACK_MAX_PAUSE_MS 1000
 
 typedef struct resource {
     char *key;        /* owned */
@@ -22,6 +37,7 @@ typedef struct resource {
 
 typedef struct plan {
     const char *file, *name, *version, *description, *mistral_url;
+    int replace_draft; /* --replace-draft */
     const cli_list *tags;
     char *text; /* the workflow definition */
     size_t text_len;
@@ -299,6 +315,33 @@ static int interrupted(glarex_error *err)
     return cli_interrupted() ? cli_set_error(err, GLAREX_ERROR, "interrupted") : 0;
 }
 
+/* Uploads the definition: from FILE when it is a regular file, so that an interrupt
+ * aborts the transfer (the sha256 check catches a file changed since it was read);
+ * from memory otherwise (standard input, a pipe). */
+static int upload_workflow(cli *c, const plan *p, const glarex_blob_loc *loc, json_t **out,
+                           glarex_error *err)
+{
+    cli_progress prog = {c, "workflow", 0, 0};
+    struct stat st;
+    int rc;
+
+    cli_info(c, "uploading the workflow (%zu bytes)", p->text_len);
+    if (strcmp(p->file, "-") == 0 || stat(p->file, &st) < 0 || !S_ISREG(st.st_mode)) {
+        CLI_AUTH_RETRY(c, rc, err,
+                       glarex_store_upload_buffer(out, c->store, loc, p->text, p->text_len,
+                                                  WORKFLOW_CONTENT_TYPE, err));
+        return rc;
+    }
+    CLI_AUTH_RETRY(c, rc, err,
+                   glarex_store_upload_file(out, c->store, loc, p->file,
+                                            WORKFLOW_CONTENT_TYPE, cli_progress_cb, &prog,
+                                            err));
+    cli_progress_end(&prog);
+    if (rc < 0 && cli_interrupted())
+        rc = cli_set_error(err, GLAREX_ERROR, "interrupted while uploading the workflow");
+    return rc;
+}
+
 static int upload_all(cli *c, const plan *p, const char *id, json_t **art,
                       glarex_error *err)
 {
@@ -306,10 +349,7 @@ static int upload_all(cli *c, const plan *p, const char *id, json_t **art,
     json_t *out = NULL;
     int rc;
 
-    cli_info(c, "uploading the workflow (%zu bytes)", p->text_len);
-    CLI_AUTH_RETRY(c, rc, err,
-                   glarex_store_upload_buffer(&out, c->store, &loc, p->text, p->text_len,
-                                              WORKFLOW_CONTENT_TYPE, err));
+    rc = upload_workflow(c, p, &loc, &out, err);
     if (rc == 0)
         rc = check_echo(out, NULL, p->sha256, p->file, err);
     for (size_t i = 0; rc == 0 && i < p->nres; i++) {
@@ -372,6 +412,53 @@ static int mistral_create(cli *c, const plan *p, json_t **created, glarex_error 
     return rc;
 }
 
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void pause_ms(int64_t ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+/* Deletes the draft `id`, asking again while Glare answers 409 (an upload broken off a
+ * moment ago), for at most ROLLBACK_WITHIN_MS. A draft already gone counts as deleted. */
+static int delete_draft(cli *c, const char *id, glarex_error *err)
+{
+    int64_t start = monotonic_ms(), pause = ROLLBACK_FIRST_PAUSE_MS;
+    int rc;
+
+    for (;;) {
+        CLI_AUTH_RETRY(c, rc, err, glarex_store_delete(c->store, TYPE_NAME, id, err));
+        if (rc == GLAREX_ENOTFOUND)
+            return 0;
+        if (rc != GLAREX_ECONFLICT || monotonic_ms() - start + pause > ROLLBACK_WITHIN_MS)
+            return rc;
+        cli_info(c, "the draft %s cannot be deleted yet (%s); asking again in %lld ms", id,
+                 err->message, (long long)pause);
+        pause_ms(pause);
+        pause = pause * 2 > ROLLBACK_MAX_PAUSE_MS ? ROLLBACK_MAX_PAUSE_MS : pause * 2;
+    }
+}
+
+/* The command that deletes draft `id` from this store. */
+static void print_removal(cli *c, const char *id)
+{
+    const char *url = glarex_store_url(c->store);
+    int plain = strspn(url, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                            "0123456789:/._-@%+=,[]") == strlen(url) &&
+                !strchr(url, '\'');
+    if (plain)
+        cli_fail("remove it with: glarex --glare-url %s workflow-delete %s", url, id);
+    else
+        cli_fail("remove it with: glarex --glare-url '%s' workflow-delete %s", url, id);
+}
+
 /* Deletes what was made; reports failures but keeps the first error. */
 static void rollback(cli *c, const plan *p, const char *id, const json_t *mistral)
 {
@@ -392,12 +479,96 @@ static void rollback(cli *c, const plan *p, const char *id, const json_t *mistra
     glarex_mistral_free(m);
     if (!id)
         return;
-    CLI_AUTH_RETRY(c, rc, &err, glarex_store_delete(c->store, TYPE_NAME, id, &err));
-    if (rc < 0)
-        cli_fail("draft artifact %s was left behind: %s", id, err.message);
-    else
+    if ((rc = delete_draft(c, id, &err)) < 0) {
+        cli_fail("draft artifact %s (%s %s) was left behind: %s", id, p->name, p->version,
+                 err.message);
+        print_removal(c, id);
+        cli_fail("or run workflow-create again with --replace-draft");
+    } else {
         cli_info(c, "deleted the draft artifact %s", id);
+    }
 }
+
+/* {====================================================================
+ * A draft left by an earlier run
+ * ==================================================================== */
+
+static int is_own_draft(const json_t *a)
+{
+    const char *status = json_string_value(json_object_get(a, "status"));
+    const char *mark =
+        json_string_value(json_object_get(json_object_get(a, "metadata"), MARK_KEY));
+    return status && strcmp(status, "drafted") == 0 && mark && strcmp(mark, MARK_VALUE) == 0;
+}
+
+/* Whether the user agrees to delete `draft`: --replace-draft, or yes on a terminal. */
+static int agreed(const plan *p, const json_t *draft, const char *id)
+{
+    char line[16];
+
+    if (p->replace_draft)
+        return 1;
+    if (!isatty(STDIN_FILENO) || !isatty(STDERR_FILENO) || strcmp(p->file, "-") == 0)
+        return 0;
+    fprintf(stderr,
+            "glarex: %s %s exists as a draft an earlier workflow-create left (id %s, "
+            "created %s).\nDelete it and create the artifact again? [y/N] ",
+            p->name, p->version, id,
+            json_string_value(json_object_get(draft, "created_at"))
+                ? json_string_value(json_object_get(draft, "created_at"))
+                : "at an unknown time");
+    fflush(stderr);
+    return fgets(line, sizeof(line), stdin) &&
+           (strcmp(line, "y\n") == 0 || strcmp(line, "yes\n") == 0);
+}
+
+/*
+ * After the store refused to create NAME VERSION (409): when the only artifact of that
+ * name and version is a draft this command left, it is deleted if the user agrees.
+ * Returns 1 when it was deleted (create again), 0 when not (`err` keeps the conflict,
+ * after a word on what to do), or a negative status.
+ */
+static int clear_left_draft(cli *c, const plan *p, glarex_error *err)
+{
+    glarex_filter f[2] = {{"name", "eq", p->name}, {"version", "eq", p->version}};
+    glarex_list_options o = GLAREX_LIST_OPTIONS_INIT;
+    glarex_error lerr;
+    json_t *found = NULL, *draft;
+    const char *id;
+    int rc;
+
+    o.filters = f;
+    o.nfilters = 2;
+    CLI_AUTH_RETRY(c, rc, &lerr, glarex_store_list(&found, c->store, TYPE_NAME, &o, &lerr));
+    if (rc < 0) {
+        json_decref(found);
+        return 0; /* the conflict is the error to report */
+    }
+    draft = json_array_size(found) == 1 ? json_array_get(found, 0) : NULL;
+    id = json_string_value(json_object_get(draft, "id"));
+    if (!draft || !id || !is_own_draft(draft)) {
+        if (p->replace_draft)
+            cli_fail("--replace-draft: %s %s is not a draft left by workflow-create; it is "
+                     "left alone",
+                     p->name, p->version);
+        json_decref(found);
+        return 0;
+    }
+    if (!agreed(p, draft, id)) {
+        cli_fail("%s %s exists as a draft an earlier workflow-create left (id %s)", p->name,
+                 p->version, id);
+        cli_fail("run again with --replace-draft to delete it and create the artifact, or");
+        print_removal(c, id);
+        json_decref(found);
+        return 0;
+    }
+    cli_info(c, "deleting the draft %s an earlier workflow-create left", id);
+    rc = delete_draft(c, id, err);
+    json_decref(found);
+    return rc < 0 ? rc : 1;
+}
+
+/* }==================================================================== */
 
 static int create(cli *c, plan *p)
 {
@@ -406,7 +577,8 @@ static int create(cli *c, plan *p)
     char *id = NULL;
     int rc;
 
-    fields = json_pack("{s:s, s:s}", "name", p->name, "version", p->version);
+    fields = json_pack("{s:s, s:s, s:{s:s}}", "name", p->name, "version", p->version,
+                       "metadata", MARK_KEY, MARK_VALUE);
     if (p->description)
         json_object_set_new(fields, "description", json_string(p->description));
     if (p->tags->count) {
@@ -421,6 +593,14 @@ static int create(cli *c, plan *p)
     cli_info(c, "creating %s %s in %s", p->name, p->version, cli_store_label(c));
     CLI_AUTH_RETRY(c, rc, &err,
                    glarex_store_create(&art, c->store, TYPE_NAME, fields, &err));
+    if (rc == GLAREX_ECONFLICT) {
+        int cleared = clear_left_draft(c, p, &err);
+        if (cleared == 1)
+            CLI_AUTH_RETRY(c, rc, &err,
+                           glarex_store_create(&art, c->store, TYPE_NAME, fields, &err));
+        else if (cleared < 0)
+            rc = cleared;
+    }
     if (rc < 0)
         goto done;
     if (!json_string_value(json_object_get(art, "id"))) {
@@ -449,6 +629,8 @@ done:
         cli_error(&err);
         if (id)
             rollback(c, p, id, mistral);
+        if (cli_interrupted())
+            rc = 128 + cli_interrupted(); /* as if the signal had ended the process */
     } else {
         rc = print_created(c, p, art, mistral);
     }
@@ -483,6 +665,10 @@ int cmd_workflow_create(cli *c, int argc, char **argv)
         {CLI_OPT_LIST, "tag", 't', &tags, "TAG", "artifact tag", 0},
         {CLI_OPT_SWITCH, "dry-run", 0, &dry_run, NULL,
          "check and show what would be uploaded; change nothing", 0},
+        {CLI_OPT_SWITCH, "replace-draft", 0, &p.replace_draft, NULL,
+         "delete a draft of this name and version that an interrupted workflow-create "
+         "left, then create (asked on a terminal)",
+         0},
         {CLI_OPT_VALUE, "mistral-url", 0, &c->flag[S_MISTRAL_URL], "URL",
          "also create the workflow in Mistral [MISTRAL_URL]", 0},
         {0},

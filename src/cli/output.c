@@ -307,7 +307,7 @@ void cli_catch_interrupts(void)
 
 int cli_interrupted(void)
 {
-    return interrupted != 0;
+    return interrupted;
 }
 
 #define PROGRESS_MIN_SIZE (1u << 20)

@@ -477,7 +477,7 @@ class GlareStoreTests(CommandTests, Base):
         time.sleep(0.5)
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=60)
-        self.assertEqual(p.returncode, 1, err)
+        self.assertEqual(p.returncode, 130, err)
         self.assertIn('interrupted', err.decode())
         time.sleep(4)  # the delayed upload lands on a deleted artifact
         self.assertEqual(self.mine(), [])
