@@ -64,6 +64,22 @@ function rt.eval_error(msg) raise("eval", msg) end
 function rt.unsupported(msg) raise("unsupported", msg) end
 function rt.is_error(e) return getmetatable(e) == ErrMT end
 
+-- Limits of a walk over a final value (finalize). A value may hold the same list or
+-- dict many times; the walk, like the conversion to JSON after it, visits every
+-- copy, so it may visit at most rt.result_items items (the host sets them from its
+-- memory limit) and nest MAX_DEPTH deep, which also stops it on a value that holds
+-- itself.
+rt.MAX_DEPTH = 200
+rt.result_items = 1 << 21
+function rt.too_large()
+  local host = M.host
+  if host and host.too_large then host.too_large() end
+  raise("eval", "the value has more than " .. rt.result_items .. " items (each copy of a value held more than once counts)")
+end
+function rt.too_deep()
+  raise("eval", "the value is a list or dict that contains itself, or is nested deeper than " .. rt.MAX_DEPTH .. " levels")
+end
+
 -- call a host function; errors it raises become "eval" errors
 function rt.host_call(host, name, args, kw, ctx)
   local ok, r = pcall(host.call, name, args, kw, ctx)

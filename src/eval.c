@@ -27,6 +27,8 @@
 #define HOOK_PERIOD 1000  /* instructions between two limit checks */
 #define MAX_DEPTH 200     /* nesting of converted values */
 #define BLOB_MEMO_SIZE 32 /* glare() results kept as Lua strings, per evaluator */
+#define CLOCK_PERIOD 4096 /* allocations, or converted values, between two deadline checks */
+#define JSON_VALUE_COST 32 /* bytes charged per converted value, besides its text */
 
 typedef struct registered_fn {
     char *name;
@@ -53,6 +55,7 @@ struct glarex_eval {
     uint64_t insn_used; /* instructions counted in this evaluation */
     struct timespec deadline;
     int limit_hit; /* 0 or GLAREX_EMEMLIMIT / GLAREX_EINSNLIMIT / GLAREX_EDEADLINE */
+    unsigned allocs;         /* allocations since the last deadline check */
 
     int host_code;         /* code of the last host function failure in this run */
     glarex_error host_err; /* its details */
@@ -80,6 +83,17 @@ struct glarex_eval {
  * ====================================================================== */
 
 static void count_hook(lua_State *L, lua_Debug *ar);
+static int deadline_passed(const glarex_eval *ev);
+
+/* Records that a limit was hit. From now on the hook fires on every instruction
+ * (count_hook), so a pcall in Lua cannot swallow the failure and carry on. */
+static void stop_run(glarex_eval *ev, int code)
+{
+    if (ev->running && !ev->limit_hit) {
+        ev->limit_hit = code;
+        lua_sethook(ev->L, count_hook, LUA_MASKCOUNT, 1);
+    }
+}
 
 static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
@@ -92,13 +106,15 @@ static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         return NULL;
     }
     if (nsize > old && ev->mem_used - old + nsize > ev->opts.memory_limit) {
-        if (ev->running && !ev->limit_hit) {
-            ev->limit_hit = GLAREX_EMEMLIMIT;
-            /* From now on the hook fires on every instruction (count_hook), so a
-             * pcall in Lua cannot swallow the failure and carry on. */
-            lua_sethook(ev->L, count_hook, LUA_MASKCOUNT, 1);
-        }
+        stop_run(ev, GLAREX_EMEMLIMIT);
         return NULL;
+    }
+    /* Without the count hook (bounded templates) the deadline is still checked here:
+     * work that outgrows its input allocates as it goes. */
+    if (ev->running && !ev->guarded && ++ev->allocs >= CLOCK_PERIOD) {
+        ev->allocs = 0;
+        if (deadline_passed(ev))
+            stop_run(ev, GLAREX_EDEADLINE);
     }
     void *p = realloc(ptr, nsize);
     if (p)
@@ -166,6 +182,7 @@ static void start_run(glarex_eval *ev, int guarded)
     }
     ev->insn_used = 0;
     ev->limit_hit = 0;
+    ev->allocs = 0;
     ev->host_code = 0;
     ev->running = 1;
     ev->guarded = 0;
@@ -349,18 +366,82 @@ static int utf8_valid(const unsigned char *s, size_t n)
     return 1;
 }
 
+/* A conversion to JSON in progress. A Lua value may hold the same table or string many
+ * times; JSON holds a copy for each, so every copy is charged: bytes against the memory
+ * limit, values against the instruction limit, with the deadline checked as it goes. */
+typedef struct json_conv {
+    glarex_eval *ev;
+    size_t bytes_left;
+    unsigned since_clock;            /* values converted since the last deadline check */
+    const void *path[MAX_DEPTH + 2]; /* the tables being converted, outermost first */
+} json_conv;
+
+static void json_conv_init(json_conv *c, glarex_eval *ev)
+{
+    c->ev = ev;
+    c->bytes_left = ev->opts.memory_limit;
+    c->since_clock = 0;
+}
+
+/* Charges one value of `bytes` text. Returns 0, or a limit status with err set. */
+static int json_charge(json_conv *c, size_t bytes, glarex_error *err)
+{
+    glarex_eval *ev = c->ev;
+    size_t cost = JSON_VALUE_COST + bytes;
+    if (cost < bytes || cost > c->bytes_left)
+        return glarex__error_set(err, GLAREX_EMEMLIMIT,
+                                 "evaluation stopped: the value as JSON needs more than the "
+                                 "memory limit of %zu bytes (each copy of a value held more "
+                                 "than once counts)",
+                                 ev->opts.memory_limit);
+    c->bytes_left -= cost;
+    if (++c->since_clock < CLOCK_PERIOD)
+        return 0;
+    c->since_clock = 0;
+    ev->insn_used += CLOCK_PERIOD;
+    if (ev->insn_used > ev->opts.instruction_limit)
+        return glarex__error_set(err, GLAREX_EINSNLIMIT,
+                                 "evaluation stopped: it ran more than %llu Lua instructions "
+                                 "(converting the value to JSON, one per value)",
+                                 (unsigned long long)ev->opts.instruction_limit);
+    if (deadline_passed(ev))
+        return glarex__error_set(err, GLAREX_EDEADLINE,
+                                 "evaluation stopped: it ran longer than %ld ms (converting the "
+                                 "value to JSON)",
+                                 ev->opts.timeout_ms);
+    return 0;
+}
+
+/* Past MAX_DEPTH: a table that holds itself, or one nested too deeply. */
+static int json_too_deep(const json_conv *c, const void *table, glarex_error *err)
+{
+    for (int i = 0; i <= MAX_DEPTH; i++)
+        if (c->path[i] == table)
+            return glarex__error_set(err, GLAREX_EEVAL,
+                                     "the value is a list or dict that contains itself, "
+                                     "which JSON cannot carry");
+    return glarex__error_set(err, GLAREX_EEVAL, "the value is nested deeper than %d levels",
+                             MAX_DEPTH);
+}
+
 /* Converts the Lua value at `idx` into JSON (new), or sets err. Runs outside any
  * protected call, so it only reads the stack with functions that cannot raise. */
-static int to_json(json_t **out, glarex_eval *ev, lua_State *L, int idx, int depth,
+static int to_json(json_t **out, json_conv *c, lua_State *L, int idx, int depth,
                    glarex_error *err)
 {
+    glarex_eval *ev = c->ev;
+    int rc;
     idx = lua_absindex(L, idx);
     *out = NULL;
     if (depth > MAX_DEPTH)
-        return glarex__error_set(err, GLAREX_EEVAL, "result nested deeper than %d levels",
-                                 MAX_DEPTH);
+        return json_too_deep(c, lua_topointer(L, idx), err);
     if (!lua_checkstack(L, 8))
         return GLAREX_ENOMEM_SET(err);
+    if (lua_type(L, idx) == LUA_TTABLE)
+        c->path[depth] = lua_topointer(L, idx);
+    if ((rc = json_charge(c, lua_type(L, idx) == LUA_TSTRING ? lua_rawlen(L, idx) : 0, err)) <
+        0)
+        return rc;
 
     switch (lua_type(L, idx)) {
     case LUA_TBOOLEAN:
@@ -413,9 +494,8 @@ static int to_json(json_t **out, glarex_eval *ev, lua_State *L, int idx, int dep
                 return GLAREX_ENOMEM_SET(err);
             for (lua_Integer i = 1; i <= n; i++) {
                 json_t *item;
-                int rc;
                 lua_rawgeti(L, idx, i);
-                rc = to_json(&item, ev, L, -1, depth + 1, err);
+                rc = to_json(&item, c, L, -1, depth + 1, err);
                 lua_pop(L, 1);
                 if (rc < 0) {
                     json_decref(arr);
@@ -438,7 +518,6 @@ static int to_json(json_t **out, glarex_eval *ev, lua_State *L, int idx, int dep
             for (lua_Integer i = 1; i <= n; i++) {
                 json_t *item;
                 size_t klen;
-                int rc;
                 lua_rawgeti(L, -2, i);
                 if (lua_type(L, -1) != LUA_TSTRING) {
                     lua_pop(L, 3);
@@ -450,7 +529,9 @@ static int to_json(json_t **out, glarex_eval *ev, lua_State *L, int idx, int dep
                 const char *key = lua_tolstring(L, -1, &klen);
                 lua_pushvalue(L, -1);
                 lua_rawget(L, -3);
-                rc = to_json(&item, ev, L, -1, depth + 1, err);
+                rc = json_charge(c, klen, err);
+                if (rc == 0)
+                    rc = to_json(&item, c, L, -1, depth + 1, err);
                 if (rc == 0 && json_object_setn_new(obj, key, klen, item) < 0)
                     rc = glarex__error_set(err, GLAREX_EBINARY,
                                            "result dict key is not UTF-8 text");
@@ -557,6 +638,18 @@ static registered_fn *find_registered(glarex_eval *ev, const char *name)
         if (strcmp(ev->fns[i].name, name) == 0)
             return &ev->fns[i];
     return NULL;
+}
+
+/* host.too_large(): a walk over a value found it larger, copies counted, than the
+ * memory limit lets it become as JSON (rt.result_items in lua/runtime.lua). */
+static int host_too_large(lua_State *L)
+{
+    glarex_eval *ev = eval_of(L);
+    stop_run(ev, GLAREX_EMEMLIMIT);
+    return host_raisef(L, ev, GLAREX_EMEMLIMIT,
+                       "evaluation stopped: the value as JSON needs more than the memory "
+                       "limit of %zu bytes (each copy of a value held more than once counts)",
+                       ev->opts.memory_limit);
 }
 
 /* host.guard(): the template about to run is not bounded; count its instructions. */
@@ -854,10 +947,15 @@ static int call_registered(lua_State *L, glarex_eval *ev, registered_fn *f)
     glarex_error e;
     int rc;
 
+    json_conv conv;
+
     glarex_error_clear(&e);
-    rc = to_json(&args, ev, L, 2, 0, &e);
+    json_conv_init(&conv, ev);
+    rc = to_json(&args, &conv, L, 2, 0, &e);
     if (rc == 0 && !lua_isnoneornil(L, 3))
-        rc = to_json(&kwargs, ev, L, 3, 0, &e);
+        rc = to_json(&kwargs, &conv, L, 3, 0, &e);
+    if (rc == GLAREX_EMEMLIMIT || rc == GLAREX_EINSNLIMIT || rc == GLAREX_EDEADLINE)
+        stop_run(ev, rc);
     if (rc == 0)
         rc = f->fn(&result, args, kwargs, f->payload, &e);
     if (rc == 0 && !result)
@@ -1023,7 +1121,7 @@ static int setup_state(lua_State *L)
 
     /* M: the modules table, with M.host. */
     lua_newtable(L);
-    lua_createtable(L, 0, 5);
+    lua_createtable(L, 0, 6);
     push_strict_table(L);
     lua_pushcclosure(L, host_load, 1);
     lua_setfield(L, -2, "load");
@@ -1033,6 +1131,8 @@ static int setup_state(lua_State *L)
     lua_setfield(L, -2, "has");
     lua_pushcfunction(L, host_guard);
     lua_setfield(L, -2, "guard");
+    lua_pushcfunction(L, host_too_large);
+    lua_setfield(L, -2, "too_large");
     lua_pushcfunction(L, host_glare);
     lua_setfield(L, -2, "glare");
     lua_setfield(L, -2, "host");
@@ -1060,6 +1160,8 @@ static int setup_state(lua_State *L)
     ev->ev_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 
     lua_getfield(L, -1, "runtime");
+    lua_pushinteger(L, (lua_Integer)(ev->opts.memory_limit / JSON_VALUE_COST));
+    lua_setfield(L, -2, "result_items");
     lua_getfield(L, -1, "null");
     ev->null_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_getfield(L, -1, "List");
@@ -1087,6 +1189,8 @@ static int lua_failure(glarex_eval *ev, int status, const char *text, glarex_err
 
     if (ev->limit_hit) {
         lua_pop(L, 1);
+        if (ev->host_code == ev->limit_hit) /* hit by a host function: it says where */
+            return glarex__error_set(err, ev->host_code, "%s", ev->host_err.message);
         if (ev->limit_hit == GLAREX_EMEMLIMIT)
             return glarex__error_set(err, GLAREX_EMEMLIMIT,
                                      "evaluation stopped: it reached the memory limit of %zu "
@@ -1336,7 +1440,9 @@ static int run(json_t **out, glarex_eval *ev, const char *fn, const char *text,
         return rc;
     }
     if (out) {
-        rc = to_json(out, ev, L, -1, 0, err);
+        json_conv conv;
+        json_conv_init(&conv, ev);
+        rc = to_json(out, &conv, L, -1, 0, err);
         if (rc < 0)
             glarex__error_at(err, text ? text : "data", 0, 0, 0);
     } else {
@@ -1506,10 +1612,13 @@ int glarex__eval_run_lua(json_t **out, glarex_eval *ev, const char *source,
         st = lua_pcall(L, 0, 1, 0);
         end_run(ev);
     }
-    if (st != LUA_OK)
+    if (st != LUA_OK) {
         rc = lua_failure(ev, st, "test", err);
-    else
-        rc = to_json(out, ev, L, -1, 0, err);
+    } else {
+        json_conv conv;
+        json_conv_init(&conv, ev);
+        rc = to_json(out, &conv, L, -1, 0, err);
+    }
     lua_settop(L, top);
     return rc;
 }
