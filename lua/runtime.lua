@@ -70,7 +70,27 @@ function rt.is_error(e) return getmetatable(e) == ErrMT end
 -- memory limit) and nest MAX_DEPTH deep, which also stops it on a value that holds
 -- itself.
 rt.MAX_DEPTH = 200
+-- Expressions and Jinja blocks nest at most this deep: the compiled Lua must stay
+-- within Lua's own limits (C levels, registers) whatever the template.
+rt.MAX_NESTING = 50
+function rt.nesting_error(what, pos)
+  error(setmetatable({kind = "syntax", pos = pos, message = sformat(
+    "%s nested deeper than %d levels: split the template, or move the nesting into the context",
+    what, rt.MAX_NESTING)}, ErrMT), 0)
+end
 rt.result_items = 1 << 21
+-- The error for generated code that Lua cannot load (`lerr` from host.load):
+-- past Lua's limits on one function, which a long or deeply nested template reaches.
+function rt.load_error(lang, lerr, src)
+  lerr = tostring(lerr)
+  local why = lerr:match("(too many [^\n]-) in ") or lerr:match("(too many %w+)") or
+    lerr:match("(C stack overflow)")
+  if why then
+    raise("unsupported", sformat("%s template too complex to compile (%s): split it into smaller templates", lang, why))
+  end
+  error("glarex: internal error compiling " .. lang .. ": " .. lerr .. "\n" .. src, 0)
+end
+
 function rt.too_large()
   local host = M.host
   if host and host.too_large then host.too_large() end

@@ -602,15 +602,22 @@ static int host_raisef(lua_State *L, glarex_eval *ev, int code, const char *fmt,
 }
 
 /* host.load(src, chunkname [, env]): text-only load; the chunk sees `env`, or an
- * environment in which every name is unknown. */
+ * environment in which every name is unknown. Code Lua cannot compile (past its
+ * limits on locals, registers, nesting) returns nil and the message. */
 static int host_load(lua_State *L)
 {
     size_t len;
     const char *src = luaL_checklstring(L, 1, &len);
     const char *name = luaL_optstring(L, 2, "=expr");
     int has_env = lua_istable(L, 3);
+    int st = luaL_loadbufferx(L, src, len, name, "t");
 
-    if (luaL_loadbufferx(L, src, len, name, "t") != LUA_OK)
+    if (st == LUA_ERRSYNTAX) {
+        lua_pushnil(L);
+        lua_insert(L, -2);
+        return 2;
+    }
+    if (st != LUA_OK)
         return lua_error(L);
     if (has_env)
         lua_pushvalue(L, 3);
@@ -1399,6 +1406,36 @@ int glarex_eval_bind(glarex_eval *ev, const json_t *context, glarex_error *err)
     return 0;
 }
 
+/* Drops the compiled templates and memoised glare() results (evaluator.clear_cache). */
+static int clear_caches(lua_State *L)
+{
+    glarex_eval *ev = lua_touserdata(L, 1);
+    memo_clear(ev);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ev->ev_ref);
+    lua_getfield(L, -1, "clear_cache");
+    lua_call(L, 0, 0);
+    return 0;
+}
+
+/* Compiled templates stay in the Lua state and count against its memory limit. So
+ * that they never take what an evaluation needs, a state that holds more than a
+ * quarter of the limit before a run is collected, and if it still holds that much,
+ * its caches are emptied. */
+static void relieve_memory(glarex_eval *ev)
+{
+    size_t high = ev->opts.memory_limit / 4;
+    if (ev->mem_used <= high)
+        return;
+    lua_gc(ev->L, LUA_GCCOLLECT);
+    if (ev->mem_used <= high)
+        return;
+    lua_pushcfunction(ev->L, clear_caches);
+    lua_pushlightuserdata(ev->L, ev);
+    if (lua_pcall(ev->L, 1, 0, 0) != LUA_OK)
+        lua_pop(ev->L, 1); /* out of memory: the collection below still helps */
+    lua_gc(ev->L, LUA_GCCOLLECT);
+}
+
 /* Calls evaluator.<fn>(arg, context) where arg is a string or a JSON value. */
 static int run(json_t **out, glarex_eval *ev, const char *fn, const char *text,
                const json_t *data, const json_t *context, glarex_error *err)
@@ -1407,6 +1444,7 @@ static int run(json_t **out, glarex_eval *ev, const char *fn, const char *text,
     int top = lua_gettop(L);
     int st, rc;
 
+    relieve_memory(ev);
     lua_rawgeti(L, LUA_REGISTRYINDEX, ev->ev_ref);
     lua_getfield(L, -1, fn);
     lua_remove(L, -2);
