@@ -1909,9 +1909,10 @@ local function unrepresentable(what)
   raise("unsupported", "result is " .. what .. " which JSON cannot carry")
 end
 -- whole-value result: Python value -> JSON data (or an error). `left`: items the
--- walk may still visit (rt.result_items); `depth`: its nesting.
-local MAX_DEPTH = rt.MAX_DEPTH
-local left = 0
+-- walk may still visit (rt.result_items), with the deadline checked every
+-- CHECK_PERIOD of them; `depth`: its nesting.
+local MAX_DEPTH, CHECK_PERIOD = rt.MAX_DEPTH, rt.CHECK_PERIOD
+local left, next_check = 0, 0
 local function fin(v, depth)
   local tv = type(v)
   if tv ~= "table" then
@@ -1923,7 +1924,11 @@ local function fin(v, depth)
   depth = depth + 1
   local mt = getmetatable(v)
   left = left - (mt == Dict and #v.keys or #v)
-  if left < 0 then rt.too_large() end
+  if left < next_check then
+    if left < 0 then rt.too_large() end
+    next_check = left - CHECK_PERIOD
+    rt.check()
+  end
   if mt == List or mt == Tuple or mt == PyList then
     local out = nil
     if mt ~= List then out = {} end
@@ -1976,6 +1981,7 @@ local function fin(v, depth)
 end
 function L.finalize(v)
   left = rt.result_items
+  next_check = left - CHECK_PERIOD
   return fin(v, 0)
 end
 

@@ -64,12 +64,6 @@ function rt.eval_error(msg) raise("eval", msg) end
 function rt.unsupported(msg) raise("unsupported", msg) end
 function rt.is_error(e) return getmetatable(e) == ErrMT end
 
--- Limits of a walk over a final value (finalize). A value may hold the same list or
--- dict many times; the walk, like the conversion to JSON after it, visits every
--- copy, so it may visit at most rt.result_items items (the host sets them from its
--- memory limit) and nest MAX_DEPTH deep, which also stops it on a value that holds
--- itself.
-rt.MAX_DEPTH = 200
 -- Expressions and Jinja blocks nest at most this deep: the compiled Lua must stay
 -- within Lua's own limits (C levels, registers) whatever the template.
 rt.MAX_NESTING = 50
@@ -78,7 +72,7 @@ function rt.nesting_error(what, pos)
     "%s nested deeper than %d levels: split the template, or move the nesting into the context",
     what, rt.MAX_NESTING)}, ErrMT), 0)
 end
-rt.result_items = 1 << 21
+
 -- The error for generated code that Lua cannot load (`lerr` from host.load):
 -- past Lua's limits on one function, which a long or deeply nested template reaches.
 function rt.load_error(lang, lerr, src)
@@ -91,6 +85,19 @@ function rt.load_error(lang, lerr, src)
   error("glarex: internal error compiling " .. lang .. ": " .. lerr .. "\n" .. src, 0)
 end
 
+-- Limits of a walk over a final value (finalize). A value may hold the same list or
+-- dict many times; the walk, like the conversion to JSON after it, visits every
+-- copy, so it may visit at most rt.result_items items (the host sets them from its
+-- memory limit), asks the host to check the deadline every CHECK_PERIOD items (it
+-- runs without the count hook when the template is bounded), and nests at most
+-- MAX_DEPTH deep, which also stops it on a value that holds itself.
+rt.MAX_DEPTH = 200
+rt.result_items = 1 << 21
+rt.CHECK_PERIOD = 1 << 16
+function rt.check()
+  local host = M.host
+  if host and host.check then host.check() end
+end
 function rt.too_large()
   local host = M.host
   if host and host.too_large then host.too_large() end

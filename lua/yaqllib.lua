@@ -110,9 +110,10 @@ local function unrepresentable(what)
 end
 Y.unrepresentable = unrepresentable
 -- strict: the value is a final (whole-value) result and must be JSON data.
--- `left`: items the walk may still visit (rt.result_items); `depth`: its nesting.
-local MAX_DEPTH = rt.MAX_DEPTH
-local left = 0
+-- `left`: items the walk may still visit (rt.result_items), with the deadline
+-- checked every CHECK_PERIOD of them; `depth`: its nesting.
+local MAX_DEPTH, CHECK_PERIOD = rt.MAX_DEPTH, rt.CHECK_PERIOD
+local left, next_check = 0, 0
 local function fin(v, strict, depth)
   local tv = type(v)
   if tv ~= "table" then
@@ -126,7 +127,11 @@ local function fin(v, strict, depth)
   depth = depth + 1
   local mt = getmetatable(v)
   left = left - (mt == Dict and #v.keys or #v)
-  if left < 0 then rt.too_large() end
+  if left < next_check then
+    if left < 0 then rt.too_large() end
+    next_check = left - CHECK_PERIOD
+    rt.check()
+  end
   if mt == List then
     local out = nil
     for i = 1, #v do
@@ -202,6 +207,7 @@ local function fin(v, strict, depth)
 end
 local function finalize(v, strict)
   left = rt.result_items
+  next_check = left - CHECK_PERIOD
   return fin(v, strict, 0)
 end
 Y.finalize = finalize

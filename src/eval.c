@@ -659,6 +659,16 @@ static int host_too_large(lua_State *L)
                        ev->opts.memory_limit);
 }
 
+/* host.check(): a long walk that neither allocates nor runs under the count hook
+ * (finalize over a value held many times) asks whether the deadline has passed. */
+static int host_check(lua_State *L)
+{
+    glarex_eval *ev = eval_of(L);
+    if (ev->running && !ev->limit_hit && deadline_passed(ev))
+        stop_run(ev, GLAREX_EDEADLINE); /* the hook raises at the next instruction */
+    return 0;
+}
+
 /* host.guard(): the template about to run is not bounded; count its instructions. */
 static int host_guard(lua_State *L)
 {
@@ -1128,7 +1138,7 @@ static int setup_state(lua_State *L)
 
     /* M: the modules table, with M.host. */
     lua_newtable(L);
-    lua_createtable(L, 0, 6);
+    lua_createtable(L, 0, 7);
     push_strict_table(L);
     lua_pushcclosure(L, host_load, 1);
     lua_setfield(L, -2, "load");
@@ -1140,6 +1150,8 @@ static int setup_state(lua_State *L)
     lua_setfield(L, -2, "guard");
     lua_pushcfunction(L, host_too_large);
     lua_setfield(L, -2, "too_large");
+    lua_pushcfunction(L, host_check);
+    lua_setfield(L, -2, "check");
     lua_pushcfunction(L, host_glare);
     lua_setfield(L, -2, "glare");
     lua_setfield(L, -2, "host");
