@@ -250,20 +250,29 @@ static void test_limits__template_cache_gives_way_under_memory_pressure(void **s
     glarex_eval_free(ev);
 }
 
-/* Text of `n` copies of `open`, `middle`, `n` copies of `close`, inside `delims`. */
+static size_t append(char *buf, size_t at, const char *text)
+{
+    size_t len = strlen(text);
+    memcpy(buf + at, text, len + 1);
+    return at + len;
+}
+
+/* The template `open` x n, `middle`, `close` x n, in YAQL or Jinja delimiters. */
 static char *nested(const char *lang, const char *open, const char *middle, const char *close,
                     int n)
 {
-    size_t size = 16 + (strlen(open) + strlen(close)) * (size_t)n + strlen(middle);
-    char *s = malloc(size), *p = s;
+    size_t size = 16 + (strlen(open) + strlen(close)) * (size_t)n + strlen(middle), at;
+    char *s = malloc(size);
     int yaql = strcmp(lang, "yaql") == 0;
-    p += sprintf(p, "%s", yaql ? "<% " : "{{ ");
+    if (!s)
+        abort();
+    at = append(s, 0, yaql ? "<% " : "{{ ");
     for (int i = 0; i < n; i++)
-        p += sprintf(p, "%s", open);
-    p += sprintf(p, "%s", middle);
+        at = append(s, at, open);
+    at = append(s, at, middle);
     for (int i = 0; i < n; i++)
-        p += sprintf(p, "%s", close);
-    sprintf(p, "%s", yaql ? " %>" : " }}");
+        at = append(s, at, close);
+    append(s, at, yaql ? " %>" : " }}");
     return s;
 }
 
@@ -317,6 +326,8 @@ static void test_limits__deep_blocks_and_long_templates(void **state)
     size_t n = 0;
     char *text = malloc(20000 * 24);
     (void)state;
+    if (!text)
+        abort();
 
     for (int i = 0; i < 20000; i++)
         n += (size_t)sprintf(text + n, "{%% if 1 %%}");
