@@ -73,6 +73,10 @@ struct glarex_eval {
     blob_memo memo[BLOB_MEMO_SIZE];
     size_t memo_next;
 
+    /* The conversion budget shared by all the results of one glarex_eval_recursive,
+     * or NULL: each result has its own. */
+    struct json_conv *result_conv;
+
     /* A blob held while its value is pushed: a push can raise (out of memory), and
      * then end_run releases it instead. */
     glarex_blob *pending;
@@ -370,7 +374,7 @@ static int utf8_valid(const unsigned char *s, size_t n)
  * times; JSON holds a copy for each, so every copy is charged: bytes against the memory
  * limit, values against the instruction limit, with the deadline checked as it goes. */
 typedef struct json_conv {
-    glarex_eval *ev;
+    glarex_eval *ev; /* its limits */
     size_t bytes_left;
     unsigned since_clock;            /* values converted since the last deadline check */
     const void *path[MAX_DEPTH + 2]; /* the tables being converted, outermost first */
@@ -1492,7 +1496,7 @@ static int run(json_t **out, glarex_eval *ev, const char *fn, const char *text,
     if (out) {
         json_conv conv;
         json_conv_init(&conv, ev);
-        rc = to_json(out, &conv, L, -1, 0, err);
+        rc = to_json(out, ev->result_conv ? ev->result_conv : &conv, L, -1, 0, err);
         if (rc < 0)
             glarex__error_at(err, text ? text : "data", 0, 0, 0);
     } else {
@@ -1613,9 +1617,30 @@ static int walk(json_t **out, glarex_eval *ev, const json_t *data, const json_t 
     return *out ? 0 : GLAREX_ENOMEM_SET(err);
 }
 
+/* The walk, with `context` converted once for all of it (or the bound context). */
+static int walk_with_context(json_t **out, glarex_eval *ev, const json_t *data,
+                             const json_t *context, glarex_error *err)
+{
+    int rc;
+    if (context) {
+        /* convert the context once for the whole walk */
+        int had = ev->bound_ref;
+        int st = push_context(ev, context);
+        if (st != LUA_OK)
+            return lua_failure(ev, st, "context", err);
+        ev->bound_ref = luaL_ref(ev->L, LUA_REGISTRYINDEX);
+        rc = walk(out, ev, data, NULL, 0, err);
+        luaL_unref(ev->L, LUA_REGISTRYINDEX, ev->bound_ref);
+        ev->bound_ref = had;
+        return rc;
+    }
+    return walk(out, ev, data, NULL, 0, err);
+}
+
 int glarex_eval_recursive(json_t **out, glarex_eval *ev, const json_t *data,
                           const json_t *context, glarex_error *err)
 {
+    json_conv conv;
     int rc;
     int evaluate;
 
@@ -1634,19 +1659,12 @@ int glarex_eval_recursive(json_t **out, glarex_eval *ev, const json_t *data,
         *out = json_deep_copy(data);
         return *out ? 0 : GLAREX_ENOMEM_SET(err);
     }
-    if (context) {
-        /* convert the context once for the whole walk */
-        int had = ev->bound_ref;
-        int st = push_context(ev, context);
-        if (st != LUA_OK)
-            return lua_failure(ev, st, "context", err);
-        ev->bound_ref = luaL_ref(ev->L, LUA_REGISTRYINDEX);
-        rc = walk(out, ev, data, NULL, 0, err);
-        luaL_unref(ev->L, LUA_REGISTRYINDEX, ev->bound_ref);
-        ev->bound_ref = had;
-        return rc;
-    }
-    return walk(out, ev, data, NULL, 0, err);
+    /* the whole result, not each evaluated string, is held to the memory limit */
+    json_conv_init(&conv, ev);
+    ev->result_conv = &conv;
+    rc = walk_with_context(out, ev, data, context, err);
+    ev->result_conv = NULL;
+    return rc;
 }
 
 int glarex__eval_run_lua(json_t **out, glarex_eval *ev, const char *source,

@@ -115,6 +115,30 @@ static void test_limits__shared_values_are_charged_per_copy(void **state)
     glarex_eval_free(ev);
 }
 
+/* evaluate_recursively: the whole result is held to the limit, not each string. */
+static void test_limits__recursive_result_is_charged_as_a_whole(void **state)
+{
+    glarex_eval *ev = new_eval(8, 5000);
+    json_t *data = json_array(), *ctx = json_pack("{s:i}", "n", 1000000), *got = NULL;
+    glarex_error err;
+    (void)state;
+
+    for (int i = 0; i < 20; i++) /* 20 results of 1 MB each */
+        json_array_append_new(data, json_string("{{ 'x' * _.n }}"));
+    assert_int_equal(glarex_eval_recursive(&got, ev, data, ctx, &err), GLAREX_EMEMLIMIT);
+    assert_null(got);
+    assert_non_null(strstr(err.message, "memory limit"));
+    json_array_clear(data);
+    for (int i = 0; i < 5; i++)
+        json_array_append_new(data, json_string("{{ 'x' * _.n }}"));
+    assert_int_equal(glarex_eval_recursive(&got, ev, data, ctx, &err), 0);
+    assert_int_equal(json_array_size(got), 5);
+    json_decref(got);
+    json_decref(data);
+    json_decref(ctx);
+    glarex_eval_free(ev);
+}
+
 static int count_args(json_t **out, const json_t *args, const json_t *kwargs, void *payload,
                       glarex_error *err)
 {
@@ -373,6 +397,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_limits__shared_values_are_charged_per_copy),
+        cmocka_unit_test(test_limits__recursive_result_is_charged_as_a_whole),
         cmocka_unit_test(test_limits__host_function_arguments_are_charged),
         cmocka_unit_test(test_limits__bounded_templates_stop_on_the_second_run),
         cmocka_unit_test(test_limits__bounded_templates_meet_the_deadline),
