@@ -27,8 +27,11 @@
 #define HOOK_PERIOD 1000  /* instructions between two limit checks */
 #define MAX_DEPTH 200     /* nesting of converted values */
 #define BLOB_MEMO_SIZE 32 /* glare() results kept as Lua strings, per evaluator */
-#define CLOCK_PERIOD 4096 /* allocations, or converted values, between two deadline checks */
+#define CLOCK_PERIOD 4096  /* allocations, or values converted, between deadline checks */
 #define JSON_VALUE_COST 32 /* bytes charged per converted value, besides its text */
+#define RESULT_TOO_LARGE                                                                 \
+    "evaluation stopped: the value as JSON needs more than the memory limit of %zu "     \
+    "bytes (each copy of a value held more than once counts)"
 
 typedef struct registered_fn {
     char *name;
@@ -54,8 +57,8 @@ struct glarex_eval {
     int guarded;        /* the count hook is on for this evaluation */
     uint64_t insn_used; /* instructions counted in this evaluation */
     struct timespec deadline;
-    int limit_hit; /* 0 or GLAREX_EMEMLIMIT / GLAREX_EINSNLIMIT / GLAREX_EDEADLINE */
-    unsigned allocs;         /* allocations since the last deadline check */
+    int limit_hit;   /* 0 or GLAREX_EMEMLIMIT / GLAREX_EINSNLIMIT / GLAREX_EDEADLINE */
+    unsigned allocs; /* allocations since the last deadline check */
 
     int host_code;         /* code of the last host function failure in this run */
     glarex_error host_err; /* its details */
@@ -393,10 +396,7 @@ static int json_charge(json_conv *c, size_t bytes, glarex_error *err)
     glarex_eval *ev = c->ev;
     size_t cost = JSON_VALUE_COST + bytes;
     if (cost < bytes || cost > c->bytes_left)
-        return glarex__error_set(err, GLAREX_EMEMLIMIT,
-                                 "evaluation stopped: the value as JSON needs more than the "
-                                 "memory limit of %zu bytes (each copy of a value held more "
-                                 "than once counts)",
+        return glarex__error_set(err, GLAREX_EMEMLIMIT, RESULT_TOO_LARGE,
                                  ev->opts.memory_limit);
     c->bytes_left -= cost;
     if (++c->since_clock < CLOCK_PERIOD)
@@ -657,10 +657,7 @@ static int host_too_large(lua_State *L)
 {
     glarex_eval *ev = eval_of(L);
     stop_run(ev, GLAREX_EMEMLIMIT);
-    return host_raisef(L, ev, GLAREX_EMEMLIMIT,
-                       "evaluation stopped: the value as JSON needs more than the memory "
-                       "limit of %zu bytes (each copy of a value held more than once counts)",
-                       ev->opts.memory_limit);
+    return host_raisef(L, ev, GLAREX_EMEMLIMIT, RESULT_TOO_LARGE, ev->opts.memory_limit);
 }
 
 /* host.check(): a long walk that neither allocates nor runs under the count hook
