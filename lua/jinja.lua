@@ -930,7 +930,7 @@ end
 
 -- left-to-right evaluation of a list of nodes, and and/or, as the YAQL generator
 -- does them
-Gen.exlist, Gen.and_or = M.yaql.exlist, M.yaql.and_or
+Gen.exlist, Gen.and_or, Gen.ex = M.yaql.exlist, M.yaql.and_or, M.yaql.ex
 
 function Gen:fix(e)
   if e:match("^[%w_]+$") then return e end
@@ -970,16 +970,8 @@ end
 local BINOPS = {["+"] = "add", ["-"] = "sub", ["*"] = "mul", ["/"] = "div", ["//"] = "floordiv",
   ["%"] = "mod", ["**"] = "pow"}
 
--- Lua source of an expression node, nested at most MAX_NESTING deep: chains such as
+-- Gen:ex (the YAQL generator's) runs ex_node at most MAX_NESTING deep: chains such as
 -- `a.b.c` or `x|f|g` parse in a loop but generate nested code.
-function Gen:ex(n)
-  local depth = self.depth + 1
-  if depth > MAX_NESTING then rt.nesting_error("expression", n.pos) end
-  self.depth = depth
-  local e = self:ex_node(n)
-  self.depth = depth - 1
-  return e
-end
 function Gen:ex_node(n)
   local k = n.k
   if k == "const" then

@@ -527,8 +527,9 @@ local function named_list(args)
   return named
 end
 
--- Lua source of an expression node, nested at most MAX_NESTING deep: chains such as
--- `$.a.b.c` parse in a loop but generate nested code.
+-- Lua source of an expression node (self:ex_node), nested at most MAX_NESTING deep:
+-- chains such as `$.a.b.c` parse in a loop but generate nested code. The Jinja
+-- generator uses it too.
 function Gen:ex(n)
   local depth = self.depth + 1
   if depth > MAX_NESTING then rt.nesting_error("expression", n.pos) end
@@ -833,6 +834,7 @@ function yaql.compile(text, chunkname)
   return chunk(rt, Y), src, is_bounded
 end
 
-yaql.exlist, yaql.and_or, yaql.lua_str, yaql.lua_num = Gen.exlist, Gen.and_or, lua_str, lua_num
+yaql.exlist, yaql.and_or, yaql.ex, yaql.lua_str, yaql.lua_num =
+  Gen.exlist, Gen.and_or, Gen.ex, lua_str, lua_num
 
 return yaql
