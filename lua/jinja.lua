@@ -11,6 +11,7 @@ local jinja = {}
 
 local sbyte, ssub, sfind, sformat = string.byte, string.sub, string.find, string.format
 local concat = table.concat
+local MAX_NESTING = rt.MAX_NESTING
 
 local function err(kind, msg, pos)
   error(setmetatable({kind = kind, message = msg, pos = pos}, rt.ErrMT), 0)
@@ -376,7 +377,17 @@ local function describe(tok)
   return tostring(tok.v or tok.t)
 end
 
-function Parser.new(toks) return setmetatable({toks = toks, p = 1, soft = 0}, Parser) end
+function Parser.new(toks) return setmetatable({toks = toks, p = 1, soft = 0, depth = 0}, Parser) end
+-- Runs self[method](self, ...) one nesting level deeper (at most MAX_NESTING):
+-- every recursion of the parser passes through unary, not_ or statement.
+function Parser:nested(what, method, ...)
+  local depth = self.depth + 1
+  if depth > MAX_NESTING then rt.nesting_error(what, self:cur().pos) end
+  self.depth = depth
+  local node = self[method](self, ...)
+  self.depth = depth - 1
+  return node
+end
 function Parser:cur() return self.toks[self.p] end
 function Parser:look() return self.toks[self.p + 1] or self.toks[#self.toks] end
 function Parser:next() local t = self.toks[self.p]; self.p = self.p + 1; return t end
@@ -422,7 +433,7 @@ end
 function Parser:not_()
   if self:is_name("not") then
     local t = self:next()
-    return {k = "not", e = self:not_(), pos = t.pos}
+    return {k = "not", e = self:nested("expression", "not_"), pos = t.pos}
   end
   return self:compare()
 end
@@ -476,10 +487,10 @@ function Parser:math2()
   return l
 end
 function Parser:pow_()
-  local l = self:unary()
+  local l = self:nested("expression", "unary")
   while self:cur().t == "**" do
     self:next()
-    l = {k = "bin", op = "**", l = l, r = self:unary(), pos = l.pos}
+    l = {k = "bin", op = "**", l = l, r = self:nested("expression", "unary"), pos = l.pos}
   end
   return l
 end
@@ -488,10 +499,10 @@ function Parser:unary(with_filter)
   local node
   if t.t == "-" then
     self:next()
-    node = {k = "neg", e = self:unary(false), pos = t.pos}
+    node = {k = "neg", e = self:nested("expression", "unary", false), pos = t.pos}
   elseif t.t == "+" then
     self:next()
-    node = {k = "pos", e = self:unary(false), pos = t.pos}
+    node = {k = "pos", e = self:nested("expression", "unary", false), pos = t.pos}
   else
     node = self:primary()
   end
@@ -745,7 +756,7 @@ function Parser:subparse(end_tokens)
           if c.v == et then return body, false end
         end
       end
-      local st = self:statement()
+      local st = self:nested("block", "statement")
       body[#body + 1] = st
       self:expect("block_end")
     else
@@ -874,7 +885,7 @@ local lua_str, lua_num = M.yaql.lua_str, M.yaql.lua_num
 
 function Gen.new()
   local g = setmetatable({buf = {}, consts = {}, ntmp = 0, used_f = {}, used_t = {}, checks = {},
-    tchecks = {}, soft = 0}, Gen)
+    tchecks = {}, soft = 0, depth = 0}, Gen)
   g.frame = {vars = {}, root = true}
   g.out = "out"; g.n = "n"
   return g
@@ -919,7 +930,7 @@ end
 
 -- left-to-right evaluation of a list of nodes, and and/or, as the YAQL generator
 -- does them
-Gen.exlist, Gen.and_or = M.yaql.exlist, M.yaql.and_or
+Gen.exlist, Gen.and_or, Gen.ex = M.yaql.exlist, M.yaql.and_or, M.yaql.ex
 
 function Gen:fix(e)
   if e:match("^[%w_]+$") then return e end
@@ -959,7 +970,9 @@ end
 local BINOPS = {["+"] = "add", ["-"] = "sub", ["*"] = "mul", ["/"] = "div", ["//"] = "floordiv",
   ["%"] = "mod", ["**"] = "pow"}
 
-function Gen:ex(n)
+-- Gen:ex (the YAQL generator's) runs ex_node at most MAX_NESTING deep: chains such as
+-- `a.b.c` or `x|f|g` parse in a loop but generate nested code.
+function Gen:ex_node(n)
   local k = n.k
   if k == "const" then
     local v = n.v
@@ -1376,10 +1389,7 @@ local function load_src(src, name)
   local loader = host and host.load
   if not loader then error("glarex: M.host.load is not set", 0) end
   local chunk, lerr = loader(src, name)
-  if not chunk then
-    if tostring(lerr):find("too many") then err("unsupported", "Jinja template too complex to compile", 1) end
-    error("glarex: internal error compiling Jinja: " .. tostring(lerr) .. "\n" .. src, 0)
-  end
+  if not chunk then rt.load_error("Jinja", lerr, src) end
   return chunk
 end
 

@@ -1908,15 +1908,27 @@ local huge = math.huge
 local function unrepresentable(what)
   raise("unsupported", "result is " .. what .. " which JSON cannot carry")
 end
--- whole-value result: Python value -> JSON data (or an error)
-local function finalize(v)
+-- whole-value result: Python value -> JSON data (or an error). `left`: items the
+-- walk may still visit (rt.result_items), with the deadline checked every
+-- CHECK_PERIOD of them; `depth`: its nesting.
+local MAX_DEPTH, CHECK_PERIOD = rt.MAX_DEPTH, rt.CHECK_PERIOD
+local left, next_check = 0, 0
+local function fin(v, depth)
   local tv = type(v)
   if tv ~= "table" then
     if tv == "number" and (v ~= v or v == huge or v == -huge) then unrepresentable("a non-finite float") end
     return v
   end
   if v == null then return v end
+  if depth > MAX_DEPTH then rt.too_deep() end
+  depth = depth + 1
   local mt = getmetatable(v)
+  left = left - (mt == Dict and #v.keys or #v)
+  if left < next_check then
+    if left < 0 then rt.too_large() end
+    next_check = left - CHECK_PERIOD
+    rt.check()
+  end
   if mt == List or mt == Tuple or mt == PyList then
     local out = nil
     if mt ~= List then out = {} end
@@ -1924,7 +1936,7 @@ local function finalize(v)
       local x = v[i]
       local y = x
       local tx = type(x)
-      if tx == "table" or tx == "number" then y = finalize(x) end
+      if tx == "table" or tx == "number" then y = fin(x, depth) end
       if y ~= x and not out then
         out = {}
         for j = 1, i - 1 do out[j] = v[j] end
@@ -1942,7 +1954,7 @@ local function finalize(v)
       local x = map[k]
       local y = x
       local tx = type(x)
-      if tx == "table" or tx == "number" then y = finalize(x) end
+      if tx == "table" or tx == "number" then y = fin(x, depth) end
       if y ~= x and not vals then
         vals = {}
         for j = 1, i - 1 do vals[j] = map[ks[j]] end
@@ -1967,6 +1979,10 @@ local function finalize(v)
   end
   unrepresentable("a Python " .. pytype(v))
 end
-L.finalize = finalize
+function L.finalize(v)
+  left = rt.result_items
+  next_check = left - CHECK_PERIOD
+  return fin(v, 0)
+end
 
 return L

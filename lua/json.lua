@@ -197,6 +197,7 @@ end
 
 -- opts: indent (number or nil), item_sep, key_sep, sort_keys, ensure_ascii
 local function dump(v, opts, level, out)
+  if level > rt.MAX_DEPTH then rt.too_deep() end -- Python: "Circular reference detected"
   local tv = type(v)
   if tv == "string" then out[#out + 1] = json_str(v, opts.ensure_ascii); return end
   if tv == "number" then

@@ -119,46 +119,50 @@ P.str_repr = str_repr
 -- mode: nil (Python view: List is a list) or "yaql" (YAQL internal view:
 -- List is a tuple, PyList a list)
 ------------------------------------------------------------------------
+-- depth: how deep inside the outermost value (a value that holds itself would
+-- recurse for ever; Python prints [...] there, glarex stops at rt.MAX_DEPTH)
 local repr
-local function seq_body(v, mode)
+local function seq_body(v, mode, depth)
   local parts = {}
-  for i = 1, #v do parts[i] = repr(v[i], mode) end
+  for i = 1, #v do parts[i] = repr(v[i], mode, depth) end
   return concat(parts, ", ")
 end
 
-repr = function(v, mode)
+repr = function(v, mode, depth)
   local tv = type(v)
   if tv == "string" then return str_repr(v) end
   if tv == "number" then return num_str(v) end
   if tv == "boolean" then return v and "True" or "False" end
   if v == null then return "None" end
+  depth = (depth or 0) + 1
+  if depth > rt.MAX_DEPTH then rt.too_deep() end
   local mt = getmetatable(v)
   if mt == List then
     if mode == "yaql" then
-      if #v == 1 then return "(" .. repr(v[1], mode) .. ",)" end
-      return "(" .. seq_body(v, mode) .. ")"
+      if #v == 1 then return "(" .. repr(v[1], mode, depth) .. ",)" end
+      return "(" .. seq_body(v, mode, depth) .. ")"
     end
-    return "[" .. seq_body(v, mode) .. "]"
+    return "[" .. seq_body(v, mode, depth) .. "]"
   elseif mt == PyList then
-    return "[" .. seq_body(v, mode) .. "]"
+    return "[" .. seq_body(v, mode, depth) .. "]"
   elseif mt == Tuple then
-    if #v == 1 then return "(" .. repr(v[1], mode) .. ",)" end
-    return "(" .. seq_body(v, mode) .. ")"
+    if #v == 1 then return "(" .. repr(v[1], mode, depth) .. ",)" end
+    return "(" .. seq_body(v, mode, depth) .. ")"
   elseif mt == Dict then
     local parts, ks = {}, v.keys
     for i = 1, #ks do
       local k = ks[i]
-      parts[i] = repr(k, mode) .. ": " .. repr(rt.dict_get(v, k), mode)
+      parts[i] = repr(k, mode, depth) .. ": " .. repr(rt.dict_get(v, k), mode, depth)
     end
     return "{" .. concat(parts, ", ") .. "}"
   elseif mt == Set then
     if v.view and v.src then
       if v.view == "dict_keys" or v.view == "dict_values" or v.view == "dict_items" then
         local parts = {}
-        for i = 1, #v.items do parts[i] = repr(v.items[i], mode) end
+        for i = 1, #v.items do parts[i] = repr(v.items[i], mode, depth) end
         return v.view .. "([" .. concat(parts, ", ") .. "])"
       end
-      return v.view .. "(" .. repr(v.src, mode) .. ")"
+      return v.view .. "(" .. repr(v.src, mode, depth) .. ")"
     end
     if #v.items == 0 then return v.kind == "set" and "frozenset()" or "set()" end
     raise("unsupported", "string form of a Python set (order is not deterministic)")

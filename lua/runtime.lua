@@ -64,6 +64,49 @@ function rt.eval_error(msg) raise("eval", msg) end
 function rt.unsupported(msg) raise("unsupported", msg) end
 function rt.is_error(e) return getmetatable(e) == ErrMT end
 
+-- Expressions and Jinja blocks nest at most this deep: the compiled Lua must stay
+-- within Lua's own limits (C levels, registers) whatever the template.
+rt.MAX_NESTING = 50
+function rt.nesting_error(what, pos)
+  error(setmetatable({kind = "syntax", pos = pos, message = sformat(
+    "%s nested deeper than %d levels: split the template, or move the nesting into the context",
+    what, rt.MAX_NESTING)}, ErrMT), 0)
+end
+
+-- The error for generated code that Lua cannot load (`lerr` from host.load):
+-- past Lua's limits on one function, which a long or deeply nested template reaches.
+function rt.load_error(lang, lerr, src)
+  lerr = tostring(lerr)
+  local why = lerr:match("(too many [^\n]-) in ") or lerr:match("(too many %w+)") or
+    lerr:match("(C stack overflow)")
+  if why then
+    raise("unsupported", sformat("%s template too complex to compile (%s): split it into smaller templates", lang, why))
+  end
+  error("glarex: internal error compiling " .. lang .. ": " .. lerr .. "\n" .. src, 0)
+end
+
+-- Limits of a walk over a final value (finalize). A value may hold the same list or
+-- dict many times; the walk, like the conversion to JSON after it, visits every
+-- copy, so it may visit at most rt.result_items items (the host sets them from its
+-- memory limit), asks the host to check the deadline every CHECK_PERIOD items (it
+-- runs without the count hook when the template is bounded), and nests at most
+-- MAX_DEPTH deep, which also stops it on a value that holds itself.
+rt.MAX_DEPTH = 200
+rt.result_items = 1 << 21
+rt.CHECK_PERIOD = 1 << 16
+function rt.check()
+  local host = M.host
+  if host and host.check then host.check() end
+end
+function rt.too_large()
+  local host = M.host
+  if host and host.too_large then host.too_large() end
+  raise("eval", "the value has more than " .. rt.result_items .. " items (each copy of a value held more than once counts)")
+end
+function rt.too_deep()
+  raise("eval", "the value is a list or dict that contains itself, or is nested deeper than " .. rt.MAX_DEPTH .. " levels")
+end
+
 -- call a host function; errors it raises become "eval" errors
 function rt.host_call(host, name, args, kw, ctx)
   local ok, r = pcall(host.call, name, args, kw, ctx)

@@ -50,7 +50,13 @@ local function rethrow(e, lang, expr_text, base_offset, template)
   if getmetatable(e) ~= ErrMT then
     -- a Lua error inside the runtime: report it as an evaluation error
     local msg = tostring(e)
-    e = setmetatable({kind = "eval", message = "internal error: " .. msg, internal = true}, ErrMT)
+    if sfind(msg, "stack overflow", 1, true) then
+      -- a recursion through a value without a depth check of its own
+      msg = "the value is a list or dict that contains itself, or is nested too deeply"
+    else
+      msg = "internal error: " .. msg
+    end
+    e = setmetatable({kind = "eval", message = msg, internal = true}, ErrMT)
   end
   if e.expr == nil then e.expr = expr_text end
   if e.offset == nil then

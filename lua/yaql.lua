@@ -8,6 +8,7 @@ local yaql = {}
 
 local sbyte, ssub, sfind, sformat, srep = string.byte, string.sub, string.find, string.format, string.rep
 local concat = table.concat
+local MAX_NESTING = rt.MAX_NESTING
 
 local function err(kind, msg, pos)
   error(setmetatable({kind = kind, message = msg, pos = pos}, rt.ErrMT), 0)
@@ -275,7 +276,10 @@ local function parse(src)
     unexpected(t)
   end
 
+  local depth = 0
   expr = function(min_bp)
+    depth = depth + 1
+    if depth > MAX_NESTING then rt.nesting_error("expression", peek().pos) end
     local left = primary()
     while true do
       local t = peek()
@@ -294,6 +298,7 @@ local function parse(src)
         break
       end
     end
+    depth = depth - 1
     return left
   end
 
@@ -324,7 +329,7 @@ local function lua_num(x)
 end
 
 function Gen.new()
-  local g = setmetatable({buf = {}, ntmp = 0, used = {}, uses_vars = false}, Gen)
+  local g = setmetatable({buf = {}, ntmp = 0, used = {}, uses_vars = false, depth = 0}, Gen)
   g.scope = {vars = {["1"] = "D"}, root = true}
   return g
 end
@@ -522,7 +527,19 @@ local function named_list(args)
   return named
 end
 
+-- Lua source of an expression node (self:ex_node), nested at most MAX_NESTING deep:
+-- chains such as `$.a.b.c` parse in a loop but generate nested code. The Jinja
+-- generator uses it too.
 function Gen:ex(n)
+  local depth = self.depth + 1
+  if depth > MAX_NESTING then rt.nesting_error("expression", n.pos) end
+  self.depth = depth
+  local e = self:ex_node(n)
+  self.depth = depth - 1
+  return e
+end
+
+function Gen:ex_node(n)
   local k = n.k
   if k == "const" then
     local v = n.v
@@ -813,15 +830,11 @@ function yaql.compile(text, chunkname)
   local loader = host and host.load
   if not loader then error("glarex: M.host.load is not set", 0) end
   local chunk, lerr = loader(src, chunkname or "=yaql")
-  if not chunk then
-    if tostring(lerr):find("too many local variables") or tostring(lerr):find("too many") then
-      err("unsupported", "YAQL expression too complex to compile", 1)
-    end
-    error("glarex: internal error compiling YAQL: " .. tostring(lerr) .. "\n" .. src, 0)
-  end
+  if not chunk then rt.load_error("YAQL", lerr, src) end
   return chunk(rt, Y), src, is_bounded
 end
 
-yaql.exlist, yaql.and_or, yaql.lua_str, yaql.lua_num = Gen.exlist, Gen.and_or, lua_str, lua_num
+yaql.exlist, yaql.and_or, yaql.ex, yaql.lua_str, yaql.lua_num =
+  Gen.exlist, Gen.and_or, Gen.ex, lua_str, lua_num
 
 return yaql

@@ -109,8 +109,12 @@ local function unrepresentable(what)
   raise("unsupported", "result is " .. what .. " which JSON cannot carry")
 end
 Y.unrepresentable = unrepresentable
--- strict: the value is a final (whole-value) result and must be JSON data
-local function finalize(v, strict)
+-- strict: the value is a final (whole-value) result and must be JSON data.
+-- `left`: items the walk may still visit (rt.result_items), with the deadline
+-- checked every CHECK_PERIOD of them; `depth`: its nesting.
+local MAX_DEPTH, CHECK_PERIOD = rt.MAX_DEPTH, rt.CHECK_PERIOD
+local left, next_check = 0, 0
+local function fin(v, strict, depth)
   local tv = type(v)
   if tv ~= "table" then
     if strict and tv == "number" and (v ~= v or v == huge or v == -huge) then
@@ -119,14 +123,22 @@ local function finalize(v, strict)
     return v
   end
   if v == null then return v end
+  if depth > MAX_DEPTH then rt.too_deep() end
+  depth = depth + 1
   local mt = getmetatable(v)
+  left = left - (mt == Dict and #v.keys or #v)
+  if left < next_check then
+    if left < 0 then rt.too_large() end
+    next_check = left - CHECK_PERIOD
+    rt.check()
+  end
   if mt == List then
     local out = nil
     for i = 1, #v do
       local x = v[i]
       local y = x
       if type(x) == "table" then
-        if x ~= null then y = finalize(x, strict) end
+        if x ~= null then y = fin(x, strict, depth) end
       elseif strict and type(x) == "number" and (x ~= x or x == huge or x == -huge) then
         unrepresentable("a non-finite float")
       end
@@ -140,7 +152,7 @@ local function finalize(v, strict)
     return v
   elseif mt == PyList or mt == Tuple then
     local out = {}
-    for i = 1, #v do out[i] = finalize(v[i], strict) end
+    for i = 1, #v do out[i] = fin(v[i], strict, depth) end
     return setmetatable(out, List)
   elseif mt == Dict then
     local ks, map = v.keys, v.map
@@ -158,7 +170,7 @@ local function finalize(v, strict)
       local y = x
       local tx = type(x)
       if tx == "table" then
-        if x ~= null then y = finalize(x, strict) end
+        if x ~= null then y = fin(x, strict, depth) end
       elseif strict and tx == "number" and (x ~= x or x == huge or x == -huge) then
         unrepresentable("a non-finite float")
       end
@@ -170,16 +182,16 @@ local function finalize(v, strict)
     end
     if not vals then return v end
     local d = new_dict()
-    for i = 1, #ks do dict_set(d, finalize(ks[i], strict), vals[i]) end
+    for i = 1, #ks do dict_set(d, fin(ks[i], strict, depth), vals[i]) end
     return d
   elseif mt == Iter then
     local out, n = {}, 0
-    for x in v.next do n = n + 1; out[n] = finalize(x, strict) end
+    for x in v.next do n = n + 1; out[n] = fin(x, strict, depth) end
     return setmetatable(out, List)
   elseif mt == Set and v.kind == "values" then
     -- a ValuesView is iterable but not a set: converted to a list
     local out = {}
-    for i = 1, #v.items do out[i] = finalize(v.items[i], strict) end
+    for i = 1, #v.items do out[i] = fin(v.items[i], strict, depth) end
     return setmetatable(out, List)
   end
   if mt == Set and not strict then
@@ -192,6 +204,11 @@ local function finalize(v, strict)
     unrepresentable("a Python " .. rt.pytype(v))
   end
   return v
+end
+local function finalize(v, strict)
+  left = rt.result_items
+  next_check = left - CHECK_PERIOD
+  return fin(v, strict, 0)
 end
 Y.finalize = finalize
 

@@ -27,6 +27,11 @@
 #define HOOK_PERIOD 1000  /* instructions between two limit checks */
 #define MAX_DEPTH 200     /* nesting of converted values */
 #define BLOB_MEMO_SIZE 32 /* glare() results kept as Lua strings, per evaluator */
+#define CLOCK_PERIOD 4096  /* allocations, or values converted, between deadline checks */
+#define JSON_VALUE_COST 32 /* bytes charged per converted value, besides its text */
+#define RESULT_TOO_LARGE                                                                 \
+    "evaluation stopped: the value as JSON needs more than the memory limit of %zu "     \
+    "bytes (each copy of a value held more than once counts)"
 
 typedef struct registered_fn {
     char *name;
@@ -53,7 +58,8 @@ struct glarex_eval {
     int guarded;        /* the count hook is on for this evaluation */
     uint64_t insn_used; /* instructions counted in this evaluation */
     struct timespec deadline;
-    int limit_hit; /* 0 or GLAREX_EMEMLIMIT / GLAREX_EINSNLIMIT / GLAREX_EDEADLINE */
+    int limit_hit;   /* 0 or GLAREX_EMEMLIMIT / GLAREX_EINSNLIMIT / GLAREX_EDEADLINE */
+    unsigned allocs; /* allocations since the last deadline check */
 
     int host_code;         /* code of the last host function failure in this run */
     glarex_error host_err; /* its details */
@@ -71,6 +77,10 @@ struct glarex_eval {
     blob_memo memo[BLOB_MEMO_SIZE];
     size_t memo_next;
 
+    /* The conversion budget shared by all the results of one glarex_eval_recursive,
+     * or NULL: each result has its own. */
+    struct json_conv *result_conv;
+
     /* A blob held while its value is pushed: a push can raise (out of memory), and
      * then end_run releases it instead. */
     glarex_blob *pending;
@@ -81,6 +91,17 @@ struct glarex_eval {
  * ====================================================================== */
 
 static void count_hook(lua_State *L, lua_Debug *ar);
+static int deadline_passed(const glarex_eval *ev);
+
+/* Records that a limit was hit. From now on the hook fires on every instruction
+ * (count_hook), so a pcall in Lua cannot swallow the failure and carry on. */
+static void stop_run(glarex_eval *ev, int code)
+{
+    if (ev->running && !ev->limit_hit) {
+        ev->limit_hit = code;
+        lua_sethook(ev->L, count_hook, LUA_MASKCOUNT, 1);
+    }
+}
 
 static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
@@ -93,13 +114,15 @@ static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         return NULL;
     }
     if (nsize > old && ev->mem_used - old + nsize > ev->opts.memory_limit) {
-        if (ev->running && !ev->limit_hit) {
-            ev->limit_hit = GLAREX_EMEMLIMIT;
-            /* From now on the hook fires on every instruction (count_hook), so a
-             * pcall in Lua cannot swallow the failure and carry on. */
-            lua_sethook(ev->L, count_hook, LUA_MASKCOUNT, 1);
-        }
+        stop_run(ev, GLAREX_EMEMLIMIT);
         return NULL;
+    }
+    /* Without the count hook (bounded templates) the deadline is still checked here:
+     * work that outgrows its input allocates as it goes. */
+    if (ev->running && !ev->guarded && ++ev->allocs >= CLOCK_PERIOD) {
+        ev->allocs = 0;
+        if (deadline_passed(ev))
+            stop_run(ev, GLAREX_EDEADLINE);
     }
     void *p = realloc(ptr, nsize);
     if (p)
@@ -167,6 +190,7 @@ static void start_run(glarex_eval *ev, int guarded)
     }
     ev->insn_used = 0;
     ev->limit_hit = 0;
+    ev->allocs = 0;
     ev->host_code = 0;
     ev->running = 1;
     ev->guarded = 0;
@@ -350,18 +374,79 @@ static int utf8_valid(const unsigned char *s, size_t n)
     return 1;
 }
 
+/* A conversion to JSON in progress. A Lua value may hold the same table or string many
+ * times; JSON holds a copy for each, so every copy is charged: bytes against the memory
+ * limit, values against the instruction limit, with the deadline checked as it goes. */
+typedef struct json_conv {
+    glarex_eval *ev; /* its limits */
+    size_t bytes_left;
+    unsigned since_clock;            /* values converted since the last deadline check */
+    const void *path[MAX_DEPTH + 2]; /* the tables being converted, outermost first */
+} json_conv;
+
+static void json_conv_init(json_conv *c, glarex_eval *ev)
+{
+    c->ev = ev;
+    c->bytes_left = ev->opts.memory_limit;
+    c->since_clock = 0;
+}
+
+/* Charges one value of `bytes` text. Returns 0, or a limit status with err set. */
+static int json_charge(json_conv *c, size_t bytes, glarex_error *err)
+{
+    glarex_eval *ev = c->ev;
+    size_t cost = JSON_VALUE_COST + bytes;
+    if (cost < bytes || cost > c->bytes_left)
+        return glarex__error_set(err, GLAREX_EMEMLIMIT, RESULT_TOO_LARGE,
+                                 ev->opts.memory_limit);
+    c->bytes_left -= cost;
+    if (++c->since_clock < CLOCK_PERIOD)
+        return 0;
+    c->since_clock = 0;
+    ev->insn_used += CLOCK_PERIOD;
+    if (ev->insn_used > ev->opts.instruction_limit)
+        return glarex__error_set(err, GLAREX_EINSNLIMIT,
+                                 "evaluation stopped: it ran more than %llu Lua instructions "
+                                 "(converting the value to JSON, one per value)",
+                                 (unsigned long long)ev->opts.instruction_limit);
+    if (deadline_passed(ev))
+        return glarex__error_set(err, GLAREX_EDEADLINE,
+                                 "evaluation stopped: it ran longer than %ld ms (converting the "
+                                 "value to JSON)",
+                                 ev->opts.timeout_ms);
+    return 0;
+}
+
+/* Past MAX_DEPTH: a table that holds itself, or one nested too deeply. */
+static int json_too_deep(const json_conv *c, const void *table, glarex_error *err)
+{
+    for (int i = 0; i <= MAX_DEPTH; i++)
+        if (c->path[i] == table)
+            return glarex__error_set(err, GLAREX_EEVAL,
+                                     "the value is a list or dict that contains itself, "
+                                     "which JSON cannot carry");
+    return glarex__error_set(err, GLAREX_EEVAL, "the value is nested deeper than %d levels",
+                             MAX_DEPTH);
+}
+
 /* Converts the Lua value at `idx` into JSON (new), or sets err. Runs outside any
  * protected call, so it only reads the stack with functions that cannot raise. */
-static int to_json(json_t **out, glarex_eval *ev, lua_State *L, int idx, int depth,
+static int to_json(json_t **out, json_conv *c, lua_State *L, int idx, int depth,
                    glarex_error *err)
 {
+    glarex_eval *ev = c->ev;
+    int rc;
     idx = lua_absindex(L, idx);
     *out = NULL;
     if (depth > MAX_DEPTH)
-        return glarex__error_set(err, GLAREX_EEVAL, "result nested deeper than %d levels",
-                                 MAX_DEPTH);
+        return json_too_deep(c, lua_topointer(L, idx), err);
     if (!lua_checkstack(L, 8))
         return GLAREX_ENOMEM_SET(err);
+    if (lua_type(L, idx) == LUA_TTABLE)
+        c->path[depth] = lua_topointer(L, idx);
+    if ((rc = json_charge(c, lua_type(L, idx) == LUA_TSTRING ? lua_rawlen(L, idx) : 0, err)) <
+        0)
+        return rc;
 
     switch (lua_type(L, idx)) {
     case LUA_TBOOLEAN:
@@ -414,9 +499,8 @@ static int to_json(json_t **out, glarex_eval *ev, lua_State *L, int idx, int dep
                 return GLAREX_ENOMEM_SET(err);
             for (lua_Integer i = 1; i <= n; i++) {
                 json_t *item;
-                int rc;
                 lua_rawgeti(L, idx, i);
-                rc = to_json(&item, ev, L, -1, depth + 1, err);
+                rc = to_json(&item, c, L, -1, depth + 1, err);
                 lua_pop(L, 1);
                 if (rc < 0) {
                     json_decref(arr);
@@ -439,7 +523,6 @@ static int to_json(json_t **out, glarex_eval *ev, lua_State *L, int idx, int dep
             for (lua_Integer i = 1; i <= n; i++) {
                 json_t *item;
                 size_t klen;
-                int rc;
                 lua_rawgeti(L, -2, i);
                 if (lua_type(L, -1) != LUA_TSTRING) {
                     lua_pop(L, 3);
@@ -451,7 +534,9 @@ static int to_json(json_t **out, glarex_eval *ev, lua_State *L, int idx, int dep
                 const char *key = lua_tolstring(L, -1, &klen);
                 lua_pushvalue(L, -1);
                 lua_rawget(L, -3);
-                rc = to_json(&item, ev, L, -1, depth + 1, err);
+                rc = json_charge(c, klen, err);
+                if (rc == 0)
+                    rc = to_json(&item, c, L, -1, depth + 1, err);
                 if (rc == 0 && json_object_setn_new(obj, key, klen, item) < 0)
                     rc = glarex__error_set(err, GLAREX_EBINARY,
                                            "result dict key is not UTF-8 text");
@@ -522,15 +607,22 @@ static int host_raisef(lua_State *L, glarex_eval *ev, int code, const char *fmt,
 }
 
 /* host.load(src, chunkname [, env]): text-only load; the chunk sees `env`, or an
- * environment in which every name is unknown. */
+ * environment in which every name is unknown. Code Lua cannot compile (past its
+ * limits on locals, registers, nesting) returns nil and the message. */
 static int host_load(lua_State *L)
 {
     size_t len;
     const char *src = luaL_checklstring(L, 1, &len);
     const char *name = luaL_optstring(L, 2, "=expr");
     int has_env = lua_istable(L, 3);
+    int st = luaL_loadbufferx(L, src, len, name, "t");
 
-    if (luaL_loadbufferx(L, src, len, name, "t") != LUA_OK)
+    if (st == LUA_ERRSYNTAX) {
+        lua_pushnil(L);
+        lua_insert(L, -2);
+        return 2;
+    }
+    if (st != LUA_OK)
         return lua_error(L);
     if (has_env)
         lua_pushvalue(L, 3);
@@ -558,6 +650,25 @@ static registered_fn *find_registered(glarex_eval *ev, const char *name)
         if (strcmp(ev->fns[i].name, name) == 0)
             return &ev->fns[i];
     return NULL;
+}
+
+/* host.too_large(): a walk over a value found it larger, copies counted, than the
+ * memory limit lets it become as JSON (rt.result_items in lua/runtime.lua). */
+static int host_too_large(lua_State *L)
+{
+    glarex_eval *ev = eval_of(L);
+    stop_run(ev, GLAREX_EMEMLIMIT);
+    return host_raisef(L, ev, GLAREX_EMEMLIMIT, RESULT_TOO_LARGE, ev->opts.memory_limit);
+}
+
+/* host.check(): a long walk that neither allocates nor runs under the count hook
+ * (finalize over a value held many times) asks whether the deadline has passed. */
+static int host_check(lua_State *L)
+{
+    glarex_eval *ev = eval_of(L);
+    if (ev->running && !ev->limit_hit && deadline_passed(ev))
+        stop_run(ev, GLAREX_EDEADLINE); /* the hook raises at the next instruction */
+    return 0;
 }
 
 /* host.guard(): the template about to run is not bounded; count its instructions. */
@@ -855,10 +966,15 @@ static int call_registered(lua_State *L, glarex_eval *ev, registered_fn *f)
     glarex_error e;
     int rc;
 
+    json_conv conv;
+
     glarex_error_clear(&e);
-    rc = to_json(&args, ev, L, 2, 0, &e);
+    json_conv_init(&conv, ev);
+    rc = to_json(&args, &conv, L, 2, 0, &e);
     if (rc == 0 && !lua_isnoneornil(L, 3))
-        rc = to_json(&kwargs, ev, L, 3, 0, &e);
+        rc = to_json(&kwargs, &conv, L, 3, 0, &e);
+    if (rc == GLAREX_EMEMLIMIT || rc == GLAREX_EINSNLIMIT || rc == GLAREX_EDEADLINE)
+        stop_run(ev, rc);
     if (rc == 0)
         rc = f->fn(&result, args, kwargs, f->payload, &e);
     if (rc == 0 && !result)
@@ -1024,7 +1140,7 @@ static int setup_state(lua_State *L)
 
     /* M: the modules table, with M.host. */
     lua_newtable(L);
-    lua_createtable(L, 0, 5);
+    lua_createtable(L, 0, 7);
     push_strict_table(L);
     lua_pushcclosure(L, host_load, 1);
     lua_setfield(L, -2, "load");
@@ -1034,6 +1150,10 @@ static int setup_state(lua_State *L)
     lua_setfield(L, -2, "has");
     lua_pushcfunction(L, host_guard);
     lua_setfield(L, -2, "guard");
+    lua_pushcfunction(L, host_too_large);
+    lua_setfield(L, -2, "too_large");
+    lua_pushcfunction(L, host_check);
+    lua_setfield(L, -2, "check");
     lua_pushcfunction(L, host_glare);
     lua_setfield(L, -2, "glare");
     lua_setfield(L, -2, "host");
@@ -1061,6 +1181,8 @@ static int setup_state(lua_State *L)
     ev->ev_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 
     lua_getfield(L, -1, "runtime");
+    lua_pushinteger(L, (lua_Integer)(ev->opts.memory_limit / JSON_VALUE_COST));
+    lua_setfield(L, -2, "result_items");
     lua_getfield(L, -1, "null");
     ev->null_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_getfield(L, -1, "List");
@@ -1088,6 +1210,8 @@ static int lua_failure(glarex_eval *ev, int status, const char *text, glarex_err
 
     if (ev->limit_hit) {
         lua_pop(L, 1);
+        if (ev->host_code == ev->limit_hit) /* hit by a host function: it says where */
+            return glarex__error_set(err, ev->host_code, "%s", ev->host_err.message);
         if (ev->limit_hit == GLAREX_EMEMLIMIT)
             return glarex__error_set(err, GLAREX_EMEMLIMIT,
                                      "evaluation stopped: it reached the memory limit of %zu "
@@ -1308,6 +1432,36 @@ int glarex_eval_bind(glarex_eval *ev, const json_t *context, glarex_error *err)
     return 0;
 }
 
+/* Drops the compiled templates and memoised glare() results (evaluator.clear_cache). */
+static int clear_caches(lua_State *L)
+{
+    glarex_eval *ev = lua_touserdata(L, 1);
+    memo_clear(ev);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ev->ev_ref);
+    lua_getfield(L, -1, "clear_cache");
+    lua_call(L, 0, 0);
+    return 0;
+}
+
+/* Compiled templates stay in the Lua state and count against its memory limit. So
+ * that they never take what an evaluation needs, a state that holds more than a
+ * quarter of the limit before a run is collected, and if it still holds that much,
+ * its caches are emptied. */
+static void relieve_memory(glarex_eval *ev)
+{
+    size_t high = ev->opts.memory_limit / 4;
+    if (ev->mem_used <= high)
+        return;
+    lua_gc(ev->L, LUA_GCCOLLECT);
+    if (ev->mem_used <= high)
+        return;
+    lua_pushcfunction(ev->L, clear_caches);
+    lua_pushlightuserdata(ev->L, ev);
+    if (lua_pcall(ev->L, 1, 0, 0) != LUA_OK)
+        lua_pop(ev->L, 1); /* out of memory: the collection below still helps */
+    lua_gc(ev->L, LUA_GCCOLLECT);
+}
+
 /* Calls evaluator.<fn>(arg, context) where arg is a string or a JSON value. */
 static int run(json_t **out, glarex_eval *ev, const char *fn, const char *text,
                const json_t *data, const json_t *context, glarex_error *err)
@@ -1316,6 +1470,7 @@ static int run(json_t **out, glarex_eval *ev, const char *fn, const char *text,
     int top = lua_gettop(L);
     int st, rc;
 
+    relieve_memory(ev);
     lua_rawgeti(L, LUA_REGISTRYINDEX, ev->ev_ref);
     lua_getfield(L, -1, fn);
     lua_remove(L, -2);
@@ -1349,7 +1504,9 @@ static int run(json_t **out, glarex_eval *ev, const char *fn, const char *text,
         return rc;
     }
     if (out) {
-        rc = to_json(out, ev, L, -1, 0, err);
+        json_conv conv;
+        json_conv_init(&conv, ev);
+        rc = to_json(out, ev->result_conv ? ev->result_conv : &conv, L, -1, 0, err);
         if (rc < 0)
             glarex__error_at(err, text ? text : "data", 0, 0, 0);
     } else {
@@ -1470,9 +1627,30 @@ static int walk(json_t **out, glarex_eval *ev, const json_t *data, const json_t 
     return *out ? 0 : GLAREX_ENOMEM_SET(err);
 }
 
+/* The walk, with `context` converted once for all of it (or the bound context). */
+static int walk_with_context(json_t **out, glarex_eval *ev, const json_t *data,
+                             const json_t *context, glarex_error *err)
+{
+    int rc;
+    if (context) {
+        /* convert the context once for the whole walk */
+        int had = ev->bound_ref;
+        int st = push_context(ev, context);
+        if (st != LUA_OK)
+            return lua_failure(ev, st, "context", err);
+        ev->bound_ref = luaL_ref(ev->L, LUA_REGISTRYINDEX);
+        rc = walk(out, ev, data, NULL, 0, err);
+        luaL_unref(ev->L, LUA_REGISTRYINDEX, ev->bound_ref);
+        ev->bound_ref = had;
+        return rc;
+    }
+    return walk(out, ev, data, NULL, 0, err);
+}
+
 int glarex_eval_recursive(json_t **out, glarex_eval *ev, const json_t *data,
                           const json_t *context, glarex_error *err)
 {
+    json_conv conv;
     int rc;
     int evaluate;
 
@@ -1491,19 +1669,12 @@ int glarex_eval_recursive(json_t **out, glarex_eval *ev, const json_t *data,
         *out = json_deep_copy(data);
         return *out ? 0 : GLAREX_ENOMEM_SET(err);
     }
-    if (context) {
-        /* convert the context once for the whole walk */
-        int had = ev->bound_ref;
-        int st = push_context(ev, context);
-        if (st != LUA_OK)
-            return lua_failure(ev, st, "context", err);
-        ev->bound_ref = luaL_ref(ev->L, LUA_REGISTRYINDEX);
-        rc = walk(out, ev, data, NULL, 0, err);
-        luaL_unref(ev->L, LUA_REGISTRYINDEX, ev->bound_ref);
-        ev->bound_ref = had;
-        return rc;
-    }
-    return walk(out, ev, data, NULL, 0, err);
+    /* the whole result, not each evaluated string, is held to the memory limit */
+    json_conv_init(&conv, ev);
+    ev->result_conv = &conv;
+    rc = walk_with_context(out, ev, data, context, err);
+    ev->result_conv = NULL;
+    return rc;
 }
 
 int glarex__eval_run_lua(json_t **out, glarex_eval *ev, const char *source,
@@ -1519,10 +1690,13 @@ int glarex__eval_run_lua(json_t **out, glarex_eval *ev, const char *source,
         st = lua_pcall(L, 0, 1, 0);
         end_run(ev);
     }
-    if (st != LUA_OK)
+    if (st != LUA_OK) {
         rc = lua_failure(ev, st, "test", err);
-    else
-        rc = to_json(out, ev, L, -1, 0, err);
+    } else {
+        json_conv conv;
+        json_conv_init(&conv, ev);
+        rc = to_json(out, &conv, L, -1, 0, err);
+    }
     lua_settop(L, top);
     return rc;
 }

@@ -1,0 +1,410 @@
+/*
+ * The evaluation limits (memory, instructions, deadline) on every path: the
+ * conversion of a result that holds a value many times, bounded templates run a
+ * second time from the compiled-template cache, the cache under memory pressure,
+ * and deep nesting or values that hold themselves. Limits are set low so that each
+ * case takes well under a second when the limit holds.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "glarex.h"
+
+#define LIMIT_ERROR(rc) \
+    ((rc) == GLAREX_EMEMLIMIT || (rc) == GLAREX_EINSNLIMIT || (rc) == GLAREX_EDEADLINE)
+
+static glarex_eval *new_eval(size_t memory_mib, long timeout_ms)
+{
+    glarex_eval_options o = GLAREX_EVAL_OPTIONS_INIT;
+    glarex_eval *ev = NULL;
+    glarex_error err;
+    o.memory_limit = memory_mib << 20;
+    o.timeout_ms = timeout_ms;
+    if (glarex_eval_new(&ev, NULL, &o, &err) < 0)
+        fail_msg("%s", err.message);
+    return ev;
+}
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* Evaluates `text` against `context` (JSON text); returns the status, the message in
+ * msg, and how long it took in *secs. */
+static int eval_status(glarex_eval *ev, const char *text, const char *context, char *msg,
+                       size_t msg_size, double *secs)
+{
+    json_t *ctx = context ? json_loads(context, 0, NULL) : NULL;
+    json_t *got = NULL;
+    glarex_error err;
+    double t0 = now_s();
+    int rc = glarex_eval_string(&got, ev, text, ctx, &err);
+
+    if (secs)
+        *secs = now_s() - t0;
+    snprintf(msg, msg_size, "%s", rc < 0 ? err.message : "");
+    assert_true(rc < 0 ? got == NULL : got != NULL);
+    json_decref(got);
+    json_decref(ctx);
+    return rc;
+}
+
+static void check_value(glarex_eval *ev, const char *text, const char *context,
+                        const char *expected)
+{
+    json_t *ctx = context ? json_loads(context, 0, NULL) : NULL;
+    json_t *want = json_loads(expected, JSON_DECODE_ANY, NULL);
+    json_t *got = NULL;
+    glarex_error err;
+
+    if (glarex_eval_string(&got, ev, text, ctx, &err) < 0)
+        fail_msg("%s: %s", text, err.message);
+    if (!json_equal(got, want))
+        fail_msg("%s: unexpected result", text);
+    json_decref(got);
+    json_decref(want);
+    json_decref(ctx);
+}
+
+/* A limit stops `text` on its first run and again on its second, from the cache. */
+static void check_stopped_twice(glarex_eval *ev, const char *text, const char *context)
+{
+    char msg[600];
+    double secs;
+    for (int run = 1; run <= 2; run++) {
+        int rc = eval_status(ev, text, context, msg, sizeof(msg), &secs);
+        if (!LIMIT_ERROR(rc))
+            fail_msg("run %d of %.60s...: status %d (%s), expected a limit", run, text, rc,
+                     msg);
+        if (secs > 3.0)
+            fail_msg("run %d of %.60s...: stopped only after %.1f s", run, text, secs);
+    }
+}
+
+/* "{{ [s, s, ...] }}": the JSON result holds one copy of the string per reference. */
+static void test_limits__shared_values_are_charged_per_copy(void **state)
+{
+    glarex_eval *ev = new_eval(8, 5000);
+    char msg[600];
+    double secs;
+    (void)state;
+
+    /* 100 copies of 1 MB: 100 MB of JSON from 1 MB of Lua strings */
+    assert_int_equal(eval_status(ev, "{{ ['x' * 1000000] * 100 }}", NULL, msg, sizeof(msg),
+                                 &secs),
+                     GLAREX_EMEMLIMIT);
+    assert_non_null(strstr(msg, "each copy"));
+    assert_true(secs < 2.0);
+    assert_int_equal(eval_status(ev, "<% let(s => 'x' * 1000000) -> $.l.select($s) %>",
+                                 "{\"l\": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]}", msg, sizeof(msg),
+                                 NULL),
+                     GLAREX_EMEMLIMIT);
+    /* within the limit, shared values are copied as before */
+    check_value(ev, "{{ ['ab'] * 3 }}", NULL, "[\"ab\", \"ab\", \"ab\"]");
+    check_value(ev, "{{ (['x' * 1000000] * 5) | length }}", NULL, "5");
+    glarex_eval_free(ev);
+}
+
+/* evaluate_recursively: the whole result is held to the limit, not each string. */
+static void test_limits__recursive_result_is_charged_as_a_whole(void **state)
+{
+    glarex_eval *ev = new_eval(8, 5000);
+    json_t *data = json_array(), *ctx = json_pack("{s:i}", "n", 1000000), *got = NULL;
+    glarex_error err;
+    (void)state;
+
+    for (int i = 0; i < 20; i++) /* 20 results of 1 MB each */
+        json_array_append_new(data, json_string("{{ 'x' * _.n }}"));
+    assert_int_equal(glarex_eval_recursive(&got, ev, data, ctx, &err), GLAREX_EMEMLIMIT);
+    assert_null(got);
+    assert_non_null(strstr(err.message, "memory limit"));
+    json_array_clear(data);
+    for (int i = 0; i < 5; i++)
+        json_array_append_new(data, json_string("{{ 'x' * _.n }}"));
+    assert_int_equal(glarex_eval_recursive(&got, ev, data, ctx, &err), 0);
+    assert_int_equal(json_array_size(got), 5);
+    json_decref(got);
+    json_decref(data);
+    json_decref(ctx);
+    glarex_eval_free(ev);
+}
+
+static int count_args(json_t **out, const json_t *args, const json_t *kwargs, void *payload,
+                      glarex_error *err)
+{
+    (void)kwargs;
+    (void)err;
+    ++*(int *)payload;
+    *out = json_integer((json_int_t)json_array_size(args));
+    return 0;
+}
+
+/* The arguments of a registered function are converted to JSON under the same budget. */
+static void test_limits__host_function_arguments_are_charged(void **state)
+{
+    glarex_eval *ev = new_eval(8, 5000);
+    glarex_error err;
+    char msg[600];
+    int calls = 0;
+    (void)state;
+
+    assert_int_equal(glarex_eval_register(ev, "count", count_args, &calls, &err), 0);
+    assert_int_equal(eval_status(ev, "<% count($.l.select([$, $, $, $]).select([$, $, $, $])"
+                                     ".select([$, $, $, $]).select([$, $, $, $])"
+                                     ".select([$, $, $, $]).select([$, $, $, $])"
+                                     ".select([$, $, $, $]).select([$, $, $, $])"
+                                     ".select([$, $, $, $]).select([$, $, $, $])) %>",
+                                 "{\"l\": [1, 2, 3]}", msg, sizeof(msg), NULL),
+                     GLAREX_EMEMLIMIT);
+    assert_non_null(strstr(msg, "each copy"));
+    assert_int_equal(calls, 0);
+    check_value(ev, "<% count(1, 2) %>", NULL, "2");
+    assert_int_equal(calls, 1);
+    glarex_eval_free(ev);
+}
+
+/* 11 chained selects: 3 * 4^11 numbers as JSON from a few hundred Lua tables. */
+static const char select_chain[] =
+    "<% $.l.select([$,$,$,$]).select([$,$,$,$]).select([$,$,$,$]).select([$,$,$,$])"
+    ".select([$,$,$,$]).select([$,$,$,$]).select([$,$,$,$]).select([$,$,$,$])"
+    ".select([$,$,$,$]).select([$,$,$,$]).select([$,$,$,$]) %>";
+
+/* Bounded templates run without the count hook; from the cache they must still stop. */
+static void test_limits__bounded_templates_stop_on_the_second_run(void **state)
+{
+    glarex_eval *ev = new_eval(8, 1000);
+    json_t *big = json_array();
+    char *ctx;
+    (void)state;
+
+    check_stopped_twice(ev, select_chain, "{\"l\": [1, 2, 3]}");
+
+    /* one context list of 50,000 numbers, referenced many times by each construct */
+    for (int i = 0; i < 50000; i++)
+        json_array_append_new(big, json_integer(i));
+    json_t *doc = json_pack("{s:o, s:[{s:O}, {s:O}, {s:O}, {s:O}, {s:O}, {s:O}]}", "x", big,
+                            "l", "a", big, "a", big, "a", big, "a", big, "a", big, "a", big);
+    ctx = json_dumps(doc, 0);
+    json_decref(doc);
+    /* YAQL: list literal, select over the item, where keeping items, member access,
+     * and/or, a host function's result */
+    check_stopped_twice(ev,
+                        "<% [[$.x, $.x, $.x, $.x], [$.x, $.x, $.x, $.x], [$.x, $.x, $.x, "
+                        "$.x]] %>",
+                        ctx);
+    check_stopped_twice(ev, "<% $.l.select([$.a, $.a, $.a, $.a]) %>", ctx);
+    check_stopped_twice(ev, "<% $.l.where($.a).select([$.a, $.a, $.a, $.a, $.a]) %>", ctx);
+    check_stopped_twice(ev, "<% [$.x and $.x, $.x or $.x, $.l[0].a, $.l[1]['a'], [$.x, $.x]] %>",
+                        ctx);
+    check_stopped_twice(ev, "<% [$.x, $.x] %> and <% [$.x, $.x] %>", ctx);
+    /* Jinja: list literal, attribute and item lookup, map(attribute=), list, if */
+    check_stopped_twice(ev, "{{ [_.x, _.x, _.x, _.x, _.x, _.x, _.x, _.x, _.x] }}", ctx);
+    check_stopped_twice(ev, "{{ [_.l[0].a, _.l[1]['a'], _['x'], _.x, _.x, _.x] }}", ctx);
+    check_stopped_twice(ev, "{{ _.l | map(attribute='a') | list }}", ctx);
+    check_stopped_twice(ev, "{% if _.x %}{{ [_.x, _.x, _.x] }}{% endif %}", ctx);
+    check_stopped_twice(ev, "x {{ [_.x, _.x, _.x, _.x, _.x, _.x] }}", ctx);
+    free(ctx);
+    check_value(ev, "<% $.l.select([$, $]) %>", "{\"l\": [1]}", "[[1, 1]]");
+    glarex_eval_free(ev);
+}
+
+/* Without the count hook, a walk that takes longer than the deadline is stopped at
+ * the deadline, though it fits the memory limit. */
+static void test_limits__bounded_templates_meet_the_deadline(void **state)
+{
+    glarex_eval *ev = new_eval(1024, 100);
+    json_t *big = json_array(), *doc;
+    char *ctx, msg[600];
+    double secs;
+    (void)state;
+
+    for (int i = 0; i < 100000; i++)
+        json_array_append_new(big, json_integer(i));
+    doc = json_pack("{s:o}", "x", big);
+    ctx = json_dumps(doc, 0);
+    json_decref(doc);
+    for (int run = 0; run < 2; run++) {
+        /* the walk before the conversion (finalize) */
+        assert_int_equal(eval_status(ev,
+                                     "<% [$.x, $.x, $.x, $.x, $.x, $.x, $.x, $.x].select([$, "
+                                     "$, $, $, $, $, $, $]).select([$, $, $, $, $, $, $, $]) "
+                                     "%>",
+                                     ctx, msg, sizeof(msg), &secs),
+                         GLAREX_EDEADLINE);
+        assert_true(secs < 1.0);
+        /* rendering into text, which allocates as it goes */
+        assert_int_equal(eval_status(ev,
+                                     "x {{ [[_.x, _.x, _.x, _.x, _.x, _.x, _.x, _.x]] * 8 }}",
+                                     ctx, msg, sizeof(msg), &secs),
+                         GLAREX_EDEADLINE);
+        assert_true(secs < 1.0);
+    }
+    free(ctx);
+    glarex_eval_free(ev);
+}
+
+/* Distinct templates fill the compiled-template cache; valid ones must keep working. */
+static void test_limits__template_cache_gives_way_under_memory_pressure(void **state)
+{
+    glarex_eval *ev = new_eval(4, 5000);
+    char text[2048], msg[600];
+    int failed = 0;
+    (void)state;
+
+    for (int i = 0; i < 300; i++) {
+        int n = snprintf(text, sizeof(text), "<%% $.a %%> %d", i);
+        for (int k = 0; k < 20; k++)
+            n += snprintf(text + n, sizeof(text) - (size_t)n, " <%% $.a + %d %%>", k);
+        if (eval_status(ev, text, "{\"a\": 1}", msg, sizeof(msg), NULL) < 0)
+            failed++;
+    }
+    assert_int_equal(failed, 0);
+    /* an evaluation that needs half the limit still fits */
+    check_value(ev, "<% len('x' * 1500000) %>", NULL, "1500000");
+    glarex_eval_free(ev);
+}
+
+static size_t append(char *buf, size_t at, const char *text)
+{
+    size_t len = strlen(text);
+    memcpy(buf + at, text, len + 1);
+    return at + len;
+}
+
+/* The template `open` x n, `middle`, `close` x n, in YAQL or Jinja delimiters. */
+static char *nested(const char *lang, const char *open, const char *middle, const char *close,
+                    int n)
+{
+    size_t size = 16 + (strlen(open) + strlen(close)) * (size_t)n + strlen(middle), at;
+    char *s = malloc(size);
+    int yaql = strcmp(lang, "yaql") == 0;
+    if (!s)
+        abort();
+    at = append(s, 0, yaql ? "<% " : "{{ ");
+    for (int i = 0; i < n; i++)
+        at = append(s, at, open);
+    at = append(s, at, middle);
+    for (int i = 0; i < n; i++)
+        at = append(s, at, close);
+    append(s, at, yaql ? " %>" : " }}");
+    return s;
+}
+
+static void check_nesting(glarex_eval *ev, const char *lang, const char *open,
+                          const char *middle, const char *close, int n, int ok)
+{
+    char *text = nested(lang, open, middle, close, n), msg[600];
+    int rc = eval_status(ev, text, "{\"a\": 1}", msg, sizeof(msg), NULL);
+    if (ok && rc == GLAREX_ESYNTAX)
+        fail_msg("%s %d x '%s': %s", lang, n, open, msg);
+    if (!ok && (rc != GLAREX_ESYNTAX || !strstr(msg, "nested deeper than 50 levels")))
+        fail_msg("%s %d x '%s': status %d (%s), expected ESYNTAX naming the nesting", lang, n,
+                 open, rc, msg);
+    free(text);
+}
+
+static void test_limits__deep_nesting_is_a_syntax_error(void **state)
+{
+    glarex_eval *ev = new_eval(64, 5000);
+    static const char *const cases[][4] = {
+        /* lang, open, middle, close */
+        {"yaql", "[", "", "]"},         {"jinja", "[", "", "]"},
+        {"yaql", "(", "1", ")"},        {"jinja", "(", "1", ")"},
+        {"yaql", "-", "1", ""},         {"jinja", "-", "1", ""},
+        {"yaql", "not ", "1", ""},      {"jinja", "not ", "1", ""},
+        {"yaql", "{a=>", "1", "}"},     {"jinja", "{'a':", "1", "}"},
+        {"yaql", "abs(", "1", ")"},     {"jinja", "", "1", "|abs"},
+        {"yaql", "", "$", ".a"},        {"jinja", "", "_", ".a"},
+        {"yaql", "", "1", "+1"},        {"jinja", "", "1", "+1"},
+    };
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *const *c = cases[i];
+        check_nesting(ev, c[0], c[1], c[2], c[3], 45, 1);
+        check_nesting(ev, c[0], c[1], c[2], c[3], 60, 0);
+        check_nesting(ev, c[0], c[1], c[2], c[3], 2000, 0);
+    }
+    /* 100,000 levels */
+    check_nesting(ev, "yaql", "[", "", "]", 100000, 0);
+    check_nesting(ev, "jinja", "[", "", "]", 100000, 0);
+    check_nesting(ev, "jinja", "-", "1", "", 100000, 0);
+    check_value(ev, "<% $.a %>", "{\"a\": 1}", "1");
+    glarex_eval_free(ev);
+}
+
+static void test_limits__deep_blocks_and_long_templates(void **state)
+{
+    glarex_eval *ev = new_eval(64, 5000);
+    char msg[600];
+    size_t n = 0;
+    char *text = malloc(20000 * 24);
+    (void)state;
+    if (!text)
+        abort();
+
+    for (int i = 0; i < 20000; i++)
+        n += (size_t)sprintf(text + n, "{%% if 1 %%}");
+    for (int i = 0; i < 20000; i++)
+        n += (size_t)sprintf(text + n, "{%% endif %%}");
+    assert_int_equal(eval_status(ev, text, NULL, msg, sizeof(msg), NULL), GLAREX_ESYNTAX);
+    assert_non_null(strstr(msg, "nested deeper than 50 levels"));
+    /* past what one compiled Lua function can hold: said so, not an internal error */
+    n = 0;
+    for (int i = 0; i < 300; i++)
+        n += (size_t)sprintf(text + n, "{%% set a%d = %d %%}", i, i);
+    assert_int_equal(eval_status(ev, text, NULL, msg, sizeof(msg), NULL), GLAREX_EUNSUPPORTED);
+    assert_non_null(strstr(msg, "too complex to compile"));
+    free(text);
+    glarex_eval_free(ev);
+}
+
+static void test_limits__values_that_hold_themselves(void **state)
+{
+    glarex_eval *ev = new_eval(64, 5000);
+    static const char *const cases[] = {
+        "{% set l = [] %}{% set x = l.append(l) %}{{ l }}",
+        "{% set l = [] %}{% set x = l.append(l) %}x {{ l }}",
+        "{% set l = [] %}{% set x = l.append(l) %}{{ l | tojson }}",
+        "{% set l = [] %}{% set x = l.append(l) %}{{ l | string }}",
+        "{% set d = {} %}{% set x = d.update({'a': d}) %}{{ d }}",
+        "{% set ns = namespace(x=[]) %}{% for i in range(1000) %}{% set ns.x = [ns.x] %}"
+        "{% endfor %}{{ ns.x }}",
+    };
+    char msg[600];
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int rc = eval_status(ev, cases[i], NULL, msg, sizeof(msg), NULL);
+        if (rc != GLAREX_EEVAL || !strstr(msg, "contains itself"))
+            fail_msg("%s: status %d (%s)", cases[i], rc, msg);
+    }
+    check_value(ev, "{% set l = [] %}{% set x = l.append(l) %}{{ l | length }}", NULL, "\"1\"");
+    glarex_eval_free(ev);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_limits__shared_values_are_charged_per_copy),
+        cmocka_unit_test(test_limits__recursive_result_is_charged_as_a_whole),
+        cmocka_unit_test(test_limits__host_function_arguments_are_charged),
+        cmocka_unit_test(test_limits__bounded_templates_stop_on_the_second_run),
+        cmocka_unit_test(test_limits__bounded_templates_meet_the_deadline),
+        cmocka_unit_test(test_limits__template_cache_gives_way_under_memory_pressure),
+        cmocka_unit_test(test_limits__deep_nesting_is_a_syntax_error),
+        cmocka_unit_test(test_limits__deep_blocks_and_long_templates),
+        cmocka_unit_test(test_limits__values_that_hold_themselves),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
