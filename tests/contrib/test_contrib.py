@@ -111,9 +111,11 @@ def tearDownModule():
 
 
 class GlareServer:
-    """tests/glare_server.py on 127.0.0.1, port chosen by the OS."""
+    """tests/glare_server.py on 127.0.0.1, port chosen by the OS, started
+    with `args` besides; its calls send `token`."""
 
-    def __init__(self):
+    def __init__(self, *args):
+        self.args, self.token = list(args), TOKEN
         self.tmp = tempfile.mkdtemp(prefix='glarex-contrib-')
         self.log_path = os.path.join(self.tmp, 'server.log')
         self.proc = self.log = None
@@ -125,7 +127,7 @@ class GlareServer:
         self.log = open(self.log_path, 'wb')
         self.proc = subprocess.Popen(
             [PYTHON, SERVER, '--port', '0',
-             '--data', os.path.join(self.tmp, 'data')],
+             '--data', os.path.join(self.tmp, 'data')] + self.args,
             stdout=subprocess.PIPE, stderr=self.log,
             env={k: v for k, v in os.environ.items() if k != 'LD_PRELOAD'})
         line = self.proc.stdout.readline().decode()
@@ -162,7 +164,7 @@ class GlareServer:
     def call(self, method, path, body=None, ctype=None):
         req = urllib.request.Request(self.url + path, data=body,
                                      method=method)
-        req.add_header('X-Auth-Token', TOKEN)
+        req.add_header('X-Auth-Token', self.token)
         if ctype:
             req.add_header('Content-Type', ctype)
         try:
@@ -499,6 +501,10 @@ class MistralPluginTest(unittest.TestCase):
             warnings.simplefilter('ignore')
             cls.mistral = importlib.import_module('mistral.expressions')
         cls.mistral_exc = importlib.import_module('mistral.exceptions')
+        # Authentication off, as these tests configure OS_AUTH_TOKEN: the
+        # single-tenant mode (test_plugin_tenancy.py runs the other one).
+        importlib.import_module('oslo_config.cfg').CONF.set_override(
+            'auth_enable', False, group='pecan')
         cls.plugin = importlib.import_module('glarex_mistral')
 
     @classmethod
