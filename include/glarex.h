@@ -599,6 +599,12 @@ typedef struct glarex_ctx_options {
      * "user:project:roles", or of noauth_project). */
     int prefer_own_project;
     const char *project;
+
+    /** As-of resolution (glarex_request_options.as_of_ms): `latest` and ranges pick
+     * among artifacts activated before as_of + as_of_skew_ms, so a run that starts right
+     * after its workflow was published still sees it although the two clocks differ.
+     * 0 = default 10000; negative = no allowance. */
+    long as_of_skew_ms;
 } glarex_ctx_options;
 
 #define GLAREX_CTX_OPTIONS_VERSION 1
@@ -742,6 +748,98 @@ GLAREX_EXTERN(const char *) glarex_ctx_cache_dir(const glarex_ctx *ctx);
  */
 GLAREX_EXTERN(int) glarex_yaml_parse(json_t **out, const char *text, size_t len,
                                      const char *source, glarex_error *err);
+
+/**
+ * Forgets every remembered resolution of the artifacts named `name`, or of the
+ * artifact with id `id` (give one, the other NULL), for every identity: in this
+ * context's memory and in the cache directory's index, so every process using that
+ * directory asks the store again. Call it after changing the store (glarex's own
+ * commands do). Content stays cached: it is addressed by sha256.
+ */
+GLAREX_EXTERN(int) glarex_ctx_invalidate(glarex_ctx *ctx, const char *name, const char *id,
+                                         glarex_error *err);
+
+/* }==================================================================== */
+
+/* {====================================================================
+ * Requests: who asks, for which execution, as of when
+ *
+ * One context serves many identities at once (a workflow engine evaluates the
+ * workflows of every project). A glarex_request carries one caller's credentials, the
+ * execution it serves, the workflow whose own resources glare('key') names, and the
+ * time it resolves "as of". Every resolution belongs to a scope: the store's identity
+ * (its normalised URL and artifact type, or a local store's own random id) plus the
+ * credentials' identity. A resolution is only ever served to its own scope, in memory
+ * and on disk; content is shared by sha256, but reached only through a resolution made
+ * in the asking scope (see docs/cache.md).
+ *
+ * Threads: a request is immutable once made; any number of threads may use one.
+ * It borrows its context, which must outlive it. The context's own calls
+ * (glarex_fetch, ...) use the context's own identity, as a request made with no
+ * options would.
+ * ==================================================================== */
+
+typedef struct glarex_request glarex_request;
+
+typedef struct glarex_request_options {
+    unsigned int version;
+
+    /** Sent as X-Auth-Token for this request's store calls. NULL: the context's own
+     * credentials (token or noauth headers). */
+    const char *auth_token;
+    /** Who the token belongs to, as the identity service reported it (Keystone's
+     * token data, Mistral's security context). When project_id is set, resolutions are
+     * scoped by project, user and roles, so a renewed token keeps its cache; otherwise
+     * by the trusted-auth "user:project:roles" text of the token, or by a digest of the
+     * token (never the token itself). `roles` is comma-separated. */
+    const char *project_id;
+    const char *user_id;
+    const char *roles;
+
+    /** The execution served (e.g. Mistral's execution id): named in messages. */
+    const char *execution_id;
+    /** The workflow whose resources glare('key') and glare://key name: "name" or
+     * "name@version". Without a version, the highest active one as of `as_of_ms`. */
+    const char *workflow;
+    /** Resolve `latest` and ranges as of this time, milliseconds since the epoch
+     * (a Mistral execution's start): every call with the same time gets the same
+     * version, on any host, whatever is published later. 0 = now. */
+    int64_t as_of_ms;
+} glarex_request_options;
+
+#define GLAREX_REQUEST_OPTIONS_VERSION 1
+#define GLAREX_REQUEST_OPTIONS_INIT {.version = GLAREX_REQUEST_OPTIONS_VERSION}
+
+GLAREX_EXTERN(int) glarex_request_options_init(glarex_request_options *opts,
+                                               unsigned int version);
+
+/** Creates a request (new) on `ctx` (borrowed). Options and strings are copied.
+ * Errors: GLAREX_EINVALID (bad workflow text, a token unfit for a header). */
+GLAREX_EXTERN(int) glarex_request_new(glarex_request **out, glarex_ctx *ctx,
+                                      const glarex_request_options *opts, glarex_error *err);
+
+GLAREX_EXTERN(void) glarex_request_free(glarex_request *req);
+
+/** The scope's key: 64 hex digits naming the store and the credentials' identity,
+ * never the token (borrowed, lives as long as the request). */
+GLAREX_EXTERN(const char *) glarex_request_scope(const glarex_request *req);
+
+/** glarex_fetch as the request's caller. `name` may also be a resource of the
+ * request's workflow when `version` and `resource` are NULL (see glarex_request_fetch_uri). */
+GLAREX_EXTERN(int) glarex_request_fetch(glarex_blob **out, glarex_request *req,
+                                        const char *name, const char *version,
+                                        const char *resource, glarex_error *err);
+
+/** The one-argument glare(text): a glare:// URI, or a resource of the request's own
+ * workflow ("heal_vm_script.sh", "glare://heal_vm_script.sh", "glare:///dir/f.sh").
+ * A self reference with no workflow in the request is GLAREX_EINVALID. */
+GLAREX_EXTERN(int) glarex_request_fetch_uri(glarex_blob **out, glarex_request *req,
+                                            const char *text, glarex_error *err);
+
+/** glarex_resolve_explain as the request's caller. */
+GLAREX_EXTERN(int) glarex_request_explain(json_t **out, glarex_request *req, const char *uri,
+                                          const char *name, const char *version,
+                                          const char *resource, glarex_error *err);
 
 /* }==================================================================== */
 
@@ -891,6 +989,12 @@ GLAREX_EXTERN(int) glarex_eval_validate(glarex_eval *ev, const char *text, glare
  * borrowed); the result is new. Report failures through `err`. */
 typedef int (*glarex_eval_fn)(json_t **out, const json_t *args, const json_t *kwargs,
                               void *payload, glarex_error *err);
+
+/** Makes glare() and its siblings resolve as `req` (borrowed; it must outlive its use
+ * here) in later evaluations: its credentials, workflow and as-of time. NULL returns
+ * to the context's own identity. */
+GLAREX_EXTERN(int) glarex_eval_use_request(glarex_eval *ev, glarex_request *req,
+                                           glarex_error *err);
 
 /** Registers `fn` under `name` for YAQL (a function) and Jinja (a global and a filter).
  * Replaces an earlier registration of the same name; built-ins cannot be replaced. */

@@ -1,9 +1,12 @@
 /*
- * glarex_ctx: configuration, the pool of store connections, the in-memory table of
- * resolutions in front of the resolver, and the public fetch calls.
+ * glarex_ctx: configuration, the in-memory table of resolutions in front of the
+ * resolver, requests (who asks, as of when), and the public fetch calls.
  */
 #include "ctx.h"
 
+#include "clock.h"
+#include "ref.h"
+#include "scope.h"
 #include "store.h"
 
 #include <dirent.h>
@@ -25,20 +28,7 @@
 #define DEFAULT_TTL_LATEST_MS 10000
 #define DEFAULT_TTL_DRAFTED_MS 2000
 #define DEFAULT_TTL_NEGATIVE_MS 5000
-
-int64_t glarex__monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t glarex__now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#define DEFAULT_AS_OF_SKEW_MS 10000
 
 /* {======================================================================
  * Options
@@ -102,15 +92,6 @@ static char *default_cache_dir(void)
     return NULL;
 }
 
-/* The project of a trusted-auth token "user:project:roles", or NULL (new). */
-static char *token_project(const char *token)
-{
-    const char *a, *b;
-    if (!token || !(a = strchr(token, ':')) || !(b = strchr(a + 1, ':')) || strchr(b + 1, ':'))
-        return NULL;
-    return strndup(a + 1, (size_t)(b - a - 1));
-}
-
 static int mkdir_p(const char *path)
 {
     char *copy = strdup(path);
@@ -132,6 +113,9 @@ static int mkdir_p(const char *path)
 }
 
 /* }====================================================================== */
+
+static int request_init(glarex_request *req, glarex_ctx *ctx, const glarex_request_options *o,
+                        glarex_error *err);
 
 int glarex_ctx_new(glarex_ctx **out, const glarex_ctx_options *opts, glarex_error *err)
 {
@@ -191,11 +175,12 @@ int glarex_ctx_new(glarex_ctx **out, const glarex_ctx_options *opts, glarex_erro
         o->ttl_drafted_ms = 0;
     if (o->ttl_negative_ms < 0)
         o->ttl_negative_ms = 0;
-
-    ctx->project = o->project ? strdup(o->project)
-                              : token_project(o->store.client.auth_token);
-    if (!ctx->project && o->store.client.noauth_project)
-        ctx->project = strdup(o->store.client.noauth_project);
+    if (!o->as_of_skew_ms)
+        o->as_of_skew_ms = DEFAULT_AS_OF_SKEW_MS;
+    if (o->as_of_skew_ms < 0)
+        o->as_of_skew_ms = 0;
+    glarex__pool_init(&ctx->pool, &o->store);
+    ctx->pool_ready = 1;
 
     ctx->cache_dir = o->cache_dir ? strdup(o->cache_dir) : default_cache_dir();
     if (!ctx->cache_dir) {
@@ -224,10 +209,21 @@ int glarex_ctx_new(glarex_ctx **out, const glarex_ctx_options *opts, glarex_erro
         goto fail;
 
     /* Open one store now so a bad URL or unreadable store directory fails here, not
-     * at the first glare() call. */
+     * at the first glare() call; it also names the store's identity. */
     if ((rc = glarex_store_open(&probe, &o->store, err)) < 0)
         goto fail;
-    ctx->idle[ctx->nidle++] = probe;
+    rc = glarex__store_identity(&ctx->store_identity, glarex_store_url(probe),
+                                glarex__store_local_id(probe), o->type_name, err);
+    glarex__pool_adopt(&ctx->pool, probe);
+    if (rc < 0)
+        goto fail;
+    ctx->resolver.opts = o;
+    ctx->resolver.store_identity = ctx->store_identity;
+    ctx->resolver.index_dir = ctx->index_dir;
+    ctx->resolver.cache = ctx->cache;
+    ctx->resolver.pool = &ctx->pool;
+    if ((rc = request_init(&ctx->own, ctx, NULL, err)) < 0)
+        goto fail;
 
     *out = ctx;
     return 0;
@@ -238,6 +234,8 @@ fail:
 }
 
 static void totals_record(glarex_ctx *ctx);
+static void request_dispose(glarex_request *req);
+static void resolution_free(glarex__resolution *r);
 
 void glarex_ctx_free(glarex_ctx *ctx)
 {
@@ -248,61 +246,26 @@ void glarex_ctx_free(glarex_ctx *ctx)
         glarex__resolution *r = ctx->buckets[i];
         while (r) {
             glarex__resolution *next = r->next;
-            free(r->k1);
-            free(r->k2);
-            free(r->k3);
-            free(r->neg_message);
-            glarex_blob_free(r->blob);
-            free(r);
+            resolution_free(r);
             r = next;
         }
     }
-    for (size_t i = 0; i < ctx->nidle; i++)
-        glarex_store_free(ctx->idle[i]);
+    request_dispose(&ctx->own);
+    if (ctx->pool_ready)
+        glarex__pool_dispose(&ctx->pool);
     glarex__cache_free(ctx->cache);
     for (size_t i = 0; i < ctx->nstrings; i++)
         free(ctx->strings[i]);
     free(ctx->cache_dir);
     free(ctx->index_dir);
-    free(ctx->project);
+    free(ctx->store_identity);
     pthread_mutex_destroy(&ctx->lock);
     pthread_cond_destroy(&ctx->cond);
     free(ctx);
 }
 
 /* {======================================================================
- * Store pool: a store is used by one thread at a time
- * ====================================================================== */
-
-int glarex__ctx_store_take(glarex_store **out, glarex_ctx *ctx, glarex_error *err)
-{
-    *out = NULL;
-    pthread_mutex_lock(&ctx->lock);
-    if (ctx->nidle > 0)
-        *out = ctx->idle[--ctx->nidle];
-    pthread_mutex_unlock(&ctx->lock);
-    if (*out)
-        return 0;
-    return glarex_store_open(out, &ctx->opts.store, err);
-}
-
-void glarex__ctx_store_give(glarex_ctx *ctx, glarex_store *store)
-{
-    if (!store)
-        return;
-    pthread_mutex_lock(&ctx->lock);
-    if (ctx->nidle < sizeof(ctx->idle) / sizeof(ctx->idle[0])) {
-        ctx->idle[ctx->nidle++] = store;
-        store = NULL;
-    }
-    pthread_mutex_unlock(&ctx->lock);
-    glarex_store_free(store);
-}
-
-/* }====================================================================== */
-
-/* {======================================================================
- * The resolution table: answers by the caller's own text, within their TTL
+ * Requests
  * ====================================================================== */
 
 static uint64_t hash_part(uint64_t h, const char *s)
@@ -315,38 +278,185 @@ static uint64_t hash_part(uint64_t h, const char *s)
     return (h ^ 0xff) * 1099511628211ULL;
 }
 
+static void request_dispose(glarex_request *req)
+{
+    free(req->token);
+    free(req->project);
+    free(req->execution_id);
+    free(req->wf_name);
+    free(req->wf_version);
+    memset(req, 0, sizeof(*req));
+}
+
+/* Splits "name[@version]" into the request's workflow. */
+static int set_workflow(glarex_request *req, const char *workflow, glarex_error *err)
+{
+    const char *at = strrchr(workflow, '@');
+    if (!*workflow || at == workflow || (at && !at[1]))
+        return glarex__error_set(err, GLAREX_EINVALID,
+                                 "workflow '%s' is not NAME or NAME@VERSION", workflow);
+    req->wf_name = at ? strndup(workflow, (size_t)(at - workflow)) : strdup(workflow);
+    if (at)
+        req->wf_version = strdup(at + 1);
+    if (!req->wf_name || (at && !req->wf_version))
+        return GLAREX_ENOMEM_SET(err);
+    return 0;
+}
+
+/* Fills `req` for `ctx`; NULL options: the context's own identity. */
+static int request_init(glarex_request *req, glarex_ctx *ctx, const glarex_request_options *o,
+                        glarex_error *err)
+{
+    const glarex_client_options *c = &ctx->opts.store.client;
+    glarex__creds creds = {c->auth_token, c->noauth_project, c->noauth_user, c->noauth_roles,
+                           NULL, NULL, NULL};
+    char *owned = NULL;
+    const char *project;
+    int ok = 1, rc;
+
+    memset(req, 0, sizeof(*req));
+    req->ctx = ctx;
+    if (o && o->auth_token) {
+        creds = (glarex__creds){o->auth_token, NULL, NULL, NULL,
+                                o->project_id, o->user_id, o->roles};
+        req->token = glarex__strdup_opt(o->auth_token, &ok);
+    }
+    if ((rc = glarex__scope_key(req->scope, ctx->store_identity, &creds, err)) < 0)
+        return rc;
+    req->scope_hash = hash_part(14695981039346656037ULL, req->scope);
+    project = !o && ctx->opts.project ? ctx->opts.project : glarex__creds_project(&creds, &owned);
+    req->project = owned ? owned : glarex__strdup_opt(project, &ok);
+    if (o) {
+        req->execution_id = glarex__strdup_opt(o->execution_id, &ok);
+        req->as_of_ms = o->as_of_ms > 0 ? o->as_of_ms : 0;
+    }
+    if (!ok)
+        return GLAREX_ENOMEM_SET(err);
+    if (o && o->workflow)
+        return set_workflow(req, o->workflow, err);
+    return 0;
+}
+
+int glarex_request_options_init(glarex_request_options *opts, unsigned int version)
+{
+    if (!opts || version != GLAREX_REQUEST_OPTIONS_VERSION)
+        return GLAREX_EINVALID;
+    memset(opts, 0, sizeof(*opts));
+    opts->version = version;
+    return 0;
+}
+
+int glarex_request_new(glarex_request **out, glarex_ctx *ctx, const glarex_request_options *opts,
+                       glarex_error *err)
+{
+    glarex_request_options none = GLAREX_REQUEST_OPTIONS_INIT;
+    glarex_request *req;
+    int rc;
+
+    GLAREX_ERROR_RESET(err);
+    GLAREX_ASSERT_ARG(err, out != NULL);
+    GLAREX_ASSERT_ARG(err, ctx != NULL);
+    *out = NULL;
+    if (!opts)
+        opts = &none;
+    if (opts->version != GLAREX_REQUEST_OPTIONS_VERSION)
+        return glarex__error_set(err, GLAREX_EINVALID,
+                                 "glarex_request_options version %u is not supported "
+                                 "(expected %d)",
+                                 opts->version, GLAREX_REQUEST_OPTIONS_VERSION);
+    if (opts->auth_token && (!*opts->auth_token || strpbrk(opts->auth_token, "\r\n")))
+        return glarex__error_set(err, GLAREX_EINVALID,
+                                 "the request's auth_token is empty or holds a line break");
+    if (!(req = malloc(sizeof(*req))))
+        return GLAREX_ENOMEM_SET(err);
+    if ((rc = request_init(req, ctx, opts, err)) < 0) {
+        request_dispose(req);
+        free(req);
+        return rc;
+    }
+    *out = req;
+    return 0;
+}
+
+void glarex_request_free(glarex_request *req)
+{
+    if (!req)
+        return;
+    request_dispose(req);
+    free(req);
+}
+
+const char *glarex_request_scope(const glarex_request *req)
+{
+    return req ? req->scope : NULL;
+}
+
+glarex_request *glarex__ctx_own_request(glarex_ctx *ctx)
+{
+    return &ctx->own;
+}
+
+/* }====================================================================== */
+
+/* {======================================================================
+ * The resolution table: answers by scope, time and the caller's own text, within
+ * their TTL
+ * ====================================================================== */
+
 static int same(const char *a, const char *b)
 {
     return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
-/* Finds or adds the record for the key; called with the lock held. */
-static glarex__resolution *lookup(glarex_ctx *ctx, char kind, const char *k1, const char *k2,
-                                  const char *k3, uint64_t hash, int create)
+static void resolution_free(glarex__resolution *r)
+{
+    free(r->k1);
+    free(r->k2);
+    free(r->k3);
+    free(r->neg_message);
+    glarex_blob_free(r->blob);
+    free(r);
+}
+
+/* Finds or adds the record for the key; called with the lock held. Expired records
+ * nobody is resolving are dropped from the chain on the way (a long-lived process sees
+ * endless new executions, so the table must not keep their answers forever). */
+static glarex__resolution *lookup(glarex_ctx *ctx, const glarex_request *req, char kind,
+                                  const char *k1, const char *k2, const char *k3,
+                                  uint64_t hash, int create)
 {
     size_t bucket = hash % GLAREX__RESOLUTION_BUCKETS;
-    glarex__resolution *r;
+    glarex__resolution *r, **link;
+    int64_t now = 0;
     int ok = 1;
 
-    for (r = ctx->buckets[bucket]; r; r = r->next)
-        if (r->hash == hash && r->kind == kind && same(r->k1, k1) && same(r->k2, k2) &&
+    for (link = &ctx->buckets[bucket]; (r = *link) != NULL;) {
+        if (r->hash == hash && r->kind == kind && r->as_of_ms == req->as_of_ms &&
+            memcmp(r->scope, req->scope, 64) == 0 && same(r->k1, k1) && same(r->k2, k2) &&
             same(r->k3, k3))
             return r;
+        if (create && !r->busy && (now ? now : (now = glarex__now_ms())) >= r->expires_ms &&
+            !(ctx->opts.offline && r->expires_ms)) {
+            *link = r->next;
+            resolution_free(r);
+            continue;
+        }
+        link = &r->next;
+    }
     if (!create)
         return NULL;
     r = calloc(1, sizeof(*r));
     if (!r)
         return NULL;
+    memcpy(r->scope, req->scope, sizeof(r->scope));
+    r->as_of_ms = req->as_of_ms;
     r->kind = kind;
     r->hash = hash;
     r->k1 = glarex__strdup_opt(k1, &ok);
     r->k2 = glarex__strdup_opt(k2, &ok);
     r->k3 = glarex__strdup_opt(k3, &ok);
     if (!ok) {
-        free(r->k1);
-        free(r->k2);
-        free(r->k3);
-        free(r);
+        resolution_free(r);
         return NULL;
     }
     r->next = ctx->buckets[bucket];
@@ -381,14 +491,24 @@ static int parse_key(glarex_ref **ref, char **label, glarex_ctx *ctx, char kind,
     return rc;
 }
 
-static int fetch(glarex_blob **out, glarex_ctx *ctx, char kind, const char *k1, const char *k2,
-                 const char *k3, long budget_ms, glarex_error *err)
+static void asker_of(glarex__asker *who, const glarex_request *req)
 {
-    uint64_t hash = hash_part(hash_part(hash_part(14695981039346656037ULL ^ (uint64_t)kind,
-                                                  k1),
-                                        k2),
-                              k3);
+    who->scope = req->scope;
+    who->token = req->token;
+    who->project = req->project;
+    who->as_of_ms = req->as_of_ms;
+}
+
+static int fetch(glarex_blob **out, glarex_request *req, char kind, const char *k1,
+                 const char *k2, const char *k3, long budget_ms, glarex_error *err)
+{
+    glarex_ctx *ctx = req->ctx;
+    uint64_t hash = hash_part(
+        hash_part(hash_part(req->scope_hash ^ (uint64_t)kind ^ (uint64_t)req->as_of_ms, k1),
+                  k2),
+        k3);
     glarex__resolution *r;
+    glarex__asker who;
     glarex_ref *ref = NULL;
     glarex_blob *blob = NULL;
     char *label = NULL;
@@ -397,7 +517,7 @@ static int fetch(glarex_blob **out, glarex_ctx *ctx, char kind, const char *k1, 
 
     *out = NULL;
     pthread_mutex_lock(&ctx->lock);
-    r = lookup(ctx, kind, k1, k2, k3, hash, 1);
+    r = lookup(ctx, req, kind, k1, k2, k3, hash, 1);
     if (!r) {
         pthread_mutex_unlock(&ctx->lock);
         return GLAREX_ENOMEM_SET(err);
@@ -418,9 +538,10 @@ static int fetch(glarex_blob **out, glarex_ctx *ctx, char kind, const char *k1, 
     r->busy = 1;
     pthread_mutex_unlock(&ctx->lock);
 
+    asker_of(&who, req);
     rc = parse_key(&ref, &label, ctx, kind, k1, k2, k3, err);
     if (rc == 0)
-        rc = glarex__resolve(&blob, &ttl, ctx, ref, label,
+        rc = glarex__resolve(&blob, &ttl, &ctx->resolver, &who, ref, label,
                              budget_ms > 0 ? glarex__monotonic_ms() + budget_ms : 0, NULL, err);
 
     pthread_mutex_lock(&ctx->lock);
@@ -449,17 +570,30 @@ static int fetch(glarex_blob **out, glarex_ctx *ctx, char kind, const char *k1, 
     return rc;
 }
 
-int glarex__ctx_fetch(glarex_blob **out, glarex_ctx *ctx, const char *name,
-                      const char *version, const char *resource, long budget_ms,
+/* Resolves glare(text): a URI, or a resource of the request's workflow. */
+static int fetch_text(glarex_blob **out, glarex_request *req, const char *text, long budget_ms,
                       glarex_error *err)
 {
-    return fetch(out, ctx, 'A', name, version, resource, budget_ms, err);
+    glarex_buf uri = GLAREX_BUF_INIT;
+    int rc = glarex__ref_self_uri(&uri, text, req->wf_name, req->wf_version, err);
+    if (rc < 0)
+        return rc;
+    rc = fetch(out, req, 'U', rc ? uri.ptr : text, NULL, NULL, budget_ms, err);
+    glarex_buf_dispose(&uri);
+    return rc;
 }
 
-int glarex__ctx_fetch_uri(glarex_blob **out, glarex_ctx *ctx, const char *uri,
-                          long budget_ms, glarex_error *err)
+int glarex__request_fetch(glarex_blob **out, glarex_request *req, const char *name,
+                          const char *version, const char *resource, long budget_ms,
+                          glarex_error *err)
 {
-    return fetch(out, ctx, 'U', uri, NULL, NULL, budget_ms, err);
+    return fetch(out, req, 'A', name, version, resource, budget_ms, err);
+}
+
+int glarex__request_fetch_uri(glarex_blob **out, glarex_request *req, const char *text,
+                              long budget_ms, glarex_error *err)
+{
+    return fetch_text(out, req, text, budget_ms, err);
 }
 
 int glarex_fetch(glarex_blob **out, glarex_ctx *ctx, const char *name, const char *version,
@@ -469,7 +603,7 @@ int glarex_fetch(glarex_blob **out, glarex_ctx *ctx, const char *name, const cha
     GLAREX_ASSERT_ARG(err, out != NULL);
     GLAREX_ASSERT_ARG(err, ctx != NULL);
     GLAREX_ASSERT_ARG(err, name != NULL);
-    return fetch(out, ctx, 'A', name, version, resource, 0, err);
+    return fetch(out, &ctx->own, 'A', name, version, resource, 0, err);
 }
 
 int glarex_fetch_uri(glarex_blob **out, glarex_ctx *ctx, const char *uri, glarex_error *err)
@@ -478,7 +612,27 @@ int glarex_fetch_uri(glarex_blob **out, glarex_ctx *ctx, const char *uri, glarex
     GLAREX_ASSERT_ARG(err, out != NULL);
     GLAREX_ASSERT_ARG(err, ctx != NULL);
     GLAREX_ASSERT_ARG(err, uri != NULL);
-    return fetch(out, ctx, 'U', uri, NULL, NULL, 0, err);
+    return fetch_text(out, &ctx->own, uri, 0, err);
+}
+
+int glarex_request_fetch(glarex_blob **out, glarex_request *req, const char *name,
+                         const char *version, const char *resource, glarex_error *err)
+{
+    GLAREX_ERROR_RESET(err);
+    GLAREX_ASSERT_ARG(err, out != NULL);
+    GLAREX_ASSERT_ARG(err, req != NULL);
+    GLAREX_ASSERT_ARG(err, name != NULL);
+    return fetch(out, req, 'A', name, version, resource, 0, err);
+}
+
+int glarex_request_fetch_uri(glarex_blob **out, glarex_request *req, const char *text,
+                             glarex_error *err)
+{
+    GLAREX_ERROR_RESET(err);
+    GLAREX_ASSERT_ARG(err, out != NULL);
+    GLAREX_ASSERT_ARG(err, req != NULL);
+    GLAREX_ASSERT_ARG(err, text != NULL);
+    return fetch_text(out, req, text, 0, err);
 }
 
 /* }====================================================================== */
@@ -568,8 +722,8 @@ void glarex_ctx_stats(glarex_stats *out, glarex_ctx *ctx)
     out->evictions = c.evictions_memory + c.evictions_disk;
     out->memory_bytes = c.memory_bytes;
     out->disk_bytes = c.disk_bytes;
-    out->resolutions = atomic_load(&ctx->resolutions);
-    out->revalidations = atomic_load(&ctx->revalidations);
+    out->resolutions = atomic_load(&ctx->resolver.resolutions);
+    out->revalidations = atomic_load(&ctx->resolver.revalidations);
 }
 
 /* {======================================================================
@@ -660,54 +814,35 @@ int glarex_cache_totals(glarex_stats *out, glarex_ctx *ctx, glarex_error *err)
     return 0;
 }
 
-void glarex__json_write_atomic(const char *path, const json_t *doc)
-{
-    char *tmp = NULL;
-    int fd;
-    char *text = json_dumps(doc, JSON_COMPACT);
-
-    if (!text || asprintf(&tmp, "%s.XXXXXX", path) < 0) {
-        free(text);
-        return;
-    }
-    fd = mkstemp(tmp);
-    if (fd >= 0) {
-        size_t len = strlen(text);
-        int ok = write(fd, text, len) == (ssize_t)len;
-        ok = close(fd) == 0 && ok;
-        if (!ok || rename(tmp, path) < 0)
-            unlink(tmp);
-    }
-    free(tmp);
-    free(text);
-}
-
 /* }====================================================================== */
 
 /* {======================================================================
  * Explain, cache maintenance
  * ====================================================================== */
 
-int glarex_resolve_explain(json_t **out, glarex_ctx *ctx, const char *uri, const char *name,
-                           const char *version, const char *resource, glarex_error *err)
+static int explain(json_t **out, glarex_request *req, const char *uri, const char *name,
+                   const char *version, const char *resource, glarex_error *err)
 {
+    glarex_ctx *ctx = req->ctx;
     glarex_ref *ref = NULL;
     glarex_blob *blob = NULL;
     glarex__cache_counters before, after;
+    glarex_buf self = GLAREX_BUF_INIT;
+    glarex__asker who;
     json_t *trace = NULL;
     char *label = NULL;
     int64_t ttl;
     int rc;
 
-    GLAREX_ERROR_RESET(err);
-    GLAREX_ASSERT_ARG(err, out != NULL);
-    GLAREX_ASSERT_ARG(err, ctx != NULL);
-    GLAREX_ASSERT_ARG(err, uri || name);
     *out = NULL;
-    rc = uri ? parse_key(&ref, &label, ctx, 'U', uri, NULL, NULL, err)
+    if (uri && (rc = glarex__ref_self_uri(&self, uri, req->wf_name, req->wf_version, err)) < 0)
+        return rc;
+    rc = uri ? parse_key(&ref, &label, ctx, 'U', self.ptr ? self.ptr : uri, NULL, NULL, err)
              : parse_key(&ref, &label, ctx, 'A', name, version, resource, err);
+    glarex_buf_dispose(&self);
     if (rc < 0)
         return rc;
+    asker_of(&who, req);
     trace = json_pack("{s:s}", "input", label);
     if (!trace) {
         rc = GLAREX_ENOMEM_SET(err);
@@ -716,7 +851,7 @@ int glarex_resolve_explain(json_t **out, glarex_ctx *ctx, const char *uri, const
     static const char *const kinds[] = {"", "exact", "latest", "range", "sha256", "id"};
     json_object_set_new(trace, "kind", json_string(kinds[glarex_ref_kind_of(ref)]));
     glarex__cache_stats(&before, ctx->cache);
-    rc = glarex__resolve(&blob, &ttl, ctx, ref, label, 0, trace, err);
+    rc = glarex__resolve(&blob, &ttl, &ctx->resolver, &who, ref, label, 0, trace, err);
     glarex__cache_stats(&after, ctx->cache);
     if (rc == 0) {
         json_object_set_new(trace, "sha256", json_string(blob->sha256));
@@ -738,6 +873,27 @@ done:
     glarex_ref_free(ref);
     free(label);
     return rc;
+}
+
+int glarex_resolve_explain(json_t **out, glarex_ctx *ctx, const char *uri, const char *name,
+                           const char *version, const char *resource, glarex_error *err)
+{
+    GLAREX_ERROR_RESET(err);
+    GLAREX_ASSERT_ARG(err, out != NULL);
+    GLAREX_ASSERT_ARG(err, ctx != NULL);
+    GLAREX_ASSERT_ARG(err, uri || name);
+    return explain(out, &ctx->own, uri, name, version, resource, err);
+}
+
+int glarex_request_explain(json_t **out, glarex_request *req, const char *uri,
+                           const char *name, const char *version, const char *resource,
+                           glarex_error *err)
+{
+    GLAREX_ERROR_RESET(err);
+    GLAREX_ASSERT_ARG(err, out != NULL);
+    GLAREX_ASSERT_ARG(err, req != NULL);
+    GLAREX_ASSERT_ARG(err, uri || name);
+    return explain(out, req, uri, name, version, resource, err);
 }
 
 typedef struct entry_forward {
@@ -803,30 +959,26 @@ int glarex_cache_gc(glarex_cache_gc_result *out, glarex_ctx *ctx, glarex_error *
     return rc;
 }
 
-/* Forgets every remembered resolution: in memory, and the index files on disk. */
-static void forget_resolutions(glarex_ctx *ctx)
+/* Marks every remembered resolution in memory as expired (rare: after a change). */
+static void expire_table(glarex_ctx *ctx)
 {
-    DIR *d;
-    struct dirent *e;
-
     pthread_mutex_lock(&ctx->lock);
     for (size_t i = 0; i < GLAREX__RESOLUTION_BUCKETS; i++)
         for (glarex__resolution *r = ctx->buckets[i]; r; r = r->next)
             if (!r->busy)
                 r->expires_ms = 0;
     pthread_mutex_unlock(&ctx->lock);
-    d = opendir(ctx->index_dir);
-    while (d && (e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        char *path = NULL;
-        if (asprintf(&path, "%s/%s", ctx->index_dir, e->d_name) >= 0) {
-            unlink(path);
-            free(path);
-        }
-    }
-    if (d)
-        closedir(d);
+}
+
+int glarex_ctx_invalidate(glarex_ctx *ctx, const char *name, const char *id, glarex_error *err)
+{
+    GLAREX_ERROR_RESET(err);
+    GLAREX_ASSERT_ARG(err, ctx != NULL);
+    GLAREX_ASSERT_ARG(err, (name != NULL) != (id != NULL));
+    /* every scope's answers: a table entry does not say which artifact a miss was for */
+    expire_table(ctx);
+    glarex__resolve_forget(&ctx->resolver, name, id);
+    return 0;
 }
 
 int glarex_cache_purge(glarex_cache_gc_result *out, glarex_ctx *ctx, glarex_error *err)
@@ -836,7 +988,8 @@ int glarex_cache_purge(glarex_cache_gc_result *out, glarex_ctx *ctx, glarex_erro
     GLAREX_ERROR_RESET(err);
     GLAREX_ASSERT_ARG(err, ctx != NULL);
     memset(&r, 0, sizeof(r));
-    forget_resolutions(ctx);
+    expire_table(ctx);
+    glarex__resolve_forget_all(&ctx->resolver);
     rc = glarex__cache_purge(&r, ctx->cache, err);
     copy_gc(out, &r);
     return rc;

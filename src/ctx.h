@@ -1,34 +1,33 @@
-/* Internals of glarex_ctx shared by ctx.c (configuration, pools, public calls) and
- * resolve.c (reference -> artifact -> blob, with TTLs and the on-disk index). */
+/* Internals of glarex_ctx: configuration, the in-memory table of resolutions in front
+ * of the resolver (src/resolve.c), requests, and the calls the evaluator makes. */
 #ifndef GLAREX_CTX_H
 #define GLAREX_CTX_H
 
-#include "cache.h"
-#include "common.h"
+#include "pool.h"
+#include "resolve.h"
 
 #include <pthread.h>
-#include <stdatomic.h>
 
 #define GLAREX__RESOLUTION_BUCKETS 1024
 
-/* A resolved reference: what glarex_blob is. Immutable once published; reference
- * counted, so a hit hands out the same record without copying or allocating. */
-struct glarex_blob {
-    atomic_uint refs;
-    char *id, *name, *version, *owner, *status;
-    char *field; /* the blob field, or the dict field holding `key` */
-    char *key;   /* NULL for a plain blob field */
-    char sha256[65];
-    char md5[33];
-    uint64_t size;
-    char *content_type;
-    glarex__content *content;
+/* Who asks, for which execution and workflow, as of when (see glarex.h). */
+struct glarex_request {
+    glarex_ctx *ctx;
+    char scope[65];      /* glarex__scope_key of the store and the credentials */
+    uint64_t scope_hash; /* seeds the table hash of every key of this request */
+    char *token;         /* sent instead of the context's credentials, or NULL */
+    char *project;       /* the project the credentials act for, or NULL */
+    char *execution_id;
+    char *wf_name, *wf_version; /* the workflow of self references, or NULL */
+    int64_t as_of_ms;
 };
 
-/* One remembered resolution, keyed by the text the caller gave (so a hit needs no
- * parsing): kind 'A' (name, version, resource) or 'U' (uri). */
+/* One remembered resolution, keyed by scope, time and the text the caller gave (so a
+ * hit needs no parsing): kind 'A' (name, version, resource) or 'U' (uri). */
 typedef struct glarex__resolution {
     struct glarex__resolution *next; /* bucket chain */
+    char scope[65];
+    int64_t as_of_ms;
     char kind;
     char *k1, *k2, *k3;
     uint64_t hash;
@@ -45,51 +44,27 @@ struct glarex_ctx {
     size_t nstrings;
     char *cache_dir;
     char *index_dir;
-    char *project;
+    char *store_identity;
     glarex__cache *cache;
+    glarex__pool pool;
+    glarex__resolver resolver;
+    glarex_request own; /* the context's own identity */
+    int pool_ready;      /* the pool is initialised (ctx_free after a failed new) */
 
-    pthread_mutex_t lock; /* the resolution table and the store pool */
+    pthread_mutex_t lock; /* the resolution table */
     pthread_cond_t cond;  /* a resolution finished */
     glarex__resolution *buckets[GLAREX__RESOLUTION_BUCKETS];
-
-    glarex_store *idle[8]; /* stores not in use by any thread */
-    size_t nidle;
-
-    atomic_ullong resolutions;
-    atomic_ullong revalidations;
 };
 
-/* A store for this thread's use, from the pool or new; give it back when done. */
-int glarex__ctx_store_take(glarex_store **out, glarex_ctx *ctx, glarex_error *err);
-void glarex__ctx_store_give(glarex_ctx *ctx, glarex_store *store);
+/* glarex_request_fetch / glarex_request_fetch_uri with a time budget in ms for
+ * requests (<= 0: none). */
+int glarex__request_fetch(glarex_blob **out, glarex_request *req, const char *name,
+                          const char *version, const char *resource, long budget_ms,
+                          glarex_error *err);
+int glarex__request_fetch_uri(glarex_blob **out, glarex_request *req, const char *text,
+                              long budget_ms, glarex_error *err);
 
-/* Wall clock in milliseconds since the epoch (TTLs are shared between processes). */
-int64_t glarex__now_ms(void);
-
-/* glarex_fetch / glarex_fetch_uri with a time budget in ms for requests (<= 0: none). */
-int glarex__ctx_fetch(glarex_blob **out, glarex_ctx *ctx, const char *name,
-                      const char *version, const char *resource, long budget_ms,
-                      glarex_error *err);
-int glarex__ctx_fetch_uri(glarex_blob **out, glarex_ctx *ctx, const char *uri,
-                          long budget_ms, glarex_error *err);
-
-/* Resolves `ref` (borrowed) to a new blob, asking the store (or, offline or within a
- * TTL, the on-disk index). `label` names the reference in messages. Sets *ttl_ms to
- * how long the answer may be trusted (-1: forever). Requests to the store are bounded
- * by `deadline_ms` (CLOCK_MONOTONIC ms; 0: no bound). When `trace` is not NULL, each
- * step is recorded in it (see glarex_resolve_explain). */
-int glarex__resolve(glarex_blob **out, int64_t *ttl_ms, glarex_ctx *ctx,
-                    const glarex_ref *ref, const char *label, int64_t deadline_ms,
-                    json_t *trace, glarex_error *err);
-
-/* CLOCK_MONOTONIC in milliseconds (deadlines). */
-int64_t glarex__monotonic_ms(void);
-
-/* Writes `doc` to `path` atomically (temp + rename): readers see the old file or the
- * new one. Best effort: a failure leaves the old file. */
-void glarex__json_write_atomic(const char *path, const json_t *doc);
-
-/* The TTL of a negative answer. */
-int64_t glarex__ttl_negative(const glarex_ctx *ctx);
+/* The context's own request. */
+glarex_request *glarex__ctx_own_request(glarex_ctx *ctx);
 
 #endif

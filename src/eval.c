@@ -45,6 +45,7 @@ typedef struct blob_memo {
 struct glarex_eval {
     lua_State *L;
     glarex_ctx *ctx;
+    glarex_request *req; /* whose glare() calls these are: the context's own or a caller's */
     glarex_eval_options opts;
 
     size_t mem_used;
@@ -786,9 +787,9 @@ static int fetch_glare(lua_State *L, glarex_eval *ev, int kind, const char *fnam
         rc = glarex__error_set(&e, GLAREX_EDEADLINE, "no time left to fetch before the "
                                                      "evaluation deadline");
     else if (n == 1)
-        rc = glarex__ctx_fetch_uri(&blob, ev->ctx, a[0], left, &e);
+        rc = glarex__request_fetch_uri(&blob, ev->req, a[0], left, &e);
     else
-        rc = glarex__ctx_fetch(&blob, ev->ctx, a[0], a[1], a[2], left, &e);
+        rc = glarex__request_fetch(&blob, ev->req, a[0], a[1], a[2], left, &e);
     /* the fetch is bounded by the deadline: running out of time there is the deadline */
     if (ev->running &&
         (rc == GLAREX_EDEADLINE || (deadline_passed(ev) && (rc == 0 || rc == GLAREX_ETIMEOUT))))
@@ -1188,6 +1189,7 @@ int glarex_eval_new(glarex_eval **out, glarex_ctx *ctx, const glarex_eval_option
     if (!ev->opts.template_cache)
         ev->opts.template_cache = DEFAULT_TEMPLATE_CACHE;
     ev->ctx = ctx;
+    ev->req = ctx ? glarex__ctx_own_request(ctx) : NULL;
     ev->bound_ref = LUA_NOREF;
 
     ev->L = lua_newstate(limited_alloc, ev);
@@ -1220,6 +1222,17 @@ void glarex_eval_free(glarex_eval *ev)
         free(ev->fns[i].name);
     free(ev->fns);
     free(ev);
+}
+
+int glarex_eval_use_request(glarex_eval *ev, glarex_request *req, glarex_error *err)
+{
+    GLAREX_ERROR_RESET(err);
+    GLAREX_ASSERT_ARG(err, ev != NULL);
+    if (req && req->ctx != ev->ctx)
+        return glarex__error_set(err, GLAREX_EINVALID,
+                                 "the request belongs to another context than the evaluator");
+    ev->req = req ? req : ev->ctx ? glarex__ctx_own_request(ev->ctx) : NULL;
+    return 0;
 }
 
 int glarex_eval_register(glarex_eval *ev, const char *name, glarex_eval_fn fn, void *payload,

@@ -1034,6 +1034,60 @@ int glarex_ref_format(glarex_buf *out, const glarex_ref *ref)
     return 0;
 }
 
+int glarex__ref_self_uri(glarex_buf *out, const char *text, const char *wf_name,
+                         const char *wf_version, glarex_error *err)
+{
+    static const char scheme[] = "glare://";
+    const size_t slen = sizeof(scheme) - 1;
+    const char *key = text;
+    int encoded = 0;
+    size_t n;
+    char *uri;
+
+    out->ptr = NULL;
+    out->size = 0;
+    if (strncasecmp(text, scheme, slen) == 0) {
+        const char *rest = text + slen;
+        if (rest[0] != '/' && strpbrk(rest, "/?#@{},"))
+            return 0; /* an ordinary URI: it names its artifact */
+        key = rest[0] == '/' ? rest + 1 : rest;
+        encoded = 1;
+    } else if (!*text || strstr(text, "://")) {
+        return glarex__error_set(err, GLAREX_EINVALID,
+                                 "glare('%.200s') is neither a glare:// URI nor the name of a "
+                                 "resource of the running workflow",
+                                 text);
+    }
+    if (!*key)
+        return glarex__error_set(err, GLAREX_EINVALID,
+                                 "glare('%.200s') names no resource: write glare('KEY') or "
+                                 "glare://KEY for a resource of the running workflow",
+                                 text);
+    if (!wf_name)
+        return glarex__error_set(
+            err, GLAREX_EINVALID,
+            "glare('%.200s') names a resource of the running workflow, but no workflow is "
+            "known here: name it (glarex --workflow NAME[@VERSION], or the request's "
+            "workflow), or write glare('NAME', 'VERSION', '%.200s')",
+            text, key);
+    n = slen + encode(NULL, wf_name, NAME_SPECIAL) + 1 +
+        (wf_version ? strlen(wf_version) : 6) + 1 +
+        (encoded ? strlen(key) : encode(NULL, key, KEY_SPECIAL));
+    if (!(uri = malloc(n + 1)))
+        return GLAREX_ENOMEM_SET(err);
+    memcpy(uri, scheme, slen);
+    size_t o = slen + encode(uri + slen, wf_name, NAME_SPECIAL);
+    o += (size_t)sprintf(uri + o, "@%s/", wf_version ? wf_version : "latest");
+    if (encoded)
+        o += (size_t)sprintf(uri + o, "%s", key);
+    else
+        o += encode(uri + o, key, KEY_SPECIAL);
+    uri[o] = '\0';
+    out->ptr = uri;
+    out->size = o;
+    return 1;
+}
+
 int glarex__ref_filters(glarex__ref_query *out, const glarex_ref *ref)
 {
     size_t n = 0;

@@ -4,7 +4,8 @@
 
 #include "common.h"
 
-#define GLAREX__REF_MAX_FILTERS 4
+/* A reference needs at most four; the resolver adds one (as-of time). */
+#define GLAREX__REF_MAX_FILTERS 5
 
 /*
  * How to find the artifacts a reference can name on a Glare server (or a store that
@@ -28,6 +29,19 @@ typedef struct glarex__ref_query {
 
 /* Fills `out` for `ref`. Returns 0, or GLAREX_EINVALID for NULL arguments. */
 int glarex__ref_filters(glarex__ref_query *out, const glarex_ref *ref);
+
+/*
+ * Self references: the one argument of glare(text) may name a resource of the running
+ * workflow's own artifact instead of a URI: a plain key ("heal.sh", taken literally),
+ * "glare://KEY" (no '/', '?', '#', '@', '{', '}' or ',' after the scheme) or
+ * "glare:///KEY" (percent-encoded, like any URI). For those, writes the equivalent
+ * URI naming the workflow `wf_name` at `wf_version` (NULL: latest) into `out` (new)
+ * and returns 1. Returns 0 for an ordinary glare:// URI (out untouched), and
+ * GLAREX_EINVALID when `text` is neither, or when it is a self reference but
+ * `wf_name` is NULL (no workflow is known).
+ */
+int glarex__ref_self_uri(glarex_buf *out, const char *text, const char *wf_name,
+                         const char *wf_version, glarex_error *err);
 
 /* The Glare filter operator of a range bound ("gt", "gte", "lt", "lte"), or NULL. */
 const char *glarex__ref_op_name(glarex_ref_op op);

@@ -7,12 +7,19 @@
  * answer is kept for a TTL in an on-disk index shared by the processes of a host:
  * within it a reference costs no request at all; after it one metadata request
  * revalidates it, and content is fetched only if its sha256 changed.
+ *
+ * Every answer belongs to the scope that asked (store and credentials): the index file
+ * of an answer is named by a digest of the scope, the "as of" time and the reference,
+ * so no other scope can find it. Content is reached only through such an answer.
  */
-#include "ctx.h"
+#include "resolve.h"
 
+#include "clock.h"
 #include "digest.h"
 #include "ref.h"
 #include "store.h"
+
+#include <dirent.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -117,8 +124,8 @@ static void describe_candidates(char *out, size_t size, const json_t *arts)
 }
 
 /* Picks one artifact among `arts` (all equally good matches). */
-static int pick_one(const json_t **out, glarex_ctx *ctx, const json_t *arts, const char *label,
-                    glarex_error *err)
+static int pick_one(const json_t **out, const glarex__resolver *rv, const glarex__asker *who,
+                    const json_t *arts, const char *label, glarex_error *err)
 {
     size_t n = json_array_size(arts);
     char list[400];
@@ -127,13 +134,13 @@ static int pick_one(const json_t **out, glarex_ctx *ctx, const json_t *arts, con
         *out = json_array_get(arts, 0);
         return 0;
     }
-    if (ctx->opts.prefer_own_project && ctx->project) {
+    if (rv->opts->prefer_own_project && who->project) {
         const json_t *own = NULL;
         size_t nown = 0, i;
         json_t *a;
         json_array_foreach(arts, i, a) {
             const char *owner = str_field(a, "owner");
-            if (owner && strcmp(owner, ctx->project) == 0) {
+            if (owner && strcmp(owner, who->project) == 0) {
                 own = a;
                 nown++;
             }
@@ -218,10 +225,33 @@ static void trace_set(json_t *trace, const char *key, json_t *value)
         json_decref(value);
 }
 
-static int find_artifact(json_t **out, glarex_ctx *ctx, glarex_store *store,
-                         const glarex_ref *ref, const char *label, json_t *trace,
-                         glarex_error *err)
+/* The activation-time bound of an as-of resolution in seconds since the epoch: an
+ * artifact counts when activated before it. Glare keeps whole seconds, so the second
+ * of `as_of + skew` itself is included. 0 when the reference does not depend on time. */
+static int64_t as_of_bound_s(const glarex__resolver *rv, const glarex__asker *who,
+                             const glarex_ref *ref)
 {
+    glarex_ref_kind kind = glarex_ref_kind_of(ref);
+    if (who->as_of_ms <= 0 || (kind != GLAREX_REF_LATEST && kind != GLAREX_REF_RANGE))
+        return 0;
+    return (who->as_of_ms + rv->opts->as_of_skew_ms) / 1000 + 1;
+}
+
+static void format_utc(char out[32], int64_t seconds)
+{
+    struct tm tm;
+    time_t t = (time_t)seconds;
+    gmtime_r(&t, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int find_artifact(json_t **out, const glarex__resolver *rv, const glarex__asker *who,
+                         glarex_store *store, const glarex_ref *ref, const char *label,
+                         json_t *trace, glarex_error *err)
+{
+    const char *type_name = rv->opts->type_name;
+    int64_t bound_s = as_of_bound_s(rv, who, ref);
+    char before[32];
     glarex__ref_query q;
     glarex_list_options lo = GLAREX_LIST_OPTIONS_INIT;
     json_t *arts = NULL, *top = NULL;
@@ -232,13 +262,20 @@ static int find_artifact(json_t **out, glarex_ctx *ctx, glarex_store *store,
     *out = NULL;
     if ((rc = glarex__ref_filters(&q, ref)) < 0)
         return glarex__error_set(err, rc, "%s: cannot build the store query", label);
+    if (bound_s) {
+        /* as of a time: the highest version among those activated before it */
+        format_utc(before, bound_s);
+        q.filters[q.nfilters++] = (glarex_filter){"activated_at", "lt", before};
+        q.latest = 0;
+        q.sort = "version:desc";
+    }
     if (trace)
         trace_set(trace, "query", query_json(&q));
     if (q.id) {
-        rc = glarex_store_get(out, store, ctx->opts.type_name, q.id, err);
+        rc = glarex_store_get(out, store, type_name, q.id, err);
         if (rc == GLAREX_ENOTFOUND)
-            glarex__error_set(err, rc, "%s: no %s artifact with id %s", label,
-                              ctx->opts.type_name, q.id);
+            glarex__error_set(err, rc, "%s: no %s artifact with id %s", label, type_name,
+                              q.id);
         return rc;
     }
 
@@ -246,7 +283,7 @@ static int find_artifact(json_t **out, glarex_ctx *ctx, glarex_store *store,
     lo.nfilters = q.nfilters;
     lo.latest = q.latest;
     lo.sort = q.sort;
-    if ((rc = glarex_store_list(&arts, store, ctx->opts.type_name, &lo, err)) < 0)
+    if ((rc = glarex_store_list(&arts, store, type_name, &lo, err)) < 0)
         return rc;
     if (!json_is_array(arts)) {
         json_decref(arts);
@@ -287,7 +324,7 @@ static int find_artifact(json_t **out, glarex_ctx *ctx, glarex_store *store,
                                    "%s: no active version of '%s' has a %s with sha256 %s",
                                    label, glarex_ref_name(ref), what, glarex_ref_sha256(ref));
         else
-            rc = pick_one(&chosen, ctx, top, label, err);
+            rc = pick_one(&chosen, rv, who, top, label, err);
         break;
     }
     case GLAREX_REF_RANGE:
@@ -298,22 +335,22 @@ static int find_artifact(json_t **out, glarex_ctx *ctx, glarex_store *store,
             break;
         }
         if (json_array_size(top) == 0)
-            rc = glarex__error_set(err, GLAREX_ENOTFOUND, "%s: no active version of '%s'%s",
+            rc = glarex__error_set(err, GLAREX_ENOTFOUND, "%s: no active version of '%s'%s%s%s",
                                    label, glarex_ref_name(ref),
                                    glarex_ref_kind_of(ref) == GLAREX_REF_RANGE
                                        ? " in the range"
-                                       : "");
+                                       : "",
+                                   bound_s ? " activated before " : "", bound_s ? before : "");
         else
-            rc = pick_one(&chosen, ctx, top, label, err);
+            rc = pick_one(&chosen, rv, who, top, label, err);
         break;
     default:
         if (json_array_size(arts) == 0)
             rc = glarex__error_set(err, GLAREX_ENOTFOUND,
                                    "%s: no artifact '%s' version %s in %s", label,
-                                   glarex_ref_name(ref), glarex_ref_version(ref),
-                                   ctx->opts.type_name);
+                                   glarex_ref_name(ref), glarex_ref_version(ref), type_name);
         else
-            rc = pick_one(&chosen, ctx, arts, label, err);
+            rc = pick_one(&chosen, rv, who, arts, label, err);
         break;
     }
     if (rc == 0)
@@ -329,16 +366,112 @@ static int find_artifact(json_t **out, glarex_ctx *ctx, glarex_store *store,
  * The on-disk index: one small JSON file per canonical reference
  * ====================================================================== */
 
-static int index_path(char **out, glarex_ctx *ctx, const char *canon)
+/* The folder holding every answer about one artifact name (or id) of this store:
+ * index/<sha256 of store, "name" or "id", and the value>. */
+static char *group_dir(const glarex__resolver *rv, const char *what, const char *value)
 {
-    char sha[65], md5[33];
-    if (glarex__digest_buffer(canon, strlen(canon), sha, md5) < 0)
-        return -1;
-    if (asprintf(out, "%s/%s.json", ctx->index_dir, sha) < 0) {
+    char sha[65], *text = NULL, *dir = NULL;
+    if (asprintf(&text, "%s\n%s\n%s", rv->store_identity, what, value) < 0)
+        return NULL;
+    if (glarex__digest_buffer(text, strlen(text), sha, NULL) == 0 &&
+        asprintf(&dir, "%s/%s", rv->index_dir, sha) < 0)
+        dir = NULL;
+    free(text);
+    return dir;
+}
+
+/* The index file of (scope, as-of bound, canonical reference) (new). */
+static int index_path(char **out, const glarex__resolver *rv, const glarex__asker *who,
+                      const glarex_ref *ref, int64_t bound_s, const char *canon)
+{
+    char sha[65], *text = NULL, *dir;
+    int id = glarex_ref_kind_of(ref) == GLAREX_REF_ID;
+
+    *out = NULL;
+    dir = group_dir(rv, id ? "id" : "name", id ? glarex_ref_id(ref) : glarex_ref_name(ref));
+    if (dir && asprintf(&text, "%s\n%lld\n%s", who->scope, (long long)bound_s, canon) >= 0 &&
+        glarex__digest_buffer(text, strlen(text), sha, NULL) == 0 &&
+        asprintf(out, "%s/%s.json", dir, sha) < 0)
         *out = NULL;
-        return -1;
+    free(text);
+    free(dir);
+    return *out ? 0 : -1;
+}
+
+/* Records an answer in the index (best effort: a reader then asks the store). */
+static void index_write(const char *path, const json_t *rec)
+{
+    char *dir = strdup(path), *slash;
+    if (!dir)
+        return;
+    if ((slash = strrchr(dir, '/')) != NULL) {
+        *slash = '\0';
+        mkdir(dir, 0700);
     }
-    return 0;
+    free(dir);
+    glarex__json_write_atomic(path, rec);
+}
+
+static void remove_dir_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        char *path = NULL;
+        if (e->d_name[0] == '.' || asprintf(&path, "%s/%s", dir, e->d_name) < 0)
+            continue;
+        unlink(path);
+        free(path);
+    }
+    if (d)
+        closedir(d);
+    rmdir(dir);
+}
+
+void glarex__resolve_forget(glarex__resolver *rv, const char *name, const char *id)
+{
+    char *dir = name ? group_dir(rv, "name", name) : id ? group_dir(rv, "id", id) : NULL;
+    if (dir)
+        remove_dir_files(dir);
+    free(dir);
+}
+
+void glarex__resolve_forget_all(glarex__resolver *rv)
+{
+    DIR *d = opendir(rv->index_dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        char *path = NULL;
+        if (e->d_name[0] == '.' || asprintf(&path, "%s/%s", rv->index_dir, e->d_name) < 0)
+            continue;
+        remove_dir_files(path); /* a group folder */
+        unlink(path);           /* an index file of an older layout */
+        free(path);
+    }
+    if (d)
+        closedir(d);
+}
+
+void glarex__json_write_atomic(const char *path, const json_t *doc)
+{
+    char *tmp = NULL;
+    int fd;
+    char *text = json_dumps(doc, JSON_COMPACT);
+
+    if (!text || asprintf(&tmp, "%s.XXXXXX", path) < 0) {
+        free(text);
+        return;
+    }
+    fd = mkstemp(tmp);
+    if (fd >= 0) {
+        size_t len = strlen(text);
+        int ok = write(fd, text, len) == (ssize_t)len;
+        ok = close(fd) == 0 && ok;
+        if (!ok || rename(tmp, path) < 0)
+            unlink(tmp);
+    }
+    free(tmp);
+    free(text);
 }
 
 static json_t *index_read(const char *path)
@@ -390,7 +523,8 @@ static glarex_blob *blob_from_record(const json_t *rec)
  * ====================================================================== */
 
 typedef struct fill_state {
-    glarex_ctx *ctx;
+    glarex__resolver *rv;
+    const glarex__asker *who;
     glarex_store *store; /* borrowed when set; otherwise taken from the pool on demand */
     int64_t deadline_ms;
     glarex_blob_loc loc;
@@ -405,29 +539,31 @@ static int fill_from_store(glarex_write_cb write, void *write_payload, void *fil
     int rc;
 
     if (!store) {
-        if ((rc = glarex__ctx_store_take(&store, f->ctx, err)) < 0)
+        if ((rc = glarex__pool_take(&store, f->rv->pool, f->who->token, err)) < 0)
             return rc;
         glarex__store_set_deadline(store, f->deadline_ms);
     }
     rc = glarex_store_download(NULL, store, &f->loc, &f->expect, write, write_payload, err);
     if (!f->store) {
         glarex__store_set_deadline(store, 0);
-        glarex__ctx_store_give(f->ctx, store);
+        glarex__pool_give(f->rv->pool, store, f->who->token);
     }
     return rc;
 }
 
-/* Attaches the cached content of `b` (downloading it if no process has it yet). */
-static int attach_content(glarex_blob *b, glarex_ctx *ctx, glarex_store *store,
-                          int64_t deadline_ms, glarex_error *err)
+/* Attaches the cached content of `b` (downloading it, as `who`, if no process has it
+ * yet). Only called with a blob record made in `who`'s scope. */
+static int attach_content(glarex_blob *b, glarex__resolver *rv, const glarex__asker *who,
+                          glarex_store *store, int64_t deadline_ms, glarex_error *err)
 {
     fill_state f;
 
     memset(&f, 0, sizeof(f));
-    f.ctx = ctx;
+    f.rv = rv;
+    f.who = who;
     f.store = store;
     f.deadline_ms = deadline_ms;
-    f.loc.type_name = ctx->opts.type_name;
+    f.loc.type_name = rv->opts->type_name;
     f.loc.id = b->id;
     f.loc.field = b->field;
     f.loc.key = b->key;
@@ -435,27 +571,27 @@ static int attach_content(glarex_blob *b, glarex_ctx *ctx, glarex_store *store,
     memcpy(f.expect.md5, b->md5, sizeof(f.expect.md5));
     f.expect.size = (int64_t)b->size;
     /* the store verifies the download against f.expect, so the cache need not */
-    return glarex__cache_get_verified(&b->content, ctx->cache, b->sha256, (int64_t)b->size,
+    return glarex__cache_get_verified(&b->content, rv->cache, b->sha256, (int64_t)b->size,
                                       b->content_type, fill_from_store, &f, err);
 }
 
 /* }====================================================================== */
 
-static int64_t ttl_for(const glarex_ctx *ctx, const glarex_ref *ref, const char *status)
+static int64_t ttl_for(const glarex__resolver *rv, const glarex_ref *ref, const char *status,
+                       int64_t bound_s)
 {
     glarex_ref_kind kind = glarex_ref_kind_of(ref);
     if (kind == GLAREX_REF_SHA256)
         return -1; /* pinned content: the answer cannot go stale */
     if (!status || strcmp(status, "active") != 0)
-        return ctx->opts.ttl_drafted_ms;
+        return rv->opts->ttl_drafted_ms;
+    /* as of a past time, a choice can only change by a delete: trust it like an exact
+     * version */
+    if (bound_s && bound_s * 1000 <= glarex__now_ms())
+        return rv->opts->ttl_exact_ms;
     if (kind == GLAREX_REF_LATEST || kind == GLAREX_REF_RANGE)
-        return ctx->opts.ttl_latest_ms;
-    return ctx->opts.ttl_exact_ms;
-}
-
-int64_t glarex__ttl_negative(const glarex_ctx *ctx)
-{
-    return ctx->opts.ttl_negative_ms;
+        return rv->opts->ttl_latest_ms;
+    return rv->opts->ttl_exact_ms;
 }
 
 static int64_t expiry(int64_t now, int64_t ttl)
@@ -463,10 +599,24 @@ static int64_t expiry(int64_t now, int64_t ttl)
     return ttl < 0 ? INT64_MAX : now + ttl;
 }
 
+/* Remembers a "not found" answer for the negative TTL. */
+static void remember_missing(int64_t *ttl_ms, const glarex__resolver *rv, const char *ipath,
+                             int code, const glarex_error *err)
+{
+    int64_t ttl = rv->opts->ttl_negative_ms;
+    json_t *rec = record_missing(code, err ? err->message : "not found",
+                                 expiry(glarex__now_ms(), ttl));
+    if (rec && ipath)
+        index_write(ipath, rec);
+    json_decref(rec);
+    *ttl_ms = ttl;
+}
+
 /* Resolves against the store and records the answer in the index. */
-static int resolve_remote(glarex_blob **out, int64_t *ttl_ms, glarex_ctx *ctx,
-                          const glarex_ref *ref, const char *label, const char *ipath,
-                          int64_t deadline_ms, json_t *trace, glarex_error *err)
+static int resolve_remote(glarex_blob **out, int64_t *ttl_ms, glarex__resolver *rv,
+                          const glarex__asker *who, const glarex_ref *ref, const char *label,
+                          const char *ipath, int64_t deadline_ms, json_t *trace,
+                          glarex_error *err)
 {
     glarex_store *store = NULL;
     json_t *art = NULL, *rec = NULL;
@@ -476,19 +626,14 @@ static int resolve_remote(glarex_blob **out, int64_t *ttl_ms, glarex_ctx *ctx,
     char what[300];
     int rc;
 
-    if ((rc = glarex__ctx_store_take(&store, ctx, err)) < 0)
+    if ((rc = glarex__pool_take(&store, rv->pool, who->token, err)) < 0)
         return rc;
     glarex__store_set_deadline(store, deadline_ms);
-    rc = find_artifact(&art, ctx, store, ref, label, trace, err);
+    rc = find_artifact(&art, rv, who, store, ref, label, trace, err);
     if (rc == 0 && trace)
         trace_set(trace, "chosen", candidate_json(art));
     if (rc == GLAREX_ENOTFOUND) {
-        int64_t ttl = glarex__ttl_negative(ctx);
-        rec = record_missing(rc, err ? err->message : "not found",
-                             expiry(glarex__now_ms(), ttl));
-        if (rec && ipath)
-            glarex__json_write_atomic(ipath, rec);
-        *ttl_ms = ttl;
+        remember_missing(ttl_ms, rv, ipath, rc, err);
         goto done;
     }
     if (rc < 0)
@@ -506,12 +651,7 @@ static int resolve_remote(glarex_blob **out, int64_t *ttl_ms, glarex_ctx *ctx,
         rc = glarex__error_set(err, GLAREX_ENOTFOUND, "%s: artifact '%s' %s (%s) has no %s",
                                label, str_field(art, "name"), str_field(art, "version"),
                                str_field(art, "id"), what);
-        int64_t ttl = glarex__ttl_negative(ctx);
-        rec = record_missing(rc, err ? err->message : "not found",
-                             expiry(glarex__now_ms(), ttl));
-        if (rec && ipath)
-            glarex__json_write_atomic(ipath, rec);
-        *ttl_ms = ttl;
+        remember_missing(ttl_ms, rv, ipath, rc, err);
         goto done;
     }
     if (str_field(bj, "status") && strcmp(str_field(bj, "status"), "active") != 0) {
@@ -535,50 +675,59 @@ static int resolve_remote(glarex_blob **out, int64_t *ttl_ms, glarex_ctx *ctx,
         rc = GLAREX_ENOMEM_SET(err);
         goto done;
     }
-    if ((rc = attach_content(b, ctx, store, deadline_ms, err)) < 0)
+    if ((rc = attach_content(b, rv, who, store, deadline_ms, err)) < 0)
         goto done;
 
-    *ttl_ms = ttl_for(ctx, ref, status);
+    *ttl_ms = ttl_for(rv, ref, status, as_of_bound_s(rv, who, ref));
     rec = record_found(b, expiry(glarex__now_ms(), *ttl_ms));
     if (rec && ipath)
-        glarex__json_write_atomic(ipath, rec);
+        index_write(ipath, rec);
     *out = b;
     b = NULL;
 
 done:
     glarex__store_set_deadline(store, 0);
-    glarex__ctx_store_give(ctx, store);
+    glarex__pool_give(rv->pool, store, who->token);
     glarex_blob_free(b);
     json_decref(art);
     json_decref(rec);
     return rc;
 }
 
-int glarex__resolve(glarex_blob **out, int64_t *ttl_ms, glarex_ctx *ctx, const glarex_ref *ref,
-                    const char *label, int64_t deadline_ms, json_t *trace,
-                    glarex_error *err)
+int glarex__resolve(glarex_blob **out, int64_t *ttl_ms, glarex__resolver *rv,
+                    const glarex__asker *who, const glarex_ref *ref, const char *label,
+                    int64_t deadline_ms, json_t *trace, glarex_error *err)
 {
     glarex_buf canon = GLAREX_BUF_INIT;
     char *ipath = NULL;
     json_t *rec = NULL;
     glarex_blob *b = NULL;
+    int64_t bound_s = as_of_bound_s(rv, who, ref);
+    int offline = rv->opts->offline;
     int rc = 0;
 
     *out = NULL;
     *ttl_ms = 0;
-    atomic_fetch_add(&ctx->resolutions, 1);
-    if (glarex_ref_format(&canon, ref) < 0 || index_path(&ipath, ctx, canon.ptr) < 0) {
+    atomic_fetch_add(&rv->resolutions, 1);
+    if (glarex_ref_format(&canon, ref) < 0 ||
+        index_path(&ipath, rv, who, ref, bound_s, canon.ptr) < 0) {
         rc = GLAREX_ENOMEM_SET(err);
         goto done;
     }
 
     trace_set(trace, "reference", json_string(canon.ptr));
+    trace_set(trace, "scope", json_string(who->scope));
+    if (bound_s) {
+        char before[32];
+        format_utc(before, bound_s);
+        trace_set(trace, "activated_before", json_string(before));
+    }
     rec = index_read(ipath);
     trace_set(trace, "remembered", json_string(rec ? "index" : "none"));
     if (rec) {
         int64_t now = glarex__now_ms();
         int64_t expires = json_integer_value(json_object_get(rec, "expires_ms"));
-        int fresh = expires > now || ctx->opts.offline;
+        int fresh = expires > now || offline;
         trace_set(trace, "index", json_string(fresh ? "fresh" : "expired"));
         if (fresh && json_is_false(json_object_get(rec, "found"))) {
             const char *msg = str_field(rec, "message");
@@ -589,28 +738,28 @@ int glarex__resolve(glarex_blob **out, int64_t *ttl_ms, glarex_ctx *ctx, const g
             goto done;
         }
         if (fresh && (b = blob_from_record(rec)) != NULL) {
-            rc = attach_content(b, ctx, NULL, deadline_ms, err);
+            rc = attach_content(b, rv, who, NULL, deadline_ms, err);
             if (rc == 0) {
                 *ttl_ms = expires == INT64_MAX ? -1 : expires - now;
                 *out = b;
                 b = NULL;
                 goto done;
             }
-            if (ctx->opts.offline)
+            if (offline)
                 goto done;
             /* the index named content nobody can give us any more: ask again */
             glarex_blob_free(b);
             b = NULL;
         }
-        if (!ctx->opts.offline)
-            atomic_fetch_add(&ctx->revalidations, 1);
+        if (!offline)
+            atomic_fetch_add(&rv->revalidations, 1);
     }
-    if (ctx->opts.offline) {
+    if (offline) {
         rc = glarex__error_set(err, GLAREX_EOFFLINE, "%s is not cached and glarex is offline",
                                label);
         goto done;
     }
-    rc = resolve_remote(out, ttl_ms, ctx, ref, label, ipath, deadline_ms, trace, err);
+    rc = resolve_remote(out, ttl_ms, rv, who, ref, label, ipath, deadline_ms, trace, err);
 
 done:
     glarex_blob_free(b);

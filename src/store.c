@@ -377,6 +377,11 @@ int glarex_store_download(glarex_download_info *out, glarex_store *store,
 
 /* }==================================================================== */
 
+const char *glarex__store_local_id(const glarex_store *store)
+{
+    return store && store->backend->local_id ? store->backend->local_id(store->impl) : NULL;
+}
+
 void glarex__store_set_deadline(glarex_store *store, int64_t deadline_ms)
 {
     if (store && store->backend->set_deadline)

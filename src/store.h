@@ -43,7 +43,14 @@ typedef struct glarex__store_backend {
     /* Bounds later requests by an absolute CLOCK_MONOTONIC time in ms (0: no bound);
      * NULL for backends that make no network requests. */
     void (*set_deadline)(void *impl, int64_t deadline_ms);
+    /* The store's own random id, kept in its metadata; NULL for backends named by
+     * their URL. */
+    const char *(*local_id)(void *impl);
 } glarex__store_backend;
+
+/* The store's own id (a local store's random id, borrowed), or NULL when the store is
+ * named by its URL (a Glare server). */
+const char *glarex__store_local_id(const glarex_store *store);
 
 /* Bounds the store's later requests (see the backend's set_deadline). */
 void glarex__store_set_deadline(glarex_store *store, int64_t deadline_ms);

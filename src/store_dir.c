@@ -3,7 +3,9 @@
  * so everything works on one machine with no server. docs/store.md describes the
  * layout and the guarantees; in short:
  *
- *   ROOT/glarex-store.json          {"format": "glarex-store", "version": 1}
+ *   ROOT/glarex-store.json          {"format": "glarex-store", "version": 1,
+ *                                    "store_id": "<uuid>"}: the id names this store
+ *                                    (a directory made again is another store)
  *   ROOT/lock                       flock()ed around every metadata change
  *   ROOT/tmp/                       uploads and records being written; crash debris
  *   ROOT/<type>/index/<sha256>      "<id>\n": who holds (name, version); made by link()
@@ -124,6 +126,7 @@ static int in_list(const char *const *list, const char *s)
 typedef struct dir_store {
     char *root;
     uint64_t max_blob_size;
+    char store_id[37];
 } dir_store;
 
 /* Records an error Glare would have answered with HTTP `http`, so callers see the
@@ -667,7 +670,31 @@ static int dir_has_foreign_entries(const char *path)
 
 /* Makes sure ROOT is a glarex store: an empty (or new) directory becomes one; a
  * directory with other contents is refused, so a typo cannot litter $HOME. */
-static int init_root(const dir_store *s, glarex_error *err)
+/* Gives a store made before store ids existed its id, under the store lock. */
+static int add_store_id(json_t *m, const dir_store *s, const char *marker, glarex_error *err)
+{
+    json_t *now = NULL;
+    char id[37];
+    int fd, error;
+
+    if ((error = lock_store(&fd, s, err)) < 0)
+        return error;
+    now = json_load_file(marker, JSON_REJECT_DUPLICATES, NULL);
+    const char *had = json_string_value(json_object_get(now, "store_id"));
+    if (had && is_uuid(had))
+        error = json_object_set_new(m, "store_id", json_string(had)) < 0 ? GLAREX_ENOMEM : 0;
+    else if ((error = uuid4(id, err)) == 0) {
+        if (json_object_set_new(m, "store_id", json_string(id)) < 0)
+            error = GLAREX_ENOMEM_SET(err);
+        else
+            error = write_json_atomic(s, marker, m, err);
+    }
+    json_decref(now);
+    unlock_store(fd);
+    return error;
+}
+
+static int init_root(dir_store *s, glarex_error *err)
 {
     char *marker = store_path(s, "glarex-store.json");
     char *tmpdir = store_path(s, "tmp");
@@ -683,7 +710,7 @@ static int init_root(const dir_store *s, glarex_error *err)
     if ((error = make_dirs(s->root, err)) < 0)
         goto done;
     if (access(marker, F_OK) < 0) {
-        static const char text[] = "{\"format\": \"glarex-store\", \"version\": 1}\n";
+        char text[128], id[37];
         if (errno != ENOENT) {
             error = fail_errno(err, errno, "access", marker);
             goto done;
@@ -696,8 +723,12 @@ static int init_root(const dir_store *s, glarex_error *err)
                 s->root);
             goto done;
         }
+        if ((error = uuid4(id, err)) < 0)
+            goto done;
+        snprintf(text, sizeof(text),
+                 "{\"format\": \"glarex-store\", \"version\": 1, \"store_id\": \"%s\"}\n", id);
         if ((error = make_dir(tmpdir, err)) < 0 ||
-            (error = write_temp(&tmp, s, text, sizeof(text) - 1, err)) < 0)
+            (error = write_temp(&tmp, s, text, strlen(text), err)) < 0)
             goto done;
         /* link() never replaces: two processes initialising at once both succeed. */
         if (link(tmp, marker) < 0 && errno != EEXIST) {
@@ -726,6 +757,11 @@ static int init_root(const dir_store *s, glarex_error *err)
     }
     if ((error = make_dir(tmpdir, err)) < 0)
         goto done;
+    const char *id = json_string_value(json_object_get(m, "store_id"));
+    if ((!id || !is_uuid(id)) && (error = add_store_id(m, s, marker, err)) < 0)
+        goto done;
+    glarex__strlcpy(s->store_id, json_string_value(json_object_get(m, "store_id")),
+                    sizeof(s->store_id));
 done:
     if (tmp) {
         unlink(tmp);
@@ -2808,9 +2844,15 @@ done:
 
 /* }==================================================================== */
 
+static const char *dir_local_id(void *impl)
+{
+    return ((const dir_store *)impl)->store_id;
+}
+
 static const glarex__store_backend dir_backend = {
     "dir",      dir_list,   dir_get,      dir_create, dir_activate,
-    dir_remove, dir_upload, dir_download, dir_free, NULL,
+    dir_remove, dir_upload, dir_download, dir_free,   NULL,
+    dir_local_id,
 };
 
 int glarex__store_dir_open(void **out, const glarex__store_backend **backend,

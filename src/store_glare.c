@@ -64,6 +64,7 @@ static void glare_set_deadline(void *impl, int64_t deadline_ms)
 static const glarex__store_backend glare_backend = {
     "glare",      glare_list,   glare_get,      glare_create, glare_activate,
     glare_remove, glare_upload, glare_download, glare_free,   glare_set_deadline,
+    NULL, /* named by its URL */
 };
 
 int glarex__store_glare_open(void **out, const glarex__store_backend **backend,

@@ -348,8 +348,11 @@ int cli_open_ctx(cli *c, int need_auth, glarex_error *err)
 
     if (c->ctx)
         return 0;
-    if (need_auth && !cli_setting_on(c, S_OFFLINE) &&
-        is_remote(cli_setting(c, S_GLARE_URL)) && (rc = cli_token(c, err)) < 0)
+    /* Offline, a token given as such still names whose cached answers to use; asking
+     * Keystone for one is what offline rules out (and then nothing cached is served). */
+    if (need_auth && is_remote(cli_setting(c, S_GLARE_URL)) &&
+        (!cli_setting_on(c, S_OFFLINE) || cli_setting(c, S_OS_AUTH_TOKEN)) &&
+        (rc = cli_token(c, err)) < 0)
         return rc;
     return open_ctx(c, err);
 }

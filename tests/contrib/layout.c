@@ -92,6 +92,7 @@ int main(void)
     FIELD(glarex_ctx_options, offline);
     FIELD(glarex_ctx_options, prefer_own_project);
     FIELD(glarex_ctx_options, project);
+    FIELD(glarex_ctx_options, as_of_skew_ms);
     END();
 
     printf(",\n\"versions\": {\"glarex_client_options\": %d, \"glarex_store_options\": %d, "

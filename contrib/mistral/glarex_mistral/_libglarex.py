@@ -100,6 +100,7 @@ class CtxOptions(ctypes.Structure):
         ('offline', ctypes.c_int),
         ('prefer_own_project', ctypes.c_int),
         ('project', ctypes.c_char_p),
+        ('as_of_skew_ms', ctypes.c_long),
     ]
 
 
