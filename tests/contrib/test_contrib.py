@@ -688,7 +688,8 @@ class MistralPluginTest(unittest.TestCase):
         mirrors = {'glarex_error': capi.Error,
                    'glarex_client_options': capi.ClientOptions,
                    'glarex_store_options': capi.StoreOptions,
-                   'glarex_ctx_options': capi.CtxOptions}
+                   'glarex_ctx_options': capi.CtxOptions,
+                   'glarex_request_options': capi.RequestOptions}
         for cname, struct in mirrors.items():
             with self.subTest(struct=cname):
                 mine = {'size': ctypes.sizeof(struct),
@@ -699,7 +700,8 @@ class MistralPluginTest(unittest.TestCase):
         self.assertEqual(probe['versions'], {
             'glarex_client_options': capi.CLIENT_OPTIONS_VERSION,
             'glarex_store_options': capi.STORE_OPTIONS_VERSION,
-            'glarex_ctx_options': capi.CTX_OPTIONS_VERSION})
+            'glarex_ctx_options': capi.CTX_OPTIONS_VERSION,
+            'glarex_request_options': capi.REQUEST_OPTIONS_VERSION})
 
 
 if __name__ == '__main__':

@@ -200,6 +200,15 @@ def _env_bool(name):
                       "yes/no, on/off)" % (name, value), EINVALID)
 
 
+def _env_int(name):
+    value = os.environ.get(name, '')
+    try:
+        return int(value) if value else 0
+    except ValueError:
+        raise GlarexError("%s: '%s' is not an integer" % (name, value),
+                          EINVALID) from None
+
+
 def _new_ctx(lib):
     opts = CtxOptions()
     _check(lib, lib.glarex_ctx_options_init(ctypes.byref(opts),
@@ -208,6 +217,7 @@ def _new_ctx(lib):
     opts.store.client.auth_token = _env('OS_AUTH_TOKEN')
     # cache_dir stays NULL: libglarex reads GLAREX_CACHE_DIR itself.
     opts.offline = _env_bool('GLAREX_OFFLINE')
+    opts.as_of_skew_ms = _env_int('GLAREX_AS_OF_SKEW_MS')
     ctx, err = ctypes.c_void_p(), Error()
     _check(lib, lib.glarex_ctx_new(ctypes.byref(ctx), ctypes.byref(opts),
                                    ctypes.byref(err)), err)
