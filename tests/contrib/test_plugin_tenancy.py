@@ -412,18 +412,23 @@ def started_ms(execution):
         datetime.timedelta(milliseconds=1)
 
 
+def one_fetch_workflow(workflow, artifact, key):
+    """A workflow whose output `text` is glare(artifact, '1.0', key)."""
+    return """\
+version: '2.0'
+%s:
+  output:
+    text: <%% task(fetch).result %%>
+  tasks:
+    fetch:
+      action: std.echo output=<%% glare('%s', '1.0', '%s') %%>
+""" % (workflow, artifact, key)
+
+
 class TenancyTest(unittest.TestCase):
     """Each execution fetches as its own security context."""
 
-    WORKFLOW = """\
-version: '2.0'
-tenancy_wf:
-  output:
-    text: <% task(fetch).result %>
-  tasks:
-    fetch:
-      action: std.echo output=<% glare('shared_wf', '1.0', 's.sh') %>
-"""
+    WORKFLOW = one_fetch_workflow('tenancy_wf', 'shared_wf', 's.sh')
 
     @classmethod
     def setUpClass(cls):
@@ -460,15 +465,7 @@ tenancy_wf:
 class HubTest(unittest.TestCase):
     """A download does not stop the engine's other green threads."""
 
-    WORKFLOW = """\
-version: '2.0'
-slow_wf:
-  output:
-    text: <% task(fetch).result %>
-  tasks:
-    fetch:
-      action: std.echo output=<% glare('slow_wf', '1.0', 'slow.sh') %>
-"""
+    WORKFLOW = one_fetch_workflow('slow_wf', 'slow_wf', 'slow.sh')
 
     def test_api_answers_while_a_download_waits(self):
         data = b'#!/bin/sh\necho slow\n'
