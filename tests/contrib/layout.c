@@ -95,9 +95,20 @@ int main(void)
     FIELD(glarex_ctx_options, as_of_skew_ms);
     END();
 
+    BEGIN(glarex_request_options);
+    FIELD(glarex_request_options, version);
+    FIELD(glarex_request_options, auth_token);
+    FIELD(glarex_request_options, project_id);
+    FIELD(glarex_request_options, user_id);
+    FIELD(glarex_request_options, roles);
+    FIELD(glarex_request_options, execution_id);
+    FIELD(glarex_request_options, workflow);
+    FIELD(glarex_request_options, as_of_ms);
+    END();
+
     printf(",\n\"versions\": {\"glarex_client_options\": %d, \"glarex_store_options\": %d, "
-           "\"glarex_ctx_options\": %d}}\n",
+           "\"glarex_ctx_options\": %d, \"glarex_request_options\": %d}}\n",
            GLAREX_CLIENT_OPTIONS_VERSION, GLAREX_STORE_OPTIONS_VERSION,
-           GLAREX_CTX_OPTIONS_VERSION);
+           GLAREX_CTX_OPTIONS_VERSION, GLAREX_REQUEST_OPTIONS_VERSION);
     return 0;
 }

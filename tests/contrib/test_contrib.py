@@ -111,9 +111,11 @@ def tearDownModule():
 
 
 class GlareServer:
-    """tests/glare_server.py on 127.0.0.1, port chosen by the OS."""
+    """tests/glare_server.py on 127.0.0.1, port chosen by the OS, started
+    with `args` besides; its calls send `token`."""
 
-    def __init__(self):
+    def __init__(self, *args):
+        self.args, self.token = list(args), TOKEN
         self.tmp = tempfile.mkdtemp(prefix='glarex-contrib-')
         self.log_path = os.path.join(self.tmp, 'server.log')
         self.proc = self.log = None
@@ -125,7 +127,7 @@ class GlareServer:
         self.log = open(self.log_path, 'wb')
         self.proc = subprocess.Popen(
             [PYTHON, SERVER, '--port', '0',
-             '--data', os.path.join(self.tmp, 'data')],
+             '--data', os.path.join(self.tmp, 'data')] + self.args,
             stdout=subprocess.PIPE, stderr=self.log,
             env={k: v for k, v in os.environ.items() if k != 'LD_PRELOAD'})
         line = self.proc.stdout.readline().decode()
@@ -162,7 +164,7 @@ class GlareServer:
     def call(self, method, path, body=None, ctype=None):
         req = urllib.request.Request(self.url + path, data=body,
                                      method=method)
-        req.add_header('X-Auth-Token', TOKEN)
+        req.add_header('X-Auth-Token', self.token)
         if ctype:
             req.add_header('Content-Type', ctype)
         try:
@@ -499,6 +501,10 @@ class MistralPluginTest(unittest.TestCase):
             warnings.simplefilter('ignore')
             cls.mistral = importlib.import_module('mistral.expressions')
         cls.mistral_exc = importlib.import_module('mistral.exceptions')
+        # Authentication off, as these tests configure OS_AUTH_TOKEN: the
+        # single-tenant mode (test_plugin_tenancy.py runs the other one).
+        importlib.import_module('oslo_config.cfg').CONF.set_override(
+            'auth_enable', False, group='pecan')
         cls.plugin = importlib.import_module('glarex_mistral')
 
     @classmethod
@@ -682,7 +688,8 @@ class MistralPluginTest(unittest.TestCase):
         mirrors = {'glarex_error': capi.Error,
                    'glarex_client_options': capi.ClientOptions,
                    'glarex_store_options': capi.StoreOptions,
-                   'glarex_ctx_options': capi.CtxOptions}
+                   'glarex_ctx_options': capi.CtxOptions,
+                   'glarex_request_options': capi.RequestOptions}
         for cname, struct in mirrors.items():
             with self.subTest(struct=cname):
                 mine = {'size': ctypes.sizeof(struct),
@@ -693,7 +700,8 @@ class MistralPluginTest(unittest.TestCase):
         self.assertEqual(probe['versions'], {
             'glarex_client_options': capi.CLIENT_OPTIONS_VERSION,
             'glarex_store_options': capi.STORE_OPTIONS_VERSION,
-            'glarex_ctx_options': capi.CTX_OPTIONS_VERSION})
+            'glarex_ctx_options': capi.CTX_OPTIONS_VERSION,
+            'glarex_request_options': capi.REQUEST_OPTIONS_VERSION})
 
 
 if __name__ == '__main__':

@@ -3,20 +3,29 @@
 The structures mirror include/glarex.h member by member, at the option
 versions named below. tests/contrib/test_contrib.py compares every offset
 and size with what the C compiler produces.
+
+Every fetch is made as a glarex_request: the caller's credentials, the
+execution it serves, its workflow and its as-of time (glarex_mistral's
+Caller). A download blocks its thread for as long as it lasts, so under
+eventlet the fetch runs in eventlet's pool of OS threads and the hub keeps
+serving every other green thread (offload()).
 """
 
 import ctypes
 import json
 import os
+import sys
 import threading
 
 CLIENT_OPTIONS_VERSION = 1
 STORE_OPTIONS_VERSION = 1
 CTX_OPTIONS_VERSION = 1
+REQUEST_OPTIONS_VERSION = 1
 
 # glarex_status codes raised from this side of the binding.
 EINVALID = -3
 ENOMEM = -8
+EAUTH = -11
 EIO = -17
 EBINARY = -23
 
@@ -95,6 +104,19 @@ class CtxOptions(ctypes.Structure):
     ]
 
 
+class RequestOptions(ctypes.Structure):
+    _fields_ = [
+        ('version', ctypes.c_uint),
+        ('auth_token', ctypes.c_char_p),
+        ('project_id', ctypes.c_char_p),
+        ('user_id', ctypes.c_char_p),
+        ('roles', ctypes.c_char_p),
+        ('execution_id', ctypes.c_char_p),
+        ('workflow', ctypes.c_char_p),
+        ('as_of_ms', ctypes.c_int64),
+    ]
+
+
 class GlarexError(Exception):
     """A libglarex failure: str() is its message, code a glarex_status."""
 
@@ -111,11 +133,18 @@ _PROTOTYPES = {
     'glarex_ctx_options_init': (ctypes.c_int, [_P(CtxOptions), ctypes.c_uint]),
     'glarex_ctx_new': (ctypes.c_int, [_P(ctypes.c_void_p), _P(CtxOptions),
                                       _P(Error)]),
-    'glarex_fetch': (ctypes.c_int, [_P(ctypes.c_void_p), ctypes.c_void_p,
-                                    ctypes.c_char_p, ctypes.c_char_p,
-                                    ctypes.c_char_p, _P(Error)]),
-    'glarex_fetch_uri': (ctypes.c_int, [_P(ctypes.c_void_p), ctypes.c_void_p,
-                                        ctypes.c_char_p, _P(Error)]),
+    'glarex_request_options_init': (ctypes.c_int, [_P(RequestOptions),
+                                                   ctypes.c_uint]),
+    'glarex_request_new': (ctypes.c_int, [_P(ctypes.c_void_p), ctypes.c_void_p,
+                                          _P(RequestOptions), _P(Error)]),
+    'glarex_request_free': (None, [ctypes.c_void_p]),
+    'glarex_request_fetch': (ctypes.c_int, [_P(ctypes.c_void_p),
+                                            ctypes.c_void_p, ctypes.c_char_p,
+                                            ctypes.c_char_p, ctypes.c_char_p,
+                                            _P(Error)]),
+    'glarex_request_fetch_uri': (ctypes.c_int, [_P(ctypes.c_void_p),
+                                                ctypes.c_void_p,
+                                                ctypes.c_char_p, _P(Error)]),
     'glarex_blob_free': (None, [ctypes.c_void_p]),
     # c_void_p, not c_char_p: the content may hold NUL bytes.
     'glarex_blob_data': (ctypes.c_void_p, [ctypes.c_void_p]),
@@ -171,6 +200,15 @@ def _env_bool(name):
                       "yes/no, on/off)" % (name, value), EINVALID)
 
 
+def _env_int(name):
+    value = os.environ.get(name, '')
+    try:
+        return int(value) if value else 0
+    except ValueError:
+        raise GlarexError("%s: '%s' is not an integer" % (name, value),
+                          EINVALID) from None
+
+
 def _new_ctx(lib):
     opts = CtxOptions()
     _check(lib, lib.glarex_ctx_options_init(ctypes.byref(opts),
@@ -179,6 +217,7 @@ def _new_ctx(lib):
     opts.store.client.auth_token = _env('OS_AUTH_TOKEN')
     # cache_dir stays NULL: libglarex reads GLAREX_CACHE_DIR itself.
     opts.offline = _env_bool('GLAREX_OFFLINE')
+    opts.as_of_skew_ms = _env_int('GLAREX_AS_OF_SKEW_MS')
     ctx, err = ctypes.c_void_p(), Error()
     _check(lib, lib.glarex_ctx_new(ctypes.byref(ctx), ctypes.byref(opts),
                                    ctypes.byref(err)), err)
@@ -244,17 +283,73 @@ class Blob:
         return json.loads(buf.raw.decode('utf-8'))
 
 
-def fetch(name, version=None, resource=None):
-    """glarex_fetch(name, version, resource), or glarex_fetch_uri(name)
-    when version and resource are both None. Arguments are str."""
+def _bytes(text):
+    return None if text is None else text.encode()
+
+
+def _new_request(lib, ctx, caller):
+    opts = RequestOptions()
+    _check(lib, lib.glarex_request_options_init(ctypes.byref(opts),
+                                                REQUEST_OPTIONS_VERSION), None)
+    opts.auth_token = _bytes(caller.auth_token)
+    opts.project_id = _bytes(caller.project_id)
+    opts.user_id = _bytes(caller.user_id)
+    opts.roles = _bytes(caller.roles)
+    opts.execution_id = _bytes(caller.execution_id)
+    opts.workflow = _bytes(caller.workflow)
+    opts.as_of_ms = caller.as_of_ms
+    req, err = ctypes.c_void_p(), Error()
+    _check(lib, lib.glarex_request_new(ctypes.byref(req), ctx,
+                                       ctypes.byref(opts), ctypes.byref(err)),
+           err)
+    return req
+
+
+def _fetch_and_convert(lib, req, args, convert):
+    """The blocking part, run off the hub: the fetch (a download, a cache
+    file read) and the conversion of the blob, which may map its file.
+    Returns (True, result) or (False, exception): eventlet's pool would
+    print the traceback of every exception raised through it."""
+    try:
+        blob, err = ctypes.c_void_p(), Error()
+        if len(args) == 1:
+            rc = lib.glarex_request_fetch_uri(ctypes.byref(blob), req,
+                                              args[0].encode(),
+                                              ctypes.byref(err))
+        else:
+            rc = lib.glarex_request_fetch(ctypes.byref(blob), req,
+                                          *(a.encode() for a in args),
+                                          ctypes.byref(err))
+        _check(lib, rc, err)
+        with Blob(lib, blob) as handle:
+            return True, convert(handle)
+    except Exception as exc:  # handed to the caller's green thread
+        return False, exc
+
+
+def offload(func, *args):
+    """func(*args) in eventlet's pool of OS threads when eventlet has
+    patched this process (Mistral's services), so that a blocking C call
+    holds only its own green thread; a direct call otherwise. ctypes
+    releases the GIL around each C call."""
+    eventlet = sys.modules.get('eventlet')
+    if eventlet is not None and \
+            eventlet.patcher.is_monkey_patched('thread'):
+        from eventlet import tpool
+        return tpool.execute(func, *args)
+    return func(*args)
+
+
+def fetch(caller, args, convert):
+    """convert(blob) for the blob that glarex_request_fetch(name, version,
+    resource) or, with one argument, glarex_request_fetch_uri(text) returns
+    to `caller` (a Caller). Arguments are str."""
     lib, ctx = _context()
-    blob, err = ctypes.c_void_p(), Error()
-    if version is None and resource is None:
-        rc = lib.glarex_fetch_uri(ctypes.byref(blob), ctx, name.encode(),
-                                  ctypes.byref(err))
-    else:
-        rc = lib.glarex_fetch(ctypes.byref(blob), ctx, name.encode(),
-                              version.encode(), resource.encode(),
-                              ctypes.byref(err))
-    _check(lib, rc, err)
-    return Blob(lib, blob)
+    req = _new_request(lib, ctx, caller)
+    try:
+        ok, result = offload(_fetch_and_convert, lib, req, args, convert)
+    finally:
+        lib.glarex_request_free(req)
+    if not ok:
+        raise result
+    return result
