@@ -56,7 +56,7 @@ CAROL = 'carol:projC:member'
 DELAY_S = 5
 # What the API may take while a download is pending elsewhere.
 API_BUDGET_S = 1.0
-# The plugin's as-of allowance in the engine (GLAREX_AS_OF_SKEW_MS), small
+# The plugin's as-of allowance in the engine (GLAREX_AS_OF_SKEW), small
 # so that a version published a few seconds after a start is not "as of" it.
 SKEW_MS = 1000
 
@@ -309,7 +309,7 @@ class MistralServer:
             OS_AUTH_TOKEN=ALICE,
             GLAREX_CACHE_DIR=os.path.join(self.dir, 'cache'),
             GLAREX_LIBRARY=self.library,
-            GLAREX_AS_OF_SKEW_MS=str(SKEW_MS))
+            GLAREX_AS_OF_SKEW=str(SKEW_MS / 1000))
         self.env.pop('GLAREX_OFFLINE', None)
         # The schema from Mistral's models (its migrations fail on SQLite).
         self.mistral('-c', 'from mistral import config; config.parse_args('

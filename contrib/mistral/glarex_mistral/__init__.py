@@ -23,8 +23,8 @@ The environment is read once per process, on the first call:
                       own token is sent
     GLAREX_CACHE_DIR  cache directory (default $XDG_CACHE_HOME/glarex)
     GLAREX_OFFLINE    1/true/yes/on: serve only cached content
-    GLAREX_AS_OF_SKEW_MS  allowance for clock differences in "as of the
-                      execution's start" (default 10000; negative: none)
+    GLAREX_AS_OF_SKEW seconds of allowance for clock differences in "as of
+                      the execution's start" (default 10; 0: none)
     GLAREX_LIBRARY    libglarex to load (default libglarex.so.0 on the
                       loader's search path)
 """

@@ -200,13 +200,20 @@ def _env_bool(name):
                       "yes/no, on/off)" % (name, value), EINVALID)
 
 
-def _env_int(name):
-    value = os.environ.get(name, '')
+def _skew_ms():
+    """GLAREX_AS_OF_SKEW in seconds, as the glarex command reads it: unset is
+    the library's default (0 here), 0 asks for no allowance (-1 here)."""
+    value = os.environ.get('GLAREX_AS_OF_SKEW', '')
     try:
-        return int(value) if value else 0
+        seconds = float(value) if value else None
     except ValueError:
-        raise GlarexError("%s: '%s' is not an integer" % (name, value),
-                          EINVALID) from None
+        seconds = -1.0
+    if seconds is not None and (seconds < 0 or seconds != seconds):
+        raise GlarexError("GLAREX_AS_OF_SKEW: '%s' is not a number of seconds"
+                          % value, EINVALID)
+    if seconds is None:
+        return 0
+    return int(seconds * 1000) or -1
 
 
 def _new_ctx(lib):
@@ -217,7 +224,7 @@ def _new_ctx(lib):
     opts.store.client.auth_token = _env('OS_AUTH_TOKEN')
     # cache_dir stays NULL: libglarex reads GLAREX_CACHE_DIR itself.
     opts.offline = _env_bool('GLAREX_OFFLINE')
-    opts.as_of_skew_ms = _env_int('GLAREX_AS_OF_SKEW_MS')
+    opts.as_of_skew_ms = _skew_ms()
     ctx, err = ctypes.c_void_p(), Error()
     _check(lib, lib.glarex_ctx_new(ctypes.byref(ctx), ctypes.byref(opts),
                                    ctypes.byref(err)), err)
