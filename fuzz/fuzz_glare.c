@@ -53,10 +53,11 @@ static int read_head(int fd)
     return -1;
 }
 
+/* MSG_NOSIGNAL: the client may hang up early (a body over its size cap). */
 static void write_all(int fd, const char *p, size_t len)
 {
     while (len > 0) {
-        ssize_t n = write(fd, p, len);
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
         if (n <= 0)
             return;
         p += n;
