@@ -1,7 +1,8 @@
 /*
  * The evaluator's limits, for generated templates. The input drives a small grammar of
  * YAQL and Jinja constructs that allocate and loop (ranges, select, selectMany, string
- * repetition and joins, for loops, variables used many times); each template is
+ * repetition and joins, for loops, variables used many times, a list from the bound
+ * context); each template is
  * evaluated once, with the heap measured and the thread's CPU time taken, and:
  *
  *   - no evaluation may allocate more than MEMORY_LIMIT + MEMORY_MARGIN bytes at its
@@ -30,6 +31,7 @@
 #define TIMEOUT_MS 100L
 #define TIME_FACTOR 3
 #define MAX_DEPTH 4
+#define CONTEXT_ITEMS 1000
 
 /* {======================================================================
  * Heap accounting
@@ -93,7 +95,7 @@ static void y_str(gen *g, int d);
 /* A YAQL collection. */
 static void y_list(gen *g, int d)
 {
-    switch (d <= 0 ? 0 : pick(g, 12)) {
+    switch (d <= 0 ? 0 : pick(g, 13)) {
     case 0: put(g, "range("); put(g, count(g)); put(g, ")"); break;
     case 1: y_list(g, d - 1); put(g, ".select([$, $, $])"); break;
     case 2: y_list(g, d - 1); put(g, ".selectMany("); y_list(g, d - 1); put(g, ")"); break;
@@ -105,6 +107,7 @@ static void y_list(gen *g, int d)
     case 8: y_str(g, d - 1); put(g, ".repeat("); put(g, count(g)); put(g, ")"); break;
     case 9: y_list(g, d - 1); put(g, ".where(len(str($)) > 1)"); break;
     case 10: y_list(g, d - 1); put(g, ".select(str($)).distinct()"); break;
+    case 11: put(g, "$.l"); break; /* context data: the fast path runs without the hook */
     default: put(g, "["); y_str(g, d - 1); put(g, ", "); y_str(g, d - 1); put(g, "]"); break;
     }
 }
@@ -142,7 +145,7 @@ static void yaql(gen *g)
 /* A Jinja expression. */
 static void j_expr(gen *g, int d)
 {
-    switch (d <= 0 ? 0 : pick(g, 8)) {
+    switch (d <= 0 ? 0 : pick(g, 9)) {
     case 0: put(g, "range("); put(g, count(g)); put(g, ")|list"); break;
     case 1: put(g, "('ab' * "); put(g, count(g)); put(g, ")"); break;
     case 2: put(g, "("); j_expr(g, d - 1); put(g, " ~ "); j_expr(g, d - 1); put(g, ")"); break;
@@ -150,7 +153,8 @@ static void j_expr(gen *g, int d)
     case 4: put(g, "("); j_expr(g, d - 1); put(g, ")|join(',')"); break;
     case 5: put(g, "["); j_expr(g, d - 1); put(g, ", "); j_expr(g, d - 1); put(g, "]"); break;
     case 6: put(g, "("); j_expr(g, d - 1); put(g, ")|reverse|list"); break;
-    default: put(g, "("); j_expr(g, d - 1); put(g, ")|unique|list"); break;
+    case 7: put(g, "("); j_expr(g, d - 1); put(g, ")|unique|list"); break;
+    default: put(g, "_.l"); break;
     }
 }
 
@@ -171,6 +175,19 @@ static void j_part(gen *g, int d)
 /* }====================================================================== */
 
 static glarex_eval *ev;
+
+/* `l`, a list of CONTEXT_ITEMS numbers, for `$.l` and `_.l`. */
+static void bind_context(void)
+{
+    json_t *l = json_array(), *ctx;
+    glarex_error err;
+    for (int i = 0; l && i < CONTEXT_ITEMS; i++)
+        json_array_append_new(l, json_integer(i));
+    ctx = json_pack("{s:o}", "l", l);
+    if (!ctx || glarex_eval_bind(ev, ctx, &err) < 0)
+        fuzz_fail(NULL, "cannot bind the context");
+    json_decref(ctx);
+}
 
 static long long cpu_ns(void)
 {
@@ -193,6 +210,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         opts.instruction_limit = 1000000000; /* the deadline is the limit under test */
         opts.timeout_ms = TIMEOUT_MS;
         ev = fuzz_eval_new(&opts);
+        bind_context();
         if (!__sanitizer_install_malloc_and_free_hooks(on_malloc, on_free))
             fuzz_fail(NULL, "cannot install the allocator hooks (build with ASan)");
     }
