@@ -50,5 +50,7 @@ void fuzz_eval_check_sane(glarex_eval *ev, const char *after)
                      "[\"h1\"]", after);
     fuzz_eval_expect(ev, "{% for i in _.l %}{{ i * 10 }},{% endfor %}{{ _.d.k }}", ctx,
                      "\"10,20,30,3\"", after);
+    /* Long enough for the instruction hook to fire: a limit left set would show. */
+    fuzz_eval_expect(ev, "<% range(5000).sum() %>", ctx, "12497500", after);
     json_decref(ctx);
 }
