@@ -74,6 +74,8 @@ static unsigned pick(gen *g, unsigned n)
     return *g->p++ % n;
 }
 
+/* Appends `s`, or drops it when it does not fit: the template then fails to compile,
+ * which is an outcome like any other. */
 static void put(gen *g, const char *s)
 {
     size_t k = strlen(s);
