@@ -36,18 +36,19 @@ void fuzz_eval_expect(glarex_eval *ev, const char *text, const json_t *context,
 
 void fuzz_eval_check_sane(glarex_eval *ev, const char *after)
 {
-    json_t *ctx = json_pack("{s:[i,i,i], s:{s:s, s:i}, s:[{s:s, s:b}, {s:s, s:b}]}", "l", 1,
-                            2, 3, "d", "x", "y", "k", 3, "hosts", "name", "h1", "up", 1,
-                            "name", "h2", "up", 0);
+    json_t *ctx = json_pack("{s:[i,i,i], s:{s:s, s:i}, s:[{s:s, s:b}, {s:s, s:b}]}", "l",
+                            1, 2, 3, "d", "x", "y", "k", 3, "hosts", "name", "h1", "up",
+                            1, "name", "h2", "up", 0);
     if (!ctx)
         abort();
     fuzz_eval_expect(ev, "<% $.l.select($ * 2) %>", ctx, "[2, 4, 6]", after);
-    fuzz_eval_expect(ev, "<% $.hosts.where($.up).select($.name).join(',') %>", ctx, "\"h1\"",
-                     after);
+    fuzz_eval_expect(ev, "<% $.hosts.where($.up).select($.name).join(',') %>", ctx,
+                     "\"h1\"", after);
     fuzz_eval_expect(ev, "v=<% $.d %> <% range(3).sum() %>", ctx,
                      "\"v={'x': 'y', 'k': 3} 3\"", after);
-    fuzz_eval_expect(ev, "{{ _.hosts | selectattr('up') | map(attribute='name') | list }}", ctx,
-                     "[\"h1\"]", after);
+    fuzz_eval_expect(ev,
+                     "{{ _.hosts | selectattr('up') | map(attribute='name') | list }}",
+                     ctx, "[\"h1\"]", after);
     fuzz_eval_expect(ev, "{% for i in _.l %}{{ i * 10 }},{% endfor %}{{ _.d.k }}", ctx,
                      "\"10,20,30,3\"", after);
     /* Long enough for the instruction hook to fire: a limit left set would show. */

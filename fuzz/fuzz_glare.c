@@ -109,7 +109,8 @@ static void start(void)
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     listener = socket(AF_INET, SOCK_STREAM, 0);
     if (listener < 0 || bind(listener, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
-        listen(listener, 16) < 0 || getsockname(listener, (struct sockaddr *)&addr, &len) < 0)
+        listen(listener, 16) < 0 ||
+        getsockname(listener, (struct sockaddr *)&addr, &len) < 0)
         fuzz_fail(NULL, "cannot listen on 127.0.0.1");
     if (pthread_create(&thread, NULL, respond, &listener) != 0)
         fuzz_fail(NULL, "cannot start the responder thread");
@@ -137,12 +138,15 @@ static void read_blobs(const json_t *artifact)
     json_t *field, *v;
     glarex_digests d;
 
-    json_object_foreach((json_t *)artifact, key, field) {
+    json_object_foreach((json_t *)artifact, key, field)
+    {
         const char *k;
         glarex_digests_from_json(&d, field, NULL);
         if (json_is_object(field))
             json_object_foreach(field, k, v)
+            {
                 glarex_digests_from_json(&d, v, NULL);
+            }
     }
 }
 
@@ -183,7 +187,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!json_is_array(out))
             fuzz_fail(NULL, "list accepted without an array");
         json_array_foreach(out, i, a)
+        {
             check_artifact(a, "list");
+        }
     }
     json_decref(out);
 
@@ -193,7 +199,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_decref(out);
 
     rewind_answers();
-    if (glarex_client_schema(&out, client, "workflows", &err) == 0 && !json_is_object(out))
+    if (glarex_client_schema(&out, client, "workflows", &err) == 0 &&
+        !json_is_object(out))
         fuzz_fail(NULL, "schema accepted a non-object");
     json_decref(out);
 

@@ -94,6 +94,9 @@ static const char *count(gen *g)
 
 static void y_str(gen *g, int d);
 
+/* One production per line reads as a grammar. */
+/* clang-format off */
+
 /* A YAQL collection. */
 static void y_list(gen *g, int d)
 {
@@ -174,6 +177,8 @@ static void j_part(gen *g, int d)
     }
 }
 
+/* clang-format on */
+
 /* }====================================================================== */
 
 static glarex_eval *ev;
@@ -233,11 +238,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 rc < 0 ? glarex_strerror(rc) : "ok", peak, took_ms);
 
     if (peak > (long long)(MEMORY_LIMIT + MEMORY_MARGIN))
-        fuzz_fail(g.text, "allocated %lld bytes at the peak; the limit is %zu (+%zu margin)",
+        fuzz_fail(g.text,
+                  "allocated %lld bytes at the peak; the limit is %zu (+%zu margin)",
                   peak, MEMORY_LIMIT, MEMORY_MARGIN);
     if (took_ms > TIME_FACTOR * TIMEOUT_MS)
-        fuzz_fail(g.text, "took %lld ms of CPU; the deadline is %ld ms (x%d allowed)", took_ms,
-                  TIMEOUT_MS, TIME_FACTOR);
+        fuzz_fail(g.text, "took %lld ms of CPU; the deadline is %ld ms (x%d allowed)",
+                  took_ms, TIMEOUT_MS, TIME_FACTOR);
     fuzz_eval_check_sane(ev, g.text);
     return 0;
 }

@@ -24,10 +24,11 @@ static void check(const glarex_ref *ref, const char *input)
     if (text.size > GLAREX_REF_MAX_LENGTH)
         goto done;
     if (glarex_ref_parse(&reparsed, text.ptr, &err) < 0)
-        fuzz_fail(input, "the canonical text '%s' does not parse: %s", text.ptr, err.message);
+        fuzz_fail(input, "the canonical text '%s' does not parse: %s", text.ptr,
+                  err.message);
     if (glarex_ref_format(&again, reparsed) < 0 || strcmp(text.ptr, again.ptr) != 0)
-        fuzz_fail(input, "canonical text changes on a round trip: '%s' then '%s'", text.ptr,
-                  again.ptr ? again.ptr : "(none)");
+        fuzz_fail(input, "canonical text changes on a round trip: '%s' then '%s'",
+                  text.ptr, again.ptr ? again.ptr : "(none)");
 done:
     if (glarex__ref_filters(&q, ref) < 0)
         fuzz_fail(input, "no store query for '%s'", text.ptr);
@@ -49,9 +50,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check(ref, parts[0]);
     glarex_ref_free(ref);
     ref = NULL;
-    if (n == 3 &&
-        glarex_ref_from_args(&ref, parts[0], *parts[1] ? parts[1] : NULL,
-                             *parts[2] ? parts[2] : NULL, &err) == 0)
+    if (n == 3 && glarex_ref_from_args(&ref, parts[0], *parts[1] ? parts[1] : NULL,
+                                       *parts[2] ? parts[2] : NULL, &err) == 0)
         check(ref, parts[0]);
     glarex_ref_free(ref);
     fuzz_free_parts(parts, n);

@@ -20,7 +20,8 @@ static void setup(void)
     json_t *ctx = json_loads(
         "{\"a\": 1, \"b\": 2, \"n\": null, \"t\": true, \"f\": 1.5, \"s\": \"hello\","
         " \"e\": \"\", \"l\": [1, 2, 3], \"d\": {\"x\": \"y\", \"k\": 3, \"n\": null},"
-        " \"hosts\": [{\"name\": \"h1\", \"ip\": \"10.0.0.1\", \"up\": true, \"cpus\": 2},"
+        " \"hosts\": [{\"name\": \"h1\", \"ip\": \"10.0.0.1\", \"up\": true, \"cpus\": "
+        "2},"
         " {\"name\": \"h2\", \"ip\": \"10.0.0.2\", \"up\": false, \"cpus\": 4}],"
         " \"__env\": {\"region\": \"r1\"}}",
         0, NULL);

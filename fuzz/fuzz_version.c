@@ -23,7 +23,8 @@ static char *normalize(const char *text, glarex__version_mode mode)
 
     if (!out)
         abort();
-    if (glarex__version_normalize(out, size, text, len, mode, &where) != GLAREX__VERSION_OK) {
+    if (glarex__version_normalize(out, size, text, len, mode, &where) !=
+        GLAREX__VERSION_OK) {
         if (where > len)
             fuzz_fail(text, "error offset %zu beyond the input's %zu bytes", where, len);
         free(out);
@@ -40,7 +41,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *strict = normalize(parts[0], GLAREX__VERSION_STRICT);
 
     if (strict && (!a || strcmp(a, strict) != 0))
-        fuzz_fail(parts[0], "STRICT gives '%s', COERCE '%s'", strict, a ? a : "(refused)");
+        fuzz_fail(parts[0], "STRICT gives '%s', COERCE '%s'", strict,
+                  a ? a : "(refused)");
     if (a) {
         char *again = normalize(a, GLAREX__VERSION_COERCE);
         if (!again || strcmp(a, again) != 0)
@@ -52,7 +54,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (a && n == 2) {
         char *b = normalize(parts[1], GLAREX__VERSION_COERCE);
-        if (b && sign(glarex__version_compare(a, b)) != -sign(glarex__version_compare(b, a)))
+        if (b &&
+            sign(glarex__version_compare(a, b)) != -sign(glarex__version_compare(b, a)))
             fuzz_fail(parts[0], "order of '%s' and '%s' is not antisymmetric", a, b);
         free(b);
     }
