@@ -1,6 +1,6 @@
 -- The Lua module as a plain lua5.4 interpreter loads it: run by tests/test_lua_module.c
 -- with LUA_CPATH pointing at the built glarex.so, a store URL and a cache directory.
-local store_url, cache_dir = arg[1], arg[2]
+local store_url, cache_dir, glare_url = arg[1], arg[2], arg[3]
 local glarex = require "glarex"
 
 local failures = 0
@@ -76,6 +76,25 @@ v, msg, code = ctx:fetch("heal.sh")
 check(v == nil and code == -3 and msg:find("no workflow is known", 1, true),
       "a self reference needs a workflow")
 check(not pcall(ctx.request, ctx, {nope = 1}), "unknown request option raises")
+
+-- one context on a Glare server, two projects with private artifacts of one name and
+-- version, one cache directory: each request reads its own project's bytes
+do
+  local shared <close> = assert(glarex.open{url = glare_url, cache_dir = cache_dir,
+                                            token = "svc:projS:member"})
+  local ra = assert(shared:request{token = "alice:projA:member"})
+  local rb = assert(shared:request{token = "bob:projB:member"})
+  local rc_ = assert(shared:request{token = "carol:projC:member"})
+  for _ = 1, 3 do
+    local got, msg = ra:fetch("shared", "1.0", "run.sh")
+    check(got == "A bytes", "project A reads its bytes: " .. tostring(got or msg))
+    check(rb:fetch("shared", "1.0", "run.sh") == "B bytes", "project B reads its bytes")
+  end
+  local none, _, why = rc_:fetch("shared", "1.0", "run.sh")
+  check(none == nil and why == -2, "a project without access gets not found, no bytes")
+  none = shared:fetch("shared", "1.0", "run.sh")
+  check(none == nil, "the context's own project sees neither")
+end
 v, msg, code = ctx:request{workflow = "@1"}
 check(v == nil and code == -3, "a bad workflow is nil, msg, code")
 
