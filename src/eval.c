@@ -28,7 +28,9 @@
 #define MAX_DEPTH 200     /* nesting of converted values */
 #define BLOB_MEMO_SIZE 32 /* glare() results kept as Lua strings, per evaluator */
 #define CLOCK_PERIOD 4096  /* allocations, or values converted, between deadline checks */
-#define JSON_VALUE_COST 32 /* bytes charged per converted value, besides its text */
+/* Bytes charged per converted value, besides its text: what jansson allocates for one
+ * (the value, its copy of the text and their malloc headers, a slot in its array). */
+#define JSON_VALUE_COST 72
 #define RESULT_TOO_LARGE                                                                 \
     "evaluation stopped: the value as JSON needs more than the memory limit of %zu "     \
     "bytes (each copy of a value held more than once counts)"
@@ -380,6 +382,8 @@ static int utf8_valid(const unsigned char *s, size_t n)
 typedef struct json_conv {
     glarex_eval *ev; /* its limits */
     size_t bytes_left;
+    size_t charged;                  /* bytes charged so far */
+    int collected;                   /* garbage was collected to make room */
     unsigned since_clock;            /* values converted since the last deadline check */
     const void *path[MAX_DEPTH + 2]; /* the tables being converted, outermost first */
 } json_conv;
@@ -387,7 +391,12 @@ typedef struct json_conv {
 static void json_conv_init(json_conv *c, glarex_eval *ev)
 {
     c->ev = ev;
-    c->bytes_left = ev->opts.memory_limit;
+    /* the Lua state's values and their JSON copy live at once: together they stay
+     * within the limit */
+    c->bytes_left = ev->mem_used < ev->opts.memory_limit ? ev->opts.memory_limit - ev->mem_used
+                                                         : 0;
+    c->charged = 0;
+    c->collected = 0;
     c->since_clock = 0;
 }
 
@@ -396,10 +405,19 @@ static int json_charge(json_conv *c, size_t bytes, glarex_error *err)
 {
     glarex_eval *ev = c->ev;
     size_t cost = JSON_VALUE_COST + bytes;
+    if (cost >= bytes && cost > c->bytes_left && !c->collected) {
+        /* the Lua state's garbage counts until collected: collect once, near the limit
+         * only (the values being converted are on the stack, so they stay) */
+        c->collected = 1;
+        lua_gc(ev->L, LUA_GCCOLLECT);
+        size_t used = ev->mem_used + c->charged;
+        c->bytes_left = used < ev->opts.memory_limit ? ev->opts.memory_limit - used : 0;
+    }
     if (cost < bytes || cost > c->bytes_left)
         return glarex__error_set(err, GLAREX_EMEMLIMIT, RESULT_TOO_LARGE,
                                  ev->opts.memory_limit);
     c->bytes_left -= cost;
+    c->charged += cost;
     if (++c->since_clock < CLOCK_PERIOD)
         return 0;
     c->since_clock = 0;

@@ -115,6 +115,28 @@ static void test_limits__shared_values_are_charged_per_copy(void **state)
     glarex_eval_free(ev);
 }
 
+/* The Lua state's values and their JSON copy exist at once: together they stay within
+ * the limit (each was once allowed the whole limit: twice the limit at the peak). */
+static void test_limits__lua_values_and_their_json_share_the_limit(void **state)
+{
+    glarex_eval *ev = new_eval(8, 5000);
+    char msg[600];
+    (void)state;
+
+    /* 60,000 copies: about 7.5 MB of JSON beside about 1 MB of Lua list */
+    assert_int_equal(eval_status(ev, "<% let(x => 'y' * 54) -> range(60000).select($x) %>",
+                                 NULL, msg, sizeof(msg), NULL),
+                     GLAREX_EMEMLIMIT);
+    /* garbage of earlier work does not count against a result that fits */
+    assert_int_equal(eval_status(ev, "<% range(200000).select(str($)).len() %>", NULL, msg,
+                                 sizeof(msg), NULL),
+                     0);
+    assert_int_equal(eval_status(ev, "<% let(x => 'y' * 54) -> range(30000).select($x) %>",
+                                 NULL, msg, sizeof(msg), NULL),
+                     0);
+    glarex_eval_free(ev);
+}
+
 /* evaluate_recursively: the whole result is held to the limit, not each string. */
 static void test_limits__recursive_result_is_charged_as_a_whole(void **state)
 {
@@ -397,6 +419,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_limits__shared_values_are_charged_per_copy),
+        cmocka_unit_test(test_limits__lua_values_and_their_json_share_the_limit),
         cmocka_unit_test(test_limits__recursive_result_is_charged_as_a_whole),
         cmocka_unit_test(test_limits__host_function_arguments_are_charged),
         cmocka_unit_test(test_limits__bounded_templates_stop_on_the_second_run),
