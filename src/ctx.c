@@ -193,7 +193,7 @@ int glarex_ctx_new(glarex_ctx **out, const glarex_ctx_options *opts, glarex_erro
         goto fail;
     rc = glarex__store_identity(&ctx->store_identity, glarex_store_url(probe),
                                 glarex__store_local_id(probe), o->type_name, err);
-    glarex__pool_adopt(&ctx->pool, probe);
+    glarex__pool_give(&ctx->pool, probe, NULL); /* the first idle connection */
     if (rc < 0)
         goto fail;
     ctx->resolver.opts = o;

@@ -80,8 +80,3 @@ void glarex__pool_give(glarex__pool *pool, glarex_store *store, const char *toke
     glarex_store_free(evicted.store);
     free(evicted.token);
 }
-
-void glarex__pool_adopt(glarex__pool *pool, glarex_store *store)
-{
-    glarex__pool_give(pool, store, NULL);
-}

@@ -35,7 +35,4 @@ int glarex__pool_take(glarex_store **out, glarex__pool *pool, const char *token,
 /* Returns `store` (taken with `token`) to the pool, or closes it when the pool is full. */
 void glarex__pool_give(glarex__pool *pool, glarex_store *store, const char *token);
 
-/* Keeps `store`, opened with the options' own credentials, as an idle entry. */
-void glarex__pool_adopt(glarex__pool *pool, glarex_store *store);
-
 #endif
