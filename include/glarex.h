@@ -342,8 +342,8 @@ GLAREX_EXTERN(int) glarex_digests_from_json(glarex_digests *out, const json_t *b
 /* }==================================================================== */
 
 /* {====================================================================
- * Stores: Glare over HTTP, or a local directory (src/store.c, src/store_glare.c,
- * src/store_dir.c)
+ * Stores: Glare over HTTP, or a local directory (src/store/store.c, src/store/glare.c,
+ * src/store/dir.c)
  *
  * A glarex_store speaks the Glare artifact model whatever its backend: artifacts are
  * JSON objects shaped exactly as Glare returns them (id, name, version, owner, status,

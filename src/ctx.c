@@ -7,7 +7,7 @@
 #include "clock.h"
 #include "ref.h"
 #include "scope.h"
-#include "store.h"
+#include "store/store.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -17,7 +17,7 @@
 #include "clock.h"
 #include "digest.h"
 #include "ref.h"
-#include "store.h"
+#include "store/store.h"
 
 #include <dirent.h>
 
