@@ -770,10 +770,15 @@ static const char *get(size_t slot, const char *data)
     return slot == NONE ? NULL : data + slot;
 }
 
-/* Moves the results into one allocation: the reference is a single block. */
-static int finish(glarex_ref **out, const parser *p)
+static size_t format_into(char *dst, const glarex_ref *ref);
+
+/* Moves the results into one allocation: the reference is a single block. A reference
+ * whose canonical text (which writes out the selector and percent-encodes) would be
+ * longer than the limit is refused, so every canonical text parses back. */
+static int finish(glarex_ref **out, parser *p)
 {
     glarex_ref *ref = malloc(sizeof(*ref) + p->used);
+    size_t canonical;
     if (!ref)
         return GLAREX_ENOMEM_SET(p->err);
     memcpy(ref->data, p->arena, p->used);
@@ -789,6 +794,14 @@ static int finish(glarex_ref **out, const parser *p)
     ref->field = get(p->field, ref->data);
     ref->key = get(p->key, ref->data);
     ref->dict_field = get(p->dict_field, ref->data);
+    if ((canonical = format_into(NULL, ref)) > GLAREX_REF_MAX_LENGTH) {
+        free(ref);
+        return fail(p, 0,
+                    "its canonical form is %zu bytes, over the %d-byte limit, once the "
+                    "version selector is written out and special characters are "
+                    "percent-encoded; shorten the name or the resource key",
+                    canonical, GLAREX_REF_MAX_LENGTH);
+    }
     *out = ref;
     return 0;
 }

@@ -513,6 +513,46 @@ static void test_ref__options_are_versioned(void **state)
     assert_int_equal(sizeof(glarex_ref_options), sizeof(void *) == 8 ? 24 : 12);
 }
 
+/* A reference within the length limit whose canonical text would not be (the selector
+ * written out, characters percent-encoded) is refused, so every canonical text parses. */
+static void test_ref__canonical_text_stays_within_the_limit(void **state)
+{
+    char *uri = malloc(GLAREX_REF_MAX_LENGTH + 1), *key = malloc(GLAREX_REF_MAX_LENGTH + 1);
+    glarex_buf text = GLAREX_BUF_INIT;
+    glarex_ref *ref = NULL;
+    glarex_error err;
+    size_t head = strlen("glare://wf/");
+
+    (void)state;
+    assert_non_null(uri);
+    assert_non_null(key);
+    /* 'glare://wf/' and a key up to the limit: canonical 'glare://wf@latest/...' is
+     * seven bytes longer. */
+    memcpy(uri, "glare://wf/", head);
+    memset(uri + head, 'k', GLAREX_REF_MAX_LENGTH - head);
+    uri[GLAREX_REF_MAX_LENGTH] = '\0';
+    assert_int_equal(glarex_ref_parse(&ref, uri, &err), GLAREX_EINVALID);
+    assert_null(ref);
+    assert_non_null(strstr(err.message, "canonical form"));
+    assert_non_null(strstr(err.message, "4103 bytes"));
+    /* Seven bytes shorter, it fits, and its canonical text parses back. */
+    uri[GLAREX_REF_MAX_LENGTH - 7] = '\0';
+    assert_int_equal(glarex_ref_parse(&ref, uri, &err), 0);
+    assert_int_equal(glarex_ref_format(&text, ref), 0);
+    assert_int_equal(text.size, GLAREX_REF_MAX_LENGTH);
+    glarex_ref_free(ref);
+    assert_int_equal(glarex_ref_parse(&ref, text.ptr, &err), 0);
+    glarex_ref_free(ref);
+    glarex_buf_dispose(&text);
+    /* Arguments: a key of spaces triples when percent-encoded. */
+    memset(key, ' ', 2000);
+    key[2000] = '\0';
+    assert_int_equal(glarex_ref_from_args(&ref, "wf", "1.0", key, &err), GLAREX_EINVALID);
+    assert_non_null(strstr(err.message, "shorten the name or the resource key"));
+    free(uri);
+    free(key);
+}
+
 /* The message names the input and the column, as the brief's example. */
 static void test_ref__error_message_shape(void **state)
 {
@@ -605,6 +645,7 @@ int main(void)
         cmocka_unit_test(test_ref__getters_answer_null_when_not_applicable),
         cmocka_unit_test(test_ref__null_arguments_are_reported),
         cmocka_unit_test(test_ref__options_are_versioned),
+        cmocka_unit_test(test_ref__canonical_text_stays_within_the_limit),
         cmocka_unit_test(test_ref__error_message_shape),
         cmocka_unit_test(test_ref__allocation_failures),
     };
