@@ -53,6 +53,7 @@ typedef struct oci_known {
     char *name;
     char *version;
     char digest[72]; /* the manifest's "sha256:…" */
+    json_t *af;      /* the artifact as last read, or NULL */
 } oci_known;
 
 typedef struct oci_store {
@@ -151,8 +152,16 @@ static long long parse_time(const char *s)
     return (long long)timegm(&tm);
 }
 
+static void known_clear(oci_known *k)
+{
+    free(k->name);
+    free(k->version);
+    json_decref(k->af);
+    memset(k, 0, sizeof(*k));
+}
+
 static void remember(oci_store *s, const char *id, const char *name, const char *version,
-                     const char *digest)
+                     const char *digest, json_t *af)
 {
     oci_known *k = NULL;
     for (size_t i = 0; i < KNOWN_SLOTS && !k; i++)
@@ -162,16 +171,14 @@ static void remember(oci_store *s, const char *id, const char *name, const char 
         k = &s->known[s->next_known];
         s->next_known = (s->next_known + 1) % KNOWN_SLOTS;
     }
-    free(k->name);
-    free(k->version);
+    known_clear(k);
     k->name = strdup(name);
     k->version = strdup(version);
     if (!k->name || !k->version) { /* a lost hint costs a catalog scan, nothing more */
-        free(k->name);
-        free(k->version);
-        memset(k, 0, sizeof(*k));
+        known_clear(k);
         return;
     }
+    k->af = json_incref(af);
     glarex__strlcpy(k->id, id, sizeof(k->id));
     glarex__strlcpy(k->digest, digest, sizeof(k->digest));
 }
@@ -179,11 +186,8 @@ static void remember(oci_store *s, const char *id, const char *name, const char 
 static void forget(oci_store *s, const char *id)
 {
     for (size_t i = 0; i < KNOWN_SLOTS; i++)
-        if (strcmp(s->known[i].id, id) == 0) {
-            free(s->known[i].name);
-            free(s->known[i].version);
-            memset(&s->known[i], 0, sizeof(s->known[i]));
-        }
+        if (strcmp(s->known[i].id, id) == 0)
+            known_clear(&s->known[i]);
 }
 
 /* }==================================================================== */
@@ -486,7 +490,8 @@ static int fetch(json_t **out, json_t **manifest, char digest[72], oci_store *s,
         (rc = verified_json(&cfg, &resp, cdigest, what, err)) < 0 ||
         (rc = artifact_of(out, s, name, tag, m, cfg, err)) < 0)
         goto done;
-    remember(s, json_string_value(json_object_get(*out, "id")), name, version, digest);
+    remember(s, json_string_value(json_object_get(*out, "id")), name, version, digest,
+             *out);
     if (manifest) {
         *manifest = m;
         m = NULL;
@@ -521,7 +526,7 @@ static int locate(const oci_known **out, oci_store *s, const char *id, glarex_er
             char vid[37];
             if (artifact_id(vid, json_string_value(n), json_string_value(v), NULL) == 0 &&
                 strcmp(vid, id) == 0) {
-                remember(s, id, json_string_value(n), json_string_value(v), "");
+                remember(s, id, json_string_value(n), json_string_value(v), "", NULL);
                 json_decref(versions);
                 json_decref(names);
                 return locate(out, s, id, err);
@@ -811,8 +816,10 @@ static int list_name(json_t *arts, oci_store *s, const list_query *q, const char
     json_array_foreach(versions, i, v) {
         json_t *af = NULL;
         char digest[72] = "";
-        if ((rc = version_passes(q, json_string_value(v), err)) <= 0)
+        if ((rc = version_passes(q, json_string_value(v), err)) < 0)
             break;
+        if (rc == 0)
+            continue;
         rc = fetch(&af, NULL, digest, s, name, json_string_value(v), err);
         if (rc == GLAREX_ENOTFOUND) { /* deleted meanwhile, or another tool's image */
             rc = 0;
@@ -1377,6 +1384,7 @@ static int oci_download(glarex_download_info *out, void *impl, const glarex_blob
     glarex__http_response resp = GLAREX__HTTP_RESPONSE_INIT;
     download_sink sink = {write, payload, NULL, 0, 0, NULL, err, 0};
     oci_draft *d;
+    const oci_known *k;
     json_t *af = NULL, *blob;
     const char *sha, *md5, *ctype;
     char what[600], *path = NULL, got_sha[65], got_md5[33];
@@ -1398,8 +1406,14 @@ static int oci_download(glarex_download_info *out, void *impl, const glarex_blob
     }
     if ((rc = check_type(loc->type_name, err)) < 0)
         return rc;
+    /* the artifact as just listed (the resolver lists, then downloads): its layer
+     * digests verify what comes, so reading the manifest again adds nothing */
     if ((d = find_draft(s, loc->id)))
         af = json_incref(d->af);
+    else if ((rc = locate(&k, s, loc->id, err)) < 0)
+        return rc;
+    else if (k->af)
+        af = json_incref(k->af);
     else if ((rc = get_active(&af, NULL, s, loc->id, err)) < 0)
         return rc;
     blob = json_object_get(af, loc->field);
@@ -1482,10 +1496,8 @@ static void oci_free(void *impl)
         json_decref(d->af);
         free(d);
     }
-    for (size_t i = 0; i < KNOWN_SLOTS; i++) {
-        free(s->known[i].name);
-        free(s->known[i].version);
-    }
+    for (size_t i = 0; i < KNOWN_SLOTS; i++)
+        known_clear(&s->known[i]);
     glarex__oci_registry_dispose(&s->reg);
     free(s);
 }

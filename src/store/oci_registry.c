@@ -353,7 +353,7 @@ static int send_to(glarex__http_response *resp, oci_registry *reg, oci_host *hos
                    glarex_error *err)
 {
     char *cur = strdup(url);
-    int challenged = 0, rc = 0;
+    int rc = 0;
 
     if (!cur)
         return GLAREX_ENOMEM_SET(err);
@@ -383,8 +383,8 @@ static int send_to(glarex__http_response *resp, oci_registry *reg, oci_host *hos
         *resp = (glarex__http_response)GLAREX__HTTP_RESPONSE_INIT;
         if ((rc = glarex__http_perform(resp, reg->http, &req, err)) < 0)
             break;
-        if (resp->status == 401 && own_host && !challenged) {
-            challenged = 1;
+        if (resp->status == 401 && own_host) {
+            /* once: a second 401 finds the credentials sent, and is reported */
             if ((rc = glarex__oci_authorize(reg, host, resp->www_authenticate, call->what,
                                             err)) < 0)
                 break;

@@ -1,0 +1,411 @@
+#!/usr/bin/python3
+"""The OCI registry store (oci://) against Debian's real docker-registry.
+
+    /usr/bin/python3 tests/oci/test_oci.py --build-dir build [-v]
+
+Every registry is started here on 127.0.0.1 at a free port, with its storage in a
+temporary directory, and stopped by PID (tests/oci/registry.py).
+"""
+
+import base64
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'cli'))
+
+import cli_support as S  # noqa: E402
+from registry import Registry  # noqa: E402
+
+NS = 'glarex/wf'
+SCRIPT_KEY = 'heal_vm_script.sh'
+WF = """---
+version: '2.0'
+%(name)s:
+  tasks:
+    run:
+      action: std.echo output=<%% glare('%(name)s', '1.0', 'run.sh') %%>
+"""
+
+
+class Base(unittest.TestCase):
+    def setUp(self):
+        self.home = tempfile.mkdtemp(prefix='glarex-oci-test-')
+        self.env = S.clean_environ(self.home)
+
+    def tearDown(self):
+        shutil.rmtree(self.home, ignore_errors=True)
+
+    def glarex(self, *args, code=0, url=None, env=None, timeout=120):
+        r = S.run(('--glare-url', url or self.url) + args, env or self.env,
+                  timeout=timeout)
+        if code is not None:
+            self.assertEqual(r.code, code, 'glarex %s: %s%s' % (' '.join(args), r.out,
+                                                               r.err))
+        return r
+
+    def create(self, name, version, script, url=None, env=None, code=0):
+        d = tempfile.mkdtemp(dir=self.home)
+        wf = os.path.join(d, name + '.yaml')
+        with open(wf, 'w') as f:
+            f.write(WF % {'name': name})
+        res = os.path.join(d, 'run.sh')
+        with open(res, 'w') as f:
+            f.write(script)
+        return self.glarex('workflow-create', wf, '--version', version, '--resource',
+                           'run.sh=' + res, url=url, env=env, code=code)
+
+    def eval(self, ref, code=0, url=None, env=None, extra=()):
+        return self.glarex('eval', '--raw', *extra, '<%% %s %%>' % ref, code=code,
+                           url=url, env=env)
+
+
+class Store(Base):
+    """One anonymous registry for the demo, the layout, versions and failures."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.registry = Registry()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.registry.stop()
+
+    def setUp(self):
+        super().setUp()
+        self.url = 'oci://%s/%s' % (self.registry.host, NS)
+
+    def get(self, path, accept=None):
+        req = urllib.request.Request(self.registry.url + '/v2/' + path)
+        if accept:
+            req.add_header('Accept', accept)
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.read()
+
+    def test_readme_demo_with_the_registry_as_the_store(self):
+        r = self.glarex('workflow-create', S.EXAMPLE_WF, '--resource',
+                        '%s=%s' % (SCRIPT_KEY, S.EXAMPLE_SCRIPT))
+        self.assertIn('created heal_vms 1.0.0 in ' + self.url, r.out)
+        r = self.glarex('workflow-list')
+        self.assertRegex(r.out, r'heal_vms\s+1\.0\.0\s+active\s+1')
+        r = self.glarex('workflow-show', 'heal_vms@1.0')
+        self.assertIn(SCRIPT_KEY, r.out)
+        with open(S.EXAMPLE_SCRIPT) as f:
+            script = f.read()
+        r = self.glarex('resource-get', 'heal_vms', '1.0', SCRIPT_KEY)
+        self.assertEqual(r.out, script)
+        r = self.eval("glare('heal_vms', '1.0', '%s')" % SCRIPT_KEY)
+        self.assertEqual(r.out, script)
+        self.glarex('workflow-delete', 'heal_vms@1.0.0')
+        r = self.glarex('workflow-list', code=None)
+        self.assertNotIn('heal_vms', r.out)
+        # deleted: the tag is gone from the registry
+        tags = json.loads(self.get('%s/heal_vms/tags/list' % NS))
+        self.assertFalse(tags.get('tags'))
+        r = self.glarex('resource-get', 'heal_vms', '1.0', SCRIPT_KEY, code=1)
+
+    def test_the_layout_is_oras_readable_by_plain_http(self):
+        self.create('layout', '1.2', 'echo layout\n')
+        tags = json.loads(self.get('%s/layout/tags/list' % NS))
+        self.assertEqual(tags['tags'], ['1.2.0'])
+        m = json.loads(self.get('%s/layout/manifests/1.2.0' % NS,
+                                'application/vnd.oci.image.manifest.v1+json'))
+        self.assertEqual(m['schemaVersion'], 2)
+        self.assertEqual(m['mediaType'], 'application/vnd.oci.image.manifest.v1+json')
+        self.assertEqual(m['config']['mediaType'],
+                         'application/vnd.glarex.workflow.config.v1+json')
+        self.assertRegex(m['annotations']['org.opencontainers.image.created'],
+                         r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$')
+        files = {}
+        for layer in m['layers']:
+            body = self.get('%s/layout/blobs/%s' % (NS, layer['digest']))
+            self.assertEqual('sha256:' + hashlib.sha256(body).hexdigest(),
+                             layer['digest'])
+            self.assertEqual(len(body), layer['size'])
+            files[layer['annotations']['org.opencontainers.image.title']] = body
+        self.assertEqual(files['run.sh'], b'echo layout\n')
+        self.assertIn(b"glare('layout', '1.0', 'run.sh')", files['workflow.yaml'])
+        config = json.loads(self.get('%s/layout/blobs/%s' % (NS, m['config']['digest'])))
+        self.assertEqual(config['name'], 'layout')
+        self.assertEqual(config['version'], '1.2.0')
+        self.assertEqual(config['workflow'], 'workflow.yaml')
+
+    def test_latest_range_pin_and_as_of(self):
+        self.create('vers', '1.0', 'one\n')
+        time.sleep(1.1)  # created annotations have whole seconds
+        between = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
+        time.sleep(1.1)
+        self.create('vers', '1.1', 'one one\n')
+        self.create('vers', '2.0', 'two\n')
+        self.assertEqual(self.eval("glare('vers', 'latest', 'run.sh')").out, 'two\n')
+        self.assertEqual(self.eval("glare('vers', '>=1.0,<2', 'run.sh')").out,
+                         'one one\n')
+        pin = hashlib.sha256(b'one\n').hexdigest()
+        self.assertEqual(self.eval("glare('vers', 'sha256=%s', 'run.sh')" % pin).out,
+                         'one\n')
+        r = self.eval("glare('vers', 'sha256=%s', 'run.sh')" % ('0' * 64), code=1)
+        self.assertIn('no active version', r.err)
+        r = self.eval("glare('vers', 'latest', 'run.sh')",
+                      extra=('--as-of', between, '--as-of-skew', '0'))
+        self.assertEqual(r.out, 'one\n')
+
+    def test_a_failed_create_leaves_no_tag(self):
+        d = tempfile.mkdtemp(dir=self.home)
+        wf = os.path.join(d, 'half.yaml')
+        with open(wf, 'w') as f:
+            f.write(WF % {'name': 'half'})
+        big = os.path.join(d, 'big.bin')
+        with open(big, 'wb') as f:
+            f.write(b'\0' * (10 * 1024 * 1024 + 1))  # above the 10 MiB blob cap
+        run = os.path.join(d, 'run.sh')
+        with open(run, 'w') as f:
+            f.write('echo half\n')
+        r = self.glarex('workflow-create', wf, '--version', '1.0', '--resource',
+                        'run.sh=' + run, '--resource', 'big.bin=' + big, code=1)
+        self.assertIn('10485760', r.err)
+        self.assertNotIn('left behind', r.err)
+        # the workflow's blob went up, but no manifest: nothing names it
+        with self.assertRaises(urllib.error.HTTPError):
+            self.get('%s/half/manifests/1.0.0' % NS)
+        r = self.glarex('workflow-list', code=None)
+        self.assertNotIn('half', r.out)
+        # and the name and version are free
+        self.create('half', '1.0', 'now whole\n')
+
+    def test_an_interrupted_create_leaves_no_tag(self):
+        d = tempfile.mkdtemp(dir=self.home)
+        wf = os.path.join(d, 'cut.yaml')
+        with open(wf, 'w') as f:
+            f.write(WF % {'name': 'cut'})
+        run = os.path.join(d, 'run.sh')
+        with open(run, 'w') as f:
+            f.write('echo cut\n')
+        res = ['--resource', 'run.sh=' + run]
+        for i in range(40):  # many uploads: the kill lands among them
+            p = os.path.join(d, 'r%02d' % i)
+            with open(p, 'wb') as f:
+                f.write(os.urandom(64 * 1024))
+            res += ['--resource', 'r%02d=%s' % (i, p)]
+        start = len(self.registry.access_log())
+        p = subprocess.Popen([S.glarex_binary(), '--glare-url', self.url,
+                              'workflow-create', wf, '--version', '1.0'] + res,
+                             env=self.env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        deadline = time.time() + 60
+        while time.time() < deadline and p.poll() is None:
+            ups = [l for l in self.registry.access_log()[start:] if '"PUT /v2/' in l]
+            if len(ups) >= 3:
+                break
+            time.sleep(0.01)
+        self.assertIsNone(p.poll(), 'workflow-create ended before it could be killed')
+        os.kill(p.pid, signal.SIGKILL)  # no chance to clean up
+        p.wait()
+        with self.assertRaises(urllib.error.HTTPError):
+            self.get('%s/cut/manifests/1.0.0' % NS)
+        r = self.glarex('workflow-list', code=None)
+        self.assertNotIn('cut', r.out)
+        self.create('cut', '1.0', 'whole\n')
+
+    def test_a_corrupt_blob_is_refused_and_nothing_cached(self):
+        self.create('tamper', '1.0', 'echo genuine\n')
+        digest = 'sha256:' + hashlib.sha256(b'echo genuine\n').hexdigest()
+        path = self.registry.blob_file(digest)
+        with open(path, 'wb') as f:
+            f.write(b'echo  forged\n')  # same length, other bytes
+        r = self.eval("glare('tamper', '1.0', 'run.sh')", code=1)
+        self.assertIn('sha256 mismatch', r.err)
+        self.assertNotIn('forged', r.out)
+        r = self.glarex('resource-get', 'tamper', '1.0', 'run.sh', code=1)
+        self.assertIn('sha256 mismatch', r.err)
+        cache = os.path.join(self.home, 'cache')
+        for root, _, names in os.walk(cache):
+            for n in names:
+                with open(os.path.join(root, n), 'rb') as f:
+                    self.assertNotIn(b'forged', f.read(), os.path.join(root, n))
+        with open(path, 'wb') as f:
+            f.write(b'echo genuine\n')
+        self.assertEqual(self.eval("glare('tamper', '1.0', 'run.sh')").out,
+                         'echo genuine\n')
+
+    def test_bad_urls_say_how_to_write_them(self):
+        for url, words in (('oci://127.0.0.1:1', 'names no namespace'),
+                           ('oci://127.0.0.1:1/Upper', 'lower-case'),
+                           ('oci://127.0.0.1:1/ns?x=1', 'mirror=host[:port]')):
+            r = self.glarex('workflow-list', url=url, code=1)
+            self.assertIn(words, r.err)
+            self.assertIn('oci://host[:port]/namespace', r.err)
+
+
+class Auth(Base):
+    """htpasswd (bcrypt) users; credentials from the URL and from auth.json."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.registry = Registry(users={'alice': 'wonder', 'bob': 'builder'})
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.registry.stop()
+
+    def setUp(self):
+        super().setUp()
+        self.url = 'oci://alice:wonder@%s/%s' % (self.registry.host, NS)
+
+    def test_basic_auth_from_the_url_and_the_credential_files(self):
+        self.create('locked', '1.0', 'echo locked\n')
+        anonymous = 'oci://%s/%s' % (self.registry.host, NS)
+        r = self.eval("glare('locked', '1.0', 'run.sh')", url=anonymous, code=1)
+        self.assertIn('asks for credentials', r.err)
+        wrong = 'oci://alice:nope@%s/%s' % (self.registry.host, NS)
+        r = self.eval("glare('locked', '1.0', 'run.sh')", url=wrong, code=1)
+        self.assertIn("refused the credentials of user 'alice'", r.err)
+        self.assertNotIn('nope', r.err)
+        # podman's REGISTRY_AUTH_FILE, "auth": base64(user:password)
+        auth = os.path.join(self.home, 'auth.json')
+        with open(auth, 'w') as f:
+            json.dump({'auths': {self.registry.host: {
+                'auth': base64.b64encode(b'bob:builder').decode()}}}, f)
+        env = dict(self.env, REGISTRY_AUTH_FILE=auth)
+        r = self.eval("glare('locked', '1.0', 'run.sh')", url=anonymous, env=env)
+        self.assertEqual(r.out, 'echo locked\n')
+        # docker's ~/.docker/config.json with a scheme in the key
+        os.makedirs(os.path.join(self.home, '.docker'))
+        with open(os.path.join(self.home, '.docker', 'config.json'), 'w') as f:
+            json.dump({'auths': {'http://' + self.registry.host: {
+                'username': 'bob', 'password': 'builder'}}}, f)
+        r = self.glarex('resource-get', 'locked', '1.0', 'run.sh', url=anonymous)
+        self.assertEqual(r.out, 'echo locked\n')
+
+    def test_two_credentials_share_no_cache_entries(self):
+        self.create('scoped', '1.0', 'echo scoped\n')
+        ref = "glare('scoped', '1.0', 'run.sh')"
+        index = os.path.join(self.home, 'cache', 'glarex', 'index')
+
+        def entries():
+            return sorted(os.path.join(r, n) for r, _, ns in os.walk(index) for n in ns)
+
+        self.assertEqual(self.eval(ref).out, 'echo scoped\n')
+        alice = entries()
+        self.assertTrue(alice, 'no index entry under ' + index)
+        bob = 'oci://bob:builder@%s/%s' % (self.registry.host, NS)
+        self.assertEqual(self.eval(ref, url=bob).out, 'echo scoped\n')
+        both = entries()
+        self.assertGreater(len(both), len(alice), 'bob was answered from alice\'s entry')
+        # an identity the registry refuses gets nothing from the others' answers
+        mallory = 'oci://mallory:x@%s/%s' % (self.registry.host, NS)
+        r = self.eval(ref, url=mallory, code=1)
+        self.assertNotIn('scoped', r.out)
+
+    def test_bearer_challenges_are_reported_clearly(self):
+        # A registry that answers with a Bearer challenge: a one-line HTTP server.
+        import http.server
+        import threading
+
+        class Bearer(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(401)
+                self.send_header('WWW-Authenticate',
+                                 'Bearer realm="http://127.0.0.1:1/token",service="r"')
+                self.send_header('Content-Length', '0')
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        srv = http.server.HTTPServer(('127.0.0.1', 0), Bearer)
+        t = threading.Thread(target=srv.serve_forever, daemon=True)
+        t.start()
+        try:
+            url = 'oci://127.0.0.1:%d/%s' % (srv.server_address[1], NS)
+            r = self.glarex('workflow-list', url=url, code=1)
+            self.assertIn('bearer-token registries are not supported yet', r.err)
+        finally:
+            srv.shutdown()
+            srv.server_close()
+
+
+class Mirror(Base):
+    """A pull-through mirror (distribution's proxy mode) in front of the origin."""
+
+    HOSTS = 8
+
+    @classmethod
+    def setUpClass(cls):
+        cls.origin = Registry()
+        cls.mirror = Registry(proxy=cls.origin.url)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.mirror.stop()
+        cls.origin.stop()
+
+    def setUp(self):
+        super().setUp()
+        self.url = 'oci://%s/%s' % (self.origin.host, NS)
+        self.mirrored = '%s?mirror=%s' % (self.url, self.mirror.host)
+
+    def hosts_read(self, name, hosts, tag):
+        """`hosts` processes, each with its own cache directory, read `name` through
+        the mirror at the same moment; returns the origin's blob GETs per blob."""
+        before = self.origin.blob_gets()
+        procs = []
+        for i in range(hosts):
+            env = S.clean_environ(os.path.join(self.home, '%s-host%d' % (tag, i)))
+            procs.append(subprocess.Popen(
+                [S.glarex_binary(), '--glare-url', self.mirrored, 'eval', '--raw',
+                 "<%% glare('%s', '1.0', 'run.sh') %%>" % name], env=env,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+        for p in procs:
+            out, err = p.communicate(timeout=120)
+            self.assertEqual(p.returncode, 0, err.decode())
+            self.assertEqual(out, ('echo %s\n' % name).encode())
+        after = self.origin.blob_gets()
+        return {d: after[d] - before.get(d, 0) for d in after
+                if after[d] - before.get(d, 0)}
+
+    def test_reads_go_through_the_mirror_and_fall_back_to_the_origin(self):
+        rows = []
+        for hosts in (1, 8):
+            name = 'fleet%d' % hosts
+            self.create(name, '1.0', 'echo %s\n' % name)
+            served = sum(self.mirror.blob_gets().values())
+            cold = self.hosts_read(name, hosts, 'cold')
+            self.assertGreaterEqual(sum(self.mirror.blob_gets().values()) - served, hosts)
+            # the mirror stores a blob in the background after serving it
+            deadline = time.time() + 20
+            while time.time() < deadline and not all(
+                    os.path.exists(self.mirror.blob_file(d)) for d in cold):
+                time.sleep(0.05)
+            warm = self.hosts_read(name, hosts, 'warm')
+            rows.append((hosts, sorted(cold.values()), sum(warm.values())))
+            # once the mirror holds the blobs, the origin serves none of them again
+            self.assertEqual(warm, {}, 'the origin served blobs the mirror holds')
+            # simultaneous first reads: distribution 2.8's proxy fetches a blob from
+            # the origin for each request that arrives while it is still storing it
+            for n in cold.values():
+                self.assertLessEqual(n, hosts + 1)
+        print('\nmirror: origin blob GETs per blob (config, resource) when N hosts '
+              'with empty caches read a fresh version at once through one '
+              'pull-through mirror, then N more', file=sys.stderr)
+        for hosts, cold, warm in rows:
+            print('  N=%d  first wave: %s  second wave: %d' % (hosts, cold, warm),
+                  file=sys.stderr)
+        # the mirror down: reads fall back to the origin
+        dead = '%s?mirror=127.0.0.1:1' % self.url
+        r = self.eval("glare('fleet1', '1.0', 'run.sh')", url=dead)
+        self.assertEqual(r.out, 'echo fleet1\n')
+
+
+if __name__ == '__main__':
+    S.build_dir()
+    unittest.main()
