@@ -89,12 +89,21 @@ static void host_dispose(oci_host *h)
     memset(h, 0, sizeof(*h));
 }
 
-static int bad_url(glarex_error *err, const char *shown, const char *why)
+static int bad_url(glarex_error *err, const char *url, const char *why)
 {
+    const char *auth = strstr(url, "://") + 3, *at = NULL, *colon;
+    size_t n = strcspn(auth, "/?#");
+
+    for (size_t i = 0; i < n; i++)
+        if (auth[i] == '@')
+            at = auth + i; /* the last one: a password may hold '@' */
+    colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    /* the URL as given, but never its password */
     return glarex__error_set(err, GLAREX_EINVALID,
-                             "store URL '%s' %s: write oci://host[:port]/namespace "
+                             "store URL '%.*s%s%s' %s: write oci://host[:port]/namespace "
                              "(oci+http:// for plain HTTP to a host that is not loopback)",
-                             shown, why);
+                             (int)(colon ? colon - url : (int)strlen(url)), url,
+                             colon ? ":***" : "", colon ? at : "", why);
 }
 
 /* Mirrors named by the query: mirror=host[:port], '&'-separated. */
@@ -176,7 +185,7 @@ int glarex__oci_registry_open(oci_registry *reg, const char *url,
     memset(reg, 0, sizeof(*reg));
     if ((rc = glarex_global_init(err)) < 0)
         return rc;
-    /* curl parses the authority; shown is the URL without its password */
+    /* curl parses the authority */
     if (asprintf(&as_http, "http://%s", rest) < 0 || !(h = curl_url())) {
         rc = GLAREX_ENOMEM_SET(err);
         goto done;

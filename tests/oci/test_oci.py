@@ -240,10 +240,12 @@ class Store(Base):
     def test_bad_urls_say_how_to_write_them(self):
         for url, words in (('oci://127.0.0.1:1', 'names no namespace'),
                            ('oci://127.0.0.1:1/Upper', 'lower-case'),
-                           ('oci://127.0.0.1:1/ns?x=1', 'mirror=host[:port]')):
+                           ('oci://127.0.0.1:1/ns?x=1', 'mirror=host[:port]'),
+                           ('oci://u:secret@127.0.0.1:1/', 'oci://u:***@127.0.0.1:1/')):
             r = self.glarex('workflow-list', url=url, code=1)
             self.assertIn(words, r.err)
             self.assertIn('oci://host[:port]/namespace', r.err)
+            self.assertNotIn('secret', r.err)
 
 
 class Auth(Base):
@@ -404,6 +406,136 @@ class Mirror(Base):
         dead = '%s?mirror=127.0.0.1:1' % self.url
         r = self.eval("glare('fleet1', '1.0', 'run.sh')", url=dead)
         self.assertEqual(r.out, 'echo fleet1\n')
+
+
+class FakeRegistry:
+    """A registry that misbehaves on purpose (http.server, 127.0.0.1, a free port):
+    it asks for basic auth and serves one artifact, fake 1.0.0, whose run.sh blob the
+    mode `redirect` sends to another host, `loop` redirects to itself; `big` serves a
+    manifest over the 4 MiB cap and `pages` an endless list of tag pages."""
+
+    def __init__(self, mode):
+        import http.server
+        import threading
+        self.mode, self.seen = mode, []
+        wf = b"---\nversion: '2.0'\nfake:\n  tasks: {}\n"
+        run = b'echo fake\n'
+        config = json.dumps({'name': 'fake', 'version': '1.0.0', 'description': '',
+                             'tags': [], 'metadata': {}, 'workflow': 'workflow.yaml'},
+                            sort_keys=True).encode()
+
+        def desc(media, body, title=None, field=None):
+            d = {'mediaType': media, 'size': len(body),
+                 'digest': 'sha256:' + hashlib.sha256(body).hexdigest()}
+            if title:
+                d['annotations'] = {'org.opencontainers.image.title': title,
+                                    'org.glarex.field': field,
+                                    'org.glarex.md5': hashlib.md5(body).hexdigest()}
+            return d
+
+        manifest = json.dumps({
+            'schemaVersion': 2,
+            'mediaType': 'application/vnd.oci.image.manifest.v1+json',
+            'config': desc('application/vnd.glarex.workflow.config.v1+json', config),
+            'layers': [desc('x/y', wf, 'workflow.yaml', 'workflow'),
+                       desc('x/y', run, 'run.sh', 'resources')],
+            'annotations': {'org.opencontainers.image.created': '2026-01-01T00:00:00Z'},
+        }).encode()
+        if mode == 'big':
+            manifest += b' ' * (4 * 1024 * 1024)
+        blobs = {desc('', b)['digest']: b for b in (wf, run, config)}
+        run_digest = desc('', run)['digest']
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def answer(self, status, body=b'', headers=()):
+                self.send_response(status)
+                for k, v in headers:
+                    self.send_header(k, v)
+                self.send_header('Content-Length', str(len(body)))
+                self.end_headers()
+                if self.command != 'HEAD':
+                    self.wfile.write(body)
+
+            def do_GET(self):
+                outer.seen.append((self.server.server_address[1], self.path,
+                                   self.headers.get('Authorization')))
+                if self.server is outer.other:
+                    return self.answer(200, run)
+                if self.headers.get('Authorization') != 'Basic ' + base64.b64encode(
+                        b'u:p').decode():
+                    return self.answer(401, b'{}', [('WWW-Authenticate',
+                                                     'Basic realm="fake"')])
+                p = self.path
+                if '/tags/list' in p:
+                    link = [('Link', '</v2/ns/fake/tags/list?last=x&n=1>; rel="next"')] \
+                        if outer.mode == 'pages' else []
+                    return self.answer(200, json.dumps(
+                        {'name': 'ns/fake', 'tags': ['1.0.0']}).encode(), link)
+                if '/manifests/' in p:
+                    return self.answer(200, manifest, [
+                        ('Content-Type', 'application/vnd.oci.image.manifest.v1+json')])
+                digest = p.rsplit('/', 1)[-1]
+                if digest == run_digest and outer.mode == 'redirect':
+                    return self.answer(307, b'', [('Location', 'http://127.0.0.1:%d/b'
+                                                   % outer.other.server_address[1])])
+                if digest == run_digest and outer.mode == 'loop':
+                    return self.answer(307, b'', [('Location', p)])
+                if digest in blobs:
+                    return self.answer(200, blobs[digest])
+                return self.answer(404, b'{}')
+
+            do_HEAD = do_GET
+
+            def log_message(self, *a):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        self.other = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        for srv in (self.server, self.other):
+            threading.Thread(target=srv.serve_forever, daemon=True).start()
+        self.url = 'oci://u:p@127.0.0.1:%d/ns' % self.server.server_address[1]
+
+    def stop(self):
+        for srv in (self.server, self.other):
+            srv.shutdown()
+            srv.server_close()
+
+
+class Limits(Base):
+    """What a registry answers is bounded, and credentials stay with their host."""
+
+    def fake(self, mode):
+        f = FakeRegistry(mode)
+        self.addCleanup(f.stop)
+        self.url = f.url
+        return f
+
+    def test_a_redirect_to_another_host_carries_no_credentials(self):
+        f = self.fake('redirect')
+        r = self.glarex('resource-get', 'fake', '1.0', 'run.sh')
+        self.assertEqual(r.out, 'echo fake\n')
+        other = [a for port, _, a in f.seen if port == f.other.server_address[1]]
+        self.assertEqual(other, [None])
+        self.assertTrue(any(a for port, _, a in f.seen
+                            if port == f.server.server_address[1]))
+
+    def test_redirects_are_capped(self):
+        self.fake('loop')
+        r = self.glarex('resource-get', 'fake', '1.0', 'run.sh', code=1)
+        self.assertIn('redirected too many times', r.err)
+
+    def test_manifests_are_capped(self):
+        self.fake('big')
+        r = self.glarex('resource-get', 'fake', '1.0', 'run.sh', code=1)
+        self.assertIn('GET the manifest of ns/fake:1.0.0', r.err)
+        self.assertIn('larger than the 4194304-byte cap', r.err)
+
+    def test_tag_pages_are_capped(self):
+        f = self.fake('pages')
+        r = self.glarex('resource-get', 'fake', '1.0', 'run.sh', code=1)
+        self.assertIn('more than 100 pages of 1000 names', r.err)
+        self.assertLessEqual(len([p for _, p, _ in f.seen if '/tags/list' in p]), 202)
 
 
 if __name__ == '__main__':
