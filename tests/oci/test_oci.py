@@ -248,6 +248,31 @@ class Store(Base):
             self.assertNotIn('secret', r.err)
 
 
+    def test_mirrors_credential_files_and_keys_are_capped(self):
+        five = '&'.join('mirror=127.0.0.1:%d' % (i + 1) for i in range(5))
+        r = self.glarex('workflow-list', url=self.url + '?' + five, code=1)
+        self.assertIn('names more than 4 mirrors', r.err)
+        auth = os.path.join(self.home, 'auth.json')
+        with open(auth, 'w') as f:
+            f.write('{"auths": {}, "pad": "%s"}' % ('x' * (1024 * 1024)))
+        r = self.glarex('workflow-list', env=dict(self.env, REGISTRY_AUTH_FILE=auth),
+                        code=1)
+        self.assertIn('is larger than 1048576 bytes', r.err)
+        self.assertIn(auth, r.err)
+        d = tempfile.mkdtemp(dir=self.home)
+        wf = os.path.join(d, 'keys.yaml')
+        with open(wf, 'w') as f:
+            f.write(WF % {'name': 'keys'})
+        run = os.path.join(d, 'run.sh')
+        with open(run, 'w') as f:
+            f.write('echo keys\n')
+        r = self.glarex('workflow-create', wf, '--version', '1.0', '--resource',
+                        'run.sh=' + run, '--resource', '%s=%s' % ('k' * 256, run), code=1)
+        self.assertIn('a key is at most 255 bytes', r.err)
+        with self.assertRaises(urllib.error.HTTPError):
+            self.get('%s/keys/manifests/1.0.0' % NS)
+
+
 class Auth(Base):
     """htpasswd (bcrypt) users; credentials from the URL and from auth.json."""
 
