@@ -114,6 +114,23 @@ class Store(Base):
         self.assertFalse(tags.get('tags'))
         r = self.glarex('resource-get', 'heal_vms', '1.0', SCRIPT_KEY, code=1)
 
+    def test_the_lua_module_reads_the_registry(self):
+        lua = shutil.which('lua5.4')
+        module = os.path.join(S.build_dir(), 'src', 'module', 'glarex.so')
+        if not lua or not os.path.exists(module):
+            self.skipTest('no lua5.4 or no Lua module in this build')
+        self.create('fromlua', '1.0', 'echo from lua\n')
+        script = ('local glarex = require "glarex"\n'
+                  'local ctx = assert(glarex.open{url = %r, cache_dir = %r})\n'
+                  'io.write(ctx:fetch("fromlua", "1.0", "run.sh"))\n'
+                  'io.write(ctx:fetch("glare://fromlua@latest/run.sh"))\n'
+                  % (self.url, os.path.join(self.home, 'luacache')))
+        env = dict(self.env, LUA_CPATH=os.path.dirname(module) + '/?.so')
+        p = subprocess.run([lua, '-'], input=script.encode(), env=env,
+                           capture_output=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        self.assertEqual(p.stdout, b'echo from lua\n' * 2)
+
     def test_the_layout_is_oras_readable_by_plain_http(self):
         self.create('layout', '1.2', 'echo layout\n')
         tags = json.loads(self.get('%s/layout/tags/list' % NS))
