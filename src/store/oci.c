@@ -1036,6 +1036,18 @@ static int digest_source(char sha[65], char md5[33], uint64_t *size,
     return rc;
 }
 
+/* The digest the registry says it stored (when it says) must be the one sent. */
+static int check_stored_digest(const glarex__http_response *resp, const char *sha,
+                               const char *what, glarex_error *err)
+{
+    if (resp->docker_digest[0] && (strncmp(resp->docker_digest, "sha256:", 7) != 0 ||
+                                   strcasecmp(resp->docker_digest + 7, sha) != 0))
+        return glarex__error_set(err, GLAREX_ECHECKSUM,
+                                 "%s: the registry stored %s, not sha256:%s", what,
+                                 resp->docker_digest, sha);
+    return 0;
+}
+
 /* Pushes one blob to the repository of `name` unless it is there: POST an upload
  * session, then PUT the whole content with its digest, which the registry checks. */
 static int push_blob(oci_store *s, const char *name, const char *sha, uint64_t size,
@@ -1101,6 +1113,8 @@ static int push_blob(oci_store *s, const char *name, const char *sha, uint64_t s
         goto done;
     if (resp.status != 201)
         rc = glarex__http_status_error(err, what, &resp);
+    else
+        rc = check_stored_digest(&resp, sha, what, err);
 done:
     if (f)
         fclose(f);
@@ -1261,6 +1275,12 @@ static int oci_activate(json_t **out, void *impl, const char *type_name, const c
         rc = glarex__http_status_error(err, what, &resp);
         goto done;
     }
+    if (glarex__digest_buffer(manifest_text, strlen(manifest_text), sha, NULL) < 0) {
+        rc = GLAREX_ENOMEM_SET(err);
+        goto done;
+    }
+    if ((rc = check_stored_digest(&resp, sha, what, err)) < 0)
+        goto done;
     /* the tag is there: the artifact is active; the draft is done */
     digest[0] = '\0';
     rc = fetch(out, NULL, digest, s, name, version, err);

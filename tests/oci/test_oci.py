@@ -114,6 +114,22 @@ class Store(Base):
         self.assertFalse(tags.get('tags'))
         r = self.glarex('resource-get', 'heal_vms', '1.0', SCRIPT_KEY, code=1)
 
+    def test_ids_lead_back_to_the_artifact(self):
+        r = self.create('byid', '3.1', 'echo by id\n')
+        art = json.loads(self.glarex('workflow-show', 'byid@3.1', '-f', 'json').out)
+        aid = art['id']
+        self.assertRegex(aid, r'^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-'
+                              r'[0-9a-f]{12}$')
+        # a new process knows nothing of it: the catalog and the tags lead to it
+        self.assertEqual(self.eval("glare('glare://id/%s/run.sh')" % aid).out,
+                         'echo by id\n')
+        self.assertIn('byid', self.glarex('workflow-show', aid).out)
+        r = self.glarex('resource-list', 'byid@3.1', code=None)
+        self.assertIn('run.sh', r.out + r.err)
+        self.glarex('workflow-delete', aid)
+        r = self.eval("glare('glare://id/%s/run.sh')" % aid, code=1)
+        self.assertIn(aid, r.err)
+
     def test_the_lua_module_reads_the_registry(self):
         lua = shutil.which('lua5.4')
         module = os.path.join(S.build_dir(), 'src', 'module', 'glarex.so')
