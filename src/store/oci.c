@@ -879,13 +879,38 @@ done:
  * Drafts and uploads
  * ==================================================================== */
 
+/* The fields a registry artifact keeps, of the types Glare gives them. */
+static int check_fields(const json_t *fields, glarex_error *err)
+{
+    const json_t *v = json_object_get(fields, "version");
+    const json_t *tags = json_object_get(fields, "tags");
+    const json_t *meta = json_object_get(fields, "metadata");
+    const json_t *d = json_object_get(fields, "description");
+    const char *key;
+    json_t *item;
+    size_t i;
+
+    if ((v && !json_is_string(v)) || (d && !json_is_string(d)) ||
+        (tags && !json_is_array(tags)) || (meta && !json_is_object(meta)))
+        return fail(err, GLAREX_EINVALID, 400,
+                    "version and description must be text, tags a list of text, metadata "
+                    "an object of text");
+    json_array_foreach(tags, i, item)
+        if (!json_is_string(item))
+            return fail(err, GLAREX_EINVALID, 400, "tags must be a list of text");
+    json_object_foreach((json_t *)meta, key, item)
+        if (!json_is_string(item))
+            return fail(err, GLAREX_EINVALID, 400, "metadata '%s' must be text", key);
+    return 0;
+}
+
 static int oci_create(json_t **out, void *impl, const char *type_name, const json_t *fields,
                       glarex_error *err)
 {
     oci_store *s = impl;
     const char *name = json_string_value(json_object_get(fields, "name"));
     const json_t *jv = json_object_get(fields, "version");
-    const char *key;
+    const char *key, *vtext;
     json_t *value, *af = NULL, *m = NULL;
     char version[300], id[37], stamp[21], digest[72] = "", tag[300];
     oci_draft *d;
@@ -902,18 +927,19 @@ static int oci_create(json_t **out, void *impl, const char *type_name, const jso
                         "metadata; it cannot set '%s'",
                         key);
     }
+    if ((rc = check_fields(fields, err)) < 0)
+        return rc;
     if (!name || !glarex__oci_valid_component(name, strlen(name)) || strlen(name) > 128)
         return fail(err, GLAREX_EINVALID, 400,
                     "artifact name '%s' cannot name a registry repository: use up to 128 "
                     "lower-case letters and digits, joined by '.', '_', '__' or '-'",
                     name ? name : "");
-    vs = glarex__version_normalize(version, sizeof(version), jv ? json_string_value(jv) : "0",
-                                   jv && json_string_value(jv) ? strlen(json_string_value(jv)) : 1,
+    vtext = jv ? json_string_value(jv) : "0"; /* Glare's default: 0.0.0 */
+    vs = glarex__version_normalize(version, sizeof(version), vtext, strlen(vtext),
                                    GLAREX__VERSION_COERCE, NULL);
     if (vs != GLAREX__VERSION_OK || strlen(version) > 128)
         return fail(err, GLAREX_EINVALID, 400,
-                    "Type: workflows. Field: version. Exception: '%s' %s",
-                    jv && json_string_value(jv) ? json_string_value(jv) : "(not text)",
+                    "Type: workflows. Field: version. Exception: '%s' %s", vtext,
                     vs != GLAREX__VERSION_OK ? glarex__version_status_text(vs)
                                              : "is longer than a tag may be (128)");
     if ((rc = artifact_id(id, name, version, err)) < 0)
