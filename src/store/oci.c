@@ -210,7 +210,7 @@ static int get_body(glarex__http_response *resp, oci_store *s, const char *path,
     call.accept = accept;
     call.read_only = 1;
     call.max_body = cap;
-    if ((rc = glarex__oci_call(resp, &s->reg, &call, NULL, err)) < 0)
+    if ((rc = glarex__oci_call(resp, &s->reg, &call, err)) < 0)
         return rc;
     if (resp->status < 200 || resp->status >= 300)
         return glarex__http_status_error(err, what, resp);
@@ -1090,7 +1090,7 @@ static int push_blob(oci_store *s, const char *name, const char *sha, uint64_t s
         return GLAREX_ENOMEM_SET(err);
     call.method = "HEAD";
     call.path = path;
-    if ((rc = glarex__oci_call(&resp, &s->reg, &call, NULL, err)) < 0 || resp.status == 200)
+    if ((rc = glarex__oci_call(&resp, &s->reg, &call, err)) < 0 || resp.status == 200)
         goto done; /* already there: content addressing makes a second copy useless */
     free(path);
     if (asprintf(&path, "%s/%s/blobs/uploads/", s->reg.ns, name) < 0) {
@@ -1102,7 +1102,7 @@ static int push_blob(oci_store *s, const char *name, const char *sha, uint64_t s
     call.path = path;
     call.has_body = 1;
     call.body = "";
-    if ((rc = glarex__oci_call(&resp, &s->reg, &call, NULL, err)) < 0)
+    if ((rc = glarex__oci_call(&resp, &s->reg, &call, err)) < 0)
         goto done;
     if (resp.status != 202 || !resp.location) {
         rc = resp.status == 202 ? glarex__error_set(err, GLAREX_EPROTOCOL,
@@ -1295,7 +1295,7 @@ static int oci_activate(json_t **out, void *impl, const char *type_name, const c
     call.has_body = 1;
     call.body = manifest_text;
     call.body_size = strlen(manifest_text);
-    if ((rc = glarex__oci_call(&resp, &s->reg, &call, NULL, err)) < 0)
+    if ((rc = glarex__oci_call(&resp, &s->reg, &call, err)) < 0)
         goto done;
     if (resp.status != 201) {
         rc = glarex__http_status_error(err, what, &resp);
@@ -1365,7 +1365,7 @@ static int oci_remove(void *impl, const char *type_name, const char *id, glarex_
     call.method = "DELETE";
     call.path = path;
     call.what = what;
-    if ((rc = glarex__oci_call(&resp, &s->reg, &call, NULL, err)) < 0)
+    if ((rc = glarex__oci_call(&resp, &s->reg, &call, err)) < 0)
         goto done;
     if (resp.status == 405)
         rc = fail(err, GLAREX_EUNSUPPORTED, 405,
@@ -1488,7 +1488,7 @@ static int oci_download(glarex_download_info *out, void *impl, const glarex_blob
     call.read_only = 1;
     call.sink = download_chunk;
     call.sink_payload = &sink;
-    rc = glarex__oci_call(&resp, &s->reg, &call, NULL, err);
+    rc = glarex__oci_call(&resp, &s->reg, &call, err);
     if (rc < 0 || sink.failed)
         goto done;
     if (resp.status != 200) {

@@ -421,7 +421,7 @@ static int send_to(glarex__http_response *resp, oci_registry *reg, oci_host *hos
 }
 
 static int call_host(glarex__http_response *resp, oci_registry *reg, oci_host *host,
-                     const oci_call *call, counted_sink *sink, char **url, glarex_error *err)
+                     const oci_call *call, counted_sink *sink, glarex_error *err)
 {
     char *full;
     int rc;
@@ -429,34 +429,25 @@ static int call_host(glarex__http_response *resp, oci_registry *reg, oci_host *h
     if (asprintf(&full, "%s/v2/%s", host->base, call->path) < 0)
         return GLAREX_ENOMEM_SET(err);
     rc = send_to(resp, reg, host, full, call, sink, err);
-    if (rc == 0 && url)
-        *url = full;
-    else
-        free(full);
+    free(full);
     return rc;
 }
 
 int glarex__oci_call(glarex__http_response *resp, oci_registry *reg, const oci_call *call,
-                     char **url, glarex_error *err)
+                     glarex_error *err)
 {
     counted_sink sink = {call->sink, call->sink_payload, 0};
 
-    if (url)
-        *url = NULL;
     for (size_t i = 0; call->read_only && i < reg->nmirrors; i++) {
         glarex_error merr;
-        int rc = call_host(resp, reg, &reg->mirrors[i], call, &sink, url, &merr);
+        int rc = call_host(resp, reg, &reg->mirrors[i], call, &sink, &merr);
         if (rc == 0 && resp->status >= 200 && resp->status < 300)
             return 0;
         if (sink.bytes) /* part of the body came from this mirror: no fallback */
             return rc < 0 ? glarex__error_set(err, rc, "%s", merr.message)
                           : glarex__http_status_error(err, call->what, resp);
-        if (url) {
-            free(*url);
-            *url = NULL;
-        }
     }
-    return call_host(resp, reg, &reg->origin, call, &sink, url, err);
+    return call_host(resp, reg, &reg->origin, call, &sink, err);
 }
 
 int glarex__oci_call_url(glarex__http_response *resp, oci_registry *reg, const char *url,

@@ -57,12 +57,11 @@ typedef struct oci_call {
 /*
  * Performs one call: mirrors first for read-only calls (falling back to the next one,
  * then the origin, while nothing reached the sink), answering a registry's 401 through
- * glarex__oci_authorize and following redirects (credentials only to the same host).
- * Every HTTP status comes back in `resp` (a transport failure is an error); `url`, when
- * not NULL, receives the absolute URL that answered (new).
+ * glarex__oci_authorize and following redirects of reads (credentials only to the same
+ * host). Every HTTP status comes back in `resp`; a transport failure is an error.
  */
 int glarex__oci_call(glarex__http_response *resp, oci_registry *reg, const oci_call *call,
-                     char **url, glarex_error *err);
+                     glarex_error *err);
 
 /* The same for a URL on the origin, absolute or relative to it (an upload session's
  * Location). */
