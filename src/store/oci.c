@@ -197,9 +197,10 @@ static void forget(oci_store *s, const char *id)
  * ==================================================================== */
 
 /* A GET whose body is collected (up to `cap` bytes) and must be 2xx; a 404 is
- * GLAREX_ENOTFOUND. */
+ * GLAREX_ENOTFOUND. `mirrored`: a mirror may answer. */
 static int get_body(glarex__http_response *resp, oci_store *s, const char *path,
-                    const char *accept, uint64_t cap, const char *what, glarex_error *err)
+                    const char *accept, uint64_t cap, int mirrored, const char *what,
+                    glarex_error *err)
 {
     oci_call call = {0};
     int rc;
@@ -208,7 +209,7 @@ static int get_body(glarex__http_response *resp, oci_store *s, const char *path,
     call.path = path;
     call.what = what;
     call.accept = accept;
-    call.read_only = 1;
+    call.read_only = mirrored;
     call.max_body = cap;
     if ((rc = glarex__oci_call(resp, &s->reg, &call, err)) < 0)
         return rc;
@@ -239,9 +240,11 @@ static int verified_json(json_t **out, const glarex__http_response *resp, const 
     return 0;
 }
 
-/* Every name of a paged list ("tags" or "repositories") from `path` into `names`. */
+/* Every name of a paged list ("tags" or "repositories") from `path` into `names`.
+ * `mirrored`: a mirror may answer (a pull-through mirror's catalog lists only what it
+ * holds, its tag lists are the origin's). */
 static int paged_names(json_t *names, oci_store *s, const char *path, const char *member,
-                       const char *what, glarex_error *err)
+                       int mirrored, const char *what, glarex_error *err)
 {
     char *page = strdup(path);
     int rc = 0;
@@ -257,8 +260,8 @@ static int paged_names(json_t *names, oci_store *s, const char *path, const char
                                    what, MAX_PAGES, PAGE_SIZE);
             break;
         }
-        if ((rc = get_body(&resp, s, page, "application/json", MAX_MANIFEST_SIZE, what,
-                           err)) == 0 &&
+        if ((rc = get_body(&resp, s, page, "application/json", MAX_MANIFEST_SIZE, mirrored,
+                           what, err)) == 0 &&
             (rc = verified_json(&doc, &resp, NULL, what, err)) == 0) {
             json_array_foreach(json_object_get(doc, member), i, item)
                 if (json_is_string(item))
@@ -289,7 +292,7 @@ static int list_versions(json_t **out, oci_store *s, const char *name, glarex_er
         return GLAREX_ENOMEM_SET(err);
     }
     snprintf(what, sizeof(what), "list the tags of %s/%s", s->reg.ns, name);
-    rc = paged_names(tags, s, path, "tags", what, err);
+    rc = paged_names(tags, s, path, "tags", 1, what, err);
     free(path);
     if (rc == GLAREX_ENOTFOUND)
         rc = 0, json_array_clear(tags);
@@ -336,7 +339,7 @@ static int list_names(json_t **out, oci_store *s, glarex_error *err)
         return GLAREX_ENOMEM_SET(err);
     }
     snprintf(path, sizeof(path), "_catalog?n=%d", PAGE_SIZE);
-    rc = paged_names(repos, s, path, "repositories", "list the registry's repositories",
+    rc = paged_names(repos, s, path, "repositories", 0, "list the registry's repositories",
                      err);
     json_array_foreach(repos, i, r) {
         const char *repo = json_string_value(r);
@@ -354,9 +357,10 @@ static int list_names(json_t **out, oci_store *s, glarex_error *err)
 }
 
 /* The manifest of `name` at `ref` (a tag, or a "sha256:…" digest, which is verified)
- * as JSON (new), with its digest. */
+ * as JSON (new), with its digest. `mirrored`: a mirror may answer (reads; never the
+ * checks before a write). */
 static int get_manifest(json_t **out, char digest[72], oci_store *s, const char *name,
-                        const char *ref, glarex_error *err)
+                        const char *ref, int mirrored, glarex_error *err)
 {
     glarex__http_response resp = GLAREX__HTTP_RESPONSE_INIT;
     char *path = NULL, what[400], sha[65];
@@ -367,7 +371,8 @@ static int get_manifest(json_t **out, char digest[72], oci_store *s, const char 
     snprintf(what, sizeof(what), "GET the manifest of %s/%s:%s", s->reg.ns, name, ref);
     if (asprintf(&path, "%s/%s/manifests/%s", s->reg.ns, name, ref) < 0)
         return GLAREX_ENOMEM_SET(err);
-    if ((rc = get_body(&resp, s, path, MANIFEST_TYPE, MAX_MANIFEST_SIZE, what, err)) == 0 &&
+    if ((rc = get_body(&resp, s, path, MANIFEST_TYPE, MAX_MANIFEST_SIZE, mirrored, what,
+                       err)) == 0 &&
         (rc = verified_json(out, &resp, want ? want : (resp.docker_digest[0] ? resp.docker_digest : NULL),
                             what, err)) == 0) {
         if (glarex__digest_buffer(resp.body.ptr ? resp.body.ptr : "", resp.body.size, sha,
@@ -470,7 +475,7 @@ static int fetch(json_t **out, json_t **manifest, char digest[72], oci_store *s,
     if (strlen(version) >= sizeof(tag))
         return fail(err, GLAREX_ENOTFOUND, 404, "%s %s: no such artifact", name, version);
     tag_of(tag, version);
-    if ((rc = get_manifest(&m, digest, s, name, digest[0] ? digest : tag, err)) < 0)
+    if ((rc = get_manifest(&m, digest, s, name, digest[0] ? digest : tag, 1, err)) < 0)
         goto done;
     cdigest = json_string_value(json_object_get(json_object_get(m, "config"), "digest"));
     ctype = json_string_value(json_object_get(json_object_get(m, "config"), "mediaType"));
@@ -486,7 +491,7 @@ static int fetch(json_t **out, json_t **manifest, char digest[72], oci_store *s,
         rc = GLAREX_ENOMEM_SET(err);
         goto done;
     }
-    if ((rc = get_body(&resp, s, path, NULL, MAX_CONFIG_SIZE, what, err)) < 0 ||
+    if ((rc = get_body(&resp, s, path, NULL, MAX_CONFIG_SIZE, 1, what, err)) < 0 ||
         (rc = verified_json(&cfg, &resp, cdigest, what, err)) < 0 ||
         (rc = artifact_of(out, s, name, tag, m, cfg, err)) < 0)
         goto done;
@@ -947,7 +952,7 @@ static int oci_create(json_t **out, void *impl, const char *type_name, const jso
     tag_of(tag, version);
     /* taken: a draft of this handle, or a tag in the registry */
     if (find_draft(s, id) ||
-        (rc = get_manifest(&m, digest, s, name, tag, err)) == 0) {
+        (rc = get_manifest(&m, digest, s, name, tag, 0, err)) == 0) {
         json_decref(m);
         return fail(err, GLAREX_ECONFLICT, 409,
                     "Artifact with this name and version is already exists for this scope.");
@@ -1274,7 +1279,7 @@ static int oci_activate(json_t **out, void *impl, const char *type_name, const c
     }
     /* Another host may have published this version since the draft was made. */
     tag_of(tag, version);
-    if ((rc = get_manifest(&existing, digest, s, name, tag, err)) == 0) {
+    if ((rc = get_manifest(&existing, digest, s, name, tag, 0, err)) == 0) {
         rc = fail(err, GLAREX_ECONFLICT, 409,
                   "%s: Artifact with this name and version is already exists for this scope.",
                   what);

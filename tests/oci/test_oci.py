@@ -464,6 +464,11 @@ class Mirror(Base):
         for hosts, cold, warm in rows:
             print('  N=%d  first wave: %s  second wave: %d' % (hosts, cold, warm),
                   file=sys.stderr)
+        # the catalog is the origin's: a pull-through mirror lists only what it holds
+        self.create('unmirrored', '1.0', 'echo unmirrored\n')
+        r = self.glarex('workflow-list', url=self.mirrored)
+        self.assertIn('unmirrored', r.out)
+        self.assertIn('fleet8', r.out)
         # the mirror down: reads fall back to the origin
         dead = '%s?mirror=127.0.0.1:1' % self.url
         r = self.eval("glare('fleet1', '1.0', 'run.sh')", url=dead)
