@@ -305,6 +305,12 @@ class Store(Base):
         r = self.glarex('workflow-create', wf, '--version', '1.0', '--resource',
                         'run.sh=' + run, '--resource', '%s=%s' % ('k' * 256, run), code=1)
         self.assertIn('a key is at most 255 bytes', r.err)
+        many = []
+        for i in range(255):  # run.sh and 255 more: one too many
+            many += ['--resource', 'k%03d=%s' % (i, run)]
+        r = self.glarex('workflow-create', wf, '--version', '1.0', '--resource',
+                        'run.sh=' + run, *many, code=1)
+        self.assertIn('at most 255 resources', r.err)
         with self.assertRaises(urllib.error.HTTPError):
             self.get('%s/keys/manifests/1.0.0' % NS)
 
