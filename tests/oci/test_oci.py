@@ -485,7 +485,8 @@ class FakeRegistry:
     """A registry that misbehaves on purpose (http.server, 127.0.0.1, a free port):
     it asks for basic auth and serves one artifact, fake 1.0.0, whose run.sh blob the
     mode `redirect` sends to another host, `loop` redirects to itself; `big` serves a
-    manifest over the 4 MiB cap and `pages` an endless list of tag pages."""
+    manifest over the 4 MiB cap, `bigconfig` a config over 1 MiB and `pages` an endless
+    list of tag pages."""
 
     def __init__(self, mode):
         import http.server
@@ -496,6 +497,8 @@ class FakeRegistry:
         config = json.dumps({'name': 'fake', 'version': '1.0.0', 'description': '',
                              'tags': [], 'metadata': {}, 'workflow': 'workflow.yaml'},
                             sort_keys=True).encode()
+        if mode == 'bigconfig':
+            config = config[:-1] + b', "pad": "' + b'x' * (1024 * 1024) + b'"}'
 
         def desc(media, body, title=None, field=None):
             d = {'mediaType': media, 'size': len(body),
@@ -603,6 +606,12 @@ class Limits(Base):
         r = self.glarex('resource-get', 'fake', '1.0', 'run.sh', code=1)
         self.assertIn('GET the manifest of ns/fake:1.0.0', r.err)
         self.assertIn('larger than the 4194304-byte cap', r.err)
+
+    def test_configs_are_capped(self):
+        self.fake('bigconfig')
+        r = self.glarex('resource-get', 'fake', '1.0', 'run.sh', code=1)
+        self.assertIn('GET the config of ns/fake:1.0.0', r.err)
+        self.assertIn('larger than the 1048576-byte cap', r.err)
 
     def test_tag_pages_are_capped(self):
         f = self.fake('pages')
