@@ -2,8 +2,9 @@
 
 Each Registry runs `/usr/bin/docker-registry serve CONFIG` on 127.0.0.1 at a free
 port, with filesystem storage (and its access log) in a temporary directory, and is
-stopped by its PID.  Options: htpasswd users (bcrypt, made with python3-bcrypt) and
-`proxy` (a pull-through cache of another registry's URL).
+stopped by its PID.  Options: htpasswd users (bcrypt, made with python3-bcrypt),
+`proxy` (a pull-through cache of another registry's URL) and `delete` (whether the
+registry allows deletes).
 """
 
 import os
@@ -28,7 +29,7 @@ def free_port():
 
 
 class Registry:
-    def __init__(self, users=None, proxy=None):
+    def __init__(self, users=None, proxy=None, delete=True):
         self.dir = tempfile.mkdtemp(prefix='glarex-registry-')
         self.port = free_port()
         self.storage = os.path.join(self.dir, 'data')
@@ -36,7 +37,8 @@ class Registry:
         lines = ['version: 0.1', 'log:', '  level: info', '  accesslog:',
                  '    disabled: false', 'storage:', '  filesystem:',
                  '    rootdirectory: %s' % self.storage, '  delete:',
-                 '    enabled: true', 'http:', '  addr: 127.0.0.1:%d' % self.port,
+                 '    enabled: %s' % ('true' if delete else 'false'), 'http:',
+                 '  addr: 127.0.0.1:%d' % self.port,
                  '  secret: glarex-test-secret']
         if users:
             path = os.path.join(self.dir, 'htpasswd')

@@ -315,6 +315,19 @@ class Store(Base):
             self.get('%s/keys/manifests/1.0.0' % NS)
 
 
+class NoDeletes(Base):
+    def test_a_registry_without_deletes_says_how_to_allow_them(self):
+        registry = Registry(delete=False)
+        self.addCleanup(registry.stop)
+        self.url = 'oci://%s/%s' % (registry.host, NS)
+        self.create('kept', '1.0', 'echo kept\n')
+        r = self.glarex('workflow-delete', 'kept@1.0', code=1)
+        self.assertIn('does not allow deletes', r.err)
+        self.assertIn('storage: delete: enabled: true', r.err)
+        self.assertEqual(self.glarex('resource-get', 'kept', '1.0', 'run.sh').out,
+                         'echo kept\n')
+
+
 class Auth(Base):
     """htpasswd (bcrypt) users; credentials from the URL and from auth.json."""
 
