@@ -152,6 +152,14 @@ static long long parse_time(const char *s)
     return (long long)timegm(&tm);
 }
 
+static const oci_known *known_slot(const oci_store *s, const char *id)
+{
+    for (size_t i = 0; i < KNOWN_SLOTS; i++)
+        if (strcmp(s->known[i].id, id) == 0)
+            return &s->known[i];
+    return NULL;
+}
+
 static void known_clear(oci_known *k)
 {
     free(k->name);
@@ -163,10 +171,7 @@ static void known_clear(oci_known *k)
 static void remember(oci_store *s, const char *id, const char *name, const char *version,
                      const char *digest, json_t *af)
 {
-    oci_known *k = NULL;
-    for (size_t i = 0; i < KNOWN_SLOTS && !k; i++)
-        if (strcmp(s->known[i].id, id) == 0)
-            k = &s->known[i];
+    oci_known *k = (oci_known *)known_slot(s, id);
     if (!k) {
         k = &s->known[s->next_known];
         s->next_known = (s->next_known + 1) % KNOWN_SLOTS;
@@ -517,11 +522,10 @@ static int locate(const oci_known **out, oci_store *s, const char *id, glarex_er
     size_t i, j;
     int rc;
 
-    for (i = 0; i < KNOWN_SLOTS; i++)
-        if (strcmp(s->known[i].id, id) == 0) {
-            *out = &s->known[i];
-            return 0;
-        }
+    if (strlen(id) != 36) /* no id of ours; an empty one would match a free slot */
+        return fail(err, GLAREX_ENOTFOUND, 404, "Artifact with id=%s not found", id);
+    if ((*out = known_slot(s, id)))
+        return 0;
     if ((rc = list_names(&names, s, err)) < 0)
         return rc;
     json_array_foreach(names, i, n) {
@@ -534,7 +538,7 @@ static int locate(const oci_known **out, oci_store *s, const char *id, glarex_er
                 remember(s, id, json_string_value(n), json_string_value(v), "", NULL);
                 json_decref(versions);
                 json_decref(names);
-                return locate(out, s, id, err);
+                return (*out = known_slot(s, id)) ? 0 : GLAREX_ENOMEM_SET(err);
             }
         }
         json_decref(versions);
