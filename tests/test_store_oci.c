@@ -192,6 +192,22 @@ static void test_store_oci__list_refuses_what_it_cannot_filter(void **state)
     glarex_store_free(s);
 }
 
+static void test_store_oci__ids_that_cannot_be_ours_are_not_found_at_once(void **state)
+{
+    static const char *const ids[] = {"", "x", "0000000-0000-8000-8000-000000000000"};
+    glarex_error err;
+    glarex_store *s = open_url("oci://127.0.0.1:1/ns", &err);
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+        json_t *out = NULL;
+        assert_int_equal(glarex_store_get(&out, s, "workflows", ids[i], &err),
+                         GLAREX_ENOTFOUND);
+        assert_null(out);
+    }
+    glarex_store_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -199,6 +215,7 @@ int main(void)
         cmocka_unit_test(test_store_oci__identity_names_registry_namespace_and_user),
         cmocka_unit_test(test_store_oci__create_checks_fields_before_any_request),
         cmocka_unit_test(test_store_oci__list_refuses_what_it_cannot_filter),
+        cmocka_unit_test(test_store_oci__ids_that_cannot_be_ours_are_not_found_at_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
