@@ -2,8 +2,11 @@
  * and sending requests to the origin and its mirrors. */
 #include "oci_registry.h"
 
+#include "clock.h"
+
 #include <ctype.h>
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -15,6 +18,8 @@
 #define DEFAULT_RETRY_BASE_MS 200L
 #define DEFAULT_RETRY_MAX_MS 5000L
 #define MAX_REDIRECTS 5
+/* Challenges answered for one request: Basic once, Bearer once per scope. */
+#define MAX_AUTH_TRIES 3
 
 /* {====================================================================
  * The store URL
@@ -253,7 +258,9 @@ int glarex__oci_registry_open(oci_registry *reg, const char *url,
         goto done;
     }
     http_config(&cfg, copts);
-    rc = glarex__http_new(&reg->http, &cfg, err);
+    reg->plain_http = plain_http;
+    if ((rc = glarex__http_new(&reg->http, &cfg, err)) == 0)
+        rc = glarex__oci_tokens_new(&reg->tokens, err);
 done:
     free(as_http);
     curl_free(host);
@@ -273,6 +280,7 @@ done:
 void glarex__oci_registry_dispose(oci_registry *reg)
 {
     glarex__http_free(reg->http);
+    glarex__oci_tokens_free(reg->tokens);
     host_dispose(&reg->origin);
     for (size_t i = 0; i < reg->nmirrors; i++)
         host_dispose(&reg->mirrors[i]);
@@ -287,23 +295,11 @@ void glarex__oci_registry_dispose(oci_registry *reg)
  * Requests
  * ==================================================================== */
 
-int glarex__oci_authorize(oci_registry *reg, oci_host *host, const char *challenge,
-                          const char *what, glarex_error *err)
+/* The most a token endpoint's answer may be. */
+#define TOKEN_ANSWER_MAX (64 * 1024)
+
+static int authorize_basic(oci_host *host, const char *what, glarex_error *err)
 {
-    (void)reg;
-    if (!challenge)
-        return glarex__error_set(err, GLAREX_EAUTH,
-                                 "%s: registry %s answered 401 without a challenge", what,
-                                 host->name);
-    if (strncasecmp(challenge, "Bearer", 6) == 0)
-        return glarex__error_set(err, GLAREX_EUNSUPPORTED,
-                                 "%s: registry %s asks for a bearer token (%s): bearer-token "
-                                 "registries are not supported yet",
-                                 what, host->name, challenge);
-    if (strncasecmp(challenge, "Basic", 5) != 0)
-        return glarex__error_set(err, GLAREX_EAUTH,
-                                 "%s: registry %s asks for an unknown kind of credentials (%s)",
-                                 what, host->name, challenge);
     if (!host->basic)
         return glarex__error_set(
             err, GLAREX_EAUTH,
@@ -317,6 +313,106 @@ int glarex__oci_authorize(oci_registry *reg, oci_host *host, const char *challen
     if (!(host->authorization = strdup(host->basic)))
         return GLAREX_ENOMEM_SET(err);
     return 0;
+}
+
+/* Asks the challenge's token endpoint for a token for its scope (a kept one first). */
+static int authorize_bearer(oci_registry *reg, oci_host *host,
+                            const glarex__oci_challenge *c, const char *what,
+                            glarex_error *err)
+{
+    glarex__http_response resp = GLAREX__HTTP_RESPONSE_INIT;
+    glarex__http_request req;
+    char *kept, *url = NULL, *token = NULL, whatbuf[512];
+    const char *who = host->user ? host->user : NULL;
+    int64_t expires_at = 0;
+    int rc;
+
+    kept = glarex__oci_tokens_header(reg->tokens, host->name, c->scope, glarex__now_ms());
+    if (kept && host->authorization && strcmp(kept, host->authorization) == 0) {
+        /* the registry refused the token it asked for */
+        free(kept);
+        glarex__oci_tokens_drop(reg->tokens, host->name, c->scope);
+        return glarex__error_set(err, GLAREX_EAUTH,
+                                 "%s: registry %s refused the token its endpoint %s gave %s%s "
+                                 "for '%s': %s",
+                                 what, host->name, c->realm, who ? "user " : "anonymous requests",
+                                 who ? who : "", c->scope ? c->scope : "",
+                                 who ? "that user may not do this there"
+                                     : "log in with docker login or podman login, or put "
+                                       "credentials in the store URL");
+    }
+    if (kept) {
+        free(host->authorization);
+        host->authorization = kept;
+        return 0;
+    }
+
+    if ((rc = glarex__oci_token_url(&url, c, NULL, reg->plain_http, err)) < 0)
+        return rc;
+    snprintf(whatbuf, sizeof(whatbuf), "%s: token for registry %s from %.300s", what,
+             host->name, c->realm);
+    memset(&req, 0, sizeof(req));
+    req.method = "GET";
+    req.url = url;
+    req.what = whatbuf;
+    req.accept = "application/json";
+    req.authorization = host->basic; /* the realm the registry names gets the login */
+    req.idempotent = 1;
+    req.accept_any = 1;
+    req.max_body = TOKEN_ANSWER_MAX;
+    if ((rc = glarex__http_perform(&resp, reg->http, &req, err)) < 0)
+        goto done;
+    if (resp.status == 401 || resp.status == 403) {
+        rc = glarex__error_set(err, GLAREX_EAUTH,
+                               "%s: the token endpoint %s of registry %s refused %s%s%s: %s",
+                               what, c->realm, host->name, who ? "the credentials of user '" : "",
+                               who ? who : "anonymous requests", who ? "'" : "",
+                               who ? "check the password (store URL, docker login or podman "
+                                     "login)"
+                                   : "log in with docker login or podman login, or put "
+                                     "credentials in the store URL");
+        goto done;
+    }
+    if (resp.status < 200 || resp.status >= 300) {
+        rc = glarex__http_status_error(err, whatbuf, &resp);
+        goto done;
+    }
+    if ((rc = glarex__oci_token_parse(&token, &expires_at, resp.body.ptr, resp.body.size,
+                                      glarex__now_ms(), c->realm, err)) < 0 ||
+        (rc = glarex__oci_tokens_put(reg->tokens, host->name, c->scope, token, expires_at,
+                                     err)) < 0)
+        goto done;
+    free(host->authorization);
+    if (!(host->authorization =
+              glarex__oci_tokens_header(reg->tokens, host->name, c->scope, glarex__now_ms())))
+        rc = glarex__error_set(err, GLAREX_EPROTOCOL,
+                               "%s: the token endpoint %s gave a token that expires at once",
+                               what, c->realm);
+done:
+    if (token)
+        OPENSSL_cleanse(token, strlen(token));
+    free(token);
+    free(url);
+    glarex__http_response_dispose(&resp);
+    return rc;
+}
+
+int glarex__oci_authorize(oci_registry *reg, oci_host *host, const char *challenge,
+                          const char *what, glarex_error *err)
+{
+    glarex__oci_challenge c;
+    int rc;
+
+    if (!challenge)
+        return glarex__error_set(err, GLAREX_EAUTH,
+                                 "%s: registry %s answered 401 without a challenge", what,
+                                 host->name);
+    if ((rc = glarex__oci_challenge_parse(&c, challenge, host->name, err)) < 0)
+        return rc;
+    rc = c.scheme == GLAREX__OCI_BEARER ? authorize_bearer(reg, host, &c, what, err)
+                                        : authorize_basic(host, what, err);
+    glarex__oci_challenge_dispose(&c);
+    return rc;
 }
 
 /* Whether `url` is on the host `base` ("scheme://host[:port]") names. */
@@ -362,7 +458,7 @@ static int send_to(glarex__http_response *resp, oci_registry *reg, oci_host *hos
                    glarex_error *err)
 {
     char *cur = strdup(url);
-    int rc = 0;
+    int rc = 0, auth_tries = 0;
 
     if (!cur)
         return GLAREX_ENOMEM_SET(err);
@@ -392,8 +488,9 @@ static int send_to(glarex__http_response *resp, oci_registry *reg, oci_host *hos
         *resp = (glarex__http_response)GLAREX__HTTP_RESPONSE_INIT;
         if ((rc = glarex__http_perform(resp, reg->http, &req, err)) < 0)
             break;
-        if (resp->status == 401 && own_host) {
-            /* once: a second 401 finds the credentials sent, and is reported */
+        if (resp->status == 401 && own_host && auth_tries++ < MAX_AUTH_TRIES) {
+            /* a second 401 for the same credentials is reported by authorize; the cap
+             * ends a registry that keeps asking for other scopes */
             if ((rc = glarex__oci_authorize(reg, host, resp->www_authenticate, call->what,
                                             err)) < 0)
                 break;

@@ -5,6 +5,7 @@
 
 #include "common.h"
 #include "http.h"
+#include "oci_token.h"
 
 #include <stdint.h>
 
@@ -26,6 +27,8 @@ typedef struct oci_registry {
     size_t nmirrors;
     char *ns;       /* the namespace: repositories are ns/<artifact name> */
     char *identity; /* "registry http://host:port/ns user=<name>|anonymous" */
+    int plain_http;  /* oci+http://: plain HTTP allowed to hosts that are not loopback */
+    glarex__oci_tokens *tokens; /* bearer tokens of the origin and the mirrors */
 } oci_registry;
 
 /* Parses `url` (oci://[user[:password]@]host[:port]/namespace[?mirror=host[:port]...],
@@ -70,8 +73,9 @@ int glarex__oci_call_url(glarex__http_response *resp, oci_registry *reg, const c
 
 /*
  * The one place that answers a registry's 401 challenge (`challenge`: its
- * WWW-Authenticate value) for `host`: Basic takes the host's credentials; Bearer is
- * not supported yet. Returns 0 when the request should be sent again.
+ * WWW-Authenticate value) for `host`: Basic takes the host's credentials; Bearer asks
+ * the challenge's token endpoint (with the host's credentials, if any) for a token,
+ * kept until it expires. Returns 0 when the request should be sent again.
  */
 int glarex__oci_authorize(oci_registry *reg, oci_host *host, const char *challenge,
                           const char *what, glarex_error *err);

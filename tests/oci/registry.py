@@ -3,10 +3,12 @@
 Each Registry runs `/usr/bin/docker-registry serve CONFIG` on 127.0.0.1 at a free
 port, with filesystem storage (and its access log) in a temporary directory, and is
 stopped by its PID.  Options: htpasswd users (bcrypt, made with python3-bcrypt),
-`proxy` (a pull-through cache of another registry's URL) and `delete` (whether the
-registry allows deletes).
+`proxy` (a pull-through cache of another registry's URL), `delete` (whether the
+registry allows deletes) and `token` (a TokenIssuer: the registry asks for bearer
+tokens from it, `auth: token`).
 """
 
+import json
 import os
 import re
 import shutil
@@ -29,7 +31,7 @@ def free_port():
 
 
 class Registry:
-    def __init__(self, users=None, proxy=None, delete=True):
+    def __init__(self, users=None, proxy=None, delete=True, token=None):
         self.dir = tempfile.mkdtemp(prefix='glarex-registry-')
         self.port = free_port()
         self.storage = os.path.join(self.dir, 'data')
@@ -48,6 +50,10 @@ class Registry:
                     f.write('%s:%s\n' % (user, hashed.decode()))
             lines += ['auth:', '  htpasswd:', '    realm: glarex-test',
                       '    path: %s' % path]
+        if token:
+            lines += ['auth:', '  token:', '    realm: %s/token' % token.url,
+                      '    service: %s' % token.service, '    issuer: %s' % token.issuer,
+                      '    rootcertbundle: %s' % token.cert]
         if proxy:
             lines += ['proxy:', '  remoteurl: %s' % proxy]
         config = os.path.join(self.dir, 'config.yml')
@@ -103,3 +109,41 @@ class Registry:
             if m and m.group(2).startswith('2'):
                 counts[m.group(1)] = counts.get(m.group(1), 0) + 1
         return counts
+
+
+class TokenIssuer:
+    """tests/support/registry_token_issuer.py on 127.0.0.1 at a free port: users are
+    {name: (password, 'prefix=actions;...')}, `anonymous` the grants of anonymous
+    requests. requests() lists what it was asked."""
+
+    service = 'glarex-test-registry'
+    issuer = 'glarex-test-issuer'
+
+    def __init__(self, users, anonymous='', lifetime=300):
+        self.dir = tempfile.mkdtemp(prefix='glarex-token-issuer-')
+        self.cert = os.path.join(self.dir, 'cert.pem')
+        script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                              'support', 'registry_token_issuer.py')
+        args = ['/usr/bin/python3', script, '--dir', self.dir, '--issuer', self.issuer,
+                '--anonymous', anonymous, '--lifetime', str(lifetime), '--users']
+        args += ['%s:%s:%s' % (u, p, grants) for u, (p, grants) in users.items()]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        if not line.startswith('PORT '):
+            self.stop()
+            raise RuntimeError('the token issuer did not start')
+        self.url = 'http://127.0.0.1:%d' % int(line.split()[1])
+
+    def requests(self):
+        try:
+            with open(os.path.join(self.dir, 'requests.log')) as f:
+                return [json.loads(line) for line in f]
+        except FileNotFoundError:
+            return []
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            self.proc.wait()
+        self.proc.stdout.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
