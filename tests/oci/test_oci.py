@@ -388,33 +388,6 @@ class Auth(Base):
         r = self.eval(ref, url=mallory, code=1)
         self.assertNotIn('scoped', r.out)
 
-    def test_bearer_challenges_are_reported_clearly(self):
-        # A registry that answers with a Bearer challenge: a one-line HTTP server.
-        import http.server
-        import threading
-
-        class Bearer(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                self.send_response(401)
-                self.send_header('WWW-Authenticate',
-                                 'Bearer realm="http://127.0.0.1:1/token",service="r"')
-                self.send_header('Content-Length', '0')
-                self.end_headers()
-
-            def log_message(self, *a):
-                pass
-
-        srv = http.server.HTTPServer(('127.0.0.1', 0), Bearer)
-        t = threading.Thread(target=srv.serve_forever, daemon=True)
-        t.start()
-        try:
-            url = 'oci://127.0.0.1:%d/%s' % (srv.server_address[1], NS)
-            r = self.glarex('workflow-list', url=url, code=1)
-            self.assertIn('bearer-token registries are not supported yet', r.err)
-        finally:
-            srv.shutdown()
-            srv.server_close()
-
 
 class Mirror(Base):
     """A pull-through mirror (distribution's proxy mode) in front of the origin."""
