@@ -146,7 +146,7 @@ static int parse_query(oci_registry *reg, const char *query, int plain_http,
         else
             colon = NULL;
         if (host_init(m, value, colon, plain_http) < 0 ||
-            glarex__oci_file_credentials(&m->basic, &m->user, m->name, err) < 0)
+            glarex__oci_file_credentials(&m->basic, &m->user, m->name, reg->ns, err) < 0)
             rc = err && err->code ? err->code : GLAREX_ENOMEM_SET(err);
     }
     free(copy);
@@ -246,7 +246,7 @@ int glarex__oci_registry_open(oci_registry *reg, const char *url,
             goto done;
         }
     } else if ((rc = glarex__oci_file_credentials(&reg->origin.basic, &reg->origin.user,
-                                                  reg->origin.name, err)) < 0) {
+                                                  reg->origin.name, reg->ns, err)) < 0) {
         goto done;
     }
     if (query && (rc = parse_query(reg, query, plain_http, url, err)) < 0)

@@ -84,10 +84,11 @@ int glarex__oci_authorize(oci_registry *reg, oci_host *host, const char *challen
  * /v2/), new, or NULL when there is none. */
 char *glarex__oci_next_page(const glarex__http_response *resp);
 
-/* Credentials for `host` ("name[:port]") from the docker/podman files, as "Basic …"
- * and the user name (both new, NULL when there are none). */
+/* Credentials for `host` ("name[:port]") and `repository` (the most specific key
+ * wins) from the docker/podman files, as "Basic …" and the user name (both new, NULL
+ * when there are none). */
 int glarex__oci_file_credentials(char **basic, char **user, const char *host,
-                                 glarex_error *err);
+                                 const char *repository, glarex_error *err);
 
 /* Whether the n bytes at s are a repository path component distribution accepts. */
 int glarex__oci_valid_component(const char *s, size_t n);

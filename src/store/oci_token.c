@@ -16,6 +16,8 @@
 #define TOKEN_MARGIN_MS 5000
 /* The protocol's lifetime when the endpoint names none. */
 #define TOKEN_DEFAULT_S 60
+/* A credential file holds a few logins; anything larger is not one. */
+#define CREDENTIALS_FILE_MAX (1024 * 1024)
 
 /* {=========================== WWW-Authenticate ===================================== */
 
@@ -454,18 +456,28 @@ static int find_in_file(glarex__oci_credentials *out, const char *path, const ch
     int found = 0;
     char source[1200];
 
-    if (!(root = json_load_file(path, 0, &jerr))) {
-        FILE *probe = fopen(path, "r");
-        int missing = !probe && errno == ENOENT;
+    FILE *f = fopen(path, "re");
 
-        if (probe)
-            fclose(probe);
-        if (missing)
-            return 0;
-        return glarex__error_set(err, GLAREX_EINVALID,
-                                 "registry credentials file %s: %s (line %d)", path,
-                                 jerr.text, jerr.line);
+    if (!f)
+        return errno == ENOENT || errno == ENOTDIR
+                   ? 0
+                   : glarex__error_set(err, GLAREX_EIO,
+                                       "registry credentials file %s cannot be read: %s", path,
+                                       strerror(errno));
+    if (fseek(f, 0, SEEK_END) == 0 && ftell(f) > CREDENTIALS_FILE_MAX) {
+        fclose(f);
+        return glarex__error_set(err, GLAREX_ETOOBIG,
+                                 "registry credentials file %s is larger than %d bytes", path,
+                                 CREDENTIALS_FILE_MAX);
     }
+    rewind(f);
+    root = json_loadf(f, 0, &jerr);
+    fclose(f);
+    if (!root)
+        return glarex__error_set(err, GLAREX_EINVALID,
+                                 "registry credentials file %s, line %d: %s; fix or remove "
+                                 "the file",
+                                 path, jerr.line, jerr.text);
     auths = json_object_get(root, "auths");
     json_object_foreach(auths, key, entry)
     {
