@@ -25,12 +25,6 @@
  * The store URL
  * ==================================================================== */
 
-static int is_loopback(const char *host)
-{
-    return strcasecmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 ||
-           strcmp(host, "[::1]") == 0;
-}
-
 /* A repository path component as distribution accepts it: [a-z0-9]+ joined by '.',
  * '_', '__' or '-'s. */
 int glarex__oci_valid_component(const char *s, size_t n)
@@ -70,7 +64,9 @@ static int valid_host_port(const char *s)
 
 static int host_init(oci_host *h, const char *host, const char *port, int plain_http)
 {
-    const char *scheme = plain_http || is_loopback(host) ? "http" : "https";
+    /* plain HTTP only to a loopback address (a name that starts like one is a name) */
+    const char *scheme =
+        plain_http || glarex__oci_host_is_loopback(host, strlen(host)) ? "http" : "https";
     if (asprintf(&h->name, "%s%s%s", host, port ? ":" : "", port ? port : "") < 0) {
         h->name = NULL;
         return -1;

@@ -144,9 +144,7 @@ void glarex__oci_challenge_dispose(glarex__oci_challenge *c)
 
 /* {=========================== token endpoint ======================================= */
 
-/* localhost, [::1] or an address of 127.0.0.0/8 (digits and dots only: a name such
- * as 127.0.0.1.example.test is not one). */
-static int host_is_loopback(const char *host, size_t len)
+int glarex__oci_host_is_loopback(const char *host, size_t len)
 {
     size_t i;
 
@@ -178,7 +176,7 @@ int glarex__oci_token_url(char **out, const glarex__oci_challenge *c, const char
             end = (end = strchr(host, ']')) ? end + 1 : host + strlen(host);
         else
             end = host + strcspn(host, ":/?#");
-        if (!allow_http && !host_is_loopback(host, (size_t)(end - host)))
+        if (!allow_http && !glarex__oci_host_is_loopback(host, (size_t)(end - host)))
             return glarex__error_set(err, GLAREX_EINVALID,
                                      "the registry's token endpoint %.300s is plain http on a "
                                      "host that is not loopback: credentials would cross the "
