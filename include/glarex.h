@@ -357,7 +357,8 @@ typedef struct glarex_store_options {
     unsigned int version;
 
     /** "http://…" or "https://…" for a Glare server; "file:///abs/dir" for a local
-     * directory store; NULL for the embedded default store, the directory
+     * directory store; "oci://[user:password@]host[:port]/namespace" for an OCI
+     * registry (docs/store.md); NULL for the embedded default store, the directory
      * $XDG_DATA_HOME/glarex/store (~/.local/share/glarex/store). */
     const char *url;
 

@@ -191,8 +191,16 @@ int glarex_ctx_new(glarex_ctx **out, const glarex_ctx_options *opts, glarex_erro
      * at the first glare() call; it also names the store's identity. */
     if ((rc = glarex_store_open(&probe, &o->store, err)) < 0)
         goto fail;
-    rc = glarex__store_identity(&ctx->store_identity, glarex_store_url(probe),
-                                glarex__store_local_id(probe), o->type_name, err);
+    if (glarex__store_registry_identity(probe)) { /* registry, namespace and user */
+        if (asprintf(&ctx->store_identity, "%s, type %s",
+                     glarex__store_registry_identity(probe), o->type_name) < 0) {
+            ctx->store_identity = NULL;
+            rc = GLAREX_ENOMEM_SET(err);
+        }
+    } else {
+        rc = glarex__store_identity(&ctx->store_identity, glarex_store_url(probe),
+                                    glarex__store_local_id(probe), o->type_name, err);
+    }
     glarex__pool_give(&ctx->pool, probe, NULL); /* the first idle connection */
     if (rc < 0)
         goto fail;

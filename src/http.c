@@ -433,6 +433,10 @@ void glarex__http_response_dispose(glarex__http_response *resp)
     resp->location = NULL;
     free(resp->subject_token);
     resp->subject_token = NULL;
+    free(resp->www_authenticate);
+    resp->www_authenticate = NULL;
+    free(resp->link);
+    resp->link = NULL;
 }
 
 static void response_reset(glarex__http_response *resp)
@@ -442,6 +446,7 @@ static void response_reset(glarex__http_response *resp)
     resp->content_type[0] = '\0';
     resp->content_md5[0] = '\0';
     resp->content_sha256[0] = '\0';
+    resp->docker_digest[0] = '\0';
     resp->content_length = -1;
     resp->header_overflow = 0;
 }
@@ -481,6 +486,16 @@ static long parse_retry_after(const char *v)
         return -1;
     time_t now = time(NULL);
     return when <= now ? 0 : (when - now > 86400 ? 86400000L : (long)(when - now) * 1000);
+}
+
+/* Replaces *slot with a copy of the value; 0 (and t->oom) when out of memory. */
+static int keep_copy(transfer *t, char **slot, const char *v, size_t vl)
+{
+    free(*slot);
+    *slot = strndup(v, vl);
+    if (!*slot)
+        t->oom = 1;
+    return *slot != NULL;
 }
 
 static size_t on_header(char *data, size_t size, size_t nitems, void *payload)
@@ -535,19 +550,19 @@ static size_t on_header(char *data, size_t size, size_t nitems, void *payload)
         long long cl = strtoll(value, &end, 10);
         resp->content_length = (!errno && end != value && !*end && cl >= 0) ? cl : -1;
     } else if (IS("X-Subject-Token")) {
-        free(resp->subject_token);
-        resp->subject_token = strndup(v, vl);
-        if (!resp->subject_token) {
-            t->oom = 1;
+        if (!keep_copy(t, &resp->subject_token, v, vl))
             return 0;
-        }
     } else if (IS("Location")) {
-        free(resp->location);
-        resp->location = strndup(v, vl);
-        if (!resp->location) {
-            t->oom = 1;
+        if (!keep_copy(t, &resp->location, v, vl))
             return 0;
-        }
+    } else if (IS("WWW-Authenticate")) {
+        if (!resp->www_authenticate && !keep_copy(t, &resp->www_authenticate, v, vl))
+            return 0;
+    } else if (IS("Link")) {
+        if (!keep_copy(t, &resp->link, v, vl))
+            return 0;
+    } else if (IS("Docker-Content-Digest")) {
+        keep_header(resp, resp->docker_digest, sizeof(resp->docker_digest), v, vl);
     } else if (IS("Retry-After")) {
         keep_header(resp, value, sizeof(value), v, vl);
         t->retry_after_ms = parse_retry_after(value);
@@ -713,6 +728,8 @@ build_headers(const glarex__http *h, const glarex__http_request *req, int redact
         if (c->noauth_roles && c->noauth_roles[0])
             rc |= add_header(&list, "X-Roles: %s", c->noauth_roles);
     }
+    if (req->authorization)
+        rc |= add_header(&list, "Authorization: %s", redact ? "***" : req->authorization);
     if (req->content_type)
         rc |= add_header(&list, "Content-Type: %s", req->content_type);
     /* No "Expect: 100-continue" round trip before uploads (not shown in the trace). */
@@ -842,6 +859,8 @@ static CURLcode attempt(glarex__http *h, transfer *t, struct curl_slist *hdrs)
             (curl_off_t)(req->body_file ? req->body_file_size : req->body_size));
         if (strcmp(req->method, "PUT") != 0)
             curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req->method);
+    } else if (strcmp(req->method, "HEAD") == 0) {
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L); /* no body follows the headers */
     } else if (strcmp(req->method, "GET") != 0) {
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req->method);
     }

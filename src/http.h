@@ -41,6 +41,7 @@ typedef struct glarex__http_request {
     int with_auth;      /* send the client's credentials (never to external hosts) */
     const char *accept; /* Accept header, or NULL for none */
     const char *content_type;
+    const char *authorization; /* Authorization header value (hidden in traces), or NULL */
 
     /* Request body: a buffer (has_body), or an open file of body_file_size bytes. */
     int has_body;
@@ -74,11 +75,14 @@ typedef struct glarex__http_response {
     int64_t content_length; /* -1 when absent */
     int header_overflow;    /* a captured header was too long to keep */
     char *subject_token;    /* new: X-Subject-Token (Keystone v3), or NULL */
+    char *www_authenticate; /* new: the first WWW-Authenticate challenge, or NULL */
+    char *link;             /* new: Link (paging of OCI registries), or NULL */
+    char docker_digest[80]; /* Docker-Content-Digest, "" when absent */
 } glarex__http_response;
 
 #define GLAREX__HTTP_RESPONSE_INIT                                                       \
     {                                                                                    \
-        0, GLAREX_BUF_INIT, "", "", "", NULL, -1, 0, NULL                                \
+        0, GLAREX_BUF_INIT, "", "", "", NULL, -1, 0, NULL, NULL, NULL, ""                \
     }
 
 int glarex__http_new(glarex__http **out, const glarex__http_config *cfg,

@@ -128,6 +128,19 @@ static void token_url_escapes_and_refuses_clear_text(void **state)
                      GLAREX_EPROTOCOL);
 }
 
+static void loopback_hosts(void **state)
+{
+    (void)state;
+    assert_true(glarex__oci_host_is_loopback("127.0.0.1", 9));
+    assert_true(glarex__oci_host_is_loopback("127.1.2.3", 9));
+    assert_true(glarex__oci_host_is_loopback("LocalHost", 9));
+    assert_true(glarex__oci_host_is_loopback("[::1]", 5));
+    assert_false(glarex__oci_host_is_loopback("127.0.0.1.example.test", 22));
+    assert_false(glarex__oci_host_is_loopback("127.example", 11));
+    assert_false(glarex__oci_host_is_loopback("localhost.example", 17));
+    assert_false(glarex__oci_host_is_loopback("10.0.0.1", 8));
+}
+
 static void token_answers(void **state)
 {
     glarex_error err;
@@ -337,6 +350,7 @@ int main(void)
         cmocka_unit_test(bearer_challenge_with_quoted_params),
         cmocka_unit_test(bad_challenges_are_named),
         cmocka_unit_test(token_url_escapes_and_refuses_clear_text),
+        cmocka_unit_test(loopback_hosts),
         cmocka_unit_test(token_answers),
         cmocka_unit_test(tokens_belong_to_their_registry_and_expire),
     };

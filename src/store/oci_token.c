@@ -16,6 +16,8 @@
 #define TOKEN_MARGIN_MS 5000
 /* The protocol's lifetime when the endpoint names none. */
 #define TOKEN_DEFAULT_S 60
+/* A credential file holds a few logins; anything larger is not one. */
+#define CREDENTIALS_FILE_MAX (1024 * 1024)
 
 /* {=========================== WWW-Authenticate ===================================== */
 
@@ -142,9 +144,7 @@ void glarex__oci_challenge_dispose(glarex__oci_challenge *c)
 
 /* {=========================== token endpoint ======================================= */
 
-/* localhost, [::1] or an address of 127.0.0.0/8 (digits and dots only: a name such
- * as 127.0.0.1.example.test is not one). */
-static int host_is_loopback(const char *host, size_t len)
+int glarex__oci_host_is_loopback(const char *host, size_t len)
 {
     size_t i;
 
@@ -176,7 +176,7 @@ int glarex__oci_token_url(char **out, const glarex__oci_challenge *c, const char
             end = (end = strchr(host, ']')) ? end + 1 : host + strlen(host);
         else
             end = host + strcspn(host, ":/?#");
-        if (!allow_http && !host_is_loopback(host, (size_t)(end - host)))
+        if (!allow_http && !glarex__oci_host_is_loopback(host, (size_t)(end - host)))
             return glarex__error_set(err, GLAREX_EINVALID,
                                      "the registry's token endpoint %.300s is plain http on a "
                                      "host that is not loopback: credentials would cross the "
@@ -454,18 +454,28 @@ static int find_in_file(glarex__oci_credentials *out, const char *path, const ch
     int found = 0;
     char source[1200];
 
-    if (!(root = json_load_file(path, 0, &jerr))) {
-        FILE *probe = fopen(path, "r");
-        int missing = !probe && errno == ENOENT;
+    FILE *f = fopen(path, "re");
 
-        if (probe)
-            fclose(probe);
-        if (missing)
-            return 0;
-        return glarex__error_set(err, GLAREX_EINVALID,
-                                 "registry credentials file %s: %s (line %d)", path,
-                                 jerr.text, jerr.line);
+    if (!f)
+        return errno == ENOENT || errno == ENOTDIR
+                   ? 0
+                   : glarex__error_set(err, GLAREX_EIO,
+                                       "registry credentials file %s cannot be read: %s", path,
+                                       strerror(errno));
+    if (fseek(f, 0, SEEK_END) == 0 && ftell(f) > CREDENTIALS_FILE_MAX) {
+        fclose(f);
+        return glarex__error_set(err, GLAREX_ETOOBIG,
+                                 "registry credentials file %s is larger than %d bytes", path,
+                                 CREDENTIALS_FILE_MAX);
     }
+    rewind(f);
+    root = json_loadf(f, 0, &jerr);
+    fclose(f);
+    if (!root)
+        return glarex__error_set(err, GLAREX_EINVALID,
+                                 "registry credentials file %s, line %d: %s; fix or remove "
+                                 "the file",
+                                 path, jerr.line, jerr.text);
     auths = json_object_get(root, "auths");
     json_object_foreach(auths, key, entry)
     {

@@ -28,6 +28,10 @@ int glarex__oci_challenge_parse(glarex__oci_challenge *out, const char *header,
                                 const char *registry, glarex_error *err);
 void glarex__oci_challenge_dispose(glarex__oci_challenge *c);
 
+/* Whether the `len` bytes at `host` are localhost, [::1] or an address of 127.0.0.0/8
+ * (digits and dots only: a name such as 127.0.0.1.example.test is not one). */
+int glarex__oci_host_is_loopback(const char *host, size_t len);
+
 /* The token request's URL: realm?service=...&scope=... for `scope` (the challenge's
  * own when NULL). Refuses a realm that is not http(s), and a plain http realm on a
  * host other than a loopback address unless `allow_http` (credentials would cross a

@@ -1,4 +1,4 @@
-/* glarex_store: one front for the Glare backend and the local directory backend.
+/* glarex_store: one front for the Glare, local directory and OCI registry backends.
  * The URL's scheme picks the backend; every call is checked here, then forwarded. */
 #include "store.h"
 
@@ -11,6 +11,7 @@ struct glarex_store {
     const glarex__store_backend *backend;
     void *impl;
     char *url; /* as glarex_store_url shows it */
+    const char *registry_identity; /* a registry store's, borrowed from the backend */
 };
 
 int glarex_store_options_init(glarex_store_options *opts, unsigned int version)
@@ -189,7 +190,7 @@ int glarex_store_open(glarex_store **out, const glarex_store_options *opts,
             goto done;
     } else if ((slen = scheme_length(url)) == 0 || strncmp(url + slen, "://", 3) != 0) {
         error = glarex__error_set(err, GLAREX_EINVALID,
-                                  "store URL '%s' %s: use http://, https:// or "
+                                  "store URL '%s' %s: use http://, https://, oci:// or "
                                   "file:///absolute/dir",
                                   url,
                                   slen ? "lacks '//' after its scheme" : "has no scheme");
@@ -203,13 +204,23 @@ int glarex_store_open(glarex_store **out, const glarex_store_options *opts,
             error = GLAREX_ENOMEM_SET(err);
             goto done;
         }
+    } else if ((slen == 3 && strncasecmp(url, "oci", 3) == 0) ||
+               (slen == 8 && strncasecmp(url, "oci+http", 8) == 0)) {
+        if ((error = glarex__store_oci_open(&store->impl, &store->backend,
+                                            &store->registry_identity, &opts->client, url,
+                                            opts->max_blob_size, err)) < 0)
+            goto done;
+        if (!(store->url = strdup(url))) {
+            error = GLAREX_ENOMEM_SET(err);
+            goto done;
+        }
     } else if (slen == 4 && strncasecmp(url, "file", 4) == 0) {
         if ((error = file_url_path(&dir, url, err)) < 0)
             goto done;
     } else {
         error = glarex__error_set(err, GLAREX_EUNSUPPORTED,
                                   "store URL '%s' has the unsupported scheme '%.*s': use "
-                                  "http://, https:// or file:///absolute/dir",
+                                  "http://, https://, oci:// or file:///absolute/dir",
                                   url, (int)slen, url);
         goto done;
     }
@@ -386,4 +397,9 @@ void glarex__store_set_deadline(glarex_store *store, int64_t deadline_ms)
 {
     if (store && store->backend->set_deadline)
         store->backend->set_deadline(store->impl, deadline_ms);
+}
+
+const char *glarex__store_registry_identity(const glarex_store *store)
+{
+    return store ? store->registry_identity : NULL;
 }

@@ -1,4 +1,5 @@
-/* Store backends behind glarex_store: Glare over HTTP, or a local directory. */
+/* Store backends behind glarex_store: Glare over HTTP, a local directory, or an OCI
+ * registry. */
 #ifndef GLAREX_STORE_H
 #define GLAREX_STORE_H
 
@@ -24,7 +25,7 @@ typedef struct glarex__upload_src {
  * go to `err` (which may be NULL).
  */
 typedef struct glarex__store_backend {
-    const char *name; /* "glare" or "dir", for messages */
+    const char *name; /* "glare", "dir" or "oci", for messages */
     int (*list)(json_t **out, void *impl, const char *type_name,
                 const glarex_list_options *opts, glarex_error *err);
     int (*get)(json_t **out, void *impl, const char *type_name, const char *id,
@@ -64,6 +65,16 @@ int glarex__store_glare_open(void **out, const glarex__store_backend **backend,
  * `max_blob_size` 0 means 10 MiB. */
 int glarex__store_dir_open(void **out, const glarex__store_backend **backend,
                            const char *root, uint64_t max_blob_size, glarex_error *err);
+
+/* The OCI registry backend for an oci:// or oci+http:// `url` (docs/store.md), with
+ * the HTTP settings of `copts`; `*identity` (borrowed from the backend) names the
+ * registry, namespace and user for scope keys. `max_blob_size` 0 means 10 MiB. */
+int glarex__store_oci_open(void **out, const glarex__store_backend **backend,
+                           const char **identity, const glarex_client_options *copts,
+                           const char *url, uint64_t max_blob_size, glarex_error *err);
+
+/* The identity of a registry store (borrowed), or NULL for other stores. */
+const char *glarex__store_registry_identity(const glarex_store *store);
 
 /* The default local store directory: $XDG_DATA_HOME/glarex/store when XDG_DATA_HOME is
  * an absolute path, otherwise $HOME/.local/share/glarex/store (new text). */

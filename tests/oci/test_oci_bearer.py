@@ -1,0 +1,79 @@
+#!/usr/bin/python3
+"""The OCI store against a registry that asks for bearer tokens (distribution's
+`auth: token`), with a token issuer the test starts (tests/support/
+registry_token_issuer.py): tokens got with the store's credentials, kept until they
+expire, and refusals that name who was refused and what to do.
+
+    /usr/bin/python3 tests/oci/test_oci_bearer.py --build-dir build [-v]
+"""
+
+import os
+import sys
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'cli'))
+
+import cli_support as S  # noqa: E402
+from registry import Registry, TokenIssuer  # noqa: E402
+from test_oci import NS, Base  # noqa: E402
+
+
+class Bearer(Base):
+    @classmethod
+    def setUpClass(cls):
+        cls.issuer = TokenIssuer({'alice': ('wonder', 'glarex/=*'),
+                                  'bob': ('builder', 'glarex/=pull')})
+        cls.registry = Registry(token=cls.issuer)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.registry.stop()
+        cls.issuer.stop()
+
+    def setUp(self):
+        super().setUp()
+        self.url = self.as_user('alice', 'wonder')
+
+    def as_user(self, user, password):
+        return 'oci://%s:%s@%s/%s' % (user, password, self.registry.host, NS)
+
+    def test_tokens_for_the_store_credentials_kept_for_the_run(self):
+        before = len(self.issuer.requests())
+        self.create('tokened', '1.0', 'echo tokened\n')
+        asked = self.issuer.requests()[before:]
+        # one token per scope the registry named (push, then pull for the checks),
+        # not one per request: a create sends a dozen requests
+        self.assertTrue(asked, 'no token was asked for')
+        self.assertLessEqual(len(asked), 3, asked)
+        self.assertTrue(all(a['user'] == 'alice' and a['status'] == 200 for a in asked))
+        r = self.eval("glare('tokened', '1.0', 'run.sh')", url=self.as_user('bob', 'builder'))
+        self.assertEqual(r.out, 'echo tokened\n')
+        r = self.glarex('resource-get', 'tokened', '1.0', 'run.sh')
+        self.assertEqual(r.out, 'echo tokened\n')
+
+    def test_a_user_without_push_is_told_what_was_refused(self):
+        r = self.create('bobs', '1.0', 'echo bob\n', url=self.as_user('bob', 'builder'),
+                        code=1)
+        self.assertIn('refused the token', r.err)
+        self.assertIn('user bob', r.err)
+        self.assertIn('push', r.err)
+        self.assertNotIn('builder', r.err)
+
+    def test_bad_credentials_and_anonymous_requests(self):
+        self.create('guarded', '1.0', 'echo guarded\n')
+        r = self.eval("glare('guarded', '1.0', 'run.sh')", url=self.as_user('alice', 'nope'),
+                      code=1)
+        self.assertIn("refused the credentials of user 'alice'", r.err)
+        self.assertNotIn('nope', r.err)
+        r = self.eval("glare('guarded', '1.0', 'run.sh')",
+                      url='oci://%s/%s' % (self.registry.host, NS), code=1)
+        self.assertIn('anonymous requests', r.err)
+        self.assertIn('docker login', r.err)
+        self.assertNotIn('guarded\n', r.out)
+
+
+if __name__ == '__main__':
+    S.build_dir()
+    unittest.main()
