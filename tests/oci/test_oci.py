@@ -352,6 +352,11 @@ class Auth(Base):
         r = self.eval("glare('locked', '1.0', 'run.sh')", url=wrong, code=1)
         self.assertIn("refused the credentials of user 'alice'", r.err)
         self.assertNotIn('nope', r.err)
+        # --debug shows the header the registry asked for, not what it holds
+        r = self.glarex('--debug', 'resource-get', 'locked', '1.0', 'run.sh')
+        self.assertIn("Authorization: ***", r.err)
+        for secret in ('wonder', base64.b64encode(b'alice:wonder').decode()):
+            self.assertNotIn(secret, r.err + r.out)
         # podman's REGISTRY_AUTH_FILE, "auth": base64(user:password)
         auth = os.path.join(self.home, 'auth.json')
         with open(auth, 'w') as f:
