@@ -20,6 +20,7 @@ typedef struct warm_job {
     atomic_int *stop;
     atomic_int *go;
     uint64_t calls;
+    double cpu_s; /* the thread's CPU time while calling */
     unsigned char touched; /* the bytes read, so that reading them is not optimised away */
     int failed;
     char error[GLAREX_ERROR_MESSAGE_LENGTH];
@@ -27,6 +28,13 @@ typedef struct warm_job {
 
 #define MAX_THREADS 256
 #define MAX_COUNTS 3 /* 1, 2 and N threads */
+
+static double thread_cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static void *warm_thread(void *arg)
 {
@@ -37,6 +45,7 @@ static void *warm_thread(void *arg)
 
     while (!atomic_load(j->go))
         sched_yield();
+    double cpu0 = thread_cpu_s();
     while (!atomic_load_explicit(j->stop, memory_order_relaxed)) {
         for (int i = 0; i < 64; i++) {
             glarex_blob *b = NULL;
@@ -57,26 +66,30 @@ static void *warm_thread(void *arg)
         }
     }
     j->calls = calls;
+    j->cpu_s = thread_cpu_s() - cpu0;
     j->touched = touched;
     return NULL;
 }
 
 /* `threads` threads calling glare() for `seconds`, as `req` (NULL: the context's own
- * identity): total calls per second of all threads, or -1 with `why` filled. */
+ * identity): total calls per second of all threads, or -1 with `why` filled. `per_cpu`
+ * (may be NULL) receives the calls per second of CPU time the threads used: on a
+ * machine loaded by others, the cost of a hit whether or not the threads ran. */
 static double hits_per_sec(glarex_ctx *ctx, glarex_request *req, const char *key, int threads,
-                           double seconds, uint64_t *calls, char *why, size_t why_size)
+                           double seconds, uint64_t *calls, double *per_cpu, char *why,
+                           size_t why_size)
 {
     static warm_job jobs[MAX_THREADS]; /* one group runs at a time */
     pthread_t tid[MAX_THREADS];
     atomic_int stop = 0, go = 0;
     uint64_t total = 0;
-    double t0, elapsed;
+    double t0, elapsed, cpu = 0;
     int started = 0, failed = 0;
 
     if (threads > MAX_THREADS)
         threads = MAX_THREADS;
     for (int i = 0; i < threads; i++) {
-        jobs[i] = (warm_job){ctx, req, key, &stop, &go, 0, 0, 0, ""};
+        jobs[i] = (warm_job){ctx, req, key, &stop, &go, 0, 0, 0, 0, ""};
         if (pthread_create(&tid[i], NULL, warm_thread, &jobs[i]) != 0)
             break;
         started++;
@@ -96,6 +109,7 @@ static double hits_per_sec(glarex_ctx *ctx, glarex_request *req, const char *key
     for (int i = 0; i < started; i++) {
         pthread_join(tid[i], NULL);
         total += jobs[i].calls;
+        cpu += jobs[i].cpu_s;
         if (jobs[i].failed && !failed) {
             failed = 1;
             snprintf(why, why_size, "%s", jobs[i].error);
@@ -104,6 +118,8 @@ static double hits_per_sec(glarex_ctx *ctx, glarex_request *req, const char *key
     elapsed = bench_now() - t0;
     if (calls)
         *calls += total;
+    if (per_cpu)
+        *per_cpu = cpu > 0 ? (double)total / cpu : -1;
     if (failed || started == 0 || started < threads)
         return -1;
     return (double)total / elapsed;
@@ -166,7 +182,8 @@ json_t *bench_warm(const bench_cfg *cfg, const bench_server *srv)
     int counts[MAX_COUNTS] = {1, 2, bench_ncpu()}, ncounts = counts[2] > 2 ? 3 : 2;
     double seconds = cfg->quick ? 0.05 : 0.3;
     int rounds = cfg->quick ? 1 : 7;
-    double rate[NSIZES][MAX_COUNTS][BENCH_MAX_ROUNDS], own[BENCH_MAX_ROUNDS],
+    double rate[NSIZES][MAX_COUNTS][BENCH_MAX_ROUNDS], cpu[NSIZES][MAX_COUNTS][BENCH_MAX_ROUNDS],
+        own[BENCH_MAX_ROUNDS],
         scoped[BENCH_MAX_ROUNDS];
     uint64_t calls = 0;
 
@@ -227,22 +244,24 @@ json_t *bench_warm(const bench_cfg *cfg, const bench_server *srv)
         for (int i = 0; i < NSIZES; i++)
             for (int c = 0; c < ncounts; c++)
                 rate[i][c][round] = hits_per_sec(ctx, NULL, sizes[i].key, counts[c], seconds,
-                                                 &calls, err_run, sizeof(err_run));
-        own[round] = hits_per_sec(ctx, NULL, sizes[0].key, 1, seconds, &calls, err_run,
+                                                 &calls, &cpu[i][c][round], err_run,
+                                                 sizeof(err_run));
+        own[round] = hits_per_sec(ctx, NULL, sizes[0].key, 1, seconds, &calls, NULL, err_run,
                                   sizeof(err_run));
-        scoped[round] = hits_per_sec(ctx, req, sizes[0].key, 1, seconds, &calls, err_run,
-                                     sizeof(err_run));
+        scoped[round] = hits_per_sec(ctx, req, sizes[0].key, 1, seconds, &calls, NULL,
+                                     err_run, sizeof(err_run));
     }
     glarex_ctx_stats(&after, ctx);
 
-    bench_out("   %-27s %14s %14s %14s %20s %16s\n", "resource", "1 thread /s", "2 threads /s",
-              ncounts > 2 ? "N threads /s" : "", "2 threads / 1", "via evaluator /s");
+    bench_out("   %-27s %14s %14s %14s %20s %20s %16s\n", "resource", "1 thread /s",
+              "2 threads /s", ncounts > 2 ? "N threads /s" : "", "2 threads / 1",
+              "per CPU s, 2 / 1", "via evaluator /s");
     for (int i = 0; i < NSIZES; i++) {
         json_t *e = json_pack("{s:s, s:I, s:b}", "resource", sizes[i].key, "size",
                               (json_int_t)sizes[i].size, "streamed",
                               sizes[i].size > 8 * MIB);
         double med[MAX_COUNTS] = {0};
-        char cell[MAX_COUNTS][32], sc[64], ev[32];
+        char cell[MAX_COUNTS][32], sc[64], sp[64], ev[32];
         for (int c = 0; c < ncounts; c++) {
             double v[BENCH_MAX_ROUNDS];
             int ok = 1;
@@ -262,17 +281,22 @@ json_t *bench_warm(const bench_cfg *cfg, const bench_server *srv)
             bench_ratio_put(e, "scaling_n_threads",
                       bench_ratio_of(rate[i][2], rate[i][0], (size_t)rounds));
         bench_ratio_text(sc, sizeof(sc), s2);
+        /* 1.00: a hit costs the same CPU time on two threads as on one (no contention) */
+        bench_ratio cpu2 = bench_ratio_of(cpu[i][1], cpu[i][0], (size_t)rounds);
+        bench_ratio_put(e, "cpu_efficiency_2_threads", cpu2);
+        bench_ratio_text(sp, sizeof(sp), cpu2);
         double evr = eval_calls_per_sec(ctx, sizes[i].key, seconds, why, sizeof(why));
         json_object_set_new(e, "eval_calls_per_sec", evr > 0 ? json_real(evr) : json_null());
         snprintf(ev, sizeof(ev), evr > 0 ? "%.0f" : "ERROR", evr);
-        bench_out("   %-27s %14s %14s %14s %20s %16s\n", sizes[i].label, cell[0], cell[1],
-                  ncounts > 2 ? cell[2] : "", sc, ev);
+        bench_out("   %-27s %14s %14s %14s %20s %20s %16s\n", sizes[i].label, cell[0],
+                  cell[1], ncounts > 2 ? cell[2] : "", sc, sp, ev);
         if (i == 0) { /* the headline figures: the resource held in memory */
             json_object_set_new(res, "hits_per_s_1_thread",
                                 med[0] > 0 ? json_real(med[0]) : json_null());
             json_object_set_new(res, "hits_per_s_2_threads",
                                 med[1] > 0 ? json_real(med[1]) : json_null());
             bench_ratio_put(res, "scaling_2_threads", s2);
+            bench_ratio_put(res, "cpu_efficiency_2_threads", cpu2);
         }
         json_array_append_new(arr, e);
     }

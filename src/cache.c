@@ -1197,7 +1197,7 @@ static int fill_object(glarex__content **out, int *published, glarex__cache *c,
     w.tmp_path = tmp;
     w.expected = size;
     w.fd = -1;
-    if (!fill_verifies && !(w.digest = glarex__digest_new_background(0)))
+    if (!fill_verifies && !(w.digest = glarex__digest_new_sha256()))
         return GLAREX_ENOMEM_SET(err);
     if (size >= 0 && (uint64_t)size <= c->opts.stream_threshold) {
         w.cap = (size_t)size + 1;
