@@ -311,6 +311,12 @@ json_t *bench_warm(const bench_cfg *cfg, const bench_server *srv)
     bench_ratio_put(res, "ratio_4k_over_16m_1_thread", size_ratio);
     bench_ratio cost = bench_ratio_of(own, scoped, (size_t)rounds);
     bench_ratio_put(res, "scoped_cost_ratio", cost);
+    if (cost.n == rounds) { /* the two rates themselves, for comparing builds */
+        json_object_set_new(res, "own_hits_per_s_1_thread",
+                            json_real(bench_median(own, (size_t)rounds)));
+        json_object_set_new(res, "scoped_hits_per_s_1_thread",
+                            json_real(bench_median(scoped, (size_t)rounds)));
+    }
     json_object_set_new(res, "downloads_while_timing",
                         json_integer((json_int_t)(after.downloads - before.downloads)));
     json_object_set_new(res, "revalidations_while_timing",

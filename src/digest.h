@@ -12,14 +12,10 @@ glarex__digest *glarex__digest_new(void);
  * addressed by sha256 and needs no md5. */
 glarex__digest *glarex__digest_new_sha256(void);
 /* The same (sha256 and md5 with `with_md5`, else sha256 alone) hashing on a thread of
- * its own once more than one block (GLAREX__DIGEST_BLOCK bytes) came in: updates copy
- * the bytes into a ring of at most GLAREX__DIGEST_BLOCKS blocks, so the caller's network
- * and disk I/O overlap the hashing, and wait only when every block is still being
- * hashed. Less than one block is hashed on the caller's thread at final, with no thread
- * started. One thread at a time may use it, like any digest. */
+ * its own once more than one block came in (a glarex__ring: at most 4 blocks of 1 MiB),
+ * so that the caller's network and disk I/O overlap the hashing. Less than one block
+ * is hashed on the caller's thread at final, with no thread started. */
 glarex__digest *glarex__digest_new_background(int with_md5);
-#define GLAREX__DIGEST_BLOCK (1u << 20)
-#define GLAREX__DIGEST_BLOCKS 4
 void glarex__digest_update(glarex__digest *d, const void *data, size_t len);
 /* Writes the hex digests (65 and 33 bytes with the NUL) and resets the context. */
 void glarex__digest_final(glarex__digest *d, char sha256_hex[65], char *md5_hex);

@@ -13,8 +13,9 @@
 #include <string.h>
 
 #include "src/digest.h"
+#include "src/ring.h"
 
-#define BLOCK GLAREX__DIGEST_BLOCK
+#define BLOCK GLAREX__RING_BLOCK
 
 static unsigned char *random_bytes(size_t n, uint64_t seed)
 {
@@ -70,8 +71,8 @@ static void test_digest__background_matches_for_every_size_and_chunking(void **s
 {
     (void)state;
     static const size_t sizes[] = {0, 1, 1000, BLOCK - 1, BLOCK, BLOCK + 1,
-                                   GLAREX__DIGEST_BLOCKS * BLOCK,
-                                   (GLAREX__DIGEST_BLOCKS + 3) * BLOCK + 7};
+                                   GLAREX__RING_BLOCKS * BLOCK,
+                                   (GLAREX__RING_BLOCKS + 3) * BLOCK + 7};
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
         check_size(sizes[i], 1);
         check_size(sizes[i], 0);
@@ -104,7 +105,7 @@ static void test_digest__background_digest_can_be_used_again(void **state)
 static void test_digest__freed_mid_stream_stops_its_thread(void **state)
 {
     (void)state;
-    size_t n = (GLAREX__DIGEST_BLOCKS + 2) * BLOCK;
+    size_t n = (GLAREX__RING_BLOCKS + 2) * BLOCK;
     unsigned char *a = random_bytes(n, 5);
     /* a download that failed part way: freed without final (a leak or a thread left
      * running shows under the sanitizers) */
