@@ -194,6 +194,45 @@ static void test_fetch_path__interrupted_large_download_leaves_nothing(void **st
     expect_nothing_visible(f, "reset", GLAREX_ENETWORK);
 }
 
+/* MD5 only where no stronger digest is known: a cache fill, which expects the sha256,
+ * does not compute the md5 and so cannot be failed by a wrong Content-MD5; a caller who
+ * asks for the digests still gets the md5 checked. */
+static void test_fetch_path__md5_only_where_no_sha256_is_expected(void **state)
+{
+    fixture *f = *state;
+    glarex_ctx *ctx = new_ctx(f, 0);
+    glarex_blob *b = NULL;
+    glarex_error err;
+
+    assert_int_equal(
+        test_server_request(&f->srv, "POST", "/__control/faults", NULL, "application/json",
+                            "{\"kind\": \"badsum\", \"which\": \"md5\", \"method\": \"GET\", "
+                            "\"path\": \"*/resources/*\", \"count\": -1}",
+                            NULL),
+        201);
+    assert_int_equal(glarex_fetch(&b, ctx, "wf", "1.0", "big.bin", &err), 0);
+    assert_string_equal(glarex_blob_sha256(b), f->big_sha); /* verified by its sha256 */
+    glarex_blob_free(b);
+
+    glarex_client_options co = GLAREX_CLIENT_OPTIONS_INIT;
+    glarex_client *client = NULL;
+    glarex_download_info info;
+    glarex_digests expect;
+    glarex_blob_loc loc = {"workflows", f->id, "resources", "s.sh"};
+    glarex_buf bytes = GLAREX_BUF_INIT;
+    co.url = f->srv.url;
+    co.auth_token = ALICE;
+    memset(&expect, 0, sizeof(expect));
+    expect.size = -1;
+    assert_int_equal(glarex_client_new(&client, &co, &err), 0);
+    assert_int_equal(glarex_client_download_buffer(&bytes, &info, client, &loc, &expect, &err),
+                     GLAREX_ECHECKSUM);
+    assert_non_null(strstr(err.message, "md5 mismatch"));
+    glarex_buf_dispose(&bytes);
+    glarex_client_free(client);
+    glarex_ctx_free(ctx);
+}
+
 /* The file is written on the writer's own thread: a failed write (here the file size
  * limit, as a full disk would) still fails the fetch, names the file, leaves nothing. */
 static void test_fetch_path__failed_write_of_a_large_download_leaves_nothing(void **state)
@@ -447,6 +486,7 @@ int main(void)
         T(test_fetch_path__corrupt_large_download_leaves_nothing),
         T(test_fetch_path__interrupted_large_download_leaves_nothing),
         T(test_fetch_path__failed_write_of_a_large_download_leaves_nothing),
+        T(test_fetch_path__md5_only_where_no_sha256_is_expected),
         T(test_fetch_path__hits_are_counted),
         T(test_fetch_path__hits_on_many_threads_while_answers_are_invalidated),
         T(test_fetch_path__invalidation_reaches_the_next_hit),
