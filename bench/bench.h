@@ -129,6 +129,21 @@ int bench_ctx_new(glarex_ctx **out, const char *url, const char *cache_dir,
 double bench_min(const double *v, size_t n);
 double bench_median(double *v, size_t n);
 
+/* A paired A/B ratio: num[i] / den[i] for each round i whose two runs both worked
+ * (the runs of a round are made back to back), as median and spread. n = 0: none. */
+#define BENCH_MAX_ROUNDS 32
+typedef struct bench_ratio {
+    double median, lo, hi;
+    int n;
+} bench_ratio;
+bench_ratio bench_ratio_of(const double *num, const double *den, size_t n);
+/* {"median", "min", "max", "pairs"}, or null when n = 0 (new). */
+json_t *bench_ratio_json(bench_ratio r);
+/* Sets obj[key] to the median (null when none) and obj[key + "_spread"] to the JSON. */
+void bench_ratio_put(json_t *obj, const char *key, bench_ratio r);
+/* "1.23x (1.10-1.31)": median (min-max), or "-". */
+void bench_ratio_text(char *buf, size_t size, bench_ratio r);
+
 /* Number of online CPUs. */
 int bench_ncpu(void);
 

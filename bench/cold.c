@@ -1,10 +1,16 @@
-/* glarex-bench group 3: cold fetch of a large blob from the test server, glarex against
- * curl (to /dev/null, and piped into sha256sum), with glarex's peak RSS growth. */
+/* glarex-bench group 3: cold fetch of a blob from the test server, glarex against curl
+ * (to /dev/null, and piped into sha256sum), with glarex's peak RSS growth, for a large
+ * blob (streamed to disk) and one under the stream threshold (held in memory). The
+ * ceiling is measured in the same run: SHA-256's speed on this CPU (`openssl speed`) and
+ * the server's speed to curl -o /dev/null; a verified fetch can go no faster than the
+ * slower of the two. The ways of one round run back to back and are compared pairwise. */
 #include "bench.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define ROUNDS_MAX 16
 
 typedef struct cold_sink {
     uint64_t bytes;
@@ -18,9 +24,10 @@ static int sink_write(const char *data, size_t len, void *payload)
 }
 
 /* glarex_fetch through a fresh context whose cache directory is empty: resolve the
- * reference, download, verify sha256 and md5, publish into the disk cache. */
-static int run_fetch(const bench_cfg *cfg, const bench_server *srv, const char *sha256,
-                     double *secs, long *rss_growth_kib, char *why, size_t why_size)
+ * reference, download, verify the sha256, publish into the disk cache. */
+static int run_fetch(const bench_cfg *cfg, const bench_server *srv, const char *name,
+                     const char *key, const char *sha256, double *secs, long *rss_growth_kib,
+                     char *why, size_t why_size)
 {
     char cache[300];
     glarex_ctx *ctx = NULL;
@@ -39,7 +46,7 @@ static int run_fetch(const bench_cfg *cfg, const bench_server *srv, const char *
     rss0 = bench_status_kib("VmRSS");
     t0 = bench_now();
     if (bench_ctx_new(&ctx, srv->url, cache, &err) < 0 ||
-        glarex_fetch(&blob, ctx, "bench_big", "1.0", "big.bin", &err) < 0) {
+        glarex_fetch(&blob, ctx, name, "1.0", key, &err) < 0) {
         snprintf(why, why_size, "%s", err.message);
         goto done;
     }
@@ -134,150 +141,258 @@ static int run_curl(const bench_cfg *cfg, const char *url, int hash, const char 
     return rc == 0 ? 0 : -1;
 }
 
+/* SHA-256's speed on this CPU in bytes per second (`openssl speed -evp sha256`, 1 MiB
+ * blocks: what libcrypto, and so glarex, reaches), or -1. */
+static double sha256_speed(const bench_cfg *cfg)
+{
+    const char *argv[] = {"openssl", "speed", "-evp", "sha256", "-bytes", "1048576",
+                          "-seconds", cfg->quick ? "1" : "2", "-mr", NULL};
+    char *out = NULL, *line;
+    double wall, v = -1;
+    if (bench_run(argv, NULL, &out, NULL, 60, &wall) == 0 && out &&
+        (line = strstr(out, "+F:")) != NULL) {
+        /* +F:<n>:sha256:<bytes per second> */
+        char *last = strrchr(strtok(line, "\n"), ':');
+        if (last)
+            v = strtod(last + 1, NULL);
+    }
+    free(out);
+    return v > 0 ? v : -1;
+}
+
+typedef struct cold_object {
+    const char *name, *key;
+    uint64_t size;
+    char id[64], url[300];
+    glarex_digests dg;
+} cold_object;
+
+/* Uploads `o` (random bytes) and reads back its digests. */
+static int cold_upload(cold_object *o, const bench_cfg *cfg, const bench_server *srv,
+                       glarex_client *client, char *why, size_t why_size)
+{
+    char path[400];
+    json_t *art = NULL;
+    glarex_error err;
+    bench_res r = {o->key, path};
+    glarex_error_clear(&err);
+    snprintf(path, sizeof(path), "%s/%s", cfg->workdir, o->key);
+    if (bench_write_file(path, o->size, 0, 42 + o->size) < 0) {
+        snprintf(why, why_size, "cannot write %s", path);
+        return -1;
+    }
+    if (bench_make_artifact(o->id, srv->url, o->name, "1.0", &r, 1, &err) < 0 ||
+        glarex_client_get(&art, client, "workflows", o->id, &err) < 0 ||
+        glarex_digests_from_json(
+            &o->dg, json_object_get(json_object_get(art, "resources"), o->key), &err) < 0) {
+        snprintf(why, why_size, "upload of %s: %s", o->key, err.message);
+        remove(path);
+        json_decref(art);
+        return -1;
+    }
+    remove(path);
+    json_decref(art);
+    snprintf(o->url, sizeof(o->url), "%s/artifacts/workflows/%s/resources/%s", srv->url,
+             o->id, o->key);
+    return 0;
+}
+
+enum { CURL_NULL, CURL_SHA, GX_FETCH, GX_DOWNLOAD, NWAYS };
+static const char *const NAMES[NWAYS] = {"curl -o /dev/null", "curl | sha256sum",
+                                         "glarex_fetch (cold)", "glarex_client_download"};
+static const char *const KEYS[NWAYS] = {"curl_devnull", "curl_sha256sum", "glarex_fetch",
+                                        "glarex_download"};
+
+/* One object: every way once per round, in a row. Fills t[way][round] (-1 failed). */
+static void cold_rounds(double t[NWAYS][ROUNDS_MAX], long *rss_fetch, long *rss_download,
+                        const bench_cfg *cfg, const bench_server *srv, const cold_object *o,
+                        int rounds, char errs[NWAYS][700])
+{
+    glarex_blob_loc loc = {"workflows", o->id, "resources", o->key};
+    double warm = 0;
+
+    /* Untimed: brings the blob file into the server's page cache. */
+    run_curl(cfg, o->url, 0, o->dg.sha256, o->size, &warm, errs[CURL_NULL],
+             sizeof(errs[CURL_NULL]));
+    errs[CURL_NULL][0] = '\0';
+    for (int round = 0; round < rounds; round++) {
+        for (int w = 0; w < NWAYS; w++) {
+            long g = -1;
+            int rc = -1;
+            t[w][round] = -1;
+            if (errs[w][0])
+                continue; /* failed before: do not insist */
+            switch (w) {
+            case CURL_NULL:
+            case CURL_SHA:
+                rc = run_curl(cfg, o->url, w == CURL_SHA, o->dg.sha256, o->size, &t[w][round],
+                              errs[w], sizeof(errs[w]));
+                break;
+            case GX_FETCH:
+                rc = run_fetch(cfg, srv, o->name, o->key, o->dg.sha256, &t[w][round], &g,
+                               errs[w], sizeof(errs[w]));
+                if (rc == 0 && g > *rss_fetch)
+                    *rss_fetch = g;
+                break;
+            default:
+                rc = run_download(srv, &loc, &o->dg, &t[w][round], &g, errs[w],
+                                  sizeof(errs[w]));
+                if (rc == 0 && g > *rss_download)
+                    *rss_download = g;
+                break;
+            }
+            if (rc < 0) {
+                t[w][round] = -1;
+                if (!errs[w][0])
+                    snprintf(errs[w], sizeof(errs[w]), "failed");
+            }
+        }
+    }
+}
+
+/* Median of the runs that worked, or -1 when any failed. */
+static double median_time(const double *t, int rounds)
+{
+    double v[ROUNDS_MAX];
+    for (int k = 0; k < rounds; k++)
+        if ((v[k] = t[k]) <= 0)
+            return -1;
+    return bench_median(v, (size_t)rounds);
+}
+
+/* Prints and returns one object's table; `limit` = the ceiling in bytes/s (or -1). */
+static json_t *cold_report(double t[NWAYS][ROUNDS_MAX], int rounds, const cold_object *o,
+                           long rss_fetch, long rss_download, double sha_bps,
+                           char errs[NWAYS][700])
+{
+    json_t *res = json_object();
+    double med[NWAYS], limit = -1;
+    for (int w = 0; w < NWAYS; w++)
+        med[w] = median_time(t[w], rounds);
+    double curl_bps = med[CURL_NULL] > 0 ? (double)o->size / med[CURL_NULL] : -1;
+    if (sha_bps > 0 && curl_bps > 0)
+        limit = sha_bps < curl_bps ? sha_bps : curl_bps;
+    json_object_set_new(res, "size", json_integer((json_int_t)o->size));
+    json_object_set_new(res, "rounds", json_integer(rounds));
+    char label[64];
+    if (o->size >= MIB)
+        snprintf(label, sizeof(label), "%llu MiB", (unsigned long long)(o->size / MIB));
+    else
+        snprintf(label, sizeof(label), "%llu KiB", (unsigned long long)(o->size / KIB));
+    bench_out("   %-26s %9s %9s %20s %20s %9s %11s\n", label, "median s", "MiB/s",
+              "vs curl|sha (spread)", "vs curl (spread)", "of limit", "RSS growth");
+    for (int w = 0; w < NWAYS; w++) {
+        json_t *e = json_object();
+        char a[32] = "ERROR", b[32] = "-", c[48] = "-", d[48] = "-", f[32] = "-", m[32] = "-";
+        bench_ratio vs_sha = bench_ratio_of(t[CURL_SHA], t[w], (size_t)rounds);
+        bench_ratio vs_null = bench_ratio_of(t[CURL_NULL], t[w], (size_t)rounds);
+        long rss = w == GX_FETCH ? rss_fetch : w == GX_DOWNLOAD ? rss_download : -1;
+        if (med[w] > 0) {
+            double mibs = (double)o->size / MIB / med[w];
+            json_object_set_new(e, "seconds", json_real(med[w]));
+            json_object_set_new(e, "mib_per_s", json_real(mibs));
+            snprintf(a, sizeof(a), "%.3f", med[w]);
+            snprintf(b, sizeof(b), "%.0f", mibs);
+            bench_ratio_put(e, "ratio_vs_curl_sha256sum", vs_sha);
+            bench_ratio_text(c, sizeof(c), vs_sha);
+            bench_ratio_put(e, "ratio_vs_curl_devnull", vs_null);
+            bench_ratio_text(d, sizeof(d), vs_null);
+            if (limit > 0 && w != CURL_NULL) {
+                double frac = (double)o->size / med[w] / limit;
+                json_object_set_new(e, "fraction_of_limit", json_real(frac));
+                snprintf(f, sizeof(f), "%.0f%%", 100 * frac);
+            }
+        } else {
+            json_object_set_new(e, "error", json_string(errs[w]));
+        }
+        if (rss >= 0) {
+            json_object_set_new(e, "rss_growth_mib", json_real((double)rss / 1024.0));
+            snprintf(m, sizeof(m), "%.1f MiB", (double)rss / 1024.0);
+        }
+        json_object_set_new(res, KEYS[w], e);
+        bench_out("   %-26s %9s %9s %20s %20s %9s %11s\n", NAMES[w], a, b, c, d, f, m);
+        if (med[w] <= 0)
+            bench_out("      error: %s\n", errs[w]);
+    }
+    /* The headline figures, flat. */
+    bench_ratio head = bench_ratio_of(t[CURL_SHA], t[GX_FETCH], (size_t)rounds);
+    if (med[GX_FETCH] > 0)
+        bench_ratio_put(res, "ratio_vs_curl_sha256sum", head);
+    if (limit > 0 && med[GX_FETCH] > 0)
+        json_object_set_new(res, "fraction_of_limit",
+                            json_real((double)o->size / med[GX_FETCH] / limit));
+    if (rss_fetch >= 0)
+        json_object_set_new(res, "rss_growth_mib", json_real((double)rss_fetch / 1024.0));
+    json_object_set_new(res, "limit_mib_per_s", limit > 0 ? json_real(limit / MIB) : json_null());
+    json_object_set_new(res, "curl_devnull_mib_per_s",
+                        curl_bps > 0 ? json_real(curl_bps / MIB) : json_null());
+    return res;
+}
+
 json_t *bench_cold(const bench_cfg *cfg, const bench_server *srv)
 {
-    uint64_t size = cfg->quick ? 4 * MIB : 256 * MIB;
-    int rounds = cfg->quick ? 1 : 3;
-    json_t *res = json_object(), *art = NULL;
-    char path[400], id[64] = "", url[300], why[700] = "";
+    int rounds = cfg->quick ? 1 : 5;
+    json_t *res = json_object();
+    char why[700] = "";
     glarex_client_options co = GLAREX_CLIENT_OPTIONS_INIT;
     glarex_client *client = NULL;
-    glarex_digests dg;
     glarex_error err;
-    glarex_blob_loc loc = {"workflows", NULL, "resources", "big.bin"};
-    enum { CURL_NULL, CURL_SHA, GX_FETCH, GX_DOWNLOAD, NWAYS };
-    static const char *const names[NWAYS] = {"curl -o /dev/null", "curl | sha256sum",
-                                             "glarex_fetch (cold)",
-                                             "glarex_client_download"};
-    static const char *const keys[NWAYS] = {"curl_devnull", "curl_sha256sum", "glarex_fetch",
-                                            "glarex_download"};
-    double best[NWAYS], t;
-    long rss[2] = {-1, -1};
+    cold_object big = {"bench_big", "big.bin", cfg->quick ? 4 * MIB : 256 * MIB, "", "", {"", "", 0}};
+    cold_object small = {"bench_small", "small.bin", cfg->quick ? 64 * KIB : 4 * MIB, "", "",
+                         {"", "", 0}};
+    double t[NWAYS][ROUNDS_MAX];
     char errs[NWAYS][700];
+    long rss_f = -1, rss_d = -1;
 
-    bench_out("\n3. Cold fetch of a %llu MiB blob from the test server on 127.0.0.1 (best of "
-              "%d)\n",
-              (unsigned long long)(size / MIB), rounds);
-    json_object_set_new(res, "size", json_integer((json_int_t)size));
-    json_object_set_new(res, "rounds", json_integer(rounds));
-    memset(errs, 0, sizeof(errs));
-    for (int i = 0; i < NWAYS; i++)
-        best[i] = -1;
+    bench_out("\n3. Cold fetch from the test server on 127.0.0.1 (median of %d rounds; ratios "
+              "paired by round, spread min-max)\n",
+              rounds);
     glarex_error_clear(&err);
     if (!srv || !srv->url[0]) {
         snprintf(why, sizeof(why), "no test server");
         goto fail;
     }
-    snprintf(path, sizeof(path), "%s/big.bin", cfg->workdir);
-    bench_note("cold_fetch: uploading %llu MiB...", (unsigned long long)(size / MIB));
-    bench_res r = {"big.bin", path};
-    if (bench_write_file(path, size, 0, 42) < 0) {
-        snprintf(why, sizeof(why), "cannot write %s", path);
-        goto fail;
-    }
-    if (bench_make_artifact(id, srv->url, "bench_big", "1.0", &r, 1, &err) < 0) {
-        snprintf(why, sizeof(why), "upload: %s", err.message);
-        goto fail;
-    }
-    remove(path);
+    double sha_bps = sha256_speed(cfg);
+    json_object_set_new(res, "sha256_mib_per_s", sha_bps > 0 ? json_real(sha_bps / MIB) : json_null());
     co.url = srv->url;
     co.auth_token = BENCH_TOKEN;
-    if (glarex_client_new(&client, &co, &err) < 0 ||
-        glarex_client_get(&art, client, "workflows", id, &err) < 0 ||
-        glarex_digests_from_json(
-            &dg, json_object_get(json_object_get(art, "resources"), "big.bin"), &err) < 0) {
-        snprintf(why, sizeof(why), "artifact: %s", err.message);
+    bench_note("cold_fetch: uploading %llu MiB...", (unsigned long long)(big.size / MIB));
+    if (glarex_client_new(&client, &co, &err) < 0) {
+        snprintf(why, sizeof(why), "client: %s", err.message);
         goto fail;
     }
-    loc.id = id;
-    snprintf(url, sizeof(url), "%s/artifacts/workflows/%s/resources/big.bin", srv->url, id);
+    if (cold_upload(&big, cfg, srv, client, why, sizeof(why)) < 0 ||
+        cold_upload(&small, cfg, srv, client, why, sizeof(why)) < 0)
+        goto fail;
 
-    /* Untimed: brings the blob file into the server's page cache. */
-    t = 0;
-    run_curl(cfg, url, 0, dg.sha256, size, &t, errs[CURL_NULL], sizeof(errs[CURL_NULL]));
-    errs[CURL_NULL][0] = '\0';
+    memset(errs, 0, sizeof(errs));
+    cold_rounds(t, &rss_f, &rss_d, cfg, srv, &big, rounds, errs);
+    json_t *bigres = cold_report(t, rounds, &big, rss_f, rss_d, sha_bps, errs);
+    double limit = json_real_value(json_object_get(bigres, "limit_mib_per_s"));
+    bench_out("   ceiling: SHA-256 %.0f MiB/s (openssl speed -evp sha256), the server to curl "
+              "-o /dev/null %.0f MiB/s: a verified fetch reaches at most %.0f MiB/s\n",
+              sha_bps / MIB, json_real_value(json_object_get(bigres, "curl_devnull_mib_per_s")),
+              limit);
 
-    for (int round = 0; round < rounds; round++) {
-        for (int w = 0; w < NWAYS; w++) {
-            long g = -1;
-            int rc;
-            if (errs[w][0])
-                continue; /* failed before: do not insist */
-            t = 0;
-            switch (w) {
-            case CURL_NULL:
-            case CURL_SHA:
-                rc = run_curl(cfg, url, w == CURL_SHA, dg.sha256, size, &t, errs[w],
-                              sizeof(errs[w]));
-                break;
-            case GX_FETCH:
-                rc = run_fetch(cfg, srv, dg.sha256, &t, &g, errs[w], sizeof(errs[w]));
-                break;
-            default:
-                rc = run_download(srv, &loc, &dg, &t, &g, errs[w], sizeof(errs[w]));
-                break;
-            }
-            if (rc < 0) {
-                if (!errs[w][0])
-                    snprintf(errs[w], sizeof(errs[w]), "failed");
-                continue;
-            }
-            if (best[w] < 0 || t < best[w])
-                best[w] = t;
-            if (w >= GX_FETCH && g > rss[w - GX_FETCH])
-                rss[w - GX_FETCH] = g;
-        }
-    }
+    memset(errs, 0, sizeof(errs));
+    rss_f = rss_d = -1;
+    cold_rounds(t, &rss_f, &rss_d, cfg, srv, &small, rounds, errs);
+    json_t *smallres = cold_report(t, rounds, &small, rss_f, rss_d, sha_bps, errs);
+    bench_out("   (glarex_fetch: resolve, download, verify the sha256, write the disk cache "
+              "with fsync and rename; a full run's 256 MiB blob is over the 8 MiB stream "
+              "threshold, its 4 MiB one under it. curl | sha256sum starts two processes per "
+              "run)\n");
 
-    bench_out("   %-26s %10s %10s %12s %12s %16s\n", "", "seconds", "MiB/s", "vs curl|sha",
-              "vs curl", "peak RSS growth");
-    for (int w = 0; w < NWAYS; w++) {
-        json_t *e = json_object();
-        char a[32] = "ERROR", b[32] = "-", c[32] = "-", d[32] = "-", m[32] = "-";
-        if (best[w] > 0) {
-            double mibs = (double)size / MIB / best[w];
-            json_object_set_new(e, "seconds", json_real(best[w]));
-            json_object_set_new(e, "mib_per_s", json_real(mibs));
-            snprintf(a, sizeof(a), "%.3f", best[w]);
-            snprintf(b, sizeof(b), "%.0f", mibs);
-            if (best[CURL_SHA] > 0) {
-                json_object_set_new(e, "ratio_vs_curl_sha256sum",
-                                    json_real(best[CURL_SHA] / best[w]));
-                snprintf(c, sizeof(c), "%.2fx", best[CURL_SHA] / best[w]);
-            }
-            if (best[CURL_NULL] > 0) {
-                json_object_set_new(e, "ratio_vs_curl_devnull",
-                                    json_real(best[CURL_NULL] / best[w]));
-                snprintf(d, sizeof(d), "%.2fx", best[CURL_NULL] / best[w]);
-            }
-        } else {
-            json_object_set_new(e, "error", json_string(errs[w]));
-        }
-        if (w >= GX_FETCH && rss[w - GX_FETCH] >= 0) {
-            json_object_set_new(e, "peak_rss_growth_mib",
-                                json_real((double)rss[w - GX_FETCH] / 1024.0));
-            snprintf(m, sizeof(m), "%.1f MiB", (double)rss[w - GX_FETCH] / 1024.0);
-        }
-        json_object_set_new(res, keys[w], e);
-        bench_out("   %-26s %10s %10s %12s %12s %16s\n", names[w], a, b, c, d, m);
-        if (best[w] <= 0)
-            bench_out("      error: %s\n", errs[w]);
-    }
-    /* The headline figures, flat. */
-    if (best[GX_FETCH] > 0 && best[CURL_SHA] > 0)
-        json_object_set_new(res, "ratio", json_real(best[CURL_SHA] / best[GX_FETCH]));
-    if (rss[0] >= 0)
-        json_object_set_new(res, "peak_rss_growth_mib", json_real((double)rss[0] / 1024.0));
-    bench_out("   (throughput ratios: glarex / curl, higher is better; glarex_fetch includes "
-              "resolving, sha256+md5 and writing the disk cache)\n");
+    /* The large blob's figures stay at the top, as before; the small one beside them. */
+    json_object_update(res, bigres);
+    json_decref(bigres);
+    json_object_set_new(res, "below_stream_threshold", smallres);
     glarex_client_free(client);
-    json_decref(art);
     return res;
 
 fail:
     bench_out("   ERROR: %s\n", why);
     json_object_set_new(res, "error", json_string(why));
     glarex_client_free(client);
-    json_decref(art);
     return res;
 }

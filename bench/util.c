@@ -674,3 +674,44 @@ int bench_ncpu(void)
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
 }
+
+bench_ratio bench_ratio_of(const double *num, const double *den, size_t n)
+{
+    bench_ratio r = {0, 0, 0, 0};
+    double v[BENCH_MAX_ROUNDS];
+    size_t k = 0;
+    for (size_t i = 0; i < n && k < BENCH_MAX_ROUNDS; i++)
+        if (num[i] > 0 && den[i] > 0)
+            v[k++] = num[i] / den[i];
+    if (!k)
+        return r;
+    r.n = (int)k;
+    r.median = bench_median(v, k); /* sorts v */
+    r.lo = v[0];
+    r.hi = v[k - 1];
+    return r;
+}
+
+json_t *bench_ratio_json(bench_ratio r)
+{
+    if (!r.n)
+        return json_null();
+    return json_pack("{s:f, s:f, s:f, s:i}", "median", r.median, "min", r.lo, "max", r.hi,
+                     "pairs", r.n);
+}
+
+void bench_ratio_put(json_t *obj, const char *key, bench_ratio r)
+{
+    char spread[64];
+    json_object_set_new(obj, key, r.n ? json_real(r.median) : json_null());
+    snprintf(spread, sizeof(spread), "%s_spread", key);
+    json_object_set_new(obj, spread, bench_ratio_json(r));
+}
+
+void bench_ratio_text(char *buf, size_t size, bench_ratio r)
+{
+    if (r.n)
+        snprintf(buf, size, "%.2fx (%.2f-%.2f)", r.median, r.lo, r.hi);
+    else
+        snprintf(buf, size, "-");
+}

@@ -308,7 +308,10 @@ typedef int (*glarex_write_cb)(const char *data, size_t len, void *payload);
 /**
  * GET a blob, streaming it to `write`. The content is verified against `expect` (may
  * be NULL) and against the server's Content-MD5 and X-Openstack-Glare-Content-SHA256
- * headers; a mismatch is GLAREX_ECHECKSUM, naming both digests. Bytes reach `write`
+ * headers; a mismatch is GLAREX_ECHECKSUM, naming both digests. The md5 is computed
+ * only where it is asked for (`out`) or no sha256 is expected: otherwise the expected
+ * sha256 alone verifies the bytes. Hashing runs on a thread of its own for large
+ * bodies; `write` is always called on the caller's thread. Bytes reach `write`
  * before they can be verified: on any error the caller must discard what it got.
  * An external blob (301) is fetched from its location without the token.
  * `out` (may be NULL) receives what was downloaded.

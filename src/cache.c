@@ -2,6 +2,7 @@
 #include "cache.h"
 
 #include "digest.h"
+#include "ring.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -1052,7 +1053,10 @@ typedef struct writer {
     glarex__digest *digest; /* NULL when the fill verifies the bytes itself */
     int64_t expected;
     uint64_t total;
-    uint64_t flushing; /* bytes whose write-back to disk has been started */
+    glarex__ring *ring; /* a large object's bytes go to the file on a thread of its own */
+    uint64_t written;   /* bytes in the file (the ring's thread's, once there is one) */
+    uint64_t flushing;  /* bytes whose write-back to disk has been started (same) */
+    int write_errno;    /* a failed write's errno (same) */
     char *buf; /* the bytes, while they still fit under stream_threshold */
     size_t cap;
     int streamed;
@@ -1084,20 +1088,32 @@ static int writer_keep(writer *w, const char *data, size_t len)
     return 0;
 }
 
-/* A large object is written back while it downloads, so that the fsync before it is
- * published does not wait for all of it at once. */
-static void start_writeback(writer *w)
+/* Appends to the temporary file. A large object is written back while it downloads,
+ * so that the fsync before it is published does not wait for all of it at once. Runs on
+ * the fill's thread, or on the ring's once there is one. */
+static int file_write(const char *data, size_t len, void *payload)
 {
-#ifdef SYNC_FILE_RANGE_WRITE
-    if (w->streamed && w->total - w->flushing >= WRITEBACK_CHUNK) {
-        /* advisory: a failure here shows up in the fsync that follows */
-        (void)sync_file_range(w->fd, (off_t)w->flushing, (off_t)(w->total - w->flushing),
-                              SYNC_FILE_RANGE_WRITE);
-        w->flushing = w->total;
+    writer *w = payload;
+    if (write_all(w->fd, data, len) < 0) {
+        w->write_errno = errno;
+        return 1;
     }
-#else
-    (void)w;
+    w->written += len;
+#ifdef SYNC_FILE_RANGE_WRITE
+    if (w->written - w->flushing >= WRITEBACK_CHUNK) {
+        /* advisory: a failure here shows up in the fsync that follows */
+        (void)sync_file_range(w->fd, (off_t)w->flushing, (off_t)(w->written - w->flushing),
+                              SYNC_FILE_RANGE_WRITE);
+        w->flushing = w->written;
+    }
 #endif
+    return 0;
+}
+
+static int write_failed(writer *w, glarex_error *err)
+{
+    errno = w->write_errno;
+    return io_error(err, "cannot write", w->tmp_path);
 }
 
 static int cache_write(const char *data, size_t len, void *payload)
@@ -1128,6 +1144,9 @@ static int cache_write(const char *data, size_t len, void *payload)
             free(w->buf);
             w->buf = NULL;
             w->cap = 0;
+            /* and writing it overlaps the download (without a ring, it is written here);
+             * two blocks: while one is written, the other fills */
+            w->ring = glarex__ring_new(2, file_write, w);
         } else if (writer_keep(w, data, len) < 0) {
             w->rc = GLAREX_ENOMEM_SET(&w->err);
             return 1;
@@ -1135,12 +1154,11 @@ static int cache_write(const char *data, size_t len, void *payload)
     }
     if (w->digest)
         glarex__digest_update(w->digest, data, len);
-    if (write_all(w->fd, data, len) < 0) {
-        w->rc = io_error(&w->err, "cannot write", w->tmp_path);
+    if (w->ring ? glarex__ring_write(w->ring, data, len) : file_write(data, len, w)) {
+        w->rc = write_failed(w, &w->err);
         return 1;
     }
     w->total = total;
-    start_writeback(w);
     COUNT(c, bytes_downloaded, len);
     return 0;
 }
@@ -1229,6 +1247,8 @@ static int fill_object(glarex__content **out, int *published, glarex__cache *c,
     COUNT(c, downloads, 1);
     glarex_error_clear(&ferr);
     frc = fill(cache_write, &w, payload, &ferr);
+    if (!w.rc && frc == 0 && w.ring && glarex__ring_finish(w.ring))
+        w.rc = write_failed(&w, &w.err); /* every byte is in the file before it is checked */
     if (w.rc) { /* the cache aborted the fill: its reason beats the fill's "aborted" */
         rc = w.rc;
         if (err)
@@ -1297,6 +1317,7 @@ static int fill_object(glarex__content **out, int *published, glarex__cache *c,
     if (!w.streamed)
         w.buf = NULL;
 done:
+    glarex__ring_free(w.ring); /* first: its thread may still be writing to the file */
     if (w.fd >= 0)
         close(w.fd);
     if (tmp[0] && !renamed && rc < 0)

@@ -122,6 +122,16 @@ int glarex_ctx_new(glarex_ctx **out, const glarex_ctx_options *opts, glarex_erro
         glarex_ctx_options_init(&ctx->opts, GLAREX_CTX_OPTIONS_VERSION);
     pthread_mutex_init(&ctx->lock, NULL);
     pthread_cond_init(&ctx->cond, NULL);
+    ctx->coarse_slack_ms = glarex__coarse_slack_ms();
+    ctx->lanes = aligned_alloc(_Alignof(glarex__lane), GLAREX__LANES * sizeof(glarex__lane));
+    if (!ctx->lanes) {
+        rc = GLAREX_ENOMEM_SET(err);
+        goto fail;
+    }
+    for (int i = 0; i < GLAREX__LANES; i++) {
+        pthread_mutex_init(&ctx->lanes[i].lock, NULL);
+        atomic_init(&ctx->lanes[i].hits, 0);
+    }
     if (own_options(ctx) < 0) {
         rc = GLAREX_ENOMEM_SET(err);
         goto fail;
@@ -248,6 +258,10 @@ void glarex_ctx_free(glarex_ctx *ctx)
     free(ctx->store_identity);
     pthread_mutex_destroy(&ctx->lock);
     pthread_cond_destroy(&ctx->cond);
+    if (ctx->lanes)
+        for (int i = 0; i < GLAREX__LANES; i++)
+            pthread_mutex_destroy(&ctx->lanes[i].lock);
+    free(ctx->lanes);
     free(ctx);
 }
 
@@ -395,8 +409,18 @@ static int same(const char *a, const char *b)
     return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
+/* Drops the answer's replicas (called when the answer goes, under every lane). */
+static void drop_replicas(glarex__resolution *r)
+{
+    for (int i = 0; i < GLAREX__LANES; i++) {
+        glarex_blob_free(r->replica[i]);
+        r->replica[i] = NULL;
+    }
+}
+
 static void resolution_free(glarex__resolution *r)
 {
+    drop_replicas(r);
     free(r->k1);
     free(r->k2);
     free(r->k3);
@@ -405,12 +429,69 @@ static void resolution_free(glarex__resolution *r)
     free(r);
 }
 
-/* Finds or adds the record for the key; called with the lock held. Expired records
- * nobody is resolving are dropped from the chain on the way (a long-lived process sees
- * endless new executions, so the table must not keep their answers forever). */
+static int same_key(const glarex__resolution *r, const glarex_request *req, char kind,
+                    const char *k1, const char *k2, const char *k3, uint64_t hash)
+{
+    return r->hash == hash && r->kind == kind && r->as_of_ms == req->as_of_ms &&
+           memcmp(r->scope, req->scope, 64) == 0 && same(r->k1, k1) && same(r->k2, k2) &&
+           same(r->k3, k3);
+}
+
+/* The record for the key, or NULL; called with a lane lock (or every lane) held. */
+static glarex__resolution *find(glarex_ctx *ctx, const glarex_request *req, char kind,
+                                const char *k1, const char *k2, const char *k3,
+                                uint64_t hash)
+{
+    glarex__resolution *r = ctx->buckets[hash % GLAREX__RESOLUTION_BUCKETS];
+    while (r && !same_key(r, req, kind, k1, k2, k3, hash))
+        r = r->next;
+    return r;
+}
+
+static void lanes_lock(glarex_ctx *ctx)
+{
+    for (int i = 0; i < GLAREX__LANES; i++)
+        pthread_mutex_lock(&ctx->lanes[i].lock);
+}
+
+static void lanes_unlock(glarex_ctx *ctx)
+{
+    for (int i = GLAREX__LANES - 1; i >= 0; i--)
+        pthread_mutex_unlock(&ctx->lanes[i].lock);
+}
+
+/* The lane of the calling thread: threads take lanes round robin, for good. */
+static unsigned my_lane(void)
+{
+    static atomic_uint next;
+    static _Thread_local unsigned lane; /* 1 + the lane; 0 = not taken yet */
+    if (!lane)
+        lane = 1 + atomic_fetch_add_explicit(&next, 1, memory_order_relaxed) % GLAREX__LANES;
+    return lane - 1;
+}
+
+/* A new reference to the answer, from the lane's own replica when one can be made;
+ * called with that lane's lock (or every lane) held. */
+static glarex_blob *lane_answer(glarex__resolution *r, unsigned lane)
+{
+    if (!r->replica[lane])
+        r->replica[lane] = glarex__blob_replica(r->blob);
+    return glarex_blob_ref(r->replica[lane] ? r->replica[lane] : r->blob);
+}
+
+/* Whether the record's answer may be served at `now` (wall clock ms). */
+static int answer_fresh(const glarex_ctx *ctx, const glarex__resolution *r, int64_t now)
+{
+    return r->expires_ms > now || (ctx->opts.offline && r->expires_ms);
+}
+
+/* Finds or adds the record for the key; called with the lock and every lane held.
+ * Expired records nobody is resolving are dropped from the chain on the way (a
+ * long-lived process sees endless new executions, so the table must not keep their
+ * answers forever). */
 static glarex__resolution *lookup(glarex_ctx *ctx, const glarex_request *req, char kind,
                                   const char *k1, const char *k2, const char *k3,
-                                  uint64_t hash, int create)
+                                  uint64_t hash)
 {
     size_t bucket = hash % GLAREX__RESOLUTION_BUCKETS;
     glarex__resolution *r, **link;
@@ -418,21 +499,16 @@ static glarex__resolution *lookup(glarex_ctx *ctx, const glarex_request *req, ch
     int ok = 1;
 
     for (link = &ctx->buckets[bucket]; (r = *link) != NULL;) {
-        if (r->hash == hash && r->kind == kind && r->as_of_ms == req->as_of_ms &&
-            memcmp(r->scope, req->scope, 64) == 0 && same(r->k1, k1) && same(r->k2, k2) &&
-            same(r->k3, k3))
+        if (same_key(r, req, kind, k1, k2, k3, hash))
             return r;
-        if (create && !r->busy && !r->waiters &&
-            (now ? now : (now = glarex__now_ms())) >= r->expires_ms &&
-            !(ctx->opts.offline && r->expires_ms)) {
+        if (!r->busy && !r->waiters &&
+            !answer_fresh(ctx, r, now ? now : (now = glarex__now_ms()))) {
             *link = r->next;
             resolution_free(r);
             continue;
         }
         link = &r->next;
     }
-    if (!create)
-        return NULL;
     r = calloc(1, sizeof(*r));
     if (!r)
         return NULL;
@@ -450,6 +526,37 @@ static glarex__resolution *lookup(glarex_ctx *ctx, const glarex_request *req, ch
     r->next = ctx->buckets[bucket];
     ctx->buckets[bucket] = r;
     return r;
+}
+
+/* Serves a remembered answer from the table under the lane's lock alone, without
+ * reading the hardware clock: an answer still valid one coarse-clock tick from now
+ * is valid now, and the last tick of a TTL goes to the exact check of the slow path.
+ * Returns 1 when served (*rc set), else 0. */
+static int hit(glarex_blob **out, int *rc, glarex_ctx *ctx, const glarex_request *req,
+               char kind, const char *k1, const char *k2, const char *k3, uint64_t hash,
+               glarex_error *err)
+{
+    unsigned lane = my_lane();
+    glarex__lane *l = &ctx->lanes[lane];
+    glarex__resolution *r;
+    int served = 0;
+
+    pthread_mutex_lock(&l->lock);
+    r = find(ctx, req, kind, k1, k2, k3, hash);
+    if (r && r->expires_ms &&
+        (ctx->opts.offline ||
+         r->expires_ms - ctx->coarse_slack_ms > glarex__now_coarse_ms())) {
+        if (r->blob) {
+            *out = lane_answer(r, lane); /* no allocation but a lane's first replica */
+            *rc = 0;
+            atomic_fetch_add_explicit(&l->hits, 1, memory_order_relaxed);
+        } else {
+            *rc = glarex__error_set(err, r->neg_code, "%s", r->neg_message);
+        }
+        served = 1;
+    }
+    pthread_mutex_unlock(&l->lock);
+    return served;
 }
 
 /* Parses the caller's text into a reference and a label for messages. */
@@ -508,8 +615,13 @@ static int fetch(glarex_blob **out, glarex_request *req, char kind, const char *
     int rc;
 
     *out = NULL;
+    if (hit(out, &rc, ctx, req, kind, k1, k2, k3, hash, err))
+        return rc;
+
     pthread_mutex_lock(&ctx->lock);
-    r = lookup(ctx, req, kind, k1, k2, k3, hash, 1);
+    lanes_lock(ctx);
+    r = lookup(ctx, req, kind, k1, k2, k3, hash);
+    lanes_unlock(ctx);
     if (!r) {
         pthread_mutex_unlock(&ctx->lock);
         return GLAREX_ENOMEM_SET(err);
@@ -522,9 +634,13 @@ static int fetch(glarex_blob **out, glarex_request *req, char kind, const char *
             pthread_cond_wait(&ctx->cond, &ctx->lock);
         r->waiters--;
     }
-    if (r->expires_ms > glarex__now_ms() || (ctx->opts.offline && r->expires_ms)) {
+    if (answer_fresh(ctx, r, glarex__now_ms())) {
         if (r->blob) {
-            *out = glarex_blob_ref(r->blob); /* the hot path: no allocation, no copy */
+            glarex__lane *l = &ctx->lanes[my_lane()];
+            pthread_mutex_lock(&l->lock);
+            *out = lane_answer(r, my_lane());
+            atomic_fetch_add_explicit(&l->hits, 1, memory_order_relaxed);
+            pthread_mutex_unlock(&l->lock);
             pthread_mutex_unlock(&ctx->lock);
             return 0;
         }
@@ -542,9 +658,11 @@ static int fetch(glarex_blob **out, glarex_request *req, char kind, const char *
                              budget_ms > 0 ? glarex__monotonic_ms() + budget_ms : 0, NULL, err);
 
     pthread_mutex_lock(&ctx->lock);
+    lanes_lock(ctx);
     r->busy = 0;
     if (rc == 0 || rc == GLAREX_ENOTFOUND) {
         int64_t now = glarex__now_ms();
+        drop_replicas(r);
         glarex_blob_free(r->blob);
         free(r->neg_message);
         r->neg_message = NULL;
@@ -557,7 +675,13 @@ static int fetch(glarex_blob **out, glarex_request *req, char kind, const char *
         } else {
             r->expires_ms = ttl < 0 ? INT64_MAX : now + ttl;
         }
+        if (blob) { /* the answer this thread's later hits hand out */
+            glarex_blob *mine = lane_answer(r, my_lane());
+            glarex_blob_free(blob);
+            blob = mine;
+        }
     }
+    lanes_unlock(ctx);
     pthread_cond_broadcast(&ctx->cond);
     pthread_mutex_unlock(&ctx->lock);
 
@@ -712,6 +836,8 @@ void glarex_ctx_stats(glarex_stats *out, glarex_ctx *ctx)
         return;
     glarex__cache_stats(&c, ctx->cache);
     out->hits = c.hits;
+    for (int i = 0; ctx->lanes && i < GLAREX__LANES; i++) /* answers from the table */
+        out->hits += atomic_load_explicit(&ctx->lanes[i].hits, memory_order_relaxed);
     out->disk_hits = c.disk_hits;
     out->misses = c.misses;
     out->downloads = c.downloads;
@@ -961,10 +1087,12 @@ int glarex_cache_gc(glarex_cache_gc_result *out, glarex_ctx *ctx, glarex_error *
 static void expire_table(glarex_ctx *ctx)
 {
     pthread_mutex_lock(&ctx->lock);
+    lanes_lock(ctx); /* no hit is being served: after this, none serves these answers */
     for (size_t i = 0; i < GLAREX__RESOLUTION_BUCKETS; i++)
         for (glarex__resolution *r = ctx->buckets[i]; r; r = r->next)
             if (!r->busy)
                 r->expires_ms = 0;
+    lanes_unlock(ctx);
     pthread_mutex_unlock(&ctx->lock);
 }
 

@@ -9,6 +9,9 @@
 #include <pthread.h>
 
 #define GLAREX__RESOLUTION_BUCKETS 1024
+/* Reader lanes of the resolution table: threads take them round robin, so up to this
+ * many threads hit without sharing a lock, a count or a cache line. */
+#define GLAREX__LANES 16
 
 /* Who asks, for which execution and workflow, as of when (see glarex.h). */
 struct glarex_request {
@@ -35,9 +38,16 @@ typedef struct glarex__resolution {
     int waiters;        /* threads waiting for that answer: the record must stay */
     int64_t expires_ms; /* wall clock; 0 = never resolved */
     glarex_blob *blob;  /* current answer, or NULL */
+    glarex_blob *replica[GLAREX__LANES]; /* of blob, each handed out by one lane */
     int neg_code;       /* a remembered failure (not found), when blob is NULL */
     char *neg_message;
 } glarex__resolution;
+
+/* One reader lane of the resolution table. */
+typedef struct glarex__lane {
+    _Alignas(2 * GLAREX__CACHE_LINE) pthread_mutex_t lock; /* two: adjacent-line prefetch */
+    atomic_ullong hits; /* answers served from the table through this lane */
+} glarex__lane;
 
 struct glarex_ctx {
     glarex_ctx_options opts; /* strings point into owned copies below */
@@ -52,9 +62,15 @@ struct glarex_ctx {
     glarex_request own; /* the context's own identity */
     int pool_ready;      /* the pool is initialised (ctx_free after a failed new) */
 
-    pthread_mutex_t lock; /* the resolution table */
-    pthread_cond_t cond;  /* a resolution finished */
+    /* The resolution table. A hit takes its thread's lane lock alone; a change to
+     * the table or to an answer (records added or dropped, an answer replaced or
+     * expired) takes `lock` and then every lane. `busy` and `waiters` are `lock`'s
+     * alone; a lane's replicas are its own lock's (or every lane's). */
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* a resolution finished */
     glarex__resolution *buckets[GLAREX__RESOLUTION_BUCKETS];
+    glarex__lane *lanes; /* GLAREX__LANES, each on cache lines of its own */
+    int64_t coarse_slack_ms; /* glarex__coarse_slack_ms */
 };
 
 /* glarex_request_fetch / glarex_request_fetch_uri with a time budget in ms for

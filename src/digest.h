@@ -11,6 +11,11 @@ glarex__digest *glarex__digest_new(void);
 /* The same computing sha256 alone (final then writes "" as the md5), for content that is
  * addressed by sha256 and needs no md5. */
 glarex__digest *glarex__digest_new_sha256(void);
+/* The same (sha256 and md5 with `with_md5`, else sha256 alone) hashing on a thread of
+ * its own once more than one block came in (a glarex__ring: at most 4 blocks of 1 MiB),
+ * so that the caller's network and disk I/O overlap the hashing. Less than one block
+ * is hashed on the caller's thread at final, with no thread started. */
+glarex__digest *glarex__digest_new_background(int with_md5);
 void glarex__digest_update(glarex__digest *d, const void *data, size_t len);
 /* Writes the hex digests (65 and 33 bytes with the NUL) and resets the context. */
 void glarex__digest_final(glarex__digest *d, char sha256_hex[65], char *md5_hex);

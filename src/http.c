@@ -16,6 +16,7 @@
 /* How much of the server's text goes into a message (the rest of the line is ours). */
 #define SERVER_TEXT_MAX 300
 #define DEADLINE_SLACK_MS 5 /* curl and glarex read the clock apart by about a millisecond */
+#define SINK_BUFFER_SIZE (512L * 1024) /* curl's largest receive buffer (CURL_MAX_READ_SIZE) */
 
 struct glarex__http {
     CURL *curl;
@@ -868,6 +869,8 @@ static CURLcode attempt(glarex__http *h, transfer *t, struct curl_slist *hdrs)
     curl_easy_setopt(c, CURLOPT_HEADERDATA, t);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, t);
+    if (req->sink) /* large reads: a 256 MiB blob in 512 KiB recvs, not 16 KiB ones */
+        curl_easy_setopt(c, CURLOPT_BUFFERSIZE, SINK_BUFFER_SIZE);
     if (req->progress) {
         curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
         curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);

@@ -42,6 +42,11 @@ static void blob_destroy(glarex_blob *b)
 {
     if (!b)
         return;
+    if (b->origin) { /* a replica owns none of its fields */
+        glarex_blob_free(b->origin);
+        free(b);
+        return;
+    }
     free(b->id);
     free(b->name);
     free(b->version);
@@ -80,6 +85,32 @@ static glarex_blob *blob_new(const char *id, const char *name, const char *versi
         blob_destroy(b);
         return NULL;
     }
+    return b;
+}
+
+glarex_blob *glarex__blob_replica(glarex_blob *origin)
+{
+    /* whole cache lines: no other allocation shares the count's line */
+    size_t size = (sizeof(glarex_blob) + GLAREX__CACHE_LINE - 1) / GLAREX__CACHE_LINE *
+                  GLAREX__CACHE_LINE;
+    glarex_blob *b = aligned_alloc(GLAREX__CACHE_LINE, size);
+    if (!b)
+        return NULL;
+    memset(b, 0, sizeof(*b));
+    atomic_init(&b->refs, 1);
+    b->origin = glarex_blob_ref(origin);
+    b->id = origin->id;
+    b->name = origin->name;
+    b->version = origin->version;
+    b->owner = origin->owner;
+    b->status = origin->status;
+    b->field = origin->field;
+    b->key = origin->key;
+    memcpy(b->sha256, origin->sha256, sizeof(b->sha256));
+    memcpy(b->md5, origin->md5, sizeof(b->md5));
+    b->size = origin->size;
+    b->content_type = origin->content_type;
+    b->content = origin->content;
     return b;
 }
 

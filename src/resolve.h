@@ -13,10 +13,14 @@
 
 #include <stdatomic.h>
 
+/* Bytes of a cache line: what keeps counters of different threads apart. */
+#define GLAREX__CACHE_LINE 64
+
 /* A resolved reference: what glarex_blob is. Immutable once published; reference
  * counted, so a hit hands out the same record without copying or allocating. */
 struct glarex_blob {
     atomic_uint refs;
+    glarex_blob *origin; /* a replica's record, whose fields it shares; else NULL */
     char *id, *name, *version, *owner, *status;
     char *field; /* the blob field, or the dict field holding `key` */
     char *key;   /* NULL for a plain blob field */
@@ -26,6 +30,11 @@ struct glarex_blob {
     char *content_type;
     glarex__content *content;
 };
+
+/* A new replica of `origin`: the same fields (borrowed from origin, which it holds a
+ * reference to) under a reference count of its own, on a cache line of its own, so
+ * that threads handing out one answer do not share a count. NULL when out of memory. */
+glarex_blob *glarex__blob_replica(glarex_blob *origin);
 
 /* What resolutions need, owned by the context. */
 typedef struct glarex__resolver {
