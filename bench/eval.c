@@ -290,7 +290,7 @@ void bench_eval_run(const bench_cfg *cfg, const bench_eval_case *c, glarex_ctx *
                     result *g, result *j, result *m)
 {
     double target = t->gx_target;
-    glarex_eval *ev = NULL;
+    glarex_eval *ev = NULL, *evj = NULL;
     glarex_error err;
     json_t *r;
 
@@ -299,18 +299,20 @@ void bench_eval_run(const bench_cfg *cfg, const bench_eval_case *c, glarex_ctx *
     memset(m, 0, sizeof(*m));
     glarex_error_clear(&err);
 
-    /* glarex: one evaluator, both series warmed and calibrated */
+    /* glarex: an evaluator per series (a host that gives the context each call binds
+     * none), both warmed and calibrated */
     if (gx_unavailable) {
         snprintf(g->error, sizeof(g->error), "%s", gx_unavailable);
         snprintf(j->error, sizeof(j->error), "%s", gx_unavailable);
     } else if (glarex_eval_new(&ev, gctx, NULL, &err) < 0 ||
-               glarex_eval_bind(ev, c->context, &err) < 0) {
+               glarex_eval_bind(ev, c->context, &err) < 0 ||
+               glarex_eval_new(&evj, gctx, NULL, &err) < 0) {
         snprintf(g->error, sizeof(g->error), "%s: %s", glarex_strerror(err.code),
                  err.message);
         snprintf(j->error, sizeof(j->error), "%s", g->error);
     } else {
         gx_series(g, ev, c, NULL, target);
-        gx_series(j, ev, c, c->context, target);
+        gx_series(j, evj, c, c->context, target);
     }
 
     /* Mistral: warmed and calibrated in its process */
@@ -349,9 +351,10 @@ void bench_eval_run(const bench_cfg *cfg, const bench_eval_case *c, glarex_ctx *
             json_decref(r);
         }
         gx_step(g, ev, c, NULL, i);
-        gx_step(j, ev, c, c->context, i);
+        gx_step(j, evj, c, c->context, i);
     }
     glarex_eval_free(ev);
+    glarex_eval_free(evj);
 }
 
 /* "results differ" note when a glarex result is not Mistral's. */
