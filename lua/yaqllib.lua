@@ -59,6 +59,16 @@ local function tuple(t) return setmetatable(t, List) end -- YAQL tuples are rt.L
 --    kwargs = bool, impl = function, id = n}
 Y.F, Y.M = {}, {}
 Y.I = {} -- id -> impl
+
+-- Functions and methods that need no count hook (see `bounded` in yaql.lua), with
+-- how many arguments besides the receiver each may take so: their time is linear in
+-- their input (no comparison of nested values, no regex, no lambda), so the memory
+-- limit, which bounds what they read and make, and the allocator's deadline checks
+-- bound them on every run.
+Y.linear = {
+  count = 0, first = 1, keys = 0, last = 1, len = 0, str = 0, toLower = 0, toUpper = 0,
+  trim = 0, values = 0,
+}
 local function parse_sig(sig)
   local c = {params = {}, lazy = {}, min = 0, max = 0}
   for p in sig:gmatch("[^,%s]+") do
