@@ -141,6 +141,25 @@ static void summary(const json_t *root)
                       json_string_value(json_object_get(e, "case")), r, rb);
         }
     }
+    if ((g = json_object_get(root, "eval_corpus")) && json_object_get(g, "cases")) {
+        bench_out("   eval_corpus      %-56s %lld of %lld; min %.0fx, median %.0fx (JSON "
+                  "context each call: min %.0fx, median %.0fx)\n",
+                  "same results as Mistral; Mistral/glarex",
+                  (long long)json_integer_value(json_object_get(g, "same_results")),
+                  (long long)json_integer_value(json_object_get(g, "cases")), num(g, "min_ratio"),
+                  num(g, "median_ratio"), num(g, "min_ratio_json"), num(g, "median_ratio_json"));
+    }
+    if ((g = json_object_get(root, "eval_growth"))) {
+        json_array_foreach(g, i, e) {
+            char what[64];
+            snprintf(what, sizeof(what), "%s, %lld items",
+                     json_string_value(json_object_get(e, "case")),
+                     (long long)json_integer_value(json_object_get(e, "items")));
+            bench_out("   eval_growth      %-56s Mistral/glarex %6.0fx (JSON context each call "
+                      "%.0fx)\n",
+                      what, num(e, "ratio"), num(e, "ratio_json"));
+        }
+    }
     if ((g = json_object_get(root, "warm_glare"))) {
         const json_t *res = json_object_get(g, "results");
         json_array_foreach(res, i, e) {
