@@ -456,22 +456,26 @@ end
 ------------------------------------------------------------------------
 -- variables: $__env & co come from the data dict (not input-converted)
 ------------------------------------------------------------------------
+-- Each is converted on first read (mkvars keeps the data): converting all three on
+-- every evaluation cost an env() call most of its time.
+local VAR_NAMES = {__env = true, __execution = true, __task_execution = true}
+local VARS_DATA = {} -- key of the data in a vars table
 function Y.getvar(vars, name)
   local v = vars[name]
-  if v == nil then return null end
+  if v == nil then
+    local data = vars[VARS_DATA]
+    if data == nil or not VAR_NAMES[name] then return null end
+    v = dict_get(data, name)
+    if v == nil then v = null end
+    v = from_host(v)
+    vars[name] = v
+  end
   return v
 end
 
 function Y.mkvars(data)
-  local vars = {}
-  if getmetatable(data) == Dict then
-    for _, n in ipairs({"__env", "__execution", "__task_execution"}) do
-      local v = dict_get(data, n)
-      if v == nil then v = null end
-      vars[n] = from_host(v)
-    end
-  end
-  return vars
+  if getmetatable(data) == Dict then return {[VARS_DATA] = data} end
+  return {}
 end
 
 ------------------------------------------------------------------------
