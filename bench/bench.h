@@ -25,6 +25,7 @@ typedef struct bench_cfg {
     const char *curl;          /* curl command */
     const char *contrib_mistral; /* contrib/mistral (glarex's Mistral plugin) */
     const char *libglarex;     /* build/src/libglarex.so.0, for that plugin */
+    const char *corpus;        /* tests/conformance/public.json */
     char workdir[256];         /* scratch directory of this run */
     unsigned groups;           /* bit set of BENCH_G_* */
     int verbose;
@@ -36,6 +37,8 @@ enum {
     BENCH_G_COLD = 1u << 2,
     BENCH_G_SINGLE = 1u << 3,
     BENCH_G_CREATE = 1u << 4,
+    BENCH_G_EVAL_CORPUS = 1u << 5,
+    BENCH_G_EVAL_GROWTH = 1u << 6,
 };
 
 /* The Glare-compatible test server, started by the bench. */
@@ -147,11 +150,68 @@ void bench_ratio_text(char *buf, size_t size, bench_ratio r);
 /* Number of online CPUs. */
 int bench_ncpu(void);
 
+/* ---- eval.c: one expression on both sides, runs alternating ---- */
+
+#define BENCH_EVAL_RUNS 5 /* most timed runs of a case */
+
+/* Mistral's evaluator in a child process (bench/mistral_bench.py --serve). */
+typedef struct bench_mistral {
+    bench_proc proc;
+    int up;
+    char why[700];
+    char errpath[400];
+    json_t *meta; /* python, mistral, plugin */
+} bench_mistral;
+
+/* Starts it and loads Mistral with the glare() plugin `glare` describes
+ * (mistral_bench.py's "glare" member, taken; NULL: none), `env` added to its
+ * environment (may be NULL). On failure `up` is 0 and `why` says why. */
+void bench_mistral_start(bench_mistral *h, const bench_cfg *cfg, json_t *glare,
+                         const char *const *env);
+/* One request (taken) and its reply (new), or NULL with `why` set. */
+json_t *bench_mistral_call(bench_mistral *h, json_t *req, double timeout_s);
+void bench_mistral_stop(bench_mistral *h);
+
+typedef struct bench_eval_case {
+    const char *id;
+    const char *label; /* shown in the table */
+    json_t *expr;      /* string (evaluate) or any value (evaluate_recursively) */
+    json_t *context;
+    int glare;         /* needs the glare() plugin on the Mistral side */
+    int recursive;     /* evaluate_recursively even when expr is a string */
+} bench_eval_case;
+
+/* How long each side's runs last (seconds), and how many there are. */
+typedef struct bench_eval_timing {
+    int runs;         /* at most BENCH_EVAL_RUNS */
+    double gx_target; /* one glarex run */
+    double m_target;  /* one Mistral run, within m_min_n..m_max_n evaluations */
+    int m_min_n, m_max_n;
+} bench_eval_timing;
+
+/* One series: the warm result, N, and microseconds per evaluation of each run. */
+typedef struct bench_eval_result {
+    int ok;
+    char error[800];
+    json_t *value;
+    long n;
+    double us[BENCH_EVAL_RUNS];
+} bench_eval_result;
+
+/* Runs `c` on both sides, runs alternating: glarex with the context bound (`g`) and
+ * given as JSON on each call (`j`), Mistral (`m`). `gx_unavailable`, when set, is why
+ * glarex cannot run it. */
+void bench_eval_run(const bench_cfg *cfg, const bench_eval_case *c, glarex_ctx *gctx,
+                    const char *gx_unavailable, bench_mistral *h, const bench_eval_timing *t,
+                    bench_eval_result *g, bench_eval_result *j, bench_eval_result *m);
+
 /* ---- the groups: each prints its part of the table and returns its JSON (new) ---- */
 json_t *bench_eval(const bench_cfg *cfg, const bench_server *srv);
 json_t *bench_warm(const bench_cfg *cfg, const bench_server *srv);
 json_t *bench_cold(const bench_cfg *cfg, const bench_server *srv);
 json_t *bench_single(const bench_cfg *cfg, const bench_server *srv);
 json_t *bench_create(const bench_cfg *cfg, const bench_server *srv);
+json_t *bench_eval_corpus(const bench_cfg *cfg, const bench_server *srv);
+json_t *bench_eval_growth(const bench_cfg *cfg, const bench_server *srv);
 
 #endif

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RUNS 5
+#define RUNS BENCH_EVAL_RUNS
 
 static const char HEAL_VM_SCRIPT[] =
     "#!/bin/sh\n"
@@ -22,13 +22,7 @@ static const char HEAL_VM_SCRIPT[] =
     "done\n"
     "exit 1\n";
 
-typedef struct eval_case {
-    const char *id;
-    const char *label; /* shown in the table */
-    json_t *expr;      /* string (evaluate) or object (evaluate_recursively) */
-    json_t *context;
-    int glare;         /* needs the glare() plugin on the Mistral side */
-} eval_case;
+typedef bench_eval_case eval_case;
 
 /* `hosts`: 10 dicts of 4 keys, as in mistral-expressions.md section 12. */
 static json_t *hosts_context(void)
@@ -61,7 +55,7 @@ static size_t make_cases(eval_case *c)
     }
 
 #define CASE(ID, EXPR, CTX, G)                                                           \
-    c[n++] = (eval_case){ID, NULL, EXPR, CTX, G}
+    c[n++] = (eval_case){ID, NULL, EXPR, CTX, G, 0}
     CASE("yaql_x", json_string("<% $.x %>"), hosts_context(), 0);
     CASE("yaql_select", json_string("<% $.hosts.select($.name) %>"), hosts_context(), 0);
     CASE("yaql_where_select", json_string("<% $.hosts.where($.up).select($.ip) %>"),
@@ -96,7 +90,7 @@ static void case_label(char *buf, size_t size, const eval_case *c)
 static int eval_once(glarex_eval *ev, const eval_case *c, const json_t *ctx, json_t **out,
                      glarex_error *err)
 {
-    if (json_is_string(c->expr))
+    if (json_is_string(c->expr) && !c->recursive)
         return glarex_eval_string(out, ev, json_string_value(c->expr), ctx, err);
     return glarex_eval_recursive(out, ev, c->expr, ctx, err);
 }
@@ -147,13 +141,7 @@ static int gx_prepare(glarex_eval *ev, const eval_case *c, const json_t *ctx, do
 
 enum { NO_PLUGIN, PLUGIN_CONTRIB, PLUGIN_FUNCTION };
 
-typedef struct helper {
-    bench_proc proc;
-    int up;
-    char why[700];
-    char errpath[400];
-    json_t *meta; /* python, mistral, plugin */
-} helper;
+typedef bench_mistral helper;
 
 /* The last non-empty line of a file (a Python traceback's message), or "". */
 static void last_line(char *buf, size_t size, const char *path)
@@ -171,7 +159,7 @@ static void last_line(char *buf, size_t size, const char *path)
     fclose(f);
 }
 
-static json_t *helper_call(helper *h, json_t *req, double timeout_s)
+json_t *bench_mistral_call(bench_mistral *h, json_t *req, double timeout_s)
 {
     json_t *r = NULL;
     if (h->up) {
@@ -190,16 +178,55 @@ static json_t *helper_call(helper *h, json_t *req, double timeout_s)
     return r;
 }
 
-/* Starts Mistral's side and loads Mistral (with the glare() plugin of `mode`). */
+/* Starts Mistral's side and loads Mistral with the glare() plugin `glare` describes
+ * (mistral_bench.py's "glare" member, taken; NULL: none) and `env` in its environment. */
+void bench_mistral_start(bench_mistral *h, const bench_cfg *cfg, json_t *glare,
+                         const char *const *env)
+{
+    const char *argv[] = {cfg->python, cfg->mistral_helper, "--serve", NULL};
+    json_t *r;
+
+    static unsigned started;
+
+    memset(h, 0, sizeof(*h));
+    snprintf(h->errpath, sizeof(h->errpath), "%s/mistral-stderr-%u.txt", cfg->workdir,
+             ++started);
+    if (bench_proc_start(&h->proc, argv, env, h->errpath) < 0) {
+        snprintf(h->why, sizeof(h->why), "cannot start %s %s", cfg->python,
+                 cfg->mistral_helper);
+        json_decref(glare);
+        return;
+    }
+    h->up = 1;
+    r = bench_mistral_call(h, json_pack("{s:s, s:o*}", "op", "load", "glare", glare), 300);
+    if (r && json_object_get(r, "error")) {
+        snprintf(h->why, sizeof(h->why), "%s",
+                 json_string_value(json_object_get(r, "error")));
+        bench_proc_stop(&h->proc);
+        h->up = 0;
+    } else if (r) {
+        h->meta = json_incref(r);
+    }
+    json_decref(r);
+}
+
+/* Closing its stdin ends the helper's loop. */
+void bench_mistral_stop(bench_mistral *h)
+{
+    if (h->proc.pid > 0 || h->proc.to >= 0)
+        bench_proc_stop(&h->proc);
+    h->up = 0;
+    json_decref(h->meta);
+    h->meta = NULL;
+}
+
+/* Mistral with glare() of `mode`: none, glarex's own plugin, or a plugin function. */
 static void helper_start(helper *h, const bench_cfg *cfg, const bench_server *srv, int mode)
 {
     char env_url[128], env_cache[400], env_lib[600];
     const char *env[6] = {NULL};
-    const char *argv[] = {cfg->python, cfg->mistral_helper, "--serve", NULL};
-    json_t *glare = NULL, *r;
+    json_t *glare = NULL;
 
-    memset(h, 0, sizeof(*h));
-    snprintf(h->errpath, sizeof(h->errpath), "%s/mistral-stderr-%d.txt", cfg->workdir, mode);
     if (mode == PLUGIN_CONTRIB) {
         glare = json_pack("{s:s, s:s}", "plugin", "contrib", "contrib_path",
                           cfg->contrib_mistral);
@@ -217,44 +244,17 @@ static void helper_start(helper *h, const bench_cfg *cfg, const bench_server *sr
                           "name", "my_wf", "version", "1.0", "resource", "heal_vm_script.sh",
                           "content", HEAL_VM_SCRIPT);
     }
-    if (bench_proc_start(&h->proc, argv, env[0] ? env : NULL, h->errpath) < 0) {
-        snprintf(h->why, sizeof(h->why), "cannot start %s %s", cfg->python,
-                 cfg->mistral_helper);
-        json_decref(glare);
-        return;
-    }
-    h->up = 1;
-    r = helper_call(h, json_pack("{s:s, s:o*}", "op", "load", "glare", glare), 300);
-    if (r && json_object_get(r, "error")) {
-        snprintf(h->why, sizeof(h->why), "%s",
-                 json_string_value(json_object_get(r, "error")));
-        bench_proc_stop(&h->proc);
-        h->up = 0;
-    } else if (r) {
-        h->meta = json_incref(r);
-    }
-    json_decref(r);
+    bench_mistral_start(h, cfg, glare, env[0] ? env : NULL);
 }
 
-/* Closing its stdin ends the helper's loop. */
 static void helper_stop(helper *h)
 {
-    if (h->proc.pid > 0 || h->proc.to >= 0)
-        bench_proc_stop(&h->proc);
-    h->up = 0;
-    json_decref(h->meta);
-    h->meta = NULL;
+    bench_mistral_stop(h);
 }
 
 /* ---- one case, both sides interleaved ---- */
 
-typedef struct result {
-    int ok;
-    char error[800];
-    json_t *value;
-    long n;
-    double us[RUNS];
-} result;
+typedef bench_eval_result result;
 
 /* Warms and calibrates one glarex series: `ctx` NULL evaluates against the bound
  * context, else converts `ctx` on every call. */
@@ -285,11 +285,12 @@ static void gx_step(result *r, glarex_eval *ev, const eval_case *c, const json_t
  * task's context, evaluate its expressions; the data is already in the evaluator's
  * own values, as Mistral's is in Python's), glarex given the context as JSON on
  * every call (`j`), and Mistral (`m`). */
-static void run_case(const bench_cfg *cfg, const eval_case *c, glarex_ctx *gctx,
-                     const char *gx_unavailable, helper *h, result *g, result *j, result *m)
+void bench_eval_run(const bench_cfg *cfg, const bench_eval_case *c, glarex_ctx *gctx,
+                    const char *gx_unavailable, bench_mistral *h, const bench_eval_timing *t,
+                    result *g, result *j, result *m)
 {
-    double target = cfg->quick ? 0.002 : 0.2;
-    glarex_eval *ev = NULL;
+    double target = t->gx_target;
+    glarex_eval *ev = NULL, *evj = NULL;
     glarex_error err;
     json_t *r;
 
@@ -298,26 +299,30 @@ static void run_case(const bench_cfg *cfg, const eval_case *c, glarex_ctx *gctx,
     memset(m, 0, sizeof(*m));
     glarex_error_clear(&err);
 
-    /* glarex: one evaluator, both series warmed and calibrated */
+    /* glarex: an evaluator per series (a host that gives the context each call binds
+     * none), both warmed and calibrated */
     if (gx_unavailable) {
         snprintf(g->error, sizeof(g->error), "%s", gx_unavailable);
         snprintf(j->error, sizeof(j->error), "%s", gx_unavailable);
     } else if (glarex_eval_new(&ev, gctx, NULL, &err) < 0 ||
-               glarex_eval_bind(ev, c->context, &err) < 0) {
+               glarex_eval_bind(ev, c->context, &err) < 0 ||
+               glarex_eval_new(&evj, gctx, NULL, &err) < 0) {
         snprintf(g->error, sizeof(g->error), "%s: %s", glarex_strerror(err.code),
                  err.message);
         snprintf(j->error, sizeof(j->error), "%s", g->error);
     } else {
         gx_series(g, ev, c, NULL, target);
-        gx_series(j, ev, c, c->context, target);
+        gx_series(j, evj, c, c->context, target);
     }
 
     /* Mistral: warmed and calibrated in its process */
-    r = helper_call(h,
-                    json_pack("{s:s, s:{s:O, s:O}, s:f, s:i, s:i}", "op", "prepare", "case",
-                              "expr", c->expr, "context", c->context, "target_seconds",
-                              cfg->quick ? 0.01 : 1.0, "min_n", cfg->quick ? 1 : 20, "max_n",
-                              cfg->quick ? 5 : 10000),
+    r = bench_mistral_call(h,
+                    json_pack("{s:s, s:{s:O, s:O, s:s}, s:f, s:i, s:i}", "op", "prepare",
+                              "case", "expr", c->expr, "context", c->context, "mode",
+                              c->recursive || !json_is_string(c->expr) ? "recursive"
+                                                                        : "evaluate",
+                              "target_seconds", t->m_target, "min_n", t->m_min_n, "max_n",
+                              t->m_max_n),
                     cfg->quick ? 120 : 600);
     if (!r) {
         snprintf(m->error, sizeof(m->error), "%s", h->why);
@@ -332,9 +337,9 @@ static void run_case(const bench_cfg *cfg, const eval_case *c, glarex_ctx *gctx,
     json_decref(r);
 
     /* Runs alternate, Mistral then glarex, so that load on the machine hits both. */
-    for (int i = 0; i < RUNS && (g->ok || j->ok || m->ok); i++) {
+    for (int i = 0; i < t->runs && (g->ok || j->ok || m->ok); i++) {
         if (m->ok) {
-            r = helper_call(h, json_pack("{s:s, s:I}", "op", "run", "n", (json_int_t)m->n),
+            r = bench_mistral_call(h, json_pack("{s:s, s:I}", "op", "run", "n", (json_int_t)m->n),
                             cfg->quick ? 120 : 900);
             if (!r || json_object_get(r, "error")) {
                 m->ok = 0;
@@ -346,9 +351,10 @@ static void run_case(const bench_cfg *cfg, const eval_case *c, glarex_ctx *gctx,
             json_decref(r);
         }
         gx_step(g, ev, c, NULL, i);
-        gx_step(j, ev, c, c->context, i);
+        gx_step(j, evj, c, c->context, i);
     }
     glarex_eval_free(ev);
+    glarex_eval_free(evj);
 }
 
 /* "results differ" note when a glarex result is not Mistral's. */
@@ -373,6 +379,8 @@ json_t *bench_eval(const bench_cfg *cfg, const bench_server *srv)
     char gx_why[700] = "", plugin_note[800] = "", cache[300] = "";
     const char *plugin = "none";
     glarex_ctx *gctx = NULL;
+    const bench_eval_timing timing = {RUNS, cfg->quick ? 0.002 : 0.2, cfg->quick ? 0.01 : 1.0,
+                                      cfg->quick ? 1 : 20, cfg->quick ? 5 : 10000};
 
     memset(&hglare, 0, sizeof(hglare));
     hglare.proc.to = hglare.proc.from = -1;
@@ -439,7 +447,8 @@ json_t *bench_eval(const bench_cfg *cfg, const bench_server *srv)
             }
         }
         case_label(label, sizeof(label), c);
-        run_case(cfg, c, gctx, c->glare && !gctx ? gx_why : NULL, h, &g, &j, &m);
+        bench_eval_run(cfg, c, gctx, c->glare && !gctx ? gx_why : NULL, h, &timing, &g, &j,
+                       &m);
         if (c->glare && !m.ok && strcmp(plugin, "contrib") == 0) {
             snprintf(plugin_note, sizeof(plugin_note),
                      "the contrib/mistral plugin failed (%.400s); Mistral's glare() is a "
@@ -451,7 +460,7 @@ json_t *bench_eval(const bench_cfg *cfg, const bench_server *srv)
             json_decref(m.value);
             helper_start(h, cfg, srv, PLUGIN_FUNCTION);
             plugin = "function";
-            run_case(cfg, c, gctx, gctx ? NULL : gx_why, h, &g, &j, &m);
+            bench_eval_run(cfg, c, gctx, gctx ? NULL : gx_why, h, &timing, &g, &j, &m);
         }
 
         double gb = g.ok ? bench_min(g.us, RUNS) : 0, jb = j.ok ? bench_min(j.us, RUNS) : 0;

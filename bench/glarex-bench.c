@@ -3,6 +3,8 @@
  * one machine, reported as ratios (see bench/README.md).
  *
  *   1. eval             the evaluator vs Mistral's own (python3-mistral), in-process, warm
+ *      eval_corpus      the same over every case of the public conformance corpus
+ *      eval_growth      a lookup and a select over contexts of 10 to 100k items
  *   2. warm_glare       glare() cache hits per second on 1, 2, N threads, 4 KiB and 16 MiB
  *   3. cold_fetch       256 MiB and 4 MiB blobs: glarex vs curl -o /dev/null and
  *                       curl | sha256sum, against the ceiling (SHA-256 speed, the server)
@@ -37,7 +39,9 @@ static const struct {
               {"warm_glare", BENCH_G_WARM},
               {"cold_fetch", BENCH_G_COLD},
               {"single_flight", BENCH_G_SINGLE},
-              {"workflow_create", BENCH_G_CREATE}};
+              {"workflow_create", BENCH_G_CREATE},
+              {"eval_corpus", BENCH_G_EVAL_CORPUS},
+              {"eval_growth", BENCH_G_EVAL_GROWTH}};
 #define NGROUPS (sizeof(GROUPS) / sizeof(GROUPS[0]))
 
 static volatile sig_atomic_t server_pid;
@@ -60,7 +64,7 @@ static void usage(FILE *f)
             "\n"
             "Runs glarex side by side with Mistral's evaluator, curl and python-glareclient\n"
             "and prints ratios. Groups: eval, warm_glare, cold_fetch, single_flight,\n"
-            "workflow_create (default: all).\n"
+            "workflow_create, eval_corpus, eval_growth (default: all).\n"
             "\n"
             "  --quick            tiny sizes and short runs (what CI runs; numbers mean little)\n"
             "  --json FILE        also write the figures as JSON, one key per group\n"
@@ -138,6 +142,25 @@ static void summary(const json_t *root)
                       json_string_value(json_object_get(e, "case")), r, rb);
         }
     }
+    if ((g = json_object_get(root, "eval_corpus")) && json_object_get(g, "cases")) {
+        bench_out("   eval_corpus      %-56s %lld of %lld; min %.0fx, median %.0fx (JSON "
+                  "context each call: min %.0fx, median %.0fx)\n",
+                  "same results as Mistral; Mistral/glarex",
+                  (long long)json_integer_value(json_object_get(g, "same_results")),
+                  (long long)json_integer_value(json_object_get(g, "cases")), num(g, "min_ratio"),
+                  num(g, "median_ratio"), num(g, "min_ratio_json"), num(g, "median_ratio_json"));
+    }
+    if ((g = json_object_get(root, "eval_growth"))) {
+        json_array_foreach(g, i, e) {
+            char what[64];
+            snprintf(what, sizeof(what), "%s, %lld items",
+                     json_string_value(json_object_get(e, "case")),
+                     (long long)json_integer_value(json_object_get(e, "items")));
+            bench_out("   eval_growth      %-56s Mistral/glarex %6.0fx (JSON context each call "
+                      "%.0fx)\n",
+                      what, num(e, "ratio"), num(e, "ratio_json"));
+        }
+    }
     if ((g = json_object_get(root, "warm_glare"))) {
         const json_t *res = json_object_get(g, "results");
         json_array_foreach(res, i, e) {
@@ -196,7 +219,7 @@ int main(int argc, char **argv)
     const char *src = env_or("GLAREX_TEST_SOURCE_DIR", GLAREX_BENCH_SOURCE_DIR);
     const char *bld = env_or("GLAREX_TEST_BUILD_DIR", GLAREX_BENCH_BUILD_DIR);
     char server_default[1024], helper_default[1024], cli_default[1024], lib_default[1024],
-        contrib_default[1024], cpu[256], date[64], host[256] = "?";
+        contrib_default[1024], corpus_default[1024], cpu[256], date[64], host[256] = "?";
     bench_server srv;
     json_t *root = NULL, *meta;
     glarex_error err;
@@ -210,6 +233,7 @@ int main(int argc, char **argv)
     snprintf(cli_default, sizeof(cli_default), "%s/src/cli/glarex", bld);
     snprintf(lib_default, sizeof(lib_default), "%s/src/libglarex.so.0", bld);
     snprintf(contrib_default, sizeof(contrib_default), "%s/contrib/mistral", src);
+    snprintf(corpus_default, sizeof(corpus_default), "%s/tests/conformance/public.json", src);
     cfg.python = env_or("GLAREX_TEST_PYTHON", "/usr/bin/python3");
     cfg.server_script = env_or("GLAREX_TEST_SERVER", server_default);
     cfg.mistral_helper = helper_default;
@@ -218,6 +242,7 @@ int main(int argc, char **argv)
     cfg.curl = "curl";
     cfg.libglarex = lib_default;
     cfg.contrib_mistral = contrib_default;
+    cfg.corpus = corpus_default;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -325,7 +350,8 @@ int main(int argc, char **argv)
     }
 
     json_t *(*const fns[NGROUPS])(const bench_cfg *, const bench_server *) = {
-        bench_eval, bench_warm, bench_cold, bench_single, bench_create};
+        bench_eval, bench_warm, bench_cold, bench_single, bench_create, bench_eval_corpus,
+        bench_eval_growth};
     for (size_t g = 0; g < NGROUPS; g++) {
         if (!(cfg.groups & GROUPS[g].bit))
             continue;

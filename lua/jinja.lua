@@ -1395,11 +1395,47 @@ end
 
 -- Whether evaluating an expression takes time bounded by the size of the data it
 -- reads: constants, names, literals, attribute and item lookup, and the filters
--- list and map(attribute=...). No call, test, operator or other filter: those may
--- iterate without bound (over a range, nested). The embedder runs bounded
--- templates without counting instructions.
+-- jinjalib marks linear (L.linear_filters), map(attribute=...) and map of such a
+-- filter, select/reject/selectattr/rejectattr with a test it marks linear. No call,
+-- operator or other filter or test: those may iterate without bound (over a range,
+-- nested) or compare nested values. The embedder runs bounded templates without
+-- counting instructions.
 local bounded_stmt
-local function bounded(n)
+local bounded
+
+-- A constant string naming something in `set`.
+local function const_in(n, set)
+  return n and n.k == "const" and type(n.v) == "string" and set[n.v] ~= nil
+end
+
+-- The filter `n` (its input and arguments bounded, no * or ** arguments).
+local function bounded_filter(n)
+  local a, name = n.a, n.name
+  if a.dyn_args or a.dyn_kwargs or not bounded(n.e) then return false end
+  for _, x in ipairs(a.args) do if not bounded(x) then return false end end
+  for _, kv in ipairs(a.kwargs) do if not bounded(kv.value) then return false end end
+  local nargs, nkw = #a.args, #a.kwargs
+  if name == "map" then
+    if nargs == 0 then
+      if nkw == 0 then return false end
+      for _, kv in ipairs(a.kwargs) do
+        if kv.key ~= "attribute" and kv.key ~= "default" then return false end
+      end
+      return true
+    end
+    return nargs == 1 and nkw == 0 and const_in(a.args[1], L.linear_filters) and
+      L.linear_filters[a.args[1].v] == 0
+  end
+  if name == "select" or name == "reject" or name == "selectattr" or name == "rejectattr" then
+    local first = (name == "selectattr" or name == "rejectattr") and 2 or 1
+    if nkw > 0 or nargs > first or nargs < first - 1 then return false end
+    return nargs < first or const_in(a.args[first], L.linear_tests)
+  end
+  local most = L.linear_filters[name]
+  return most ~= nil and nkw == 0 and nargs <= most
+end
+
+function bounded(n)
   local k = n.k
   if k == "const" or k == "name" then return true end
   if k == "getattr" then return bounded(n.e) end
@@ -1414,16 +1450,7 @@ local function bounded(n)
     end
     return true
   end
-  if k == "filter" then
-    local a = n.a
-    if a.dyn_args or a.dyn_kwargs or #a.args > 0 or not bounded(n.e) then return false end
-    if n.name == "list" then return #a.kwargs == 0 end
-    if n.name ~= "map" or #a.kwargs == 0 then return false end
-    for _, kv in ipairs(a.kwargs) do
-      if (kv.key ~= "attribute" and kv.key ~= "default") or not bounded(kv.value) then return false end
-    end
-    return true
-  end
+  if k == "filter" then return bounded_filter(n) end
   return false
 end
 local function bounded_body(body)

@@ -1026,6 +1026,26 @@ L.filters = F
 local T = {}
 L.tests = T
 
+-- Filters that need no count hook (see `bounded` in jinja.lua), with how many
+-- positional arguments each may take so: their time is linear in their input and
+-- arguments (no comparison of nested values, no regex, no callback, no loop a number
+-- sets without allocating), so the memory limit, which bounds what they read and make,
+-- and the allocator's deadline checks bound them on every run.
+L.linear_filters = {
+  abs = 0, attr = 1, capitalize = 0, center = 1, count = 0, d = 2, default = 2, e = 0,
+  escape = 0, filesizeformat = 1, first = 0, float = 1, forceescape = 0, int = 2, items = 0,
+  join = 1, last = 0, length = 0, list = 0, lower = 0, replace = 3, reverse = 0, safe = 0,
+  string = 0, title = 0, trim = 0, upper = 0, urlencode = 0,
+}
+-- Tests select/reject/selectattr/rejectattr may apply without the count hook: each
+-- looks at one value once (no comparison of nested values).
+L.linear_tests = {
+  boolean = true, callable = true, defined = true, escaped = true, even = true,
+  ["false"] = true, float = true, integer = true, iterable = true, lower = true,
+  mapping = true, none = true, number = true, odd = true, sequence = true,
+  string = true, ["true"] = true, undefined = true, upper = true,
+}
+
 local function call_filter(name, v, args, kw, D)
   local f = F[name]
   if f then return f(v, args or {}, kw, D) end

@@ -155,6 +155,9 @@ end
 function rt.dict_delete(d, k)
   local nk = k
   if type(k) ~= "string" then nk = keynorm(k) end
+  -- a dict of a per-call context, still being read from its JSON, is made whole
+  -- (all its keys read) before a member goes, so that the member cannot come back
+  local _ = d.keys[1]
   if d.map[nk] == nil then return false end
   d.map[nk] = nil
   local ks = d.keys

@@ -765,12 +765,24 @@ local I = Y.I
 -- Whether evaluating `n` takes time bounded by the size of the data it reads
 -- (which the memory limit bounds): constants, variables, member access,
 -- indexing, list literals, and/or, host functions (glare() & co. and the
--- embedder's, which are C), and select/where whose lambda only reads its item.
--- No other method or library call: those may iterate without such a bound (over
--- a range, nested). The embedder runs bounded expressions without counting
--- instructions. `item_only`: inside a select/where lambda, where the only
--- variable is the item and nothing is called, so one pass costs the data once.
-local function bounded(n, item_only)
+-- embedder's, which are C), the functions and methods yaqllib marks linear
+-- (Y.linear), and select/where whose lambda only reads its item. No other
+-- method or library call: those may iterate without such a bound (over a range,
+-- nested). The embedder runs bounded expressions without counting instructions.
+-- `item_only`: inside a select/where lambda, where the only variable is the item
+-- and nothing else is called, so one pass costs the data once.
+local bounded
+
+-- A call of a linear function or method with at most `extra` more arguments
+-- than Y.linear allows (1 for the receiver of the function form), each bounded.
+local function bounded_linear(call, extra, item_only)
+  local most = Y.linear[call.name]
+  if not most or #call.args.named > 0 or #call.args.pos > most + extra then return false end
+  for _, a in ipairs(call.args.pos) do if not bounded(a, item_only) then return false end end
+  return true
+end
+
+function bounded(n, item_only)
   local k = n.k
   if k == "const" or k == "keyword" then return true end
   if k == "var" then return not item_only or n.name == "1" end
@@ -784,6 +796,9 @@ local function bounded(n, item_only)
     local op, r = n.op, n.r
     if op == "." or op == "?." then
       if r.k == "keyword" then return bounded(n.l, item_only) end
+      if r.k == "call" and Y.M[r.name] and bounded_linear(r, 0, item_only) then
+        return bounded(n.l, item_only)
+      end
       if item_only or r.k ~= "call" or (r.name ~= "select" and r.name ~= "where") or
         #r.args.pos ~= 1 or #r.args.named > 0 then
         return false
@@ -795,6 +810,7 @@ local function bounded(n, item_only)
   end
   if k == "call" then
     local name = n.name
+    if Y.F[name] and bounded_linear(n, 1, item_only) then return true end
     if item_only or Y.F[name] or name == "let" or name == "with" or name == "switch" or
       name == "dict" or name == "env" or #n.args.named > 0 then
       return false

@@ -59,6 +59,16 @@ local function tuple(t) return setmetatable(t, List) end -- YAQL tuples are rt.L
 --    kwargs = bool, impl = function, id = n}
 Y.F, Y.M = {}, {}
 Y.I = {} -- id -> impl
+
+-- Functions and methods that need no count hook (see `bounded` in yaql.lua), with
+-- how many arguments besides the receiver each may take so: their time is linear in
+-- their input (no comparison of nested values, no regex, no lambda), so the memory
+-- limit, which bounds what they read and make, and the allocator's deadline checks
+-- bound them on every run.
+Y.linear = {
+  count = 0, first = 1, keys = 0, last = 1, len = 0, str = 0, toLower = 0, toUpper = 0,
+  trim = 0, values = 0,
+}
 local function parse_sig(sig)
   local c = {params = {}, lazy = {}, min = 0, max = 0}
   for p in sig:gmatch("[^,%s]+") do
@@ -446,22 +456,26 @@ end
 ------------------------------------------------------------------------
 -- variables: $__env & co come from the data dict (not input-converted)
 ------------------------------------------------------------------------
+-- Each is converted on first read (mkvars keeps the data): converting all three on
+-- every evaluation cost an env() call most of its time.
+local VAR_NAMES = {__env = true, __execution = true, __task_execution = true}
+local VARS_DATA = {} -- key of the data in a vars table
 function Y.getvar(vars, name)
   local v = vars[name]
-  if v == nil then return null end
+  if v == nil then
+    local data = vars[VARS_DATA]
+    if data == nil or not VAR_NAMES[name] then return null end
+    v = dict_get(data, name)
+    if v == nil then v = null end
+    v = from_host(v)
+    vars[name] = v
+  end
   return v
 end
 
 function Y.mkvars(data)
-  local vars = {}
-  if getmetatable(data) == Dict then
-    for _, n in ipairs({"__env", "__execution", "__task_execution"}) do
-      local v = dict_get(data, n)
-      if v == nil then v = null end
-      vars[n] = from_host(v)
-    end
-  end
-  return vars
+  if getmetatable(data) == Dict then return {[VARS_DATA] = data} end
+  return {}
 end
 
 ------------------------------------------------------------------------

@@ -58,6 +58,7 @@ struct glarex_eval {
     size_t mem_used;
     int running;        /* limits apply while an evaluation runs */
     int guarded;        /* the count hook is on for this evaluation */
+    unsigned lazy_run;  /* counts calls: lazily converted contexts are valid in theirs */
     uint64_t insn_used; /* instructions counted in this evaluation */
     struct timespec deadline;
     int limit_hit;   /* 0 or GLAREX_EMEMLIMIT / GLAREX_EINSNLIMIT / GLAREX_EDEADLINE */
@@ -72,6 +73,7 @@ struct glarex_eval {
     int list_mt_ref, dict_mt_ref;
     int bound_ref;    /* the bound context, or LUA_NOREF */
     int bound_truthy; /* whether it is non-empty, as Python's `if context` sees it */
+    size_t bound_bytes; /* the memory it holds (not the caches', see relieve_memory) */
 
     registered_fn *fns;
     size_t nfns;
@@ -317,13 +319,195 @@ static int push_json(glarex_eval *ev, lua_State *L, const json_t *v, int depth)
     return 0;
 }
 
-/* Protected entry: converts the light userdata json_t at index 2 (ev at upvalue). */
+/* A context given as JSON on each call is converted as the expression reads it, so
+ * that a call costs what the expression reads, not what the context holds. An object
+ * becomes a Dict whose `keys` and `map` tables start empty and share one metatable:
+ * reading map[k] converts that member alone; reading `keys` (or writing, or pairs())
+ * makes the whole dict plain first. Arrays are converted whole, their objects lazily.
+ * The metatable holds what it needs: */
+enum {
+    LAZY_JSON = 1, /* the json_t (light userdata), the caller's, alive for the call */
+    LAZY_DEPTH,    /* its nesting depth */
+    LAZY_RUN,      /* ev->lazy_run when made: only that call may read it */
+    LAZY_KEYS,     /* the dict's keys table */
+    LAZY_MAP,      /* its map table */
+};
+
+static int push_lazy(glarex_eval *ev, lua_State *L, const json_t *v, int depth);
+
+/* The json_t behind lazy table `t` (its metatable pushed), or an error once the call
+ * that made it returned. */
+static const json_t *lazy_source(glarex_eval *ev, lua_State *L, int t, int *depth)
+{
+    const json_t *j;
+    if (!lua_getmetatable(L, t))
+        luaL_error(L, "internal error: a lazy context table lost its metatable");
+    lua_rawgeti(L, -1, LAZY_RUN);
+    if (lua_tointeger(L, -1) != (lua_Integer)ev->lazy_run)
+        luaL_error(L, "internal error: a value of an earlier call's context was used");
+    lua_rawgeti(L, -2, LAZY_DEPTH);
+    *depth = (int)lua_tointeger(L, -1);
+    lua_rawgeti(L, -3, LAZY_JSON);
+    j = lua_touserdata(L, -1);
+    lua_pop(L, 3);
+    return j;
+}
+
+/* Fills the keys and map of the lazy dict whose metatable is on top, in the JSON
+ * order, keeping what map already holds, and makes both tables plain. */
+static void lazy_make_whole(glarex_eval *ev, lua_State *L, const json_t *obj, int depth)
+{
+    const char *key;
+    json_t *item;
+    int mt = lua_gettop(L), i = 0;
+    lua_rawgeti(L, mt, LAZY_KEYS);
+    lua_rawgeti(L, mt, LAZY_MAP);
+    json_object_foreach((json_t *)obj, key, item) {
+        size_t klen = strlen(key);
+        lua_pushlstring(L, key, klen);
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, mt + 1, ++i);
+        if (lua_rawget(L, mt + 2) == LUA_TNIL) {
+            lua_pop(L, 1);
+            lua_pushlstring(L, key, klen);
+            push_lazy(ev, L, item, depth + 1);
+            lua_rawset(L, mt + 2);
+        } else {
+            lua_pop(L, 1);
+        }
+    }
+    lua_pushnil(L);
+    lua_setmetatable(L, mt + 1);
+    lua_pushnil(L);
+    lua_setmetatable(L, mt + 2);
+    lua_settop(L, mt);
+}
+
+/* __index(t, k): a member of map, converted on first read; of keys, all of them. */
+static int lazy_index(lua_State *L)
+{
+    glarex_eval *ev = eval_of(L);
+    int depth;
+    const json_t *obj = lazy_source(ev, L, 1, &depth);
+    lua_getmetatable(L, 1);
+    lua_rawgeti(L, -1, LAZY_MAP);
+    if (!lua_rawequal(L, -1, 1)) { /* the keys table */
+        lua_pop(L, 1);
+        lazy_make_whole(ev, L, obj, depth);
+        lua_settop(L, 2);
+        lua_rawget(L, 1);
+        return 1;
+    }
+    lua_settop(L, 2);
+    if (lua_type(L, 2) != LUA_TSTRING)
+        return 0;
+    size_t klen;
+    const char *key = lua_tolstring(L, 2, &klen);
+    const json_t *item = json_object_getn(obj, key, klen);
+    if (!item)
+        return 0;
+    push_lazy(ev, L, item, depth + 1);
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, 1);
+    return 1;
+}
+
+/* __len: the number of keys, without converting them. */
+static int lazy_len(lua_State *L)
+{
+    glarex_eval *ev = eval_of(L);
+    int depth;
+    const json_t *obj = lazy_source(ev, L, 1, &depth);
+    lua_pushinteger(L, (lua_Integer)json_object_size(obj));
+    return 1;
+}
+
+/* __newindex and __pairs: the dict becomes plain before it changes or is walked. */
+static int lazy_whole(glarex_eval *ev, lua_State *L)
+{
+    int depth;
+    const json_t *obj = lazy_source(ev, L, 1, &depth);
+    lua_getmetatable(L, 1);
+    lazy_make_whole(ev, L, obj, depth);
+    lua_pop(L, 1);
+    return 0;
+}
+
+static int lazy_newindex(lua_State *L)
+{
+    lazy_whole(eval_of(L), L);
+    lua_settop(L, 3);
+    lua_rawset(L, 1);
+    return 0;
+}
+
+static int lazy_pairs(lua_State *L)
+{
+    lazy_whole(eval_of(L), L);
+    lua_getglobal(L, "next");
+    lua_pushvalue(L, 1);
+    lua_pushnil(L);
+    return 3;
+}
+
+/* Pushes `v` for a per-call context: objects lazily, the rest as push_json does. */
+static int push_lazy(glarex_eval *ev, lua_State *L, const json_t *v, int depth)
+{
+    if (!json_is_array(v) && !(json_is_object(v) && json_object_size(v) > 0))
+        return push_json(ev, L, v, depth); /* nothing to put off */
+    if (depth > MAX_DEPTH)
+        return luaL_error(L, "value nested deeper than %d levels", MAX_DEPTH);
+    luaL_checkstack(L, 8, "value too deep");
+    if (json_is_array(v)) {
+        size_t n = json_array_size(v);
+        new_list(ev, L, (int)n);
+        for (size_t i = 0; i < n; i++) {
+            push_lazy(ev, L, json_array_get(v, i), depth + 1);
+            lua_rawseti(L, -2, (lua_Integer)i + 1);
+        }
+        return 0;
+    }
+    new_dict(ev, L, 0);
+    lua_createtable(L, 5, 4);
+    lua_pushlightuserdata(L, (void *)v);
+    lua_rawseti(L, -2, LAZY_JSON);
+    lua_pushinteger(L, depth);
+    lua_rawseti(L, -2, LAZY_DEPTH);
+    lua_pushinteger(L, (lua_Integer)ev->lazy_run);
+    lua_rawseti(L, -2, LAZY_RUN);
+    lua_getfield(L, -2, "keys");
+    lua_pushvalue(L, -2);
+    lua_setmetatable(L, -2);
+    lua_rawseti(L, -2, LAZY_KEYS);
+    lua_getfield(L, -2, "map");
+    lua_pushvalue(L, -2);
+    lua_setmetatable(L, -2);
+    lua_rawseti(L, -2, LAZY_MAP);
+    lua_pushcfunction(L, lazy_index);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, lazy_len);
+    lua_setfield(L, -2, "__len");
+    lua_pushcfunction(L, lazy_newindex);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushcfunction(L, lazy_pairs);
+    lua_setfield(L, -2, "__pairs");
+    lua_pop(L, 1);
+    return 0;
+}
+
+/* Protected entry: converts the light userdata json_t at index 2, lazily when the
+ * boolean at index 3 is true (ev at index 1). */
 static int push_json_protected(lua_State *L)
 {
     glarex_eval *ev = lua_touserdata(L, 1);
     const json_t *v = lua_touserdata(L, 2);
+    int lazy = lua_toboolean(L, 3);
     lua_settop(L, 0);
-    push_json(ev, L, v, 0);
+    if (lazy)
+        push_lazy(ev, L, v, 0);
+    else
+        push_json(ev, L, v, 0);
     return 1;
 }
 
@@ -537,6 +721,14 @@ static int to_json(json_t **out, json_conv *c, lua_State *L, int idx, int depth,
                 return GLAREX_ENOMEM_SET(err);
             lua_getfield(L, idx, "keys");
             lua_getfield(L, idx, "map");
+            if (lua_getmetatable(L, -2)) {
+                /* the walk over a result (finalize) makes every dict it meets whole */
+                lua_pop(L, 3);
+                json_decref(obj);
+                return glarex__error_set(err, GLAREX_ERROR,
+                                         "internal error: a dict of the context was not "
+                                         "converted before the result");
+            }
             n = (lua_Integer)lua_rawlen(L, -2);
             for (lua_Integer i = 1; i <= n; i++) {
                 json_t *item;
@@ -1416,8 +1608,9 @@ int glarex_eval_register(glarex_eval *ev, const char *name, glarex_eval_fn fn, v
 
 static int json_truthy(const json_t *v);
 
-/* Pushes `context`, or the bound context when NULL. Returns a Lua status. */
-static int push_context(glarex_eval *ev, const json_t *context)
+/* Pushes `context`, or the bound context when NULL; lazily (for this call only) when
+ * `lazy`. Returns a Lua status. */
+static int push_context(glarex_eval *ev, const json_t *context, int lazy)
 {
     lua_State *L = ev->L;
     if (!context) {
@@ -1429,7 +1622,8 @@ static int push_context(glarex_eval *ev, const json_t *context)
     lua_pushcfunction(L, push_json_protected);
     lua_pushlightuserdata(L, ev);
     lua_pushlightuserdata(L, (void *)context);
-    return lua_pcall(L, 2, 1, 0);
+    lua_pushboolean(L, lazy);
+    return lua_pcall(L, 3, 1, 0);
 }
 
 int glarex_eval_bind(glarex_eval *ev, const json_t *context, glarex_error *err)
@@ -1440,13 +1634,17 @@ int glarex_eval_bind(glarex_eval *ev, const json_t *context, glarex_error *err)
     GLAREX_ASSERT_ARG(err, ev != NULL);
     luaL_unref(ev->L, LUA_REGISTRYINDEX, ev->bound_ref);
     ev->bound_ref = LUA_NOREF;
+    ev->bound_bytes = 0;
     if (!context)
         return 0;
-    st = push_context(ev, context);
+    lua_gc(ev->L, LUA_GCCOLLECT);
+    size_t before = ev->mem_used;
+    st = push_context(ev, context, 0);
     if (st != LUA_OK)
         return lua_failure(ev, st, "context", err);
     ev->bound_ref = luaL_ref(ev->L, LUA_REGISTRYINDEX);
     ev->bound_truthy = json_truthy(context);
+    ev->bound_bytes = ev->mem_used > before ? ev->mem_used - before : 0;
     return 0;
 }
 
@@ -1463,11 +1661,12 @@ static int clear_caches(lua_State *L)
 
 /* Compiled templates stay in the Lua state and count against its memory limit. So
  * that they never take what an evaluation needs, a state that holds more than a
- * quarter of the limit before a run is collected, and if it still holds that much,
- * its caches are emptied. */
+ * quarter of the limit before a run, besides the bound context (which no collection
+ * can free: counting it would collect before every run), is collected, and if it
+ * still holds that much, its caches are emptied. */
 static void relieve_memory(glarex_eval *ev)
 {
-    size_t high = ev->opts.memory_limit / 4;
+    size_t high = ev->opts.memory_limit / 4 + ev->bound_bytes;
     if (ev->mem_used <= high)
         return;
     lua_gc(ev->L, LUA_GCCOLLECT);
@@ -1495,15 +1694,16 @@ static int run(json_t **out, glarex_eval *ev, const char *fn, const char *text,
     if (text) {
         lua_pushstring(L, text);
     } else {
-        st = push_context(ev, data); /* same conversion as a context */
+        st = push_context(ev, data, 0); /* as a bound context */
         if (st != LUA_OK) {
             rc = lua_failure(ev, st, "data", err);
             lua_settop(L, top);
             return rc;
         }
     }
-    st = push_context(ev, context);
+    st = push_context(ev, context, 1);
     if (st != LUA_OK) {
+        ev->lazy_run++;
         rc = lua_failure(ev, st, "context", err);
         lua_settop(L, top);
         return rc;
@@ -1516,6 +1716,8 @@ static int run(json_t **out, glarex_eval *ev, const char *fn, const char *text,
         st = LUA_ERRRUN;
     }
     end_run(ev);
+    if (context)
+        ev->lazy_run++; /* the caller's context may go away now */
     if (st != LUA_OK) {
         rc = lua_failure(ev, st, text ? text : "data", err);
         lua_settop(L, top);
@@ -1651,15 +1853,19 @@ static int walk_with_context(json_t **out, glarex_eval *ev, const json_t *data,
 {
     int rc;
     if (context) {
-        /* convert the context once for the whole walk */
+        /* convert the context once for the whole walk, as its strings read it; it
+         * expires when the walk ends */
         int had = ev->bound_ref;
-        int st = push_context(ev, context);
-        if (st != LUA_OK)
+        int st = push_context(ev, context, 1);
+        if (st != LUA_OK) {
+            ev->lazy_run++;
             return lua_failure(ev, st, "context", err);
+        }
         ev->bound_ref = luaL_ref(ev->L, LUA_REGISTRYINDEX);
         rc = walk(out, ev, data, NULL, 0, err);
         luaL_unref(ev->L, LUA_REGISTRYINDEX, ev->bound_ref);
         ev->bound_ref = had;
+        ev->lazy_run++;
         return rc;
     }
     return walk(out, ev, data, NULL, 0, err);

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <regex.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,20 @@ static const struct {
 
 #define NRESOLVERS (sizeof(resolvers) / sizeof(resolvers[0]))
 
+/* The resolvers, compiled once per process: compiling them took most of the time of
+ * parsing a small document. regexec on a compiled pattern is safe from any thread. */
+static regex_t resolver_re[NRESOLVERS];
+static int resolvers_compiled; /* how many compiled, NRESOLVERS when all */
+static pthread_once_t resolvers_once = PTHREAD_ONCE_INIT;
+
+static void compile_resolvers(void)
+{
+    while (resolvers_compiled < (int)NRESOLVERS &&
+           regcomp(&resolver_re[resolvers_compiled], resolvers[resolvers_compiled].pattern,
+                   REG_EXTENDED | REG_NOSUB) == 0)
+        resolvers_compiled++;
+}
+
 /* The size of a node with its aliases expanded. */
 typedef struct expanded {
     size_t nodes, bytes;
@@ -66,7 +81,7 @@ typedef struct anchor {
 
 typedef struct builder {
     yaml_parser_t parser;
-    regex_t re[NRESOLVERS];
+    const regex_t *re; /* resolver_re */
     size_t nre;
     anchor *anchors;
     size_t nanchors;
@@ -553,13 +568,14 @@ int glarex__yaml_to_json(json_t **out, const char *text, size_t len, const char 
     memset(&b, 0, sizeof(b));
     b.source = source ? source : "yaml";
     b.err = err;
-    for (; b.nre < NRESOLVERS; b.nre++) {
-        if (regcomp(&b.re[b.nre], resolvers[b.nre].pattern, REG_EXTENDED | REG_NOSUB) != 0) {
-            rc = glarex__error_set(err, GLAREX_ERROR, "cannot compile YAML resolver %zu",
-                                   b.nre);
-            goto done;
-        }
+    pthread_once(&resolvers_once, compile_resolvers);
+    if (resolvers_compiled < (int)NRESOLVERS) {
+        rc = glarex__error_set(err, GLAREX_ERROR, "cannot compile YAML resolver %d",
+                               resolvers_compiled);
+        goto done;
     }
+    b.re = resolver_re;
+    b.nre = NRESOLVERS;
     if (!yaml_parser_initialize(&b.parser)) {
         rc = GLAREX_ENOMEM_SET(err);
         goto done;
@@ -569,8 +585,6 @@ int glarex__yaml_to_json(json_t **out, const char *text, size_t len, const char 
     yaml_parser_delete(&b.parser);
 
 done:
-    for (size_t i = 0; i < b.nre; i++)
-        regfree(&b.re[i]);
     for (size_t i = 0; i < b.nanchors; i++) {
         free(b.anchors[i].name);
         json_decref(b.anchors[i].value);

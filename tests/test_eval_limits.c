@@ -275,6 +275,66 @@ static void test_limits__bounded_templates_meet_the_deadline(void **state)
     glarex_eval_free(ev);
 }
 
+/* "[$.x, $.x, ...]" in YAQL or "[_.x, _.x, ...]" in Jinja: `n` references to x. */
+static void refs(char *buf, size_t size, const char *x, int n)
+{
+    size_t len = (size_t)snprintf(buf, size, "[");
+    for (int i = 0; i < n && len < size; i++)
+        len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? ", " : "", x);
+    if (len < size)
+        snprintf(buf + len, size - len, "]");
+}
+
+/* Linear filters, functions and methods run without the count hook as well (lua/
+ * jinjalib.lua L.linear_filters, lua/yaqllib.lua Y.linear); whatever they make is held
+ * by the limits, first from the compiler and then from the cache. */
+static void test_limits__linear_filters_stop_on_the_second_run(void **state)
+{
+    glarex_eval *ev = new_eval(8, 1000);
+    json_t *big = json_array();
+    char *ctx, jx[400], yx[400], text[1000];
+    (void)state;
+
+    for (int i = 0; i < 50000; i++)
+        json_array_append_new(big, json_integer(i));
+    json_t *doc = json_pack("{s:o, s:[{s:O}, {s:O}, {s:O}, {s:O}, {s:O}, {s:O}], s:s#}", "x",
+                            big, "l", "a", big, "a", big, "a", big, "a", big, "a", big, "a",
+                            big, "s", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", (int)100);
+    ctx = json_dumps(doc, 0);
+    json_decref(doc);
+    refs(jx, sizeof(jx), "_.x", 16);
+    refs(yx, sizeof(yx), "$.x", 16);
+
+    /* Jinja: text of shared values made larger (string, upper, join, replace,
+     * center), generators kept (selectattr, select, map of a filter) */
+    snprintf(text, sizeof(text), "{{ %s | string | upper }}", jx);
+    check_stopped_twice(ev, text, ctx);
+    snprintf(text, sizeof(text), "{{ %s | join(',') | length }}", jx);
+    check_stopped_twice(ev, text, ctx);
+    snprintf(text, sizeof(text), "{{ %s | map('string') | list }}", jx);
+    check_stopped_twice(ev, text, ctx);
+    check_stopped_twice(ev, "{{ _.s | replace('a', _.s) | replace('a', _.s) | replace('a', _.s) }}",
+                        ctx);
+    check_stopped_twice(ev, "{{ _.s | center(100000000) | length }}", ctx);
+    check_stopped_twice(ev, "{{ _.l | selectattr('a') | list }}", ctx);
+    check_stopped_twice(ev, "{{ _.l | map(attribute='a') | select | list | reverse | list }}",
+                        ctx);
+    check_stopped_twice(ev, "{{ _.l | map(attribute='a') | first | string | lower }}x{{ "
+                            "_.l | map(attribute='a') | list }}",
+                        ctx);
+    /* YAQL: str() and its text made larger, select over linear methods */
+    snprintf(text, sizeof(text), "<%% str(%s).toUpper().toLower() %%>", yx);
+    check_stopped_twice(ev, text, ctx);
+    snprintf(text, sizeof(text), "<%% %s.select(str($)) %%>", yx);
+    check_stopped_twice(ev, text, ctx);
+    check_stopped_twice(ev, "<% $.l.select($.a).select([$, $, $]) %>", ctx);
+    free(ctx);
+    check_value(ev, "{{ _.s | upper | length }}", "{\"s\": \"ab\"}", "2");
+    check_value(ev, "<% $.l.select($.toUpper()).first() %>", "{\"l\": [\"ab\"]}", "\"AB\"");
+    glarex_eval_free(ev);
+}
+
 /* Distinct templates fill the compiled-template cache; valid ones must keep working. */
 static void test_limits__template_cache_gives_way_under_memory_pressure(void **state)
 {
@@ -424,6 +484,7 @@ int main(void)
         cmocka_unit_test(test_limits__host_function_arguments_are_charged),
         cmocka_unit_test(test_limits__bounded_templates_stop_on_the_second_run),
         cmocka_unit_test(test_limits__bounded_templates_meet_the_deadline),
+        cmocka_unit_test(test_limits__linear_filters_stop_on_the_second_run),
         cmocka_unit_test(test_limits__template_cache_gives_way_under_memory_pressure),
         cmocka_unit_test(test_limits__deep_nesting_is_a_syntax_error),
         cmocka_unit_test(test_limits__deep_blocks_and_long_templates),
