@@ -1752,6 +1752,24 @@ F_("pow", "a, b, c?", function(a, b, c)
   end
   return rt.pow(a, b)
 end)
+-- ax (>= 1) rounded half to even to a multiple of 10^k, from its exact
+-- decimal digits (a value >= 1 has at most 52 fractional digits)
+local function round_to_tens(ax, k)
+  local int, frac = string.format("%.99f", ax):match("^(%d+)%.(%d+)$")
+  local cut = #int - k
+  if cut < 0 then return 0.0 end
+  local kept, rest = int:sub(1, cut), int:sub(cut + 1) .. frac
+  local first = rest:sub(1, 1)
+  local last_odd = kept ~= "" and tonumber(kept:sub(-1)) % 2 == 1
+  if first > "5" or (first == "5" and (rest:find("[1-9]", 2) or last_odd)) then
+    local i = #kept
+    while i > 0 and kept:sub(i, i) == "9" do i = i - 1 end
+    kept = (i == 0 and "1" or kept:sub(1, i - 1) .. tostring(tonumber(kept:sub(i, i)) + 1))
+      .. string.rep("0", #kept - i)
+  end
+  return tonumber((kept == "" and "0" or kept) .. string.rep("0", k) .. ".0")
+end
+
 local function py_round(x, nd)
   if mtype(x) == "integer" then
     if nd >= 0 then return x end
@@ -1762,15 +1780,27 @@ local function py_round(x, nd)
     return q * p
   end
   if x ~= x or x == math.huge or x == -math.huge then return x end
-  if nd > 300 then return x end
-  if nd >= 0 then
-    return tonumber(string.format("%." .. nd .. "f", x)) * 1.0
+  -- CPython's float_round: the exact decimal value rounded half to even, the
+  -- sign kept (round(-0.4) is -0.0); beyond these bounds x or a zero
+  if nd > 323 then return x end
+  local negative = x < 0 or (x == 0 and 1 / x < 0)
+  local ax = negative and -x or x
+  local r
+  if nd < -308 or (nd < 0 and ax < 1) then
+    r = 0.0
+  elseif nd < 0 then
+    r = round_to_tens(ax, -nd)
+  elseif nd > 99 then
+    -- string.format stops at 99 digits; finer than x's last bit is x itself
+    if ax ~= 0 and ax * 2.0 ^ -53 <= 2 * 10.0 ^ -nd then
+      raise("unsupported", "round() to more than 99 digits of a value this small")
+    end
+    r = ax
+  else
+    r = tonumber(string.format("%." .. nd .. "f", ax)) * 1.0
   end
-  local p = 10.0 ^ (-nd)
-  local y = x / p
-  local r = math.floor(y + 0.5)
-  if r - y == 0.5 and r % 2 == 1 then r = r - 1 end
-  return r * p
+  if negative then r = -r end
+  return r
 end
 Y.py_round = py_round
 F_("round", "number, ndigits?", function(x, nd)
