@@ -1126,9 +1126,23 @@ F.escape = function(v, args, kw)
 end
 F.e = F.escape
 F.forceescape = F.escape
+-- Python's float(v): unlike the float filter, no default for what it refuses
+local function py_float(v)
+  local tv = type(v)
+  if tv == "number" then return v * 1.0 end
+  if tv == "boolean" then return v and 1.0 or 0.0 end
+  if tv == "string" then
+    local f = M.yaqllib.parse_float_str(v)
+    if f then return f end
+    raise("eval", "could not convert string to float: " .. P.repr(v))
+  end
+  if getmetatable(v) == Undefined then undef_fail(v) end
+  type_error("float() argument must be a string or a real number, not '" .. pytype(v) .. "'")
+end
+
 F.filesizeformat = function(v, args, kw)
   local a = bind("filesizeformat", args, kw, {"binary"}, {false})
-  local bytes = F.float(v, {}, nil, nil, true)
+  local bytes = py_float(v)
   local binary = truthy(a[1])
   local base = binary and 1024 or 1000
   local prefixes = binary and {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"}
@@ -1141,7 +1155,7 @@ F.filesizeformat = function(v, args, kw)
     prefix = p
     if bytes < unit then break end
   end
-  return sformat("%.1f %s", base * bytes / unit, prefix)
+  return P.format_value(base * bytes / unit, ".1f") .. " " .. prefix
 end
 F.first = function(v, args, kw)
   bind("first", args, kw, {})

@@ -144,6 +144,14 @@ rt.dict_get = dict_get
 
 function rt.dict_len(d) return #d.keys end
 
+-- A Python dict, as opposed to YAQL's FrozenDict: unhashable, so not a set
+-- member or a key (what json_parse(), toDict() and mergeWith() return).
+-- Copies are frozen again unless marked.
+function rt.mutable_dict(d)
+  d.mutable = true
+  return d
+end
+
 function rt.dict_copy(d)
   local nd = dict()
   local ks, nks, m, nm = d.keys, nd.keys, d.map, nd.map
@@ -673,6 +681,7 @@ keynorm = function(k)
     return k -- identity hash
   end
   if mt == Undefined then rt.undef_fail(k) end
+  if mt == Dict and k.mutable then raise("eval", "unhashable type: 'dict'") end
   -- tuples, frozendicts, frozensets: structural key
   return "\0" .. rt.key_repr(k)
 end

@@ -1166,14 +1166,21 @@ M_("mergeWith", "dict, another, listMerger?:L, itemMerger?:L, maxLevels?", funct
   if not is_map(d) or not is_map(another) then no_method("mergeWith", d) end
   if ml ~= nil and not is_intlike(ml) then no_method("mergeWith", d) end
   lm = lm or function(a, b)
-    -- to_list(distinct(a + b))
-    local joined = Y.add(a, b)
-    local items, out = collect(joined), {}
-    for _, x in ipairs(items) do set_add_item(out, x) end
+    -- to_list(distinct(a + b)), with Python's +: a tuple and a list do not add
+    if (getmetatable(a) == PyList) ~= (getmetatable(b) == PyList) then
+      local ta = getmetatable(a) == PyList and "list" or "tuple"
+      local tb = ta == "list" and "tuple" or "list"
+      raise("eval", "can only concatenate " .. ta .. " (not \"" .. tb .. "\") to " .. ta)
+    end
+    local seen, out = rt.seen(), {}
+    for _, x in ipairs(collect(Y.add(a, b))) do
+      rt.keynorm(x) -- distinct() hashes each item
+      if not seen(x) then out[#out + 1] = x end
+    end
     return tuple(out)
   end
   im = im or function(_, y) return y end
-  return merge_dicts(d, another, lm, im, ml and as_int(ml) or 0)
+  return rt.mutable_dict(merge_dicts(d, another, lm, im, ml and as_int(ml) or 0))
 end)
 
 ------------------------------------------------------------------------
@@ -1200,7 +1207,8 @@ F_("list", "*args", function(...)
   local out = {}
   for i = 1, select("#", ...) do
     local a = select(i, ...)
-    if getmetatable(a) == Iter then
+    -- only iterators are flattened; orderBy()'s result is an iterable, not one
+    if getmetatable(a) == Iter and a.what ~= "OrderingIterable" then
       for x in a.next do out[#out + 1] = x end
     else
       out[#out + 1] = a
@@ -1219,7 +1227,7 @@ M_("toDict", "collection, keySelector:L, valueSelector?:L", function(c, ks, vs)
     if vs then v = vs(x) end
     dict_set(d, k, v)
   end
-  return d
+  return rt.mutable_dict(d)
 end)
 
 -- dict(k => v, ...) is compiled directly; dict(iterable of pairs):
@@ -1306,7 +1314,7 @@ end)
 -- delete: collection.delete(position, count=1) / dict.delete(*keys)
 M_("delete", {"collection, position, count?", "dict, *keys"}, function(c, ...)
   if is_map(c) then
-    local nd = rt.dict_copy(c)
+    local nd = rt.mutable_dict(rt.dict_copy(c))
     for i = 1, select("#", ...) do rt.dict_delete(nd, (select(i, ...))) end
     return nd
   end
@@ -1330,7 +1338,7 @@ M_("delete", {"collection, position, count?", "dict, *keys"}, function(c, ...)
 end)
 M_("deleteAll", "dict, keys", function(d, keys)
   if not is_map(d) or not is_iterable(keys) then no_method("deleteAll", d) end
-  local nd = rt.dict_copy(d)
+  local nd = rt.mutable_dict(rt.dict_copy(d))
   for k in iter(keys) do rt.dict_delete(nd, k) end
   return nd
 end)
@@ -1974,11 +1982,22 @@ end
 ------------------------------------------------------------------------
 -- Mistral functions
 ------------------------------------------------------------------------
+-- json.loads() gives Python dicts and lists, all the way down
+local function mark_mutable(v)
+  local mt = getmetatable(v)
+  if mt == Dict then
+    rt.mutable_dict(v)
+    for _, x in rt.dict_pairs(v) do mark_mutable(x) end
+  elseif mt == PyList then
+    for i = 1, #v do mark_mutable(v[i]) end
+  end
+  return v
+end
 F_("json_parse", "data", function(s)
   if type(s) ~= "string" then
     raise("eval", "the JSON object must be str, bytes or bytearray, not " .. rt.pytype(s))
   end
-  return J.parse(s, PyList)
+  return mark_mutable(J.parse(s, PyList))
 end)
 F_("json_dump", "data", function(v) return J.dump(v) end)
 F_("json_pp", "data?", function(v)
