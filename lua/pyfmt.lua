@@ -739,6 +739,19 @@ function P.format_value(v, spec, mode)
   raise("eval", "unsupported format string passed to " .. (v == null and "NoneType" or rt.pytype(v)) .. ".__format__")
 end
 
+-- Python's ascii(): repr() with every non-ASCII character escaped
+function P.ascii(v, mode)
+  local out = {}
+  for k, ch in ipairs(rt.uchars(repr(v, mode))) do
+    local cp = #ch > 1 and utf8.codepoint(ch) or nil
+    if not cp then out[k] = ch
+    elseif cp < 0x100 then out[k] = sformat("\\x%02x", cp)
+    elseif cp < 0x10000 then out[k] = sformat("\\u%04x", cp)
+    else out[k] = sformat("\\U%08x", cp) end
+  end
+  return concat(out)
+end
+
 ------------------------------------------------------------------------
 -- str.format(*args, **kwargs)
 -- args: Lua array; kwargs: Dict or nil; getitem(obj, key) for {0[x]}
@@ -832,7 +845,8 @@ function P.format(fmt, args, kwargs, mode, getattr)
         spec = ssub(field, colon + 1)
       end
       local v = lookup(name)
-      if conv == "r" or conv == "a" then v = repr(v, mode)
+      if conv == "r" then v = repr(v, mode)
+      elseif conv == "a" then v = P.ascii(v, mode)
       elseif conv == "s" then v = pystr(v, mode)
       elseif conv ~= nil then raise("eval", "Unknown conversion specifier " .. conv) end
       if sfind(spec, "{", 1, true) then spec = build(spec, levels - 1) end
@@ -891,9 +905,15 @@ function P.percent(fmt, values, mode)
     if conv == "" then raise("eval", "incomplete format") end
     pos = i + 1
     if conv == "%" then
+      -- Python takes "%%" only bare
+      if key or flags ~= "" or width ~= "" or prec then
+        raise("eval", "unsupported format character '%' (0x25) at index " .. (i - 1))
+      end
       n = n + 1; out[n] = "%"
     else
       if width == "*" then width = tostring(nextarg()) end
+      -- a negative '*' width left-justifies, as Python does
+      if ssub(width, 1, 1) == "-" then width = ssub(width, 2); flags = flags .. "-" end
       if prec == "*" then prec = tostring(nextarg()) end
       local v
       if key then
@@ -911,11 +931,24 @@ function P.percent(fmt, values, mode)
       if sfind(flags, "#", 1, true) then r.alt = true end
       local s
       if conv == "s" or conv == "r" or conv == "a" then
-        s = conv == "s" and pystr(v, mode) or repr(v, mode)
+        s = conv == "s" and pystr(v, mode) or conv == "r" and repr(v, mode) or P.ascii(v, mode)
         if r.prec then s = rt.usub(s, 0, math.min(r.prec, rt.ulen(s))) end
         r.sign = nil
         r.align = left and "<" or ">"
         s = pad(s, r, ">")
+      elseif conv == "c" then
+        -- one character, or an int code point
+        local c = type(v) == "boolean" and (v and 1 or 0) or v
+        if type(c) == "string" then
+          if rt.ulen(c) ~= 1 then raise("eval", "%c requires int or char") end
+        elseif mtype(c) == "integer" then
+          if c < 0 or c > 0x10ffff then raise("eval", "%c arg not in range(0x110000)") end
+          c = utf8.char(c)
+        else
+          raise("eval", "%c requires int or char")
+        end
+        r.align = left and "<" or ">"; r.sign = nil
+        s = pad(c, r, ">")
       else
         local num = v
         if type(num) == "boolean" then num = num and 1 or 0 end
@@ -941,10 +974,6 @@ function P.percent(fmt, values, mode)
           r.type = conv; r.prec = nil
           if left then r.align = "<" elseif zero then r.zero = true end
           s = fmt_int(num, r)
-        elseif conv == "c" then
-          s = type(v) == "string" and v or utf8.char(num)
-          r.align = left and "<" or ">"; r.sign = nil
-          s = pad(s, r, ">")
         elseif conv == "e" or conv == "E" or conv == "f" or conv == "F" or conv == "g" or conv == "G" then
           if left then r.align = "<" elseif zero then r.zero = true end
           r.prec = r.prec or 6
