@@ -7,15 +7,13 @@ tag, the file and the line; the tags safe_load reads still work.
 """
 
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import cli_support as S  # noqa: E402
+from test_inputs import Base  # noqa: E402
 
 APPLY = 'tag:yaml.org,2002:python/object/apply:os.system'
 
@@ -30,35 +28,14 @@ wf:
 """
 
 
-class YamlTagTests(unittest.TestCase):
-    def setUp(self):
-        self.home = tempfile.mkdtemp(prefix='glarex-yaml-tags-test-')
-        self.addCleanup(shutil.rmtree, self.home, True)
-        self.env = S.clean_environ(self.home)
-        self.env['GLARE_URL'] = 'file://' + os.path.join(self.home, 'store')
-
-    def glarex(self, *args, code=0):
-        p = subprocess.run([S.glarex_binary()] + list(args), env=self.env,
-                           capture_output=True, timeout=60)
-        r = S.Result(args, p.returncode, p.stdout.decode('utf-8', 'replace'),
-                     p.stderr.decode('utf-8', 'replace'))
-        self.assertEqual(r.code, code, r.err)
-        return r
-
-    def write(self, name, text):
-        path = os.path.join(self.home, name)
-        with open(path, 'w') as f:
-            f.write(text)
-        return path
-
+class YamlTagTests(Base):
     def assert_names(self, r, *parts):
         for part in parts:
             self.assertIn(part, r.err)
 
     def test_workflow_file_with_a_python_tag_is_refused(self):
         wf = self.write('wf.yaml', WF)
-        script = self.write('s.sh', 'echo hi\n')
-        r = self.glarex('workflow-create', wf, '-r', script, '--dry-run', code=1)
+        r = self.glarex('workflow-create', wf, '-r', self.script(), '--dry-run', code=1)
         self.assert_names(r, 'wf.yaml: ', APPLY, '(line 5,')
 
     def test_context_file_with_a_python_tag_is_refused(self):
