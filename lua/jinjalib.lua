@@ -1146,9 +1146,24 @@ F.escape = function(v, args, kw)
 end
 F.e = F.escape
 F.forceescape = F.escape
+-- Python's float(v): the value, or nil and Python's error for what it refuses
+local function float_of(v)
+  local tv = type(v)
+  if tv == "number" then return v * 1.0 end
+  if tv == "boolean" then return v and 1.0 or 0.0 end
+  if getmetatable(v) == Undefined then undef_fail(v) end
+  if tv == "string" then
+    local f = M.yaqllib.parse_float_str(v)
+    if f then return f end
+    return nil, "could not convert string to float: " .. P.repr(v)
+  end
+  return nil, "float() argument must be a string or a real number, not '" .. pytype(v) .. "'"
+end
+
 F.filesizeformat = function(v, args, kw)
   local a = bind("filesizeformat", args, kw, {"binary"}, {false})
-  local bytes = F.float(v, {}, nil, nil, true)
+  local bytes, refused = float_of(v)
+  if not bytes then type_error(refused) end
   local binary = truthy(a[1])
   local base = binary and 1024 or 1000
   local prefixes = binary and {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"}
@@ -1161,7 +1176,7 @@ F.filesizeformat = function(v, args, kw)
     prefix = p
     if bytes < unit then break end
   end
-  return sformat("%.1f %s", base * bytes / unit, prefix)
+  return P.format_value(base * bytes / unit, ".1f") .. " " .. prefix
 end
 F.first = function(v, args, kw)
   bind("first", args, kw, {})
@@ -1186,16 +1201,9 @@ F.last = function(v, args, kw)
 end
 F.float = function(v, args, kw, D, raw)
   local a = raw and {0.0} or bind("float", args, kw, {"default"}, {0.0})
-  local tv = type(v)
-  if tv == "number" then return v * 1.0 end
-  if tv == "boolean" then return v and 1.0 or 0.0 end
-  if tv == "string" then
-    local f = M.yaqllib.parse_float_str(v)
-    if f then return f end
-    return a[1]
-  end
-  if getmetatable(v) == Undefined then undef_fail(v) end
-  return a[1]
+  local f = float_of(v)
+  if f == nil then return a[1] end
+  return f
 end
 F.format = function(v, args, kw)
   if #args > 0 and kw and #kw.keys > 0 then

@@ -503,171 +503,253 @@ function P.startswith(s, prefix) return ssub(s, 1, #prefix) == prefix end
 function P.endswith(s, suffix) return suffix == "" or ssub(s, -#suffix) == suffix end
 
 ------------------------------------------------------------------------
--- format(value, spec) -- Python's format mini-language
+-- format(value, spec) -- Python's format mini-language, with the checks
+-- CPython 3.11 makes (Python/formatter_unicode.c): a spec Python refuses
+-- is an error here too, never formatted some other way.
 ------------------------------------------------------------------------
-local function group_digits(intpart, sep)
-  local out = intpart:reverse():gsub("(%d%d%d)", "%1" .. sep):reverse()
-  if ssub(out, 1, 1) == sep then out = ssub(out, 2) end
-  return out
+
+-- Separators every `size` digits, from the right. With min_width (zero
+-- padding under '=' alignment) zeros are added, grouped like digits, until
+-- the run is at least min_width long; it never starts with a separator.
+local function group_digits(digits, sep, size, min_width)
+  local parts, remaining, stop = {}, #digits, #digits
+  min_width = min_width or 0
+  while true do
+    local l = math.min(size, math.max(remaining, min_width, 1))
+    local chars = math.max(0, math.min(remaining, l))
+    parts[#parts + 1] = srep("0", l - chars) .. ssub(digits, stop - chars + 1, stop)
+    stop, remaining, min_width = stop - chars, remaining - chars, min_width - l
+    if remaining <= 0 and min_width <= 0 then break end
+    min_width = min_width - #sep
+  end
+  local out = {}
+  for i = #parts, 1, -1 do out[#out + 1] = parts[i] end
+  return concat(out, sep)
 end
 
-local function parse_spec(spec)
+-- A width or precision: Python refuses what does not fit a Py_ssize_t.
+local function spec_integer(text)
+  local v = tonumber(text)
+  if mtype(v) ~= "integer" then raise("eval", "Too many decimal digits in format string") end
+  return v
+end
+
+local ALIGNS = {["<"] = true, [">"] = true, ["^"] = true, ["="] = true}
+-- types that take a grouping option (PEP 378); '_' also on b/o/x/X, every 4 digits
+local GROUPED = {d = true, e = true, f = true, g = true, E = true, F = true, G = true, ["%"] = true}
+local GROUPED_BY_4 = {b = true, o = true, x = true, X = true}
+
+-- [[fill]align][sign][z][#][0][width][grouping][.precision][type]
+-- default_type: 's' for str, 'd' for int, nil for float (as CPython's parser).
+local function parse_spec(spec, default_type, tname)
   local r = {}
-  local pos = 1
-  local function peek(k) return ssub(spec, pos + (k or 0), pos + (k or 0)) end
-  -- fill and align
   local chars = rt.uchars(spec)
-  local aligns = {["<"] = 1, [">"] = 1, ["^"] = 1, ["="] = 1}
   local ci = 1
-  if chars[2] and aligns[chars[2]] then
+  if chars[2] and ALIGNS[chars[2]] then
     r.fill, r.align = chars[1], chars[2]; ci = 3
-  elseif chars[1] and aligns[chars[1]] then
+  elseif chars[1] and ALIGNS[chars[1]] then
     r.align = chars[1]; ci = 2
   end
   local rest = concat(chars, "", ci)
-  pos = 1
-  spec = rest
-  if peek() == "+" or peek() == "-" or peek() == " " then r.sign = peek(); pos = pos + 1 end
-  if peek() == "z" then pos = pos + 1 end
-  if peek() == "#" then r.alt = true; pos = pos + 1 end
-  if peek() == "0" then r.zero = true; pos = pos + 1 end
-  local w = spec:match("^%d+", pos)
-  if w then r.width = tonumber(w); pos = pos + #w end
-  if peek() == "," or peek() == "_" then r.group = peek(); pos = pos + 1 end
-  if peek() == "." then
-    local p = spec:match("^%d+", pos + 1)
-    if not p then raise("eval", "Format specifier missing precision") end
-    r.prec = tonumber(p); pos = pos + 1 + #p
+  local pos = 1
+  local function at(c) if ssub(rest, pos, pos) == c then pos = pos + 1; return true end end
+  local sign = ssub(rest, pos, pos)
+  if sign == "+" or sign == "-" or sign == " " then r.sign = sign; pos = pos + 1 end
+  r.z = at("z")
+  r.alt = at("#")
+  -- the '0' flag: only when no fill was given; otherwise it starts the width
+  if not r.fill and at("0") then r.zero = true end
+  local w = rest:match("^%d+", pos)
+  if w then r.width = spec_integer(w); pos = pos + #w end
+  if at(",") then r.group = "," end
+  if at("_") then
+    if r.group then raise("eval", "Cannot specify both ',' and '_'.") end
+    r.group = "_"
   end
-  local t = ssub(spec, pos)
-  if #t > 1 then raise("eval", "Invalid format specifier") end
-  r.type = t ~= "" and t or nil
+  if r.group == "_" and ssub(rest, pos, pos) == "," then raise("eval", "Cannot specify both ',' and '_'.") end
+  if at(".") then
+    local p = rest:match("^%d+", pos)
+    if not p then raise("eval", "Format specifier missing precision") end
+    r.prec = spec_integer(p); pos = pos + #p
+  end
+  local t = ssub(rest, pos)
+  if rt.ulen(t) > 1 then
+    raise("eval", "Invalid format specifier '" .. spec .. "' for object of type '" .. tname .. "'")
+  end
+  r.type = t ~= "" and t or default_type
+  if r.group then
+    local ty = r.type or ""
+    if r.group == "_" and GROUPED_BY_4[ty] then r.group_size = 4
+    elseif GROUPED[ty] or ty == "" then r.group_size = 3
+    else raise("eval", "Cannot specify '" .. r.group .. "' with '" .. ty .. "'.") end
+  end
   return r
 end
 
-local function pad(s, r, default_align, numeric)
-  local width = r.width
-  if not width then return s end
-  local len = rt.ulen(s)
-  if len >= width then return s end
-  local fill = r.fill or " "
-  local align = r.align or default_align
-  if r.zero and not r.align then fill = r.fill or "0"; if numeric then align = "=" end end
-  local n = width - len
-  if align == "<" then return s .. srep(fill, n)
-  elseif align == ">" then return srep(fill, n) .. s
-  elseif align == "^" then
-    local left = n // 2
-    return srep(fill, left) .. s .. srep(fill, n - left)
-  elseif align == "=" then
-    local sign = s:match("^[-+ ]") or ""
-    local prefix = s:match("^[-+ ]?(0[xXobB])") or ""
-    local body = ssub(s, #sign + #prefix + 1)
-    return sign .. prefix .. srep(fill, n) .. body
+-- The fill and alignment in effect: the '0' flag fills with zeros and, for
+-- numbers (default '>'), pads after the sign.
+local function fill_align(r, default_align)
+  local fill, align = r.fill, r.align
+  if r.zero then
+    fill = "0"
+    if not align and default_align == ">" then align = "=" end
   end
-  return s
+  return fill or " ", align or default_align
 end
 
-local function fmt_float(x, r, ftype)
-  local prec = r.prec
-  local s
-  if x ~= x then s = "nan"
-  elseif x == huge or x == -huge then s = x > 0 and "inf" or "-inf"
-  elseif ftype == "f" or ftype == "F" then s = sformat("%." .. (prec or 6) .. "f", x)
-  elseif ftype == "e" or ftype == "E" then s = sformat("%." .. (prec or 6) .. "e", x)
-  elseif ftype == "g" or ftype == "G" then
-    s = sformat("%" .. (r.alt and "#" or "") .. "." .. (prec or 6) .. "g", x)
-  elseif ftype == "%" then s = sformat("%." .. (prec or 6) .. "f", x * 100) .. "%"
-  else -- no type
-    if prec then
-      s = sformat("%." .. (prec == 0 and 1 or prec) .. "g", x)
-      if not sfind(s, "[%.e]") and not sfind(s, "inf") and not sfind(s, "nan") then
-        -- Python keeps at least one fractional digit in fixed notation
-        local digits = #(s:gsub("^-", ""))
-        if digits < prec then s = s .. ".0" end
-      end
-      s = s:gsub("e([-+])(%d)$", "e%10%2")
-    else
-      s = float_repr(x)
+local function pad_parts(head, body, r, default_align)
+  local fill, align = fill_align(r, default_align)
+  local n = (r.width or 0) - rt.ulen(head) - rt.ulen(body)
+  if n <= 0 then return head .. body end
+  if align == "<" then return head .. body .. srep(fill, n)
+  elseif align == "^" then
+    local left = n // 2
+    return srep(fill, left) .. head .. body .. srep(fill, n - left)
+  elseif align == "=" then return head .. srep(fill, n) .. body end
+  return srep(fill, n) .. head .. body
+end
+
+local function pad(s, r, default_align) return pad_parts("", s, r, default_align) end
+
+-- sign, prefix (0x...), integer digits and the rest (fraction, exponent, '%')
+-- put together: grouping, then padding to the width.
+local function finish_number(sign, prefix, digits, rest, r)
+  if r.group and digits ~= "" then -- inf and nan take no separators
+    local fill, align = fill_align(r, ">")
+    local min_width = 0
+    if fill == "0" and align == "=" and r.width then
+      min_width = r.width - #sign - #prefix - rt.ulen(rest)
     end
+    digits = group_digits(digits, r.group, r.group_size or 3, min_width)
   end
-  if ftype == "E" or ftype == "F" or ftype == "G" then s = s:upper() end
-  if x == x and x ~= huge and x ~= -huge and (ftype == "e" or ftype == "E" or ftype == "g" or ftype == "G") then
-    -- C prints at least two exponent digits, like Python
+  return pad_parts(sign .. prefix, digits .. rest, r, ">")
+end
+
+local function sign_of(negative, r)
+  if negative then return "-" end
+  if r.sign == "+" or r.sign == " " then return r.sign end
+  return ""
+end
+
+-- |x| as Python prints it for a float presentation type (nil = none given)
+local function float_body(a, r, t)
+  if a ~= a then return "nan" elseif a == huge then return "inf" end
+  local prec, alt = r.prec, r.alt and "#" or ""
+  if prec and prec > 2147483647 then raise("eval", "precision too big") end
+  -- string.format takes at most two precision digits; more would need
+  -- exact decimal expansion of the binary value
+  if prec and prec > 99 then rt.unsupported("a float format precision above 99") end
+  if t == nil then
+    if not prec then return float_repr(a) end
+    -- repr-like 'g': exponent from decpt > precision - 1, at least one
+    -- fractional digit in fixed notation
+    local p = prec == 0 and 1 or prec
+    local e = tonumber(sformat("%." .. (p - 1) .. "e", a):match("e(.*)$"))
+    if e + 1 <= -4 or e + 1 > p - 1 then
+      local s = sformat("%" .. alt .. "." .. (p - 1) .. "e", a)
+      if alt == "" then
+        s = s:gsub("^(%d)%.(%d-)0*e", function(lead, frac) return lead .. (frac ~= "" and "." .. frac or "") .. "e" end)
+      end
+      return s
+    end
+    local s = sformat("%" .. alt .. "." .. p .. "g", a)
+    if not sfind(s, ".", 1, true) then s = s .. ".0" end
+    return s
   end
-  if r.group then
-    local sign, int, rest = s:match("^(%-?)(%d+)(.*)$")
-    if int then s = sign .. group_digits(int, r.group) .. rest end
-  end
-  if r.sign == "+" and ssub(s, 1, 1) ~= "-" then s = "+" .. s
-  elseif r.sign == " " and ssub(s, 1, 1) ~= "-" then s = " " .. s end
-  return pad(s, r, ">", true)
+  if t == "%" then return sformat("%" .. alt .. "." .. (prec or 6) .. "f", a * 100) .. "%" end
+  local c = (t == "n") and "g" or t:lower()
+  return sformat("%" .. alt .. "." .. (prec or 6) .. c, a)
+end
+
+local function fmt_float(x, r, t)
+  local negative = x < 0 or (x == 0 and 1 / x < 0)
+  local body = float_body(negative and -x or x, r, t)
+  if t == "E" or t == "F" or t == "G" then body = body:upper() end
+  -- 'z': a value that rounds to zero loses its minus sign
+  if r.z and negative and not sfind(body:match("^[^eE]*"), "[1-9]") then negative = false end
+  local digits, rest = body:match("^(%d*)(.*)$")
+  return finish_number(sign_of(negative, r), "", digits, rest, r)
+end
+
+local PREFIX = {x = "0x", X = "0X", o = "0o", b = "0b"}
+local function binary_digits(a)
+  local bits = {}
+  repeat bits[#bits + 1] = tostring(a % 2); a = a // 2 until a == 0
+  return concat(bits):reverse()
 end
 
 local function fmt_int(i, r)
   local t = r.type
+  local negative = i < 0
   local s
-  local neg = i < 0
-  local a = neg and -i or i
-  if t == "x" or t == "X" then s = sformat("%x", a); if r.alt then s = "0x" .. s end
-  elseif t == "o" then s = sformat("%o", a); if r.alt then s = "0o" .. s end
-  elseif t == "b" then
-    local bits = {}
-    if a == 0 then bits[1] = "0" end
-    while a > 0 do bits[#bits + 1] = tostring(a % 2); a = a // 2 end
-    s = concat(bits):reverse(); if r.alt then s = "0b" .. s end
-  elseif t == "c" then return pad(utf8.char(i), r, "<")
-  else s = sformat("%d", a) end
+  if t == "x" or t == "X" then s = sformat("%x", negative and -i or i)
+  elseif t == "o" then s = sformat("%o", negative and -i or i)
+  elseif t == "b" then s = binary_digits(negative and -i or i)
+  else s = sformat("%d", i):gsub("^-", "") end
   if t == "X" then s = s:upper() end
-  if r.group then s = group_digits(s, r.group) end
-  if neg then s = "-" .. s
-  elseif r.sign == "+" then s = "+" .. s
-  elseif r.sign == " " then s = " " .. s end
-  return pad(s, r, ">", true)
+  return finish_number(sign_of(negative, r), r.alt and PREFIX[t] or "", s, "", r)
+end
+
+local INT_TYPES = {b = true, c = true, d = true, o = true, x = true, X = true, n = true}
+local FLOAT_TYPES = {e = true, E = true, f = true, F = true, g = true, G = true, ["%"] = true}
+
+local function unknown_code(t, tname)
+  raise("eval", "Unknown format code '" .. t .. "' for object of type '" .. tname .. "'")
+end
+
+local function format_int(i, spec, tname)
+  local r = parse_spec(spec, "d", tname)
+  local t = r.type
+  if FLOAT_TYPES[t] then return fmt_float(i * 1.0, r, t) end
+  if not INT_TYPES[t] then unknown_code(t, tname) end
+  if r.prec then raise("eval", "Precision not allowed in integer format specifier") end
+  if r.z then raise("eval", "Negative zero coercion (z) not allowed in integer format specifier") end
+  if t == "c" then
+    if r.sign then raise("eval", "Sign not allowed with integer format specifier 'c'") end
+    if r.alt then raise("eval", "Alternate form (#) not allowed with integer format specifier 'c'") end
+    if i < 0 or i > 0x10ffff then raise("eval", "%c arg not in range(0x110000)") end
+    return finish_number("", "", "", utf8.char(i), r)
+  end
+  return fmt_int(i, r)
+end
+
+local function format_str(s, spec)
+  local r = parse_spec(spec, "s", "str")
+  if r.type ~= "s" then unknown_code(r.type, "str") end
+  if r.sign then raise("eval", "Sign not allowed in string format specifier") end
+  if r.z then raise("eval", "Negative zero coercion (z) not allowed in string format specifier") end
+  if r.alt then raise("eval", "Alternate form (#) not allowed in string format specifier") end
+  if r.align == "=" then raise("eval", "'=' alignment not allowed in string format specifier") end
+  if r.prec then s = rt.usub(s, 0, math.min(r.prec, rt.ulen(s))) end
+  return pad(s, r, "<")
 end
 
 -- format(value, spec); mode as for P.str
 function P.format_value(v, spec, mode)
   if spec == "" then return pystr(v, mode) end
-  local r = parse_spec(spec)
   local tv = type(v)
-  if tv == "boolean" then
-    if r.type == nil or r.type == "s" then
-      if r.type == "s" then raise("eval", "Unknown format code 's' for object of type 'bool'") end
-      -- bool formats as int when a spec is given
-      return fmt_int(v and 1 or 0, r)
-    end
-    v = v and 1 or 0
-    tv = "number"
-  end
+  if tv == "boolean" then return format_int(v and 1 or 0, spec, "bool") end
   if tv == "number" then
-    local t = r.type
-    if mtype(v) == "integer" then
-      if t == nil or t == "d" or t == "n" or t == "x" or t == "X" or t == "o" or t == "b" or t == "c" then
-        return fmt_int(v, r)
-      end
-      if t == "e" or t == "E" or t == "f" or t == "F" or t == "g" or t == "G" or t == "%" then
-        return fmt_float(v * 1.0, r, t)
-      end
-      raise("eval", "Unknown format code '" .. t .. "' for object of type 'int'")
-    else
-      if t == nil or t == "e" or t == "E" or t == "f" or t == "F" or t == "g" or t == "G" or t == "%" or t == "n" then
-        return fmt_float(v, r, t == "n" and "g" or t)
-      end
-      raise("eval", "Unknown format code '" .. t .. "' for object of type 'float'")
-    end
+    if mtype(v) == "integer" then return format_int(v, spec, "int") end
+    local r = parse_spec(spec, nil, "float")
+    if r.type ~= nil and r.type ~= "n" and not FLOAT_TYPES[r.type] then unknown_code(r.type, "float") end
+    return fmt_float(v, r, r.type)
   end
-  if tv == "string" then
-    if r.type and r.type ~= "s" then raise("eval", "Unknown format code '" .. r.type .. "' for object of type 'str'") end
-    local s = v
-    if r.prec then s = rt.usub(s, 0, math.min(r.prec, rt.ulen(s))) end
-    if r.align == "=" then raise("eval", "'=' alignment not allowed in string format specifier") end
-    return pad(s, r, "<")
+  if tv == "string" then return format_str(v, spec) end
+  raise("eval", "unsupported format string passed to " .. (v == null and "NoneType" or rt.pytype(v)) .. ".__format__")
+end
+
+-- Python's ascii(): repr() with every non-ASCII character escaped
+function P.ascii(v, mode)
+  local out = {}
+  for k, ch in ipairs(rt.uchars(repr(v, mode))) do
+    local cp = #ch > 1 and utf8.codepoint(ch) or nil
+    if not cp then out[k] = ch
+    elseif cp < 0x100 then out[k] = sformat("\\x%02x", cp)
+    elseif cp < 0x10000 then out[k] = sformat("\\u%04x", cp)
+    else out[k] = sformat("\\U%08x", cp) end
   end
-  if v == null then
-    raise("eval", "unsupported format string passed to NoneType.__format__")
-  end
-  raise("eval", "unsupported format string passed to " .. rt.pytype(v) .. ".__format__")
+  return concat(out)
 end
 
 ------------------------------------------------------------------------
@@ -675,8 +757,8 @@ end
 -- args: Lua array; kwargs: Dict or nil; getitem(obj, key) for {0[x]}
 ------------------------------------------------------------------------
 function P.format(fmt, args, kwargs, mode, getattr)
-  local out, n = {}, 0
-  local pos, len = 1, #fmt
+  -- one field counter for the whole call: a nested spec's '{}' takes the
+  -- argument after its field's, as in Python
   local auto = 0
   local function lookup(field)
     local head, rest = field:match("^([^%.%[]*)(.*)$")
@@ -723,6 +805,11 @@ function P.format(fmt, args, kwargs, mode, getattr)
     end
     return obj
   end
+  -- levels: Python expands a spec's fields once, not a spec's spec's
+  local function build(fmt, levels)
+  if levels <= 0 then raise("eval", "Max string recursion exceeded") end
+  local out, n = {}, 0
+  local pos, len = 1, #fmt
   while pos <= len do
     local a = sfind(fmt, "[{}]", pos)
     if not a then n = n + 1; out[n] = ssub(fmt, pos); break end
@@ -757,18 +844,19 @@ function P.format(fmt, args, kwargs, mode, getattr)
         name = ssub(field, 1, colon - 1)
         spec = ssub(field, colon + 1)
       end
-      if sfind(spec, "{", 1, true) then
-        spec = P.format(spec, args, kwargs, mode, getattr)
-      end
       local v = lookup(name)
-      if conv == "r" or conv == "a" then v = repr(v, mode)
+      if conv == "r" then v = repr(v, mode)
+      elseif conv == "a" then v = P.ascii(v, mode)
       elseif conv == "s" then v = pystr(v, mode)
       elseif conv ~= nil then raise("eval", "Unknown conversion specifier " .. conv) end
+      if sfind(spec, "{", 1, true) then spec = build(spec, levels - 1) end
       n = n + 1; out[n] = P.format_value(v, spec, mode)
       pos = j + 1
     end
   end
   return concat(out)
+  end
+  return build(fmt, 2)
 end
 
 ------------------------------------------------------------------------
@@ -817,9 +905,15 @@ function P.percent(fmt, values, mode)
     if conv == "" then raise("eval", "incomplete format") end
     pos = i + 1
     if conv == "%" then
+      -- Python takes "%%" only bare
+      if key or flags ~= "" or width ~= "" or prec then
+        raise("eval", "unsupported format character '%' (0x25) at index " .. (i - 1))
+      end
       n = n + 1; out[n] = "%"
     else
       if width == "*" then width = tostring(nextarg()) end
+      -- a negative '*' width left-justifies, as Python does
+      if ssub(width, 1, 1) == "-" then width = ssub(width, 2); flags = flags .. "-" end
       if prec == "*" then prec = tostring(nextarg()) end
       local v
       if key then
@@ -837,11 +931,24 @@ function P.percent(fmt, values, mode)
       if sfind(flags, "#", 1, true) then r.alt = true end
       local s
       if conv == "s" or conv == "r" or conv == "a" then
-        s = conv == "s" and pystr(v, mode) or repr(v, mode)
+        s = conv == "s" and pystr(v, mode) or conv == "r" and repr(v, mode) or P.ascii(v, mode)
         if r.prec then s = rt.usub(s, 0, math.min(r.prec, rt.ulen(s))) end
         r.sign = nil
         r.align = left and "<" or ">"
         s = pad(s, r, ">")
+      elseif conv == "c" then
+        -- one character, or an int code point
+        local c = type(v) == "boolean" and (v and 1 or 0) or v
+        if type(c) == "string" then
+          if rt.ulen(c) ~= 1 then raise("eval", "%c requires int or char") end
+        elseif mtype(c) == "integer" then
+          if c < 0 or c > 0x10ffff then raise("eval", "%c arg not in range(0x110000)") end
+          c = utf8.char(c)
+        else
+          raise("eval", "%c requires int or char")
+        end
+        r.align = left and "<" or ">"; r.sign = nil
+        s = pad(c, r, ">")
       else
         local num = v
         if type(num) == "boolean" then num = num and 1 or 0 end
@@ -855,10 +962,8 @@ function P.percent(fmt, values, mode)
             local neg = num < 0
             local digits = sformat("%d", neg and -num or num)
             if #digits < r.prec then digits = srep("0", r.prec - #digits) .. digits end
-            s = (neg and "-" or (r.sign or "")) .. digits
-            r.sign = nil
             if left then r.align = "<" elseif zero then r.zero = true else r.align = ">" end
-            s = pad(s, r, ">", true)
+            s = finish_number(sign_of(neg, r), "", digits, "", r)
           else
             r.prec = nil
             if left then r.align = "<" elseif zero then r.zero = true end
@@ -869,10 +974,6 @@ function P.percent(fmt, values, mode)
           r.type = conv; r.prec = nil
           if left then r.align = "<" elseif zero then r.zero = true end
           s = fmt_int(num, r)
-        elseif conv == "c" then
-          s = type(v) == "string" and v or utf8.char(num)
-          r.align = left and "<" or ">"; r.sign = nil
-          s = pad(s, r, ">")
         elseif conv == "e" or conv == "E" or conv == "f" or conv == "F" or conv == "g" or conv == "G" then
           if left then r.align = "<" elseif zero then r.zero = true end
           r.prec = r.prec or 6

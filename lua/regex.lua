@@ -6,7 +6,7 @@ local M = ...
 local rt, P = M.runtime, M.pyfmt
 local R = {}
 
-local sbyte, ssub, sformat, concat = string.byte, string.sub, string.format, table.concat
+local sbyte, ssub, sfind, sformat, concat = string.byte, string.sub, string.find, string.format, table.concat
 local raise = rt.raise
 
 local RegexMT = {__name = "re.Pattern"}
@@ -688,42 +688,80 @@ function R.finditer(rx, s)
   return out, cps
 end
 
--- expand a replacement template (\1, \g<1>, \g<name>, \n ...)
-local function expand(rx, mo, repl)
-  local out = {}
+-- A replacement template parsed as Python's re parses it (sre_parse.
+-- parse_template, 3.11) before any matching: a bad escape or a reference to
+-- a group the pattern lacks is an error even when nothing matches.
+-- Returns an array of literal strings and group numbers.
+local TEMPLATE_ESCAPES = {a = "\a", b = "\b", f = "\f", n = "\n", r = "\r", t = "\t", v = "\v", ["\\"] = "\\"}
+local function parse_template(rx, repl)
+  local parts, lit = {}, {}
+  local function literal(text) lit[#lit + 1] = text end
+  local function group(g, pos)
+    if g > rx.ngroups then re_error("invalid group reference " .. g, pos) end
+    if #lit > 0 then parts[#parts + 1] = concat(lit); lit = {} end
+    parts[#parts + 1] = g
+  end
   local i, n = 1, #repl
   while i <= n do
-    local c = ssub(repl, i, i)
-    if c == "\\" then
-      local d = ssub(repl, i + 1, i + 1)
-      if d:match("%d") then
-        local num = repl:match("^%d%d?", i + 1)
-        local g = tonumber(num)
-        if g > rx.ngroups then re_error("invalid group reference " .. g, i - 1) end
-        out[#out + 1] = R.group(mo, g) or ""
-        i = i + 1 + #num
-      elseif d == "g" then
-        local name = repl:match("^<([^>]*)>", i + 2)
-        if not name then re_error("missing <", i) end
-        local g = tonumber(name) or rx.names[name]
-        if not g or g > rx.ngroups then re_error("invalid group reference " .. name, i) end
-        out[#out + 1] = R.group(mo, g) or ""
-        i = i + #name + 4 -- \g<name>
-      elseif d == "n" then out[#out + 1] = "\n"; i = i + 2
-      elseif d == "t" then out[#out + 1] = "\t"; i = i + 2
-      elseif d == "r" then out[#out + 1] = "\r"; i = i + 2
-      elseif d == "f" then out[#out + 1] = "\f"; i = i + 2
-      elseif d == "v" then out[#out + 1] = "\v"; i = i + 2
-      elseif d == "a" then out[#out + 1] = "\a"; i = i + 2
-      elseif d == "b" then out[#out + 1] = "\b"; i = i + 2
-      elseif d == "\\" then out[#out + 1] = "\\"; i = i + 2
-      elseif d:match("[%a]") then re_error("bad escape \\" .. d, i - 1)
-      else out[#out + 1] = "\\"; i = i + 1 end
+    local j = sfind(repl, "\\", i, true)
+    if not j then literal(ssub(repl, i)); break end
+    if j > i then literal(ssub(repl, i, j - 1)) end
+    local c = ssub(repl, j + 1, j + 1)
+    if c == "" then re_error("bad escape (end of pattern)", j - 1) end
+    i = j + 2
+    if c == "g" then
+      if ssub(repl, i, i) ~= "<" then re_error("missing <", i - 1) end
+      local close = sfind(repl, ">", i + 1, true)
+      local name = ssub(repl, i + 1, (close or n + 1) - 1)
+      if name == "" then re_error("missing group name", i) end
+      if not close then re_error("missing >, unterminated name", i) end
+      local g
+      if name:match("^[%a_][%w_]*$") then
+        g = rx.names[name]
+        if not g then raise("eval", "unknown group name '" .. name .. "'") end
+      else
+        -- Python's int(): surrounding blanks and a '+' are accepted
+        g = name:match("^%s*%+?(%d+)%s*$")
+        g = g and tonumber(g)
+        if not g then re_error("bad character in group name '" .. name .. "'", i) end
+      end
+      group(g, i)
+      i = close + 1
+    elseif c == "0" then
+      -- \0, \0o, \0oo: an octal character code
+      local oct = repl:match("^[0-7]?[0-7]?", i)
+      literal(utf8.char(tonumber("0" .. oct, 8) & 0xff))
+      i = i + #oct
+    elseif c:match("%d") then
+      local num = c
+      if ssub(repl, i, i):match("^%d$") then
+        num = num .. ssub(repl, i, i); i = i + 1
+        local third = ssub(repl, i, i)
+        if num:match("^[0-7][0-7]$") and third:match("^[0-7]$") then
+          local code = tonumber(num .. third, 8)
+          if code > 255 then re_error("octal escape value \\" .. num .. third .. " outside of range 0-0o377", j - 1) end
+          literal(utf8.char(code)); i = i + 1
+          num = nil
+        end
+      end
+      if num then group(tonumber(num), j - 1) end
+    elseif TEMPLATE_ESCAPES[c] then
+      literal(TEMPLATE_ESCAPES[c])
+    elseif c:match("%a") then
+      re_error("bad escape \\" .. c, j - 1)
     else
-      local j = repl:find("\\", i, true) or (n + 1)
-      out[#out + 1] = ssub(repl, i, j - 1)
-      i = j
+      literal("\\") -- kept with the character after it
+      i = j + 1
     end
+  end
+  if #lit > 0 then parts[#parts + 1] = concat(lit) end
+  return parts
+end
+
+local function expand(parts, mo)
+  local out = {}
+  for k, part in ipairs(parts) do
+    out[k] = type(part) == "number" and (R.group(mo, part) or "") or part
   end
   return concat(out)
 end
@@ -731,6 +769,7 @@ end
 -- re.sub(pattern, repl, string, count); repl: string or function(mo)
 function R.sub(rx, repl, s, count)
   count = count or 0
+  local template = type(repl) ~= "function" and parse_template(rx, repl)
   local mos, cps = R.finditer(rx, s)
   local out = {}
   local prev = 1
@@ -738,7 +777,7 @@ function R.sub(rx, repl, s, count)
   for _, mo in ipairs(mos) do
     if count > 0 and done >= count then break end
     out[#out + 1] = str_of(cps, prev, mo.start)
-    if type(repl) == "function" then out[#out + 1] = repl(mo) else out[#out + 1] = expand(rx, mo, repl) end
+    if template then out[#out + 1] = expand(template, mo) else out[#out + 1] = repl(mo) end
     prev = mo.stop + 1
     done = done + 1
   end

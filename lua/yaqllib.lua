@@ -1180,14 +1180,21 @@ M_("mergeWith", "dict, another, listMerger?:L, itemMerger?:L, maxLevels?", funct
   if not is_map(d) or not is_map(another) then no_method("mergeWith", d) end
   if ml ~= nil and not is_intlike(ml) then no_method("mergeWith", d) end
   lm = lm or function(a, b)
-    -- to_list(distinct(a + b))
-    local joined = Y.add(a, b)
-    local items, out = collect(joined), {}
-    for _, x in ipairs(items) do set_add_item(out, x) end
+    -- to_list(distinct(a + b)), with Python's +: a tuple and a list do not add
+    if (getmetatable(a) == PyList) ~= (getmetatable(b) == PyList) then
+      local ta = getmetatable(a) == PyList and "list" or "tuple"
+      local tb = ta == "list" and "tuple" or "list"
+      raise("eval", "can only concatenate " .. ta .. " (not \"" .. tb .. "\") to " .. ta)
+    end
+    local seen, out = rt.seen(), {}
+    for _, x in ipairs(collect(Y.add(a, b))) do
+      rt.keynorm(x) -- distinct() hashes each item
+      if not seen(x) then out[#out + 1] = x end
+    end
     return tuple(out)
   end
   im = im or function(_, y) return y end
-  return merge_dicts(d, another, lm, im, ml and as_int(ml) or 0)
+  return rt.mutable_dict(merge_dicts(d, another, lm, im, ml and as_int(ml) or 0))
 end)
 
 ------------------------------------------------------------------------
@@ -1214,7 +1221,8 @@ F_("list", "*args", function(...)
   local out = {}
   for i = 1, select("#", ...) do
     local a = select(i, ...)
-    if getmetatable(a) == Iter then
+    -- only iterators are flattened; orderBy()'s result is an iterable, not one
+    if getmetatable(a) == Iter and a.what ~= "OrderingIterable" then
       for x in a.next do out[#out + 1] = x end
     else
       out[#out + 1] = a
@@ -1233,7 +1241,7 @@ M_("toDict", "collection, keySelector:L, valueSelector?:L", function(c, ks, vs)
     if vs then v = vs(x) end
     dict_set(d, k, v)
   end
-  return d
+  return rt.mutable_dict(d)
 end)
 
 -- dict(k => v, ...) is compiled directly; dict(iterable of pairs):
@@ -1320,7 +1328,7 @@ end)
 -- delete: collection.delete(position, count=1) / dict.delete(*keys)
 M_("delete", {"collection, position, count?", "dict, *keys"}, function(c, ...)
   if is_map(c) then
-    local nd = rt.dict_copy(c)
+    local nd = rt.mutable_dict(rt.dict_copy(c))
     for i = 1, select("#", ...) do rt.dict_delete(nd, (select(i, ...))) end
     return nd
   end
@@ -1344,7 +1352,7 @@ M_("delete", {"collection, position, count?", "dict, *keys"}, function(c, ...)
 end)
 M_("deleteAll", "dict, keys", function(d, keys)
   if not is_map(d) or not is_iterable(keys) then no_method("deleteAll", d) end
-  local nd = rt.dict_copy(d)
+  local nd = rt.mutable_dict(rt.dict_copy(d))
   for k in iter(keys) do rt.dict_delete(nd, k) end
   return nd
 end)
@@ -1766,6 +1774,24 @@ F_("pow", "a, b, c?", function(a, b, c)
   end
   return rt.pow(a, b)
 end)
+-- ax (>= 1) rounded half to even to a multiple of 10^k, from its exact
+-- decimal digits (a value >= 1 has at most 52 fractional digits)
+local function round_to_tens(ax, k)
+  local int, frac = string.format("%.99f", ax):match("^(%d+)%.(%d+)$")
+  local cut = #int - k
+  if cut < 0 then return 0.0 end
+  local kept, rest = int:sub(1, cut), int:sub(cut + 1) .. frac
+  local first = rest:sub(1, 1)
+  local last_odd = kept ~= "" and tonumber(kept:sub(-1)) % 2 == 1
+  if first > "5" or (first == "5" and (rest:find("[1-9]", 2) or last_odd)) then
+    local i = #kept
+    while i > 0 and kept:sub(i, i) == "9" do i = i - 1 end
+    kept = (i == 0 and "1" or kept:sub(1, i - 1) .. tostring(tonumber(kept:sub(i, i)) + 1))
+      .. string.rep("0", #kept - i)
+  end
+  return tonumber((kept == "" and "0" or kept) .. string.rep("0", k) .. ".0")
+end
+
 local function py_round(x, nd)
   if mtype(x) == "integer" then
     if nd >= 0 then return x end
@@ -1776,15 +1802,27 @@ local function py_round(x, nd)
     return q * p
   end
   if x ~= x or x == math.huge or x == -math.huge then return x end
-  if nd > 300 then return x end
-  if nd >= 0 then
-    return tonumber(string.format("%." .. nd .. "f", x)) * 1.0
+  -- CPython's float_round: the exact decimal value rounded half to even, the
+  -- sign kept (round(-0.4) is -0.0); beyond these bounds x or a zero
+  if nd > 323 then return x end
+  local negative = x < 0 or (x == 0 and 1 / x < 0)
+  local ax = negative and -x or x
+  local r
+  if nd < -308 or (nd < 0 and ax < 1) then
+    r = 0.0
+  elseif nd < 0 then
+    r = round_to_tens(ax, -nd)
+  elseif nd > 99 then
+    -- string.format stops at 99 digits; finer than x's last bit is x itself
+    if ax ~= 0 and ax * 2.0 ^ -53 <= 2 * 10.0 ^ -nd then
+      raise("unsupported", "round() to more than 99 digits of a value this small")
+    end
+    r = ax
+  else
+    r = tonumber(string.format("%." .. nd .. "f", ax)) * 1.0
   end
-  local p = 10.0 ^ (-nd)
-  local y = x / p
-  local r = math.floor(y + 0.5)
-  if r - y == 0.5 and r % 2 == 1 then r = r - 1 end
-  return r * p
+  if negative then r = -r end
+  return r
 end
 Y.py_round = py_round
 F_("round", "number, ndigits?", function(x, nd)
@@ -1958,11 +1996,22 @@ end
 ------------------------------------------------------------------------
 -- Mistral functions
 ------------------------------------------------------------------------
+-- json.loads() gives Python dicts and lists, all the way down
+local function mark_mutable(v)
+  local mt = getmetatable(v)
+  if mt == Dict then
+    rt.mutable_dict(v)
+    for _, x in rt.dict_pairs(v) do mark_mutable(x) end
+  elseif mt == PyList then
+    for i = 1, #v do mark_mutable(v[i]) end
+  end
+  return v
+end
 F_("json_parse", "data", function(s)
   if type(s) ~= "string" then
     raise("eval", "the JSON object must be str, bytes or bytearray, not " .. rt.pytype(s))
   end
-  return J.parse(s, PyList)
+  return mark_mutable(J.parse(s, PyList))
 end)
 F_("json_dump", "data", function(v) return J.dump(v) end)
 F_("json_pp", "data?", function(v)

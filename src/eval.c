@@ -881,6 +881,14 @@ static int host_check(lua_State *L)
     return 0;
 }
 
+/* host.pow(x, y): C pow(), as CPython's float ** calls it. Lua's ^ computes x * x
+ * for an exponent of 2, which differs from pow() in the last bit for some x. */
+static int host_pow(lua_State *L)
+{
+    lua_pushnumber(L, pow(luaL_checknumber(L, 1), luaL_checknumber(L, 2)));
+    return 1;
+}
+
 /* host.guard(): the template about to run is not bounded; count its instructions. */
 static int host_guard(lua_State *L)
 {
@@ -1350,7 +1358,7 @@ static int setup_state(lua_State *L)
 
     /* M: the modules table, with M.host. */
     lua_newtable(L);
-    lua_createtable(L, 0, 7);
+    lua_createtable(L, 0, 8);
     push_strict_table(L);
     lua_pushcclosure(L, host_load, 1);
     lua_setfield(L, -2, "load");
@@ -1366,6 +1374,8 @@ static int setup_state(lua_State *L)
     lua_setfield(L, -2, "check");
     lua_pushcfunction(L, host_glare);
     lua_setfield(L, -2, "glare");
+    lua_pushcfunction(L, host_pow);
+    lua_setfield(L, -2, "pow");
     lua_setfield(L, -2, "host");
 
     for (const glarex__lua_module *m = glarex__lua_modules; m->name; m++) {

@@ -1,7 +1,8 @@
 /*
  * YAML to JSON with libyaml's event parser. Plain scalars are resolved with PyYAML's
  * YAML 1.1 implicit resolvers (resolver.py), because Mistral's yaml_parse() is
- * yaml.safe_load and a workflow must read the same here as there.
+ * yaml.safe_load and a workflow must read the same here as there. Explicit tags are
+ * those safe_load constructs, each on its own kind of node; any other is an error.
  */
 #include "yaml_json.h"
 
@@ -14,6 +15,7 @@
 #include <regex.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <yaml.h>
 
 #define MAX_DEPTH 200
@@ -132,20 +134,148 @@ static enum scalar_kind resolve_plain(builder *b, const char *s)
     return K_STR;
 }
 
-static int resolve_tag(const char *tag, enum scalar_kind *out)
+/* The tags yaml.safe_load has a constructor for (SafeConstructor) and the node each
+ * takes. Any other tag, !!python/... among them, makes safe_load fail, and so it does
+ * here: a workflow Mistral refuses is refused. */
+enum node_kind { N_SCALAR, N_SEQUENCE, N_MAPPING };
+#define YAML_BINARY_TAG "tag:yaml.org,2002:binary"
+#define YAML_SET_TAG "tag:yaml.org,2002:set"
+#define YAML_OMAP_TAG "tag:yaml.org,2002:omap"
+#define YAML_PAIRS_TAG "tag:yaml.org,2002:pairs"
+static const struct {
+    const char *tag;
+    enum node_kind node;
+    enum scalar_kind kind; /* of a scalar */
+    const char *refused;   /* why JSON cannot carry what safe_load makes, or NULL */
+} safe_tags[] = {
+    {YAML_STR_TAG, N_SCALAR, K_STR, NULL},
+    {YAML_BOOL_TAG, N_SCALAR, K_BOOL, NULL},
+    {YAML_FLOAT_TAG, N_SCALAR, K_FLOAT, NULL},
+    {YAML_INT_TAG, N_SCALAR, K_INT, NULL},
+    {YAML_NULL_TAG, N_SCALAR, K_NULL, NULL},
+    {YAML_TIMESTAMP_TAG, N_SCALAR, K_TIMESTAMP, NULL},
+    {YAML_BINARY_TAG, N_SCALAR, K_STR, "makes Python bytes, which JSON cannot carry"},
+    {YAML_SEQ_TAG, N_SEQUENCE, K_STR, NULL},
+    {YAML_MAP_TAG, N_MAPPING, K_STR, NULL},
+    {YAML_SET_TAG, N_MAPPING, K_STR, "makes a Python set, which JSON cannot carry"},
+    {YAML_OMAP_TAG, N_SEQUENCE, K_STR, "makes a list of Python tuples, which glarex does not read"},
+    {YAML_PAIRS_TAG, N_SEQUENCE, K_STR, "makes a list of Python tuples, which glarex does not read"},
+};
+
+/* Whether a node is resolved from its content, as if untagged: no tag, or the
+ * non-specific "!" (which PyYAML resolves like a plain scalar, even a quoted one). */
+static int untagged(const char *tag)
 {
-    static const struct {
-        const char *tag;
-        enum scalar_kind kind;
-    } tags[] = {{YAML_STR_TAG, K_STR},     {YAML_BOOL_TAG, K_BOOL},
-                {YAML_FLOAT_TAG, K_FLOAT}, {YAML_INT_TAG, K_INT},
-                {YAML_NULL_TAG, K_NULL},   {YAML_TIMESTAMP_TAG, K_TIMESTAMP}};
-    for (size_t i = 0; i < sizeof(tags) / sizeof(tags[0]); i++) {
-        if (strcmp(tags[i].tag, tag) == 0) {
-            *out = tags[i].kind;
-            return 0;
+    return !tag || strcmp(tag, "!") == 0;
+}
+
+/* Checks an explicit tag on a node of kind `node`: 0 (and the scalar kind in *kind),
+ * or the error safe_load gives. */
+static int check_tag(builder *b, const char *tag, enum node_kind node, const yaml_mark_t *mark,
+                     enum scalar_kind *kind)
+{
+    static const char *const names[] = {"scalar", "sequence", "mapping"};
+    char what[600];
+    for (size_t i = 0; i < sizeof(safe_tags) / sizeof(safe_tags[0]); i++) {
+        if (strcmp(safe_tags[i].tag, tag) != 0)
+            continue;
+        if (safe_tags[i].node != node) {
+            snprintf(what, sizeof(what), "the tag '%s' expects a %s node, but found a %s", tag,
+                     names[safe_tags[i].node], names[node]);
+            return fail_at(b, GLAREX_EINVALID, mark, what);
         }
+        if (safe_tags[i].refused) {
+            snprintf(what, sizeof(what), "the tag '%s' %s", tag, safe_tags[i].refused);
+            return fail_at(b, GLAREX_EUNSUPPORTED, mark, what);
+        }
+        *kind = safe_tags[i].kind;
+        return 0;
     }
+    snprintf(what, sizeof(what),
+             "could not determine a constructor for the tag '%.400s' (yaml.safe_load, which "
+             "Mistral reads YAML with, refuses it: remove the tag)",
+             tag);
+    return fail_at(b, GLAREX_EINVALID, mark, what);
+}
+
+/* Whether `s` (after a sign) is what PyYAML's int constructor reads without error,
+ * '_' removed: 0, 0b.., 0x.., 0 then octal digits, sexagesimal 1:30, or decimal. */
+static int valid_int(const char *s)
+{
+    size_t n;
+    if (*s == '-' || *s == '+')
+        s++;
+    if (strcmp(s, "0") == 0)
+        return 1;
+    if (s[0] == '0' && s[1] == 'b')
+        return s[2] && s[2 + strspn(s + 2, "01")] == '\0';
+    if (s[0] == '0' && s[1] == 'x')
+        return s[2] && s[2 + strspn(s + 2, "0123456789abcdefABCDEF")] == '\0';
+    if (s[0] == '0')
+        return s[1 + strspn(s + 1, "01234567")] == '\0';
+    if (*s < '1' || *s > '9')
+        return 0;
+    for (;;) { /* digits, or digit groups joined by ':' */
+        n = strspn(s, "0123456789");
+        if (n == 0)
+            return 0;
+        s += n;
+        if (*s == '\0')
+            return 1;
+        if (*s++ != ':')
+            return 0;
+    }
+}
+
+/* A decimal float as Python's float() reads it: digits with at most one '.', at least
+ * one digit, then an optional exponent. */
+static const char *decimal_float_end(const char *s)
+{
+    size_t whole = strspn(s, "0123456789"), frac = 0;
+    s += whole;
+    if (*s == '.') {
+        frac = strspn(s + 1, "0123456789");
+        s += 1 + frac;
+    }
+    if (whole + frac == 0)
+        return NULL;
+    if (*s == 'e') {
+        s++;
+        if (*s == '-' || *s == '+')
+            s++;
+        if (!strspn(s, "0123456789"))
+            return NULL;
+        s += strspn(s, "0123456789");
+    }
+    return s;
+}
+
+/* Whether `s` (lower-cased, '_' removed) is what PyYAML's float constructor reads. */
+static int valid_float(const char *s)
+{
+    const char *end;
+    if (*s == '-' || *s == '+')
+        s++;
+    if (strcmp(s, ".inf") == 0 || strcmp(s, ".nan") == 0)
+        return 1;
+    for (;;) { /* one decimal float, or several joined by ':' */
+        if (!(end = decimal_float_end(s)))
+            return 0;
+        if (*end == '\0')
+            return 1;
+        if (*end != ':')
+            return 0;
+        s = end + 1;
+    }
+}
+
+/* yes/no/true/false/on/off in any case: 1, 0, or -1 for anything else. */
+static int bool_value(const char *s)
+{
+    static const char *const words[] = {"yes", "true", "on", "no", "false", "off"};
+    for (int i = 0; i < 6; i++)
+        if (strcasecmp(s, words[i]) == 0)
+            return i < 3;
     return -1;
 }
 
@@ -238,18 +368,59 @@ static int parse_float(const char *text, double *out)
     return 0;
 }
 
+/* An explicitly tagged int, float or bool must be one PyYAML's constructor reads:
+ * !!int abc is an error there, not 0. */
+static int check_tagged_value(builder *b, const yaml_event_t *ev, enum scalar_kind kind)
+{
+    const char *text = (const char *)ev->data.scalar.value;
+    char what[300];
+    char *s;
+    int ok = 1;
+
+    if (kind == K_BOOL) {
+        ok = bool_value(text) >= 0;
+    } else if (kind == K_INT || kind == K_FLOAT) {
+        if (!(s = cleaned(text, kind == K_FLOAT)))
+            return GLAREX_ENOMEM_SET(b->err);
+        ok = kind == K_INT ? valid_int(s) : valid_float(s);
+        free(s);
+    }
+    if (ok)
+        return 0;
+    snprintf(what, sizeof(what), "'%.200s' is not a valid %s", text,
+             kind == K_BOOL ? "!!bool" : kind == K_INT ? "!!int" : "!!float");
+    return fail_at(b, GLAREX_EINVALID, &ev->start_mark, what);
+}
+
 static int scalar(json_t **out, builder *b, const yaml_event_t *ev)
 {
     const char *text = (const char *)ev->data.scalar.value;
     const char *tag = (const char *)ev->data.scalar.tag;
     enum scalar_kind kind = K_STR;
 
-    if (tag && strcmp(tag, "!") != 0) {
-        if (resolve_tag(tag, &kind) < 0)
-            return fail_at(b, GLAREX_EUNSUPPORTED, &ev->start_mark,
-                           "could not determine a constructor for the tag");
-    } else if (ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !tag) {
-        kind = resolve_plain(b, text);
+    if (!untagged(tag)) {
+        int rc = check_tag(b, tag, N_SCALAR, &ev->start_mark, &kind);
+        if (rc < 0)
+            return rc;
+        if ((rc = check_tagged_value(b, ev, kind)) < 0)
+            return rc;
+    } else if (ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE || tag) {
+        size_t len = ev->data.scalar.length;
+        if (len > 0 && text[len - 1] == '\n') {
+            /* "! |" block text: PyYAML's resolver patterns end in '$', which Python
+             * matches before a last line break, so "12\n" is the int 12 */
+            char *line = strndup(text, len - 1);
+            if (!line)
+                return GLAREX_ENOMEM_SET(b->err);
+            kind = resolve_plain(b, line);
+            free(line);
+            if (kind != K_STR && kind != K_NULL && kind != K_INT)
+                return fail_at(b, GLAREX_EUNSUPPORTED, &ev->start_mark,
+                               "a '!' scalar ending in a line break resolves to a value "
+                               "glarex does not read: remove the '!'");
+        } else {
+            kind = resolve_plain(b, text);
+        }
     }
 
     switch (kind) {
@@ -262,8 +433,7 @@ static int scalar(json_t **out, builder *b, const yaml_event_t *ev)
         *out = json_null();
         return 0;
     case K_BOOL:
-        *out = json_boolean(strchr("yYtT", text[0]) || strcmp(text, "on") == 0 ||
-                            strcmp(text, "On") == 0 || strcmp(text, "ON") == 0);
+        *out = json_boolean(bool_value(text) == 1);
         return 0;
     case K_INT: {
         long long v = 0;
@@ -339,8 +509,9 @@ static int node(json_t **out, builder *b, yaml_event_t *ev, int depth);
 
 static int is_merge_key(builder *b, const yaml_event_t *ev)
 {
-    return ev->type == YAML_SCALAR_EVENT && ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-           !ev->data.scalar.tag &&
+    const char *tag = ev->type == YAML_SCALAR_EVENT ? (const char *)ev->data.scalar.tag : NULL;
+    return ev->type == YAML_SCALAR_EVENT &&
+           (tag ? strcmp(tag, "!") == 0 : ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) &&
            resolve_plain(b, (const char *)ev->data.scalar.value) == K_MERGE;
 }
 
@@ -499,7 +670,14 @@ static int node(json_t **out, builder *b, yaml_event_t *ev, int depth)
     case YAML_SEQUENCE_START_EVENT:
     case YAML_MAPPING_START_EVENT: {
         int is_seq = ev->type == YAML_SEQUENCE_START_EVENT;
+        const char *tag = (const char *)(is_seq ? ev->data.sequence_start.tag
+                                                : ev->data.mapping_start.tag);
+        enum scalar_kind unused;
         json_t *coll;
+        if (!untagged(tag) &&
+            (rc = check_tag(b, tag, is_seq ? N_SEQUENCE : N_MAPPING, &ev->start_mark,
+                            &unused)) < 0)
+            return rc;
         grow(&b->total, (expanded){1, 0});
         if (!(coll = is_seq ? json_array() : json_object()))
             return GLAREX_ENOMEM_SET(b->err);

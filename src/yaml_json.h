@@ -8,7 +8,8 @@
  * Parses one YAML document (an empty stream is null) into `out` (new). `source` names
  * the input in error messages, which give line and column. What JSON cannot carry
  * (timestamps, non-string mapping keys, .inf/.nan, integers beyond 64 bits, merge keys,
- * recursive aliases) is GLAREX_EUNSUPPORTED; malformed YAML is GLAREX_EINVALID; aliases
+ * recursive aliases, the tags !!set, !!omap, !!pairs and !!binary) is GLAREX_EUNSUPPORTED;
+ * malformed YAML, and a tag yaml.safe_load has no constructor for, is GLAREX_EINVALID; aliases
  * that expand to more than MAX_EXPANDED_NODES or MAX_EXPANDED_BYTES (yaml_json.c) are
  * GLAREX_ETOOBIG.
  */

@@ -23,6 +23,29 @@ INPUTS = [
     "<<: {a: 1}", "a: !!timestamp 2001-12-14", "a: !custom x", "a: |\n  line1\n  line2\n",
     "a: >\n  folded\n  text\n", "a: 1.0", "a: 3.14159", "a: -2.5e-3", "a: 12345678901234567890",
     "héllo: wörld", "a: \"\\u00e9\"", "- - - deep\n", "{a: 1, b: [x, y]}",
+    # tags: safe_load refuses all but its own (SafeConstructor), on the node each takes
+    '!!python/object/apply:os.system ["id"]', 'a: !!python/object/apply:os.system ["id"]',
+    "- !!python/name:os.system", "a: !!python/tuple [1, 2]", "a: !!python/dict {b: 1}",
+    "a: !!python/str x", "a: !custom [1]", "a: !custom {b: 1}", "--- !!python/object:object {}",
+    "a: &x !!python/tuple [1]\nb: *x", "? !!python/tuple [1, 2]\n: x", "{!!python/none x: 1}",
+    "a: !<tag:yaml.org,2002:python/none> x", "%TAG !e! tag:example.com,2000:\n---\na: !e!foo x",
+    "a: !!merge x", "a: !!value x", "a: !!yaml x",
+    "!!map {a: 1}", "!!seq [1, 2]", "a: !!map {b: 1}", "a: !!seq [1]", "--- !!map\na: 1",
+    "a: !!seq {b: 1}", "a: !!map [1]", "a: !!str [1]", "a: !!int [1]", "a: !!null [1]",
+    "a: !!map x", "a: !!seq x", "a: !!set {x, y}", "a: !!set [x]", "a: !!omap [{x: 1}, {y: 2}]",
+    "a: !!omap {x: 1}", "a: !!pairs [{x: 1}, {x: 2}]", "a: !!binary aGVsbG8=",
+    "a: !!binary \"not base64!\"", "a: !<tag:yaml.org,2002:str> 5", "!!str a: 1", "!!int 1: x",
+    # explicit scalar tags: the constructor must read the text
+    "a: !!int abc", 'a: !!int "1.5"', "a: !!int 09", "a: !!int 1_000", 'a: !!int "0x1F"',
+    "a: !!int 0X1F", "a: !!int 1:30", 'a: !!int "1::2"', 'a: !!int ""', "a: !!int -0b11",
+    "a: !!int +0x1f", "a: !!int", "a: !!float abc", "a: !!float 1e3", 'a: !!float "1e"',
+    "a: !!float .", 'a: !!float "0x1p3"', 'a: !!float ""', "a: !!float 1_0.5", "a: !!float 1:30",
+    "a: !!float .Inf", "a: !!float 7", "a: !!float", "a: !!bool x", "a: !!bool YES",
+    "a: !!bool off", "a: !!bool oN", "a: !!bool 1", 'a: !!bool ""', "a: !!bool", "a: !!null x",
+    'a: !!null ""', "a: !!str 1.5", "a: !!str",
+    # the non-specific tag "!": resolved like a plain scalar, even when quoted
+    "a: ! [1]", "a: ! {b: 1}", "a: ! 12", "a: ! '12'", 'a: ! "true"', "a: ! ~", "a: !\n",
+    "a: ! |\n  12\n", "a: ! ''", "a: ! 2001-12-14", "a: ! x", "! <<: {b: 1}", "a: ! <<",
 ]
 
 

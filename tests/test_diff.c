@@ -107,7 +107,7 @@ int main(int argc, char **argv)
         rc = test_eval_case(&got, ev, mode, expr, context, &err);
 
         ok = want_error ? rc < 0
-                        : rc == 0 && json_equal(got, json_object_get(oracle, "result"));
+                        : rc == 0 && test_same_result(got, json_object_get(oracle, "result"));
         if (ok) {
             passed++;
             if (verbose)

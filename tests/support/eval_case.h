@@ -10,4 +10,8 @@
 int test_eval_case(json_t **got, glarex_eval *ev, const char *mode, const json_t *expr,
                    const json_t *context, glarex_error *err);
 
+/* Whether two results are the same JSON value, as json_equal() but telling -0.0 from
+ * 0.0. */
+int test_same_result(const json_t *a, const json_t *b);
+
 #endif
