@@ -282,6 +282,11 @@ def main():
             out.write('U.%s = %d\n' % (name, bit))
         out.write('-- records "<I3I2": first code point of a run, its flags\n')
         out.write('U.flags = %s\n' % lua_bytes(flags_data))
+        latin1 = bytearray()
+        for cp in range(256):
+            latin1 += flag_of(cp, records.get(cp), props, unihan).to_bytes(2, 'little')
+        out.write('-- "<I2" for each of U+0000..U+00FF: its flags\n')
+        out.write('U.latin1 = %s\n' % lua_bytes(latin1))
         out.write('-- records "<I3I3I1i3": lo, hi, stride, delta (cp maps to cp + delta)\n')
         for name in ('lower', 'upper', 'title'):
             out.write('U.%s = %s\n' % (name, lua_bytes(pack_delta_runs(delta_runs(simple[name])))))

@@ -223,11 +223,28 @@ local function find_run(s, w, cp)
   return lo * w + 1
 end
 
+-- answers for recently seen code points, per Lua state: text reuses few characters
+-- and a table lookup costs a tenth of a search; bounded, emptied when full
+local MEMO_MAX = 1024
+local function memo(fn)
+  local cache, n = {}, 0
+  return function(cp)
+    local v = cache[cp]
+    if v == nil then
+      v = fn(cp)
+      if n >= MEMO_MAX then cache, n = {}, 0 end
+      cache[cp] = v
+      n = n + 1
+    end
+    return v
+  end
+end
+
 local flags_s = U.flags
-local function lookup_flags(cp) return sunpack("<I2", flags_s, find_run(flags_s, 5, cp) + 3) end
+local lookup_flags = memo(function(cp) return sunpack("<I2", flags_s, find_run(flags_s, 5, cp) + 3) end)
 -- Latin-1 answered from a plain array: most text never reaches the search
 local latin1_flags = {}
-for cp = 0, 255 do latin1_flags[cp] = lookup_flags(cp) end
+for cp = 0, 255 do latin1_flags[cp] = sunpack("<I2", U.latin1, 2 * cp + 1) end
 local function flags(cp)
   return latin1_flags[cp] or lookup_flags(cp)
 end
@@ -294,7 +311,7 @@ P.lower_from = U.lower_from
 
 -- full mappings (SpecialCasing's unconditional entries, CaseFolding C+F), as UTF-8
 local function full_map(simple, special)
-  return function(cp) return special[cp] or uchar(simple_map(simple, cp)) end
+  return memo(function(cp) return special[cp] or uchar(simple_map(simple, cp)) end)
 end
 local upper_full = full_map(U.upper, U.upper_full)
 local lower_full = full_map(U.lower, U.lower_full)
