@@ -226,8 +226,12 @@ end
 -- answers for recently seen code points, per Lua state: text reuses few characters
 -- and a table lookup costs a tenth of a search; bounded, emptied when full
 local MEMO_MAX = 1024
+P.UNICODE_MEMO_MAX = MEMO_MAX
+local memo_sizes = {} -- memo -> entries held, for the test of the bound
+function P.unicode_memo_sizes() local t = {}; for _, f in pairs(memo_sizes) do t[#t + 1] = f() end; return t end
 local function memo(fn)
   local cache, n = {}, 0
+  memo_sizes[#memo_sizes + 1] = function() return n end
   return function(cp)
     local v = cache[cp]
     if v == nil then
