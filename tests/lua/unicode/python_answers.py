@@ -5,6 +5,7 @@ tests/lua/test_unicode.lua: the str methods, re's classes, IGNORECASE.
 Code points go in batches of BATCH, joined by a newline (uncased, not
 case-ignorable, so one code point's answer never depends on its neighbours).
 Output: records "name length\\n" + UTF-8 text (surrogatepass for none)."""
+import random
 import re
 import sys
 import _sre
@@ -64,4 +65,31 @@ for c in cps:
     for form in ('%s', '[%s]', '[%s-%s]', '[%s0]'):
         pattern = '(?i)' + form.replace('%s', re.escape(chr(c)))
         put('icase', '%s\n%s\n%s' % (pattern, subject, ''.join(re.findall(pattern, subject))))
+# Sets of several items (ranges across case boundaries, classes, negation, re.ASCII)
+# near the characters whose case is irregular, from a fixed seed.
+rng = random.Random(13)
+SPOTS = (0x41, 0x61, 0xb5, 0xc0, 0xdf, 0x100, 0x130, 0x17f, 0x1c4, 0x1f0, 0x345, 0x390,
+         0x3a3, 0x3c2, 0x3f4, 0x400, 0x10a0, 0x13a0, 0x1e9e, 0x1fbe, 0x2126, 0x212a, 0x2160,
+         0x24b6, 0xab70, 0xfb00, 0xff21, 0x10400, 0x118a0, 0x1e900)
+
+
+def near_spot():
+    return rng.choice(SPOTS) + rng.randint(-3, 40)
+
+
+for _ in range(2000):
+    items = []
+    for _ in range(rng.randint(1, 3)):
+        a = near_spot()
+        if rng.random() < 0.5:
+            items.append(re.escape(chr(a)) + '-' + re.escape(chr(a + rng.randint(0, 60))))
+        else:
+            items.append(re.escape(chr(a)))
+    if rng.random() < 0.2:
+        items.append(rng.choice(('\\d', '\\s', '\\w', '\\W')))
+    pattern = rng.choice(('(?i)', '(?i)', '(?ai)', '')) + '[' + ('^' if rng.random() < 0.2 else '')
+    pattern += ''.join(items) + ']'
+    near = {near_spot() for _ in range(60)} | set(map(ord, 'aAkKsS'))
+    subject = ''.join(map(chr, sorted(near)))
+    put('icase', '%s\n%s\n%s' % (pattern, subject, ''.join(re.findall(pattern, subject))))
 out.flush()
