@@ -340,7 +340,7 @@ local STR = {}
 L.STR_METHODS = STR
 STR.upper = noargs("upper", P.upper)
 STR.lower = noargs("lower", P.lower)
-STR.casefold = noargs("casefold", P.lower)
+STR.casefold = noargs("casefold", P.casefold)
 STR.capitalize = noargs("capitalize", P.capitalize)
 STR.title = noargs("title", P.title)
 STR.swapcase = noargs("swapcase", P.swapcase)
@@ -437,22 +437,19 @@ local function cp_test(pred)
     return true
   end
 end
-local is_digit_s = cp_test(function(ch, cp) return cp >= 48 and cp <= 57 end)
-local is_alpha_s = cp_test(function(ch, cp) return P.is_alpha_cp(cp) end)
-local is_alnum_s = cp_test(function(ch, cp) return P.is_alpha_cp(cp) or (cp >= 48 and cp <= 57) end)
-local is_space_s = cp_test(function(ch) return P.is_space_ch(ch) end)
-STR.isdigit = noargs("isdigit", is_digit_s)
-STR.isdecimal = noargs("isdecimal", is_digit_s)
-STR.isnumeric = noargs("isnumeric", is_digit_s)
-STR.isalpha = noargs("isalpha", is_alpha_s)
-STR.isalnum = noargs("isalnum", is_alnum_s)
-STR.isspace = noargs("isspace", is_space_s)
--- str.isupper/islower: at least one cased character, none of the other case
+STR.isdigit = noargs("isdigit", cp_test(function(_, cp) return P.is_digit_cp(cp) end))
+STR.isdecimal = noargs("isdecimal", cp_test(function(_, cp) return P.is_decimal_cp(cp) end))
+STR.isnumeric = noargs("isnumeric", cp_test(function(_, cp) return P.is_numeric_cp(cp) end))
+STR.isalpha = noargs("isalpha", cp_test(function(_, cp) return P.is_alpha_cp(cp) end))
+STR.isalnum = noargs("isalnum", cp_test(function(_, cp) return P.is_alnum_cp(cp) end))
+STR.isspace = noargs("isspace", cp_test(function(_, cp) return P.is_space_cp(cp) end))
+-- str.isupper/islower (CPython): at least one character of the case, none of the
+-- other case nor titlecase
 local function all_cased(s, is_case, is_other)
   local cased = false
   for _, ch in ipairs(rt.uchars(s)) do
     local cp = P.cp_of(ch)
-    if is_other(cp) then return false end
+    if is_other(cp) or P.is_title_cp(cp) then return false end
     if is_case(cp) then cased = true end
   end
   return cased
@@ -466,7 +463,7 @@ STR.istitle = noargs("istitle", function(s)
   local prev_cased, any = false, false
   for _, ch in ipairs(rt.uchars(s)) do
     local cp = P.cp_of(ch)
-    if P.is_upper_cp(cp) then
+    if P.is_upper_cp(cp) or P.is_title_cp(cp) then
       if prev_cased then return false end
       prev_cased, any = true, true
     elseif P.is_lower_cp(cp) then
@@ -1630,9 +1627,13 @@ F.urlize = function() raise("unsupported", "the urlize filter is not supported")
 F.wordwrap = function() raise("unsupported", "the wordwrap filter is not supported") end
 F.wordcount = function(v, args, kw)
   bind("wordcount", args, kw, {})
-  local s = tostr(v)
-  local n = 0
-  for _ in s:gmatch("[%w_\128-\255]+") do n = n + 1 end
+  -- Jinja counts the matches of re's \w+ (str.isalnum() or "_", per code point)
+  local n, in_word = 0, false
+  for _, cp in utf8.codes(tostr(v), true) do
+    local word = cp == 95 or P.is_alnum_cp(cp)
+    if word and not in_word then n = n + 1 end
+    in_word = word
+  end
   return n
 end
 F.xmlattr = function(v, args, kw)

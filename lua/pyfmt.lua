@@ -203,110 +203,199 @@ P.str = pystr
 rt.key_repr = function(k) return repr(k, "yaql") end
 
 ------------------------------------------------------------------------
--- Unicode case mapping (ASCII, Latin-1, Latin Extended-A, Greek, Cyrillic)
+-- Unicode classes and case mapping, as CPython 3.11's str methods, from the
+-- tables lua/gen_unidata.py generates out of the Unicode 14.0 data files
 ------------------------------------------------------------------------
-local upper_map, lower_map = {}, {}
-local function pair(lo, up) upper_map[lo] = up; lower_map[up] = lo end
-for c = 0xe0, 0xfe do if c ~= 0xf7 then pair(c, c - 32) end end
-upper_map[0xff] = 0x178; lower_map[0x178] = 0xff
-upper_map[0xb5] = 0x39c
-for c = 0x100, 0x12f, 2 do pair(c + 1, c) end
-pair(0x131, 0x49); lower_map[0x49] = nil -- dotless i uppercases to I
-lower_map[0x130] = 0x69
-for c = 0x132, 0x137, 2 do pair(c + 1, c) end
-for c = 0x139, 0x148, 2 do pair(c + 1, c) end
-for c = 0x14a, 0x177, 2 do pair(c + 1, c) end
-for c = 0x179, 0x17e, 2 do pair(c + 1, c) end
-upper_map[0x17f] = 0x53
-for c = 0x3b1, 0x3c9 do if c ~= 0x3c2 then pair(c, c - 32) end end
-upper_map[0x3c2] = 0x3a3
-pair(0x3ac, 0x386); pair(0x3ad, 0x388); pair(0x3ae, 0x389); pair(0x3af, 0x38a)
-pair(0x3cc, 0x38c); pair(0x3cd, 0x38e); pair(0x3ce, 0x38f)
-for c = 0x430, 0x44f do pair(c, c - 32) end
-for c = 0x450, 0x45f do pair(c, c - 80) end
-for c = 0x460, 0x481, 2 do pair(c + 1, c) end
-for c = 0x48a, 0x4bf, 2 do pair(c + 1, c) end
+local U = M.unidata
+local sunpack, uchar = string.unpack, utf8.char
+local F_ALPHA, F_DECIMAL, F_DIGIT, F_NUMERIC, F_SPACE = U.ALPHA, U.DECIMAL, U.DIGIT, U.NUMERIC, U.SPACE
+local F_UPPER, F_LOWER, F_TITLE, F_CASED, F_IGNORABLE = U.UPPER, U.LOWER, U.TITLE, U.CASED, U.CASE_IGNORABLE
 
-local function map_case(s, ascii_fn, map, special)
-  if rt.is_ascii(s) then return ascii_fn(s) end
-  local out, n = {}, 0
-  for _, cp in utf8.codes(s, true) do
-    n = n + 1
-    if cp < 128 then
-      out[n] = ascii_fn(string.char(cp))
-    elseif special and special[cp] then
-      out[n] = special[cp]
-    else
-      out[n] = utf8.char(map[cp] or cp)
-    end
+-- position of the last record (width w) of s whose first field (a 3-byte code
+-- point) is <= cp, or nil: the tables are sorted runs of code points
+local function find_run(s, w, cp)
+  if #s == 0 or sunpack("<I3", s) > cp then return nil end
+  local lo, hi = 0, #s // w - 1
+  while lo < hi do
+    local mid = (lo + hi + 1) // 2
+    if sunpack("<I3", s, mid * w + 1) <= cp then lo = mid else hi = mid - 1 end
   end
+  return lo * w + 1
+end
+
+-- answers for recently seen code points, per Lua state: text reuses few characters
+-- and a table lookup costs a tenth of a search; bounded, emptied when full
+local MEMO_MAX = 1024
+P.UNICODE_MEMO_MAX = MEMO_MAX
+local memo_sizes = {} -- memo -> entries held, for the test of the bound
+function P.unicode_memo_sizes() local t = {}; for _, f in pairs(memo_sizes) do t[#t + 1] = f() end; return t end
+local function memo(fn)
+  local cache, n = {}, 0
+  memo_sizes[#memo_sizes + 1] = function() return n end
+  return function(cp)
+    local v = cache[cp]
+    if v == nil then
+      v = fn(cp)
+      if n >= MEMO_MAX then cache, n = {}, 0 end
+      cache[cp] = v
+      n = n + 1
+    end
+    return v
+  end
+end
+
+local flags_s = U.flags
+local lookup_flags = memo(function(cp) return sunpack("<I2", flags_s, find_run(flags_s, 5, cp) + 3) end)
+-- Latin-1 answered from a plain array: most text never reaches the search
+local latin1_flags = {}
+for cp = 0, 255 do latin1_flags[cp] = sunpack("<I2", U.latin1, 2 * cp + 1) end
+local function flags(cp)
+  return latin1_flags[cp] or lookup_flags(cp)
+end
+P.char_flags = flags
+
+function P.is_alpha_cp(cp) return flags(cp) & F_ALPHA ~= 0 end
+function P.is_decimal_cp(cp) return flags(cp) & F_DECIMAL ~= 0 end
+function P.is_digit_cp(cp) return flags(cp) & F_DIGIT ~= 0 end
+function P.is_numeric_cp(cp) return flags(cp) & F_NUMERIC ~= 0 end
+function P.is_space_cp(cp) return flags(cp) & F_SPACE ~= 0 end
+function P.is_upper_cp(cp) return flags(cp) & F_UPPER ~= 0 end
+function P.is_lower_cp(cp) return flags(cp) & F_LOWER ~= 0 end
+function P.is_title_cp(cp) return flags(cp) & F_TITLE ~= 0 end
+function P.is_cased_cp(cp) return flags(cp) & F_CASED ~= 0 end
+-- str.isalnum: isalpha, isdecimal, isdigit or isnumeric
+local F_ALNUM = F_ALPHA | F_DECIMAL | F_DIGIT | F_NUMERIC
+function P.is_alnum_cp(cp) return flags(cp) & F_ALNUM ~= 0 end
+
+-- simple (one code point) mappings: runs lo..hi by stride map cp to cp + delta
+local function simple_map(s, cp)
+  local at = find_run(s, 10, cp)
+  if at then
+    local lo, hi, stride, delta = sunpack("<I3I3I1i3", s, at)
+    if cp <= hi and (cp - lo) % stride == 0 then return cp + delta end
+  end
+  return cp
+end
+P.simple_lower = function(cp) return simple_map(U.lower, cp) end
+P.simple_upper = function(cp) return simple_map(U.upper, cp) end
+
+-- re's IGNORECASE (sre) maps a code point to the first one of its full mapping
+local function first_cp(special, simple, cp)
+  local m = special[cp]
+  if m then return utf8.codepoint(m, 1) end
+  return simple_map(simple, cp)
+end
+function P.re_lower(cp) return first_cp(U.lower_full, U.lower, cp) end
+function P.re_upper(cp) return first_cp(U.upper_full, U.upper, cp) end
+function P.re_iscased(cp) return P.re_lower(cp) ~= cp or P.re_upper(cp) ~= cp end
+-- does a run of s map some code point of lo..hi?
+local function any_mapped(s, lo, hi)
+  local at = find_run(s, 10, lo) or 1
+  while at < #s do
+    local a, b, stride = sunpack("<I3I3I1", s, at)
+    if a > hi then return false end
+    local first = a < lo and a + (lo - a + stride - 1) // stride * stride or a
+    if first <= b and first <= hi then return true end
+    at = at + 10
+  end
+  return false
+end
+local function any_key(t, lo, hi)
+  for cp in pairs(t) do if cp >= lo and cp <= hi then return true end end
+  return false
+end
+function P.re_any_cased(lo, hi)
+  return any_mapped(U.lower, lo, hi) or any_mapped(U.upper, lo, hi)
+    or any_key(U.upper_full, lo, hi) or any_key(U.lower_full, lo, hi)
+end
+-- lowercase code point -> the other lowercase ones sharing its uppercase (re._casefix)
+P.re_extra = U.re_extra
+-- code points lowering to v besides v and its simple uppercase (KELVIN SIGN for k)
+P.lower_from = U.lower_from
+
+-- full mappings (SpecialCasing's unconditional entries, CaseFolding C+F), as UTF-8
+local function full_map(simple, special)
+  return memo(function(cp) return special[cp] or uchar(simple_map(simple, cp)) end)
+end
+local upper_full = full_map(U.upper, U.upper_full)
+local lower_full = full_map(U.lower, U.lower_full)
+local title_full = full_map(U.title, U.title_full)
+local fold_full = full_map(U.fold, U.fold_full)
+
+local function codepoints(s)
+  local cps, n = {}, 0
+  for _, cp in utf8.codes(s, true) do n = n + 1; cps[n] = cp end
+  return cps, n
+end
+
+-- lowercase of cps[i]: capital sigma is final sigma after a cased letter and not
+-- before one, case-ignorable characters skipped (CPython's handle_capital_sigma)
+local function lower_at(cps, n, i)
+  local cp = cps[i]
+  if cp ~= 0x3a3 then return lower_full(cp) end
+  local j = i - 1
+  while j >= 1 and flags(cps[j]) & F_IGNORABLE ~= 0 do j = j - 1 end
+  local final = j >= 1 and flags(cps[j]) & F_CASED ~= 0
+  if final then
+    j = i + 1
+    while j <= n and flags(cps[j]) & F_IGNORABLE ~= 0 do j = j + 1 end
+    final = j > n or flags(cps[j]) & F_CASED == 0
+  end
+  return final and "\u{3c2}" or "\u{3c3}"
+end
+
+local function map_each(s, ascii_fn, fn)
+  if rt.is_ascii(s) then return ascii_fn(s) end
+  local cps, n = codepoints(s)
+  local out = {}
+  for i = 1, n do out[i] = fn(cps, n, i) end
   return concat(out)
 end
-local upper_special = {[0xdf] = "SS", [0x149] = "\u{2bc}N"}
-function P.upper(s) return map_case(s, string.upper, upper_map, upper_special) end
-function P.lower(s) return map_case(s, string.lower, lower_map) end
-function P.is_upper_cp(cp) return lower_map[cp] ~= nil or (cp >= 65 and cp <= 90) end
-function P.is_lower_cp(cp) return upper_map[cp] ~= nil or (cp >= 97 and cp <= 122) or cp == 0xdf end
-local function is_alpha_cp(cp)
-  if cp < 128 then return (cp >= 65 and cp <= 90) or (cp >= 97 and cp <= 122) end
-  return upper_map[cp] ~= nil or lower_map[cp] ~= nil or cp == 0xdf or cp == 0xaa or cp == 0xba
-    or (cp >= 0x4e00 and cp <= 0x9fff) or (cp >= 0x3040 and cp <= 0x30ff) or (cp >= 0xac00 and cp <= 0xd7a3)
-    or (cp >= 0x5d0 and cp <= 0x5ea) or (cp >= 0x620 and cp <= 0x64a)
-end
-P.is_alpha_cp = is_alpha_cp
+local function by_cp(map) return function(cps, _, i) return map(cps[i]) end end
 
--- Python str.capitalize()
+function P.upper(s) return map_each(s, string.upper, by_cp(upper_full)) end
+function P.lower(s) return map_each(s, string.lower, lower_at) end
+function P.casefold(s) return map_each(s, string.lower, by_cp(fold_full)) end
+
+-- Python str.capitalize(): first character titlecased, the rest lowercased
 function P.capitalize(s)
-  if s == "" then return s end
-  local cs = rt.uchars(s)
-  local first = P.upper(cs[1])
-  -- titlecase of ß is "Ss"
-  if first == "SS" then first = "Ss" end
-  return first .. P.lower(concat(cs, "", 2))
+  return map_each(s, function(a) return string.upper(ssub(a, 1, 1)) .. string.lower(ssub(a, 2)) end,
+    function(cps, n, i) if i == 1 then return title_full(cps[1]) end return lower_at(cps, n, i) end)
 end
 
--- Python str.title()
+-- Python str.title(): titlecase after an uncased character, lowercase after a cased one
 function P.title(s)
-  local out, n, prev_cased = {}, 0, false
-  for _, ch in ipairs(rt.uchars(s)) do
-    local cp = utf8.codepoint(ch, 1, 1, true) or sbyte(ch)
-    local cased = P.is_upper_cp(cp) or P.is_lower_cp(cp)
-    n = n + 1
-    if cased then
-      if prev_cased then out[n] = P.lower(ch) else
-        local u = P.upper(ch); if u == "SS" then u = "Ss" end; out[n] = u
-      end
-    else
-      out[n] = ch
-    end
-    prev_cased = cased
+  if s == "" then return s end
+  local cps, n = codepoints(s)
+  local out, prev_cased = {}, false
+  for i = 1, n do
+    out[i] = prev_cased and lower_at(cps, n, i) or title_full(cps[i])
+    prev_cased = flags(cps[i]) & F_CASED ~= 0
   end
   return concat(out)
 end
 
 function P.swapcase(s)
-  local out = {}
-  for i, ch in ipairs(rt.uchars(s)) do
-    local cp = utf8.codepoint(ch, 1, 1, true) or sbyte(ch)
-    if P.is_upper_cp(cp) then out[i] = P.lower(ch)
-    elseif P.is_lower_cp(cp) then out[i] = P.upper(ch)
-    else out[i] = ch end
-  end
-  return concat(out)
+  return map_each(s, function(a)
+    return (sgsub(a, "%a", function(c) return c:lower() == c and c:upper() or c:lower() end))
+  end, function(cps, n, i)
+    local f = flags(cps[i])
+    if f & F_UPPER ~= 0 then return lower_at(cps, n, i) end
+    if f & F_LOWER ~= 0 then return upper_full(cps[i]) end
+    return uchar(cps[i])
+  end)
 end
 
 ------------------------------------------------------------------------
 -- whitespace, strip, split, find, replace (code-point based)
 ------------------------------------------------------------------------
-local ws_cp = {[9]=1,[10]=1,[11]=1,[12]=1,[13]=1,[28]=1,[29]=1,[30]=1,[31]=1,[32]=1,
-  [0x85]=1,[0xa0]=1,[0x1680]=1,[0x2028]=1,[0x2029]=1,[0x202f]=1,[0x205f]=1,[0x3000]=1}
-for c = 0x2000, 0x200a do ws_cp[c] = 1 end
 local function cp_of(ch)
   if #ch == 1 then return sbyte(ch) end
   return utf8.codepoint(ch, 1, 1, true) or sbyte(ch)
 end
 P.cp_of = cp_of
-local function is_space_ch(ch) return ws_cp[cp_of(ch)] ~= nil end
+-- str.isspace() and split()/strip() whitespace
+local function is_space_ch(ch) return flags(cp_of(ch)) & F_SPACE ~= 0 end
 P.is_space_ch = is_space_ch
 
 -- Python str.strip(chars) ; which: "both"|"left"|"right"

@@ -36,27 +36,40 @@ local function str_of(cps, i, j) -- cps[i..j] (1-based, inclusive) to string
   return concat(parts)
 end
 
--- character predicates --------------------------------------------------
-local ws = {[9]=1,[10]=1,[11]=1,[12]=1,[13]=1,[28]=1,[29]=1,[30]=1,[31]=1,[32]=1,
-  [0x85]=1,[0xa0]=1,[0x1680]=1,[0x2028]=1,[0x2029]=1,[0x202f]=1,[0x205f]=1,[0x3000]=1}
-for c = 0x2000, 0x200a do ws[c] = 1 end
-local function is_digit(cp, ascii) return cp >= 48 and cp <= 57 end
+-- character predicates: Python's re (\d str.isdecimal, \s str.isspace, \w str.isalnum
+-- or "_"; with re.ASCII the ASCII ones) -----------------------------------
+local function is_digit(cp, ascii)
+  if ascii or cp < 128 then return cp >= 48 and cp <= 57 end
+  return P.is_decimal_cp(cp)
+end
 local function is_space(cp, ascii)
   if ascii then return cp == 32 or (cp >= 9 and cp <= 13) end
-  return ws[cp] ~= nil
+  return P.is_space_cp(cp)
 end
 local function is_word(cp, ascii)
   if cp < 128 then
     return (cp >= 48 and cp <= 57) or (cp >= 65 and cp <= 90) or (cp >= 97 and cp <= 122) or cp == 95
   end
   if ascii then return false end
-  return P.is_alpha_cp(cp) or (cp >= 0x660 and cp <= 0x669)
+  return P.is_alnum_cp(cp)
 end
-local function fold(cp)
-  if cp >= 65 and cp <= 90 then return cp + 32 end
-  if cp < 128 then return cp end
-  local l = P.lower(utf8.char(cp))
-  return utf8.codepoint(l, 1) or cp
+-- IGNORECASE as sre: characters match when their lowercases are equal or
+-- share an uppercase (re._casefix); with re.ASCII only ASCII letters are cased
+local function ascii_letter(cp) return cp < 128 and (cp | 32) >= 97 and (cp | 32) <= 122 end
+local function fold(cp, ascii)
+  if cp < 128 or ascii then
+    if cp >= 65 and cp <= 90 then return cp + 32 end
+    return cp
+  end
+  return P.re_lower(cp)
+end
+local function iscased(cp, ascii)
+  if cp < 128 or ascii then return ascii_letter(cp) end
+  return P.re_iscased(cp)
+end
+local function extra_cases(lo, ascii)
+  if ascii then return nil end
+  return P.re_extra[lo]
 end
 
 ------------------------------------------------------------------------
@@ -379,13 +392,95 @@ end
 local function compile(ast, ngroups, gflags)
   local S = {}
 
-  local function char_pred(node, flags)
+  local char_pred
+
+  -- a character set as sre compiles it: with IGNORECASE and a cased member, the
+  -- character's lowercase is looked up among the members' lowercases (and their
+  -- extra cases); members beyond the BMP are compared as sre does (RANGE_UNI_IGNORE)
+  local function set_pred(node, flags, icase, ascii)
+    local items, neg = node.items, node.neg or false
+    if #items == 1 and items[1].k == "char" then -- re's parser makes [x] a literal
+      local f = char_pred(items[1], flags)
+      return function(c) return f(c) ~= neg end
+    end
+    local bmp, wide, classes, hascased = {}, {}, {}, false
+    for _, it in ipairs(items) do
+      local lo, hi = it.lo or it.cp, it.hi or it.cp
+      if it.k == "cls" then
+        classes[#classes + 1] = char_pred(it, flags)
+      else
+        if icase and not hascased then
+          if ascii then
+            for c = lo, math.min(hi, 127) do hascased = hascased or ascii_letter(c) end
+          else
+            hascased = P.re_any_cased(lo, hi)
+          end
+        end
+        if hi > 0xffff and icase then
+          hascased = true
+          wide[#wide + 1] = {lo, hi, it.k == "range"}
+        end
+        if lo <= 0xffff or not icase then bmp[#bmp + 1] = {lo, icase and math.min(hi, 0xffff) or hi} end
+      end
+    end
+    local function listed(c)
+      for i = 1, #bmp do if c >= bmp[i][1] and c <= bmp[i][2] then return true end end
+      return false
+    end
+    local function in_classes(c)
+      for i = 1, #classes do if classes[i](c) then return true end end
+      return false
+    end
+    if not hascased then return function(c) return (listed(c) or in_classes(c)) ~= neg end end
+    -- some listed character lowers to v
+    local function listed_lowered(v)
+      if listed(v) and fold(v, ascii) == v then return true end
+      local up = ascii and (v >= 97 and v <= 122 and v - 32) or (not ascii and P.simple_upper(v))
+      if up and up ~= v and listed(up) and fold(up, ascii) == v then return true end
+      for _, x in ipairs(not ascii and P.lower_from[v] or {}) do
+        if listed(x) and fold(x, ascii) == v then return true end
+      end
+      return false
+    end
+    local function wide_match(v)
+      for _, w in ipairs(wide) do
+        if v >= w[1] and v <= w[2] then return true end
+        if w[3] then
+          local u = P.re_upper(v)
+          if u >= w[1] and u <= w[2] then return true end
+        end
+      end
+      return false
+    end
+    return function(c)
+      local v = fold(c, ascii)
+      local hit = listed_lowered(v) or wide_match(v) or in_classes(v)
+      if not hit then
+        for _, y in ipairs(extra_cases(v, ascii) or {}) do
+          if listed_lowered(y) then hit = true; break end
+        end
+      end
+      return hit ~= neg
+    end
+  end
+
+  char_pred = function(node, flags)
     local icase = (flags & IGNORECASE) ~= 0
     local ascii = (flags & ASCII) ~= 0
     local k = node.k
     if k == "char" then
       local cp = node.cp
-      if icase then local f = fold(cp); return function(c) return fold(c) == f end end
+      if icase and iscased(cp, ascii) then
+        local lo = fold(cp, ascii)
+        local extra = extra_cases(lo, ascii)
+        if not extra then return function(c) return fold(c, ascii) == lo end end
+        return function(c)
+          local l = fold(c, ascii)
+          if l == lo then return true end
+          for i = 1, #extra do if l == extra[i] then return true end end
+          return false
+        end
+      end
       return function(c) return c == cp end
     elseif k == "any" then
       if (flags & DOTALL) ~= 0 then return function() return true end end
@@ -395,32 +490,7 @@ local function compile(ast, ngroups, gflags)
       if node.neg then return function(c) return not f(c, ascii) end end
       return function(c) return f(c, ascii) end
     elseif k == "set" then
-      local preds = {}
-      for i, it in ipairs(node.items) do
-        if it.k == "range" then
-          local lo, hi = it.lo, it.hi
-          if icase then
-            preds[i] = function(c)
-              if c >= lo and c <= hi then return true end
-              local fc = fold(c)
-              if fc >= lo and fc <= hi then return true end
-              local uc = utf8.codepoint(P.upper(utf8.char(c)), 1)
-              return uc >= lo and uc <= hi
-            end
-          else
-            preds[i] = function(c) return c >= lo and c <= hi end
-          end
-        else
-          preds[i] = char_pred(it, flags)
-        end
-      end
-      local neg = node.neg
-      return function(c)
-        for i = 1, #preds do
-          if preds[i](c) then return not neg end
-        end
-        return neg or false
-      end
+      return set_pred(node, flags, icase, ascii)
     end
   end
 
@@ -481,6 +551,7 @@ local function compile(ast, ngroups, gflags)
     elseif k == "backref" then
       local n = node.n
       local icase = (flags & IGNORECASE) ~= 0
+      local ascii = (flags & ASCII) ~= 0
       return function(i, cont)
         local s0, e0 = S.caps[2 * n - 1], S.caps[2 * n]
         if not s0 then return false end
@@ -488,7 +559,7 @@ local function compile(ast, ngroups, gflags)
         for d = 0, len - 1 do
           local a, b = S.s[s0 + d], S.s[i + d]
           if not b then return false end
-          if a ~= b and not (icase and fold(a) == fold(b)) then return false end
+          if a ~= b and not (icase and fold(a, ascii) == fold(b, ascii)) then return false end
         end
         return cont(i + len)
       end

@@ -52,14 +52,32 @@ local function sandbox_env()
 end
 H.sandbox_env = sandbox_env
 
+-- lua/unidata.lua is generated at build time: the build's copy (GLAREX_UNIDATA, set by
+-- tests/meson.build), else generated once from /usr/share/unicode
+local unidata_source
+local function unidata_chunk(env)
+  local path = os.getenv("GLAREX_UNIDATA")
+  if path then return assert(loadfile(path, "t", env)) end
+  if not unidata_source then
+    local tmp = os.tmpname()
+    local cmd = string.format("python3 '%s/lua/gen_unidata.py' /usr/share/unicode '%s' 14.0",
+      H.root, tmp)
+    local ok = os.execute(cmd)
+    unidata_source = ok and read(tmp)
+    os.remove(tmp)
+    assert(ok, "lua/gen_unidata.py failed: is unicode-data installed?")
+  end
+  return assert(load(unidata_source, "@unidata.lua", "t", env))
+end
+
 function H.new(host_overrides)
   local M = {}
   M.host = H.make_host(M)
   for k, v in pairs(host_overrides or {}) do M.host[k] = v end
   local env = sandbox_env()
   for _, file in ipairs(H.load_order()) do
-    local path = H.root .. "/lua/" .. file
-    local chunk = assert(loadfile(path, "t", env))
+    local chunk = file == "unidata.lua" and unidata_chunk(env)
+      or assert(loadfile(H.root .. "/lua/" .. file, "t", env))
     local mod = chunk(M)
     M[file:gsub("%.lua$", "")] = mod
   end
