@@ -43,7 +43,7 @@ DISAGREE = {"wrong_value", "value_for_error", "error_for_value", "internal", "ti
 KNOWN_CAUSES = {"unicode", "format_spec", "nested_format_width", "regex_template", "signed_zero",
                 "filesizeformat", "distinct_mergewith", "list_flatten", "float_pow", "yaml_tags"}
 CASE_FUNCS = re.compile(r"upper|lower|title|capitali[sz]e|swapcase|casefold|is(alpha|digit|space|alnum)"
-                        r"|wordcount|\\\\[wWsSdD]|\\[wWsSdD]|center|split\(\)|trim|strip|sort|orderBy", re.I)
+                        r"|wordcount|\| ?(min|max|unique)\b|\\\\[wWsSdD]|\\[wWsSdD]|center|split\(\)|trim|strip|sort|orderBy", re.I)
 
 
 # ---------------------------------------------------------------- running both sides
@@ -106,7 +106,7 @@ def classify(c):
         return "yaml_tags"
     if "{:{" in expr:
         return "nested_format_width"
-    if "'{:" in expr:
+    if "'{:" in expr and c["verdict"] in ("value_for_error", "error_for_value"):
         return "format_spec"
     if "regex(" in expr and re.search(r"group|escape", mistral_answer(c) + c["glarex"]):
         return "regex_template"
@@ -118,7 +118,7 @@ def classify(c):
         return "list_flatten"
     if "**" in expr or "pow(" in expr:
         return "float_pow"
-    if "-0.0" in answers or (re.search(r"round|mod|%|//", expr) and re.search(r"\b0\.0\b", answers)):
+    if ZERO.search(answers) and re.search(r"round|\bmod\b| % |//|-0\.", expr + ctx):
         return "signed_zero"
     if re.search(r"[^\x00-\x7f]", expr + ctx) and CASE_FUNCS.search(expr):
         return "unicode"
@@ -126,6 +126,7 @@ def classify(c):
 
 
 # ---------------------------------------------------------------- shrinking
+ZERO = re.compile(r"(?<![\d.])-?0\.0(?![\d.e])")
 TAGS = {"N", "T", "E", "R", "D", "L", "V"}
 
 
@@ -196,10 +197,13 @@ def size(c):
 
 
 def still_same(orig, cand):
-    return cand["verdict"] == orig["verdict"] and classify(cand) == orig["cause"]
+    """The same kind of disagreement; one of a new cause may not become a known one."""
+    if cand["verdict"] != orig["verdict"]:
+        return False
+    return orig["cause"] in KNOWN_CAUSES or classify(cand) not in KNOWN_CAUSES
 
 
-def minimise(found, max_rounds=40, per_case=200):
+def minimise(found, max_rounds=40, per_case=80):
     """Greedy: each round tries every one-step smaller variant of every open case in
     one run of both sides, and keeps the smallest that still disagrees the same way."""
     open_cases = list(found)
@@ -232,6 +236,8 @@ def minimise(found, max_rounds=40, per_case=200):
                     c[k] = b[k]
                 still_open.append(c)
         open_cases = still_open
+    for c in found:
+        c["cause"] = classify(c)
     return found
 
 

@@ -170,6 +170,62 @@ JINJA = [
     ("any", "(§ | default(§))", ["any", "any"]), ("any", "§.get('a')", ["dict"]), ("any", "§.cpus", ["dict"]),
 ]
 
+# Forms real workflows use beyond the above: slices, sequence and dict methods, host
+# filters with tests, printf formats, float sums and string forms of floats.
+YAQL += [
+    ("num", "§.select($.mem).sum()", ["hlist"]), ("num", "§.sum() / §.len()", ["nlist", "nlist"]),
+    ("num", "round(§, 2)", ["num"]), ("num", "int(§ * 100)", ["num"]), ("num", "float(§)", ["str"]),
+    ("num", "§.indexOf(0)", ["nlist"]), ("num", "§.max() - §.min()", ["nlist", "nlist"]),
+    ("num", "§.lastIndexOf('a')", ["str"]), ("num", "§.selectMany($.tags).len()", ["hlist"]),
+    ("str", "§.substring(-3)", ["str"]), ("str", "§.trimLeft()", ["str"]), ("str", "§.trimRight()", ["str"]),
+    ("str", "str(§ + 0.2)", ["num"]), ("str", "str(§)", ["dict"]), ("str", "§.norm()", ["str"]),
+    ("str", "', '.join(§)", ["slist"]), ("str", "§.rightSplit('-', 1).join('+')", ["str"]),
+    ("str", "json_dump(§.select(str($)))", ["nlist"]), ("str", "§.select(str($)).join(' ')", ["nlist"]),
+    ("str", "format('{0}/{1}', §, §)", ["str", "any"]), ("str", "§.toUpper().toLower()", ["str"]),
+    ("str", "str(§.len())", ["hlist"]), ("str", "§.replace(' ', '')", ["str"]),
+    ("bool", "§.endsWith('1')", ["str"]), ("bool", "§.contains(0)", ["nlist"]),
+    ("bool", "§.any($.cpus > 4)", ["hlist"]), ("bool", "§.isEmpty()", ["str"]),
+    ("nlist", "§.where($ mod 2 = 0)", ["nlist"]), ("nlist", "§.takeWhile($ > 0)", ["nlist"]),
+    ("nlist", "§.skipWhile($ < 2)", ["nlist"]), ("nlist", "§.orderBy(-$)", ["nlist"]),
+    ("nlist", "§.select($.len())", ["slist"]), ("nlist", "§.select($.mem * 2)", ["hlist"]),
+    ("slist", "§.selectMany($.tags)", ["hlist"]), ("slist", "§.orderBy($)", ["slist"]),
+    ("slist", "§.where($.zone != null).select($.zone)", ["hlist"]), ("slist", "§.split(' ', 1)", ["str"]),
+    ("slist", "§.keys().orderBy($)", ["dict"]), ("hlist", "§.where($.zone = null)", ["hlist"]),
+    ("any", "§.select([$.name, $.cpus])", ["hlist"]), ("any", "§.groupBy($.zone, $.name)", ["hlist"]),
+    ("any", "§.get('missing', 'dflt')", ["dict"]), ("any", "§.items()", ["dict"]),
+    ("any", "§.slice(2)", ["nlist"]), ("any", "§.select(§)", ["nlist", "any"]),
+]
+JINJA += [
+    ("str", "§[:3]", ["str"]), ("str", "§[::-1]", ["str"]), ("nlist", "§[1:]", ["nlist"]),
+    ("num", "§.find('e')", ["str"]), ("bool", "§.endswith('1')", ["str"]), ("str", "§.lstrip()", ["str"]),
+    ("str", "§.rstrip('0')", ["str"]), ("any", "§.partition('-')", ["str"]), ("slist", "§.rsplit('-', 1)", ["str"]),
+    ("num", "(§ | map(attribute='mem') | sum)", ["hlist"]), ("num", "(§ | sum)", ["nlist"]),
+    ("nlist", "(§ | map('round') | list)", ["nlist"]), ("num", "((§ * 100) | int)", ["num"]),
+    ("str", "('%05.1f' % §)", ["num"]), ("str", "('%d items' % §)", ["num"]), ("str", "('%x' % §)", ["num"]),
+    ("str", "('%e' % §)", ["num"]), ("str", "('%s' % (§,))", ["any"]), ("str", "(§ | float | string)", ["num"]),
+    ("str", "([§] | tojson)", ["any"]), ("hlist", "(§ | selectattr('cpus', 'gt', 2) | list)", ["hlist"]),
+    ("hlist", "(§ | selectattr('zone', 'none') | list)", ["hlist"]),
+    ("hlist", "(§ | selectattr('zone', 'equalto', 'az1') | list)", ["hlist"]),
+    ("slist", "(§ | map(attribute='zone') | select | list)", ["hlist"]),
+    ("slist", "(§ | sort(attribute='name') | map(attribute='name') | list)", ["hlist"]),
+    ("slist", "(§ | sort(case_sensitive=true))", ["slist"]), ("str", "(§ | min)", ["slist"]),
+    ("str", "(§ | max)", ["slist"]), ("any", "(§ | batch(2, 0) | list)", ["nlist"]),
+    ("str", "(§ | list | reverse | join)", ["str"]), ("str", "(§ | wordwrap(5))", ["str"]),
+    ("str", "(§ | replace(' ', '_'))", ["str"]), ("str", "(§ | join(', '))", ["nlist"]),
+    ("num", "(§ | sum(start=10))", ["nlist"]), ("any", "(§ | dictsort(by='value'))", ["dict"]),
+    ("slist", "(§ | list)", ["dict"]), ("slist", "(§.keys() | list)", ["dict"]), ("num", "(§ | length)", ["dict"]),
+    ("nlist", "(range(1, §, 3) | list)", ["num"]), ("str", "(§ | map('string') | join)", ["nlist"]),
+    ("dict", "dict(§, x=1)", ["dict"]), ("bool", "(§ is sameas true)", ["any"]),
+    ("bool", "(§ is ge 2)", ["num"]), ("any", "(§ | groupby('zone') | list)", ["hlist"]),
+    ("num", "(§ | round(2, 'ceil'))", ["num"]), ("num", "(§ | int(0, 16))", ["str"]),
+    ("num", "(§ | float(1.5))", ["str"]), ("str", "('%.3g' | format(§))", ["num"]), ("str", "(§ | e)", ["str"]),
+    ("str", "(§ | trim('.'))", ["str"]), ("str", "(§ | truncate(4, true, '…'))", ["str"]),
+    ("str", "(§ | indent(2, true))", ["str"]), ("any", "(§ | unique(attribute='up') | list)", ["hlist"]),
+    ("str", "(§ | string)", ["num"]), ("str", "((§ + 0.2) | string)", ["num"]),
+    ("any", "(§ | map(attribute='tags') | sum(start=[]))", ["hlist"]), ("str", "§.center(9, '*')", ["str"]),
+    ("num", "§.index(§)", ["nlist", "num"]), ("str", "(§ | title | swapcase)", ["str"]),
+]
+
 TYPES = ["num", "str", "bool", "nlist", "slist", "hlist", "dict", "any"]
 GRAMMARS = {"yaql": (YAQL, _atoms("$")), "jinja": (JINJA, _atoms("_"))}
 
@@ -212,10 +268,15 @@ def gen_template(rng, lang):
                            "{% if loop.last %}{{ x }}{% endif %}"])
         lst = gen_node(rng, lang, rng.choice(["nlist", "slist", "hlist"]), depth - 1)
         return ("T", ("{% for x in ", ("R", lst), " %}" + body + "{% endfor %}"))
-    if lang == "jinja" and r < 0.2:
+    if lang == "jinja" and r < 0.16:
+        return ("T", ("{% set n = ", ("R", node), " %}", rng.choice(["{{ n }}", "{{ n | string }}!", "[{{ n }}]"])))
+    if lang == "jinja" and r < 0.19:
+        return ("T", ("{% for k, v in ", ("R", gen_node(rng, lang, "dict", depth - 1)),
+                      ".items() %}{{ k }}={{ v }};{% endfor %}"))
+    if lang == "jinja" and r < 0.25:
         cond = gen_node(rng, lang, "bool", depth - 1)
         return ("T", ("{% if ", ("R", cond), " %}yes{% else %}", ("E", lang, node), "{% endif %}"))
-    if r < 0.4:
+    if r < 0.45:
         other = gen_node(rng, lang, "any", depth - 1)
         return ("T", (rng.choice(["host ", "v=", "", "é: "]), ("E", lang, node), " / ", ("E", lang, other)))
     return ("T", (("E", lang, node),))
