@@ -319,7 +319,11 @@ def main():
     ap.add_argument("--max-minimise", type=int, default=8,
                     help="disagreements minimised per batch and root cause (30 for new causes); "
                     "the rest are counted, classified as found, and not recorded")
+    ap.add_argument("--summary", metavar="STATS", help="print a --stats file as Markdown and exit")
     args = ap.parse_args()
+    if args.summary:
+        print_summary(json.load(open(args.summary, encoding="utf-8")))
+        return 0
 
     if not os.path.exists(ORACLE) or subprocess.run(
             ["/usr/bin/python3", "-c", "import mistral.expressions"], capture_output=True).returncode:
@@ -378,6 +382,18 @@ def main():
             fcntl.flock(lock, fcntl.LOCK_EX)
             add_stats(args.stats, args.seed, done, verdicts, causes, unsupported)
     return 1 if args.check and failing else 0
+
+
+def print_summary(stats):
+    v = stats["verdicts"]
+    print("%d cases (seeds %s): %s\n" % (stats["cases"], ", ".join(map(str, stats["seeds"])),
+                                        ", ".join("%s %d" % kv for kv in sorted(v.items()))))
+    print("| root cause | disagreements |\n|---|---|")
+    for cause, n in sorted(stats["causes"].items(), key=lambda kv: -kv[1]):
+        print("| %s | %d |" % (cause, n))
+    print("\n| unsupported (glarex's message) | cases |\n|---|---|")
+    for msg, n in sorted(stats["unsupported"].items(), key=lambda kv: -kv[1]):
+        print("| %s | %d |" % (msg.replace("|", "\\|"), n))
 
 
 def add_stats(path, seed, done, verdicts, causes, unsupported):

@@ -19,7 +19,8 @@ STRINGS = [
 ]
 WORDS = ["alpha", "Beta", "gamma", "İ", "ß", "Ⅻ", "ǆ", "", "z z", "10", "é"]
 INTS = [0, 1, 2, 3, -1, -3, 7, 42, 1000, -250, 2147483648]
-FLOATS = [0.0, -0.0, 0.5, -2.5, 2.5, 1e-07, 3.14159, 1e16, 100.0, -0.4, 0.1, 1.5]
+FLOATS = [0.0, -0.0, 0.5, -2.5, 2.5, 1e-07, 3.14159, 1e16, 100.0, -0.4, 0.1, 1.5, 2.675, 0.125, -1.5,
+          123456789.125, 1e-05, 5e-324, 1.7976931348623157e308]
 
 
 def make_context(rng):
@@ -224,6 +225,18 @@ JINJA += [
     ("str", "(§ | string)", ["num"]), ("str", "((§ + 0.2) | string)", ["num"]),
     ("any", "(§ | map(attribute='tags') | sum(start=[]))", ["hlist"]), ("str", "§.center(9, '*')", ["str"]),
     ("num", "§.index(§)", ["nlist", "num"]), ("str", "(§ | title | swapcase)", ["str"]),
+    ("str", "('%5s|' % §)", ["str"]), ("str", "('%-6s|' % §)", ["any"]), ("str", "('%.1f' % §)", ["num"]),
+    ("str", "('%g' % §)", ["num"]), ("str", "('%r' % (§,))", ["any"]), ("str", "('%5.2f%%' % §)", ["num"]),
+    ("str", "('%+d' % §)", ["num"]), ("str", "('%o' % §)", ["num"]), ("str", "'{!r}'.format(§)", ["any"]),
+    ("str", "'{:e}'.format(§)", ["num"]), ("str", "'{:%}'.format(§)", ["num"]), ("str", "'{:g}'.format(§)", ["num"]),
+    ("str", "'{0[0]}'.format(§)", ["slist"]), ("str", "'{a}'.format(a=§)", ["any"]),
+    ("num", "(§ | round(2))", ["num"]), ("str", "(§ | string)", ["dict"]), ("str", "(§ | pprint)", ["any"]),
+]
+YAQL += [
+    ("num", "round(§, 2)", ["num"]), ("str", "str(§ / 3)", ["num"]), ("num", "§ / 3", ["num"]),
+    ("str", "'{0!r}'.format(§)", ["any"]), ("str", "'{:e}'.format(§)", ["num"]), ("str", "'{:g}'.format(§)", ["num"]),
+    ("str", "'{a}-{b}'.format(a => §, b => §)", ["str", "num"]), ("str", "str(§)", ["hlist"]),
+    ("num", "§.count()", ["dict"]), ("bool", "§ > §", ["str", "str"]), ("any", "§.sum()", ["slist"]),
 ]
 
 TYPES = ["num", "str", "bool", "nlist", "slist", "hlist", "dict", "any"]
