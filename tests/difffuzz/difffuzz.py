@@ -42,6 +42,7 @@ DISAGREE = {"wrong_value", "value_for_error", "error_for_value", "internal", "ti
 # Root causes of wrong values that are being fixed on their own (issue 13, part 1).
 KNOWN_CAUSES = {"unicode", "format_spec", "nested_format_width", "regex_template", "signed_zero",
                 "filesizeformat", "distinct_mergewith", "list_flatten", "float_pow", "yaml_tags"}
+NEW_PER_BATCH = 20  # disagreements of new causes minimised per batch
 CASE_FUNCS = re.compile(r"upper|lower|title|capitali[sz]e|swapcase|casefold|is(alpha|digit|space|alnum)"
                         r"|wordcount|\| ?(min|max|unique)\b|\\\\[wWsSdD]|\\[wWsSdD]|center|split\(\)|trim|strip|sort|orderBy", re.I)
 
@@ -317,8 +318,8 @@ def main():
     ap.add_argument("--record", action="store_true", help="add disagreements to found.json/known.json")
     ap.add_argument("--stats", help="JSON file accumulating totals across runs")
     ap.add_argument("--max-minimise", type=int, default=8,
-                    help="disagreements minimised per batch and root cause (30 for new causes); "
-                    "the rest are counted, classified as found, and not recorded")
+                    help="disagreements minimised per batch and known root cause (%d of new "
+                    "causes); the rest are counted, classified as found, and not recorded" % NEW_PER_BATCH)
     ap.add_argument("--summary", metavar="STATS", help="print a --stats file as Markdown and exit")
     args = ap.parse_args()
     if args.summary:
@@ -353,7 +354,7 @@ def main():
         for c in found:
             per_cause[c["cause"]] += 1
             limit = 0 if args.check else args.max_minimise
-            if per_cause[c["cause"]] <= (limit if c["cause"] in KNOWN_CAUSES else 4 * args.max_minimise):
+            if per_cause[c["cause"]] <= (limit if c["cause"] in KNOWN_CAUSES else NEW_PER_BATCH):
                 chosen.append(c)
         minimise(chosen)
         for c in found:

@@ -237,6 +237,9 @@ YAQL += [
     ("str", "'{0!r}'.format(§)", ["any"]), ("str", "'{:e}'.format(§)", ["num"]), ("str", "'{:g}'.format(§)", ["num"]),
     ("str", "'{a}-{b}'.format(a => §, b => §)", ["str", "num"]), ("str", "str(§)", ["hlist"]),
     ("num", "§.count()", ["dict"]), ("bool", "§ > §", ["str", "str"]), ("any", "§.sum()", ["slist"]),
+    ("str", "regex('(a)').replace(§, '\\\\2')", ["str"]), ("str", "regex('(é)').replace(§, '[\\\\1]')", ["str"]),
+    ("any", "dict(a => tuple(§, 2)).mergeWith(dict(a => [3]))", ["num"]), ("any", "[§, [1]].distinct()", ["nlist"]),
+    ("num", "§.select($ mod -2).sum()", ["nlist"]), ("num", "§ mod -1.5", ["num"]),
 ]
 
 TYPES = ["num", "str", "bool", "nlist", "slist", "hlist", "dict", "any"]
