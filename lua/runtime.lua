@@ -731,7 +731,19 @@ function rt.floordiv(a, b)
     if a == minint and b == -1 then overflow() end
     return a // b
   end
-  return (a * 1.0) // b
+  -- CPython's float_floor_div: from fmod, not floor(a / b), whose rounding can give
+  -- one more (0.5 // 0.1 is 4.0)
+  local x, y = a * 1.0, b * 1.0
+  local m = math.fmod(x, y)
+  local div = (x - m) / y
+  if m ~= 0 and (y < 0) ~= (m < 0) then div = div - 1.0 end
+  if div == 0 then
+    local q = x / y
+    return (q < 0 or 1 / q < 0) and -0.0 or 0.0
+  end
+  local floor = div // 1.0
+  if div - floor > 0.5 then floor = floor + 1.0 end
+  return floor
 end
 -- Python /
 function rt.truediv(a, b)
