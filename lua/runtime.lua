@@ -26,7 +26,7 @@ local Dict = {__name = "dict"}
 -- internal kinds (never part of a final result)
 local Tuple = {__name = "tuple"}     -- Jinja tuple literal
 local PyList = {__name = "pylist"}   -- a Python list inside YAQL (split(), json_parse()...)
-local Set = {__name = "set"}         -- {items = {...}, kind = "set"|"keys"|"items"|"values"}
+local Set = {__name = "set"}         -- {items = {...}, kind = "set"|"pyset"|"keys"|"items"|"values"}
 local Iter = {__name = "iterator"}   -- {next = fn, what = "map"|...}; single pass
 local Undefined = {__name = "Undefined"} -- Jinja undefined {hint=, strict=, exc=}
 local Func = {__name = "function"}   -- callable {name=, call=function(args, kwargs) end}
@@ -270,7 +270,7 @@ local function pytype(v)
   if mt == Set then
     local k = v.kind
     if k == "keys" then return "dict_keys" elseif k == "values" then return "dict_values"
-    elseif k == "items" then return "dict_items" end
+    elseif k == "items" then return "dict_items" elseif k == "pyset" then return "set" end
     return "frozenset"
   end
   if mt == Iter then return v.what or "generator" end
@@ -326,7 +326,7 @@ rt.set_items = set_items
 
 -- Whether `v` is a Python set, whose iteration order set_items may refuse.
 function rt.is_unordered(v)
-  return getmetatable(v) == Set and v.kind == "set"
+  return getmetatable(v) == Set and (v.kind == "set" or v.kind == "pyset")
 end
 
 -- Returns a Lua iterator function yielding items (nil at the end).

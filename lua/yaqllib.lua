@@ -205,8 +205,9 @@ local function fin(v, strict, depth)
     return setmetatable(out, List)
   end
   if mt == Set and not strict then
-    -- output conversion turns every Set into a Python set (unordered)
-    return setmetatable({items = v.items, kind = "set"}, Set)
+    -- output conversion turns every Set into a Python set (unordered): str() gives
+    -- "set()", not yaql's "frozenset()"
+    return setmetatable({items = v.items, kind = "pyset"}, Set)
   end
   if strict then
     if mt == Set then unrepresentable("a Python set") end
@@ -1317,7 +1318,8 @@ MF("len", "obj", function(o)
   if mt == Dict then return #o.keys end
   if mt == List or mt == PyList then return #o end
   if mt == Set and o.kind ~= "values" then return #o.items end
-  if mt == Iter then
+  -- yaql's len() takes no OrderingIterable (orderBy's result), though count() does
+  if mt == Iter and not o.ordering then
     local n = 0
     for _ in o.next do n = n + 1 end
     return n
