@@ -944,9 +944,28 @@ GLAREX_EXTERN(int) glarex_mistral_workflow_create(json_t **out, glarex_mistral *
                                                   const char *definition, size_t len,
                                                   glarex_error *err);
 
+/**
+ * PUT /v2/workflows: replaces the definitions of the workflows `definition` names, which
+ * must all exist (Mistral answers 404 otherwise). `out` as for
+ * glarex_mistral_workflow_create.
+ */
+GLAREX_EXTERN(int) glarex_mistral_workflow_update(json_t **out, glarex_mistral *mistral,
+                                                  const char *definition, size_t len,
+                                                  glarex_error *err);
+
+/** GET /v2/workflows/{identifier} (a workflow's id or name): Mistral's object (new),
+ * with "id", "name" and "definition"; an unknown one is GLAREX_ENOTFOUND. */
+GLAREX_EXTERN(int) glarex_mistral_workflow_get(json_t **out, glarex_mistral *mistral,
+                                               const char *identifier, glarex_error *err);
+
 /** DELETE /v2/workflows/{identifier}: a workflow's id or name. */
 GLAREX_EXTERN(int) glarex_mistral_workflow_delete(glarex_mistral *mistral,
                                                   const char *identifier, glarex_error *err);
+
+/** Mistral's message ("faultstring") of the last call on `mistral` when it failed with
+ * one, whole (the glarex_error holds it on one line, cut to fit); else NULL. Borrowed,
+ * valid until the next call. */
+GLAREX_EXTERN(const char *) glarex_mistral_fault(const glarex_mistral *mistral);
 
 /* }==================================================================== */
 

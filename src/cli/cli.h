@@ -250,6 +250,7 @@ int cmd_workflow_create(cli *c, int argc, char **argv);
 int cmd_workflow_list(cli *c, int argc, char **argv);
 int cmd_workflow_show(cli *c, int argc, char **argv);
 int cmd_workflow_delete(cli *c, int argc, char **argv);
+int cmd_workflow_get_definition(cli *c, int argc, char **argv);
 int cmd_resource_list(cli *c, int argc, char **argv);
 int cmd_resource_get(cli *c, int argc, char **argv);
 int cmd_eval(cli *c, int argc, char **argv);

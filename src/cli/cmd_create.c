@@ -257,12 +257,14 @@ static int print_dry_run(cli *c, const plan *p)
                p->res[i].path, cli_size(sz, p->res[i].size), p->res[i].sha256,
                p->res[i].content_type);
     if (p->mistral_url)
-        printf("mistral:   would create %zu workflow(s) in %s\n",
+        printf("mistral:   would create %zu workflow(s) in %s (or update them there "
+               "when Mistral has them)\n",
                json_array_size(p->wf_names), p->mistral_url);
     return 0;
 }
 
-static int print_created(cli *c, const plan *p, const json_t *art, const json_t *mistral)
+static int print_created(cli *c, const plan *p, const json_t *art, const json_t *mistral,
+                         int updated)
 {
     json_t *sum = cli_artifact_summary(art);
     size_t i;
@@ -275,6 +277,8 @@ static int print_created(cli *c, const plan *p, const json_t *art, const json_t 
         json_object_set(sum, "warnings", p->warnings);
         json_object_set_new(sum, "mistral",
                             mistral ? json_deep_copy(mistral) : json_null());
+        if (mistral)
+            json_object_set_new(sum, "mistral_updated", json_boolean(updated));
         rc = cli_print_json(stdout, sum);
     } else {
         if (!c->quiet)
@@ -282,9 +286,10 @@ static int print_created(cli *c, const plan *p, const json_t *art, const json_t 
                    cli_store_label(c));
         cli_print_artifact(sum);
         json_array_foreach(mistral, i, w)
-            printf("mistral:     workflow %s (id %s)\n",
+            printf("mistral:     workflow %s (id %s)%s\n",
                    json_string_value(json_object_get(w, "name")),
-                   json_string_value(json_object_get(w, "id")));
+                   json_string_value(json_object_get(w, "id")),
+                   updated ? " updated to this version" : "");
     }
     json_decref(sum);
     return rc;
@@ -392,24 +397,131 @@ static int mistral_open(cli *c, glarex_mistral **m, const plan *p, glarex_error 
     return glarex_mistral_new(m, &mo, err);
 }
 
-static int mistral_create(cli *c, const plan *p, json_t **created, glarex_error *err)
+/* What workflow-create did in Mistral, so that a rollback can undo it. */
+typedef struct mistral_job {
+    json_t *workflows; /* Mistral's answer: the workflows created or updated */
+    json_t *previous;  /* after an update: {name: the definition it replaced} */
+    char *fault;       /* Mistral's message, when the error line had to cut it */
+} mistral_job;
+
+static void mistral_job_free(mistral_job *j)
+{
+    json_decref(j->workflows);
+    json_decref(j->previous);
+    free(j->fault);
+}
+
+/* Keeps Mistral's message whole when the error line had to cut it. */
+static void keep_fault(mistral_job *j, const glarex_mistral *m, const glarex_error *err)
+{
+    const char *fault = glarex_mistral_fault(m);
+    if (fault && strlen(err->message) + 1 >= sizeof(err->message))
+        j->fault = strdup(fault);
+}
+
+/* The definitions Mistral holds now for every workflow `p` defines, into
+ * j->previous. Returns 0, or an error when only some of them exist: one definition is
+ * created or updated whole. */
+static int save_previous(glarex_mistral *m, const plan *p, mistral_job *j,
+                         glarex_error *err)
+{
+    json_t *name, *wf = NULL;
+    size_t i, missing = 0;
+    int rc;
+
+    j->previous = json_object();
+    json_array_foreach(p->wf_names, i, name) {
+        const char *n = json_string_value(name);
+        rc = glarex_mistral_workflow_get(&wf, m, n, err);
+        if (rc == GLAREX_ENOTFOUND) {
+            missing++;
+            continue;
+        }
+        if (rc < 0)
+            return rc;
+        json_object_set(j->previous, n, json_object_get(wf, "definition"));
+        json_decref(wf);
+        wf = NULL;
+    }
+    if (missing)
+        return cli_set_error(err, GLAREX_ECONFLICT,
+                             "Mistral has %zu of the %zu workflows %s defines, not all: "
+                             "one definition is created or updated whole; delete the "
+                             "others from Mistral or split the file",
+                             json_array_size(p->wf_names) - missing,
+                             json_array_size(p->wf_names), p->file);
+    return 0;
+}
+
+/* Creates the workflows in Mistral, or updates them when Mistral has them all
+ * already (POST answers 409): a new version of a workflow replaces the old one. */
+static int mistral_register_once(cli *c, glarex_mistral *m, const plan *p, mistral_job *j,
+                                 glarex_error *err)
+{
+    int rc = glarex_mistral_workflow_create(&j->workflows, m, p->text, p->text_len, err);
+    if (rc != GLAREX_ECONFLICT)
+        return rc;
+    cli_info(c, "Mistral has the workflow already: updating it (PUT /v2/workflows)");
+    if ((rc = save_previous(m, p, j, err)) < 0)
+        return rc;
+    return glarex_mistral_workflow_update(&j->workflows, m, p->text, p->text_len, err);
+}
+
+static int mistral_register(cli *c, const plan *p, mistral_job *j, glarex_error *err)
 {
     glarex_mistral *m = NULL;
     int rc;
 
-    cli_info(c, "creating the workflow in Mistral at %s", p->mistral_url);
+    cli_info(c, "registering the workflow in Mistral at %s", p->mistral_url);
     if ((rc = mistral_open(c, &m, p, err)) == 0) {
-        rc = glarex_mistral_workflow_create(created, m, p->text, p->text_len, err);
+        rc = mistral_register_once(c, m, p, j, err);
         if (rc == GLAREX_EAUTH && cli_retry_auth(c, err)) {
             glarex_mistral_free(m);
             m = NULL;
+            json_decref(j->previous);
+            j->previous = NULL;
             if ((rc = mistral_open(c, &m, p, err)) == 0)
-                rc =
-                    glarex_mistral_workflow_create(created, m, p->text, p->text_len, err);
+                rc = mistral_register_once(c, m, p, j, err);
         }
+        if (rc < 0)
+            keep_fault(j, m, err);
     }
     glarex_mistral_free(m);
     return rc;
+}
+
+/* Undoes mistral_register: deletes what it created, puts back what it replaced. */
+static void mistral_undo(cli *c, const plan *p, const mistral_job *j)
+{
+    glarex_mistral *m = NULL;
+    glarex_error err;
+    const char *name;
+    json_t *w, *def;
+    size_t i;
+
+    if (!json_array_size(j->workflows))
+        return;
+    if (mistral_open(c, &m, p, &err) < 0) {
+        cli_error(&err);
+        return;
+    }
+    json_object_foreach(j->previous, name, def) {
+        json_t *out = NULL;
+        const char *text = json_string_value(def);
+        if (!text || glarex_mistral_workflow_update(&out, m, text, strlen(text), &err) < 0)
+            cli_fail("Mistral workflow %s keeps the new definition: putting back the old "
+                     "one failed: %s",
+                     name, text ? err.message : "Mistral gave no definition");
+        json_decref(out);
+    }
+    if (!j->previous) /* created, not updated */
+        json_array_foreach(j->workflows, i, w) {
+            const char *wid = json_string_value(json_object_get(w, "id"));
+            if (wid && glarex_mistral_workflow_delete(m, wid, &err) < 0)
+                cli_fail("Mistral workflow %s (id %s) was left behind: %s",
+                         json_string_value(json_object_get(w, "name")), wid, err.message);
+        }
+    glarex_mistral_free(m);
 }
 
 static int64_t monotonic_ms(void)
@@ -460,23 +572,12 @@ static void print_removal(cli *c, const char *id)
 }
 
 /* Deletes what was made; reports failures but keeps the first error. */
-static void rollback(cli *c, const plan *p, const char *id, const json_t *mistral)
+static void rollback(cli *c, const plan *p, const char *id, const mistral_job *mistral)
 {
-    glarex_mistral *m = NULL;
     glarex_error err;
-    size_t i;
-    json_t *w;
     int rc;
 
-    if (json_array_size(mistral) && mistral_open(c, &m, p, &err) < 0)
-        cli_error(&err);
-    json_array_foreach(mistral, i, w) {
-        const char *wid = json_string_value(json_object_get(w, "id"));
-        if (m && wid && glarex_mistral_workflow_delete(m, wid, &err) < 0)
-            cli_fail("Mistral workflow %s (id %s) was left behind: %s",
-                     json_string_value(json_object_get(w, "name")), wid, err.message);
-    }
-    glarex_mistral_free(m);
+    mistral_undo(c, p, mistral);
     if (!id)
         return;
     if ((rc = delete_draft(c, id, &err)) < 0) {
@@ -522,6 +623,38 @@ static int agreed(const plan *p, const json_t *draft, const char *id)
            (strcmp(line, "y\n") == 0 || strcmp(line, "yes\n") == 0);
 }
 
+/* After NAME VERSION turned out to exist: a stored version never changes, so the way
+ * to publish a change is the next version; names it from the highest one there is. */
+static void suggest_next_version(cli *c, const plan *p)
+{
+    glarex_filter f = {"name", "eq", p->name};
+    glarex_list_options o = GLAREX_LIST_OPTIONS_INIT;
+    glarex_error err;
+    json_t *found = NULL;
+    const char *highest;
+    unsigned long major, minor, patch;
+    int used = 0, rc;
+
+    o.filters = &f;
+    o.nfilters = 1;
+    o.latest = 1;
+    CLI_AUTH_RETRY(c, rc, &err, glarex_store_list(&found, c->store, TYPE_NAME, &o, &err));
+    highest = rc == 0 ? json_string_value(json_object_get(json_array_get(found, 0),
+                                                          "version"))
+                      : NULL;
+    if (highest && sscanf(highest, "%lu.%lu.%lu%n", &major, &minor, &patch, &used) == 3 &&
+        !highest[used])
+        cli_fail("%s %s exists and a stored version never changes: publish the change as "
+                 "the next version, e.g. --version %lu.%lu.%lu (the highest now is %s); "
+                 "with --mistral-url, Mistral's workflow is then updated to it",
+                 p->name, p->version, major, minor, patch + 1, highest);
+    else
+        cli_fail("%s %s exists and a stored version never changes: publish the change "
+                 "with a higher --version",
+                 p->name, p->version);
+    json_decref(found);
+}
+
 /*
  * After the store refused to create NAME VERSION (409): when the only artifact of that
  * name and version is a draft this command left, it is deleted if the user agrees.
@@ -551,6 +684,8 @@ static int clear_left_draft(cli *c, const plan *p, glarex_error *err)
             cli_fail("--replace-draft: %s %s is not a draft left by workflow-create; it is "
                      "left alone",
                      p->name, p->version);
+        else
+            suggest_next_version(c, p);
         json_decref(found);
         return 0;
     }
@@ -573,7 +708,8 @@ static int clear_left_draft(cli *c, const plan *p, glarex_error *err)
 static int create(cli *c, plan *p)
 {
     glarex_error err;
-    json_t *fields = NULL, *art = NULL, *mistral = NULL;
+    json_t *fields = NULL, *art = NULL;
+    mistral_job mistral = {NULL, NULL, NULL};
     char *id = NULL;
     int rc;
 
@@ -614,7 +750,7 @@ static int create(cli *c, plan *p)
     /* From here on, a failure deletes the draft (and what Mistral got). */
     if ((rc = upload_all(c, p, id, &art, &err)) < 0)
         goto done;
-    if (p->mistral_url && (rc = mistral_create(c, p, &mistral, &err)) < 0)
+    if (p->mistral_url && (rc = mistral_register(c, p, &mistral, &err)) < 0)
         goto done;
     if ((rc = interrupted(&err)) < 0)
         goto done;
@@ -627,18 +763,20 @@ static int create(cli *c, plan *p)
 done:
     if (rc < 0) {
         cli_error(&err);
+        if (mistral.fault)
+            fprintf(stderr, "glarex: Mistral's message in full:\n%s\n", mistral.fault);
         if (id)
-            rollback(c, p, id, mistral);
+            rollback(c, p, id, &mistral);
         if (cli_interrupted())
             rc = 128 + cli_interrupted(); /* as if the signal had ended the process */
     } else {
-        rc = print_created(c, p, art, mistral);
+        rc = print_created(c, p, art, mistral.workflows, mistral.previous != NULL);
     }
     if (id) /* readers must not keep an answer from before the change */
         cli_invalidate(c, p->name, id);
     json_decref(fields);
     json_decref(art);
-    json_decref(mistral);
+    mistral_job_free(&mistral);
     free(id);
     return rc < 0 ? 1 : rc;
 }

@@ -68,6 +68,8 @@ static const cli_command commands[] = {
     {"workflow-list", cmd_workflow_list, "list workflow artifacts"},
     {"workflow-show", cmd_workflow_show, "show one workflow artifact"},
     {"workflow-delete", cmd_workflow_delete, "delete a workflow artifact"},
+    {"workflow-get-definition", cmd_workflow_get_definition,
+     "print the workflow definition an artifact stores"},
     {"resource-list", cmd_resource_list, "list the resources of a workflow artifact"},
     {"resource-get", cmd_resource_get, "print or save one resource"},
     {"eval", cmd_eval, "evaluate a Mistral expression or template"},

@@ -179,12 +179,8 @@ class MistralTests(unittest.TestCase):
 
     def test_a_mistral_failure_rolls_back_glare(self):
         self.create('--mistral-url', self.mistral.url)
-        # Mistral already has heal_vms: 409 there, so version 2.0 must vanish
-        r = self.create('--mistral-url', self.mistral.url, '--version', '2.0', code=1)
-        self.assertIn('POST /v2/workflows: 409', r.err)
-        self.assertIn('Duplicate entry', r.err)
-        self.assertEqual(self.mine(), [('1.0.0', 'active')])
         # a definition Mistral rejects: its message, and nothing left anywhere
+        # (a new version of heal_vms updates Mistral's: test_mistral_update.py)
         bad = os.path.join(self.home, 'broken.yaml')
         with open(bad, 'w') as f:
             f.write(INVALID_FOR_MISTRAL)
