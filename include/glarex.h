@@ -898,8 +898,10 @@ GLAREX_EXTERN(int) glarex_keystone_token(glarex_buf *out, const glarex_keystone_
 /**
  * glarex_keystone_token, also giving who the token belongs to as Keystone reported it
  * in the same answer: `identity` (may be NULL) receives {"project_id", "user_id",
- * "roles" (comma-separated names)} (new; members Keystone left out are missing). A
- * glarex_request made with these keeps its cache across renewed tokens.
+ * "roles" (comma-separated names), "catalog" (the service catalog, Keystone's array of
+ * {type, endpoints: [{interface, region, region_id, url}]})} (new; members Keystone
+ * left out are missing). A glarex_request made with these keeps its cache across
+ * renewed tokens.
  */
 GLAREX_EXTERN(int) glarex_keystone_token_ex(glarex_buf *out, json_t **identity,
                                             const glarex_keystone_options *opts,

@@ -48,7 +48,8 @@ static char *tokens_url(const char *base)
     return url;
 }
 
-/* {"project_id", "user_id", "roles"} from a v3 token answer's body (new), or NULL. */
+/* {"project_id", "user_id", "roles", "catalog"} from a v3 token answer's body (new), or
+ * NULL. */
 static json_t *token_identity(const glarex_buf *body)
 {
     json_t *doc = body->ptr ? json_loadb(body->ptr, body->size, 0, NULL) : NULL;
@@ -77,6 +78,8 @@ static json_t *token_identity(const glarex_buf *body)
         }
         if (used)
             json_object_set_new(out, "roles", json_string(names));
+        if (json_is_array(json_object_get(token, "catalog"))) /* where the services are */
+            json_object_set(out, "catalog", json_object_get(token, "catalog"));
     }
     json_decref(doc);
     return out;

@@ -28,6 +28,10 @@ enum cli_setting_id {
     S_TIMEOUT,
     S_AS_OF_SKEW,
     S_MISTRAL_URL,
+    S_OS_CLOUD,
+    S_OS_REGION_NAME,
+    S_OS_INTERFACE,
+    S_MAX_RESOURCE_SIZE,
     S_COUNT
 };
 
@@ -50,6 +54,7 @@ typedef struct cli {
     char *token;            /* the token in use (owned), or NULL */
     json_t *token_identity; /* who Keystone issued it to: {project_id, user_id, roles} */
     int reauthed;           /* a 401 already led to a new Keystone token */
+    int catalog_done;       /* the catalog was searched for the store already */
     glarex_store *store;
     glarex_ctx *ctx;
     glarex_request *req; /* with c->ctx: the identity, workflow and as-of time of glare() */
@@ -83,6 +88,28 @@ const char *cli_setting(const cli *c, int id);
 
 /* Whether a boolean setting is on. */
 int cli_setting_on(const cli *c, int id);
+
+/* OS_CLOUD's cloud in clouds.yaml (and secure.yaml), found as openstacksdk finds
+ * them, gives the settings nothing else gave (clouds.c). Returns 0, or 2 after
+ * printing the error. */
+int cli_load_cloud(cli *c);
+
+/* Where a setting's value comes from, for messages: "--flag", "VARIABLE", "FILE:LINE",
+ * "clouds.yaml FILE, cloud 'NAME' (auth.username)", "Keystone catalog ..."; NULL when
+ * it has no value. */
+const char *cli_setting_origin(const cli *c, int id);
+
+/* The name of a setting in configuration files ("glare_url"). */
+const char *cli_setting_key(int id);
+
+/* Fills the store URL from Keystone's service catalog (service type "artifact") when
+ * no setting gives one and Keystone password credentials are configured (this asks
+ * Keystone for a token); also the Mistral URL (type "workflowv2") when
+ * `want_mistral`. Offline, nothing is asked. */
+int cli_from_catalog(cli *c, int want_mistral, glarex_error *err);
+
+/* max_resource_size in bytes; 0 when not set. */
+uint64_t cli_max_resource_size(const cli *c);
 
 /* Fills HTTP settings (TLS, timeouts, trace, token) for any peer. */
 void cli_client_options(cli *c, glarex_client_options *o);
@@ -257,5 +284,6 @@ int cmd_eval(cli *c, int argc, char **argv);
 int cmd_render(cli *c, int argc, char **argv);
 int cmd_resolve(cli *c, int argc, char **argv);
 int cmd_cache(cli *c, int argc, char **argv);
+int cmd_config(cli *c, int argc, char **argv);
 
 #endif

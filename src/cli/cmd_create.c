@@ -787,7 +787,7 @@ int cmd_workflow_create(cli *c, int argc, char **argv)
 {
     plan p = {0};
     cli_list resources = {0}, tags = {0};
-    int dry_run = 0, rc;
+    int dry_run = 0, use_mistral = 0, rc;
     cli_opt opts[] = {
         {CLI_OPT_ARG, "FILE", 0, &p.file, NULL,
          "the workflow definition, Mistral v2 YAML ('-': standard input)",
@@ -808,7 +808,11 @@ int cmd_workflow_create(cli *c, int argc, char **argv)
          "left, then create (asked on a terminal)",
          0},
         {CLI_OPT_VALUE, "mistral-url", 0, &c->flag[S_MISTRAL_URL], "URL",
-         "also create the workflow in Mistral [MISTRAL_URL]", 0},
+         "also create (or update) the workflow in Mistral [MISTRAL_URL]", 0},
+        {CLI_OPT_SWITCH, "mistral", 0, &use_mistral, NULL,
+         "also create (or update) the workflow in Mistral: at the Mistral URL, else "
+         "where Keystone's catalog puts it (workflowv2)",
+         0},
         {0},
     };
     const cli_cmd_spec spec = {"workflow-create", opts,
@@ -825,8 +829,15 @@ int cmd_workflow_create(cli *c, int argc, char **argv)
     p.warnings = json_array();
     rc = cli_parse(c, &spec, argc, argv);
     if (rc == CLI_CONTINUE) {
+        glarex_error err;
+        rc = cli_from_catalog(c, use_mistral, &err) < 0 ? cli_error(&err) : 0;
         p.mistral_url = cli_setting(c, S_MISTRAL_URL);
-        rc = prepare(c, &p, &spec, &resources);
+        if (rc == 0 && use_mistral && !p.mistral_url)
+            rc = cli_usage_error(&spec, "--mistral: no Mistral URL is set and there are no "
+                                        "Keystone credentials whose catalog would name "
+                                        "one: set MISTRAL_URL (or --mistral-url)");
+        if (rc == 0)
+            rc = prepare(c, &p, &spec, &resources);
         if (rc == 0)
             rc = dry_run ? print_dry_run(c, &p) : create(c, &p);
     }

@@ -76,6 +76,7 @@ static const cli_command commands[] = {
     {"render", cmd_render, "evaluate a whole YAML or JSON document"},
     {"resolve", cmd_resolve, "show what a reference resolves to, step by step"},
     {"cache", cmd_cache, "inspect the local cache: ls, stats, verify, gc, purge, invalidate"},
+    {"config", cmd_config, "config show: the settings in effect and where each came from"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

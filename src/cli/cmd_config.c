@@ -1,0 +1,130 @@
+/* config show: which store, identity, Mistral and cache are in effect, and which
+ * setting (flag, variable, file, clouds.yaml, Keystone catalog) each came from. */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* The cache directory the library will use when cache_dir is not set. */
+static char *default_cache_dir(const char **origin)
+{
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    char *out = NULL;
+
+    if (xdg && xdg[0] == '/') {
+        *origin = "default ($XDG_CACHE_HOME/glarex)";
+        if (asprintf(&out, "%s/glarex", xdg) < 0)
+            out = NULL;
+    } else if (home && home[0] == '/') {
+        *origin = "default (~/.cache/glarex)";
+        if (asprintf(&out, "%s/.cache/glarex", home) < 0)
+            out = NULL;
+    }
+    return out;
+}
+
+/* {"value", "from"} of one setting, or {"value": dflt, "from": "default"}. */
+static json_t *entry(const cli *c, int id, const char *dflt)
+{
+    const char *v = cli_setting(c, id);
+    return json_pack("{s:s?, s:s}", "value", v ? v : dflt, "from",
+                     v ? cli_setting_origin(c, id) : "default");
+}
+
+static json_t *identity(const cli *c)
+{
+    if (cli_setting(c, S_OS_AUTH_TOKEN))
+        return json_pack("{s:s, s:s}", "kind", "token", "from",
+                         cli_setting_origin(c, S_OS_AUTH_TOKEN));
+    if (cli_setting(c, S_OS_AUTH_URL))
+        return json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:s?}", "kind", "keystone",
+                         "auth_url", cli_setting(c, S_OS_AUTH_URL), "username",
+                         cli_setting(c, S_OS_USERNAME), "project_name",
+                         cli_setting(c, S_OS_PROJECT_NAME), "from",
+                         cli_setting_origin(c, S_OS_AUTH_URL), "password_from",
+                         cli_setting_origin(c, S_OS_PASSWORD));
+    return json_pack("{s:s, s:s}", "kind", "none", "from", "default");
+}
+
+static void print_line(const char *what, const json_t *e)
+{
+    printf("%-18s %s  (from %s)\n", what,
+           json_string_value(json_object_get(e, "value"))
+               ? json_string_value(json_object_get(e, "value"))
+               : "-",
+           json_string_value(json_object_get(e, "from")));
+}
+
+int cmd_config(cli *c, int argc, char **argv)
+{
+    const char *action = NULL, *cache_origin = "default";
+    cli_opt opts[] = {
+        {CLI_OPT_ARG, "show", 0, &action, NULL,
+         "print the settings in effect and where each came from", CLI_OPT_REQUIRED},
+        {0},
+    };
+    const cli_cmd_spec spec = {"config", opts,
+                               "Shows which store, identity, Mistral and cache glarex "
+                               "uses, and which flag, variable,\n"
+                               "file, clouds.yaml cloud or Keystone catalog each came "
+                               "from. Asks Keystone for its\n"
+                               "catalog when that is where the store comes from."};
+    glarex_error err;
+    json_t *doc, *store, *id;
+    char *cache = NULL;
+    int rc = 0;
+
+    CLI_PARSE(c, &spec, argc, argv);
+    if (strcmp(action, "show") != 0)
+        return cli_usage_error(&spec, "unknown action '%s': the one action is 'show'",
+                               action);
+    if (cli_from_catalog(c, 0, &err) < 0)
+        return cli_error(&err);
+    /* Mistral's entry, when the catalog has one: only --mistral needs it */
+    if (cli_from_catalog(c, 1, &err) < 0)
+        cli_warn(c, "Mistral: %s", err.message);
+    if (!cli_setting(c, S_CACHE_DIR))
+        cache = default_cache_dir(&cache_origin);
+    store = entry(c, S_GLARE_URL, "the embedded default store ($XDG_DATA_HOME/glarex/store)");
+    id = identity(c);
+    doc = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "store", store, "identity", id,
+                    "mistral", entry(c, S_MISTRAL_URL, NULL), "cache",
+                    cli_setting(c, S_CACHE_DIR)
+                        ? entry(c, S_CACHE_DIR, NULL)
+                        : json_pack("{s:s?, s:s}", "value", cache, "from", cache_origin),
+                    "cloud", entry(c, S_OS_CLOUD, NULL), "region",
+                    entry(c, S_OS_REGION_NAME, NULL), "max_resource_size",
+                    entry(c, S_MAX_RESOURCE_SIZE, "none (what the disk holds)"));
+    if (c->format == CLI_JSON) {
+        rc = cli_print_json(stdout, doc);
+    } else {
+        const char *kind = json_string_value(json_object_get(id, "kind"));
+        print_line("store:", store);
+        if (strcmp(kind, "keystone") == 0)
+            printf("%-18s Keystone %s as %s%s%s  (from %s; password from %s)\n",
+                   "identity:", json_string_value(json_object_get(id, "auth_url")),
+                   json_string_value(json_object_get(id, "username"))
+                       ? json_string_value(json_object_get(id, "username"))
+                       : "(no user)",
+                   json_object_get(id, "project_name") ? " in project " : "",
+                   json_object_get(id, "project_name")
+                       ? json_string_value(json_object_get(id, "project_name"))
+                       : "",
+                   json_string_value(json_object_get(id, "from")),
+                   json_string_value(json_object_get(id, "password_from"))
+                       ? json_string_value(json_object_get(id, "password_from"))
+                       : "nowhere");
+        else
+            printf("%-18s %s  (from %s)\n", "identity:",
+                   strcmp(kind, "token") == 0 ? "a token" : "none (no token is sent)",
+                   json_string_value(json_object_get(id, "from")));
+        print_line("mistral:", json_object_get(doc, "mistral"));
+        print_line("cache:", json_object_get(doc, "cache"));
+        print_line("cloud:", json_object_get(doc, "cloud"));
+        print_line("region:", json_object_get(doc, "region"));
+        print_line("max resource size:", json_object_get(doc, "max_resource_size"));
+    }
+    json_decref(doc);
+    free(cache);
+    return rc;
+}
