@@ -366,10 +366,20 @@ typedef struct glarex_store_options {
 
     /** Artifact types a local directory store accepts, with their blob fields:
      * "workflows" (Blob "workflow", required to activate; BlobDict "resources")
-     * is always known. Local stores cap blobs at max_blob_size (0 = 10 MiB, as
-     * Glare's default). */
+     * is always known. Local stores cap blobs at max_blob_size, and then a BlobDict's
+     * total at GLAREX_LOCAL_MAX_DICT_SIZE as Glare does; 0 = no cap (what the disk
+     * holds). A Glare server applies its own caps. */
     uint64_t max_blob_size;
 } glarex_store_options;
+
+/** What a local store refuses, as Glare's defaults do (a client checks these before it
+ * uploads anything): names and tags, descriptions, BlobDict keys and their number, and
+ * a BlobDict's total when max_blob_size is set. */
+#define GLAREX_LOCAL_MAX_NAME_LENGTH 255
+#define GLAREX_LOCAL_MAX_DESCRIPTION_LENGTH 4096
+#define GLAREX_LOCAL_MAX_KEY_LENGTH 255
+#define GLAREX_LOCAL_MAX_DICT_KEYS 255
+#define GLAREX_LOCAL_MAX_DICT_SIZE 2673868800ULL
 
 #define GLAREX_STORE_OPTIONS_VERSION 1
 #define GLAREX_STORE_OPTIONS_INIT                                                        \

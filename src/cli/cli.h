@@ -185,13 +185,15 @@ int cli_is_text(const char *data, size_t len);
 /* Human sizes: "812 B", "4.0 KiB", "1.5 MiB". */
 const char *cli_size(char buf[32], uint64_t n);
 
-/* Upload progress on stderr when it is a terminal (and not -q), for files of at least
- * 1 MiB; also aborts the transfer once SIGINT or SIGTERM arrived. */
+/* Transfer progress on stderr when it is a terminal (and not -q), for transfers of at
+ * least 1 MiB: bytes, rate and time left (progress.c); the callback also aborts the
+ * transfer once SIGINT or SIGTERM arrived. Initialise as {c, label} (the rest zero). */
 typedef struct cli_progress {
     const cli *c;
     const char *label;
-    int shown;    /* a bar was drawn: end the line */
-    int last_pct; /* redraw only when the percentage changes */
+    int shown;         /* a line was drawn: end it */
+    int64_t start_ms;  /* when the first bytes were reported */
+    int64_t drawn_ms;  /* when the line was last drawn */
 } cli_progress;
 int cli_progress_cb(uint64_t done, uint64_t total, void *payload);
 void cli_progress_end(cli_progress *p);

@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <stdarg.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,6 +17,7 @@
 #define WORKFLOW_FIELD "workflow"
 #define RESOURCES_FIELD "resources"
 #define WORKFLOW_CONTENT_TYPE "application/x-yaml"
+#define GLARE_DEFAULT_MAX_BLOB (10u << 20) /* Glare's BlobField default max_blob_size */
 
 /* Every artifact this command creates carries this metadata entry, so that a draft it
  * left behind can be told from somebody else's. */
@@ -169,6 +172,121 @@ static int lint(cli *c, plan *p)
     return missing ? 1 : 0;
 }
 
+/* The directory of a local store (new), or NULL for a Glare server. */
+static char *local_store_dir(const cli *c)
+{
+    const char *url = cli_setting(c, S_GLARE_URL), *data = getenv("XDG_DATA_HOME");
+    const char *home = getenv("HOME");
+    char *dir = NULL;
+
+    if (url)
+        return strncmp(url, "file://", 7) == 0 ? strdup(url + 7) : NULL;
+    if (data && data[0] == '/' ? asprintf(&dir, "%s/glarex/store", data) < 0
+                               : asprintf(&dir, "%s/.local/share/glarex/store",
+                                          home ? home : "") < 0)
+        dir = NULL;
+    return dir;
+}
+
+/* Bytes free to this user on the file system `dir` is (or would be made) on. */
+static int free_space(uint64_t *out, const char *dir)
+{
+    char *path = strdup(dir), *slash;
+    struct statvfs vfs;
+    int rc = -1;
+
+    while (path && (rc = statvfs(path, &vfs)) < 0 && errno == ENOENT &&
+           (slash = strrchr(path, '/')) && slash != path)
+        *slash = '\0'; /* the store is made by the first create: ask its parent */
+    free(path);
+    if (rc < 0)
+        return -1;
+    *out = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+    return 0;
+}
+
+static int refused(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int refused(const char *what, const char *fmt, ...)
+{
+    va_list ap;
+    char text[512];
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    return cli_fail("%s: the store would refuse it: %s", what, text);
+}
+
+static int over_cap(const cli *c, const char *what, uint64_t size, uint64_t cap)
+{
+    char a[32];
+    return refused(what, "%llu bytes (%s), more than max_resource_size %llu bytes (%s)",
+                   (unsigned long long)size, cli_size(a, size), (unsigned long long)cap,
+                   cli_setting_origin(c, S_MAX_RESOURCE_SIZE));
+}
+
+/* Every limit the store applies, checked before anything is sent: the fields a local
+ * store (as Glare) refuses, its size cap (max_resource_size) and the disk it is on. A
+ * Glare server applies its own caps: a blob over Glare's default gets a warning. */
+static int check_limits(cli *c, const plan *p)
+{
+    uint64_t cap = cli_max_resource_size(c), total = 0, all = p->text_len, avail;
+    char *dir = local_store_dir(c);
+    char a[32], b[32];
+    int bad = 0;
+
+    bad |= strlen(p->name) > GLAREX_LOCAL_MAX_NAME_LENGTH &&
+           refused(p->file, "the name is %zu bytes long, more than %d", strlen(p->name),
+                   GLAREX_LOCAL_MAX_NAME_LENGTH);
+    bad |= p->description && strlen(p->description) > GLAREX_LOCAL_MAX_DESCRIPTION_LENGTH &&
+           refused("--description", "%zu bytes, more than %d", strlen(p->description),
+                   GLAREX_LOCAL_MAX_DESCRIPTION_LENGTH);
+    for (size_t i = 0; i < p->tags->count; i++) {
+        const char *t = p->tags->items[i];
+        bad |= (!t[0] || strpbrk(t, ",/") || strlen(t) > GLAREX_LOCAL_MAX_NAME_LENGTH) &&
+               refused("--tag", "'%.40s' must be 1 to %d bytes without ',' or '/'", t,
+                       GLAREX_LOCAL_MAX_NAME_LENGTH);
+    }
+    bad |= p->tags->count > 255 && refused("--tag", "%zu tags, more than 255", p->tags->count);
+    bad |= p->nres > GLAREX_LOCAL_MAX_DICT_KEYS &&
+           refused("--resource", "%zu resources, more than %d", p->nres,
+                   GLAREX_LOCAL_MAX_DICT_KEYS);
+    for (size_t i = 0; i < p->nres; i++) {
+        const resource *r = &p->res[i];
+        bad |= strlen(r->key) > GLAREX_LOCAL_MAX_KEY_LENGTH &&
+               refused(r->path, "the key is %zu bytes long, more than %d", strlen(r->key),
+                       GLAREX_LOCAL_MAX_KEY_LENGTH);
+        bad |= dir && cap && r->size > cap && over_cap(c, r->path, r->size, cap);
+        if (!dir && r->size > GLARE_DEFAULT_MAX_BLOB)
+            cli_warn(c, "%s: %s; a Glare server refuses blobs over its max_blob_size "
+                     "(10 MiB unless its operator raised it)",
+                     r->path, cli_size(a, r->size));
+        total += r->size;
+    }
+    bad |= dir && cap && p->text_len > cap && over_cap(c, p->file, p->text_len, cap);
+    bad |= dir && cap && total > GLAREX_LOCAL_MAX_DICT_SIZE &&
+           refused("--resource", "%s in all, more than the %s a capped store takes for "
+                   "one artifact's resources", cli_size(a, total),
+                   cli_size(b, GLAREX_LOCAL_MAX_DICT_SIZE));
+    all += total;
+    bad |= dir && free_space(&avail, dir) == 0 && all > avail &&
+           refused(dir, "%s to store, %s free on its disk", cli_size(a, all),
+                   cli_size(b, avail));
+    free(dir);
+    return bad ? 1 : 0;
+}
+
+/* The sizes of the resource files, for the checks before they are read. */
+static int stat_resources(plan *p)
+{
+    struct stat st;
+    for (size_t i = 0; i < p->nres; i++) {
+        if (stat(p->res[i].path, &st) < 0)
+            return cli_fail("%s: %s", p->res[i].path, strerror(errno));
+        p->res[i].size = (uint64_t)st.st_size;
+    }
+    return 0;
+}
+
 /* Reads, parses and checks everything. Returns 0, or the exit status. */
 static int prepare(cli *c, plan *p, const cli_cmd_spec *spec, const cli_list *resources)
 {
@@ -202,7 +320,8 @@ static int prepare(cli *c, plan *p, const cli_cmd_spec *spec, const cli_list *re
                                p->version);
     p->version = glarex_ref_version(p->version_ref);
 
-    if ((rc = lint(c, p)) != 0)
+    if ((rc = lint(c, p)) != 0 || (rc = stat_resources(p)) != 0 ||
+        (rc = check_limits(c, p)) != 0)
         return rc;
     if (cli_sha256_buffer(p->sha256, p->text, p->text_len) < 0)
         return cli_fail("%s: cannot compute its sha256", p->file);
@@ -326,7 +445,7 @@ static int interrupted(glarex_error *err)
 static int upload_workflow(cli *c, const plan *p, const glarex_blob_loc *loc, json_t **out,
                            glarex_error *err)
 {
-    cli_progress prog = {c, "workflow", 0, 0};
+    cli_progress prog = {c, "workflow", 0, 0, 0};
     struct stat st;
     int rc;
 
@@ -359,7 +478,7 @@ static int upload_all(cli *c, const plan *p, const char *id, json_t **art,
         rc = check_echo(out, NULL, p->sha256, p->file, err);
     for (size_t i = 0; rc == 0 && i < p->nres; i++) {
         const resource *r = &p->res[i];
-        cli_progress prog = {c, r->key, 0, 0};
+        cli_progress prog = {c, r->key, 0, 0, 0};
         loc.field = RESOURCES_FIELD;
         loc.key = r->key;
         if ((rc = interrupted(err)) < 0)
@@ -806,6 +925,10 @@ int cmd_workflow_create(cli *c, int argc, char **argv)
         {CLI_OPT_SWITCH, "replace-draft", 0, &p.replace_draft, NULL,
          "delete a draft of this name and version that an interrupted workflow-create "
          "left, then create (asked on a terminal)",
+         0},
+        {CLI_OPT_VALUE, "max-resource-size", 0, &c->flag[S_MAX_RESOURCE_SIZE], "SIZE",
+         "a local store refuses blobs larger than SIZE (4G, 512M; default: no cap) "
+         "[GLAREX_MAX_RESOURCE_SIZE]",
          0},
         {CLI_OPT_VALUE, "mistral-url", 0, &c->flag[S_MISTRAL_URL], "URL",
          "also create (or update) the workflow in Mistral [MISTRAL_URL]", 0},
