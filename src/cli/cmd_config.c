@@ -55,15 +55,11 @@ static void print_line(const char *what, const json_t *e)
            json_string_value(json_object_get(e, "from")));
 }
 
-int cmd_config(cli *c, int argc, char **argv)
+static int config_show(cli *c, int argc, char **argv)
 {
-    const char *action = NULL, *cache_origin = "default";
-    cli_opt opts[] = {
-        {CLI_OPT_ARG, "show", 0, &action, NULL,
-         "print the settings in effect and where each came from", CLI_OPT_REQUIRED},
-        {0},
-    };
-    const cli_cmd_spec spec = {"config", opts,
+    const char *cache_origin = "default";
+    cli_opt opts[] = {{0}};
+    const cli_cmd_spec spec = {"config show", opts,
                                "Shows which store, identity, Mistral and cache glarex "
                                "uses, and which flag, variable,\n"
                                "file, clouds.yaml cloud or Keystone catalog each came "
@@ -75,9 +71,6 @@ int cmd_config(cli *c, int argc, char **argv)
     int rc = 0;
 
     CLI_PARSE(c, &spec, argc, argv);
-    if (strcmp(action, "show") != 0)
-        return cli_usage_error(&spec, "unknown action '%s': the one action is 'show'",
-                               action);
     if (cli_from_catalog(c, 0, &err) < 0)
         return cli_error(&err);
     /* Mistral's entry, when the catalog has one: only --mistral needs it */
@@ -127,4 +120,21 @@ int cmd_config(cli *c, int argc, char **argv)
     json_decref(doc);
     free(cache);
     return rc;
+}
+
+int cmd_config(cli *c, int argc, char **argv)
+{
+    if (argc > 0 && strcmp(argv[0], "show") == 0)
+        return config_show(c, argc - 1, argv + 1);
+    if (argc > 0 && (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0)) {
+        printf("usage: glarex config show [options]\n\nShows the settings in effect and "
+               "where each came from.\n'glarex config show --help' shows its options.\n");
+        return 0;
+    }
+    if (argc > 0 && argv[0][0] != '-')
+        fprintf(stderr, "glarex: config: unknown subcommand '%s'\n", argv[0]);
+    else
+        fprintf(stderr, "glarex: config: missing subcommand\n");
+    fprintf(stderr, "usage: glarex config show [options]\nTry 'glarex config --help'.\n");
+    return 2;
 }

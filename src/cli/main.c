@@ -202,8 +202,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "glarex: out of memory\n");
         return 1;
     }
-    if (cmd->fn == cmd_cache && first + 1 < argc && argv[first + 1][0] != '-') {
-        /* "cache SUB": the subcommand stays first */
+    if ((cmd->fn == cmd_cache || cmd->fn == cmd_config) && first + 1 < argc &&
+        argv[first + 1][0] != '-') {
+        /* "cache SUB", "config SUB": the subcommand stays first */
         args[0] = argv[first + 1];
         memcpy(args + 1, argv + 1, (size_t)nglobal * sizeof(char *));
         memcpy(args + 1 + nglobal, argv + first + 2,

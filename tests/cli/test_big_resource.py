@@ -158,6 +158,21 @@ class Limits(Base):
         self.assertEqual(self.glarex('workflow-list', code=None).out, '')
 
 
+    def test_what_the_disk_cannot_hold_is_refused_before_it_is_read(self):
+        vfs = os.statvfs(self.home)
+        huge = os.path.join(self.home, 'image.iso')
+        with open(huge, 'wb') as f:  # sparse: costs nothing, and is never read
+            f.truncate(vfs.f_bavail * vfs.f_frsize * 2)
+        started = time.time()
+        for dry in (['--dry-run'], []):
+            r = self.glarex('workflow-create', self.wf, '-r', huge, *dry, code=1)
+            self.assertRegex(r.err, r'/glarex/store: the store would refuse it: '
+                                    r'[0-9.]+ [GT]iB to store, [0-9.]+ [GT]iB free on '
+                                    r'its disk')
+        self.assertLess(time.time() - started, 20)  # not hashed first
+        self.assertEqual(self.glarex('workflow-list', code=None).out, '')
+
+
 class Progress(Base):
     def test_progress_on_a_terminal_both_ways(self):
         big = self.write('image.iso', os.urandom(24 * MIB))

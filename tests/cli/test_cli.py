@@ -501,8 +501,9 @@ class GlareStoreTests(CommandTests, Base):
 # =======================================================================
 
 COMMANDS = ['workflow-create', 'workflow-list', 'workflow-show', 'workflow-delete',
-            'resource-list', 'resource-get', 'eval', 'render', 'resolve', 'cache ls',
-            'cache stats', 'cache verify', 'cache gc', 'cache purge']
+            'workflow-get-definition', 'resource-list', 'resource-get', 'eval',
+            'render', 'resolve', 'cache ls', 'cache stats', 'cache verify', 'cache gc',
+            'cache purge', 'config show']
 
 
 class UsageTests(Base):

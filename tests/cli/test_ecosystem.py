@@ -98,7 +98,7 @@ class GlareclientNames(Base):
         r = self.glarex('config', 'show')
         self.assertIn('(from default)', r.out)
         r = self.glarex('config', 'nope', code=2)
-        self.assertIn("unknown action 'nope'", r.err)
+        self.assertIn("config: unknown subcommand 'nope'", r.err)
 
 
 class CloudsYaml(Base):
