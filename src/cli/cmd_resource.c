@@ -213,7 +213,12 @@ int cmd_resource_get(cli *c, int argc, char **argv)
         if (rc == 0)
             rc = to_stdout ? print_stream(from, glarex_blob_sha256(blob), &prog, size, &err)
                            : save(output, from, glarex_blob_sha256(blob), &prog, size, &err);
-        rc = rc < 0 ? (cli_error(&err), 1) : 0;
+        /* Bytes changed on disk: mapping them has the cache check them whole and drop
+         * the object, so that the next run fetches it again (its message says so). */
+        if (rc == GLAREX_ECHECKSUM && in_memory(&data, blob, key) != 0)
+            rc = 1;
+        else
+            rc = rc < 0 ? (cli_error(&err), 1) : 0;
         data = NULL;
     } else if ((rc = in_memory(&data, blob, key)) != 0) {
         glarex_blob_free(blob);

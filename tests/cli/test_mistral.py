@@ -116,7 +116,10 @@ class Mistral:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-class MistralTests(unittest.TestCase):
+class MistralBase(unittest.TestCase):
+    """Real Mistral and a Glare server for the class; per test a home, a project of its
+    own, and no workflow in Mistral."""
+
     @classmethod
     def setUpClass(cls):
         cls.mistral = Mistral()
@@ -152,6 +155,9 @@ class MistralTests(unittest.TestCase):
         return sorted((a['version'], a['status']) for a in self.glare.artifacts()
                       if a['owner'] == self.project)
 
+
+
+class MistralTests(MistralBase):
     def create(self, *extra, code=0, env=None):
         return self.glarex('workflow-create', S.EXAMPLE_WF, '-r', S.EXAMPLE_SCRIPT,
                            *extra, code=code, env=env)

@@ -11,18 +11,17 @@ messages are printed whole.  Mistral is started as tests/cli/test_mistral.py
 starts it.  Exits 77 (meson: skipped) when the mistral package is missing.
 """
 
+import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import unittest
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import cli_support as S  # noqa: E402
-from test_mistral import Mistral  # noqa: E402
+from test_mistral import MistralBase  # noqa: E402
 
 # Mistral's schema check of a task with an unknown property answers with a
 # message far longer than one error line holds.
@@ -36,35 +35,10 @@ heal_vms:
 """
 
 
-class MistralUpdateTests(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.mistral = Mistral()
-        cls.glare = S.GlareServer()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.glare.stop()
-        cls.mistral.stop()
-
+class MistralUpdateTests(MistralBase):
     def setUp(self):
-        self.home = tempfile.mkdtemp(prefix='glarex-cli-test-')
-        self.addCleanup(shutil.rmtree, self.home, True)
-        self.project = 'p' + self.id().rsplit('.', 1)[-1][:40]
-        self.env = S.clean_environ(self.home)
-        self.env.update(GLARE_URL=self.glare.url, MISTRAL_URL=self.mistral.url,
-                        OS_AUTH_TOKEN='alice:%s:member' % self.project)
-        self.glare.clear_faults()
-        for w in self.mistral.workflows():
-            req = urllib.request.Request(self.mistral.url + '/v2/workflows/' + w['id'],
-                                         method='DELETE')
-            urllib.request.urlopen(req, timeout=10).close()
-
-    def glarex(self, *args, code=0):
-        r = S.run(args, self.env)
-        if code is not None:
-            self.assertEqual(r.code, code, r)
-        return r
+        super().setUp()
+        self.env['MISTRAL_URL'] = self.mistral.url
 
     def version_file(self, version):
         """The example workflow as version `version` would have it."""
@@ -84,10 +58,6 @@ class MistralUpdateTests(unittest.TestCase):
     def definition(self):
         [wf] = self.mistral.workflows()
         return wf['definition']
-
-    def mine(self):
-        return sorted((a['version'], a['status']) for a in self.glare.artifacts()
-                      if a['owner'] == self.project)
 
     def test_a_new_version_updates_mistral(self):
         self.create('1.0')
@@ -153,7 +123,6 @@ class MistralUpdateTests(unittest.TestCase):
             urllib.request.urlopen(req, timeout=30).close()
             return 201, ''
         except urllib.error.HTTPError as e:
-            import json
             return e.code, json.loads(e.read())['faultstring']
 
 
