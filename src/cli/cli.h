@@ -99,9 +99,6 @@ int cli_load_cloud(cli *c);
  * it has no value. */
 const char *cli_setting_origin(const cli *c, int id);
 
-/* The name of a setting in configuration files ("glare_url"). */
-const char *cli_setting_key(int id);
-
 /* Fills the store URL from Keystone's service catalog (service type "artifact") when
  * no setting gives one and Keystone password credentials are configured (this asks
  * Keystone for a token); also the Mistral URL (type "workflowv2") when

@@ -32,30 +32,30 @@ static const struct {
 /* openstacksdk's search path, in its order: the first file found is the one read. */
 static char **search_path(const char *base, const char *cwd)
 {
-    const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
     static const char *const suffixes[] = {".yaml", ".yml", ".json"};
-    const char *dirs[5];
-    size_t nd = 0, n = 0;
-    char **out = calloc(5 * 3 + 1, sizeof(char *));
+    const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+    const struct {
+        const char *dir, *sub;
+    } places[] = {
+        {cwd, ""},                    /* as openstacksdk names it: absolute */
+        {xdg, "/openstack"},          /* appdirs' user_config_dir */
+        {home, "/.config/openstack"}, /* openstacksdk's UNIX_CONFIG_HOME */
+        {"/etc/xdg", "/openstack"},   /* appdirs' site_config_dir */
+        {"/etc", "/openstack"},       /* UNIX_SITE_CONFIG_HOME */
+    };
+    size_t nplaces = sizeof(places) / sizeof(places[0]), n = 0;
+    char **out = calloc(nplaces * 3 + 1, sizeof(char *));
 
-    if (!out)
-        return NULL;
-    dirs[nd++] = cwd; /* as openstacksdk names it: absolute */
-    if (xdg && xdg[0] == '/')
-        dirs[nd++] = xdg; /* appdirs: $XDG_CONFIG_HOME/openstack */
-    if (home && home[0] == '/')
-        dirs[nd++] = home; /* ~/.config/openstack */
-    dirs[nd++] = "/etc/xdg";
-    dirs[nd++] = "/etc";
-    for (size_t d = 0; d < nd; d++)
-        for (size_t i = 0; i < 3; i++) {
-            const char *mid = d == 0 ? "" : dirs[d] == home ? "/.config/openstack"
-                                                             : "/openstack";
-            if (asprintf(&out[n], "%s%s/%s%s", dirs[d], mid, base, suffixes[i]) < 0)
-                out[n] = NULL;
-            else
+    for (size_t p = 0; out && p < nplaces; p++) {
+        if (!places[p].dir || places[p].dir[0] != '/')
+            continue;
+        for (size_t i = 0; i < 3; i++)
+            if (asprintf(&out[n], "%s%s/%s%s", places[p].dir, places[p].sub, base,
+                         suffixes[i]) >= 0)
                 n++;
-        }
+            else
+                out[n] = NULL;
+    }
     return out;
 }
 
@@ -103,7 +103,8 @@ static void merge(json_t *into, const json_t *from)
 {
     const char *k;
     json_t *v;
-    json_object_foreach((json_t *)from, k, v) {
+    json_object_foreach((json_t *)from, k, v)
+    {
         json_t *old = json_object_get(into, k);
         if (json_is_object(old) && json_is_object(v))
             merge(old, v);
@@ -118,7 +119,8 @@ static char *scalar_text(const json_t *v, int id)
     char *out = NULL;
     if (json_is_string(v))
         return strdup(json_string_value(v));
-    if (json_is_integer(v) && asprintf(&out, "%lld", (long long)json_integer_value(v)) >= 0)
+    if (json_is_integer(v) &&
+        asprintf(&out, "%lld", (long long)json_integer_value(v)) >= 0)
         return out;
     if (json_is_boolean(v) && id == S_INSECURE)
         return strdup(json_is_true(v) ? "1" : "0");
@@ -133,8 +135,8 @@ static void set_from_cloud(cli *c, int id, const json_t *v, const char *file,
         return; /* a glarex configuration file wins */
     free(c->file_origin[id]);
     c->file_value[id] = text;
-    if (asprintf(&c->file_origin[id], "clouds.yaml %s, cloud '%s' (%s)", file, name, key) <
-        0)
+    if (asprintf(&c->file_origin[id], "clouds.yaml %s, cloud '%s' (%s)", file, name,
+                 key) < 0)
         c->file_origin[id] = NULL;
 }
 
@@ -165,12 +167,14 @@ int cli_load_cloud(cli *c)
         char names[256] = "";
         const char *k;
         json_t *v;
-        json_object_foreach(json_object_get(clouds, "clouds"), k, v) {
+        json_object_foreach(json_object_get(clouds, "clouds"), k, v)
+        {
             size_t n = strlen(names);
             snprintf(names + n, sizeof(names) - n, "%s%s", n ? ", " : "", k);
         }
         cli_fail("%s names cloud '%s', which %s does not define (it has: %s)",
-                 cli_setting_origin(c, S_OS_CLOUD), name, file, names[0] ? names : "none");
+                 cli_setting_origin(c, S_OS_CLOUD), name, file,
+                 names[0] ? names : "none");
         goto done;
     }
     auth = json_object_get(cloud, "auth");

@@ -78,7 +78,8 @@ static int config_show(cli *c, int argc, char **argv)
         cli_warn(c, "Mistral: %s", err.message);
     if (!cli_setting(c, S_CACHE_DIR))
         cache = default_cache_dir(&cache_origin);
-    store = entry(c, S_GLARE_URL, "the embedded default store ($XDG_DATA_HOME/glarex/store)");
+    store =
+        entry(c, S_GLARE_URL, "the embedded default store ($XDG_DATA_HOME/glarex/store)");
     id = identity(c);
     doc = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "store", store, "identity", id,
                     "mistral", entry(c, S_MISTRAL_URL, NULL), "cache",

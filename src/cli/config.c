@@ -68,11 +68,6 @@ static const char *env_value(int id)
     return name ? getenv(name) : NULL;
 }
 
-const char *cli_setting_key(int id)
-{
-    return settings[id].key;
-}
-
 const char *cli_setting(const cli *c, int id)
 {
     if (c->flag[id])
@@ -168,6 +163,7 @@ static int check_settings(const cli *c)
 
     for (int id = 0; id < S_COUNT; id++) {
         const char *v = cli_setting(c, id);
+        uint64_t size;
         if (!v)
             continue;
         if (settings[id].is_bool && parse_bool(v) < 0) {
@@ -183,7 +179,6 @@ static int check_settings(const cli *c)
                     origin(c, id), v);
             return 2;
         }
-        uint64_t size;
         if (id == S_MAX_RESOURCE_SIZE && parse_size(v, &size) < 0) {
             fprintf(stderr,
                     "glarex: %s: '%s' is not a size: give bytes, or a number with K, M, G "
@@ -193,8 +188,10 @@ static int check_settings(const cli *c)
         }
         if (id == S_OS_INTERFACE && strcmp(v, "public") && strcmp(v, "internal") &&
             strcmp(v, "admin")) {
-            fprintf(stderr, "glarex: %s: '%s' is not an interface: use public, internal "
-                    "or admin\n", origin(c, id), v);
+            fprintf(stderr,
+                    "glarex: %s: '%s' is not an interface: use public, internal or "
+                    "admin\n",
+                    origin(c, id), v);
             return 2;
         }
         if (id == S_TIMEOUT || id == S_AS_OF_SKEW) {
@@ -431,7 +428,8 @@ static const char *catalog_url(const json_t *catalog, const char *type, const ch
             const char *rid = json_string_value(json_object_get(ep, "region_id"));
             if (!in || strcmp(in, interface) != 0)
                 continue;
-            if (region && !(r && strcmp(r, region) == 0) && !(rid && strcmp(rid, region) == 0))
+            if (region && !(r && strcmp(r, region) == 0) &&
+                !(rid && strcmp(rid, region) == 0))
                 continue;
             return json_string_value(json_object_get(ep, "url"));
         }
