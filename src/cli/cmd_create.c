@@ -178,14 +178,15 @@ static char *local_store_dir(const cli *c)
     const char *url = cli_setting(c, S_GLARE_URL), *data = getenv("XDG_DATA_HOME");
     const char *home = getenv("HOME");
     char *dir = NULL;
+    int n;
 
     if (url)
         return strncmp(url, "file://", 7) == 0 ? strdup(url + 7) : NULL;
-    if (data && data[0] == '/' ? asprintf(&dir, "%s/glarex/store", data) < 0
-                               : asprintf(&dir, "%s/.local/share/glarex/store",
-                                          home ? home : "") < 0)
-        dir = NULL;
-    return dir;
+    if (data && data[0] == '/') /* where the library puts the embedded default store */
+        n = asprintf(&dir, "%s/glarex/store", data);
+    else
+        n = asprintf(&dir, "%s/.local/share/glarex/store", home ? home : "");
+    return n < 0 ? NULL : dir;
 }
 
 /* Bytes free to this user on the file system `dir` is (or would be made) on. */
