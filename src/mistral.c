@@ -214,6 +214,7 @@ static int send_definition(json_t **out, glarex_mistral *m, const char *method,
     req.trace_body = "@-";
     req.idempotent = strcmp(method, "PUT") == 0; /* the same update twice is one */
     req.accept_any = 1;
+    req.whole_error_body = 1; /* its faultstring, whole */
     req.max_body = m->peer.max_json;
     if ((error = glarex__http_perform(&resp, m->peer.http, &req, err)) < 0)
         goto done;
@@ -278,6 +279,7 @@ static int workflow_call(json_t **out, glarex_mistral *m, const char *method,
     req.accept = "application/json";
     req.idempotent = 1;
     req.accept_any = 1;
+    req.whole_error_body = 1; /* its faultstring, whole */
     req.max_body = m->peer.max_json;
     if ((error = glarex__http_perform(&resp, m->peer.http, &req, err)) < 0)
         goto done;
