@@ -876,7 +876,8 @@ typedef struct glarex_keystone_options {
     /** Password authentication (OS_USERNAME, OS_PASSWORD). Required. */
     const char *username;
     const char *password;
-    /** Project scope (OS_PROJECT_NAME); NULL asks for an unscoped token. */
+    /** Project scope (OS_PROJECT_NAME, or project_id below); neither asks for an
+     * unscoped token. */
     const char *project_name;
     /** Domains of the user and of the project; NULL means "Default". */
     const char *user_domain_name;
@@ -885,6 +886,12 @@ typedef struct glarex_keystone_options {
     /** TLS, timeouts, retries and trace, as for a Glare client. Its url, auth_token
      * and noauth_* members are ignored. */
     glarex_client_options client;
+
+    /** Ids instead of names (OS_PROJECT_ID, OS_USER_DOMAIN_ID, OS_PROJECT_DOMAIN_ID),
+     * as openrc files and clouds.yaml often give them; an id wins over the name. */
+    const char *project_id;
+    const char *user_domain_id;
+    const char *project_domain_id;
 } glarex_keystone_options;
 
 #define GLAREX_KEYSTONE_OPTIONS_VERSION 1

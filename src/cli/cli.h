@@ -32,6 +32,9 @@ enum cli_setting_id {
     S_OS_REGION_NAME,
     S_OS_INTERFACE,
     S_MAX_RESOURCE_SIZE,
+    S_OS_PROJECT_ID,
+    S_OS_USER_DOMAIN_ID,
+    S_OS_PROJECT_DOMAIN_ID,
     S_COUNT
 };
 

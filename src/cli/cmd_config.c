@@ -37,22 +37,26 @@ static json_t *identity(const cli *c)
         return json_pack("{s:s, s:s}", "kind", "token", "from",
                          cli_setting_origin(c, S_OS_AUTH_TOKEN));
     if (cli_setting(c, S_OS_AUTH_URL))
-        return json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:s?}", "kind", "keystone",
-                         "auth_url", cli_setting(c, S_OS_AUTH_URL), "username",
-                         cli_setting(c, S_OS_USERNAME), "project_name",
-                         cli_setting(c, S_OS_PROJECT_NAME), "from",
-                         cli_setting_origin(c, S_OS_AUTH_URL), "password_from",
-                         cli_setting_origin(c, S_OS_PASSWORD));
+        return json_pack(
+            "{s:s, s:s, s:s?, s:s?, s:s?, s:s, s:s?}", "kind", "keystone", "auth_url",
+            cli_setting(c, S_OS_AUTH_URL), "username", cli_setting(c, S_OS_USERNAME),
+            "project_name", cli_setting(c, S_OS_PROJECT_NAME), "project_id",
+            cli_setting(c, S_OS_PROJECT_ID), "from", cli_setting_origin(c, S_OS_AUTH_URL),
+            "password_from", cli_setting_origin(c, S_OS_PASSWORD));
     return json_pack("{s:s, s:s}", "kind", "none", "from", "default");
+}
+
+/* The string member `key` of `o`, or `dflt`. */
+static const char *text_of(const json_t *o, const char *key, const char *dflt)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+    return v ? v : dflt;
 }
 
 static void print_line(const char *what, const json_t *e)
 {
-    printf("%-18s %s  (from %s)\n", what,
-           json_string_value(json_object_get(e, "value"))
-               ? json_string_value(json_object_get(e, "value"))
-               : "-",
-           json_string_value(json_object_get(e, "from")));
+    printf("%-18s %s  (from %s)\n", what, text_of(e, "value", "-"),
+           text_of(e, "from", ""));
 }
 
 static int config_show(cli *c, int argc, char **argv)
@@ -94,24 +98,19 @@ static int config_show(cli *c, int argc, char **argv)
     } else {
         const char *kind = json_string_value(json_object_get(id, "kind"));
         print_line("store:", store);
-        if (strcmp(kind, "keystone") == 0)
+        if (strcmp(kind, "keystone") == 0) {
+            const char *project =
+                text_of(id, "project_name", text_of(id, "project_id", NULL));
             printf("%-18s Keystone %s as %s%s%s  (from %s; password from %s)\n",
-                   "identity:", json_string_value(json_object_get(id, "auth_url")),
-                   json_string_value(json_object_get(id, "username"))
-                       ? json_string_value(json_object_get(id, "username"))
-                       : "(no user)",
-                   json_object_get(id, "project_name") ? " in project " : "",
-                   json_object_get(id, "project_name")
-                       ? json_string_value(json_object_get(id, "project_name"))
-                       : "",
-                   json_string_value(json_object_get(id, "from")),
-                   json_string_value(json_object_get(id, "password_from"))
-                       ? json_string_value(json_object_get(id, "password_from"))
-                       : "nowhere");
-        else
+                   "identity:", text_of(id, "auth_url", ""),
+                   text_of(id, "username", "(no user)"), project ? " in project " : "",
+                   project ? project : "", text_of(id, "from", ""),
+                   text_of(id, "password_from", "nowhere"));
+        } else {
             printf("%-18s %s  (from %s)\n", "identity:",
                    strcmp(kind, "token") == 0 ? "a token" : "none (no token is sent)",
-                   json_string_value(json_object_get(id, "from")));
+                   text_of(id, "from", ""));
+        }
         print_line("mistral:", json_object_get(doc, "mistral"));
         print_line("cache:", json_object_get(doc, "cache"));
         print_line("cloud:", json_object_get(doc, "cloud"));

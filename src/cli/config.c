@@ -46,6 +46,10 @@ static const setting settings[S_COUNT] = {
     [S_OS_INTERFACE] = {"os_interface", "OS_INTERFACE", NULL, NULL, 0, 0},
     [S_MAX_RESOURCE_SIZE] = {"max_resource_size", "GLAREX_MAX_RESOURCE_SIZE", NULL,
                              "--max-resource-size", 0, 0},
+    [S_OS_PROJECT_ID] = {"os_project_id", "OS_PROJECT_ID", NULL, NULL, 0, 0},
+    [S_OS_USER_DOMAIN_ID] = {"os_user_domain_id", "OS_USER_DOMAIN_ID", NULL, NULL, 0, 0},
+    [S_OS_PROJECT_DOMAIN_ID] = {"os_project_domain_id", "OS_PROJECT_DOMAIN_ID", NULL, NULL,
+                                0, 0},
 };
 
 /* {====================================================================
@@ -363,6 +367,9 @@ static int keystone_token(cli *c, glarex_error *err)
     ko.project_name = cli_setting(c, S_OS_PROJECT_NAME);
     ko.user_domain_name = cli_setting(c, S_OS_USER_DOMAIN_NAME);
     ko.project_domain_name = cli_setting(c, S_OS_PROJECT_DOMAIN_NAME);
+    ko.project_id = cli_setting(c, S_OS_PROJECT_ID);
+    ko.user_domain_id = cli_setting(c, S_OS_USER_DOMAIN_ID);
+    ko.project_domain_id = cli_setting(c, S_OS_PROJECT_DOMAIN_ID);
     cli_info(c, "asking Keystone at %s for a token", ko.auth_url);
     json_decref(c->token_identity);
     c->token_identity = NULL;

@@ -79,9 +79,11 @@ class FakeKeystone:
                     ok = (ident['methods'] == ['password']
                           and user['name'] == fake.username
                           and user['password'] == fake.password
-                          and 'name' in user['domain'])
+                          and ('name' in user['domain']
+                               or 'id' in user['domain']))
                     scope = body['auth'].get('scope', {}).get('project', {})
-                    ok = ok and scope.get('name', fake.project) == fake.project
+                    ok = ok and scope.get('name', scope.get('id', fake.project)) \
+                        == fake.project
                 except (ValueError, KeyError, TypeError):
                     body, ok = None, False
                 with fake._lock:

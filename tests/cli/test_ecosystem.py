@@ -210,6 +210,33 @@ class CloudsYaml(Base):
         self.assertEqual(cfg['store']['from'], 'default')
         self.assertEqual(ks.requests, [])
 
+    def test_ids_as_devstack_writes_them(self):
+        # devstack's clouds.yaml names the project and the domains by id
+        ks = self.keystone(self.catalog())
+        self.write(os.path.join(self.home, 'config', 'openstack', 'clouds.yaml'), {
+            'clouds': {'devstack': {'auth': {
+                'auth_url': ks.url, 'username': 'alice', 'password': 'secret',
+                'project_id': 'projA', 'user_domain_id': 'default',
+                'project_domain_id': 'default'}, 'region_name': 'RegionOne'}}})
+        r = self.glarex('config', 'show', env={'OS_CLOUD': 'devstack'})
+        self.assertIn('as alice in project projA', r.out)
+        self.assertEqual(ks.requests[-1]['auth']['scope'], {'project': {'id': 'projA'}})
+        self.assertEqual(ks.requests[-1]['auth']['identity']['password']['user']['domain'],
+                         {'id': 'default'})
+        # and from an openrc file's variables: ids win over names
+        env = {'OS_AUTH_URL': ks.url, 'OS_USERNAME': 'alice', 'OS_PASSWORD': 'secret',
+               'OS_PROJECT_ID': 'projA', 'OS_PROJECT_NAME': 'ignored',
+               'OS_USER_DOMAIN_NAME': 'Default'}
+        self.assertEqual(self.show(env)['store']['value'], self.glare.url)
+        self.assertEqual(ks.requests[-1]['auth']['scope'], {'project': {'id': 'projA'}})
+        self.assertEqual(ks.requests[-1]['auth']['identity']['password']['user']['domain'],
+                         {'name': 'Default'})
+        env.pop('OS_PROJECT_ID')
+        env['OS_PROJECT_NAME'], env['OS_PROJECT_DOMAIN_ID'] = 'projA', 'default'
+        self.show(env)
+        self.assertEqual(ks.requests[-1]['auth']['scope'], {'project': {
+            'name': 'projA', 'domain': {'id': 'default'}}})
+
     def test_unknown_cloud_and_no_clouds_yaml(self):
         r = self.glarex('workflow-list', env={'OS_CLOUD': 'c'}, code=2)
         self.assertIn("OS_CLOUD names cloud 'c' but there is no clouds.yaml", r.err)
