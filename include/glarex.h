@@ -370,10 +370,20 @@ typedef struct glarex_store_options {
 
     /** Artifact types a local directory store accepts, with their blob fields:
      * "workflows" (Blob "workflow", required to activate; BlobDict "resources")
-     * is always known. Local stores cap blobs at max_blob_size (0 = 10 MiB, as
-     * Glare's default). */
+     * is always known. Local stores cap blobs at max_blob_size, and then a BlobDict's
+     * total at GLAREX_LOCAL_MAX_DICT_SIZE as Glare does; 0 = no cap (what the disk
+     * holds). A Glare server applies its own caps. */
     uint64_t max_blob_size;
 } glarex_store_options;
+
+/** What a local store refuses, as Glare's defaults do (a client checks these before it
+ * uploads anything): names and tags, descriptions, BlobDict keys and their number, and
+ * a BlobDict's total when max_blob_size is set. */
+#define GLAREX_LOCAL_MAX_NAME_LENGTH 255
+#define GLAREX_LOCAL_MAX_DESCRIPTION_LENGTH 4096
+#define GLAREX_LOCAL_MAX_KEY_LENGTH 255
+#define GLAREX_LOCAL_MAX_DICT_KEYS 255
+#define GLAREX_LOCAL_MAX_DICT_SIZE 2673868800ULL
 
 #define GLAREX_STORE_OPTIONS_VERSION 1
 #define GLAREX_STORE_OPTIONS_INIT                                                        \
@@ -870,7 +880,8 @@ typedef struct glarex_keystone_options {
     /** Password authentication (OS_USERNAME, OS_PASSWORD). Required. */
     const char *username;
     const char *password;
-    /** Project scope (OS_PROJECT_NAME); NULL asks for an unscoped token. */
+    /** Project scope (OS_PROJECT_NAME, or project_id below); neither asks for an
+     * unscoped token. */
     const char *project_name;
     /** Domains of the user and of the project; NULL means "Default". */
     const char *user_domain_name;
@@ -879,6 +890,12 @@ typedef struct glarex_keystone_options {
     /** TLS, timeouts, retries and trace, as for a Glare client. Its url, auth_token
      * and noauth_* members are ignored. */
     glarex_client_options client;
+
+    /** Ids instead of names (OS_PROJECT_ID, OS_USER_DOMAIN_ID, OS_PROJECT_DOMAIN_ID),
+     * as openrc files and clouds.yaml often give them; an id wins over the name. */
+    const char *project_id;
+    const char *user_domain_id;
+    const char *project_domain_id;
 } glarex_keystone_options;
 
 #define GLAREX_KEYSTONE_OPTIONS_VERSION 1
@@ -902,8 +919,10 @@ GLAREX_EXTERN(int) glarex_keystone_token(glarex_buf *out, const glarex_keystone_
 /**
  * glarex_keystone_token, also giving who the token belongs to as Keystone reported it
  * in the same answer: `identity` (may be NULL) receives {"project_id", "user_id",
- * "roles" (comma-separated names)} (new; members Keystone left out are missing). A
- * glarex_request made with these keeps its cache across renewed tokens.
+ * "roles" (comma-separated names), "catalog" (the service catalog, Keystone's array of
+ * {type, endpoints: [{interface, region, region_id, url}]})} (new; members Keystone
+ * left out are missing). A glarex_request made with these keeps its cache across
+ * renewed tokens.
  */
 GLAREX_EXTERN(int) glarex_keystone_token_ex(glarex_buf *out, json_t **identity,
                                             const glarex_keystone_options *opts,
@@ -948,9 +967,28 @@ GLAREX_EXTERN(int) glarex_mistral_workflow_create(json_t **out, glarex_mistral *
                                                   const char *definition, size_t len,
                                                   glarex_error *err);
 
+/**
+ * PUT /v2/workflows: replaces the definitions of the workflows `definition` names, which
+ * must all exist (Mistral answers 404 otherwise). `out` as for
+ * glarex_mistral_workflow_create.
+ */
+GLAREX_EXTERN(int) glarex_mistral_workflow_update(json_t **out, glarex_mistral *mistral,
+                                                  const char *definition, size_t len,
+                                                  glarex_error *err);
+
+/** GET /v2/workflows/{identifier} (a workflow's id or name): Mistral's object (new),
+ * with "id", "name" and "definition"; an unknown one is GLAREX_ENOTFOUND. */
+GLAREX_EXTERN(int) glarex_mistral_workflow_get(json_t **out, glarex_mistral *mistral,
+                                               const char *identifier, glarex_error *err);
+
 /** DELETE /v2/workflows/{identifier}: a workflow's id or name. */
 GLAREX_EXTERN(int) glarex_mistral_workflow_delete(glarex_mistral *mistral,
                                                   const char *identifier, glarex_error *err);
+
+/** Mistral's message ("faultstring") of the last call on `mistral` when it failed with
+ * one, whole (the glarex_error holds it on one line, cut to fit); else NULL. Borrowed,
+ * valid until the next call. */
+GLAREX_EXTERN(const char *) glarex_mistral_fault(const glarex_mistral *mistral);
 
 /* }==================================================================== */
 

@@ -609,10 +609,12 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *payload)
         return len;
     }
     if (!ok) {
-        /* An error body is read for its message only. */
-        size_t room =
-            ERROR_BODY_CAP -
-            (t->resp->body.size < ERROR_BODY_CAP ? t->resp->body.size : ERROR_BODY_CAP);
+        /* An error body is read for its message only; a caller may want the message
+         * whole (Mistral's schema errors run to 128 KB). */
+        size_t cap = t->req->whole_error_body && t->req->max_body > ERROR_BODY_CAP
+                         ? (size_t)t->req->max_body
+                         : ERROR_BODY_CAP;
+        size_t room = cap - (t->resp->body.size < cap ? t->resp->body.size : cap);
         if (buf_append(t, data, len < room ? len : room) < 0) {
             t->oom = 1;
             return 0;

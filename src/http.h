@@ -54,6 +54,7 @@ typedef struct glarex__http_request {
     int idempotent; /* may be retried (GET, PUT from a rewindable body) */
     int accept_3xx; /* a 3xx status is returned to the caller, not an error */
     int accept_any; /* every status is returned to the caller, not an error */
+    int whole_error_body; /* an error body is kept up to max_body, not 64 KiB */
 
     /* 2xx body: streamed to sink when set (capped by the sink), otherwise collected
      * into the response, capped at max_body bytes (0 = no cap). */

@@ -14,24 +14,30 @@ int glarex_keystone_options_init(glarex_keystone_options *opts, unsigned int ver
     return glarex_client_options_init(&opts->client, GLAREX_CLIENT_OPTIONS_VERSION);
 }
 
+/* {"id": id} or {"name": name} (default "Default") for a domain (new). */
+static json_t *domain_ref(const char *id, const char *name)
+{
+    return id ? json_pack("{s:s}", "id", id)
+              : json_pack("{s:s}", "name", name ? name : "Default");
+}
+
 /* The request body, with the real password or "***" for the trace (new text). */
 static char *auth_body(const glarex_keystone_options *o, const char *password)
 {
-    const char *udom = o->user_domain_name ? o->user_domain_name : "Default";
-    const char *pdom = o->project_domain_name ? o->project_domain_name : "Default";
-    json_t *body;
+    json_t *body, *scope = NULL;
     char *text;
 
-    if (o->project_name)
-        body = json_pack(
-            "{s:{s:{s:[s], s:{s:{s:s, s:{s:s}, s:s}}}, s:{s:{s:s, s:{s:s}}}}}", "auth",
-            "identity", "methods", "password", "password", "user", "name", o->username,
-            "domain", "name", udom, "password", password, "scope", "project", "name",
-            o->project_name, "domain", "name", pdom);
-    else
-        body = json_pack("{s:{s:{s:[s], s:{s:{s:s, s:{s:s}, s:s}}}}}", "auth", "identity",
-                         "methods", "password", "password", "user", "name", o->username,
-                         "domain", "name", udom, "password", password);
+    if (o->project_id)
+        scope = json_pack("{s:{s:s}}", "project", "id", o->project_id);
+    else if (o->project_name)
+        scope = json_pack("{s:{s:s, s:o}}", "project", "name", o->project_name, "domain",
+                          domain_ref(o->project_domain_id, o->project_domain_name));
+    if ((o->project_id || o->project_name) && !scope)
+        return NULL;
+    body = json_pack("{s:{s:{s:[s], s:{s:{s:s, s:o, s:s}}}, s:o*}}", "auth", "identity",
+                     "methods", "password", "password", "user", "name", o->username,
+                     "domain", domain_ref(o->user_domain_id, o->user_domain_name),
+                     "password", password, "scope", scope);
     text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     return text;
@@ -48,7 +54,8 @@ static char *tokens_url(const char *base)
     return url;
 }
 
-/* {"project_id", "user_id", "roles"} from a v3 token answer's body (new), or NULL. */
+/* {"project_id", "user_id", "roles", "catalog"} from a v3 token answer's body (new), or
+ * NULL. */
 static json_t *token_identity(const glarex_buf *body)
 {
     json_t *doc = body->ptr ? json_loadb(body->ptr, body->size, 0, NULL) : NULL;
@@ -77,6 +84,8 @@ static json_t *token_identity(const glarex_buf *body)
         }
         if (used)
             json_object_set_new(out, "roles", json_string(names));
+        if (json_is_array(json_object_get(token, "catalog"))) /* where the services are */
+            json_object_set(out, "catalog", json_object_get(token, "catalog"));
     }
     json_decref(doc);
     return out;

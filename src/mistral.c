@@ -1,5 +1,6 @@
-/* Mistral v2 REST API: create a workflow from its YAML text, and delete it again (the
- * CLI's rollback). Mistral's errors are {"faultstring": "..."}. */
+/* Mistral v2 REST API: create or update workflows from their YAML text, read one back,
+ * and delete one (the CLI's rollback). Mistral's errors are {"faultstring": "..."}; the
+ * last one is kept whole, beyond what fits a glarex_error. */
 #include "peer.h"
 
 #include <stdlib.h>
@@ -7,7 +8,8 @@
 
 struct glarex_mistral {
     glarex__peer peer;
-    char *v2; /* base URL ending in /v2 */
+    char *v2;    /* base URL ending in /v2 */
+    char *fault; /* the last failed call's faultstring, whole (owned), or NULL */
 };
 
 int glarex_mistral_options_init(glarex_mistral_options *opts, unsigned int version)
@@ -62,6 +64,7 @@ void glarex_mistral_free(glarex_mistral *m)
         return;
     glarex__peer_close(&m->peer);
     free(m->v2);
+    free(m->fault);
     free(m);
 }
 
@@ -135,7 +138,7 @@ static json_t *faultstring(const glarex_buf *body)
 
 /* Records the error of a non-2xx answer: Mistral's faultstring when there is one, else
  * whatever the shared transport makes of the body. */
-static int mistral_error(glarex_error *err, const char *what,
+static int mistral_error(glarex_mistral *m, glarex_error *err, const char *what,
                          const glarex__http_response *resp)
 {
     json_t *fault_json = faultstring(&resp->body);
@@ -146,7 +149,8 @@ static int mistral_error(glarex_error *err, const char *what,
         json_decref(fault_json);
         return glarex__http_status_error(err, what, resp);
     }
-    char text[320];
+    m->fault = strdup(fault); /* NULL when out of memory: the message still has most */
+    char text[GLAREX_ERROR_MESSAGE_LENGTH];
     size_t o = 0;
     /* one line: Mistral's validation errors span several */
     for (const char *p = fault; *p && o + 1 < sizeof(text); p++)
@@ -163,13 +167,27 @@ static int mistral_error(glarex_error *err, const char *what,
     return code;
 }
 
-int glarex_mistral_workflow_create(json_t **out, glarex_mistral *m,
-                                   const char *definition, size_t len, glarex_error *err)
+const char *glarex_mistral_fault(const glarex_mistral *m)
+{
+    return m ? m->fault : NULL;
+}
+
+/* Starts a call: forgets the previous call's fault. */
+static void begin_call(glarex_mistral *m)
+{
+    free(m->fault);
+    m->fault = NULL;
+}
+
+/* POST or PUT /v2/workflows with a definition; *out the "workflows" array. */
+static int send_definition(json_t **out, glarex_mistral *m, const char *method,
+                           const char *definition, size_t len, glarex_error *err)
 {
     glarex__http_request req;
     glarex__http_response resp = GLAREX__HTTP_RESPONSE_INIT;
     json_t *answer = NULL, *wfs;
     char *url = NULL;
+    char what[32];
     int error = 0;
 
     GLAREX_ERROR_RESET(err);
@@ -177,14 +195,16 @@ int glarex_mistral_workflow_create(json_t **out, glarex_mistral *m,
     *out = NULL;
     GLAREX_ASSERT_ARG(err, m);
     GLAREX_ASSERT_ARG(err, definition);
+    begin_call(m);
     if (asprintf(&url, "%s/workflows", m->v2) < 0) {
         url = NULL;
         return GLAREX_ENOMEM_SET(err);
     }
+    snprintf(what, sizeof(what), "%s /v2/workflows", method);
     memset(&req, 0, sizeof(req));
-    req.method = "POST";
+    req.method = method;
     req.url = url;
-    req.what = "POST /v2/workflows";
+    req.what = what;
     req.with_auth = 1;
     req.accept = "*/*"; /* Mistral answers 406 to "application/json" here */
     req.content_type = "text/plain";
@@ -192,12 +212,14 @@ int glarex_mistral_workflow_create(json_t **out, glarex_mistral *m,
     req.body = definition;
     req.body_size = len;
     req.trace_body = "@-";
+    req.idempotent = strcmp(method, "PUT") == 0; /* the same update twice is one */
     req.accept_any = 1;
+    req.whole_error_body = 1; /* its faultstring, whole */
     req.max_body = m->peer.max_json;
     if ((error = glarex__http_perform(&resp, m->peer.http, &req, err)) < 0)
         goto done;
     if (resp.status < 200 || resp.status >= 300) {
-        error = mistral_error(err, req.what, &resp);
+        error = mistral_error(m, err, req.what, &resp);
         goto done;
     }
     if ((error = glarex__peer_json(&answer, &resp.body, req.what, err)) < 0)
@@ -217,8 +239,21 @@ done:
     return error;
 }
 
-int glarex_mistral_workflow_delete(glarex_mistral *m, const char *identifier,
-                                   glarex_error *err)
+int glarex_mistral_workflow_create(json_t **out, glarex_mistral *m,
+                                   const char *definition, size_t len, glarex_error *err)
+{
+    return send_definition(out, m, "POST", definition, len, err);
+}
+
+int glarex_mistral_workflow_update(json_t **out, glarex_mistral *m,
+                                   const char *definition, size_t len, glarex_error *err)
+{
+    return send_definition(out, m, "PUT", definition, len, err);
+}
+
+/* GET or DELETE /v2/workflows/{identifier}; *out (GET only) the answer. */
+static int workflow_call(json_t **out, glarex_mistral *m, const char *method,
+                         const char *identifier, glarex_error *err)
 {
     glarex__http_request req;
     glarex__http_response resp = GLAREX__HTTP_RESPONSE_INIT;
@@ -229,29 +264,48 @@ int glarex_mistral_workflow_delete(glarex_mistral *m, const char *identifier,
     GLAREX_ERROR_RESET(err);
     GLAREX_ASSERT_ARG(err, m);
     GLAREX_ASSERT_ARG(err, identifier && identifier[0]);
+    begin_call(m);
     id = glarex__http_escape(identifier);
     if (!id || asprintf(&url, "%s/workflows/%s", m->v2, id) < 0) {
         free(id);
         return GLAREX_ENOMEM_SET(err);
     }
-    snprintf(what, sizeof(what), "DELETE /v2/workflows/%s", id);
+    snprintf(what, sizeof(what), "%s /v2/workflows/%s", method, id);
     memset(&req, 0, sizeof(req));
-    req.method = "DELETE";
+    req.method = method;
     req.url = url;
     req.what = what;
     req.with_auth = 1;
     req.accept = "application/json";
     req.idempotent = 1;
     req.accept_any = 1;
+    req.whole_error_body = 1; /* its faultstring, whole */
     req.max_body = m->peer.max_json;
     if ((error = glarex__http_perform(&resp, m->peer.http, &req, err)) < 0)
         goto done;
     if (resp.status < 200 || resp.status >= 300)
-        error = mistral_error(err, req.what, &resp);
+        error = mistral_error(m, err, req.what, &resp);
+    else if (out)
+        error = glarex__peer_json(out, &resp.body, req.what, err);
 
 done:
     glarex__http_response_dispose(&resp);
     free(url);
     free(id);
     return error;
+}
+
+int glarex_mistral_workflow_get(json_t **out, glarex_mistral *m, const char *identifier,
+                                glarex_error *err)
+{
+    GLAREX_ERROR_RESET(err);
+    GLAREX_ASSERT_ARG(err, out);
+    *out = NULL;
+    return workflow_call(out, m, "GET", identifier, err);
+}
+
+int glarex_mistral_workflow_delete(glarex_mistral *m, const char *identifier,
+                                   glarex_error *err)
+{
+    return workflow_call(NULL, m, "DELETE", identifier, err);
 }

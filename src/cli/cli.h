@@ -28,6 +28,13 @@ enum cli_setting_id {
     S_TIMEOUT,
     S_AS_OF_SKEW,
     S_MISTRAL_URL,
+    S_OS_CLOUD,
+    S_OS_REGION_NAME,
+    S_OS_INTERFACE,
+    S_MAX_RESOURCE_SIZE,
+    S_OS_PROJECT_ID,
+    S_OS_USER_DOMAIN_ID,
+    S_OS_PROJECT_DOMAIN_ID,
     S_COUNT
 };
 
@@ -50,6 +57,7 @@ typedef struct cli {
     char *token;            /* the token in use (owned), or NULL */
     json_t *token_identity; /* who Keystone issued it to: {project_id, user_id, roles} */
     int reauthed;           /* a 401 already led to a new Keystone token */
+    int catalog_done;       /* the catalog was searched for the store already */
     glarex_store *store;
     glarex_ctx *ctx;
     glarex_request *req; /* with c->ctx: the identity, workflow and as-of time of glare() */
@@ -83,6 +91,25 @@ const char *cli_setting(const cli *c, int id);
 
 /* Whether a boolean setting is on. */
 int cli_setting_on(const cli *c, int id);
+
+/* OS_CLOUD's cloud in clouds.yaml (and secure.yaml), found as openstacksdk finds
+ * them, gives the settings nothing else gave (clouds.c). Returns 0, or 2 after
+ * printing the error. */
+int cli_load_cloud(cli *c);
+
+/* Where a setting's value comes from, for messages: "--flag", "VARIABLE", "FILE:LINE",
+ * "clouds.yaml FILE, cloud 'NAME' (auth.username)", "Keystone catalog ..."; NULL when
+ * it has no value. */
+const char *cli_setting_origin(const cli *c, int id);
+
+/* Fills the store URL from Keystone's service catalog (service type "artifact") when
+ * no setting gives one and Keystone password credentials are configured (this asks
+ * Keystone for a token); also the Mistral URL (type "workflowv2") when
+ * `want_mistral`. Offline, nothing is asked. */
+int cli_from_catalog(cli *c, int want_mistral, glarex_error *err);
+
+/* max_resource_size in bytes; 0 when not set. */
+uint64_t cli_max_resource_size(const cli *c);
 
 /* Fills HTTP settings (TLS, timeouts, trace, token) for any peer. */
 void cli_client_options(cli *c, glarex_client_options *o);
@@ -158,13 +185,15 @@ int cli_is_text(const char *data, size_t len);
 /* Human sizes: "812 B", "4.0 KiB", "1.5 MiB". */
 const char *cli_size(char buf[32], uint64_t n);
 
-/* Upload progress on stderr when it is a terminal (and not -q), for files of at least
- * 1 MiB; also aborts the transfer once SIGINT or SIGTERM arrived. */
+/* Transfer progress on stderr when it is a terminal (and not -q), for transfers of at
+ * least 1 MiB: bytes, rate and time left (progress.c); the callback also aborts the
+ * transfer once SIGINT or SIGTERM arrived. Initialise as {c, label} (the rest zero). */
 typedef struct cli_progress {
     const cli *c;
     const char *label;
-    int shown;    /* a bar was drawn: end the line */
-    int last_pct; /* redraw only when the percentage changes */
+    int shown;         /* a line was drawn: end it */
+    int64_t start_ms;  /* when the first bytes were reported */
+    int64_t drawn_ms;  /* when the line was last drawn */
 } cli_progress;
 int cli_progress_cb(uint64_t done, uint64_t total, void *payload);
 void cli_progress_end(cli_progress *p);
@@ -250,11 +279,13 @@ int cmd_workflow_create(cli *c, int argc, char **argv);
 int cmd_workflow_list(cli *c, int argc, char **argv);
 int cmd_workflow_show(cli *c, int argc, char **argv);
 int cmd_workflow_delete(cli *c, int argc, char **argv);
+int cmd_workflow_get_definition(cli *c, int argc, char **argv);
 int cmd_resource_list(cli *c, int argc, char **argv);
 int cmd_resource_get(cli *c, int argc, char **argv);
 int cmd_eval(cli *c, int argc, char **argv);
 int cmd_render(cli *c, int argc, char **argv);
 int cmd_resolve(cli *c, int argc, char **argv);
 int cmd_cache(cli *c, int argc, char **argv);
+int cmd_config(cli *c, int argc, char **argv);
 
 #endif

@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <stdarg.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,6 +17,7 @@
 #define WORKFLOW_FIELD "workflow"
 #define RESOURCES_FIELD "resources"
 #define WORKFLOW_CONTENT_TYPE "application/x-yaml"
+#define GLARE_DEFAULT_MAX_BLOB (10u << 20) /* Glare's BlobField default max_blob_size */
 
 /* Every artifact this command creates carries this metadata entry, so that a draft it
  * left behind can be told from somebody else's. */
@@ -169,6 +172,122 @@ static int lint(cli *c, plan *p)
     return missing ? 1 : 0;
 }
 
+/* The directory of a local store (new), or NULL for a Glare server. */
+static char *local_store_dir(const cli *c)
+{
+    const char *url = cli_setting(c, S_GLARE_URL), *data = getenv("XDG_DATA_HOME");
+    const char *home = getenv("HOME");
+    char *dir = NULL;
+    int n;
+
+    if (url)
+        return strncmp(url, "file://", 7) == 0 ? strdup(url + 7) : NULL;
+    if (data && data[0] == '/') /* where the library puts the embedded default store */
+        n = asprintf(&dir, "%s/glarex/store", data);
+    else
+        n = asprintf(&dir, "%s/.local/share/glarex/store", home ? home : "");
+    return n < 0 ? NULL : dir;
+}
+
+/* Bytes free to this user on the file system `dir` is (or would be made) on. */
+static int free_space(uint64_t *out, const char *dir)
+{
+    char *path = strdup(dir), *slash;
+    struct statvfs vfs;
+    int rc = -1;
+
+    while (path && (rc = statvfs(path, &vfs)) < 0 && errno == ENOENT &&
+           (slash = strrchr(path, '/')) && slash != path)
+        *slash = '\0'; /* the store is made by the first create: ask its parent */
+    free(path);
+    if (rc < 0)
+        return -1;
+    *out = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+    return 0;
+}
+
+static int refused(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int refused(const char *what, const char *fmt, ...)
+{
+    va_list ap;
+    char text[512];
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    return cli_fail("%s: the store would refuse it: %s", what, text);
+}
+
+static int over_cap(const cli *c, const char *what, uint64_t size, uint64_t cap)
+{
+    char a[32];
+    return refused(what, "%llu bytes (%s), more than max_resource_size %llu bytes (%s)",
+                   (unsigned long long)size, cli_size(a, size), (unsigned long long)cap,
+                   cli_setting_origin(c, S_MAX_RESOURCE_SIZE));
+}
+
+/* Every limit the store applies, checked before anything is sent: the fields a local
+ * store (as Glare) refuses, its size cap (max_resource_size) and the disk it is on. A
+ * Glare server applies its own caps: a blob over Glare's default gets a warning. */
+static int check_limits(cli *c, const plan *p)
+{
+    uint64_t cap = cli_max_resource_size(c), total = 0, all = p->text_len, avail;
+    char *dir = local_store_dir(c);
+    char a[32], b[32];
+    int bad = 0;
+
+    bad |= strlen(p->name) > GLAREX_LOCAL_MAX_NAME_LENGTH &&
+           refused(p->file, "the name is %zu bytes long, more than %d", strlen(p->name),
+                   GLAREX_LOCAL_MAX_NAME_LENGTH);
+    bad |= p->description && strlen(p->description) > GLAREX_LOCAL_MAX_DESCRIPTION_LENGTH &&
+           refused("--description", "%zu bytes, more than %d", strlen(p->description),
+                   GLAREX_LOCAL_MAX_DESCRIPTION_LENGTH);
+    for (size_t i = 0; i < p->tags->count; i++) {
+        const char *t = p->tags->items[i];
+        bad |= (!t[0] || strpbrk(t, ",/") || strlen(t) > GLAREX_LOCAL_MAX_NAME_LENGTH) &&
+               refused("--tag", "'%.40s' must be 1 to %d bytes without ',' or '/'", t,
+                       GLAREX_LOCAL_MAX_NAME_LENGTH);
+    }
+    bad |= p->tags->count > 255 && refused("--tag", "%zu tags, more than 255", p->tags->count);
+    bad |= p->nres > GLAREX_LOCAL_MAX_DICT_KEYS &&
+           refused("--resource", "%zu resources, more than %d", p->nres,
+                   GLAREX_LOCAL_MAX_DICT_KEYS);
+    for (size_t i = 0; i < p->nres; i++) {
+        const resource *r = &p->res[i];
+        bad |= strlen(r->key) > GLAREX_LOCAL_MAX_KEY_LENGTH &&
+               refused(r->path, "the key is %zu bytes long, more than %d", strlen(r->key),
+                       GLAREX_LOCAL_MAX_KEY_LENGTH);
+        bad |= dir && cap && r->size > cap && over_cap(c, r->path, r->size, cap);
+        if (!dir && r->size > GLARE_DEFAULT_MAX_BLOB)
+            cli_warn(c, "%s: %s; a Glare server refuses blobs over its max_blob_size "
+                     "(10 MiB unless its operator raised it)",
+                     r->path, cli_size(a, r->size));
+        total += r->size;
+    }
+    bad |= dir && cap && p->text_len > cap && over_cap(c, p->file, p->text_len, cap);
+    bad |= dir && cap && total > GLAREX_LOCAL_MAX_DICT_SIZE &&
+           refused("--resource", "%s in all, more than the %s a capped store takes for "
+                   "one artifact's resources", cli_size(a, total),
+                   cli_size(b, GLAREX_LOCAL_MAX_DICT_SIZE));
+    all += total;
+    bad |= dir && free_space(&avail, dir) == 0 && all > avail &&
+           refused(dir, "%s to store, %s free on its disk", cli_size(a, all),
+                   cli_size(b, avail));
+    free(dir);
+    return bad ? 1 : 0;
+}
+
+/* The sizes of the resource files, for the checks before they are read. */
+static int stat_resources(plan *p)
+{
+    struct stat st;
+    for (size_t i = 0; i < p->nres; i++) {
+        if (stat(p->res[i].path, &st) < 0)
+            return cli_fail("%s: %s", p->res[i].path, strerror(errno));
+        p->res[i].size = (uint64_t)st.st_size;
+    }
+    return 0;
+}
+
 /* Reads, parses and checks everything. Returns 0, or the exit status. */
 static int prepare(cli *c, plan *p, const cli_cmd_spec *spec, const cli_list *resources)
 {
@@ -202,7 +321,8 @@ static int prepare(cli *c, plan *p, const cli_cmd_spec *spec, const cli_list *re
                                p->version);
     p->version = glarex_ref_version(p->version_ref);
 
-    if ((rc = lint(c, p)) != 0)
+    if ((rc = lint(c, p)) != 0 || (rc = stat_resources(p)) != 0 ||
+        (rc = check_limits(c, p)) != 0)
         return rc;
     if (cli_sha256_buffer(p->sha256, p->text, p->text_len) < 0)
         return cli_fail("%s: cannot compute its sha256", p->file);
@@ -257,12 +377,14 @@ static int print_dry_run(cli *c, const plan *p)
                p->res[i].path, cli_size(sz, p->res[i].size), p->res[i].sha256,
                p->res[i].content_type);
     if (p->mistral_url)
-        printf("mistral:   would create %zu workflow(s) in %s\n",
+        printf("mistral:   would create %zu workflow(s) in %s (or update them there "
+               "when Mistral has them)\n",
                json_array_size(p->wf_names), p->mistral_url);
     return 0;
 }
 
-static int print_created(cli *c, const plan *p, const json_t *art, const json_t *mistral)
+static int print_created(cli *c, const plan *p, const json_t *art, const json_t *mistral,
+                         int updated)
 {
     json_t *sum = cli_artifact_summary(art);
     size_t i;
@@ -275,6 +397,8 @@ static int print_created(cli *c, const plan *p, const json_t *art, const json_t 
         json_object_set(sum, "warnings", p->warnings);
         json_object_set_new(sum, "mistral",
                             mistral ? json_deep_copy(mistral) : json_null());
+        if (mistral)
+            json_object_set_new(sum, "mistral_updated", json_boolean(updated));
         rc = cli_print_json(stdout, sum);
     } else {
         if (!c->quiet)
@@ -282,9 +406,10 @@ static int print_created(cli *c, const plan *p, const json_t *art, const json_t 
                    cli_store_label(c));
         cli_print_artifact(sum);
         json_array_foreach(mistral, i, w)
-            printf("mistral:     workflow %s (id %s)\n",
+            printf("mistral:     workflow %s (id %s)%s\n",
                    json_string_value(json_object_get(w, "name")),
-                   json_string_value(json_object_get(w, "id")));
+                   json_string_value(json_object_get(w, "id")),
+                   updated ? " updated to this version" : "");
     }
     json_decref(sum);
     return rc;
@@ -321,7 +446,7 @@ static int interrupted(glarex_error *err)
 static int upload_workflow(cli *c, const plan *p, const glarex_blob_loc *loc, json_t **out,
                            glarex_error *err)
 {
-    cli_progress prog = {c, "workflow", 0, 0};
+    cli_progress prog = {c, "workflow", 0, 0, 0};
     struct stat st;
     int rc;
 
@@ -354,7 +479,7 @@ static int upload_all(cli *c, const plan *p, const char *id, json_t **art,
         rc = check_echo(out, NULL, p->sha256, p->file, err);
     for (size_t i = 0; rc == 0 && i < p->nres; i++) {
         const resource *r = &p->res[i];
-        cli_progress prog = {c, r->key, 0, 0};
+        cli_progress prog = {c, r->key, 0, 0, 0};
         loc.field = RESOURCES_FIELD;
         loc.key = r->key;
         if ((rc = interrupted(err)) < 0)
@@ -392,24 +517,131 @@ static int mistral_open(cli *c, glarex_mistral **m, const plan *p, glarex_error 
     return glarex_mistral_new(m, &mo, err);
 }
 
-static int mistral_create(cli *c, const plan *p, json_t **created, glarex_error *err)
+/* What workflow-create did in Mistral, so that a rollback can undo it. */
+typedef struct mistral_job {
+    json_t *workflows; /* Mistral's answer: the workflows created or updated */
+    json_t *previous;  /* after an update: {name: the definition it replaced} */
+    char *fault;       /* Mistral's message, when the error line had to cut it */
+} mistral_job;
+
+static void mistral_job_free(mistral_job *j)
+{
+    json_decref(j->workflows);
+    json_decref(j->previous);
+    free(j->fault);
+}
+
+/* Keeps Mistral's message whole when the error line had to cut it. */
+static void keep_fault(mistral_job *j, const glarex_mistral *m, const glarex_error *err)
+{
+    const char *fault = glarex_mistral_fault(m);
+    if (fault && strlen(err->message) + 1 >= sizeof(err->message))
+        j->fault = strdup(fault);
+}
+
+/* The definitions Mistral holds now for every workflow `p` defines, into
+ * j->previous. Returns 0, or an error when only some of them exist: one definition is
+ * created or updated whole. */
+static int save_previous(glarex_mistral *m, const plan *p, mistral_job *j,
+                         glarex_error *err)
+{
+    json_t *name, *wf = NULL;
+    size_t i, missing = 0;
+    int rc;
+
+    j->previous = json_object();
+    json_array_foreach(p->wf_names, i, name) {
+        const char *n = json_string_value(name);
+        rc = glarex_mistral_workflow_get(&wf, m, n, err);
+        if (rc == GLAREX_ENOTFOUND) {
+            missing++;
+            continue;
+        }
+        if (rc < 0)
+            return rc;
+        json_object_set(j->previous, n, json_object_get(wf, "definition"));
+        json_decref(wf);
+        wf = NULL;
+    }
+    if (missing)
+        return cli_set_error(err, GLAREX_ECONFLICT,
+                             "Mistral has %zu of the %zu workflows %s defines, not all: "
+                             "one definition is created or updated whole; delete the "
+                             "others from Mistral or split the file",
+                             json_array_size(p->wf_names) - missing,
+                             json_array_size(p->wf_names), p->file);
+    return 0;
+}
+
+/* Creates the workflows in Mistral, or updates them when Mistral has them all
+ * already (POST answers 409): a new version of a workflow replaces the old one. */
+static int mistral_register_once(cli *c, glarex_mistral *m, const plan *p, mistral_job *j,
+                                 glarex_error *err)
+{
+    int rc = glarex_mistral_workflow_create(&j->workflows, m, p->text, p->text_len, err);
+    if (rc != GLAREX_ECONFLICT)
+        return rc;
+    cli_info(c, "Mistral has the workflow already: updating it (PUT /v2/workflows)");
+    if ((rc = save_previous(m, p, j, err)) < 0)
+        return rc;
+    return glarex_mistral_workflow_update(&j->workflows, m, p->text, p->text_len, err);
+}
+
+static int mistral_register(cli *c, const plan *p, mistral_job *j, glarex_error *err)
 {
     glarex_mistral *m = NULL;
     int rc;
 
-    cli_info(c, "creating the workflow in Mistral at %s", p->mistral_url);
+    cli_info(c, "registering the workflow in Mistral at %s", p->mistral_url);
     if ((rc = mistral_open(c, &m, p, err)) == 0) {
-        rc = glarex_mistral_workflow_create(created, m, p->text, p->text_len, err);
+        rc = mistral_register_once(c, m, p, j, err);
         if (rc == GLAREX_EAUTH && cli_retry_auth(c, err)) {
             glarex_mistral_free(m);
             m = NULL;
+            json_decref(j->previous);
+            j->previous = NULL;
             if ((rc = mistral_open(c, &m, p, err)) == 0)
-                rc =
-                    glarex_mistral_workflow_create(created, m, p->text, p->text_len, err);
+                rc = mistral_register_once(c, m, p, j, err);
         }
+        if (rc < 0)
+            keep_fault(j, m, err);
     }
     glarex_mistral_free(m);
     return rc;
+}
+
+/* Undoes mistral_register: deletes what it created, puts back what it replaced. */
+static void mistral_undo(cli *c, const plan *p, const mistral_job *j)
+{
+    glarex_mistral *m = NULL;
+    glarex_error err;
+    const char *name;
+    json_t *w, *def;
+    size_t i;
+
+    if (!json_array_size(j->workflows))
+        return;
+    if (mistral_open(c, &m, p, &err) < 0) {
+        cli_error(&err);
+        return;
+    }
+    json_object_foreach(j->previous, name, def) {
+        json_t *out = NULL;
+        const char *text = json_string_value(def);
+        if (!text || glarex_mistral_workflow_update(&out, m, text, strlen(text), &err) < 0)
+            cli_fail("Mistral workflow %s keeps the new definition: putting back the old "
+                     "one failed: %s",
+                     name, text ? err.message : "Mistral gave no definition");
+        json_decref(out);
+    }
+    if (!j->previous) /* created, not updated */
+        json_array_foreach(j->workflows, i, w) {
+            const char *wid = json_string_value(json_object_get(w, "id"));
+            if (wid && glarex_mistral_workflow_delete(m, wid, &err) < 0)
+                cli_fail("Mistral workflow %s (id %s) was left behind: %s",
+                         json_string_value(json_object_get(w, "name")), wid, err.message);
+        }
+    glarex_mistral_free(m);
 }
 
 static int64_t monotonic_ms(void)
@@ -460,23 +692,12 @@ static void print_removal(cli *c, const char *id)
 }
 
 /* Deletes what was made; reports failures but keeps the first error. */
-static void rollback(cli *c, const plan *p, const char *id, const json_t *mistral)
+static void rollback(cli *c, const plan *p, const char *id, const mistral_job *mistral)
 {
-    glarex_mistral *m = NULL;
     glarex_error err;
-    size_t i;
-    json_t *w;
     int rc;
 
-    if (json_array_size(mistral) && mistral_open(c, &m, p, &err) < 0)
-        cli_error(&err);
-    json_array_foreach(mistral, i, w) {
-        const char *wid = json_string_value(json_object_get(w, "id"));
-        if (m && wid && glarex_mistral_workflow_delete(m, wid, &err) < 0)
-            cli_fail("Mistral workflow %s (id %s) was left behind: %s",
-                     json_string_value(json_object_get(w, "name")), wid, err.message);
-    }
-    glarex_mistral_free(m);
+    mistral_undo(c, p, mistral);
     if (!id)
         return;
     if ((rc = delete_draft(c, id, &err)) < 0) {
@@ -522,6 +743,38 @@ static int agreed(const plan *p, const json_t *draft, const char *id)
            (strcmp(line, "y\n") == 0 || strcmp(line, "yes\n") == 0);
 }
 
+/* After NAME VERSION turned out to exist: a stored version never changes, so the way
+ * to publish a change is the next version; names it from the highest one there is. */
+static void suggest_next_version(cli *c, const plan *p)
+{
+    glarex_filter f = {"name", "eq", p->name};
+    glarex_list_options o = GLAREX_LIST_OPTIONS_INIT;
+    glarex_error err;
+    json_t *found = NULL;
+    const char *highest;
+    unsigned long major, minor, patch;
+    int used = 0, rc;
+
+    o.filters = &f;
+    o.nfilters = 1;
+    o.latest = 1;
+    CLI_AUTH_RETRY(c, rc, &err, glarex_store_list(&found, c->store, TYPE_NAME, &o, &err));
+    highest = rc == 0 ? json_string_value(json_object_get(json_array_get(found, 0),
+                                                          "version"))
+                      : NULL;
+    if (highest && sscanf(highest, "%lu.%lu.%lu%n", &major, &minor, &patch, &used) == 3 &&
+        !highest[used])
+        cli_fail("%s %s exists and a stored version never changes: publish the change as "
+                 "the next version, e.g. --version %lu.%lu.%lu (the highest now is %s); "
+                 "with --mistral-url, Mistral's workflow is then updated to it",
+                 p->name, p->version, major, minor, patch + 1, highest);
+    else
+        cli_fail("%s %s exists and a stored version never changes: publish the change "
+                 "with a higher --version",
+                 p->name, p->version);
+    json_decref(found);
+}
+
 /*
  * After the store refused to create NAME VERSION (409): when the only artifact of that
  * name and version is a draft this command left, it is deleted if the user agrees.
@@ -551,6 +804,8 @@ static int clear_left_draft(cli *c, const plan *p, glarex_error *err)
             cli_fail("--replace-draft: %s %s is not a draft left by workflow-create; it is "
                      "left alone",
                      p->name, p->version);
+        else
+            suggest_next_version(c, p);
         json_decref(found);
         return 0;
     }
@@ -573,7 +828,8 @@ static int clear_left_draft(cli *c, const plan *p, glarex_error *err)
 static int create(cli *c, plan *p)
 {
     glarex_error err;
-    json_t *fields = NULL, *art = NULL, *mistral = NULL;
+    json_t *fields = NULL, *art = NULL;
+    mistral_job mistral = {NULL, NULL, NULL};
     char *id = NULL;
     int rc;
 
@@ -614,7 +870,7 @@ static int create(cli *c, plan *p)
     /* From here on, a failure deletes the draft (and what Mistral got). */
     if ((rc = upload_all(c, p, id, &art, &err)) < 0)
         goto done;
-    if (p->mistral_url && (rc = mistral_create(c, p, &mistral, &err)) < 0)
+    if (p->mistral_url && (rc = mistral_register(c, p, &mistral, &err)) < 0)
         goto done;
     if ((rc = interrupted(&err)) < 0)
         goto done;
@@ -627,18 +883,20 @@ static int create(cli *c, plan *p)
 done:
     if (rc < 0) {
         cli_error(&err);
+        if (mistral.fault)
+            fprintf(stderr, "glarex: Mistral's message in full:\n%s\n", mistral.fault);
         if (id)
-            rollback(c, p, id, mistral);
+            rollback(c, p, id, &mistral);
         if (cli_interrupted())
             rc = 128 + cli_interrupted(); /* as if the signal had ended the process */
     } else {
-        rc = print_created(c, p, art, mistral);
+        rc = print_created(c, p, art, mistral.workflows, mistral.previous != NULL);
     }
     if (id) /* readers must not keep an answer from before the change */
         cli_invalidate(c, p->name, id);
     json_decref(fields);
     json_decref(art);
-    json_decref(mistral);
+    mistral_job_free(&mistral);
     free(id);
     return rc < 0 ? 1 : rc;
 }
@@ -649,7 +907,7 @@ int cmd_workflow_create(cli *c, int argc, char **argv)
 {
     plan p = {0};
     cli_list resources = {0}, tags = {0};
-    int dry_run = 0, rc;
+    int dry_run = 0, use_mistral = 0, rc;
     cli_opt opts[] = {
         {CLI_OPT_ARG, "FILE", 0, &p.file, NULL,
          "the workflow definition, Mistral v2 YAML ('-': standard input)",
@@ -669,8 +927,16 @@ int cmd_workflow_create(cli *c, int argc, char **argv)
          "delete a draft of this name and version that an interrupted workflow-create "
          "left, then create (asked on a terminal)",
          0},
+        {CLI_OPT_VALUE, "max-resource-size", 0, &c->flag[S_MAX_RESOURCE_SIZE], "SIZE",
+         "a local store refuses blobs larger than SIZE (4G, 512M; default: no cap) "
+         "[GLAREX_MAX_RESOURCE_SIZE]",
+         0},
         {CLI_OPT_VALUE, "mistral-url", 0, &c->flag[S_MISTRAL_URL], "URL",
-         "also create the workflow in Mistral [MISTRAL_URL]", 0},
+         "also create (or update) the workflow in Mistral [MISTRAL_URL]", 0},
+        {CLI_OPT_SWITCH, "mistral", 0, &use_mistral, NULL,
+         "also create (or update) the workflow in Mistral: at the Mistral URL, else "
+         "where Keystone's catalog puts it (workflowv2)",
+         0},
         {0},
     };
     const cli_cmd_spec spec = {"workflow-create", opts,
@@ -687,8 +953,15 @@ int cmd_workflow_create(cli *c, int argc, char **argv)
     p.warnings = json_array();
     rc = cli_parse(c, &spec, argc, argv);
     if (rc == CLI_CONTINUE) {
+        glarex_error err;
+        rc = cli_from_catalog(c, use_mistral, &err) < 0 ? cli_error(&err) : 0;
         p.mistral_url = cli_setting(c, S_MISTRAL_URL);
-        rc = prepare(c, &p, &spec, &resources);
+        if (rc == 0 && use_mistral && !p.mistral_url)
+            rc = cli_usage_error(&spec, "--mistral: no Mistral URL is set and there are no "
+                                        "Keystone credentials whose catalog would name "
+                                        "one: set MISTRAL_URL (or --mistral-url)");
+        if (rc == 0)
+            rc = prepare(c, &p, &spec, &resources);
         if (rc == 0)
             rc = dry_run ? print_dry_run(c, &p) : create(c, &p);
     }

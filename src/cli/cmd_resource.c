@@ -4,11 +4,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#define COPY_CHUNK (1u << 20)
 
 static int write_all(int fd, const char *data, uint64_t size)
 {
@@ -24,12 +27,59 @@ static int write_all(int fd, const char *data, uint64_t size)
     return 0;
 }
 
-/* Writes `path` whole or not at all: a temporary file beside it, then rename. */
-static int save(const char *path, const char *data, uint64_t size, glarex_error *err)
+/* Copies the cached file `from` to `out` in chunks, so memory stays flat whatever the
+ * size, hashing what it copies (hex) and drawing progress on a terminal. */
+static int copy_out(char hex[65], int out, const char *from, cli_progress *prog,
+                    uint64_t size, glarex_error *err)
 {
-    char *tmp = NULL;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    char *buf = malloc(COPY_CHUNK);
+    unsigned int mdlen = 0;
+    uint64_t done = 0;
+    EVP_MD_CTX *md_ctx = EVP_MD_CTX_new();
+    int in = open(from, O_RDONLY | O_CLOEXEC), ok, e = 0;
+    ssize_t n = 0;
+
+    ok = buf && md_ctx && in >= 0 && EVP_DigestInit_ex(md_ctx, EVP_sha256(), NULL);
+    if (in < 0)
+        e = errno;
+    while (ok && (n = read(in, buf, COPY_CHUNK)) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 || write_all(out, buf, (uint64_t)n) < 0) {
+            e = errno;
+            ok = 0;
+            break;
+        }
+        ok = EVP_DigestUpdate(md_ctx, buf, (size_t)n);
+        done += (uint64_t)n;
+        if (cli_progress_cb(done, size, prog)) {
+            e = EINTR;
+            ok = 0;
+        }
+    }
+    cli_progress_end(prog);
+    ok = ok && EVP_DigestFinal_ex(md_ctx, md, &mdlen) && mdlen == 32;
+    EVP_MD_CTX_free(md_ctx);
+    free(buf);
+    if (in >= 0)
+        close(in);
+    if (!ok)
+        return cli_set_error(err, GLAREX_EIO, "copying %s: %s", from,
+                             strerror(e ? e : EIO));
+    for (unsigned i = 0; i < 32; i++)
+        sprintf(hex + 2 * i, "%02x", md[i]);
+    return 0;
+}
+
+/* Writes `path` whole or not at all: a temporary file beside it, then rename; only
+ * bytes whose sha256 is `want` are renamed into place. */
+static int save(const char *path, const char *from, const char *want, cli_progress *prog,
+                uint64_t size, glarex_error *err)
+{
+    char *tmp = NULL, got[65];
     mode_t mask = umask(0);
-    int fd, e;
+    int fd, e, rc;
 
     umask(mask); /* mkstemp makes 0600: give the file the mode a plain create would */
 
@@ -41,20 +91,46 @@ static int save(const char *path, const char *data, uint64_t size, glarex_error 
         free(tmp);
         return cli_set_error(err, GLAREX_EIO, "%s: %s", path, strerror(e));
     }
-    if (write_all(fd, data, size) < 0 || fsync(fd) < 0 || fchmod(fd, 0666 & ~mask) < 0) {
-        e = errno;
-        close(fd);
+    if ((rc = copy_out(got, fd, from, prog, size, err)) == 0 && strcasecmp(got, want) != 0)
+        rc = cli_set_error(err, GLAREX_ECHECKSUM,
+                           "the cached bytes have sha256 %s, not %s: not writing %s; run "
+                           "'glarex cache verify' and try again",
+                           got, want, path);
+    if (rc == 0 && (fsync(fd) < 0 || fchmod(fd, 0666 & ~mask) < 0))
+        rc = cli_set_error(err, GLAREX_EIO, "%s: %s", path, strerror(errno));
+    if (close(fd) < 0 && rc == 0)
+        rc = cli_set_error(err, GLAREX_EIO, "%s: %s", path, strerror(errno));
+    if (rc == 0 && rename(tmp, path) < 0)
+        rc = cli_set_error(err, GLAREX_EIO, "%s: %s", path, strerror(errno));
+    if (rc < 0)
         unlink(tmp);
-        free(tmp);
-        return cli_set_error(err, GLAREX_EIO, "%s: %s", path, strerror(e));
-    }
-    if (close(fd) < 0 || rename(tmp, path) < 0) {
-        e = errno;
-        unlink(tmp);
-        free(tmp);
-        return cli_set_error(err, GLAREX_EIO, "%s: %s", path, strerror(e));
-    }
     free(tmp);
+    return rc;
+}
+
+/* To standard output (a pipe or file): the cached file is checked whole first, so that
+ * no byte of wrong content is written; then copied. */
+static int print_stream(const char *from, const char *want, cli_progress *prog,
+                        uint64_t size, glarex_error *err)
+{
+    char got[65];
+    uint64_t n;
+    int rc;
+
+    if ((rc = cli_sha256_file(got, &n, from, err)) < 0)
+        return rc;
+    if (strcasecmp(got, want) != 0)
+        return cli_set_error(err, GLAREX_ECHECKSUM,
+                             "the cached bytes have sha256 %s, not %s: not writing them; "
+                             "run 'glarex cache verify' and try again",
+                             got, want);
+    if ((rc = copy_out(got, STDOUT_FILENO, from, prog, size, err)) < 0)
+        return rc;
+    if (strcasecmp(got, want) != 0) /* changed while copied: say so, at least */
+        return cli_set_error(err, GLAREX_ECHECKSUM,
+                             "the cached file changed while it was written out (sha256 "
+                             "%s, not %s): discard the output",
+                             got, want);
     return 0;
 }
 
@@ -77,6 +153,28 @@ static char *base64(const unsigned char *s, uint64_t n)
     return out;
 }
 
+/* The blob's bytes, mapped, checked against its sha256 (the bytes given out must be
+ * the ones the digest names). 0, or the exit status after the error. */
+static int in_memory(const char **data, glarex_blob *blob, const char *key)
+{
+    char actual[65] = "";
+    uint64_t size = glarex_blob_size(blob);
+
+    *data = glarex_blob_data(blob);
+    if (!*data && size)
+        return cli_fail("resource '%s': the cached content (sha256 %s) cannot be read or "
+                        "was changed on disk: run 'glarex cache verify' and try again",
+                        key, glarex_blob_sha256(blob));
+    if (!*data)
+        *data = "";
+    if (cli_sha256_buffer(actual, *data, (size_t)size) < 0 ||
+        strcasecmp(actual, glarex_blob_sha256(blob)) != 0)
+        return cli_fail("resource '%s': the cached bytes have sha256 %s, not %s: not "
+                        "writing them; run 'glarex cache verify' and try again",
+                        key, actual, glarex_blob_sha256(blob));
+    return 0;
+}
+
 int cmd_resource_get(cli *c, int argc, char **argv)
 {
     const char *name = NULL, *version = NULL, *key = NULL, *output = NULL;
@@ -95,7 +193,6 @@ int cmd_resource_get(cli *c, int argc, char **argv)
     glarex_error err;
     glarex_blob *blob = NULL;
     const char *data;
-    char actual[65] = "";
     uint64_t size;
     int rc, to_stdout;
 
@@ -106,31 +203,28 @@ int cmd_resource_get(cli *c, int argc, char **argv)
                        glarex_request_fetch(&blob, c->req, name, version, key, &err));
     if (rc < 0)
         return cli_error(&err);
-    data = glarex_blob_data(blob);
     size = glarex_blob_size(blob);
-    if (!data && size) {
-        rc = cli_fail("resource '%s': the cached content (sha256 %s) cannot be read or was "
-                      "changed on disk: run 'glarex cache verify' and try again",
-                      key, glarex_blob_sha256(blob));
+    /* A file or a pipe is written from the cached file, in chunks: memory stays flat
+     * for a resource of any size. The JSON form and a terminal take the bytes whole. */
+    if (!to_stdout || (c->format == CLI_TEXT && !isatty(STDOUT_FILENO))) {
+        cli_progress prog = {c, key, 0, 0, 0};
+        const char *from;
+        rc = glarex_blob_path(&from, blob, &err);
+        if (rc == 0)
+            rc = to_stdout ? print_stream(from, glarex_blob_sha256(blob), &prog, size, &err)
+                           : save(output, from, glarex_blob_sha256(blob), &prog, size, &err);
+        /* Bytes changed on disk: mapping them has the cache check them whole and drop
+         * the object, so that the next run fetches it again (its message says so). */
+        if (rc == GLAREX_ECHECKSUM && in_memory(&data, blob, key) != 0)
+            rc = 1;
+        else
+            rc = rc < 0 ? (cli_error(&err), 1) : 0;
+        data = NULL;
+    } else if ((rc = in_memory(&data, blob, key)) != 0) {
         glarex_blob_free(blob);
         return rc;
-    }
-    if (!data)
-        data = "";
-    /* The digest given out below must be the one of the bytes written out. */
-    if (cli_sha256_buffer(actual, data, (size_t)size) < 0 ||
-        strcasecmp(actual, glarex_blob_sha256(blob)) != 0) {
-        rc = cli_fail("resource '%s': the cached bytes have sha256 %s, not %s: not writing "
-                      "them; run 'glarex cache verify' and try again",
-                      key, actual, glarex_blob_sha256(blob));
-        glarex_blob_free(blob);
-        return rc;
-    }
-
-    if (!to_stdout) {
-        rc = save(output, data, size, &err) < 0 ? cli_error(&err) : 0;
     } else if (c->format == CLI_TEXT) {
-        if (isatty(STDOUT_FILENO) && !cli_is_text(data, (size_t)size))
+        if (!cli_is_text(data, (size_t)size))
             rc = cli_fail("resource '%s' is binary: not writing it to a terminal (use -o "
                           "FILE or a pipe)",
                           key);

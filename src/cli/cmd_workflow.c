@@ -1,7 +1,9 @@
-/* workflow-list, workflow-show, workflow-delete, resource-list: artifacts by name. */
+/* workflow-list, workflow-show, workflow-delete, workflow-get-definition,
+ * resource-list: artifacts by name. */
 #include "cli.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -285,6 +287,81 @@ int cmd_resource_list(cli *c, int argc, char **argv)
                        : "-");
     }
     json_decref(sum);
+    json_decref(art);
+    return rc;
+}
+
+/* The downloaded definition, held until it is verified. */
+typedef struct definition_buf {
+    char *data;
+    size_t size, cap;
+} definition_buf;
+
+static int definition_append(const char *data, size_t len, void *payload)
+{
+    definition_buf *b = payload;
+    if (len > CLI_MAX_DOCUMENT - b->size)
+        return 1; /* more than any definition workflow-create stores */
+    if (b->size + len > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->size + len)
+            cap *= 2;
+        char *p = realloc(b->data, cap);
+        if (!p)
+            return 1;
+        b->data = p;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->size, data, len);
+    b->size += len;
+    return 0;
+}
+
+int cmd_workflow_get_definition(cli *c, int argc, char **argv)
+{
+    const char *what = NULL;
+    cli_opt opts[] = {
+        {CLI_OPT_ARG, "NAME[@VERSION]", 0, &what, NULL,
+         "artifact name and version (default: the highest), or its id", CLI_OPT_REQUIRED},
+        {0},
+    };
+    const cli_cmd_spec spec = {"workflow-get-definition", opts,
+                               "Prints the workflow definition a workflow artifact stores, "
+                               "verified against its sha256\n"
+                               "(as Mistral's workflow-get-definition prints Mistral's)."};
+    glarex_error err;
+    glarex_digests want;
+    json_t *art = NULL;
+    definition_buf buf = {NULL, 0, 0};
+    int rc;
+
+    CLI_PARSE(c, &spec, argc, argv);
+    if (cli_find_artifact(&art, c, what, &err) < 0)
+        return cli_error(&err);
+    glarex_blob_loc loc = {TYPE_NAME, json_string_value(json_object_get(art, "id")),
+                           "workflow", NULL};
+    rc = glarex_digests_from_json(&want, json_object_get(art, "workflow"), &err);
+    if (rc < 0 || !json_is_object(json_object_get(art, "workflow")))
+        rc = cli_set_error(&err, GLAREX_ENOTFOUND, "%s (id %s) has no workflow blob yet",
+                           what, loc.id);
+    if (rc == 0)
+        CLI_AUTH_RETRY(c, rc, &err,
+                       glarex_store_download(NULL, c->store, &loc, &want, definition_append,
+                                             &buf, &err));
+    if (rc < 0)
+        rc = cli_error(&err);
+    else if (c->format == CLI_JSON) {
+        json_t *doc = json_pack("{s:O, s:O, s:O, s:s%}", "id", json_object_get(art, "id"),
+                                "name", json_object_get(art, "name"), "version",
+                                json_object_get(art, "version"), "definition",
+                                buf.data ? buf.data : "", buf.size);
+        rc = doc ? cli_print_json(stdout, doc)
+                 : cli_fail("%s: the definition is not UTF-8 text", what);
+        json_decref(doc);
+    } else if (buf.size && fwrite(buf.data, 1, buf.size, stdout) != buf.size) {
+        rc = cli_fail("writing the output: %s", strerror(errno));
+    }
+    free(buf.data);
     json_decref(art);
     return rc;
 }

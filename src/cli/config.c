@@ -11,44 +11,65 @@
 #include <time.h>
 
 typedef struct setting {
-    const char *key;  /* config file key */
-    const char *env;  /* environment variable */
-    const char *flag; /* command-line flag */
+    const char *key;   /* config file key */
+    const char *env;   /* environment variable */
+    const char *alias; /* the variable python-glareclient reads, or NULL */
+    const char *flag;  /* command-line flag, or NULL */
     int is_bool;
     int secret;
 } setting;
 
 static const setting settings[S_COUNT] = {
-    [S_GLARE_URL] = {"glare_url", "GLARE_URL", "--glare-url", 0, 0},
-    [S_OS_AUTH_TOKEN] = {"os_auth_token", "OS_AUTH_TOKEN", "--os-auth-token", 0, 1},
-    [S_OS_AUTH_URL] = {"os_auth_url", "OS_AUTH_URL", "--os-auth-url", 0, 0},
-    [S_OS_USERNAME] = {"os_username", "OS_USERNAME", "--os-username", 0, 0},
-    [S_OS_PASSWORD] = {"os_password", "OS_PASSWORD", "--os-password", 0, 1},
-    [S_OS_PROJECT_NAME] = {"os_project_name", "OS_PROJECT_NAME", "--os-project-name", 0,
-                           0},
-    [S_OS_USER_DOMAIN_NAME] = {"os_user_domain_name", "OS_USER_DOMAIN_NAME",
+    [S_GLARE_URL] = {"glare_url", "GLARE_URL", "OS_GLARE_URL", "--glare-url", 0, 0},
+    [S_OS_AUTH_TOKEN] = {"os_auth_token", "OS_AUTH_TOKEN", "AUTH_TOKEN", "--os-auth-token",
+                         0, 1},
+    [S_OS_AUTH_URL] = {"os_auth_url", "OS_AUTH_URL", NULL, "--os-auth-url", 0, 0},
+    [S_OS_USERNAME] = {"os_username", "OS_USERNAME", NULL, "--os-username", 0, 0},
+    [S_OS_PASSWORD] = {"os_password", "OS_PASSWORD", NULL, "--os-password", 0, 1},
+    [S_OS_PROJECT_NAME] = {"os_project_name", "OS_PROJECT_NAME", NULL, "--os-project-name",
+                           0, 0},
+    [S_OS_USER_DOMAIN_NAME] = {"os_user_domain_name", "OS_USER_DOMAIN_NAME", NULL,
                                "--os-user-domain-name", 0, 0},
-    [S_OS_PROJECT_DOMAIN_NAME] = {"os_project_domain_name", "OS_PROJECT_DOMAIN_NAME",
+    [S_OS_PROJECT_DOMAIN_NAME] = {"os_project_domain_name", "OS_PROJECT_DOMAIN_NAME", NULL,
                                   "--os-project-domain-name", 0, 0},
-    [S_OS_CACERT] = {"os_cacert", "OS_CACERT", "--os-cacert", 0, 0},
-    [S_OS_CERT] = {"os_cert", "OS_CERT", "--os-cert", 0, 0},
-    [S_OS_KEY] = {"os_key", "OS_KEY", "--os-key", 0, 0},
-    [S_INSECURE] = {"insecure", "OS_INSECURE", "--insecure", 1, 0},
-    [S_CACHE_DIR] = {"cache_dir", "GLAREX_CACHE_DIR", "--cache-dir", 0, 0},
-    [S_OFFLINE] = {"offline", "GLAREX_OFFLINE", "--offline", 1, 0},
-    [S_TIMEOUT] = {"timeout", "GLAREX_TIMEOUT", "--timeout", 0, 0},
-    [S_AS_OF_SKEW] = {"as_of_skew", "GLAREX_AS_OF_SKEW", "--as-of-skew", 0, 0},
-    [S_MISTRAL_URL] = {"mistral_url", "MISTRAL_URL", "--mistral-url", 0, 0},
+    [S_OS_CACERT] = {"os_cacert", "OS_CACERT", NULL, "--os-cacert", 0, 0},
+    [S_OS_CERT] = {"os_cert", "OS_CERT", NULL, "--os-cert", 0, 0},
+    [S_OS_KEY] = {"os_key", "OS_KEY", NULL, "--os-key", 0, 0},
+    [S_INSECURE] = {"insecure", "OS_INSECURE", NULL, "--insecure", 1, 0},
+    [S_CACHE_DIR] = {"cache_dir", "GLAREX_CACHE_DIR", NULL, "--cache-dir", 0, 0},
+    [S_OFFLINE] = {"offline", "GLAREX_OFFLINE", NULL, "--offline", 1, 0},
+    [S_TIMEOUT] = {"timeout", "GLAREX_TIMEOUT", NULL, "--timeout", 0, 0},
+    [S_AS_OF_SKEW] = {"as_of_skew", "GLAREX_AS_OF_SKEW", NULL, "--as-of-skew", 0, 0},
+    [S_MISTRAL_URL] = {"mistral_url", "MISTRAL_URL", NULL, "--mistral-url", 0, 0},
+    [S_OS_CLOUD] = {"os_cloud", "OS_CLOUD", NULL, NULL, 0, 0},
+    [S_OS_REGION_NAME] = {"os_region_name", "OS_REGION_NAME", NULL, NULL, 0, 0},
+    [S_OS_INTERFACE] = {"os_interface", "OS_INTERFACE", NULL, NULL, 0, 0},
+    [S_MAX_RESOURCE_SIZE] = {"max_resource_size", "GLAREX_MAX_RESOURCE_SIZE", NULL,
+                             "--max-resource-size", 0, 0},
+    [S_OS_PROJECT_ID] = {"os_project_id", "OS_PROJECT_ID", NULL, NULL, 0, 0},
+    [S_OS_USER_DOMAIN_ID] = {"os_user_domain_id", "OS_USER_DOMAIN_ID", NULL, NULL, 0, 0},
+    [S_OS_PROJECT_DOMAIN_ID] = {"os_project_domain_id", "OS_PROJECT_DOMAIN_ID", NULL, NULL,
+                                0, 0},
 };
 
 /* {====================================================================
  * Settings
  * ==================================================================== */
 
-static const char *env_value(int id)
+/* The variable that sets `id`: glarex's own name first, then the alias. */
+static const char *env_name(int id)
 {
     const char *v = getenv(settings[id].env);
-    return v && v[0] ? v : NULL; /* VAR= means unset */
+    if (v && v[0]) /* VAR= means unset */
+        return settings[id].env;
+    v = settings[id].alias ? getenv(settings[id].alias) : NULL;
+    return v && v[0] ? settings[id].alias : NULL;
+}
+
+static const char *env_value(int id)
+{
+    const char *name = env_name(id);
+    return name ? getenv(name) : NULL;
 }
 
 const char *cli_setting(const cli *c, int id)
@@ -64,10 +85,15 @@ const char *cli_setting(const cli *c, int id)
 static const char *origin(const cli *c, int id)
 {
     if (c->flag[id])
-        return settings[id].flag;
+        return settings[id].flag ? settings[id].flag : settings[id].key;
     if (env_value(id))
-        return settings[id].env;
+        return env_name(id);
     return c->file_origin[id] ? c->file_origin[id] : settings[id].key;
+}
+
+const char *cli_setting_origin(const cli *c, int id)
+{
+    return cli_setting(c, id) ? origin(c, id) : NULL;
 }
 
 static int parse_bool(const char *v)
@@ -95,6 +121,39 @@ static long timeout_ms(const cli *c)
     return v ? (long)(strtod(v, NULL) * 1000.0) : 0;
 }
 
+/* "512", "10M", "10MiB", "2G", "1.5GiB" (K, M, G, T in powers of 1024) as bytes; -1
+ * when it is not a size. */
+static int parse_size(const char *v, uint64_t *out)
+{
+    static const char units[] = "KMGT";
+    char *end;
+    double n;
+
+    errno = 0;
+    n = strtod(v, &end);
+    if (errno || end == v || !(n > 0))
+        return -1;
+    if (*end) {
+        const char *u = strchr(units, toupper((unsigned char)*end));
+        if (!u || !*u || (end[1] && strcasecmp(end + 1, "iB") != 0 &&
+                          strcasecmp(end + 1, "B") != 0))
+            return -1;
+        for (long i = 0; i <= u - units; i++)
+            n *= 1024;
+    }
+    if (n >= 18446744073709551616.0)
+        return -1;
+    *out = (uint64_t)n;
+    return *out ? 0 : -1;
+}
+
+uint64_t cli_max_resource_size(const cli *c)
+{
+    uint64_t n = 0;
+    const char *v = cli_setting(c, S_MAX_RESOURCE_SIZE);
+    return v && parse_size(v, &n) == 0 ? n : 0;
+}
+
 static int is_file_setting(int id)
 {
     return id == S_OS_CACERT || id == S_OS_CERT || id == S_OS_KEY;
@@ -108,6 +167,7 @@ static int check_settings(const cli *c)
 
     for (int id = 0; id < S_COUNT; id++) {
         const char *v = cli_setting(c, id);
+        uint64_t size;
         if (!v)
             continue;
         if (settings[id].is_bool && parse_bool(v) < 0) {
@@ -120,6 +180,21 @@ static int check_settings(const cli *c)
         if (is_file_setting(id) && stat(v, &st) == 0 && !S_ISREG(st.st_mode)) {
             /* curl would read a device forever, or wait on a FIFO */
             fprintf(stderr, "glarex: %s: '%s' is not a regular file: give a file\n",
+                    origin(c, id), v);
+            return 2;
+        }
+        if (id == S_MAX_RESOURCE_SIZE && parse_size(v, &size) < 0) {
+            fprintf(stderr,
+                    "glarex: %s: '%s' is not a size: give bytes, or a number with K, M, G "
+                    "or T (powers of 1024), e.g. 4G\n",
+                    origin(c, id), v);
+            return 2;
+        }
+        if (id == S_OS_INTERFACE && strcmp(v, "public") && strcmp(v, "internal") &&
+            strcmp(v, "admin")) {
+            fprintf(stderr,
+                    "glarex: %s: '%s' is not an interface: use public, internal or "
+                    "admin\n",
                     origin(c, id), v);
             return 2;
         }
@@ -231,7 +306,8 @@ int cli_load_config(cli *c, const cli_cmd_spec *spec)
 
     (void)spec;
     if (c->config_file)
-        return read_config(c, c->config_file, 1) ? 2 : check_settings(c);
+        return read_config(c, c->config_file, 1) || cli_load_cloud(c) ? 2
+                                                                       : check_settings(c);
     /* the system file first, the user's overrides it */
     if (read_config(c, "/etc/glarex/glarex.conf", 0))
         return 2;
@@ -243,7 +319,7 @@ int cli_load_config(cli *c, const cli_cmd_spec *spec)
         rc = read_config(c, user, 0);
         free(user);
     }
-    return rc ? 2 : check_settings(c);
+    return rc || cli_load_cloud(c) ? 2 : check_settings(c);
 }
 
 /* }==================================================================== */
@@ -291,6 +367,9 @@ static int keystone_token(cli *c, glarex_error *err)
     ko.project_name = cli_setting(c, S_OS_PROJECT_NAME);
     ko.user_domain_name = cli_setting(c, S_OS_USER_DOMAIN_NAME);
     ko.project_domain_name = cli_setting(c, S_OS_PROJECT_DOMAIN_NAME);
+    ko.project_id = cli_setting(c, S_OS_PROJECT_ID);
+    ko.user_domain_id = cli_setting(c, S_OS_USER_DOMAIN_ID);
+    ko.project_domain_id = cli_setting(c, S_OS_PROJECT_DOMAIN_ID);
     cli_info(c, "asking Keystone at %s for a token", ko.auth_url);
     json_decref(c->token_identity);
     c->token_identity = NULL;
@@ -334,7 +413,84 @@ static void store_options(cli *c, glarex_store_options *so)
 {
     glarex_store_options_init(so, GLAREX_STORE_OPTIONS_VERSION);
     so->url = cli_setting(c, S_GLARE_URL);
+    so->max_blob_size = cli_max_resource_size(c); /* a local store's cap; 0: none */
     cli_client_options(c, &so->client);
+}
+
+/* The endpoint of service `type` in a Keystone catalog: the interface asked for
+ * (default public) in the region asked for (default: any). Borrowed, or NULL. */
+static const char *catalog_url(const json_t *catalog, const char *type, const char *region,
+                               const char *interface)
+{
+    size_t i, j;
+    json_t *svc, *ep;
+
+    json_array_foreach(catalog, i, svc) {
+        const char *t = json_string_value(json_object_get(svc, "type"));
+        if (!t || strcmp(t, type) != 0)
+            continue;
+        json_array_foreach(json_object_get(svc, "endpoints"), j, ep) {
+            const char *in = json_string_value(json_object_get(ep, "interface"));
+            const char *r = json_string_value(json_object_get(ep, "region"));
+            const char *rid = json_string_value(json_object_get(ep, "region_id"));
+            if (!in || strcmp(in, interface) != 0)
+                continue;
+            if (region && !(r && strcmp(r, region) == 0) &&
+                !(rid && strcmp(rid, region) == 0))
+                continue;
+            return json_string_value(json_object_get(ep, "url"));
+        }
+    }
+    return NULL;
+}
+
+/* Sets setting `id` from the catalog's `type` endpoint, unless something set it. */
+static int catalog_setting(cli *c, int id, const char *type)
+{
+    const char *region = cli_setting(c, S_OS_REGION_NAME);
+    const char *interface = cli_setting(c, S_OS_INTERFACE);
+    const char *url;
+
+    if (!interface)
+        interface = "public";
+    url = catalog_url(json_object_get(c->token_identity, "catalog"), type, region,
+                      interface);
+    if (!url)
+        return 0;
+    free(c->file_value[id]);
+    free(c->file_origin[id]);
+    c->file_value[id] = strdup(url);
+    if (asprintf(&c->file_origin[id], "Keystone catalog (%s, %s, %s)", type, interface,
+                 region ? region : "any region") < 0)
+        c->file_origin[id] = NULL;
+    return c->file_value[id] != NULL;
+}
+
+int cli_from_catalog(cli *c, int want_mistral, glarex_error *err)
+{
+    int need_store = !cli_setting(c, S_GLARE_URL);
+    int need_mistral = want_mistral && !cli_setting(c, S_MISTRAL_URL);
+    int rc;
+
+    /* a token given as such comes without a catalog: only a password gets one */
+    if ((!need_store && !need_mistral) || !has_keystone(c) ||
+        cli_setting(c, S_OS_AUTH_TOKEN) || cli_setting_on(c, S_OFFLINE))
+        return 0;
+    if (!c->token_identity && (rc = keystone_token(c, err)) < 0)
+        return rc;
+    if (need_store && !c->catalog_done++ &&
+        (rc = catalog_setting(c, S_GLARE_URL, "artifact")) == 0)
+        cli_warn(c,
+                 "Keystone's catalog has no 'artifact' service (interface %s%s%s): using "
+                 "the local default store; set GLARE_URL to choose",
+                 cli_setting(c, S_OS_INTERFACE) ? cli_setting(c, S_OS_INTERFACE) : "public",
+                 cli_setting(c, S_OS_REGION_NAME) ? ", region " : "",
+                 cli_setting(c, S_OS_REGION_NAME) ? cli_setting(c, S_OS_REGION_NAME) : "");
+    if (need_mistral && catalog_setting(c, S_MISTRAL_URL, "workflowv2") == 0)
+        return cli_set_error(err, GLAREX_ENOTFOUND,
+                             "Keystone's catalog has no 'workflowv2' (Mistral) service: "
+                             "set MISTRAL_URL");
+    return 0;
 }
 
 const char *cli_store_label(cli *c)
@@ -368,6 +524,8 @@ int cli_open_store(cli *c, glarex_error *err)
 
     if (c->store)
         return 0;
+    if ((rc = cli_from_catalog(c, 0, err)) < 0)
+        return rc;
     if (is_remote(cli_setting(c, S_GLARE_URL)) && (rc = cli_token(c, err)) < 0)
         return rc;
     store_options(c, &so);
@@ -446,6 +604,8 @@ int cli_open_ctx(cli *c, int need_auth, glarex_error *err)
 
     if (c->ctx)
         return 0;
+    if (need_auth && (rc = cli_from_catalog(c, 0, err)) < 0)
+        return rc;
     /* Offline, a token given as such still names whose cached answers to use; asking
      * Keystone for one is what offline rules out (and then nothing cached is served). */
     if (need_auth && is_remote(cli_setting(c, S_GLARE_URL)) &&

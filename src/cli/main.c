@@ -68,12 +68,15 @@ static const cli_command commands[] = {
     {"workflow-list", cmd_workflow_list, "list workflow artifacts"},
     {"workflow-show", cmd_workflow_show, "show one workflow artifact"},
     {"workflow-delete", cmd_workflow_delete, "delete a workflow artifact"},
+    {"workflow-get-definition", cmd_workflow_get_definition,
+     "print the workflow definition an artifact stores"},
     {"resource-list", cmd_resource_list, "list the resources of a workflow artifact"},
     {"resource-get", cmd_resource_get, "print or save one resource"},
     {"eval", cmd_eval, "evaluate a Mistral expression or template"},
     {"render", cmd_render, "evaluate a whole YAML or JSON document"},
     {"resolve", cmd_resolve, "show what a reference resolves to, step by step"},
     {"cache", cmd_cache, "inspect the local cache: ls, stats, verify, gc, purge, invalidate"},
+    {"config", cmd_config, "config show: the settings in effect and where each came from"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -199,8 +202,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "glarex: out of memory\n");
         return 1;
     }
-    if (cmd->fn == cmd_cache && first + 1 < argc && argv[first + 1][0] != '-') {
-        /* "cache SUB": the subcommand stays first */
+    if ((cmd->fn == cmd_cache || cmd->fn == cmd_config) && first + 1 < argc &&
+        argv[first + 1][0] != '-') {
+        /* "cache SUB", "config SUB": the subcommand stays first */
         args[0] = argv[first + 1];
         memcpy(args + 1, argv + 1, (size_t)nglobal * sizeof(char *));
         memcpy(args + 1 + nglobal, argv + first + 2,

@@ -285,7 +285,7 @@ const char *cli_size(char buf[32], uint64_t n)
 /* }==================================================================== */
 
 /* {====================================================================
- * Progress and interrupts
+ * Interrupts
  * ==================================================================== */
 
 static volatile sig_atomic_t interrupted;
@@ -308,41 +308,6 @@ void cli_catch_interrupts(void)
 int cli_interrupted(void)
 {
     return interrupted;
-}
-
-#define PROGRESS_MIN_SIZE (1u << 20)
-#define BAR_WIDTH 30
-
-int cli_progress_cb(uint64_t done, uint64_t total, void *payload)
-{
-    cli_progress *p = payload;
-    char bar[BAR_WIDTH + 1], a[32], b[32];
-    int pct, fill;
-
-    if (interrupted)
-        return 1; /* aborts the transfer; the caller cleans up */
-    if (p->c->quiet || total < PROGRESS_MIN_SIZE || !isatty(STDERR_FILENO))
-        return 0;
-    pct = (int)(done * 100 / total);
-    if (p->shown && pct == p->last_pct)
-        return 0;
-    fill = pct * BAR_WIDTH / 100;
-    memset(bar, '#', (size_t)fill);
-    memset(bar + fill, ' ', (size_t)(BAR_WIDTH - fill));
-    bar[BAR_WIDTH] = '\0';
-    fprintf(stderr, "\r%-24.24s [%s] %3d%% %s / %s", p->label, bar, pct,
-            cli_size(a, done), cli_size(b, total));
-    fflush(stderr);
-    p->shown = 1;
-    p->last_pct = pct;
-    return 0;
-}
-
-void cli_progress_end(cli_progress *p)
-{
-    if (p->shown)
-        fputc('\n', stderr);
-    p->shown = 0;
 }
 
 /* }==================================================================== */

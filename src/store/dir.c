@@ -41,12 +41,11 @@
 
 #define STORE_FORMAT 1
 #define RECORD_FORMAT 1
-#define DEFAULT_MAX_BLOB_SIZE 10485760ULL /* Glare's BlobField default */
-#define MAX_FOLDER_SIZE 2673868800ULL     /* Glare's FolderField default */
-#define MAX_DICT_KEYS 255
-#define MAX_KEY_LENGTH 255
-#define MAX_NAME_LENGTH 255
-#define MAX_DESCRIPTION_LENGTH 4096
+#define MAX_FOLDER_SIZE GLAREX_LOCAL_MAX_DICT_SIZE /* Glare's FolderField default */
+#define MAX_DICT_KEYS GLAREX_LOCAL_MAX_DICT_KEYS
+#define MAX_KEY_LENGTH GLAREX_LOCAL_MAX_KEY_LENGTH
+#define MAX_NAME_LENGTH GLAREX_LOCAL_MAX_NAME_LENGTH
+#define MAX_DESCRIPTION_LENGTH GLAREX_LOCAL_MAX_DESCRIPTION_LENGTH
 #define MAX_RECORD_SIZE (64u * 1024 * 1024)
 #define OWNER "local"
 #define CHUNK_SIZE (64 * 1024)
@@ -126,7 +125,7 @@ static int in_list(const char *const *list, const char *s)
 
 typedef struct dir_store {
     char *root;
-    uint64_t max_blob_size;
+    uint64_t max_blob_size; /* 0: no cap */
     atomic_int ready;  /* ROOT was checked to be a glarex store (see ensure_store) */
     char store_id[37]; /* from glarex-store.json, once ready */
     char absent_id[37]; /* names a store that did not exist when opened */
@@ -1580,11 +1579,12 @@ static int check_mutable(const json_t *rec, const blob_ref *r, glarex_error *err
 }
 
 /* The most the blob may hold: max_blob_size, and for a dict key also what is left of
- * the dict's total (Glare counts the key's current size as used too). */
+ * the dict's total (Glare counts the key's current size as used too). Without a cap,
+ * what the disk holds. */
 static int allowed_space(uint64_t *out, const dir_store *s, const json_t *rec,
                          const blob_ref *r, glarex_error *err)
 {
-    uint64_t allowed = s->max_blob_size;
+    uint64_t allowed = s->max_blob_size ? s->max_blob_size : UINT64_MAX;
 
     if (r->key) {
         json_t *dict = json_object_get(rec_artifact(rec), r->field->name);
@@ -1595,9 +1595,10 @@ static int allowed_space(uint64_t *out, const dir_store *s, const json_t *rec,
         {
             used += (uint64_t)json_integer_value(json_object_get(b, "size"));
         }
-        if (used >= MAX_FOLDER_SIZE)
+        /* the dict's total is capped with its blobs only */
+        if (s->max_blob_size && used >= MAX_FOLDER_SIZE)
             allowed = 0;
-        else if (MAX_FOLDER_SIZE - used < allowed)
+        else if (s->max_blob_size && MAX_FOLDER_SIZE - used < allowed)
             allowed = MAX_FOLDER_SIZE - used;
         if (strlen(r->key) > MAX_KEY_LENGTH)
             return field_error(err, r->what, r->type, r->field->name,
@@ -2965,7 +2966,7 @@ int glarex__store_dir_open(void **out, const glarex__store_backend **backend,
         dir_free(s);
         return GLAREX_ENOMEM_SET(err);
     }
-    s->max_blob_size = max_blob_size ? max_blob_size : DEFAULT_MAX_BLOB_SIZE;
+    s->max_blob_size = max_blob_size;
     if ((error = uuid4(s->absent_id, err)) < 0) {
         dir_free(s);
         return error;

@@ -62,7 +62,7 @@ int glarex__store_glare_open(void **out, const glarex__store_backend **backend,
                              glarex_error *err);
 
 /* The directory backend rooted at the absolute path `root` (created when missing).
- * `max_blob_size` 0 means 10 MiB. */
+ * `max_blob_size` 0 means no cap. */
 int glarex__store_dir_open(void **out, const glarex__store_backend **backend,
                            const char *root, uint64_t max_blob_size, glarex_error *err);
 

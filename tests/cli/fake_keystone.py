@@ -12,6 +12,10 @@ does.  Wrong credentials get Keystone's 401 JSON error.
     ks.requests           # list of parsed JSON bodies
     ks.stop()
 
+With ``catalog``, the token answer carries that service catalog, as
+Keystone's does: ``FakeKeystone.service('artifact', {('RegionOne',
+'public'): url, ...})`` makes one entry.
+
 Standard library only; runs in a thread of the test process.
 """
 
@@ -22,14 +26,23 @@ import threading
 
 class FakeKeystone:
     def __init__(self, tokens, username='alice', password='secret',
-                 project='projA'):
+                 project='projA', catalog=None):
         self.tokens = list(tokens)
+        self.catalog = catalog
         self.username, self.password, self.project = username, password, project
         self.requests = []
         self.issued = []
         self._lock = threading.Lock()
         self._server = None
         self._thread = None
+
+    @staticmethod
+    def service(type_, endpoints):
+        """One catalog entry: `endpoints` maps (region, interface) to a URL."""
+        return {'type': type_, 'id': type_ + '-id', 'name': type_,
+                'endpoints': [{'id': '%s-%s-%s' % (type_, r, i), 'region': r,
+                               'region_id': r, 'interface': i, 'url': u}
+                              for (r, i), u in sorted(endpoints.items())]}
 
     @property
     def url(self):
@@ -66,9 +79,11 @@ class FakeKeystone:
                     ok = (ident['methods'] == ['password']
                           and user['name'] == fake.username
                           and user['password'] == fake.password
-                          and 'name' in user['domain'])
+                          and ('name' in user['domain']
+                               or 'id' in user['domain']))
                     scope = body['auth'].get('scope', {}).get('project', {})
-                    ok = ok and scope.get('name', fake.project) == fake.project
+                    ok = ok and scope.get('name', scope.get('id', fake.project)) \
+                        == fake.project
                 except (ValueError, KeyError, TypeError):
                     body, ok = None, False
                 with fake._lock:
@@ -82,14 +97,16 @@ class FakeKeystone:
                         'code': 401, 'title': 'Unauthorized',
                         'message': 'The request you have made requires '
                                    'authentication.'}})
-                self._send(201, {'token': {
+                answer = {
                     'methods': ['password'],
                     'expires_at': '2099-01-01T00:00:00.000000Z',
                     'project': {'name': fake.project, 'id': fake.project,
                                 'domain': {'id': 'default',
                                            'name': 'Default'}},
-                    'user': {'name': fake.username, 'id': fake.username}}},
-                    token=token)
+                    'user': {'name': fake.username, 'id': fake.username}}
+                if fake.catalog is not None:
+                    answer['catalog'] = fake.catalog
+                self._send(201, {'token': answer}, token=token)
 
         self._server = http.server.ThreadingHTTPServer(('127.0.0.1', 0),
                                                        Handler)

@@ -406,15 +406,18 @@ class DirStoreTests(CommandTests, Base):
         r = self.glarex('workflow-list', '-f', 'json').json
         self.assertEqual(r['store'], 'file://' + default)
 
-    def test_rollback_when_an_upload_fails(self):
-        # A resource over the 10 MiB blob cap fails after the workflow and the
-        # first resource were uploaded: nothing may remain.
+    def test_a_resource_over_the_cap_is_refused_before_anything_is_sent(self):
+        # A resource over the blob cap (max_resource_size) is refused before
+        # anything is sent: nothing is made, so nothing needs deleting.
         a = self.write('a.sh', 'echo a\n')
         big = self.write('b.sh', os.urandom((10 << 20) + 1), 'wb')
         wf = self.write('two.yaml', TWO_RESOURCES)
-        r = self.glarex('workflow-create', wf, '-r', a, '-r', big, '-v', code=1)
-        self.assertIn('b.sh', r.err)
-        self.assertIn('deleted the draft artifact', r.err)
+        r = self.glarex('workflow-create', wf, '-r', a, '-r', big, '-v',
+                        '--max-resource-size', '10M', code=1)
+        self.assertIn('b.sh: the store would refuse it: 10485761 bytes (10.0 MiB), '
+                      'more than max_resource_size 10485760 bytes '
+                      '(--max-resource-size)', r.err)
+        self.assertNotIn('creating', r.err)
         self.assertEqual(self.names(), [])
 
 
@@ -498,8 +501,9 @@ class GlareStoreTests(CommandTests, Base):
 # =======================================================================
 
 COMMANDS = ['workflow-create', 'workflow-list', 'workflow-show', 'workflow-delete',
-            'resource-list', 'resource-get', 'eval', 'render', 'resolve', 'cache ls',
-            'cache stats', 'cache verify', 'cache gc', 'cache purge']
+            'workflow-get-definition', 'resource-list', 'resource-get', 'eval',
+            'render', 'resolve', 'cache ls', 'cache stats', 'cache verify', 'cache gc',
+            'cache purge', 'config show']
 
 
 class UsageTests(Base):

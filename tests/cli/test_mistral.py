@@ -116,7 +116,10 @@ class Mistral:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-class MistralTests(unittest.TestCase):
+class MistralBase(unittest.TestCase):
+    """Real Mistral and a Glare server for the class; per test a home, a project of its
+    own, and no workflow in Mistral."""
+
     @classmethod
     def setUpClass(cls):
         cls.mistral = Mistral()
@@ -152,6 +155,9 @@ class MistralTests(unittest.TestCase):
         return sorted((a['version'], a['status']) for a in self.glare.artifacts()
                       if a['owner'] == self.project)
 
+
+
+class MistralTests(MistralBase):
     def create(self, *extra, code=0, env=None):
         return self.glarex('workflow-create', S.EXAMPLE_WF, '-r', S.EXAMPLE_SCRIPT,
                            *extra, code=code, env=env)
@@ -179,12 +185,8 @@ class MistralTests(unittest.TestCase):
 
     def test_a_mistral_failure_rolls_back_glare(self):
         self.create('--mistral-url', self.mistral.url)
-        # Mistral already has heal_vms: 409 there, so version 2.0 must vanish
-        r = self.create('--mistral-url', self.mistral.url, '--version', '2.0', code=1)
-        self.assertIn('POST /v2/workflows: 409', r.err)
-        self.assertIn('Duplicate entry', r.err)
-        self.assertEqual(self.mine(), [('1.0.0', 'active')])
         # a definition Mistral rejects: its message, and nothing left anywhere
+        # (a new version of heal_vms updates Mistral's: test_mistral_update.py)
         bad = os.path.join(self.home, 'broken.yaml')
         with open(bad, 'w') as f:
             f.write(INVALID_FOR_MISTRAL)
