@@ -31,7 +31,9 @@ enum cli_setting_id {
     S_COUNT
 };
 
-typedef enum cli_format { CLI_TEXT, CLI_JSON } cli_format;
+/* -f: CLI_TEXT is the human output ("table", or its old name "text"); yaml, value and
+ * shell are for the listing and show commands (see cli_view). */
+typedef enum cli_format { CLI_TEXT, CLI_JSON, CLI_YAML, CLI_VALUE, CLI_SHELL } cli_format;
 
 typedef struct cli {
     /* common flags, set by the common option table */
@@ -41,6 +43,10 @@ typedef struct cli {
     const char *flag[S_COUNT];
     int insecure_flag, offline_flag;
     const char *as_of_text, *workflow_ref, *execution_id; /* whose and when, for glare() */
+    /* the output options of listing and show commands (see cli_view) */
+    cli_list columns, sort_columns;
+    int sort_ascending, sort_descending;
+    const char *shell_prefix;
 
     /* after cli_parse */
     cli_format format;
@@ -58,10 +64,26 @@ typedef struct cli {
 
 #define CLI_CONTINUE (-1)
 
+/* What a command prints, for the output options (as the OpenStack clients' cliff):
+ * a list of rows (-c, --sort-column; formats table, json, yaml, value) or one record
+ * (-c, --prefix; formats table, json, yaml, value, shell). */
+typedef enum cli_shape { CLI_SHAPE_NONE, CLI_SHAPE_LIST, CLI_SHAPE_ONE } cli_shape;
+
+typedef struct cli_view {
+    cli_shape shape;
+    const char *const *columns; /* every column: a row's or the record's JSON keys (NULL-ended) */
+    const char *const *table;   /* those table and value show without -c (NULL-ended); NULL: all */
+} cli_view;
+
 /* Parses the command's arguments and the common options, then reads the
  * configuration. Returns CLI_CONTINUE, or the exit status to return now (0 after
  * --help, 2 after a usage or configuration error). */
 int cli_parse(cli *c, const cli_cmd_spec *spec, int argc, char **argv);
+
+/* cli_parse for a listing or show command: also the output options of `view`, each
+ * column checked. */
+int cli_parse_view(cli *c, const cli_cmd_spec *spec, const cli_view *view, int argc,
+                   char **argv);
 
 /* Reads the configuration files (or --config) and checks every setting that has a
  * syntax. Returns 0, or 2 after printing the error. */
@@ -145,6 +167,18 @@ void cli_info(const cli *c, const char *fmt, ...) __attribute__((format(printf, 
 /* Writes `v` as compact JSON and a newline (reals as their shortest round-trip text);
  * returns 0 or 1 (after reporting a write error). */
 int cli_print_json(FILE *f, const json_t *v);
+
+/* `v` as compact JSON text (new; free()), or NULL when out of memory. */
+char *cli_json_text(const json_t *v);
+
+/* Prints `doc` of a listing command in c->format: its array `rows_key` holds the rows,
+ * sorted by --sort-column and cut to the -c columns (json and yaml print the whole
+ * document, table and value the rows). Returns 0 or 1 after a write error. */
+int cli_print_rows(cli *c, const cli_view *view, const json_t *doc, const char *rows_key);
+
+/* Prints one record (an object) of a show command in c->format, cut to the -c
+ * columns. Returns 0 or 1 after a write error. */
+int cli_print_record(cli *c, const cli_view *view, const json_t *record);
 
 /* sha256 of a file as 64 lower-case hex digits, and its size. */
 int cli_sha256_file(char hex[65], uint64_t *size, const char *path, glarex_error *err);
@@ -256,5 +290,6 @@ int cmd_eval(cli *c, int argc, char **argv);
 int cmd_render(cli *c, int argc, char **argv);
 int cmd_resolve(cli *c, int argc, char **argv);
 int cmd_cache(cli *c, int argc, char **argv);
+int cmd_completion(cli *c, int argc, char **argv);
 
 #endif

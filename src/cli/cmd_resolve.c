@@ -74,6 +74,9 @@ int cmd_resolve(cli *c, int argc, char **argv)
          "show each step: reference, query, candidates, choice, sha256, cache", 0},
         {0},
     };
+    static const char *const columns[] = {"id",     "name", "version",      "key",
+                                          "sha256", "size", "content_type", NULL};
+    const cli_view view = {CLI_SHAPE_ONE, columns, NULL};
     const cli_cmd_spec spec = {
         "resolve", opts,
         "Resolves a reference as glare() does: glarex resolve "
@@ -83,9 +86,14 @@ int cmd_resolve(cli *c, int argc, char **argv)
     glarex_blob *blob = NULL;
     json_t *out = NULL;
 
-    rc = cli_parse(c, &spec, argc, argv);
+    rc = cli_parse_view(c, &spec, &view, argc, argv);
     if (rc != CLI_CONTINUE)
         goto done;
+    if (explain && (c->columns.count || c->format > CLI_YAML)) {
+        rc = cli_usage_error(&spec, "--explain prints its steps as table, json or yaml, "
+                                    "without -c");
+        goto done;
+    }
     if (refs.count == 1) {
         uri = refs.items[0];
     } else if (refs.count == 3) {
@@ -117,22 +125,10 @@ int cmd_resolve(cli *c, int argc, char **argv)
         if (rc == 0)
             out = glarex_blob_info(blob);
     }
-    if (out && c->format == CLI_JSON) {
-        if (cli_print_json(stdout, out))
-            rc = rc < 0 ? rc : 1;
-    } else if (out && explain) {
+    if (out && explain && c->format == CLI_TEXT)
         print_steps(out);
-    } else if (out) {
-        printf("%-12s%s %s (id %s)\n", "artifact:", s_(out, "name"), s_(out, "version"),
-               s_(out, "id"));
-        printf("%-12s%s\n", "key:",
-               json_is_string(json_object_get(out, "key")) ? s_(out, "key")
-                                                           : "(the workflow blob)");
-        printf("%-12s%s\n", "sha256:", s_(out, "sha256"));
-        printf("%-12s%" JSON_INTEGER_FORMAT " bytes\n",
-               "size:", json_integer_value(json_object_get(out, "size")));
-        printf("%-12s%s\n", "type:", s_(out, "content_type"));
-    }
+    else if (out) /* with --explain, the whole explanation */
+        rc = cli_print_record(c, &view, out) ? 1 : rc;
     rc = rc < 0 ? cli_error(&err) : rc;
 
 done:

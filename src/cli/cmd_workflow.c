@@ -80,8 +80,21 @@ done:
     return rc;
 }
 
+/* The columns of an artifact summary (cli_artifact_summary). */
+static const char *const artifact_columns[] = {
+    "id",         "name",       "version",      "status",   "visibility", "owner",
+    "description", "tags",      "created_at",   "updated_at", "activated_at", "workflow",
+    "resources",  NULL};
+/* The columns of a resource row. */
+static const char *const resource_columns[] = {"key", "size", "sha256", "md5",
+                                               "content_type", NULL};
+
 int cmd_workflow_list(cli *c, int argc, char **argv)
 {
+    /* python-glareclient's columns */
+    static const char *const table[] = {"id",         "name",   "version", "owner",
+                                        "visibility", "status", NULL};
+    const cli_view view = {CLI_SHAPE_LIST, artifact_columns, table};
     const char *name = NULL, *status = NULL;
     cli_opt opts[] = {
         {CLI_OPT_VALUE, "name", 'n', &name, "NAME", "only artifacts with this name", 0},
@@ -99,7 +112,8 @@ int cmd_workflow_list(cli *c, int argc, char **argv)
     size_t i;
     int rc;
 
-    CLI_PARSE(c, &spec, argc, argv);
+    if ((rc = cli_parse_view(c, &spec, &view, argc, argv)) != CLI_CONTINUE)
+        return rc;
     if (name)
         f[lo.nfilters++] = (glarex_filter){"name", "eq", name};
     if (status)
@@ -114,22 +128,12 @@ int cmd_workflow_list(cli *c, int argc, char **argv)
 
     out = json_array();
     json_array_foreach(arts, i, a) json_array_append_new(out, cli_artifact_summary(a));
-    if (c->format == CLI_JSON) {
+    {
         json_t *doc = json_pack("{s:s, s:O}", "store", cli_store_label(c),
                                 "artifacts", out);
-        rc = cli_print_json(stdout, doc);
+        rc = cli_print_rows(c, &view, doc, "artifacts");
         json_decref(doc);
-    } else {
-        if (json_array_size(out))
-            printf("%-24s %-10s %-11s %-9s %s\n", "NAME", "VERSION", "STATUS",
-                   "RESOURCES", "ID");
-        json_array_foreach(out, i, a) printf(
-            "%-24s %-10s %-11s %-9zu %s\n", json_string_value(json_object_get(a, "name")),
-            json_string_value(json_object_get(a, "version")),
-            json_string_value(json_object_get(a, "status")),
-            json_array_size(json_object_get(a, "resources")),
-            json_string_value(json_object_get(a, "id")));
-        if (!json_array_size(out) && !c->quiet)
+        if (!json_array_size(out) && !c->quiet && c->format == CLI_TEXT)
             fprintf(stderr, "glarex: no workflow artifacts in %s\n",
                     cli_store_label(c));
     }
@@ -149,20 +153,17 @@ int cmd_workflow_show(cli *c, int argc, char **argv)
     const cli_cmd_spec spec = {"workflow-show", opts,
                                "Shows one workflow artifact: status, workflow blob and "
                                "resources with sizes and sha256."};
+    const cli_view view = {CLI_SHAPE_ONE, artifact_columns, NULL};
     glarex_error err;
     json_t *art = NULL, *sum;
     int rc;
 
-    CLI_PARSE(c, &spec, argc, argv);
+    if ((rc = cli_parse_view(c, &spec, &view, argc, argv)) != CLI_CONTINUE)
+        return rc;
     if (cli_find_artifact(&art, c, what, &err) < 0)
         return cli_error(&err);
     sum = cli_artifact_summary(art);
-    if (c->format == CLI_JSON) {
-        rc = cli_print_json(stdout, sum);
-    } else {
-        cli_print_artifact(sum);
-        rc = 0;
-    }
+    rc = cli_print_record(c, &view, sum);
     json_decref(sum);
     json_decref(art);
     return rc;
@@ -256,34 +257,22 @@ int cmd_resource_list(cli *c, int argc, char **argv)
     const cli_cmd_spec spec = {"resource-list", opts,
                                "Lists the resources of a workflow artifact: key, size, "
                                "sha256, content type."};
+    static const char *const table[] = {"key", "size", "sha256", "content_type", NULL};
+    const cli_view view = {CLI_SHAPE_LIST, resource_columns, table};
     glarex_error err;
-    json_t *art = NULL, *sum, *doc, *r;
-    size_t i;
+    json_t *art = NULL, *sum, *doc;
     int rc = 0;
 
-    CLI_PARSE(c, &spec, argc, argv);
+    if ((rc = cli_parse_view(c, &spec, &view, argc, argv)) != CLI_CONTINUE)
+        return rc;
     if (cli_find_artifact(&art, c, what, &err) < 0)
         return cli_error(&err);
     sum = cli_artifact_summary(art);
-    if (c->format == CLI_JSON) {
-        doc = json_pack("{s:O, s:O, s:O, s:O}", "id", json_object_get(sum, "id"), "name",
-                        json_object_get(sum, "name"), "version",
-                        json_object_get(sum, "version"), "resources",
-                        json_object_get(sum, "resources"));
-        rc = cli_print_json(stdout, doc);
-        json_decref(doc);
-    } else {
-        char sz[32];
-        json_array_foreach(json_object_get(sum, "resources"), i, r)
-            printf("%-32s %10s  %s  %s\n", json_string_value(json_object_get(r, "key")),
-                   cli_size(sz, (uint64_t)json_integer_value(json_object_get(r, "size"))),
-                   json_string_value(json_object_get(r, "sha256"))
-                       ? json_string_value(json_object_get(r, "sha256"))
-                       : "-",
-                   json_string_value(json_object_get(r, "content_type"))
-                       ? json_string_value(json_object_get(r, "content_type"))
-                       : "-");
-    }
+    doc = json_pack("{s:O, s:O, s:O, s:O}", "id", json_object_get(sum, "id"), "name",
+                    json_object_get(sum, "name"), "version", json_object_get(sum, "version"),
+                    "resources", json_object_get(sum, "resources"));
+    rc = cli_print_rows(c, &view, doc, "resources");
+    json_decref(doc);
     json_decref(sum);
     json_decref(art);
     return rc;

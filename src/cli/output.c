@@ -185,6 +185,22 @@ int cli_print_json(FILE *f, const json_t *v)
     return 0;
 }
 
+char *cli_json_text(const json_t *v)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+
+    if (!f)
+        return NULL;
+    put_json(f, v);
+    if (fclose(f) != 0) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
 /* }==================================================================== */
 
 /* {====================================================================
