@@ -201,7 +201,12 @@ static int read_config(cli *c, const char *path, int must_exist)
             if (strcmp(key, settings[id].key) == 0)
                 break;
         if (id == S_COUNT) {
-            fprintf(stderr, "glarex: %s:%d: unknown key '%s'\n", path, lineno, key);
+            const char *keys[S_COUNT], *hint;
+            for (int k = 0; k < S_COUNT; k++)
+                keys[k] = settings[k].key;
+            hint = cli_closest(key, keys, S_COUNT);
+            fprintf(stderr, "glarex: %s:%d: unknown key '%s'%s%s%s\n", path, lineno, key,
+                    hint ? ": did you mean '" : "", hint ? hint : "", hint ? "'?" : "");
             fclose(f);
             return 2;
         }
