@@ -28,6 +28,7 @@ enum cli_setting_id {
     S_TIMEOUT,
     S_AS_OF_SKEW,
     S_MISTRAL_URL,
+    S_PREFER_OWN_PROJECT,
     S_COUNT
 };
 
@@ -41,7 +42,7 @@ typedef struct cli {
     int quiet, verbose, debug;
     const char *config_file;
     const char *flag[S_COUNT];
-    int insecure_flag, offline_flag;
+    int insecure_flag, offline_flag, prefer_own_flag;
     const char *as_of_text, *workflow_ref, *execution_id; /* whose and when, for glare() */
     /* the output options of listing and show commands (see cli_view) */
     cli_list columns, sort_columns;
@@ -103,6 +104,10 @@ int cli_load_config(cli *c, const cli_cmd_spec *spec);
 /* The value of a setting (flag > environment > config file), or NULL. Borrowed. */
 const char *cli_setting(const cli *c, int id);
 
+/* Where the value of a setting came from ("OS_AUTH_TOKEN", "--os-auth-token",
+ * "FILE:LINE"), for messages. Borrowed. */
+const char *cli_setting_origin(const cli *c, int id);
+
 /* Whether a boolean setting is on. */
 int cli_setting_on(const cli *c, int id);
 
@@ -136,13 +141,19 @@ void cli_invalidate(cli *c, const char *name, const char *id);
  * then holds the error to report). */
 int cli_retry_auth(cli *c, glarex_error *err);
 
-/* rc = call; once more after a re-authentication when it failed with GLAREX_EAUTH. */
+/* rc = call; once more after a re-authentication when it failed with GLAREX_EAUTH;
+ * a refusal that stays names where the token came from. */
 #define CLI_AUTH_RETRY(c, rc, err, call)                                                 \
     do {                                                                                 \
         (rc) = (call);                                                                   \
         if ((rc) == GLAREX_EAUTH && cli_retry_auth((c), (err)))                          \
             (rc) = (call);                                                               \
+        if ((rc) == GLAREX_EAUTH)                                                        \
+            cli_explain_auth((c), (err));                                                \
     } while (0)
+
+/* Adds to a GLAREX_EAUTH error which setting supplied the refused token and the fix. */
+void cli_explain_auth(const cli *c, glarex_error *err);
 
 /* A token for Mistral or Glare: the configured one, or one from Keystone. */
 int cli_token(cli *c, glarex_error *err);
@@ -254,9 +265,34 @@ int cli_load_document(json_t **out, const char *path, glarex_error *err);
  * version, the highest one. Not found and ambiguous are errors in `err`. */
 int cli_find_artifact(json_t **out, cli *c, const char *spec, glarex_error *err);
 
+/* After "not found": appends to err's message the versions of `name` that exist (or
+ * that none does), with a did-you-mean for `version`. */
+void cli_append_versions(cli *c, glarex_error *err, const char *name, const char *version);
+
 /* Sets a glarex_error of the CLI's own (code and message). */
 int cli_set_error(glarex_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* }==================================================================== */
+
+/* {====================================================================
+ * Argument shapes (args.c)
+ * ==================================================================== */
+
+/* "NAME@VERSION" as *name (new) and *version (borrowed from `what`; NULL without an
+ * @). Returns 0, or -1 when out of memory. */
+int cli_split_artifact(char **name, const char **version, const char *what);
+
+/* Checks an artifact argument: an id, or NAME[@VERSION] whose VERSION reads as glare()
+ * reads it (with `key`, the resource key too); `one_version`: no range or sha256=.
+ * Returns 0, or 2 after a usage error. */
+int cli_check_artifact_arg(const cli_cmd_spec *spec, const char *what, const char *key,
+                           int one_version);
+
+/* Checks the settings whose syntax is known before anything is asked: the store and
+ * Mistral URLs' schemes, --workflow. Returns 0, or 2 after a usage error naming the
+ * setting's source. */
+int cli_check_settings(const cli *c, const cli_cmd_spec *spec);
 
 /* }==================================================================== */
 

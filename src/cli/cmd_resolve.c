@@ -69,7 +69,8 @@ int cmd_resolve(cli *c, int argc, char **argv)
     int explain = 0, rc;
     cli_opt opts[] = {
         {CLI_OPT_ARGS, "REF", 0, &refs, NULL,
-         "a glare:// URI, or the three arguments NAME VERSION KEY", CLI_OPT_REQUIRED},
+         "a glare:// URI, or NAME[@VERSION] KEY as resource-get takes them",
+         CLI_OPT_REQUIRED},
         {CLI_OPT_SWITCH, "explain", 'e', &explain, NULL,
          "show each step: reference, query, candidates, choice, sha256, cache", 0},
         {0},
@@ -80,8 +81,10 @@ int cmd_resolve(cli *c, int argc, char **argv)
     const cli_cmd_spec spec = {
         "resolve", opts,
         "Resolves a reference as glare() does: glarex resolve "
-        "glare://NAME@VERSION/KEY,\nor glarex resolve NAME VERSION KEY."};
-    const char *uri = NULL, *name = NULL, *version = NULL, *key = NULL;
+        "glare://NAME@VERSION/KEY,\nor glarex resolve NAME@VERSION KEY."};
+    const char *uri = NULL, *version = NULL, *key = NULL;
+    char *name = NULL;
+    glarex_ref *ref = NULL;
     glarex_error err;
     glarex_blob *blob = NULL;
     json_t *out = NULL;
@@ -96,15 +99,32 @@ int cmd_resolve(cli *c, int argc, char **argv)
     }
     if (refs.count == 1) {
         uri = refs.items[0];
-    } else if (refs.count == 3) {
-        name = refs.items[0];
+    } else if (refs.count == 2) {
+        key = refs.items[1];
+        if (cli_split_artifact(&name, &version, refs.items[0]) < 0) {
+            rc = cli_fail("out of memory");
+            goto done;
+        }
+    } else if (refs.count == 3) { /* the old shape, kept working */
+        fprintf(stderr, "glarex: resolve: NAME VERSION KEY is deprecated: write "
+                        "NAME@VERSION KEY\n");
+        if (!(name = strdup(refs.items[0]))) {
+            rc = cli_fail("out of memory");
+            goto done;
+        }
         version = refs.items[1];
         key = refs.items[2];
     } else {
         rc = cli_usage_error(&spec,
-                             "expected a glare:// URI or NAME VERSION KEY, not %zu "
+                             "expected a glare:// URI or NAME@VERSION KEY, not %zu "
                              "arguments",
                              refs.count);
+        goto done;
+    }
+    /* a reference that does not parse is a usage error, before anything is asked */
+    if ((uri ? glarex_ref_parse(&ref, uri, &err)
+             : glarex_ref_from_args(&ref, name, version ? version : "latest", key, &err)) < 0) {
+        rc = cli_usage_error(&spec, "%s", err.message);
         goto done;
     }
     if ((rc = cli_open_ctx(c, 1, &err)) < 0) {
@@ -132,6 +152,8 @@ int cmd_resolve(cli *c, int argc, char **argv)
     rc = rc < 0 ? cli_error(&err) : rc;
 
 done:
+    glarex_ref_free(ref);
+    free(name);
     json_decref(out);
     glarex_blob_free(blob);
     cli_list_free(&refs);

@@ -25,11 +25,42 @@ static int list_by_name(json_t **out, cli *c, const char *name, const char *vers
     glarex_list_options lo = GLAREX_LIST_OPTIONS_INIT;
     int rc;
 
+    if (!version) /* latest: the highest active version, as glare(NAME, 'latest') */
+        f[1] = (glarex_filter){"status", "eq", "active"};
     lo.filters = f;
-    lo.nfilters = version ? 2 : 1;
-    lo.latest = version == NULL; /* the highest version of that name */
+    lo.nfilters = 2;
+    lo.latest = version == NULL;
     CLI_AUTH_RETRY(c, rc, err, glarex_store_list(out, c->store, TYPE_NAME, &lo, err));
     return rc;
+}
+
+void cli_append_versions(cli *c, glarex_error *err, const char *name, const char *version)
+{
+    glarex_filter f = {"name", "eq", name};
+    glarex_list_options lo = GLAREX_LIST_OPTIONS_INIT;
+    glarex_error ignored;
+    json_t *arts = NULL, *a;
+    const char *versions[64], *hint;
+    size_t n = 0, i, len;
+
+    lo.filters = &f;
+    lo.nfilters = 1;
+    lo.sort = "version:desc";
+    if (glarex_store_list(&arts, c->store, TYPE_NAME, &lo, &ignored) < 0)
+        return;
+    json_array_foreach(arts, i, a) if (n < 64 && json_string_value(json_object_get(a, "version")))
+        versions[n++] = json_string_value(json_object_get(a, "version"));
+    len = strlen(err->message);
+    if (!n)
+        snprintf(err->message + len, sizeof(err->message) - len,
+                 "; no version of '%s' exists (is the name right?)", name);
+    else if ((hint = cli_closest(version, versions, n)))
+        len += (size_t)snprintf(err->message + len, sizeof(err->message) - len,
+                                "; did you mean '%s@%s'?", name, hint);
+    for (i = 0; i < n && len < sizeof(err->message); i++)
+        len += (size_t)snprintf(err->message + len, sizeof(err->message) - len, "%s%s",
+                                i ? ", " : "; its versions (highest first): ", versions[i]);
+    json_decref(arts);
 }
 
 int cli_find_artifact(json_t **out, cli *c, const char *spec, glarex_error *err)
@@ -58,6 +89,8 @@ int cli_find_artifact(json_t **out, cli *c, const char *spec, glarex_error *err)
     if (json_array_size(arts) == 0) {
         rc = cli_set_error(err, GLAREX_ENOTFOUND, "no workflow artifact '%s' in %s", spec,
                            cli_store_label(c));
+        if (version)
+            cli_append_versions(c, err, name, version);
     } else if (json_array_size(arts) > 1) {
         char ids[300] = "";
         size_t i;
@@ -114,6 +147,10 @@ int cmd_workflow_list(cli *c, int argc, char **argv)
 
     if ((rc = cli_parse_view(c, &spec, &view, argc, argv)) != CLI_CONTINUE)
         return rc;
+    if (status && strcmp(status, "drafted") != 0 && strcmp(status, "active") != 0 &&
+        strcmp(status, "deactivated") != 0)
+        return cli_usage_error(&spec, "--status '%s': use drafted, active or deactivated",
+                               status);
     if (name)
         f[lo.nfilters++] = (glarex_filter){"name", "eq", name};
     if (status)
@@ -158,7 +195,8 @@ int cmd_workflow_show(cli *c, int argc, char **argv)
     json_t *art = NULL, *sum;
     int rc;
 
-    if ((rc = cli_parse_view(c, &spec, &view, argc, argv)) != CLI_CONTINUE)
+    if ((rc = cli_parse_view(c, &spec, &view, argc, argv)) != CLI_CONTINUE ||
+        (rc = cli_check_artifact_arg(&spec, what, NULL, 1)) != 0)
         return rc;
     if (cli_find_artifact(&art, c, what, &err) < 0)
         return cli_error(&err);
@@ -263,7 +301,8 @@ int cmd_resource_list(cli *c, int argc, char **argv)
     json_t *art = NULL, *sum, *doc;
     int rc = 0;
 
-    if ((rc = cli_parse_view(c, &spec, &view, argc, argv)) != CLI_CONTINUE)
+    if ((rc = cli_parse_view(c, &spec, &view, argc, argv)) != CLI_CONTINUE ||
+        (rc = cli_check_artifact_arg(&spec, what, NULL, 1)) != 0)
         return rc;
     if (cli_find_artifact(&art, c, what, &err) < 0)
         return cli_error(&err);

@@ -39,6 +39,8 @@ static const setting settings[S_COUNT] = {
     [S_TIMEOUT] = {"timeout", "GLAREX_TIMEOUT", "--timeout", 0, 0},
     [S_AS_OF_SKEW] = {"as_of_skew", "GLAREX_AS_OF_SKEW", "--as-of-skew", 0, 0},
     [S_MISTRAL_URL] = {"mistral_url", "MISTRAL_URL", "--mistral-url", 0, 0},
+    [S_PREFER_OWN_PROJECT] = {"prefer_own_project", "GLAREX_PREFER_OWN_PROJECT",
+                              "--prefer-own-project", 1, 0},
 };
 
 /* {====================================================================
@@ -68,6 +70,11 @@ static const char *origin(const cli *c, int id)
     if (env_value(id))
         return settings[id].env;
     return c->file_origin[id] ? c->file_origin[id] : settings[id].key;
+}
+
+const char *cli_setting_origin(const cli *c, int id)
+{
+    return origin(c, id);
 }
 
 static int parse_bool(const char *v)
@@ -387,6 +394,7 @@ static int open_ctx(cli *c, glarex_error *err)
     store_options(c, &co.store);
     co.cache_dir = cli_setting(c, S_CACHE_DIR);
     co.offline = cli_setting_on(c, S_OFFLINE);
+    co.prefer_own_project = cli_setting_on(c, S_PREFER_OWN_PROJECT);
     if (cli_setting(c, S_AS_OF_SKEW)) {
         long skew = (long)(strtod(cli_setting(c, S_AS_OF_SKEW), NULL) * 1000.0);
         co.as_of_skew_ms = skew > 0 ? skew : -1; /* 0 asks for no allowance */

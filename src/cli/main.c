@@ -44,6 +44,10 @@ static const cli_opt common_opts[] = {
      "cache directory [GLAREX_CACHE_DIR]", 0},
     {CLI_OPT_SWITCH, "offline", 0, &G.offline_flag, NULL,
      "serve only cached content [GLAREX_OFFLINE]", 0},
+    {CLI_OPT_SWITCH, "prefer-own-project", 0, &G.prefer_own_flag, NULL,
+     "when a name matches artifacts of several projects, take the caller's own "
+     "[GLAREX_PREFER_OWN_PROJECT]",
+     0},
     {CLI_OPT_VALUE, "timeout", 0, &G.flag[S_TIMEOUT], "SECONDS",
      "limit for each HTTP request (default none) [GLAREX_TIMEOUT]", 0},
     {CLI_OPT_VALUE, "workflow", 0, &G.workflow_ref, "NAME[@VERSION]",
@@ -214,7 +218,9 @@ int cli_parse_view(cli *c, const cli_cmd_spec *spec, const cli_view *view, int a
         c->flag[S_INSECURE] = "1";
     if (c->offline_flag)
         c->flag[S_OFFLINE] = "1";
-    if (cli_load_config(c, spec) != 0)
+    if (c->prefer_own_flag)
+        c->flag[S_PREFER_OWN_PROJECT] = "1";
+    if (cli_load_config(c, spec) != 0 || cli_check_settings(c, spec) != 0)
         return 2;
     return CLI_CONTINUE;
 }

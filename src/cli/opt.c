@@ -28,6 +28,8 @@ void cli_opt_usage(const cli_cmd_spec *cmd, void *fp)
     FILE *f = fp;
     fprintf(f, "usage: glarex %s [options]", cmd->name);
     for (const cli_opt *o = cmd->opts; o && o->type; o++) {
+        if (o->flags & CLI_OPT_HIDDEN)
+            continue;
         if (o->type == CLI_OPT_ARG)
             fprintf(f, (o->flags & CLI_OPT_REQUIRED) ? " %s" : " [%s]", o->name);
         else if (o->type == CLI_OPT_ARGS)
@@ -54,7 +56,7 @@ static void print_options(const cli_opt *opts, int positionals)
     for (const cli_opt *o = opts; o && o->type; o++) {
         char left[64];
         int is_pos = o->type == CLI_OPT_ARG || o->type == CLI_OPT_ARGS;
-        if (is_pos != positionals)
+        if (is_pos != positionals || (o->flags & CLI_OPT_HIDDEN))
             continue;
         if (is_pos)
             snprintf(left, sizeof(left), "%s", o->name);

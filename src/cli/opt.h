@@ -18,6 +18,8 @@ typedef enum cli_opt_type {
 /* The short letter is an old spelling kept for a while: it still works, with a note on
  * stderr naming the long option, and --help does not show it. */
 #define CLI_OPT_OLD_ALIAS 2u
+/* An old shape's extra positional, accepted but shown neither in usage nor --help. */
+#define CLI_OPT_HIDDEN 4u
 
 /* Values borrowed from argv. */
 typedef struct cli_list {
