@@ -121,9 +121,9 @@ int cmd_resolve(cli *c, int argc, char **argv)
                              refs.count);
         goto done;
     }
-    /* a reference that does not parse is a usage error, before anything is asked */
-    if ((uri ? glarex_ref_parse(&ref, uri, &err)
-             : glarex_ref_from_args(&ref, name, version ? version : "latest", key, &err)) < 0) {
+    /* a reference that does not parse is a usage error, before anything is asked (a
+     * URI may be a self reference: the library tells, below) */
+    if (!uri && glarex_ref_from_args(&ref, name, version ? version : "latest", key, &err) < 0) {
         rc = cli_usage_error(&spec, "%s", err.message);
         goto done;
     }
@@ -149,6 +149,8 @@ int cmd_resolve(cli *c, int argc, char **argv)
         print_steps(out);
     else if (out) /* with --explain, the whole explanation */
         rc = cli_print_record(c, &view, out) ? 1 : rc;
+    if (rc == GLAREX_EINVALID) /* the reference given, or --workflow, is malformed */
+        rc = cli_usage_error(&spec, "%s", err.message);
     rc = rc < 0 ? cli_error(&err) : rc;
 
 done:

@@ -106,6 +106,27 @@ class Completion(unittest.TestCase):
         self.assertEqual(self.complete(line='glarex resource-get backup@0.1.0 '),
                          ['dump.sh'])
 
+    def test_names_from_the_store_are_never_run(self):
+        # a name another project made public reaches every user's completion
+        evil = 'e$(touch pwned)`touch pwned2`*'
+        wf = os.path.join(self.home, 'evil.yaml')
+        with open(wf, 'w') as f:
+            f.write("---\nversion: '2.0'\nx:\n  tasks:\n    run:\n      action: std.noop\n")
+        r = S.run(['workflow-create', wf, '--name', evil, '-q'], self.env)
+        self.assertEqual(r.code, 0, r)
+        work = tempfile.mkdtemp(dir=self.home)
+        old = os.getcwd()
+        os.chdir(work)
+        try:
+            got = self.complete('workflow-show', 'e')
+            versions = self.complete('workflow-show', evil + '@')
+        finally:
+            os.chdir(old)
+            S.run(['workflow-delete', evil + '@1.0.0'], self.env)
+        self.assertEqual(got, [evil])
+        self.assertEqual(versions, [evil + '@1.0.0'])
+        self.assertEqual(os.listdir(work), [])
+
     def test_zsh_script(self):
         r = S.run(['completion', 'zsh'], self.env)
         self.assertTrue(r.out.startswith('#compdef glarex\n'))
