@@ -148,7 +148,7 @@ static size_t edit_distance(const char *a, const char *b)
 }
 
 /* "; NOUN: x, y, z" with the strings of `names` closest to `want` first (ties in their
- * order), appended to the error's message as room allows. */
+ * order), appended to the error's message (not NULL) as room allows. */
 static void append_closest(glarex_error *err, const char *noun, const char *want,
                            json_t *names)
 {
@@ -308,9 +308,12 @@ static void append_versions(glarex_error *err, glarex_store *store, const char *
     glarex_filter f = {"name", "eq", glarex_ref_name(ref)};
     glarex_list_options lo = GLAREX_LIST_OPTIONS_INIT;
     glarex_error ignored;
-    json_t *arts = NULL, *versions = json_array(), *a;
+    json_t *arts = NULL, *versions, *a;
     size_t i;
 
+    if (!err) /* nobody reads the message: ask nothing more */
+        return;
+    versions = json_array();
     lo.filters = &f;
     lo.nfilters = 1;
     lo.sort = "version:desc";
@@ -771,7 +774,7 @@ static int resolve_remote(glarex_blob **out, int64_t *ttl_ms, glarex__resolver *
         rc = glarex__error_set(err, GLAREX_ENOTFOUND, "%s: artifact '%s' %s (%s) has no %s",
                                label, str_field(art, "name"), str_field(art, "version"),
                                str_field(art, "id"), what);
-        if (glarex_ref_key(ref)) {
+        if (err && glarex_ref_key(ref)) {
             json_t *keys = json_array(), *v;
             const char *k;
             json_object_foreach(json_object_get(art, "resources"), k, v)
