@@ -457,6 +457,15 @@ static void put_table(FILE *f, char **cells, size_t nrows, size_t ncols)
  * Printing
  * ==================================================================== */
 
+/* Whether every cell text was made (not out of memory). */
+static int all_set(char **cells, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        if (!cells[k])
+            return 0;
+    return 1;
+}
+
 static int finish(FILE *f)
 {
     if (fflush(f) != 0 || ferror(f))
@@ -480,56 +489,62 @@ static void put_shell(FILE *f, const char *prefix, const char *name, const char 
     fputs("\"\n", f);
 }
 
+/* A document in json or yaml. */
+static int print_document(const cli *c, const json_t *doc)
+{
+    if (!doc)
+        return cli_fail("out of memory");
+    if (c->format == CLI_JSON)
+        return cli_print_json(stdout, doc);
+    put_yaml(stdout, doc, 0, 0);
+    return finish(stdout);
+}
+
+/* Rows as a table (a header, then the rows) or as value lines. */
+static int print_cells(const cli *c, const char *const *cols, size_t ncols,
+                       const json_t *rows)
+{
+    size_t nrows = json_array_size(rows), ncells = (nrows + 1) * ncols, i;
+    char **cells = calloc(ncells + 1, sizeof(*cells));
+    json_t *row;
+    int rc;
+
+    for (size_t k = 0; cells && k < ncols; k++)
+        cells[k] = strdup(cols[k]);
+    json_array_foreach(rows, i, row) for (size_t k = 0; cells && k < ncols; k++)
+        cells[(i + 1) * ncols + k] = cell_text(c, json_object_get(row, cols[k]));
+    if (!cells || !all_set(cells, ncells)) {
+        rc = cli_fail("out of memory");
+    } else if (c->format == CLI_VALUE) {
+        for (size_t k = ncols; k < ncells; k++)
+            printf("%s%c", cells[k], (k + 1) % ncols ? ' ' : '\n');
+        rc = finish(stdout);
+    } else {
+        if (nrows) /* cliff prints nothing for no rows */
+            put_table(stdout, cells, nrows + 1, ncols);
+        rc = finish(stdout);
+    }
+    for (size_t k = 0; cells && k < ncells; k++)
+        free(cells[k]);
+    free(cells);
+    return rc;
+}
+
 int cli_print_rows(cli *c, const cli_view *view, const json_t *doc, const char *rows_key)
 {
     const char **cols = calloc(ncolumns(view) + 1, sizeof(*cols));
-    json_t *rows = shape_rows(c, view, json_object_get(doc, rows_key)), *row;
-    size_t ncols, i;
-    int rc = 0;
+    json_t *rows = shape_rows(c, view, json_object_get(doc, rows_key)), *out;
+    int rc;
 
     if (!cols || !rows) {
-        free(cols);
-        json_decref(rows);
-        return cli_fail("out of memory");
-    }
-    if (c->format == CLI_JSON || c->format == CLI_YAML) {
-        json_t *out = json_copy((json_t *)doc);
-        json_object_set(out, rows_key, rows);
-        if (c->format == CLI_JSON)
-            rc = cli_print_json(stdout, out);
-        else {
-            put_yaml(stdout, out, 0, 0);
-            rc = finish(stdout);
-        }
+        rc = cli_fail("out of memory");
+    } else if (c->format == CLI_JSON || c->format == CLI_YAML) {
+        out = json_copy((json_t *)doc); /* the document with its rows shaped */
+        rc = out && json_object_set(out, rows_key, rows) == 0 ? print_document(c, out)
+                                                              : cli_fail("out of memory");
         json_decref(out);
     } else {
-        size_t nrows = json_array_size(rows);
-        char **cells;
-        ncols = pick(cols, c, view, view->table);
-        cells = calloc((nrows + 1) * ncols + 1, sizeof(*cells));
-        for (size_t k = 0; cells && k < ncols; k++)
-            cells[k] = strdup(cols[k]);
-        json_array_foreach(rows, i, row) for (size_t k = 0; cells && k < ncols; k++)
-            cells[(i + 1) * ncols + k] = cell_text(c, json_object_get(row, cols[k]));
-        for (size_t k = 0; cells && k < (nrows + 1) * ncols; k++)
-            if (!cells[k])
-                cells[k] = strdup(""); /* out of memory: an empty cell */
-        if (!cells) {
-            rc = cli_fail("out of memory");
-        } else if (c->format == CLI_VALUE) {
-            for (size_t r = 1; r <= nrows; r++)
-                for (size_t k = 0; k < ncols; k++)
-                    printf("%s%c", cells[r * ncols + k] ? cells[r * ncols + k] : "",
-                           k + 1 < ncols ? ' ' : '\n');
-            rc = finish(stdout);
-        } else {
-            if (nrows) /* cliff prints nothing for no rows */
-                put_table(stdout, cells, nrows + 1, ncols);
-            rc = finish(stdout);
-        }
-        for (size_t k = 0; cells && k < (nrows + 1) * ncols; k++)
-            free(cells[k]);
-        free(cells);
+        rc = print_cells(c, cols, pick(cols, c, view, view->table), rows);
     }
     free(cols);
     json_decref(rows);
@@ -551,12 +566,7 @@ int cli_print_record(cli *c, const cli_view *view, const json_t *record)
             json_t *v = json_object_get(record, cols[k]);
             json_object_set_new(out, cols[k], v ? json_incref(v) : json_null());
         }
-        if (c->format == CLI_JSON)
-            rc = cli_print_json(stdout, out);
-        else {
-            put_yaml(stdout, out, 0, 0);
-            rc = finish(stdout);
-        }
+        rc = print_document(c, out);
         json_decref(out);
         free(cols);
         return rc;
@@ -574,23 +584,27 @@ int cli_print_record(cli *c, const cli_view *view, const json_t *record)
             cells[2 * k + 2] = strdup(cols[k]);
             cells[2 * k + 3] = cell_text(c, json_object_get(record, cols[k]));
         }
-        for (size_t k = 0; k < (ncols + 1) * 2; k++)
-            if (!cells[k])
-                cells[k] = strdup("");
-        put_table(stdout, cells, ncols + 1, 2);
+        if (all_set(cells, (ncols + 1) * 2))
+            put_table(stdout, cells, ncols + 1, 2);
+        else
+            rc = cli_fail("out of memory");
         for (size_t k = 0; k < (ncols + 1) * 2; k++)
             free(cells[k]);
         free(cells);
-    } else {
-        for (size_t k = 0; k < ncols; k++) {
-            char *text = cell_text(c, json_object_get(record, cols[k]));
-            if (c->format == CLI_SHELL)
-                put_shell(stdout, c->shell_prefix ? c->shell_prefix : "", cols[k],
-                          text ? text : "");
-            else
-                printf("%s\n", text ? text : "");
-            free(text);
+        free(cols);
+        return rc ? rc : finish(stdout);
+    }
+    for (size_t k = 0; k < ncols; k++) {
+        char *text = cell_text(c, json_object_get(record, cols[k]));
+        if (!text) {
+            free(cols);
+            return cli_fail("out of memory");
         }
+        if (c->format == CLI_SHELL)
+            put_shell(stdout, c->shell_prefix ? c->shell_prefix : "", cols[k], text);
+        else
+            printf("%s\n", text);
+        free(text);
     }
     free(cols);
     return finish(stdout);
