@@ -27,6 +27,23 @@ version: '2.0'
 """
 
 
+# zsh's completion system, reduced to what _glarex calls: the words of $LINE, the
+# candidates compadd gets that match the word being completed.
+ZSH_HARNESS = r"""
+compadd() {
+    local -a c
+    if [[ $1 == -a ]]; then c=(${(P)2}); else c=("$@"); fi
+    local w; for w in $c; do [[ $w == ${PREFIX}* ]] && print -r -- $w; done
+    return 0
+}
+_files() { print -r -- '<files>' }
+compdef() { : }
+source %s
+words=("${(@Q)${(z)LINE}}"); CURRENT=${#words}; PREFIX=${words[CURRENT]}
+_glarex || true
+"""
+
+
 class Completion(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -127,13 +144,35 @@ class Completion(unittest.TestCase):
         self.assertEqual(versions, [evil + '@1.0.0'])
         self.assertEqual(os.listdir(work), [])
 
+    def zsh_complete(self, line):
+        """What the zsh script offers for a command line, with compadd, _files and
+        compdef standing in for zsh's completion system (compadd matches the prefix)."""
+        script = ZSH_HARNESS % os.path.join(self.home, '_glarex')
+        p = subprocess.run(['zsh', '-f', '-c', script], env=dict(self.env, LINE=line),
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual((p.returncode, p.stderr), (0, ''))
+        return sorted(p.stdout.split('\n')[:-1])
+
     def test_zsh_script(self):
         r = S.run(['completion', 'zsh'], self.env)
         self.assertTrue(r.out.startswith('#compdef glarex\n'))
-        if shutil.which('zsh'):
-            p = subprocess.run(['zsh', '-n'], input=r.out, text=True,
-                               capture_output=True)
-            self.assertEqual(p.returncode, 0, p.stderr)
+        if not shutil.which('zsh'):
+            self.skipTest('no zsh')
+        with open(os.path.join(self.home, '_glarex'), 'w') as f:
+            f.write(r.out)
+        p = subprocess.run(['zsh', '-n'], input=r.out, text=True, capture_output=True)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.zsh_complete('glarex workflow-s'), ['workflow-show'])
+        self.assertEqual(self.zsh_complete('glarex workflow-show b'), ['backup'])
+        self.assertEqual(self.zsh_complete('glarex workflow-show heal_vms@1'),
+                         ['heal_vms@1.0.0', 'heal_vms@1.10.0'])
+        self.assertEqual(self.zsh_complete("glarex resource-get backup@0.1.0 ''"),
+                         ['dump.sh'])
+        self.assertEqual(self.zsh_complete('glarex workflow-list --sort-c'),
+                         ['--sort-column'])
+        self.assertEqual(self.zsh_complete("glarex -f y"), ['yaml'])
+        self.assertEqual(self.zsh_complete("glarex cache st"), ['stats'])
+        self.assertEqual(self.zsh_complete("glarex workflow-create ''"), ['<files>'])
 
     def test_built_scripts_are_the_printed_ones(self):
         built = os.path.join(S.build_dir(), 'src', 'cli', 'completion')
