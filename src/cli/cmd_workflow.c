@@ -124,7 +124,7 @@ static const char *const resource_columns[] = {"key", "size", "sha256", "md5",
 
 int cmd_workflow_list(cli *c, int argc, char **argv)
 {
-    /* python-glareclient's columns */
+    /* python-glareclient's list columns, shown in this command's order */
     static const char *const table[] = {"id",         "name",   "version", "owner",
                                         "visibility", "status", NULL};
     const cli_view view = {CLI_SHAPE_LIST, artifact_columns, table};
@@ -141,7 +141,7 @@ int cmd_workflow_list(cli *c, int argc, char **argv)
     glarex_filter f[2];
     glarex_list_options lo = GLAREX_LIST_OPTIONS_INIT;
     glarex_error err;
-    json_t *arts = NULL, *out = NULL, *a;
+    json_t *arts = NULL, *out = NULL, *doc, *a;
     size_t i;
     int rc;
 
@@ -165,15 +165,11 @@ int cmd_workflow_list(cli *c, int argc, char **argv)
 
     out = json_array();
     json_array_foreach(arts, i, a) json_array_append_new(out, cli_artifact_summary(a));
-    {
-        json_t *doc = json_pack("{s:s, s:O}", "store", cli_store_label(c),
-                                "artifacts", out);
-        rc = cli_print_rows(c, &view, doc, "artifacts");
-        json_decref(doc);
-        if (!json_array_size(out) && !c->quiet && c->format == CLI_TEXT)
-            fprintf(stderr, "glarex: no workflow artifacts in %s\n",
-                    cli_store_label(c));
-    }
+    doc = json_pack("{s:s, s:O}", "store", cli_store_label(c), "artifacts", out);
+    rc = cli_print_rows(c, &view, doc, "artifacts");
+    json_decref(doc);
+    if (!json_array_size(out) && !c->quiet && c->format == CLI_TEXT)
+        fprintf(stderr, "glarex: no workflow artifacts in %s\n", cli_store_label(c));
     json_decref(out);
     json_decref(arts);
     return rc;
