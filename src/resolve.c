@@ -154,6 +154,61 @@ static void describe_candidates(char *out, size_t size, const json_t *arts)
     }
 }
 
+/* Edit distance of two strings (a long one counts as far), for "closest first". */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), row[65];
+    if (la > 64 || lb > 64)
+        return (size_t)-1;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            diag = up;
+            row[j] = best;
+        }
+    }
+    return row[lb];
+}
+
+/* "; NOUN: x, y, z" with the strings of `names` closest to `want` first (ties in their
+ * order), appended to the error's message (not NULL) as room allows. */
+static void append_closest(glarex_error *err, const char *noun, const char *want,
+                           json_t *names)
+{
+    size_t n = json_array_size(names), len = strlen(err->message);
+    size_t *dist = calloc(n ? n : 1, sizeof(*dist));
+    char *used = calloc(n ? n : 1, 1);
+
+    if (dist && used && n) {
+        for (size_t i = 0; i < n; i++)
+            dist[i] = edit_distance(want, json_string_value(json_array_get(names, i)));
+        len += (size_t)snprintf(err->message + len, sizeof(err->message) - len, "; %s: ",
+                                noun);
+        for (size_t k = 0; k < n && len < sizeof(err->message); k++) {
+            size_t best = 0;
+            while (used[best])
+                best++;
+            for (size_t i = best + 1; i < n; i++)
+                if (!used[i] && dist[i] < dist[best])
+                    best = i;
+            used[best] = 1;
+            len += (size_t)snprintf(err->message + len, sizeof(err->message) - len, "%s%s",
+                                    k ? ", " : "",
+                                    json_string_value(json_array_get(names, best)));
+        }
+    }
+    free(dist);
+    free(used);
+}
+
 /* Picks one artifact among `arts` (all equally good matches). */
 static int pick_one(const json_t **out, const glarex__resolver *rv, const glarex__asker *who,
                     const json_t *arts, const char *label, glarex_error *err)
@@ -276,6 +331,37 @@ static void format_utc(char out[32], int64_t seconds)
     strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* After "no such version": the versions of that name the caller may read, closest
+ * first (one more request, on this error only; its own failure adds nothing). */
+static void append_versions(glarex_error *err, glarex_store *store, const char *type_name,
+                            const glarex_ref *ref)
+{
+    glarex_filter f = {"name", "eq", glarex_ref_name(ref)};
+    glarex_list_options lo = GLAREX_LIST_OPTIONS_INIT;
+    glarex_error ignored;
+    json_t *arts = NULL, *versions, *a;
+    size_t i;
+
+    if (!err) /* nobody reads the message: ask nothing more */
+        return;
+    versions = json_array();
+    lo.filters = &f;
+    lo.nfilters = 1;
+    lo.sort = "version:desc";
+    if (versions && glarex_store_list(&arts, store, type_name, &lo, &ignored) == 0) {
+        json_array_foreach(arts, i, a) if (str_field(a, "version"))
+            json_array_append_new(versions, json_string(str_field(a, "version")));
+        if (json_array_size(versions))
+            append_closest(err, "the versions are", glarex_ref_version(ref), versions);
+        else
+            snprintf(err->message + strlen(err->message),
+                     sizeof(err->message) - strlen(err->message),
+                     "; no version of '%s' exists (is the name right?)", glarex_ref_name(ref));
+    }
+    json_decref(arts);
+    json_decref(versions);
+}
+
 static int find_artifact(json_t **out, const glarex__resolver *rv, const glarex__asker *who,
                          glarex_store *store, const glarex_ref *ref, const char *label,
                          json_t *trace, glarex_error *err)
@@ -376,11 +462,12 @@ static int find_artifact(json_t **out, const glarex__resolver *rv, const glarex_
             rc = pick_one(&chosen, rv, who, top, label, err);
         break;
     default:
-        if (json_array_size(arts) == 0)
+        if (json_array_size(arts) == 0) {
             rc = glarex__error_set(err, GLAREX_ENOTFOUND,
                                    "%s: no artifact '%s' version %s in %s", label,
                                    glarex_ref_name(ref), glarex_ref_version(ref), type_name);
-        else
+            append_versions(err, store, type_name, ref);
+        } else
             rc = pick_one(&chosen, rv, who, arts, label, err);
         break;
     }
@@ -718,6 +805,18 @@ static int resolve_remote(glarex_blob **out, int64_t *ttl_ms, glarex__resolver *
         rc = glarex__error_set(err, GLAREX_ENOTFOUND, "%s: artifact '%s' %s (%s) has no %s",
                                label, str_field(art, "name"), str_field(art, "version"),
                                str_field(art, "id"), what);
+        if (err && glarex_ref_key(ref)) {
+            json_t *keys = json_array(), *v;
+            const char *k;
+            json_object_foreach(json_object_get(art, "resources"), k, v)
+                json_array_append_new(keys, json_string(k));
+            if (json_array_size(keys))
+                append_closest(err, "its resources are", glarex_ref_key(ref), keys);
+            else
+                snprintf(err->message + strlen(err->message),
+                         sizeof(err->message) - strlen(err->message), "; it has no resources");
+            json_decref(keys);
+        }
         remember_missing(ttl_ms, rv, ipath, rc, err);
         goto done;
     }

@@ -35,10 +35,13 @@ enum cli_setting_id {
     S_OS_PROJECT_ID,
     S_OS_USER_DOMAIN_ID,
     S_OS_PROJECT_DOMAIN_ID,
+    S_PREFER_OWN_PROJECT,
     S_COUNT
 };
 
-typedef enum cli_format { CLI_TEXT, CLI_JSON } cli_format;
+/* -f: CLI_TEXT is the human output ("table", or its old name "text"); yaml, value and
+ * shell are for the listing and show commands (see cli_view). */
+typedef enum cli_format { CLI_TEXT, CLI_JSON, CLI_YAML, CLI_VALUE, CLI_SHELL } cli_format;
 
 typedef struct cli {
     /* common flags, set by the common option table */
@@ -46,8 +49,12 @@ typedef struct cli {
     int quiet, verbose, debug;
     const char *config_file;
     const char *flag[S_COUNT];
-    int insecure_flag, offline_flag;
+    int insecure_flag, offline_flag, prefer_own_flag;
     const char *as_of_text, *workflow_ref, *execution_id; /* whose and when, for glare() */
+    /* the output options of listing and show commands (see cli_view) */
+    cli_list columns, sort_columns;
+    int sort_ascending, sort_descending;
+    const char *shell_prefix;
 
     /* after cli_parse */
     cli_format format;
@@ -66,10 +73,26 @@ typedef struct cli {
 
 #define CLI_CONTINUE (-1)
 
+/* What a command prints, for the output options (as the OpenStack clients' cliff):
+ * a list of rows (-c, --sort-column; formats table, json, yaml, value) or one record
+ * (-c, --prefix; formats table, json, yaml, value, shell). */
+typedef enum cli_shape { CLI_SHAPE_NONE, CLI_SHAPE_LIST, CLI_SHAPE_ONE } cli_shape;
+
+typedef struct cli_view {
+    cli_shape shape;
+    const char *const *columns; /* every column: a row's or the record's JSON keys (NULL-ended) */
+    const char *const *table;   /* those table and value show without -c (NULL-ended); NULL: all */
+} cli_view;
+
 /* Parses the command's arguments and the common options, then reads the
  * configuration. Returns CLI_CONTINUE, or the exit status to return now (0 after
  * --help, 2 after a usage or configuration error). */
 int cli_parse(cli *c, const cli_cmd_spec *spec, int argc, char **argv);
+
+/* cli_parse for a listing or show command: also the output options of `view`, each
+ * column checked. */
+int cli_parse_view(cli *c, const cli_cmd_spec *spec, const cli_view *view, int argc,
+                   char **argv);
 
 /* Reads the configuration files (or --config) and checks every setting that has a
  * syntax. Returns 0, or 2 after printing the error. */
@@ -141,13 +164,19 @@ void cli_invalidate(cli *c, const char *name, const char *id);
  * then holds the error to report). */
 int cli_retry_auth(cli *c, glarex_error *err);
 
-/* rc = call; once more after a re-authentication when it failed with GLAREX_EAUTH. */
+/* rc = call; once more after a re-authentication when it failed with GLAREX_EAUTH;
+ * a refusal that stays names where the token came from. */
 #define CLI_AUTH_RETRY(c, rc, err, call)                                                 \
     do {                                                                                 \
         (rc) = (call);                                                                   \
         if ((rc) == GLAREX_EAUTH && cli_retry_auth((c), (err)))                          \
             (rc) = (call);                                                               \
+        if ((rc) == GLAREX_EAUTH)                                                        \
+            cli_explain_auth((c), (err));                                                \
     } while (0)
+
+/* Adds to a GLAREX_EAUTH error which setting supplied the refused token and the fix. */
+void cli_explain_auth(const cli *c, glarex_error *err);
 
 /* A token for Mistral or Glare: the configured one, or one from Keystone. */
 int cli_token(cli *c, glarex_error *err);
@@ -172,6 +201,18 @@ void cli_info(const cli *c, const char *fmt, ...) __attribute__((format(printf, 
 /* Writes `v` as compact JSON and a newline (reals as their shortest round-trip text);
  * returns 0 or 1 (after reporting a write error). */
 int cli_print_json(FILE *f, const json_t *v);
+
+/* `v` as compact JSON text (new; free()), or NULL when out of memory. */
+char *cli_json_text(const json_t *v);
+
+/* Prints `doc` of a listing command in c->format: its array `rows_key` holds the rows,
+ * sorted by --sort-column and cut to the -c columns (json and yaml print the whole
+ * document, table and value the rows). Returns 0 or 1 after a write error. */
+int cli_print_rows(cli *c, const cli_view *view, const json_t *doc, const char *rows_key);
+
+/* Prints one record (an object) of a show command in c->format, cut to the -c
+ * columns. Returns 0 or 1 after a write error. */
+int cli_print_record(cli *c, const cli_view *view, const json_t *record);
 
 /* sha256 of a file as 64 lower-case hex digits, and its size. */
 int cli_sha256_file(char hex[65], uint64_t *size, const char *path, glarex_error *err);
@@ -249,9 +290,34 @@ int cli_load_document(json_t **out, const char *path, glarex_error *err);
  * version, the highest one. Not found and ambiguous are errors in `err`. */
 int cli_find_artifact(json_t **out, cli *c, const char *spec, glarex_error *err);
 
+/* After "not found": appends to err's message the versions of `name` that exist (or
+ * that none does), with a did-you-mean for `version`. */
+void cli_append_versions(cli *c, glarex_error *err, const char *name, const char *version);
+
 /* Sets a glarex_error of the CLI's own (code and message). */
 int cli_set_error(glarex_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* }==================================================================== */
+
+/* {====================================================================
+ * Argument shapes (args.c)
+ * ==================================================================== */
+
+/* "NAME@VERSION" as *name (new) and *version (borrowed from `what`; NULL without an
+ * @). Returns 0, or -1 when out of memory. */
+int cli_split_artifact(char **name, const char **version, const char *what);
+
+/* Checks an artifact argument: an id, or NAME[@VERSION] whose VERSION reads as glare()
+ * reads it (with `key`, the resource key too); `one_version`: no range or sha256=.
+ * Returns 0, or 2 after a usage error. */
+int cli_check_artifact_arg(const cli_cmd_spec *spec, const char *what, const char *key,
+                           int one_version);
+
+/* Checks the settings whose syntax is known before anything is asked: the store and
+ * Mistral URLs' schemes, --workflow. Returns 0, or 2 after a usage error naming the
+ * setting's source. */
+int cli_check_settings(const cli *c, const cli_cmd_spec *spec);
 
 /* }==================================================================== */
 
@@ -287,5 +353,6 @@ int cmd_render(cli *c, int argc, char **argv);
 int cmd_resolve(cli *c, int argc, char **argv);
 int cmd_cache(cli *c, int argc, char **argv);
 int cmd_config(cli *c, int argc, char **argv);
+int cmd_completion(cli *c, int argc, char **argv);
 
 #endif

@@ -72,48 +72,44 @@ static json_int_t total_bytes(const json_t *objects)
 
 static int cache_ls(cli *c, int argc, char **argv)
 {
+    static const char *const columns[] = {"sha256", "size", "last_used", "path", NULL};
+    static const char *const table[] = {"sha256", "size", "last_used", NULL};
+    const cli_view view = {CLI_SHAPE_LIST, columns, table};
     const cli_cmd_spec spec = {"cache ls", NULL,
                                "Lists the cached objects: sha256, size, "
                                "last use."};
     glarex_error err;
-    json_t *objs = NULL, *o;
-    size_t i;
+    json_t *objs = NULL, *doc;
     int rc;
 
-    CLI_PARSE(c, &spec, argc, argv);
+    if ((rc = cli_parse_view(c, &spec, &view, argc, argv)) != CLI_CONTINUE)
+        return rc;
     if (list_objects(&objs, c, &err) < 0) {
         json_decref(objs);
         return cli_error(&err);
     }
-    if (c->format == CLI_JSON) {
-        json_t *doc =
-            json_pack("{s:s, s:O}", "dir", glarex_ctx_cache_dir(c->ctx), "objects", objs);
-        rc = cli_print_json(stdout, doc);
-        json_decref(doc);
-    } else {
-        char sz[32];
-        json_array_foreach(objs, i, o)
-            printf("%s  %10s  %s\n", json_string_value(json_object_get(o, "sha256")),
-                   cli_size(sz, (uint64_t)json_integer_value(json_object_get(o, "size"))),
-                   json_string_value(json_object_get(o, "last_used")));
-        rc = 0;
-    }
+    doc = json_pack("{s:s, s:O}", "dir", glarex_ctx_cache_dir(c->ctx), "objects", objs);
+    rc = cli_print_rows(c, &view, doc, "objects");
+    json_decref(doc);
     json_decref(objs);
     return rc;
 }
 
 static int cache_stats(cli *c, int argc, char **argv)
 {
+    static const char *const columns[] = {"dir", "objects", "bytes", "totals", NULL};
+    const cli_view view = {CLI_SHAPE_ONE, columns, NULL};
     const cli_cmd_spec spec = {
         "cache stats", NULL,
         "Shows the cache directory, its object count and size, and the counters of every "
-        "glarex process that has used it."};
+        "glarex process that has used it (totals)."};
     glarex_error err;
     glarex_stats t;
     json_t *objs = NULL, *doc;
     int rc;
 
-    CLI_PARSE(c, &spec, argc, argv);
+    if ((rc = cli_parse_view(c, &spec, &view, argc, argv)) != CLI_CONTINUE)
+        return rc;
     if (list_objects(&objs, c, &err) < 0 || glarex_cache_totals(&t, c->ctx, &err) < 0) {
         json_decref(objs);
         return cli_error(&err);
@@ -127,24 +123,7 @@ static int cache_stats(cli *c, int argc, char **argv)
                     (json_int_t)t.coalesced_waits, "evictions", (json_int_t)t.evictions,
                     "resolutions", (json_int_t)t.resolutions, "revalidations",
                     (json_int_t)t.revalidations);
-    if (c->format == CLI_JSON) {
-        rc = cli_print_json(stdout, doc);
-    } else {
-        char sz[32], dl[32];
-        printf("directory: %s\nobjects:   %zu\nsize:      %s\n",
-               glarex_ctx_cache_dir(c->ctx), json_array_size(objs),
-               cli_size(sz, (uint64_t)total_bytes(objs)));
-        printf("since the directory was made, by every glarex process:\n"
-               "  hits %llu (from disk %llu), misses %llu, downloads %llu (%s), "
-               "coalesced waits %llu, evictions %llu\n"
-               "  references resolved %llu, revalidated %llu\n",
-               (unsigned long long)t.hits, (unsigned long long)t.disk_hits,
-               (unsigned long long)t.misses, (unsigned long long)t.downloads,
-               cli_size(dl, t.bytes_downloaded), (unsigned long long)t.coalesced_waits,
-               (unsigned long long)t.evictions, (unsigned long long)t.resolutions,
-               (unsigned long long)t.revalidations);
-        rc = 0;
-    }
+    rc = cli_print_record(c, &view, doc);
     json_decref(doc);
     json_decref(objs);
     return rc;
@@ -320,10 +299,17 @@ int cmd_cache(cli *c, int argc, char **argv)
     size_t n = sizeof(subs) / sizeof(subs[0]);
 
     if (argc > 0 && argv[0][0] != '-') {
+        const char *names[sizeof(subs) / sizeof(subs[0])], *hint;
         for (size_t i = 0; i < n; i++)
             if (strcmp(argv[0], subs[i].name) == 0)
                 return subs[i].fn(c, argc - 1, argv + 1);
-        fprintf(stderr, "glarex: cache: unknown subcommand '%s'\n", argv[0]);
+        for (size_t i = 0; i < n; i++)
+            names[i] = subs[i].name;
+        if ((hint = cli_closest(argv[0], names, n)))
+            fprintf(stderr, "glarex: cache: unknown subcommand '%s': did you mean '%s'?\n",
+                    argv[0], hint);
+        else
+            fprintf(stderr, "glarex: cache: unknown subcommand '%s'\n", argv[0]);
     } else if (wants_help(argc, argv)) {
         printf("usage: glarex cache SUBCOMMAND [options]\n\nThe content cache shared by "
                "every glarex process of this host.\n\nSubcommands:\n");

@@ -69,34 +69,62 @@ int cmd_resolve(cli *c, int argc, char **argv)
     int explain = 0, rc;
     cli_opt opts[] = {
         {CLI_OPT_ARGS, "REF", 0, &refs, NULL,
-         "a glare:// URI, or the three arguments NAME VERSION KEY", CLI_OPT_REQUIRED},
+         "a glare:// URI, or NAME[@VERSION] KEY as resource-get takes them",
+         CLI_OPT_REQUIRED},
         {CLI_OPT_SWITCH, "explain", 'e', &explain, NULL,
          "show each step: reference, query, candidates, choice, sha256, cache", 0},
         {0},
     };
+    static const char *const columns[] = {"id",     "name", "version",      "key",
+                                          "sha256", "size", "content_type", NULL};
+    const cli_view view = {CLI_SHAPE_ONE, columns, NULL};
     const cli_cmd_spec spec = {
         "resolve", opts,
         "Resolves a reference as glare() does: glarex resolve "
-        "glare://NAME@VERSION/KEY,\nor glarex resolve NAME VERSION KEY."};
-    const char *uri = NULL, *name = NULL, *version = NULL, *key = NULL;
+        "glare://NAME@VERSION/KEY,\nor glarex resolve NAME@VERSION KEY."};
+    const char *uri = NULL, *version = NULL, *key = NULL;
+    char *name = NULL;
+    glarex_ref *ref = NULL;
     glarex_error err;
     glarex_blob *blob = NULL;
     json_t *out = NULL;
 
-    rc = cli_parse(c, &spec, argc, argv);
+    rc = cli_parse_view(c, &spec, &view, argc, argv);
     if (rc != CLI_CONTINUE)
         goto done;
+    if (explain && (c->columns.count || c->format > CLI_YAML)) {
+        rc = cli_usage_error(&spec, "--explain prints its steps as table, json or yaml, "
+                                    "without -c");
+        goto done;
+    }
     if (refs.count == 1) {
         uri = refs.items[0];
-    } else if (refs.count == 3) {
-        name = refs.items[0];
+    } else if (refs.count == 2) {
+        key = refs.items[1];
+        if (cli_split_artifact(&name, &version, refs.items[0]) < 0) {
+            rc = cli_fail("out of memory");
+            goto done;
+        }
+    } else if (refs.count == 3) { /* the old shape, kept working */
+        fprintf(stderr, "glarex: resolve: NAME VERSION KEY is deprecated: write "
+                        "NAME@VERSION KEY\n");
+        if (!(name = strdup(refs.items[0]))) {
+            rc = cli_fail("out of memory");
+            goto done;
+        }
         version = refs.items[1];
         key = refs.items[2];
     } else {
         rc = cli_usage_error(&spec,
-                             "expected a glare:// URI or NAME VERSION KEY, not %zu "
+                             "expected a glare:// URI or NAME@VERSION KEY, not %zu "
                              "arguments",
                              refs.count);
+        goto done;
+    }
+    /* a reference that does not parse is a usage error, before anything is asked (a
+     * URI may be a self reference: the library tells, below) */
+    if (!uri && glarex_ref_from_args(&ref, name, version ? version : "latest", key, &err) < 0) {
+        rc = cli_usage_error(&spec, "%s", err.message);
         goto done;
     }
     if ((rc = cli_open_ctx(c, 1, &err)) < 0) {
@@ -117,25 +145,17 @@ int cmd_resolve(cli *c, int argc, char **argv)
         if (rc == 0)
             out = glarex_blob_info(blob);
     }
-    if (out && c->format == CLI_JSON) {
-        if (cli_print_json(stdout, out))
-            rc = rc < 0 ? rc : 1;
-    } else if (out && explain) {
+    if (out && explain && c->format == CLI_TEXT)
         print_steps(out);
-    } else if (out) {
-        printf("%-12s%s %s (id %s)\n", "artifact:", s_(out, "name"), s_(out, "version"),
-               s_(out, "id"));
-        printf("%-12s%s\n", "key:",
-               json_is_string(json_object_get(out, "key")) ? s_(out, "key")
-                                                           : "(the workflow blob)");
-        printf("%-12s%s\n", "sha256:", s_(out, "sha256"));
-        printf("%-12s%" JSON_INTEGER_FORMAT " bytes\n",
-               "size:", json_integer_value(json_object_get(out, "size")));
-        printf("%-12s%s\n", "type:", s_(out, "content_type"));
-    }
+    else if (out) /* with --explain, the whole explanation */
+        rc = cli_print_record(c, &view, out) ? 1 : rc;
+    if (rc == GLAREX_EINVALID) /* the reference given, or --workflow, is malformed */
+        rc = cli_usage_error(&spec, "%s", err.message);
     rc = rc < 0 ? cli_error(&err) : rc;
 
 done:
+    glarex_ref_free(ref);
+    free(name);
     json_decref(out);
     glarex_blob_free(blob);
     cli_list_free(&refs);

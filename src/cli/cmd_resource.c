@@ -177,12 +177,15 @@ static int in_memory(const char **data, glarex_blob *blob, const char *key)
 
 int cmd_resource_get(cli *c, int argc, char **argv)
 {
-    const char *name = NULL, *version = NULL, *key = NULL, *output = NULL;
+    const char *what = NULL, *version = NULL, *key = NULL, *old_key = NULL, *output = NULL;
+    char *name = NULL;
     cli_opt opts[] = {
-        {CLI_OPT_ARG, "NAME", 0, &name, NULL, "artifact name", CLI_OPT_REQUIRED},
-        {CLI_OPT_ARG, "VERSION", 0, &version, NULL,
-         "exact version, latest, a range (\">=1.0,<2\") or sha256=HEX", CLI_OPT_REQUIRED},
+        {CLI_OPT_ARG, "NAME[@VERSION]", 0, &what, NULL,
+         "artifact name and version: exact, latest (the default), a range (\">=1.0,<2\") "
+         "or sha256=HEX",
+         CLI_OPT_REQUIRED},
         {CLI_OPT_ARG, "KEY", 0, &key, NULL, "resource key", CLI_OPT_REQUIRED},
+        {CLI_OPT_ARG, "KEY", 0, &old_key, NULL, "", CLI_OPT_HIDDEN}, /* NAME VERSION KEY */
         {CLI_OPT_VALUE, "output", 'o', &output, "FILE",
          "write to FILE (atomically) instead of standard output", 0},
         {0},
@@ -197,10 +200,31 @@ int cmd_resource_get(cli *c, int argc, char **argv)
     int rc, to_stdout;
 
     CLI_PARSE(c, &spec, argc, argv);
+    if (old_key) { /* the old shape, kept working */
+        fprintf(stderr, "glarex: resource-get: NAME VERSION KEY is deprecated: write "
+                        "NAME@VERSION KEY\n");
+        if (!(name = strdup(what)))
+            return cli_fail("out of memory");
+        version = key;
+        key = old_key;
+    } else if (cli_split_artifact(&name, &version, what) < 0) {
+        return cli_fail("out of memory");
+    }
+    if (!version)
+        version = "latest";
+    {
+        glarex_ref *ref = NULL;
+        if (glarex_ref_from_args(&ref, name, version, key, &err) < 0) {
+            free(name);
+            return cli_usage_error(&spec, "%s", err.message);
+        }
+        glarex_ref_free(ref);
+    }
     to_stdout = !output || strcmp(output, "-") == 0;
     if ((rc = cli_open_ctx(c, 1, &err)) == 0)
         CLI_AUTH_RETRY(c, rc, &err,
                        glarex_request_fetch(&blob, c->req, name, version, key, &err));
+    free(name);
     if (rc < 0)
         return cli_error(&err);
     size = glarex_blob_size(blob);

@@ -27,11 +27,42 @@ static int list_by_name(json_t **out, cli *c, const char *name, const char *vers
     glarex_list_options lo = GLAREX_LIST_OPTIONS_INIT;
     int rc;
 
+    if (!version) /* latest: the highest active version, as glare(NAME, 'latest') */
+        f[1] = (glarex_filter){"status", "eq", "active"};
     lo.filters = f;
-    lo.nfilters = version ? 2 : 1;
-    lo.latest = version == NULL; /* the highest version of that name */
+    lo.nfilters = 2;
+    lo.latest = version == NULL;
     CLI_AUTH_RETRY(c, rc, err, glarex_store_list(out, c->store, TYPE_NAME, &lo, err));
     return rc;
+}
+
+void cli_append_versions(cli *c, glarex_error *err, const char *name, const char *version)
+{
+    glarex_filter f = {"name", "eq", name};
+    glarex_list_options lo = GLAREX_LIST_OPTIONS_INIT;
+    glarex_error ignored;
+    json_t *arts = NULL, *a;
+    const char *versions[64], *hint;
+    size_t n = 0, i, len;
+
+    lo.filters = &f;
+    lo.nfilters = 1;
+    lo.sort = "version:desc";
+    if (glarex_store_list(&arts, c->store, TYPE_NAME, &lo, &ignored) < 0)
+        return;
+    json_array_foreach(arts, i, a) if (n < 64 && json_string_value(json_object_get(a, "version")))
+        versions[n++] = json_string_value(json_object_get(a, "version"));
+    len = strlen(err->message);
+    if (!n)
+        snprintf(err->message + len, sizeof(err->message) - len,
+                 "; no version of '%s' exists (is the name right?)", name);
+    else if ((hint = cli_closest(version, versions, n)))
+        len += (size_t)snprintf(err->message + len, sizeof(err->message) - len,
+                                "; did you mean '%s@%s'?", name, hint);
+    for (i = 0; i < n && len < sizeof(err->message); i++)
+        len += (size_t)snprintf(err->message + len, sizeof(err->message) - len, "%s%s",
+                                i ? ", " : "; its versions (highest first): ", versions[i]);
+    json_decref(arts);
 }
 
 int cli_find_artifact(json_t **out, cli *c, const char *spec, glarex_error *err)
@@ -60,6 +91,8 @@ int cli_find_artifact(json_t **out, cli *c, const char *spec, glarex_error *err)
     if (json_array_size(arts) == 0) {
         rc = cli_set_error(err, GLAREX_ENOTFOUND, "no workflow artifact '%s' in %s", spec,
                            cli_store_label(c));
+        if (version)
+            cli_append_versions(c, err, name, version);
     } else if (json_array_size(arts) > 1) {
         char ids[300] = "";
         size_t i;
@@ -82,8 +115,21 @@ done:
     return rc;
 }
 
+/* The columns of an artifact summary (cli_artifact_summary). */
+static const char *const artifact_columns[] = {
+    "id",         "name",       "version",      "status",   "visibility", "owner",
+    "description", "tags",      "created_at",   "updated_at", "activated_at", "workflow",
+    "resources",  NULL};
+/* The columns of a resource row. */
+static const char *const resource_columns[] = {"key", "size", "sha256", "md5",
+                                               "content_type", NULL};
+
 int cmd_workflow_list(cli *c, int argc, char **argv)
 {
+    /* python-glareclient's list columns, shown in this command's order */
+    static const char *const table[] = {"id",         "name",   "version", "owner",
+                                        "visibility", "status", NULL};
+    const cli_view view = {CLI_SHAPE_LIST, artifact_columns, table};
     const char *name = NULL, *status = NULL;
     cli_opt opts[] = {
         {CLI_OPT_VALUE, "name", 'n', &name, "NAME", "only artifacts with this name", 0},
@@ -97,11 +143,16 @@ int cmd_workflow_list(cli *c, int argc, char **argv)
     glarex_filter f[2];
     glarex_list_options lo = GLAREX_LIST_OPTIONS_INIT;
     glarex_error err;
-    json_t *arts = NULL, *out = NULL, *a;
+    json_t *arts = NULL, *out = NULL, *doc, *a;
     size_t i;
     int rc;
 
-    CLI_PARSE(c, &spec, argc, argv);
+    if ((rc = cli_parse_view(c, &spec, &view, argc, argv)) != CLI_CONTINUE)
+        return rc;
+    if (status && strcmp(status, "drafted") != 0 && strcmp(status, "active") != 0 &&
+        strcmp(status, "deactivated") != 0)
+        return cli_usage_error(&spec, "--status '%s': use drafted, active or deactivated",
+                               status);
     if (name)
         f[lo.nfilters++] = (glarex_filter){"name", "eq", name};
     if (status)
@@ -116,25 +167,11 @@ int cmd_workflow_list(cli *c, int argc, char **argv)
 
     out = json_array();
     json_array_foreach(arts, i, a) json_array_append_new(out, cli_artifact_summary(a));
-    if (c->format == CLI_JSON) {
-        json_t *doc = json_pack("{s:s, s:O}", "store", cli_store_label(c),
-                                "artifacts", out);
-        rc = cli_print_json(stdout, doc);
-        json_decref(doc);
-    } else {
-        if (json_array_size(out))
-            printf("%-24s %-10s %-11s %-9s %s\n", "NAME", "VERSION", "STATUS",
-                   "RESOURCES", "ID");
-        json_array_foreach(out, i, a) printf(
-            "%-24s %-10s %-11s %-9zu %s\n", json_string_value(json_object_get(a, "name")),
-            json_string_value(json_object_get(a, "version")),
-            json_string_value(json_object_get(a, "status")),
-            json_array_size(json_object_get(a, "resources")),
-            json_string_value(json_object_get(a, "id")));
-        if (!json_array_size(out) && !c->quiet)
-            fprintf(stderr, "glarex: no workflow artifacts in %s\n",
-                    cli_store_label(c));
-    }
+    doc = json_pack("{s:s, s:O}", "store", cli_store_label(c), "artifacts", out);
+    rc = cli_print_rows(c, &view, doc, "artifacts");
+    json_decref(doc);
+    if (!json_array_size(out) && !c->quiet && c->format == CLI_TEXT)
+        fprintf(stderr, "glarex: no workflow artifacts in %s\n", cli_store_label(c));
     json_decref(out);
     json_decref(arts);
     return rc;
@@ -151,20 +188,18 @@ int cmd_workflow_show(cli *c, int argc, char **argv)
     const cli_cmd_spec spec = {"workflow-show", opts,
                                "Shows one workflow artifact: status, workflow blob and "
                                "resources with sizes and sha256."};
+    const cli_view view = {CLI_SHAPE_ONE, artifact_columns, NULL};
     glarex_error err;
     json_t *art = NULL, *sum;
     int rc;
 
-    CLI_PARSE(c, &spec, argc, argv);
+    if ((rc = cli_parse_view(c, &spec, &view, argc, argv)) != CLI_CONTINUE ||
+        (rc = cli_check_artifact_arg(&spec, what, NULL, 1)) != 0)
+        return rc;
     if (cli_find_artifact(&art, c, what, &err) < 0)
         return cli_error(&err);
     sum = cli_artifact_summary(art);
-    if (c->format == CLI_JSON) {
-        rc = cli_print_json(stdout, sum);
-    } else {
-        cli_print_artifact(sum);
-        rc = 0;
-    }
+    rc = cli_print_record(c, &view, sum);
     json_decref(sum);
     json_decref(art);
     return rc;
@@ -258,34 +293,23 @@ int cmd_resource_list(cli *c, int argc, char **argv)
     const cli_cmd_spec spec = {"resource-list", opts,
                                "Lists the resources of a workflow artifact: key, size, "
                                "sha256, content type."};
+    static const char *const table[] = {"key", "size", "sha256", "content_type", NULL};
+    const cli_view view = {CLI_SHAPE_LIST, resource_columns, table};
     glarex_error err;
-    json_t *art = NULL, *sum, *doc, *r;
-    size_t i;
+    json_t *art = NULL, *sum, *doc;
     int rc = 0;
 
-    CLI_PARSE(c, &spec, argc, argv);
+    if ((rc = cli_parse_view(c, &spec, &view, argc, argv)) != CLI_CONTINUE ||
+        (rc = cli_check_artifact_arg(&spec, what, NULL, 1)) != 0)
+        return rc;
     if (cli_find_artifact(&art, c, what, &err) < 0)
         return cli_error(&err);
     sum = cli_artifact_summary(art);
-    if (c->format == CLI_JSON) {
-        doc = json_pack("{s:O, s:O, s:O, s:O}", "id", json_object_get(sum, "id"), "name",
-                        json_object_get(sum, "name"), "version",
-                        json_object_get(sum, "version"), "resources",
-                        json_object_get(sum, "resources"));
-        rc = cli_print_json(stdout, doc);
-        json_decref(doc);
-    } else {
-        char sz[32];
-        json_array_foreach(json_object_get(sum, "resources"), i, r)
-            printf("%-32s %10s  %s  %s\n", json_string_value(json_object_get(r, "key")),
-                   cli_size(sz, (uint64_t)json_integer_value(json_object_get(r, "size"))),
-                   json_string_value(json_object_get(r, "sha256"))
-                       ? json_string_value(json_object_get(r, "sha256"))
-                       : "-",
-                   json_string_value(json_object_get(r, "content_type"))
-                       ? json_string_value(json_object_get(r, "content_type"))
-                       : "-");
-    }
+    doc = json_pack("{s:O, s:O, s:O, s:O}", "id", json_object_get(sum, "id"), "name",
+                    json_object_get(sum, "name"), "version", json_object_get(sum, "version"),
+                    "resources", json_object_get(sum, "resources"));
+    rc = cli_print_rows(c, &view, doc, "resources");
+    json_decref(doc);
     json_decref(sum);
     json_decref(art);
     return rc;

@@ -50,6 +50,8 @@ static const setting settings[S_COUNT] = {
     [S_OS_USER_DOMAIN_ID] = {"os_user_domain_id", "OS_USER_DOMAIN_ID", NULL, NULL, 0, 0},
     [S_OS_PROJECT_DOMAIN_ID] = {"os_project_domain_id", "OS_PROJECT_DOMAIN_ID", NULL, NULL,
                                 0, 0},
+    [S_PREFER_OWN_PROJECT] = {"prefer_own_project", "GLAREX_PREFER_OWN_PROJECT", NULL,
+                              "--prefer-own-project", 1, 0},
 };
 
 /* {====================================================================
@@ -276,7 +278,12 @@ static int read_config(cli *c, const char *path, int must_exist)
             if (strcmp(key, settings[id].key) == 0)
                 break;
         if (id == S_COUNT) {
-            fprintf(stderr, "glarex: %s:%d: unknown key '%s'\n", path, lineno, key);
+            const char *keys[S_COUNT], *hint;
+            for (int k = 0; k < S_COUNT; k++)
+                keys[k] = settings[k].key;
+            hint = cli_closest(key, keys, S_COUNT);
+            fprintf(stderr, "glarex: %s:%d: unknown key '%s'%s%s%s\n", path, lineno, key,
+                    hint ? ": did you mean '" : "", hint ? hint : "", hint ? "'?" : "");
             fclose(f);
             return 2;
         }
@@ -540,6 +547,7 @@ static int open_ctx(cli *c, glarex_error *err)
     store_options(c, &co.store);
     co.cache_dir = cli_setting(c, S_CACHE_DIR);
     co.offline = cli_setting_on(c, S_OFFLINE);
+    co.prefer_own_project = cli_setting_on(c, S_PREFER_OWN_PROJECT);
     if (cli_setting(c, S_AS_OF_SKEW)) {
         long skew = (long)(strtod(cli_setting(c, S_AS_OF_SKEW), NULL) * 1000.0);
         co.as_of_skew_ms = skew > 0 ? skew : -1; /* 0 asks for no allowance */

@@ -9,7 +9,9 @@ static cli G;
 /* Options every command accepts, before or after its name. */
 static const cli_opt common_opts[] = {
     {CLI_OPT_VALUE, "format", 'f', &G.format_name, "FORMAT",
-     "output: text (default) or json", 0},
+     "output: table (default) or json; listing and show commands also yaml, value, and "
+     "shell (show)",
+     0},
     {CLI_OPT_SWITCH, "quiet", 'q', &G.quiet, NULL, "print only results and errors", 0},
     {CLI_OPT_SWITCH, "verbose", 'v', &G.verbose, NULL, "say what is being done", 0},
     {CLI_OPT_SWITCH, "debug", 0, &G.debug, NULL,
@@ -42,6 +44,10 @@ static const cli_opt common_opts[] = {
      "cache directory [GLAREX_CACHE_DIR]", 0},
     {CLI_OPT_SWITCH, "offline", 0, &G.offline_flag, NULL,
      "serve only cached content [GLAREX_OFFLINE]", 0},
+    {CLI_OPT_SWITCH, "prefer-own-project", 0, &G.prefer_own_flag, NULL,
+     "when a name matches artifacts of several projects, take the caller's own "
+     "[GLAREX_PREFER_OWN_PROJECT]",
+     0},
     {CLI_OPT_VALUE, "timeout", 0, &G.flag[S_TIMEOUT], "SECONDS",
      "limit for each HTTP request (default none) [GLAREX_TIMEOUT]", 0},
     {CLI_OPT_VALUE, "workflow", 0, &G.workflow_ref, "NAME[@VERSION]",
@@ -55,6 +61,31 @@ static const cli_opt common_opts[] = {
      "the execution glare() is evaluated for (named in messages)", 0},
     {CLI_OPT_END, NULL, 0, NULL, NULL, NULL, 0},
 };
+
+/* The output options of listing and show commands (cliff's). */
+static const cli_opt column_opts[] = {
+    {CLI_OPT_LIST, "column", 'c', &G.columns, "COLUMN",
+     "print only this column (see --format)", 0},
+    {CLI_OPT_END, NULL, 0, NULL, NULL, NULL, 0},
+};
+static const cli_opt sort_opts[] = {
+    {CLI_OPT_LIST, "sort-column", 0, &G.sort_columns, "COLUMN",
+     "sort the rows by this column (the first given first)", 0},
+    {CLI_OPT_SWITCH, "sort-ascending", 0, &G.sort_ascending, NULL,
+     "sort from the lowest value (the default)", 0},
+    {CLI_OPT_SWITCH, "sort-descending", 0, &G.sort_descending, NULL,
+     "sort from the highest value", 0},
+    {CLI_OPT_END, NULL, 0, NULL, NULL, NULL, 0},
+};
+static const cli_opt shell_opts[] = {
+    {CLI_OPT_VALUE, "prefix", 0, &G.shell_prefix, "PREFIX",
+     "with -f shell: put PREFIX before each variable name", 0},
+    {CLI_OPT_END, NULL, 0, NULL, NULL, NULL, 0},
+};
+
+static const cli_opt *const plain_tables[] = {common_opts, NULL};
+static const cli_opt *const list_tables[] = {common_opts, column_opts, sort_opts, NULL};
+static const cli_opt *const one_tables[] = {common_opts, column_opts, shell_opts, NULL};
 
 typedef struct cli_command {
     const char *name;
@@ -77,25 +108,110 @@ static const cli_command commands[] = {
     {"resolve", cmd_resolve, "show what a reference resolves to, step by step"},
     {"cache", cmd_cache, "inspect the local cache: ls, stats, verify, gc, purge, invalidate"},
     {"config", cmd_config, "config show: the settings in effect and where each came from"},
+    {"completion", cmd_completion, "print the bash or zsh completion script"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
-int cli_parse(cli *c, const cli_cmd_spec *spec, int argc, char **argv)
+static const char *const format_names[] = {"table", "json", "yaml", "value", "shell"};
+
+/* c->format from -f, checked against what the command prints. */
+static int set_format(cli *c, const cli_cmd_spec *spec, cli_shape shape)
 {
-    int rc = cli_opt_parse(spec, common_opts, argc, argv);
+    const char *name = c->format_name, *hint;
+    size_t n = sizeof(format_names) / sizeof(format_names[0]);
+
+    c->format = CLI_TEXT;
+    if (!name || strcmp(name, "text") == 0) /* "text": the old name of table */
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(name, format_names[i]) == 0)
+            c->format = (cli_format)i; /* the enum follows format_names */
+    if (c->format == CLI_TEXT && strcmp(name, "table") != 0) {
+        hint = cli_closest(name, format_names, n);
+        return cli_usage_error(spec,
+                               "unknown format '%s' for --format%s%s%s (table, json, yaml, "
+                               "value or shell)",
+                               name, hint ? ": did you mean '" : "", hint ? hint : "",
+                               hint ? "'?" : "");
+    }
+    if (shape == CLI_SHAPE_NONE && c->format > CLI_JSON)
+        return cli_usage_error(spec,
+                               "--format %s is for the listing and show commands: 'glarex "
+                               "%s' takes -f table or -f json",
+                               name, spec->name);
+    if (shape == CLI_SHAPE_LIST && c->format == CLI_SHELL)
+        return cli_usage_error(spec,
+                               "--format shell prints one record: 'glarex %s' prints rows "
+                               "(table, json, yaml or value)",
+                               spec->name);
+    return 0;
+}
+
+/* Every -c or --sort-column names a column of the view. */
+static int check_columns(const cli_cmd_spec *spec, const cli_view *view, const cli_list *given,
+                         const char *option)
+{
+    for (size_t i = 0; i < given->count; i++) {
+        const char *hint, *name = given->items[i];
+        size_t n = 0;
+        char all[512] = "";
+
+        while (view->columns[n])
+            n++;
+        for (size_t k = 0; k < n; k++)
+            if (strcmp(view->columns[k], name) == 0)
+                goto known;
+        for (size_t k = 0; k < n; k++)
+            snprintf(all + strlen(all), sizeof(all) - strlen(all), "%s%s", k ? ", " : "",
+                     view->columns[k]);
+        hint = cli_closest(name, view->columns, n);
+        return cli_usage_error(spec, "%s: no column '%s'%s%s%s; the columns are: %s", option,
+                               name, hint ? " (did you mean '" : "", hint ? hint : "",
+                               hint ? "'?)" : "", all);
+    known:;
+    }
+    return 0;
+}
+
+static int check_view(cli *c, const cli_cmd_spec *spec, const cli_view *view)
+{
+    const char *p = c->shell_prefix;
+    int rc;
+
+    if ((rc = set_format(c, spec, view->shape)) != 0)
+        return rc;
+    if (view->shape == CLI_SHAPE_NONE)
+        return 0;
+    if ((rc = check_columns(spec, view, &c->columns, "-c/--column")) != 0 ||
+        (rc = check_columns(spec, view, &c->sort_columns, "--sort-column")) != 0)
+        return rc;
+    if (c->sort_ascending && c->sort_descending)
+        return cli_usage_error(spec, "give --sort-ascending or --sort-descending, not both");
+    /* the prefix becomes part of shell variable names */
+    if (p && (p[strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")] ||
+              (p[0] >= '0' && p[0] <= '9')))
+        return cli_usage_error(spec,
+                               "--prefix '%s' is not the start of a shell variable name: use "
+                               "letters, digits and _",
+                               p);
+    return 0;
+}
+
+int cli_parse_view(cli *c, const cli_cmd_spec *spec, const cli_view *view, int argc,
+                   char **argv)
+{
+    const cli_opt *const *tables = view->shape == CLI_SHAPE_LIST  ? list_tables
+                                   : view->shape == CLI_SHAPE_ONE ? one_tables
+                                                                  : plain_tables;
+    int rc = cli_opt_parse(spec, tables, argc, argv);
 
     if (rc == -1)
         return 0; /* --help */
     if (rc)
         return rc;
-    if (!c->format_name || strcmp(c->format_name, "text") == 0)
-        c->format = CLI_TEXT;
-    else if (strcmp(c->format_name, "json") == 0)
-        c->format = CLI_JSON;
-    else
-        return cli_usage_error(spec, "unknown format '%s' for --format (text or json)",
-                               c->format_name);
+    if ((rc = check_view(c, spec, view)) != 0)
+        return rc;
     if (c->as_of_text && cli_parse_time(c->as_of_text) < 0)
         return cli_usage_error(spec,
                                "--as-of '%s' is not a time: use YYYY-MM-DDTHH:MM:SSZ (UTC) or "
@@ -105,9 +221,18 @@ int cli_parse(cli *c, const cli_cmd_spec *spec, int argc, char **argv)
         c->flag[S_INSECURE] = "1";
     if (c->offline_flag)
         c->flag[S_OFFLINE] = "1";
-    if (cli_load_config(c, spec) != 0)
+    if (c->prefer_own_flag)
+        c->flag[S_PREFER_OWN_PROJECT] = "1";
+    if (cli_load_config(c, spec) != 0 || cli_check_settings(c, spec) != 0)
         return 2;
     return CLI_CONTINUE;
+}
+
+int cli_parse(cli *c, const cli_cmd_spec *spec, int argc, char **argv)
+{
+    static const char *const no_columns[] = {NULL};
+    const cli_view plain = {CLI_SHAPE_NONE, no_columns, NULL};
+    return cli_parse_view(c, spec, &plain, argc, argv);
 }
 
 static void main_usage(FILE *f)
@@ -188,7 +313,15 @@ int main(int argc, char **argv)
         if (strcmp(argv[first], commands[i].name) == 0)
             cmd = &commands[i];
     if (!cmd) {
-        fprintf(stderr, "glarex: unknown command '%s'\n", argv[first]);
+        const char *names[NCOMMANDS], *hint;
+        for (size_t i = 0; i < NCOMMANDS; i++)
+            names[i] = commands[i].name;
+        hint = cli_closest(argv[first], names, NCOMMANDS);
+        if (hint)
+            fprintf(stderr, "glarex: unknown command '%s': did you mean '%s'?\n", argv[first],
+                    hint);
+        else
+            fprintf(stderr, "glarex: unknown command '%s'\n", argv[first]);
         main_usage(stderr);
         fprintf(stderr, "Try 'glarex --help'.\n");
         return 2;
@@ -216,6 +349,8 @@ int main(int argc, char **argv)
     }
     rc = cmd->fn(&G, nargs, args);
     cli_close(&G);
+    cli_list_free(&G.columns);
+    cli_list_free(&G.sort_columns);
     free(args);
     return rc;
 }

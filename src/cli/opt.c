@@ -28,6 +28,8 @@ void cli_opt_usage(const cli_cmd_spec *cmd, void *fp)
     FILE *f = fp;
     fprintf(f, "usage: glarex %s [options]", cmd->name);
     for (const cli_opt *o = cmd->opts; o && o->type; o++) {
+        if (o->flags & CLI_OPT_HIDDEN)
+            continue;
         if (o->type == CLI_OPT_ARG)
             fprintf(f, (o->flags & CLI_OPT_REQUIRED) ? " %s" : " [%s]", o->name);
         else if (o->type == CLI_OPT_ARGS)
@@ -54,11 +56,11 @@ static void print_options(const cli_opt *opts, int positionals)
     for (const cli_opt *o = opts; o && o->type; o++) {
         char left[64];
         int is_pos = o->type == CLI_OPT_ARG || o->type == CLI_OPT_ARGS;
-        if (is_pos != positionals)
+        if (is_pos != positionals || (o->flags & CLI_OPT_HIDDEN))
             continue;
         if (is_pos)
             snprintf(left, sizeof(left), "%s", o->name);
-        else if (o->alias)
+        else if (o->alias && !(o->flags & CLI_OPT_OLD_ALIAS))
             snprintf(left, sizeof(left), "-%c, --%s%s%s", o->alias, o->name,
                      o->value_name ? " " : "", o->value_name ? o->value_name : "");
         else
@@ -73,7 +75,7 @@ static void print_options(const cli_opt *opts, int positionals)
     }
 }
 
-void cli_opt_help(const cli_cmd_spec *cmd, const cli_opt *common)
+void cli_opt_help(const cli_cmd_spec *cmd, const cli_opt *const *common)
 {
     int has_pos = 0, has_opt = 0;
     for (const cli_opt *o = cmd->opts; o && o->type; o++) {
@@ -94,30 +96,114 @@ void cli_opt_help(const cli_cmd_spec *cmd, const cli_opt *common)
     }
     printf("\nCommon options:\n");
     printf("  %-26s  %s\n", "-h, --help", "show this help and exit");
-    print_options(common, 0);
+    print_options(common[0], 0);
+    if (common[0] && common[1]) {
+        printf("\nOutput options:\n");
+        for (size_t t = 1; common[t]; t++)
+            print_options(common[t], 0);
+    }
     printf("\nExit status: 0 success, 1 runtime error, 2 usage error. See glarex(1).\n");
 }
 
-static const cli_opt *find_long(const cli_opt *a, const cli_opt *b, const char *name,
-                                size_t len)
+static int is_option(const cli_opt *o)
 {
-    const cli_opt *tables[2] = {a, b};
-    for (int t = 0; t < 2; t++)
-        for (const cli_opt *o = tables[t]; o && o->type; o++)
-            if (o->type != CLI_OPT_ARG && o->type != CLI_OPT_ARGS &&
-                strlen(o->name) == len && strncmp(o->name, name, len) == 0)
+    return o->type != CLI_OPT_ARG && o->type != CLI_OPT_ARGS;
+}
+
+/* The command's own table (t = 0), then the common ones; NULL after the last. */
+static const cli_opt *table_at(const cli_opt *cmd, const cli_opt *const *common, size_t t)
+{
+    static const cli_opt none[] = {{CLI_OPT_END, NULL, 0, NULL, NULL, NULL, 0}};
+    if (t == 0)
+        return cmd ? cmd : none;
+    return common[t - 1];
+}
+
+static const cli_opt *find_long(const cli_opt *cmd, const cli_opt *const *common,
+                                const char *name, size_t len)
+{
+    const cli_opt *tab;
+    for (size_t t = 0; (tab = table_at(cmd, common, t)); t++)
+        for (const cli_opt *o = tab; o->type; o++)
+            if (is_option(o) && strlen(o->name) == len && strncmp(o->name, name, len) == 0)
                 return o;
     return NULL;
 }
 
-static const cli_opt *find_short(const cli_opt *a, const cli_opt *b, char c)
+static const cli_opt *find_short(const cli_opt *cmd, const cli_opt *const *common, char c)
 {
-    const cli_opt *tables[2] = {a, b};
-    for (int t = 0; t < 2; t++)
-        for (const cli_opt *o = tables[t]; o && o->type; o++)
-            if (o->alias == c && o->type != CLI_OPT_ARG && o->type != CLI_OPT_ARGS)
+    const cli_opt *tab;
+    for (size_t t = 0; (tab = table_at(cmd, common, t)); t++)
+        for (const cli_opt *o = tab; o->type; o++)
+            if (is_option(o) && o->alias == c)
                 return o;
     return NULL;
+}
+
+/* Edit distance (insert, delete, substitute, swap neighbours) of two short words. */
+static size_t distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), d[33][33];
+    if (la > 32 || lb > 32)
+        return (size_t)-1;
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = i;
+    for (size_t j = 0; j <= lb; j++)
+        d[0][j] = j;
+    for (size_t i = 1; i <= la; i++)
+        for (size_t j = 1; j <= lb; j++) {
+            size_t best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1 < best)
+                best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best)
+                best = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    return d[la][lb];
+}
+
+const char *cli_closest(const char *word, const char *const *candidates, size_t count)
+{
+    size_t limit = strlen(word) / 3, best = (size_t)-1;
+    const char *found = NULL;
+
+    if (limit < 1)
+        limit = 1;
+    for (size_t i = 0; i < count; i++) {
+        size_t d = distance(word, candidates[i]);
+        /* a prefix of a longer name ("--verb") is a likely slip too */
+        if (strlen(word) >= 3 && strncmp(candidates[i], word, strlen(word)) == 0)
+            d = 1;
+        if (d <= limit && d < best) {
+            best = d;
+            found = candidates[i];
+        }
+    }
+    return found;
+}
+
+/* "unknown option '--nmae'", with "did you mean '--name'?" when one is close. */
+static int unknown_long(const cli_cmd_spec *cmd, const cli_opt *const *common,
+                        const char *name, size_t len)
+{
+    const char *names[128], *hint;
+    const cli_opt *tab;
+    char word[64];
+    size_t n = 0;
+
+    snprintf(word, sizeof(word), "%.*s", (int)len, name);
+    for (size_t t = 0; (tab = table_at(cmd->opts, common, t)); t++)
+        for (const cli_opt *o = tab; o->type && n < 128; o++)
+            if (is_option(o))
+                names[n++] = o->name;
+    hint = cli_closest(word, names, n);
+    if (hint)
+        return cli_usage_error(cmd, "unknown option '--%s': did you mean '--%s'?", word,
+                               hint);
+    return cli_usage_error(cmd, "unknown option '--%s'", word);
 }
 
 static int set_value(const cli_opt *o, const char *value)
@@ -129,7 +215,8 @@ static int set_value(const cli_opt *o, const char *value)
     return list_add(o->value, value);
 }
 
-int cli_opt_parse(const cli_cmd_spec *cmd, const cli_opt *common, int argc, char **argv)
+int cli_opt_parse(const cli_cmd_spec *cmd, const cli_opt *const *common, int argc,
+                  char **argv)
 {
     const cli_opt *next_pos = cmd->opts;
     int no_more_options = 0;
@@ -151,7 +238,7 @@ int cli_opt_parse(const cli_cmd_spec *cmd, const cli_opt *common, int argc, char
             size_t len = eq ? (size_t)(eq - (a + 2)) : strlen(a + 2);
             o = find_long(cmd->opts, common, a + 2, len);
             if (!o)
-                return cli_usage_error(cmd, "unknown option '%.*s'", (int)len + 2, a);
+                return unknown_long(cmd, common, a + 2, len);
             if (o->type == CLI_OPT_SWITCH) {
                 if (eq)
                     return cli_usage_error(cmd, "option '--%s' takes no value", o->name);
@@ -171,6 +258,11 @@ int cli_opt_parse(const cli_cmd_spec *cmd, const cli_opt *common, int argc, char
                 o = find_short(cmd->opts, common, *p);
                 if (!o)
                     return cli_usage_error(cmd, "unknown option '-%c'", *p);
+                if (o->flags & CLI_OPT_OLD_ALIAS)
+                    fprintf(stderr,
+                            "glarex: %s: '-%c' is deprecated and will be removed: write "
+                            "'--%s'\n",
+                            cmd->name, *p, o->name);
                 if (o->type == CLI_OPT_SWITCH) {
                     *(int *)o->value = 1;
                     continue;

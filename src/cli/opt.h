@@ -15,6 +15,11 @@ typedef enum cli_opt_type {
 } cli_opt_type;
 
 #define CLI_OPT_REQUIRED 1u /* a positional that must be given */
+/* The short letter is an old spelling kept for a while: it still works, with a note on
+ * stderr naming the long option, and --help does not show it. */
+#define CLI_OPT_OLD_ALIAS 2u
+/* An old shape's extra positional, accepted but shown neither in usage nor --help. */
+#define CLI_OPT_HIDDEN 4u
 
 /* Values borrowed from argv. */
 typedef struct cli_list {
@@ -39,18 +44,29 @@ typedef struct cli_cmd_spec {
     const char *summary;
 } cli_cmd_spec;
 
+/* The common option tables a command accepts, NULL-terminated: the first holds the
+ * options of every command, the others (--help shows them as "Output options") those
+ * of a kind of command. */
+typedef const cli_opt *const cli_opt_tables[];
+
 /*
- * Parses argv[0..argc) against the command's table and the common table. Returns 0,
+ * Parses argv[0..argc) against the command's table and the common tables. Returns 0,
  * 2 after printing a usage error, or -1 when --help was asked for and printed (the
  * caller then exits 0).
  */
-int cli_opt_parse(const cli_cmd_spec *cmd, const cli_opt *common, int argc, char **argv);
+int cli_opt_parse(const cli_cmd_spec *cmd, const cli_opt *const *common, int argc,
+                  char **argv);
 
 /* Prints "usage: glarex NAME [options] ARGS..." to `f`. */
 void cli_opt_usage(const cli_cmd_spec *cmd, void *f);
 
-/* Prints the full help of the command (usage, summary, options, common options). */
-void cli_opt_help(const cli_cmd_spec *cmd, const cli_opt *common);
+/* Prints the full help of the command (usage, summary, options, common options,
+ * output options). */
+void cli_opt_help(const cli_cmd_spec *cmd, const cli_opt *const *common);
+
+/* The candidate closest to `word` by edit distance, when close enough to be a likely
+ * typo (at most a third of the word's length, at least 1), else NULL. */
+const char *cli_closest(const char *word, const char *const *candidates, size_t count);
 
 /* A usage error about `cmd`: "glarex: NAME: message", the usage line, a hint; returns
  * 2. */

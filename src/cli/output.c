@@ -56,6 +56,34 @@ void cli_info(const cli *c, const char *fmt, ...)
     fputc('\n', stderr);
 }
 
+void cli_explain_auth(const cli *c, glarex_error *err)
+{
+    char why[300];
+    size_t n = strlen(err->message);
+
+    if (strstr(err->message, "; the token came from") || strstr(err->message, "; no token"))
+        return; /* already said */
+    if (cli_setting(c, S_OS_AUTH_TOKEN))
+        snprintf(why, sizeof(why),
+                 "; the token came from %s: it has expired or is not valid here; get a new "
+                 "one (openstack token issue) or unset it to log in with OS_AUTH_URL, "
+                 "OS_USERNAME, OS_PASSWORD",
+                 cli_setting_origin(c, S_OS_AUTH_TOKEN));
+    else if (cli_setting(c, S_OS_AUTH_URL))
+        snprintf(why, sizeof(why),
+                 "; the token came from Keystone (%s, user %s from %s): check that user's "
+                 "role in project %s",
+                 cli_setting_origin(c, S_OS_AUTH_URL),
+                 cli_setting(c, S_OS_USERNAME) ? cli_setting(c, S_OS_USERNAME) : "-",
+                 cli_setting(c, S_OS_USERNAME) ? cli_setting_origin(c, S_OS_USERNAME) : "-",
+                 cli_setting(c, S_OS_PROJECT_NAME) ? cli_setting(c, S_OS_PROJECT_NAME) : "-");
+    else
+        snprintf(why, sizeof(why),
+                 "; no token was given: set OS_AUTH_TOKEN, or OS_AUTH_URL, OS_USERNAME and "
+                 "OS_PASSWORD");
+    snprintf(err->message + n, sizeof(err->message) - n, "%s", why);
+}
+
 int cli_set_error(glarex_error *err, int code, const char *fmt, ...)
 {
     va_list ap;
@@ -183,6 +211,22 @@ int cli_print_json(FILE *f, const json_t *v)
     if (fflush(f) != 0 || ferror(f))
         return cli_fail("writing the output: %s", strerror(errno));
     return 0;
+}
+
+char *cli_json_text(const json_t *v)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+
+    if (!f)
+        return NULL;
+    put_json(f, v);
+    if (fclose(f) != 0) {
+        free(text);
+        return NULL;
+    }
+    return text;
 }
 
 /* }==================================================================== */

@@ -125,6 +125,17 @@ class Install(unittest.TestCase):
         with open(os.path.join(heal, "heal_vm_script.sh")) as f:
             self.assertEqual(r.stdout, f.read())
 
+    def test_completion_scripts_are_where_the_shells_look(self):
+        bash = os.path.join(PREFIX, ENV["GLAREX_TEST_BASH_COMPLETIONS"], "glarex")
+        zsh = os.path.join(PREFIX, ENV["GLAREX_TEST_DATADIR"], "zsh", "site-functions",
+                           "_glarex")
+        printed = run([self.staged(GLAREX), "completion", "bash"],
+                      env=self.runtime_env()).stdout
+        with open(self.staged(bash), encoding="utf-8") as f:
+            self.assertEqual(f.read(), printed)
+        with open(self.staged(zsh), encoding="utf-8") as f:
+            self.assertTrue(f.read().startswith("#compdef glarex\n"))
+
     def test_man_page_is_a_valid_page(self):
         page = self.staged(MANPAGE)
         with open(page, encoding="utf-8") as f:
