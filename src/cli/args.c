@@ -53,16 +53,18 @@ int cli_check_artifact_arg(const cli_cmd_spec *spec, const char *what, const cha
 }
 
 /* A URL setting with the schemes it may have; 0 or a usage error. */
-static int check_url(const cli *c, const cli_cmd_spec *spec, int id, int file_too)
+static int check_url(const cli *c, const cli_cmd_spec *spec, int id, int store)
 {
     const char *v = cli_setting(c, id);
 
     if (!v || strncasecmp(v, "http://", 7) == 0 || strncasecmp(v, "https://", 8) == 0 ||
-        (file_too && strncasecmp(v, "file:///", 8) == 0))
+        (store && (strncasecmp(v, "file:///", 8) == 0 || strncasecmp(v, "oci://", 6) == 0 ||
+                   strncasecmp(v, "oci+http://", 11) == 0)))
         return 0;
     return cli_usage_error(spec, "%s: '%s' is not a %s URL: use http://HOST:PORT, https://%s",
-                           cli_setting_origin(c, id), v, file_too ? "store" : "Mistral",
-                           file_too ? "... or file:///absolute/dir" : "...");
+                           cli_setting_origin(c, id), v, store ? "store" : "Mistral",
+                           store ? "..., file:///absolute/dir or oci://HOST[:PORT]/NAMESPACE"
+                                 : "...");
 }
 
 int cli_check_settings(const cli *c, const cli_cmd_spec *spec)
