@@ -575,6 +575,8 @@ end
 -- Python `x in container` for sequences/sets/iterators (uses ==)
 function rt.contains_iter(coll, x)
   local mt = getmetatable(coll)
+  -- a set or a dict's keys hash what they are asked about
+  if mt == Set and (coll.kind == "set" or coll.kind == "keys") then keynorm(x) end
   if mt == List or mt == Tuple or mt == PyList then
     for i = 1, #coll do local y = coll[i]; if y == x or eq(y, x) then return true end end
     return false
@@ -668,6 +670,19 @@ rt.ge = function(a, b) return rt.le(b, a) end
 -- Keys of dicts (Python hashing)
 ------------------------------------------------------------------------
 local repr_for_key -- set by pyfmt
+-- Python's hash() refuses lists, dicts, sets other than frozen ones, and a tuple
+-- or frozen dict holding one of them
+local function check_hashable(v)
+  local mt = getmetatable(v)
+  if mt == PyList or (mt == Set and v.kind ~= "set") or (mt == Dict and v.mutable) then
+    raise("eval", "unhashable type: '" .. pytype(v) .. "'")
+  elseif mt == List or mt == Tuple then
+    for i = 1, #v do if type(v[i]) == "table" then check_hashable(v[i]) end end
+  elseif mt == Dict then
+    for _, x in rt.dict_pairs(v) do if type(x) == "table" then check_hashable(x) end end
+  end
+end
+
 keynorm = function(k)
   local tk = type(k)
   if tk == "string" or tk == "number" then
@@ -677,14 +692,9 @@ keynorm = function(k)
   if tk == "boolean" then return k and 1 or 0 end
   if k == null then return null end
   local mt = getmetatable(k)
-  if mt == PyList or (mt == Set and k.kind ~= "set") or mt == Iter or mt == Func then
-    if mt ~= Iter and mt ~= Func then
-      raise("eval", "unhashable type: '" .. pytype(k) .. "'")
-    end
-    return k -- identity hash
-  end
+  if mt == Iter or mt == Func then return k end -- identity hash
   if mt == Undefined then rt.undef_fail(k) end
-  if mt == Dict and k.mutable then raise("eval", "unhashable type: 'dict'") end
+  check_hashable(k)
   -- tuples, frozendicts, frozensets: structural key
   return "\0" .. rt.key_repr(k)
 end
