@@ -87,8 +87,8 @@ class Completion(unittest.TestCase):
 
     def test_commands(self):
         self.assertEqual(self.complete('workflow-'),
-                         ['workflow-create', 'workflow-delete', 'workflow-list',
-                          'workflow-show'])
+                         ['workflow-create', 'workflow-delete', 'workflow-get-definition',
+                          'workflow-list', 'workflow-show'])
         self.assertEqual(self.complete('comp'), ['completion'])
         self.assertIn('resource-get', self.complete(''))
         self.assertEqual(self.complete('help', 'ev'), ['eval'])

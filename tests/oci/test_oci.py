@@ -97,7 +97,7 @@ class Store(Base):
                         '%s=%s' % (SCRIPT_KEY, S.EXAMPLE_SCRIPT))
         self.assertIn('created heal_vms 1.0.0 in ' + self.url, r.out)
         r = self.glarex('workflow-list')
-        self.assertRegex(r.out, r'heal_vms\s+1\.0\.0\s+active\s+1')
+        self.assertRegex(r.out, r'\| heal_vms +\| 1\.0\.0 +\| active ')
         r = self.glarex('workflow-show', 'heal_vms@1.0')
         self.assertIn(SCRIPT_KEY, r.out)
         with open(S.EXAMPLE_SCRIPT) as f:
@@ -304,13 +304,13 @@ class Store(Base):
             f.write('echo keys\n')
         r = self.glarex('workflow-create', wf, '--version', '1.0', '--resource',
                         'run.sh=' + run, '--resource', '%s=%s' % ('k' * 256, run), code=1)
-        self.assertIn('a key is at most 255 bytes', r.err)
+        self.assertIn('the key is 256 bytes long, more than 255', r.err)
         many = []
         for i in range(255):  # run.sh and 255 more: one too many
             many += ['--resource', 'k%03d=%s' % (i, run)]
         r = self.glarex('workflow-create', wf, '--version', '1.0', '--resource',
                         'run.sh=' + run, *many, code=1)
-        self.assertIn('at most 255 resources', r.err)
+        self.assertIn('256 resources, more than 255', r.err)
         with self.assertRaises(urllib.error.HTTPError):
             self.get('%s/keys/manifests/1.0.0' % NS)
 
