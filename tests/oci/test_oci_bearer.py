@@ -7,8 +7,11 @@ expire, and refusals that name who was refused and what to do.
     /usr/bin/python3 tests/oci/test_oci_bearer.py --build-dir build [-v]
 """
 
+import http.server
+import json
 import os
 import sys
+import threading
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -72,6 +75,47 @@ class Bearer(Base):
         self.assertIn('anonymous requests', r.err)
         self.assertIn('docker login', r.err)
         self.assertNotIn('guarded\n', r.out)
+
+
+class FakeTokenEndpoint(Base):
+    """A registry stand-in whose token endpoint answers too much, or a realm in clear."""
+
+    def serve(self, handler):
+        srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        self.addCleanup(srv.server_close)
+        self.addCleanup(srv.shutdown)
+        return srv.server_address[1]
+
+    def test_a_token_answer_is_capped(self):
+        asked = []
+
+        class Registry(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                if self.path.startswith('/token'):
+                    asked.append(self.path)
+                    body = json.dumps({'token': 'x' * (100 * 1024)}).encode()
+                    self.send_response(200)
+                else:
+                    body = b'{}'
+                    self.send_response(401)
+                    self.send_header('WWW-Authenticate',
+                                     'Bearer realm="http://127.0.0.1:%d/token",service="r",'
+                                     'scope="repository:glarex/wf/x:pull"' % port)
+                self.send_header('Content-Length', str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *a):
+                pass
+
+        port = self.serve(Registry)
+        url = 'oci://127.0.0.1:%d/%s' % (port, NS)
+        r = self.eval("glare('x', '1.0', 'run.sh')", url=url, code=None)
+        self.assertNotEqual(r.code, 0)
+        self.assertIn('larger than the 65536-byte cap', r.err)
+        self.assertIn('token for registry', r.err)
+        self.assertEqual(len(asked), 1, asked)
 
 
 if __name__ == '__main__':
