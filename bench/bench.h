@@ -198,12 +198,20 @@ typedef struct bench_eval_result {
     double us[BENCH_EVAL_RUNS];
 } bench_eval_result;
 
+/* The two evaluators of a case: one the context is bound to, one given it as JSON on
+ * each call. Kept across cases by a group of many cases (creating them costs more than
+ * most cases); NULL members are made, and freed, by each case. */
+typedef struct bench_evals {
+    glarex_eval *bound, *json;
+} bench_evals;
+
 /* Runs `c` on both sides, runs alternating: glarex with the context bound (`g`) and
  * given as JSON on each call (`j`), Mistral (`m`). `gx_unavailable`, when set, is why
- * glarex cannot run it. */
+ * glarex cannot run it. `evs` may be NULL. */
 void bench_eval_run(const bench_cfg *cfg, const bench_eval_case *c, glarex_ctx *gctx,
                     const char *gx_unavailable, bench_mistral *h, const bench_eval_timing *t,
-                    bench_eval_result *g, bench_eval_result *j, bench_eval_result *m);
+                    const bench_evals *evs, bench_eval_result *g, bench_eval_result *j,
+                    bench_eval_result *m);
 
 /* ---- the groups: each prints its part of the table and returns its JSON (new) ---- */
 json_t *bench_eval(const bench_cfg *cfg, const bench_server *srv);

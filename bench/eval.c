@@ -287,10 +287,10 @@ static void gx_step(result *r, glarex_eval *ev, const eval_case *c, const json_t
  * every call (`j`), and Mistral (`m`). */
 void bench_eval_run(const bench_cfg *cfg, const bench_eval_case *c, glarex_ctx *gctx,
                     const char *gx_unavailable, bench_mistral *h, const bench_eval_timing *t,
-                    result *g, result *j, result *m)
+                    const bench_evals *evs, result *g, result *j, result *m)
 {
     double target = t->gx_target;
-    glarex_eval *ev = NULL, *evj = NULL;
+    glarex_eval *ev = evs ? evs->bound : NULL, *evj = evs ? evs->json : NULL;
     glarex_error err;
     json_t *r;
 
@@ -304,9 +304,9 @@ void bench_eval_run(const bench_cfg *cfg, const bench_eval_case *c, glarex_ctx *
     if (gx_unavailable) {
         snprintf(g->error, sizeof(g->error), "%s", gx_unavailable);
         snprintf(j->error, sizeof(j->error), "%s", gx_unavailable);
-    } else if (glarex_eval_new(&ev, gctx, NULL, &err) < 0 ||
+    } else if ((!ev && glarex_eval_new(&ev, gctx, NULL, &err) < 0) ||
                glarex_eval_bind(ev, c->context, &err) < 0 ||
-               glarex_eval_new(&evj, gctx, NULL, &err) < 0) {
+               (!evj && glarex_eval_new(&evj, gctx, NULL, &err) < 0)) {
         snprintf(g->error, sizeof(g->error), "%s: %s", glarex_strerror(err.code),
                  err.message);
         snprintf(j->error, sizeof(j->error), "%s", g->error);
@@ -353,8 +353,12 @@ void bench_eval_run(const bench_cfg *cfg, const bench_eval_case *c, glarex_ctx *
         gx_step(g, ev, c, NULL, i);
         gx_step(j, evj, c, c->context, i);
     }
-    glarex_eval_free(ev);
-    glarex_eval_free(evj);
+    if (!evs || !evs->bound)
+        glarex_eval_free(ev);
+    else
+        glarex_eval_bind(ev, NULL, &err); /* unbinds: cannot fail */
+    if (!evs || !evs->json)
+        glarex_eval_free(evj);
 }
 
 /* "results differ" note when a glarex result is not Mistral's. */
@@ -447,8 +451,8 @@ json_t *bench_eval(const bench_cfg *cfg, const bench_server *srv)
             }
         }
         case_label(label, sizeof(label), c);
-        bench_eval_run(cfg, c, gctx, c->glare && !gctx ? gx_why : NULL, h, &timing, &g, &j,
-                       &m);
+        bench_eval_run(cfg, c, gctx, c->glare && !gctx ? gx_why : NULL, h, &timing, NULL, &g,
+                       &j, &m);
         if (c->glare && !m.ok && strcmp(plugin, "contrib") == 0) {
             snprintf(plugin_note, sizeof(plugin_note),
                      "the contrib/mistral plugin failed (%.400s); Mistral's glare() is a "
@@ -460,7 +464,7 @@ json_t *bench_eval(const bench_cfg *cfg, const bench_server *srv)
             json_decref(m.value);
             helper_start(h, cfg, srv, PLUGIN_FUNCTION);
             plugin = "function";
-            bench_eval_run(cfg, c, gctx, gctx ? NULL : gx_why, h, &timing, &g, &j, &m);
+            bench_eval_run(cfg, c, gctx, gctx ? NULL : gx_why, h, &timing, NULL, &g, &j, &m);
         }
 
         double gb = g.ok ? bench_min(g.us, RUNS) : 0, jb = j.ok ? bench_min(j.us, RUNS) : 0;

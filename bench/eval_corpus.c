@@ -237,6 +237,12 @@ json_t *bench_eval_corpus(const bench_cfg *cfg, const bench_server *srv)
         return json_pack("{s:s, s:s}", "error", "Mistral did not start", "why", h.why);
     }
 
+    /* one pair of evaluators for all the cases, as an executor keeps its own */
+    bench_evals evs = {NULL, NULL};
+    glarex_error eerr;
+    if (glarex_eval_new(&evs.bound, gctx, NULL, &eerr) < 0 ||
+        glarex_eval_new(&evs.json, gctx, NULL, &eerr) < 0)
+        bench_note("eval_corpus: an evaluator per case (%s)", eerr.message);
     differ = json_array();
     errors = json_array();
     json_array_foreach(corpus, i, c) {
@@ -248,7 +254,8 @@ json_t *bench_eval_corpus(const bench_cfg *cfg, const bench_server *srv)
 
         if (!ec.id || !ec.expr || !ec.context)
             continue;
-        bench_eval_run(cfg, &ec, gctx, NULL, &h, &t, &g, &j, &m);
+        bench_eval_run(cfg, &ec, gctx, NULL, &h, &t, evs.bound && evs.json ? &evs : NULL, &g,
+                       &j, &m);
         if (m.ok) {
             measure(&rs[n], &ec, &t, &g, &j, &m);
             if (rs[n].same)
@@ -334,6 +341,8 @@ json_t *bench_eval_corpus(const bench_cfg *cfg, const bench_server *srv)
 
     bench_mistral_stop(&h);
     json_decref(content);
+    glarex_eval_free(evs.bound);
+    glarex_eval_free(evs.json);
     glarex_ctx_free(gctx);
     free(rs);
     json_decref(corpus);
@@ -388,7 +397,7 @@ json_t *bench_eval_growth(const bench_cfg *cfg, const bench_server *srv)
             measured r;
             json_t *row;
 
-            bench_eval_run(cfg, &ec, NULL, NULL, &h, &t, &g, &j, &m);
+            bench_eval_run(cfg, &ec, NULL, NULL, &h, &t, NULL, &g, &j, &m);
             measure(&r, &ec, &t, &g, &j, &m);
             row = measured_json(&r);
             json_object_set_new(row, "items", json_integer(sizes[s]));
