@@ -8,8 +8,8 @@ Reads the UCD text files (Debian's unicode-data package installs them in
 characters assigned by Unicode MAX_AGE (default 14.0, the version CPython 3.11
 uses), so every answer is the one Mistral's Python gives.  The tables follow
 CPython's Tools/unicode/makeunicodedata.py: which properties make a character
-alpha, decimal, digit, numeric, space, upper, lower, title, cased and
-case-ignorable, and which case mappings str.lower/upper/title/casefold use.
+alpha, decimal, digit, numeric, space, upper, lower, title, cased,
+case-ignorable and a line break, and which case mappings str.lower/upper/title/casefold use.
 
 Output: a Lua chunk returning a table of binary strings (sorted fixed-width
 records, searched with string.unpack) and small tables for the multi-character
@@ -25,7 +25,7 @@ MAX_CP = 0x10FFFF
 # flag bits of the "flags" runs; lua/pyfmt.lua reads them by these values
 FLAGS = {
     'ALPHA': 1, 'DECIMAL': 2, 'DIGIT': 4, 'NUMERIC': 8, 'SPACE': 16, 'UPPER': 32,
-    'LOWER': 64, 'TITLE': 128, 'CASED': 256, 'CASE_IGNORABLE': 512,
+    'LOWER': 64, 'TITLE': 128, 'CASED': 256, 'CASE_IGNORABLE': 512, 'LINEBREAK': 1024,
 }
 
 
@@ -87,6 +87,15 @@ def read_property(ucd, filename, names, newer):
     return props
 
 
+def read_line_breaks(ucd, newer):
+    """Mandatory line breaks (str.splitlines), as makeunicodedata.py reads LineBreak.txt."""
+    found = set()
+    for fields in data_lines(os.path.join(ucd, 'LineBreak.txt')):
+        if fields[1] in ('BK', 'CR', 'LF', 'NL'):
+            found.update(c for c in cp_range(fields[0]) if c not in newer)
+    return found
+
+
 def read_unihan_numeric(ucd, newer):
     found = set()
     path = os.path.join(ucd, 'Unihan_NumericValues.txt.bz2')
@@ -137,12 +146,16 @@ ADDED_IN_15 = {
 
 def flag_of(cp, rec, props, unihan):
     flags = 0
+    if cp in props['line_breaks']:
+        flags |= FLAGS['LINEBREAK']
     if rec:
         cat, bidi, decimal, digit, numeric = rec[:5]
         if cat in ('Lm', 'Lt', 'Lu', 'Ll', 'Lo'):
             flags |= FLAGS['ALPHA']
         if cat == 'Zs' or bidi in ('WS', 'B', 'S'):
             flags |= FLAGS['SPACE']
+        if bidi == 'B':
+            flags |= FLAGS['LINEBREAK']
         if cat == 'Lt':
             flags |= FLAGS['TITLE']
         if decimal:
@@ -223,6 +236,7 @@ def main():
     if tuple(map(int, max_age.split('.'))) < (15, 0):
         for name, added in ADDED_IN_15.items():
             props[name] -= added
+    props['line_breaks'] = read_line_breaks(ucd, newer)
     unihan = read_unihan_numeric(ucd, newer)
     special = read_special_casing(ucd, newer)
     folding = read_case_folding(ucd, newer)

@@ -1,6 +1,6 @@
 -- The evaluator's Unicode answers against Python's own, over every code point
 -- (surrogates left out): str.lower/upper/casefold/swapcase/title/capitalize,
--- split(), isalpha/isdecimal/isdigit/isnumeric/isspace/isupper/islower/
+-- split(), splitlines(), isalpha/isdecimal/isdigit/isnumeric/isspace/isupper/islower/
 -- istitle/isalnum, cased and case-ignorable, re's \w \d \s \W and IGNORECASE literals and sets.
 -- Python's answers come from tests/lua/unicode/python_answers.py, run with
 -- GLAREX_TEST_PYTHON (default /usr/bin/python3, the Python Mistral runs on).
@@ -78,6 +78,8 @@ while true do
     check(name, batch, METHODS[name](batch), text)
   elseif name == "split" then
     check("split", batch, table.concat(P.split(batch), "\0"), text)
+  elseif name == "splitlines" or name == "splitlines_keepends" then
+    check(name, batch, table.concat(P.splitlines(batch, name ~= "splitlines"), "\0"), text)
   elseif name == "masks" then
     local cps = {}
     for _, cp in utf8.codes(batch, true) do cps[#cps + 1] = cp end

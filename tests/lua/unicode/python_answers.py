@@ -32,6 +32,8 @@ for start in range(0, len(cps), BATCH):
     for method in ('lower', 'upper', 'casefold', 'swapcase', 'title', 'capitalize'):
         put(method, getattr(text, method)())
     put('split', '\0'.join(text.split()))
+    put('splitlines', '\0'.join(text.splitlines()))
+    put('splitlines_keepends', '\0'.join(text.splitlines(True)))
     masks = []
     for ch in chars:
         bits = 0
