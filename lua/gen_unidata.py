@@ -301,6 +301,11 @@ def main():
             latin1 += flag_of(cp, records.get(cp), props, unihan).to_bytes(2, 'little')
         out.write('-- "<I2" for each of U+0000..U+00FF: its flags\n')
         out.write('U.latin1 = %s\n' % lua_bytes(latin1))
+        zeros = bytearray()
+        for cp in sorted(c for c, rec in records.items() if rec[2] == '0'):
+            zeros += cp.to_bytes(3, 'little')
+        out.write('-- records "<I3": the digit zero of each script (decimal digits run 0..9)\n')
+        out.write('U.decimal_zero = %s\n' % lua_bytes(zeros))
         out.write('-- records "<I3I3I1i3": lo, hi, stride, delta (cp maps to cp + delta)\n')
         for name in ('lower', 'upper', 'title'):
             out.write('U.%s = %s\n' % (name, lua_bytes(pack_delta_runs(delta_runs(simple[name])))))

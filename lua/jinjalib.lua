@@ -1223,7 +1223,9 @@ F.indent = function(v, args, kw)
   return rv
 end
 local function py_int_str(s, base)
-  local t = P.strip(s):lower():gsub("_", "")
+  local t = P.ascii_numeral(s)
+  if not t then return nil end
+  t = P.strip(t):lower():gsub("_", "")
   local sign = ""
   if t:match("^[-+]") then sign = t:sub(1, 1); t = t:sub(2) end
   if base == 0 then

@@ -268,6 +268,23 @@ function P.is_cased_cp(cp) return flags(cp) & F_CASED ~= 0 end
 local F_ALNUM = F_ALPHA | F_DECIMAL | F_DIGIT | F_NUMERIC
 function P.is_alnum_cp(cp) return flags(cp) & F_ALNUM ~= 0 end
 
+-- Python's int() and float() read other scripts' decimal digits as ASCII ones and any
+-- whitespace as a space (CPython's _PyUnicode_TransformDecimalAndSpaceToASCII); nil
+-- when some other non-ASCII character leaves the text no number
+function P.ascii_numeral(s)
+  if rt.is_ascii(s) then return s end
+  local out = {}
+  for _, cp in utf8.codes(s, true) do
+    local f = flags(cp)
+    if cp < 127 then out[#out + 1] = string.char(cp)
+    elseif f & F_SPACE ~= 0 then out[#out + 1] = " "
+    elseif f & F_DECIMAL ~= 0 then
+      out[#out + 1] = string.char(48 + cp - sunpack("<I3", U.decimal_zero, find_run(U.decimal_zero, 3, cp)))
+    else return nil end
+  end
+  return concat(out)
+end
+
 -- simple (one code point) mappings: runs lo..hi by stride map cp to cp + delta
 local function simple_map(s, cp)
   local at = find_run(s, 10, cp)

@@ -1,7 +1,7 @@
 -- The evaluator's Unicode answers against Python's own, over every code point
 -- (surrogates left out): str.lower/upper/casefold/swapcase/title/capitalize,
 -- split(), splitlines(), isalpha/isdecimal/isdigit/isnumeric/isspace/isupper/islower/
--- istitle/isalnum, cased and case-ignorable, re's \w \d \s \W and IGNORECASE literals and sets.
+-- istitle/isalnum, cased and case-ignorable, int() of each, re's \w \d \s \W and IGNORECASE literals and sets.
 -- Python's answers come from tests/lua/unicode/python_answers.py, run with
 -- GLAREX_TEST_PYTHON (default /usr/bin/python3, the Python Mistral runs on).
 local script = arg and arg[0] or "tests/lua/test_unicode.lua"
@@ -97,6 +97,23 @@ while true do
         end
       end
     end
+  elseif name == "int" then
+    -- int() of each code point; a non-decimal one gives what the last one of its flags gave
+    local got, by_flags = {}, {}
+    local i = 0
+    for _, cp in utf8.codes(batch, true) do
+      i = i + 1
+      if i % 2 == 1 then
+        local f = P.char_flags(cp)
+        local answer = by_flags[f]
+        if not answer or f & M.unidata.DECIMAL ~= 0 then
+          answer = tostring(M.yaqllib.parse_int_str(utf8.char(cp)) or "-")
+          if f & M.unidata.DECIMAL == 0 then by_flags[f] = answer end
+        end
+        got[#got + 1] = answer
+      end
+    end
+    check("int()", batch, table.concat(got), text)
   elseif RE[name] then
     check(name, batch, R.sub(RE[name], "", batch), text)
   elseif name == "icase" then

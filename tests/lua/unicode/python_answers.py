@@ -48,6 +48,13 @@ for start in range(0, len(cps), BATCH):
             bits |= 1 << 10
         masks.append('%03x' % bits)
     put('masks', ''.join(masks))
+    ints = []
+    for ch in chars:
+        try:
+            ints.append(str(int(ch)))
+        except ValueError:
+            ints.append('-')
+    put('int', ''.join(ints))
     for cls in ('w', 'd', 's', 'W'):
         put('re_' + cls, re.sub('\\' + cls, '', text))
 
