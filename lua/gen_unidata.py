@@ -9,7 +9,7 @@ characters assigned by Unicode MAX_AGE (default 14.0, the version CPython 3.11
 uses), so every answer is the one Mistral's Python gives.  The tables follow
 CPython's Tools/unicode/makeunicodedata.py: which properties make a character
 alpha, decimal, digit, numeric, space, upper, lower, title, cased,
-case-ignorable and a line break, and which case mappings str.lower/upper/title/casefold use.
+case-ignorable, a line break, printable and an identifier's start or continuation, and which case mappings str.lower/upper/title/casefold use.
 
 Output: a Lua chunk returning a table of binary strings (sorted fixed-width
 records, searched with string.unpack) and small tables for the multi-character
@@ -26,6 +26,7 @@ MAX_CP = 0x10FFFF
 FLAGS = {
     'ALPHA': 1, 'DECIMAL': 2, 'DIGIT': 4, 'NUMERIC': 8, 'SPACE': 16, 'UPPER': 32,
     'LOWER': 64, 'TITLE': 128, 'CASED': 256, 'CASE_IGNORABLE': 512, 'LINEBREAK': 1024,
+    'PRINTABLE': 2048, 'XID_START': 4096, 'XID_CONTINUE': 8192,
 }
 
 
@@ -158,6 +159,8 @@ def flag_of(cp, rec, props, unihan):
             flags |= FLAGS['LINEBREAK']
         if cat == 'Lt':
             flags |= FLAGS['TITLE']
+        if cp == 0x20 or cat[0] not in 'CZ':
+            flags |= FLAGS['PRINTABLE']
         if decimal:
             flags |= FLAGS['DECIMAL']
         if digit:
@@ -167,7 +170,8 @@ def flag_of(cp, rec, props, unihan):
     if cp in unihan:
         flags |= FLAGS['NUMERIC']
     for name, bit in (('Uppercase', 'UPPER'), ('Lowercase', 'LOWER'), ('Cased', 'CASED'),
-                      ('Case_Ignorable', 'CASE_IGNORABLE')):
+                      ('Case_Ignorable', 'CASE_IGNORABLE'), ('XID_Start', 'XID_START'),
+                      ('XID_Continue', 'XID_CONTINUE')):
         if cp in props[name]:
             flags |= FLAGS[bit]
     return flags
@@ -232,7 +236,8 @@ def main():
     newer = read_age(ucd, max_age)
     records = read_unicode_data(ucd, newer)
     props = read_property(ucd, 'DerivedCoreProperties.txt',
-                          ('Uppercase', 'Lowercase', 'Cased', 'Case_Ignorable'), newer)
+                          ('Uppercase', 'Lowercase', 'Cased', 'Case_Ignorable', 'XID_Start',
+                           'XID_Continue'), newer)
     if tuple(map(int, max_age.split('.'))) < (15, 0):
         for name, added in ADDED_IN_15.items():
             props[name] -= added

@@ -264,6 +264,9 @@ function P.is_upper_cp(cp) return flags(cp) & F_UPPER ~= 0 end
 function P.is_lower_cp(cp) return flags(cp) & F_LOWER ~= 0 end
 function P.is_title_cp(cp) return flags(cp) & F_TITLE ~= 0 end
 function P.is_cased_cp(cp) return flags(cp) & F_CASED ~= 0 end
+function P.is_printable_cp(cp) return flags(cp) & U.PRINTABLE ~= 0 end
+function P.is_xid_start_cp(cp) return flags(cp) & U.XID_START ~= 0 end
+function P.is_xid_continue_cp(cp) return flags(cp) & U.XID_CONTINUE ~= 0 end
 -- str.isalnum: isalpha, isdecimal, isdigit or isnumeric
 local F_ALNUM = F_ALPHA | F_DECIMAL | F_DIGIT | F_NUMERIC
 function P.is_alnum_cp(cp) return flags(cp) & F_ALNUM ~= 0 end
