@@ -8,8 +8,8 @@ Reads the UCD text files (Debian's unicode-data package installs them in
 characters assigned by Unicode MAX_AGE (default 14.0, the version CPython 3.11
 uses), so every answer is the one Mistral's Python gives.  The tables follow
 CPython's Tools/unicode/makeunicodedata.py: which properties make a character
-alpha, decimal, digit, numeric, space, upper, lower, title, cased and
-case-ignorable, and which case mappings str.lower/upper/title/casefold use.
+alpha, decimal, digit, numeric, space, upper, lower, title, cased,
+case-ignorable, a line break, printable and an identifier's start or continuation, and which case mappings str.lower/upper/title/casefold use.
 
 Output: a Lua chunk returning a table of binary strings (sorted fixed-width
 records, searched with string.unpack) and small tables for the multi-character
@@ -25,7 +25,8 @@ MAX_CP = 0x10FFFF
 # flag bits of the "flags" runs; lua/pyfmt.lua reads them by these values
 FLAGS = {
     'ALPHA': 1, 'DECIMAL': 2, 'DIGIT': 4, 'NUMERIC': 8, 'SPACE': 16, 'UPPER': 32,
-    'LOWER': 64, 'TITLE': 128, 'CASED': 256, 'CASE_IGNORABLE': 512,
+    'LOWER': 64, 'TITLE': 128, 'CASED': 256, 'CASE_IGNORABLE': 512, 'LINEBREAK': 1024,
+    'PRINTABLE': 2048, 'XID_START': 4096, 'XID_CONTINUE': 8192,
 }
 
 
@@ -87,6 +88,15 @@ def read_property(ucd, filename, names, newer):
     return props
 
 
+def read_line_breaks(ucd, newer):
+    """Mandatory line breaks (str.splitlines), as makeunicodedata.py reads LineBreak.txt."""
+    found = set()
+    for fields in data_lines(os.path.join(ucd, 'LineBreak.txt')):
+        if fields[1] in ('BK', 'CR', 'LF', 'NL'):
+            found.update(c for c in cp_range(fields[0]) if c not in newer)
+    return found
+
+
 def read_unihan_numeric(ucd, newer):
     found = set()
     path = os.path.join(ucd, 'Unihan_NumericValues.txt.bz2')
@@ -137,14 +147,20 @@ ADDED_IN_15 = {
 
 def flag_of(cp, rec, props, unihan):
     flags = 0
+    if cp in props['line_breaks']:
+        flags |= FLAGS['LINEBREAK']
     if rec:
         cat, bidi, decimal, digit, numeric = rec[:5]
         if cat in ('Lm', 'Lt', 'Lu', 'Ll', 'Lo'):
             flags |= FLAGS['ALPHA']
         if cat == 'Zs' or bidi in ('WS', 'B', 'S'):
             flags |= FLAGS['SPACE']
+        if bidi == 'B':
+            flags |= FLAGS['LINEBREAK']
         if cat == 'Lt':
             flags |= FLAGS['TITLE']
+        if cp == 0x20 or cat[0] not in 'CZ':
+            flags |= FLAGS['PRINTABLE']
         if decimal:
             flags |= FLAGS['DECIMAL']
         if digit:
@@ -154,7 +170,8 @@ def flag_of(cp, rec, props, unihan):
     if cp in unihan:
         flags |= FLAGS['NUMERIC']
     for name, bit in (('Uppercase', 'UPPER'), ('Lowercase', 'LOWER'), ('Cased', 'CASED'),
-                      ('Case_Ignorable', 'CASE_IGNORABLE')):
+                      ('Case_Ignorable', 'CASE_IGNORABLE'), ('XID_Start', 'XID_START'),
+                      ('XID_Continue', 'XID_CONTINUE')):
         if cp in props[name]:
             flags |= FLAGS[bit]
     return flags
@@ -219,10 +236,12 @@ def main():
     newer = read_age(ucd, max_age)
     records = read_unicode_data(ucd, newer)
     props = read_property(ucd, 'DerivedCoreProperties.txt',
-                          ('Uppercase', 'Lowercase', 'Cased', 'Case_Ignorable'), newer)
+                          ('Uppercase', 'Lowercase', 'Cased', 'Case_Ignorable', 'XID_Start',
+                           'XID_Continue'), newer)
     if tuple(map(int, max_age.split('.'))) < (15, 0):
         for name, added in ADDED_IN_15.items():
             props[name] -= added
+    props['line_breaks'] = read_line_breaks(ucd, newer)
     unihan = read_unihan_numeric(ucd, newer)
     special = read_special_casing(ucd, newer)
     folding = read_case_folding(ucd, newer)
@@ -287,6 +306,11 @@ def main():
             latin1 += flag_of(cp, records.get(cp), props, unihan).to_bytes(2, 'little')
         out.write('-- "<I2" for each of U+0000..U+00FF: its flags\n')
         out.write('U.latin1 = %s\n' % lua_bytes(latin1))
+        zeros = bytearray()
+        for cp in sorted(c for c, rec in records.items() if rec[2] == '0'):
+            zeros += cp.to_bytes(3, 'little')
+        out.write('-- records "<I3": the digit zero of each script (decimal digits run 0..9)\n')
+        out.write('U.decimal_zero = %s\n' % lua_bytes(zeros))
         out.write('-- records "<I3I3I1i3": lo, hi, stride, delta (cp maps to cp + delta)\n')
         for name in ('lower', 'upper', 'title'):
             out.write('U.%s = %s\n' % (name, lua_bytes(pack_delta_runs(delta_runs(simple[name])))))

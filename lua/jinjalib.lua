@@ -443,6 +443,22 @@ STR.isnumeric = noargs("isnumeric", cp_test(function(_, cp) return P.is_numeric_
 STR.isalpha = noargs("isalpha", cp_test(function(_, cp) return P.is_alpha_cp(cp) end))
 STR.isalnum = noargs("isalnum", cp_test(function(_, cp) return P.is_alnum_cp(cp) end))
 STR.isspace = noargs("isspace", cp_test(function(_, cp) return P.is_space_cp(cp) end))
+-- isascii and isprintable hold for "", isidentifier does not
+STR.isascii = noargs("isascii", rt.is_ascii)
+STR.isprintable = noargs("isprintable", function(s)
+  for _, cp in utf8.codes(s, true) do if not P.is_printable_cp(cp) then return false end end
+  return true
+end)
+STR.isidentifier = noargs("isidentifier", function(s)
+  local first = true
+  for _, cp in utf8.codes(s, true) do
+    if first then
+      if not (cp == 95 or P.is_xid_start_cp(cp)) then return false end
+      first = false
+    elseif not P.is_xid_continue_cp(cp) then return false end
+  end
+  return not first
+end)
 -- str.isupper/islower (CPython): at least one character of the case, none of the
 -- other case nor titlecase
 local function all_cased(s, is_case, is_other)
@@ -1251,7 +1267,9 @@ F.indent = function(v, args, kw)
   return rv
 end
 local function py_int_str(s, base)
-  local t = P.strip(s):lower():gsub("_", "")
+  local t = P.ascii_numeral(s)
+  if not t then return nil end
+  t = P.strip(t):lower():gsub("_", "")
   local sign = ""
   if t:match("^[-+]") then sign = t:sub(1, 1); t = t:sub(2) end
   if base == 0 then

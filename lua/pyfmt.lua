@@ -210,6 +210,7 @@ local U = M.unidata
 local sunpack, uchar = string.unpack, utf8.char
 local F_ALPHA, F_DECIMAL, F_DIGIT, F_NUMERIC, F_SPACE = U.ALPHA, U.DECIMAL, U.DIGIT, U.NUMERIC, U.SPACE
 local F_UPPER, F_LOWER, F_TITLE, F_CASED, F_IGNORABLE = U.UPPER, U.LOWER, U.TITLE, U.CASED, U.CASE_IGNORABLE
+local F_LINEBREAK = U.LINEBREAK
 
 -- position of the last record (width w) of s whose first field (a 3-byte code
 -- point) is <= cp, or nil: the tables are sorted runs of code points
@@ -228,7 +229,7 @@ end
 local MEMO_MAX = 1024
 P.UNICODE_MEMO_MAX = MEMO_MAX
 local memo_sizes = {} -- memo -> entries held, for the test of the bound
-function P.unicode_memo_sizes() local t = {}; for _, f in pairs(memo_sizes) do t[#t + 1] = f() end; return t end
+function P.unicode_memo_sizes() local t = {}; for i, f in ipairs(memo_sizes) do t[i] = f() end; return t end
 local function memo(fn)
   local cache, n = {}, 0
   memo_sizes[#memo_sizes + 1] = function() return n end
@@ -263,9 +264,29 @@ function P.is_upper_cp(cp) return flags(cp) & F_UPPER ~= 0 end
 function P.is_lower_cp(cp) return flags(cp) & F_LOWER ~= 0 end
 function P.is_title_cp(cp) return flags(cp) & F_TITLE ~= 0 end
 function P.is_cased_cp(cp) return flags(cp) & F_CASED ~= 0 end
+function P.is_printable_cp(cp) return flags(cp) & U.PRINTABLE ~= 0 end
+function P.is_xid_start_cp(cp) return flags(cp) & U.XID_START ~= 0 end
+function P.is_xid_continue_cp(cp) return flags(cp) & U.XID_CONTINUE ~= 0 end
 -- str.isalnum: isalpha, isdecimal, isdigit or isnumeric
 local F_ALNUM = F_ALPHA | F_DECIMAL | F_DIGIT | F_NUMERIC
 function P.is_alnum_cp(cp) return flags(cp) & F_ALNUM ~= 0 end
+
+-- Python's int() and float() read other scripts' decimal digits as ASCII ones and any
+-- whitespace as a space (CPython's _PyUnicode_TransformDecimalAndSpaceToASCII); nil
+-- when some other non-ASCII character leaves the text no number
+function P.ascii_numeral(s)
+  if rt.is_ascii(s) then return s end
+  local out = {}
+  for _, cp in utf8.codes(s, true) do
+    local f = flags(cp)
+    if cp < 127 then out[#out + 1] = string.char(cp)
+    elseif f & F_SPACE ~= 0 then out[#out + 1] = " "
+    elseif f & F_DECIMAL ~= 0 then
+      out[#out + 1] = string.char(48 + cp - sunpack("<I3", U.decimal_zero, find_run(U.decimal_zero, 3, cp)))
+    else return nil end
+  end
+  return concat(out)
+end
 
 -- simple (one code point) mappings: runs lo..hi by stride map cp to cp + delta
 local function simple_map(s, cp)
@@ -279,15 +300,6 @@ end
 P.simple_lower = function(cp) return simple_map(U.lower, cp) end
 P.simple_upper = function(cp) return simple_map(U.upper, cp) end
 
--- re's IGNORECASE (sre) maps a code point to the first one of its full mapping
-local function first_cp(special, simple, cp)
-  local m = special[cp]
-  if m then return utf8.codepoint(m, 1) end
-  return simple_map(simple, cp)
-end
-function P.re_lower(cp) return first_cp(U.lower_full, U.lower, cp) end
-function P.re_upper(cp) return first_cp(U.upper_full, U.upper, cp) end
-function P.re_iscased(cp) return P.re_lower(cp) ~= cp or P.re_upper(cp) ~= cp end
 -- does a run of s map some code point of lo..hi?
 local function any_mapped(s, lo, hi)
   local at = find_run(s, 10, lo) or 1
@@ -321,6 +333,11 @@ local upper_full = full_map(U.upper, U.upper_full)
 local lower_full = full_map(U.lower, U.lower_full)
 local title_full = full_map(U.title, U.title_full)
 local fold_full = full_map(U.fold, U.fold_full)
+
+-- re's IGNORECASE (sre) maps a code point to the first one of its full mapping
+function P.re_lower(cp) return utf8.codepoint(lower_full(cp), 1) end
+function P.re_upper(cp) return utf8.codepoint(upper_full(cp), 1) end
+function P.re_iscased(cp) return P.re_lower(cp) ~= cp or P.re_upper(cp) ~= cp end
 
 local function codepoints(s)
   local cps, n = {}, 0
@@ -499,19 +516,19 @@ function P.rsplit(s, sep, maxsplit)
 end
 
 -- Python str.splitlines(keepends=False)
+-- Python str.splitlines(): lines end at \r\n or any line break character (\n, \r,
+-- \v, \f, \x1c-\x1e, \x85, U+2028, U+2029)
 function P.splitlines(s, keepends)
-  local out = {}
-  local pos, len = 1, #s
-  while pos <= len do
-    local a, b = sfind(s, "\r\n", pos, true)
-    local c = sfind(s, "[\n\r\v\f\28\29\30]", pos)
-    local e, ee
-    if c and (not a or c < a) then e, ee = c, c elseif a then e, ee = a, b end
-    if a and c and a == c then e, ee = a, b end
-    if not e then out[#out + 1] = ssub(s, pos); break end
-    out[#out + 1] = ssub(s, pos, keepends and ee or e - 1)
-    pos = ee + 1
+  local out, start, skip = {}, 1, 0
+  for pos, cp in utf8.codes(s, true) do
+    if pos > skip and flags(cp) & F_LINEBREAK ~= 0 then
+      local stop = pos + #uchar(cp) - 1
+      if cp == 13 and sbyte(s, pos + 1) == 10 then stop = pos + 1 end
+      out[#out + 1] = ssub(s, start, keepends and stop or pos - 1)
+      start, skip = stop + 1, stop
+    end
   end
+  if start <= #s then out[#out + 1] = ssub(s, start) end
   return out
 end
 

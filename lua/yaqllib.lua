@@ -1685,7 +1685,9 @@ end)
 -- math and conversions
 ------------------------------------------------------------------------
 local function parse_int_str(s)
-  local t = P.strip(s)
+  local t = P.ascii_numeral(s)
+  if not t then return nil end
+  t = P.strip(t)
   local sign, digits = t:match("^([-+]?)([%d_]+)$")
   if not digits or digits:find("__", 1, true) or digits:sub(1, 1) == "_" or digits:sub(-1) == "_" then
     return nil
@@ -1698,7 +1700,9 @@ end
 Y.parse_int_str = parse_int_str
 
 local function parse_float_str(s)
-  local t = P.strip(s):lower()
+  local t = P.ascii_numeral(s)
+  if not t then return nil end
+  t = P.strip(t):lower()
   local sign, rest = t:match("^([-+]?)(.*)$")
   if rest == "inf" or rest == "infinity" then return sign == "-" and -math.huge or math.huge end
   if rest == "nan" then return 0.0 / 0.0 end

@@ -1,7 +1,8 @@
 -- The evaluator's Unicode answers against Python's own, over every code point
 -- (surrogates left out): str.lower/upper/casefold/swapcase/title/capitalize,
--- split(), isalpha/isdecimal/isdigit/isnumeric/isspace/isupper/islower/
--- istitle/isalnum, cased and case-ignorable, re's \w \d \s \W and IGNORECASE literals and sets.
+-- split(), splitlines(), isalpha/isdecimal/isdigit/isnumeric/isspace/isupper/islower/
+-- istitle/isalnum/isprintable/isidentifier/isascii, cased and case-ignorable, int() of
+-- each, re's \w \d \s \W and IGNORECASE literals and sets.
 -- Python's answers come from tests/lua/unicode/python_answers.py, run with
 -- GLAREX_TEST_PYTHON (default /usr/bin/python3, the Python Mistral runs on).
 local script = arg and arg[0] or "tests/lua/test_unicode.lua"
@@ -46,23 +47,25 @@ local METHODS = {
   title = P.title, capitalize = P.capitalize,
 }
 local PREDICATES = {"isalpha", "isdecimal", "isdigit", "isnumeric", "isspace", "isupper",
-  "islower", "istitle", "isalnum"}
+  "islower", "istitle", "isalnum", "isprintable", "isidentifier", "isascii"}
 local RE = {}
 for _, cls in ipairs{"w", "d", "s", "W"} do RE["re_" .. cls] = R.compile("\\" .. cls, 0) end
 
 -- the str methods' answer for one code point as Python's mask; code points with
--- the same table flags get the same answers, so each run of flags is asked once
+-- the same table flags (and both ASCII or not) get the same answers, so each run of
+-- them is asked once
 local last_flags, last_mask
 local function mask_of(cp)
-  local f = P.char_flags(cp)
+  local f = P.char_flags(cp) | (cp < 128 and 0x10000 or 0)
   if f ~= last_flags then
     local ch, bits = utf8.char(cp), 0
     for i, p in ipairs(PREDICATES) do
       if STR[p](ch) then bits = bits | (1 << (i - 1)) end
     end
-    if P.title(ch .. "a"):sub(-1) == "a" then bits = bits | (1 << 9) end
-    if P.lower("A" .. ch .. "\u{3a3}"):sub(-2) == "\u{3c2}" then bits = bits | (1 << 10) end
-    last_flags, last_mask = f, string.format("%03x", bits)
+    if P.title(ch .. "a"):sub(-1) == "a" then bits = bits | (1 << 12) end
+    if P.lower("A" .. ch .. "\u{3a3}"):sub(-2) == "\u{3c2}" then bits = bits | (1 << 13) end
+    if STR.isidentifier("a" .. ch) then bits = bits | (1 << 14) end
+    last_flags, last_mask = f, string.format("%04x", bits)
   end
   return last_mask
 end
@@ -78,6 +81,8 @@ while true do
     check(name, batch, METHODS[name](batch), text)
   elseif name == "split" then
     check("split", batch, table.concat(P.split(batch), "\0"), text)
+  elseif name == "splitlines" or name == "splitlines_keepends" then
+    check(name, batch, table.concat(P.splitlines(batch, name ~= "splitlines"), "\0"), text)
   elseif name == "masks" then
     local cps = {}
     for _, cp in utf8.codes(batch, true) do cps[#cps + 1] = cp end
@@ -87,14 +92,31 @@ while true do
     checked = checked + 1
     if g ~= text then
       failures = failures + 1
-      for i = 1, #text, 3 do
-        if g:sub(i, i + 2) ~= text:sub(i, i + 2) then
-          print(string.format("FAIL str predicates of U+%04X: got %s, Python %s (bits: %s cased case-ignorable)",
-            cps[2 * (i // 3) + 1], g:sub(i, i + 2), text:sub(i, i + 2), table.concat(PREDICATES, " ")))
+      for i = 1, #text, 4 do
+        if g:sub(i, i + 3) ~= text:sub(i, i + 3) then
+          print(string.format("FAIL str predicates of U+%04X: got %s, Python %s (bits: %s cased case-ignorable identifier-continue)",
+            cps[2 * (i // 4) + 1], g:sub(i, i + 3), text:sub(i, i + 3), table.concat(PREDICATES, " ")))
           break
         end
       end
     end
+  elseif name == "int" then
+    -- int() of each code point; a non-decimal one gives what the last one of its flags gave
+    local got, by_flags = {}, {}
+    local i = 0
+    for _, cp in utf8.codes(batch, true) do
+      i = i + 1
+      if i % 2 == 1 then
+        local f = P.char_flags(cp)
+        local answer = by_flags[f]
+        if not answer or f & M.unidata.DECIMAL ~= 0 then
+          answer = tostring(M.yaqllib.parse_int_str(utf8.char(cp)) or "-")
+          if f & M.unidata.DECIMAL == 0 then by_flags[f] = answer end
+        end
+        got[#got + 1] = answer
+      end
+    end
+    check("int()", batch, table.concat(got), text)
   elseif RE[name] then
     check(name, batch, R.sub(RE[name], "", batch), text)
   elseif name == "icase" then

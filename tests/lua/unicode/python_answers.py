@@ -20,9 +20,10 @@ def put(name, text):
     out.write(data)
 
 
-# per code point: 3 hex digits, the predicates' bits, then cased and case-ignorable
+# per code point: 4 hex digits, the predicates' bits, then cased, case-ignorable and
+# identifier continuation
 PREDICATES = ('isalpha', 'isdecimal', 'isdigit', 'isnumeric', 'isspace', 'isupper',
-              'islower', 'istitle', 'isalnum')
+              'islower', 'istitle', 'isalnum', 'isprintable', 'isidentifier', 'isascii')
 
 cps = [c for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
 for start in range(0, len(cps), BATCH):
@@ -32,6 +33,8 @@ for start in range(0, len(cps), BATCH):
     for method in ('lower', 'upper', 'casefold', 'swapcase', 'title', 'capitalize'):
         put(method, getattr(text, method)())
     put('split', '\0'.join(text.split()))
+    put('splitlines', '\0'.join(text.splitlines()))
+    put('splitlines_keepends', '\0'.join(text.splitlines(True)))
     masks = []
     for ch in chars:
         bits = 0
@@ -39,13 +42,22 @@ for start in range(0, len(cps), BATCH):
             if getattr(ch, p)():
                 bits |= 1 << i
         # cased: the next letter is lowercased by title(); case-ignorable (or cased):
-        # a capital sigma after it is still final
+        # a capital sigma after it is still final; an identifier's continuation
         if (ch + 'a').title().endswith('a'):
-            bits |= 1 << 9
+            bits |= 1 << 12
         if ('A' + ch + '\u03a3').lower().endswith('\u03c2'):
-            bits |= 1 << 10
-        masks.append('%03x' % bits)
+            bits |= 1 << 13
+        if ('a' + ch).isidentifier():
+            bits |= 1 << 14
+        masks.append('%04x' % bits)
     put('masks', ''.join(masks))
+    ints = []
+    for ch in chars:
+        try:
+            ints.append(str(int(ch)))
+        except ValueError:
+            ints.append('-')
+    put('int', ''.join(ints))
     for cls in ('w', 'd', 's', 'W'):
         put('re_' + cls, re.sub('\\' + cls, '', text))
 
