@@ -36,7 +36,8 @@ function J.parse(s, listmt)
     local out, n = {}, 0
     pos = pos + 1
     while true do
-      local a = sfind(s, '["\\%c]', pos)
+      -- JSON's control characters are U+0000..U+001F only: DEL (0x7f) is text
+      local a = sfind(s, '["\\\0-\31]', pos)
       if not a then fail("Unterminated string starting at") end
       if a > pos then n = n + 1; out[n] = ssub(s, pos, a - 1) end
       local c = ssub(s, a, a)
