@@ -823,6 +823,12 @@ typedef struct glarex_request_options {
      * (a Mistral execution's start): every call with the same time gets the same
      * version, on any host, whatever is published later. 0 = now. */
     int64_t as_of_ms;
+
+    /** Called as content is downloaded from the store for this request's fetches
+     * (bytes so far, the blob's size); nonzero aborts the download (GLAREX_ERROR). Not
+     * called for content already cached, nor while another thread downloads it. */
+    glarex_progress_cb progress;
+    void *progress_payload;
 } glarex_request_options;
 
 #define GLAREX_REQUEST_OPTIONS_VERSION 1

@@ -330,6 +330,8 @@ static int request_init(glarex_request *req, glarex_ctx *ctx, const glarex_reque
     if (o) {
         req->execution_id = glarex__strdup_opt(o->execution_id, &ok);
         req->as_of_ms = o->as_of_ms > 0 ? o->as_of_ms : 0;
+        req->progress = o->progress;
+        req->progress_payload = o->progress_payload;
     }
     if (!ok)
         return GLAREX_ENOMEM_SET(err);
@@ -593,6 +595,8 @@ static void asker_of(glarex__asker *who, const glarex_request *req)
     who->token = req->token;
     who->project = req->project;
     who->as_of_ms = req->as_of_ms;
+    who->progress = req->progress;
+    who->progress_payload = req->progress_payload;
 }
 
 /* Resolves the key (kind, k1, k2, k3) for `req`, through the table. `shown` (may be

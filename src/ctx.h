@@ -23,6 +23,8 @@ struct glarex_request {
     char *execution_id;
     char *wf_name, *wf_version; /* the workflow of self references, or NULL */
     int64_t as_of_ms;
+    glarex_progress_cb progress; /* of downloads for this request's fetches, or NULL */
+    void *progress_payload;
 };
 
 /* One remembered resolution, keyed by scope, time and the text the caller gave (so a

@@ -655,12 +655,38 @@ typedef struct fill_state {
     glarex_digests expect;
 } fill_state;
 
+/* The cache's writer, telling the asker's progress callback how far the download is. */
+typedef struct progress_write {
+    glarex_write_cb write;
+    void *payload;
+    const fill_state *f;
+    uint64_t done;
+} progress_write;
+
+static int write_with_progress(const char *data, size_t len, void *payload)
+{
+    progress_write *p = payload;
+    int rc = p->write(data, len, p->payload);
+    p->done += len;
+    if (rc == 0 && p->f->who->progress(p->done,
+                                       p->f->expect.size > 0 ? (uint64_t)p->f->expect.size : 0,
+                                       p->f->who->progress_payload))
+        rc = 1; /* the caller gave up: abort */
+    return rc;
+}
+
 static int fill_from_store(glarex_write_cb write, void *write_payload, void *fill_payload,
                            glarex_error *err)
 {
     fill_state *f = fill_payload;
     glarex_store *store = f->store;
+    progress_write pw = {write, write_payload, f, 0};
     int rc;
+
+    if (f->who->progress) {
+        write = write_with_progress;
+        write_payload = &pw;
+    }
 
     if (!store) {
         if ((rc = glarex__pool_take(&store, f->rv->pool, f->who->token, err)) < 0)

@@ -53,6 +53,8 @@ typedef struct glarex__asker {
     const char *token;   /* the token its store calls send; NULL: the context's own */
     const char *project; /* for prefer_own_project; may be NULL */
     int64_t as_of_ms;    /* 0: now; else latest and ranges as of this time */
+    glarex_progress_cb progress; /* told of the downloads it causes; may be NULL */
+    void *progress_payload;
 } glarex__asker;
 
 /* Resolves `ref` (borrowed) to a new blob for `who`, asking the store (or, offline or

@@ -43,6 +43,19 @@ enum cli_setting_id {
  * shell are for the listing and show commands (see cli_view). */
 typedef enum cli_format { CLI_TEXT, CLI_JSON, CLI_YAML, CLI_VALUE, CLI_SHELL } cli_format;
 
+/* Transfer progress on stderr when it is a terminal (and not -q), for transfers of at
+ * least 1 MiB: bytes, rate and time left (progress.c); the callback also aborts the
+ * transfer once SIGINT or SIGTERM arrived. Initialise as {c, label} (the rest zero). */
+typedef struct cli_progress {
+    const struct cli *c;
+    const char *label;
+    int shown;        /* a line was drawn: end it */
+    int64_t start_ms; /* when the first bytes were reported */
+    int64_t drawn_ms; /* when the line was last drawn */
+} cli_progress;
+int cli_progress_cb(uint64_t done, uint64_t total, void *payload);
+void cli_progress_end(cli_progress *p);
+
 typedef struct cli {
     /* common flags, set by the common option table */
     const char *format_name;
@@ -69,6 +82,7 @@ typedef struct cli {
     glarex_ctx *ctx;
     glarex_request *req; /* with c->ctx: the identity, workflow and as-of time of glare() */
     char *store_label;   /* see cli_store_label (owned) */
+    cli_progress fetch;  /* downloads into the cache; shown when a command sets a label */
 } cli;
 
 #define CLI_CONTINUE (-1)
@@ -226,18 +240,6 @@ int cli_is_text(const char *data, size_t len);
 /* Human sizes: "812 B", "4.0 KiB", "1.5 MiB". */
 const char *cli_size(char buf[32], uint64_t n);
 
-/* Transfer progress on stderr when it is a terminal (and not -q), for transfers of at
- * least 1 MiB: bytes, rate and time left (progress.c); the callback also aborts the
- * transfer once SIGINT or SIGTERM arrived. Initialise as {c, label} (the rest zero). */
-typedef struct cli_progress {
-    const cli *c;
-    const char *label;
-    int shown;         /* a line was drawn: end it */
-    int64_t start_ms;  /* when the first bytes were reported */
-    int64_t drawn_ms;  /* when the line was last drawn */
-} cli_progress;
-int cli_progress_cb(uint64_t done, uint64_t total, void *payload);
-void cli_progress_end(cli_progress *p);
 
 /* SIGINT/SIGTERM set a flag instead of killing the process, so a half-made artifact
  * can be deleted. */

@@ -221,17 +221,22 @@ int cmd_resource_get(cli *c, int argc, char **argv)
         glarex_ref_free(ref);
     }
     to_stdout = !output || strcmp(output, "-") == 0;
+    c->fetch.label = key; /* progress of the download into the cache */
     if ((rc = cli_open_ctx(c, 1, &err)) == 0)
         CLI_AUTH_RETRY(c, rc, &err,
                        glarex_request_fetch(&blob, c->req, name, version, key, &err));
     free(name);
+    cli_progress_end(&c->fetch);
     if (rc < 0)
         return cli_error(&err);
     size = glarex_blob_size(blob);
     /* A file or a pipe is written from the cached file, in chunks: memory stays flat
      * for a resource of any size. The JSON form and a terminal take the bytes whole. */
     if (!to_stdout || (c->format == CLI_TEXT && !isatty(STDOUT_FILENO))) {
-        cli_progress prog = {c, key, 0, 0, 0};
+        const char *base = to_stdout ? "standard output"
+                           : strrchr(output, '/') ? strrchr(output, '/') + 1
+                                                  : output;
+        cli_progress prog = {c, base, 0, 0, 0};
         const char *from;
         rc = glarex_blob_path(&from, blob, &err);
         if (rc == 0)

@@ -593,6 +593,11 @@ static int open_request(cli *c, glarex_error *err)
     ro.roles = json_string_value(json_object_get(who, "roles"));
     ro.workflow = c->workflow_ref;
     ro.execution_id = c->execution_id;
+    if (c->fetch.label) { /* the command shows its downloads */
+        c->fetch.c = c;
+        ro.progress = cli_progress_cb;
+        ro.progress_payload = &c->fetch;
+    }
     return glarex_request_new(&c->req, c->ctx, &ro, err);
 }
 

@@ -185,11 +185,19 @@ class Progress(Base):
         self.assertRegex(tty, r'image\.iso +\[#+\] 100% 24\.0 MiB / 24\.0 MiB +'
                               r'[0-9.]+ [KMG]iB/s +ETA 0:00')
         out = os.path.join(self.home, 'out.iso')
+        # the download into the cache, then the copy out of it
         code, tty, _ = S.run_pty(['resource-get', 'big', '1.0', 'image.iso', '-o', out],
                                  self.env, which='stderr')
         self.assertEqual(code, 0, tty)
-        self.assertRegex(tty, r'image\.iso +\[#+\] 100% 24\.0 MiB / 24\.0 MiB')
-        self.assertIn('ETA', tty)
+        self.assertRegex(tty, r'image\.iso +\[#+\] 100% 24\.0 MiB / 24\.0 MiB +'
+                              r'[0-9.]+ [KMG]iB/s +ETA 0:00')
+        self.assertRegex(tty, r'out\.iso +\[#+\] 100% 24\.0 MiB / 24\.0 MiB')
+        # cached now: the copy only
+        code, tty, _ = S.run_pty(['resource-get', 'big', '1.0', 'image.iso', '-o', out],
+                                 self.env, which='stderr')
+        self.assertEqual(code, 0, tty)
+        self.assertNotIn('image.iso', tty.split('wrote')[0])
+        self.assertRegex(tty, r'out\.iso +\[#+\] 100%')
         # not on a pipe, and not with -q
         r = self.glarex('resource-get', 'big', '1.0', 'image.iso', '-o', out)
         self.assertNotIn('ETA', r.err)

@@ -210,7 +210,8 @@ class MistralTests(MistralBase):
         self.assertEqual(self.mine(), [])
 
 
-if __name__ == '__main__':
+def main():
+    """Runs the tests of the __main__ module; exits 77 without Mistral."""
     S.build_dir()
     try:
         subprocess.run([S.PYTHON, '-c', 'import mistral.cmd.launch'], check=True,
@@ -219,3 +220,7 @@ if __name__ == '__main__':
         print('python3-mistral is not installed: skipping')
         sys.exit(77)
     unittest.main()
+
+
+if __name__ == '__main__':
+    main()

@@ -104,6 +104,8 @@ int main(void)
     FIELD(glarex_request_options, execution_id);
     FIELD(glarex_request_options, workflow);
     FIELD(glarex_request_options, as_of_ms);
+    FIELD(glarex_request_options, progress);
+    FIELD(glarex_request_options, progress_payload);
     END();
 
     printf(",\n\"versions\": {\"glarex_client_options\": %d, \"glarex_store_options\": %d, "

@@ -114,6 +114,8 @@ class RequestOptions(ctypes.Structure):
         ('execution_id', ctypes.c_char_p),
         ('workflow', ctypes.c_char_p),
         ('as_of_ms', ctypes.c_int64),
+        ('progress', ctypes.c_void_p),          # left NULL: no progress reports
+        ('progress_payload', ctypes.c_void_p),
     ]
 
 
