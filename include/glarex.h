@@ -824,14 +824,15 @@ typedef struct glarex_request_options {
      * version, on any host, whatever is published later. 0 = now. */
     int64_t as_of_ms;
 
-    /** Called as content is downloaded from the store for this request's fetches
+    /** Version 2. Called as content is downloaded from the store for this request's fetches
      * (bytes so far, the blob's size); nonzero aborts the download (GLAREX_ERROR). Not
      * called for content already cached, nor while another thread downloads it. */
     glarex_progress_cb progress;
     void *progress_payload;
 } glarex_request_options;
 
-#define GLAREX_REQUEST_OPTIONS_VERSION 1
+/* Version 1 (without progress) is still accepted. */
+#define GLAREX_REQUEST_OPTIONS_VERSION 2
 #define GLAREX_REQUEST_OPTIONS_INIT {.version = GLAREX_REQUEST_OPTIONS_VERSION}
 
 GLAREX_EXTERN(int) glarex_request_options_init(glarex_request_options *opts,
@@ -897,14 +898,16 @@ typedef struct glarex_keystone_options {
      * and noauth_* members are ignored. */
     glarex_client_options client;
 
-    /** Ids instead of names (OS_PROJECT_ID, OS_USER_DOMAIN_ID, OS_PROJECT_DOMAIN_ID),
-     * as openrc files and clouds.yaml often give them; an id wins over the name. */
+    /** Version 2. Ids instead of names (OS_PROJECT_ID, OS_USER_DOMAIN_ID,
+     * OS_PROJECT_DOMAIN_ID), as openrc files and clouds.yaml often give them; an id wins
+     * over the name. */
     const char *project_id;
     const char *user_domain_id;
     const char *project_domain_id;
 } glarex_keystone_options;
 
-#define GLAREX_KEYSTONE_OPTIONS_VERSION 1
+/* Version 1 (without the ids) is still accepted. */
+#define GLAREX_KEYSTONE_OPTIONS_VERSION 2
 #define GLAREX_KEYSTONE_OPTIONS_INIT                                                     \
     {.version = GLAREX_KEYSTONE_OPTIONS_VERSION, .client = GLAREX_CLIENT_OPTIONS_INIT}
 

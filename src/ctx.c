@@ -340,11 +340,19 @@ static int request_init(glarex_request *req, glarex_ctx *ctx, const glarex_reque
     return 0;
 }
 
+/* The size of each version's struct: version 2 added progress at the end. */
+static size_t request_options_size(unsigned int version)
+{
+    return version == 1 ? offsetof(glarex_request_options, progress)
+           : version == GLAREX_REQUEST_OPTIONS_VERSION ? sizeof(glarex_request_options)
+                                                       : 0;
+}
+
 int glarex_request_options_init(glarex_request_options *opts, unsigned int version)
 {
-    if (!opts || version != GLAREX_REQUEST_OPTIONS_VERSION)
+    if (!opts || !request_options_size(version))
         return GLAREX_EINVALID;
-    memset(opts, 0, sizeof(*opts));
+    memset(opts, 0, request_options_size(version));
     opts->version = version;
     return 0;
 }
@@ -352,7 +360,7 @@ int glarex_request_options_init(glarex_request_options *opts, unsigned int versi
 int glarex_request_new(glarex_request **out, glarex_ctx *ctx, const glarex_request_options *opts,
                        glarex_error *err)
 {
-    glarex_request_options none = GLAREX_REQUEST_OPTIONS_INIT;
+    glarex_request_options none = GLAREX_REQUEST_OPTIONS_INIT, current;
     glarex_request *req;
     int rc;
 
@@ -362,11 +370,16 @@ int glarex_request_new(glarex_request **out, glarex_ctx *ctx, const glarex_reque
     *out = NULL;
     if (!opts)
         opts = &none;
-    if (opts->version != GLAREX_REQUEST_OPTIONS_VERSION)
+    if (!request_options_size(opts->version))
         return glarex__error_set(err, GLAREX_EINVALID,
                                  "glarex_request_options version %u is not supported "
-                                 "(expected %d)",
+                                 "(expected 1 to %d)",
                                  opts->version, GLAREX_REQUEST_OPTIONS_VERSION);
+    if (opts->version < GLAREX_REQUEST_OPTIONS_VERSION) { /* an older caller's struct */
+        memset(&current, 0, sizeof(current));
+        memcpy(&current, opts, request_options_size(opts->version));
+        opts = &current;
+    }
     if (opts->auth_token && (!*opts->auth_token || strpbrk(opts->auth_token, "\r\n")))
         return glarex__error_set(err, GLAREX_EINVALID,
                                  "the request's auth_token is empty or holds a line break");

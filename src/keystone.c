@@ -2,14 +2,23 @@
  * in the X-Subject-Token header. The password never reaches a trace or a message. */
 #include "peer.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* The size of each version's struct: version 2 added the ids at the end. */
+static size_t options_size(unsigned int version)
+{
+    return version == 1 ? offsetof(glarex_keystone_options, project_id)
+           : version == GLAREX_KEYSTONE_OPTIONS_VERSION ? sizeof(glarex_keystone_options)
+                                                        : 0;
+}
+
 int glarex_keystone_options_init(glarex_keystone_options *opts, unsigned int version)
 {
-    if (!opts || version != GLAREX_KEYSTONE_OPTIONS_VERSION)
+    if (!opts || !options_size(version))
         return GLAREX_EINVALID;
-    memset(opts, 0, sizeof(*opts));
+    memset(opts, 0, options_size(version));
     opts->version = version;
     return glarex_client_options_init(&opts->client, GLAREX_CLIENT_OPTIONS_VERSION);
 }
@@ -103,6 +112,7 @@ int glarex_keystone_token_ex(glarex_buf *out, json_t **identity,
     glarex__peer peer = {0};
     glarex__http_request req;
     glarex__http_response resp = GLAREX__HTTP_RESPONSE_INIT;
+    glarex_keystone_options current;
     char *body = NULL, *shown = NULL, *url = NULL;
     int error = 0;
 
@@ -111,11 +121,16 @@ int glarex_keystone_token_ex(glarex_buf *out, json_t **identity,
     GLAREX_ASSERT_ARG(err, opts);
     if (identity)
         *identity = NULL;
-    if (opts->version != GLAREX_KEYSTONE_OPTIONS_VERSION)
+    if (!options_size(opts->version))
         return glarex__error_set(
             err, GLAREX_EINVALID,
-            "glarex_keystone_options: unknown version %u (expected %d)", opts->version,
+            "glarex_keystone_options: unknown version %u (expected 1 to %d)", opts->version,
             GLAREX_KEYSTONE_OPTIONS_VERSION);
+    if (opts->version < GLAREX_KEYSTONE_OPTIONS_VERSION) { /* an older caller's struct */
+        memset(&current, 0, sizeof(current));
+        memcpy(&current, opts, options_size(opts->version));
+        opts = &current;
+    }
     if (!opts->username || !opts->password)
         return glarex__error_set(
             err, GLAREX_EINVALID,

@@ -587,6 +587,51 @@ static void test_scope__invalidate_reaches_other_processes(void **state)
     glarex_ctx_free(reader);
 }
 
+/* What a caller built against version 1 of glarex_request_options (before progress)
+ * passes. */
+typedef struct request_options_v1 {
+    unsigned int version;
+    const char *auth_token, *project_id, *user_id, *roles, *execution_id, *workflow;
+    int64_t as_of_ms;
+} request_options_v1;
+
+/* A caller built against version 1 of the options passes a smaller struct: it is read
+ * as far as that version goes, never past its end (ASan sees it: the struct is on the
+ * heap, exactly its size). */
+static void test_scope__older_options_versions_are_read_to_their_end(void **state)
+{
+    fixture *f = *state;
+    ctx_settings s = {.url = f->srv.url, .token = ALICE, .cache = f->cache};
+    glarex_ctx *ctx = new_ctx(&s);
+    request_options_v1 *old = malloc(sizeof(*old));
+    size_t kv1 = offsetof(glarex_keystone_options, project_id);
+    unsigned char *kold = malloc(kv1);
+    unsigned int version;
+    glarex_request *req = NULL;
+    glarex_error err;
+
+    assert_non_null(old);
+    assert_non_null(kold);
+    assert_int_equal(sizeof(*old), offsetof(glarex_request_options, progress));
+    assert_int_equal(glarex_request_options_init((glarex_request_options *)old, 1), 0);
+    assert_int_equal(old->version, 1);
+    old->auth_token = BOB;
+    assert_int_equal(glarex_request_new(&req, ctx, (glarex_request_options *)old, &err), 0);
+    glarex_request_free(req);
+    old->version = 3;
+    assert_int_equal(glarex_request_new(&req, ctx, (glarex_request_options *)old, &err),
+                     GLAREX_EINVALID);
+    assert_non_null(strstr(err.message, "expected 1 to 2"));
+    assert_int_equal(glarex_keystone_options_init((glarex_keystone_options *)kold, 1), 0);
+    memcpy(&version, kold, sizeof(version));
+    assert_int_equal(version, 1);
+    assert_int_equal(glarex_keystone_options_init((glarex_keystone_options *)kold, 3),
+                     GLAREX_EINVALID);
+    free(old);
+    free(kold);
+    glarex_ctx_free(ctx);
+}
+
 /* }====================================================================== */
 
 int main(void)
@@ -606,6 +651,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_scope__invalidate_after_recreate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scope__invalidate_reaches_other_processes, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_scope__older_options_versions_are_read_to_their_end,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

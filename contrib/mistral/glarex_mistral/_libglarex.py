@@ -20,7 +20,7 @@ import threading
 CLIENT_OPTIONS_VERSION = 1
 STORE_OPTIONS_VERSION = 1
 CTX_OPTIONS_VERSION = 1
-REQUEST_OPTIONS_VERSION = 1
+REQUEST_OPTIONS_VERSION = 2
 
 # glarex_status codes raised from this side of the binding.
 EINVALID = -3
