@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 typedef struct warm_job {
@@ -20,7 +21,9 @@ typedef struct warm_job {
     atomic_int *stop;
     atomic_int *go;
     uint64_t calls;
-    double cpu_s; /* the thread's CPU time while calling */
+    double cpu_s;  /* the thread's CPU time while calling */
+    long waits;    /* times it slept (voluntary context switches): blocked on a lock */
+    long preempts; /* times the kernel ran something else instead (involuntary) */
     unsigned char touched; /* the bytes read, so that reading them is not optimised away */
     int failed;
     char error[GLAREX_ERROR_MESSAGE_LENGTH];
@@ -36,6 +39,16 @@ static double thread_cpu_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static void thread_switches(long *waits, long *preempts)
+{
+    struct rusage ru;
+    *waits = *preempts = 0;
+    if (getrusage(RUSAGE_THREAD, &ru) == 0) {
+        *waits = ru.ru_nvcsw;
+        *preempts = ru.ru_nivcsw;
+    }
+}
+
 static void *warm_thread(void *arg)
 {
     warm_job *j = arg;
@@ -46,6 +59,8 @@ static void *warm_thread(void *arg)
     while (!atomic_load(j->go))
         sched_yield();
     double cpu0 = thread_cpu_s();
+    long waits0, preempts0;
+    thread_switches(&waits0, &preempts0);
     while (!atomic_load_explicit(j->stop, memory_order_relaxed)) {
         for (int i = 0; i < 64; i++) {
             glarex_blob *b = NULL;
@@ -67,6 +82,9 @@ static void *warm_thread(void *arg)
     }
     j->calls = calls;
     j->cpu_s = thread_cpu_s() - cpu0;
+    thread_switches(&j->waits, &j->preempts);
+    j->waits -= waits0;
+    j->preempts -= preempts0;
     j->touched = touched;
     return NULL;
 }
@@ -75,6 +93,8 @@ static void *warm_thread(void *arg)
  * identity): total calls per second of all threads, or -1 with `why` filled. `per_cpu`
  * (may be NULL) receives the calls per second of CPU time the threads used: on a
  * machine loaded by others, the cost of a hit whether or not the threads ran. */
+static long run_waits, run_preempts; /* of the last run, all threads */
+
 static double hits_per_sec(glarex_ctx *ctx, glarex_request *req, const char *key, int threads,
                            double seconds, uint64_t *calls, double *per_cpu, char *why,
                            size_t why_size)
@@ -89,7 +109,7 @@ static double hits_per_sec(glarex_ctx *ctx, glarex_request *req, const char *key
     if (threads > MAX_THREADS)
         threads = MAX_THREADS;
     for (int i = 0; i < threads; i++) {
-        jobs[i] = (warm_job){ctx, req, key, &stop, &go, 0, 0, 0, 0, ""};
+        jobs[i] = (warm_job){ctx, req, key, &stop, &go, 0, 0, 0, 0, 0, 0, ""};
         if (pthread_create(&tid[i], NULL, warm_thread, &jobs[i]) != 0)
             break;
         started++;
@@ -98,6 +118,7 @@ static double hits_per_sec(glarex_ctx *ctx, glarex_request *req, const char *key
         snprintf(why, why_size, "pthread_create failed");
         atomic_store(&stop, 1);
     }
+    run_waits = run_preempts = 0;
     t0 = bench_now();
     atomic_store(&go, 1);
     if (!atomic_load(&stop)) {
@@ -110,6 +131,8 @@ static double hits_per_sec(glarex_ctx *ctx, glarex_request *req, const char *key
         pthread_join(tid[i], NULL);
         total += jobs[i].calls;
         cpu += jobs[i].cpu_s;
+        run_waits += jobs[i].waits;
+        run_preempts += jobs[i].preempts;
         if (jobs[i].failed && !failed) {
             failed = 1;
             snprintf(why, why_size, "%s", jobs[i].error);
@@ -182,6 +205,7 @@ json_t *bench_warm(const bench_cfg *cfg, const bench_server *srv)
     int counts[MAX_COUNTS] = {1, 2, bench_ncpu()}, ncounts = counts[2] > 2 ? 3 : 2;
     double seconds = cfg->quick ? 0.05 : 0.3;
     int rounds = cfg->quick ? 1 : 7;
+    long waits2 = 0, preempts2 = 0; /* over every 2-thread run */
     double rate[NSIZES][MAX_COUNTS][BENCH_MAX_ROUNDS], cpu[NSIZES][MAX_COUNTS][BENCH_MAX_ROUNDS],
         own[BENCH_MAX_ROUNDS],
         scoped[BENCH_MAX_ROUNDS];
@@ -243,9 +267,15 @@ json_t *bench_warm(const bench_cfg *cfg, const bench_server *srv)
     for (int round = 0; round < rounds; round++) {
         for (int i = 0; i < NSIZES; i++)
             for (int c = 0; c < ncounts; c++)
+            {
                 rate[i][c][round] = hits_per_sec(ctx, NULL, sizes[i].key, counts[c], seconds,
                                                  &calls, &cpu[i][c][round], err_run,
                                                  sizeof(err_run));
+                if (counts[c] == 2) {
+                    waits2 += run_waits;
+                    preempts2 += run_preempts;
+                }
+            }
         own[round] = hits_per_sec(ctx, NULL, sizes[0].key, 1, seconds, &calls, NULL, err_run,
                                   sizeof(err_run));
         scoped[round] = hits_per_sec(ctx, req, sizes[0].key, 1, seconds, &calls, NULL,
@@ -322,6 +352,8 @@ json_t *bench_warm(const bench_cfg *cfg, const bench_server *srv)
     json_object_set_new(res, "revalidations_while_timing",
                         json_integer((json_int_t)(after.revalidations - before.revalidations)));
     json_object_set_new(res, "calls_while_timing", json_integer((json_int_t)calls));
+    json_object_set_new(res, "waits_2_threads", json_integer(waits2));
+    json_object_set_new(res, "preemptions_2_threads", json_integer(preempts2));
     json_object_set_new(res, "hits_counted_while_timing",
                         json_integer((json_int_t)(after.hits - before.hits)));
     if (cost.n)
@@ -331,6 +363,9 @@ json_t *bench_warm(const bench_cfg *cfg, const bench_server *srv)
     if (size_ratio.n)
         bench_out("   rate 4 KiB / rate 16 MiB on 1 thread: %.2f (1.00 = independent of size)\n",
                   size_ratio.median);
+    bench_out("   2-thread runs: the threads slept %ld times (blocked: 0 when no lock is "
+              "contended) and were preempted %ld times (by the machine's other work)\n",
+              waits2, preempts2);
     bench_out("   while timing: %llu calls, %llu counted as hits, %llu downloads, %llu "
               "revalidations\n",
               (unsigned long long)calls, (unsigned long long)(after.hits - before.hits),

@@ -11,7 +11,8 @@
  * below may be called concurrently on one cache, except glarex__cache_free, which
  * must not race with any other call on the same cache. One mutex guards the map, the
  * LRU list and the in-flight table; it is never held across I/O on content, a fill
- * or a callback. A glarex__content is immutable once published and may be read and
+ * or a callback. A fill of a large object writes its temporary file on a thread of its
+ * own (a glarex__ring), joined before the fill is checked. A glarex__content is immutable once published and may be read and
  * ref/unref'd from any thread; it does not point back to its cache, so it may
  * outlive it.
  *
