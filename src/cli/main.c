@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static cli G;
 
@@ -122,6 +123,10 @@ static int set_format(cli *c, const cli_cmd_spec *spec, cli_shape shape)
     size_t n = sizeof(format_names) / sizeof(format_names[0]);
 
     c->format = CLI_TEXT;
+    /* Listings and records: a table for a person at a terminal, JSON (the stable shape
+     * each command documents) for a program reading a pipe or a file. */
+    if (!name && shape != CLI_SHAPE_NONE && !isatty(STDOUT_FILENO))
+        c->format = CLI_JSON;
     if (!name || strcmp(name, "text") == 0) /* "text": the old name of table */
         return 0;
     for (size_t i = 0; i < n; i++)

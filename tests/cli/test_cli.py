@@ -230,15 +230,16 @@ class CommandTests:
         # a fresh cache: every step shows, and the content is downloaded
         fresh = {'GLAREX_CACHE_DIR': os.path.join(self.home, 'fresh-cache')}
         t = self.glarex('resolve', '--explain', 'glare://heal_vms/heal_vm_script.sh',
-                        env=fresh).out
+                        '-f', 'table', env=fresh).out
         for step in ('input:', 'reference:', 'query:', 'candidates:', 'chosen:',
                      'sha256:', 'cache:'):
             self.assertIn(step, t)
         self.assertIn('miss (downloaded)', t)
         t = self.glarex('resolve', '--explain', 'glare://heal_vms/heal_vm_script.sh',
-                        env=fresh).out
+                        '-f', 'table', env=fresh).out
         self.assertIn('cache:      hit', t)
-        r = self.glarex('resolve', '--explain', 'glare://heal_vms@9.9/x', code=1)
+        r = self.glarex('resolve', '--explain', 'glare://heal_vms@9.9/x', '-f', 'table',
+                        code=1)
         self.assertIn('reference:', r.out)
         self.assertTrue(r.err.startswith('glarex: '), r)
 
@@ -356,7 +357,7 @@ class CommandTests:
         st = self.glarex('cache', 'stats', '-f', 'json').json
         self.assertGreaterEqual(st['objects'], 1)
         self.assertGreaterEqual(st['bytes'], os.path.getsize(S.EXAMPLE_SCRIPT))
-        self.assertIn('| objects ', self.glarex('cache', 'stats').out)
+        self.assertIn('| objects ', self.glarex('cache', 'stats', '-f', 'table').out)
         # the counters of every process that used the cache: a second process reads
         # the content from disk, nothing is downloaded again
         self.glarex('eval', "<% glare('heal_vms', '1.0', 'heal_vm_script.sh') %>")
@@ -364,7 +365,7 @@ class CommandTests:
         self.assertEqual((t['downloads'], t['misses'], t['disk_hits']), (1, 1, 1))
         self.assertEqual(t['bytes_downloaded'], os.path.getsize(S.EXAMPLE_SCRIPT))
         self.assertEqual(t['resolutions'], 2)
-        self.assertIn('downloads=1', self.glarex('cache', 'stats').out)
+        self.assertIn('downloads=1', self.glarex('cache', 'stats', '-f', 'table').out)
         # corrupt the cached copy: verify removes it
         path = [o['path'] for o in ls['objects']
                 if o['sha256'] == sha256(S.EXAMPLE_SCRIPT)][0]
@@ -591,7 +592,7 @@ class UsageTests(Base):
         a = self.glarex('-f', 'json', 'workflow-list').json
         b = self.glarex('workflow-list', '--format=json').json
         self.assertEqual(a, b)
-        self.assertEqual(self.glarex('-q', 'cache', 'ls').out, '')
+        self.assertEqual(self.glarex('-q', 'cache', 'ls', '-f', 'table').out, '')
 
 
 class EvalTests(Base):

@@ -136,26 +136,33 @@ class OutputFormats(unittest.TestCase):
         self.assertEqual(plain, 'objects="1"\n')
 
     def test_table(self):
-        rows = table_rows(self.glarex('workflow-list').out)
+        rows = table_rows(self.glarex('workflow-list', '-f', 'table').out)
         self.assertEqual(rows[0], ['id', 'name', 'version', 'status', 'visibility',
                                    'owner'])
         listed = self.glarex('workflow-list', '-f', 'json').json['artifacts']
         self.assertEqual([r[:3] for r in rows[1:]],
                          [[a['id'], a['name'], a['version']] for a in listed])
         rows = table_rows(self.glarex('workflow-show', 'wf@1.2', '-c', 'name', '-c',
-                                      'description').out)
+                                      'description', '-f', 'table').out)
         self.assertEqual(rows[0], ['Field', 'Value'])
         self.assertEqual(rows[1], ['name', 'wf'])
         # the escape character is shown, not sent; a newline is a second line
-        self.assertNotIn('\x1b', self.glarex('workflow-show', 'wf@1.2').out)
+        self.assertNotIn('\x1b', self.glarex('workflow-show', 'wf@1.2', '-f', 'table').out)
         self.assertIn(['description', 'say "hi" $(touch pwned) `touch pwned` \\ $HOME'],
                       rows)
         self.assertIn(['', 'line two \\x1b[31m red é'], rows)
         # "text" is the old name of table
         self.assertEqual(self.glarex('workflow-list', '-f', 'text').out,
-                         self.glarex('workflow-list').out)
+                         self.glarex('workflow-list', '-f', 'table').out)
+        # without -f: a table on a terminal, the JSON document on a pipe
+        code, tty, _ = S.run_pty(['workflow-list'], self.env)
+        self.assertEqual(code, 0)
+        self.assertEqual(table_rows(tty.replace('\r\n', '\n'))[0][:3], ['id', 'name', 'version'])
+        self.assertEqual(json.loads(self.glarex('workflow-list').out),
+                         self.glarex('workflow-list', '-f', 'json').json)
+        self.assertEqual(json.loads(self.glarex('workflow-show', 'wf@1.2').out)['name'], 'wf')
         # no rows: nothing, as cliff
-        self.assertEqual(self.glarex('workflow-list', '--name', 'none').out, '')
+        self.assertEqual(self.glarex('workflow-list', '--name', 'none', '-f', 'table').out, '')
 
     def test_usage_errors(self):
         cases = [

@@ -96,7 +96,7 @@ class Store(Base):
         r = self.glarex('workflow-create', S.EXAMPLE_WF, '--resource',
                         '%s=%s' % (SCRIPT_KEY, S.EXAMPLE_SCRIPT))
         self.assertIn('created heal_vms 1.0.0 in ' + self.url, r.out)
-        r = self.glarex('workflow-list')
+        r = self.glarex('workflow-list', '-f', 'table')
         self.assertRegex(r.out, r'\| heal_vms +\| 1\.0\.0 +\| active ')
         r = self.glarex('workflow-show', 'heal_vms@1.0')
         self.assertIn(SCRIPT_KEY, r.out)
