@@ -131,20 +131,8 @@ typedef struct dir_store {
     char absent_id[37]; /* names a store that did not exist when opened */
 } dir_store;
 
-/* Records an error Glare would have answered with HTTP `http`, so callers see the
- * same http_status from both backends. */
-static int fail(glarex_error *err, int code, int http, const char *fmt, ...)
-    GLAREX_PRINTF(4, 5);
-static int fail(glarex_error *err, int code, int http, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    glarex__error_vset(err, code, fmt, ap);
-    va_end(ap);
-    if (err)
-        err->http_status = http;
-    return code;
-}
+/* An error as Glare would answer it, with its HTTP status (store.c). */
+#define fail glarex__store_fail
 
 static int fail_errno(glarex_error *err, int e, const char *action, const char *path)
 {

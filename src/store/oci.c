@@ -68,18 +68,8 @@ typedef struct oci_store {
  * Names, tags, ids
  * ==================================================================== */
 
-static int fail(glarex_error *err, int code, int http, const char *fmt, ...)
-    GLAREX_PRINTF(4, 5);
-static int fail(glarex_error *err, int code, int http, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    glarex__error_vset(err, code, fmt, ap);
-    va_end(ap);
-    if (err)
-        err->http_status = http;
-    return code;
-}
+/* An error as Glare would answer it, with its HTTP status (store.c). */
+#define fail glarex__store_fail
 
 static int check_type(const char *type_name, glarex_error *err)
 {

@@ -3,6 +3,7 @@
 #include "store.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -125,6 +126,17 @@ static size_t scheme_length(const char *url)
            url[i] == '.')
         i++;
     return url[i] == ':' ? i : 0;
+}
+
+int glarex__store_fail(glarex_error *err, int code, int http, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    glarex__error_vset(err, code, fmt, ap);
+    va_end(ap);
+    if (err)
+        err->http_status = http;
+    return code;
 }
 
 int glarex__store_default_dir(char **out, glarex_error *err)

@@ -80,4 +80,9 @@ const char *glarex__store_registry_identity(const glarex_store *store);
  * an absolute path, otherwise $HOME/.local/share/glarex/store (new text). */
 int glarex__store_default_dir(char **out, glarex_error *err);
 
+/* Records an error Glare would have answered with HTTP `http`, so callers see the same
+ * http_status from every backend. Returns `code`. */
+int glarex__store_fail(glarex_error *err, int code, int http, const char *fmt, ...)
+    GLAREX_PRINTF(4, 5);
+
 #endif
