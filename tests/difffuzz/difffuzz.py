@@ -44,7 +44,7 @@ DISAGREE = {"wrong_value", "value_for_error", "error_for_value", "internal", "ti
 # Root causes of wrong values that are being fixed on their own (issue 13, part 1).
 KNOWN_CAUSES = {"unicode", "format_spec", "nested_format_width", "regex_template", "signed_zero",
                 "filesizeformat", "distinct_mergewith", "list_flatten", "float_pow", "yaml_tags"}
-NEW_PER_BATCH = 20  # disagreements of new causes minimised per batch
+NEW_PER_BATCH = 6  # disagreements of new causes minimised per batch
 # New causes found by this fuzzer and not fixed yet (docs/fuzzing.md, open defects):
 # recorded in open.json, and not failing --check.
 OPEN_CAUSES = {"markup_repr"}
