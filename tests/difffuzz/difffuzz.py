@@ -103,6 +103,17 @@ def mistral_answer(c):
     return o.get("error") or "unrepresentable: " + o.get("unrepresentable", "")
 
 
+def differ_in_sign_only(c):
+    if "result" not in c["oracle"]:
+        return False
+    try:
+        mine = json.dumps(json.loads(c["glarex"]), ensure_ascii=False)
+    except ValueError:
+        return False
+    theirs = json.dumps(c["oracle"]["result"], ensure_ascii=False)
+    return mine.replace("-", "") == theirs.replace("-", "")
+
+
 def classify(c):
     """The root cause a disagreement points to, from its (minimised) text."""
     expr = json.dumps(c["expr"], ensure_ascii=False)
@@ -124,7 +135,7 @@ def classify(c):
         return "list_flatten"
     if "**" in expr or "pow(" in expr:
         return "float_pow"
-    if ZERO.search(answers) and re.search(r"round|\bmod\b| % |//|-0\.", expr + ctx):
+    if (ZERO.search(answers) or differ_in_sign_only(c)) and re.search(r"round|\bmod\b| % |//|-0\.", expr + ctx):
         return "signed_zero"
     if re.search(r"[^\x00-\x7f]", expr + ctx) and CASE_FUNCS.search(expr):
         return "unicode"
