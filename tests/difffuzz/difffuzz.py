@@ -141,8 +141,9 @@ def classify(c):
         return "signed_zero"
     if re.search(r"[^\x00-\x7f]", expr + ctx) and CASE_FUNCS.search(expr):
         return "unicode"
-    # Jinja's Markup strings are not told from str: repr() in containers, escaped twice
-    if "Markup(" in answers or (re.search(r"tojson|\| ?(e|escape|safe)\b", expr) and "&" in c["glarex"]):
+    # Jinja's Markup strings are not told from str: repr() in containers, escaped twice,
+    # a str added to one escaped
+    if "Markup(" in answers or (re.search(r"tojson|\| ?(e|escape|safe)\b", expr) and "&" in answers):
         return "markup_repr"
     if c["verdict"] == "timeout":
         return "instruction_budget"
