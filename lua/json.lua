@@ -239,6 +239,10 @@ local function dump(v, opts, level, out)
   local arr
   if mt == List or mt == Tuple or mt == PyList then arr = v
   elseif mt == Set or mt == Iter or mt == Range then
+    if opts.generator_str and mt == Iter and v.what == "generator" then
+      -- oslo's to_primitive gives a generator's str(), which holds a memory address
+      raise("unsupported", "json_dump() of a Python generator (its string form holds a memory address)")
+    end
     if opts.strict_types then raise("eval", "Object of type " .. rt.pytype(v) .. " is not JSON serializable") end
     arr = rt.to_array(v)
   elseif mt == Undefined then
@@ -258,7 +262,7 @@ local function dump(v, opts, level, out)
 end
 
 -- Mistral json_dump: jsonutils.dumps(x, indent=4)
-local dump_opts = {indent = 4, item_sep = ",", key_sep = ": ", ensure_ascii = true}
+local dump_opts = {indent = 4, item_sep = ",", key_sep = ": ", ensure_ascii = true, generator_str = true}
 function J.dump(v)
   local out = {}
   dump(v, dump_opts, 0, out)

@@ -1156,7 +1156,7 @@ M_("join", "collection1, collection2, predicate:L, selector:L", queries_join)
 
 -- mergeWith
 local function merge_dicts(d1, d2, list_merger, item_merger, max_levels)
-  local result = new_dict()
+  local result = rt.mutable_dict(new_dict()) -- Python's dicts, nested ones too
   for k, v1 in rt.dict_pairs(d1) do
     dict_set(result, k, v1)
     local v2 = dict_get(d2, k)
@@ -1279,23 +1279,26 @@ M_("set", "dict, key, value?", function(d, k, v)
   end
   return nd
 end)
+-- yaql's own dicts (FrozenDict) give KeysView({...}); the plain Python dicts toDict,
+-- mergeWith and delete build (Python's, marked mutable) give dict_keys([...])
+local function view_name(d, frozen, plain) return d.mutable and plain or frozen end
 M_("keys", "dict", function(d)
   if not is_map(d) then no_method("keys", d) end
   local items = {}
   for i, k in ipairs(d.keys) do items[i] = k end
-  return new_set(items, "keys", "KeysView", d)
+  return new_set(items, "keys", view_name(d, "KeysView", "dict_keys"), d)
 end)
 M_("values", "dict", function(d)
   if not is_map(d) then no_method("values", d) end
   local items = {}
   for i, k in ipairs(d.keys) do items[i] = dict_get(d, k) end
-  return new_set(items, "values", "ValuesView", d)
+  return new_set(items, "values", view_name(d, "ValuesView", "dict_values"), d)
 end)
 M_("items", "dict", function(d)
   if not is_map(d) then no_method("items", d) end
   local items = {}
   for i, k in ipairs(d.keys) do items[i] = tuple({k, dict_get(d, k)}) end
-  return new_set(items, "items", "ItemsView", d)
+  return new_set(items, "items", view_name(d, "ItemsView", "dict_items"), d)
 end)
 M_("containsKey", "dict, key", function(d, k)
   if not is_map(d) then no_method("containsKey", d) end

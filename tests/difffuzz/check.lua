@@ -51,7 +51,9 @@ end
 local function verdict(ok, res, oracle)
   local mistral_errs = field(oracle, "error") ~= nil or field(oracle, "unrepresentable") ~= nil
   if not ok then
-    if type(res) == "string" and res:find(TIMEOUT, 1, true) then return "timeout" end
+    -- the budget's error may come back wrapped in one of glarex's own
+    local text = type(res) == "table" and tostring(res.message) or tostring(res)
+    if text:find(TIMEOUT, 1, true) then return "timeout" end
     if not rt.is_error(res) then return "internal" end
     if mistral_errs then return "agree" end
     return res.kind == "unsupported" and "unsupported" or "error_for_value"

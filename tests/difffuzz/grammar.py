@@ -240,6 +240,17 @@ YAQL += [
     ("str", "regex('(a)').replace(§, '\\\\2')", ["str"]), ("str", "regex('(é)').replace(§, '[\\\\1]')", ["str"]),
     ("any", "dict(a => tuple(§, 2)).mergeWith(dict(a => [3]))", ["num"]), ("any", "[§, [1]].distinct()", ["nlist"]),
     ("num", "§.select($ mod -2).sum()", ["nlist"]), ("num", "§ mod -1.5", ["num"]),
+    ("str", "str(§.items())", ["dict"]), ("str", "str(§.values())", ["dict"]), ("str", "str([§, §])", ["num", "str"]),
+    ("str", "str(§.mergeWith(§).values())", ["dict", "dict"]), ("str", "str(§.delete('a'))", ["dict"]),
+    ("str", "str(tuple(§, §))", ["any", "num"]), ("str", "str(§.toDict($.cpus, $.up))", ["hlist"]),
+    ("str", "str(§.select([$, $]))", ["nlist"]), ("str", "str(dict(§.select([$, 1])))", ["slist"]),
+]
+JINJA += [
+    ("str", "(§.items() | string)", ["dict"]), ("str", "(§.keys() | string)", ["dict"]),
+    ("str", "(§.values() | list | string)", ["dict"]), ("str", "((§, 1) | string)", ["any"]),
+    ("str", "(§ | string)", ["hlist"]), ("str", "(§ | batch(2) | list | string)", ["slist"]),
+    ("str", "(§ | dictsort | string)", ["dict"]), ("str", "(§ | groupby('up') | string)", ["hlist"]),
+    ("str", "(§ | items | list | string)", ["dict"]), ("str", "((§ ~ '') | list | string)", ["num"]),
 ]
 
 TYPES = ["num", "str", "bool", "nlist", "slist", "hlist", "dict", "any"]
