@@ -970,6 +970,32 @@ end
 local BINOPS = {["+"] = "add", ["-"] = "sub", ["*"] = "mul", ["/"] = "div", ["//"] = "floordiv",
   ["%"] = "mod", ["**"] = "pow"}
 
+-- The number a node folds to when Jinja's optimizer can compute it at compile time
+-- (numeric constants under unary signs, +, - and *), or nil.
+local function folded_number(n)
+  local k = n.k
+  if k == "const" then
+    return type(n.v) == "number" and n.v or nil
+  elseif k == "neg" or k == "pos" then
+    local v = folded_number(n.e)
+    return v and (k == "neg" and -v or v)
+  elseif k == "bin" and (n.op == "+" or n.op == "-" or n.op == "*") then
+    local a, b = folded_number(n.l), folded_number(n.r)
+    if not (a and b) then return nil end
+    return n.op == "+" and a + b or n.op == "-" and a - b or a * b
+  end
+  return nil
+end
+
+-- Whether Jinja's optimizer computes the node at compile time: constants under
+-- unary operators and arithmetic.
+local function is_folded(n)
+  local k = n.k
+  if k == "const" then return true end
+  if k == "neg" or k == "pos" or k == "not" then return is_folded(n.e) end
+  return k == "bin" and BINOPS[n.op] ~= nil and is_folded(n.l) and is_folded(n.r)
+end
+
 -- Gen:ex (the YAQL generator's) runs ex_node at most MAX_NESTING deep: chains such as
 -- `a.b.c` or `x|f|g` parse in a loop but generate nested code.
 function Gen:ex_node(n)
@@ -1016,6 +1042,12 @@ function Gen:ex_node(n)
   elseif k == "pos" then
     return "pos(" .. self:ex(n.e) .. ")"
   elseif k == "bin" then
+    local lv = n.op == "**" and folded_number(n.l)
+    if lv and lv < 0 and not is_folded(n.r) then
+      -- Jinja writes a folded negative constant without parentheses into the Python it
+      -- generates, so `-1 ** x` runs as -(1 ** x) when x is not a constant
+      return "neg(pow(" .. lua_num(-lv) .. ", " .. self:ex(n.r) .. "))"
+    end
     local es = self:exlist({n.l, n.r})
     return BINOPS[n.op] .. "(" .. es[1] .. ", " .. es[2] .. ")"
   elseif k == "concat" then
