@@ -44,6 +44,15 @@ static void bearer_challenge_with_quoted_params(void **state)
     assert_null(c.scope);
     glarex__oci_challenge_dispose(&c);
 
+    /* A token value that ends the header: read up to its end, not past it. */
+    assert_int_equal(glarex__oci_challenge_parse(&c, "Bearer realm=\"https://a/t\",service=reg",
+                                                 "r.test", &err),
+                     0);
+    assert_string_equal(c.service, "reg");
+    glarex__oci_challenge_dispose(&c);
+    assert_int_equal(glarex__oci_challenge_parse(&c, "Bearer", "r.test", &err),
+                     GLAREX_EPROTOCOL);
+
     assert_int_equal(glarex__oci_challenge_parse(&c, "Basic realm=\"Registry Realm\"", "r.test",
                                                  &err),
                      0);

@@ -23,8 +23,9 @@
 
 static int is_tchar(int c)
 {
+    /* strchr finds the terminator too: NUL is no tchar */
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           strchr("!#$%&'*+-.^_`|~", c) != NULL;
+           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
 }
 
 static const char *skip_ows(const char *p)
