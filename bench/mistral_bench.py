@@ -128,6 +128,12 @@ def load_mistral(glare):
     import mistral.version
 
     logging.getLogger("mistral").setLevel(logging.CRITICAL)
+    if glare and glare.get("plugin") == "contrib":
+        # Evaluated here outside any request: authentication off, as in the plugin's
+        # single-tenant setup, where it fetches with its configured token.
+        from oslo_config import cfg
+        import mistral.config  # noqa: F401  registers [pecan]
+        cfg.CONF.set_override("auth_enable", False, group="pecan")
     if glare and glare.get("plugin", "function") == "function":
         import glarex_bench_glare
         for g in glare.get("content", []):
