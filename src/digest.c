@@ -129,3 +129,14 @@ int glarex__is_hex(const char *s, size_t n)
         return 0;
     return strspn(s, "0123456789abcdefABCDEF") == n;
 }
+
+int glarex__hex_value(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}

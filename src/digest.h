@@ -29,4 +29,7 @@ int glarex__digest_buffer(const void *data, size_t len, char sha256_hex[65],
 /* Nonzero when `s` is exactly `n` lower- or upper-case hex digits. */
 int glarex__is_hex(const char *s, size_t n);
 
+/* The value of the hex digit `c` (either case), or -1 when `c` is not one. */
+int glarex__hex_value(int c);
+
 #endif

@@ -9,6 +9,7 @@
  */
 #include "ref.h"
 
+#include "digest.h"
 #include "version.h"
 
 #include <stdint.h>
@@ -175,17 +176,6 @@ static int is_space(char c)
     return c == ' ';
 }
 
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static int is_identifier(const char *s, size_t n)
 {
     if (n == 0 || (s[0] >= '0' && s[0] <= '9'))
@@ -217,8 +207,8 @@ static int decode(parser *p, size_t start, size_t end, const char *what)
         size_t at = i;
         unsigned char c = (unsigned char)p->src[i];
         if (c == '%' && p->decode) {
-            int hi = i + 1 < end ? hexval((unsigned char)p->src[i + 1]) : -1;
-            int lo = i + 2 < end ? hexval((unsigned char)p->src[i + 2]) : -1;
+            int hi = i + 1 < end ? glarex__hex_value((unsigned char)p->src[i + 1]) : -1;
+            int lo = i + 2 < end ? glarex__hex_value((unsigned char)p->src[i + 2]) : -1;
             if (hi < 0 || lo < 0) {
                 char s[40];
                 size_t n = end - i < 3 ? end - i : 3;
@@ -328,7 +318,7 @@ static int parse_id(parser *p, size_t start, size_t end)
     for (size_t i = 0; i < p->n; i++) {
         int dash = i == 8 || i == 13 || i == 18 || i == 23;
         if (p->n != 36 ||
-            (dash ? p->buf[i] != '-' : hexval((unsigned char)p->buf[i]) < 0))
+            (dash ? p->buf[i] != '-' : glarex__hex_value((unsigned char)p->buf[i]) < 0))
             return fail(p, start, "id '%s' is not a UUID",
                         shown(s, sizeof(s), p->buf, p->n));
         if (p->buf[i] >= 'A' && p->buf[i] <= 'F')
@@ -428,7 +418,7 @@ static int parse_sha256(parser *p)
 {
     size_t hex = 7, n = p->n - 7;
     for (size_t i = hex; i < p->n; i++) {
-        int h = hexval((unsigned char)p->buf[i]);
+        int h = glarex__hex_value((unsigned char)p->buf[i]);
         if (h < 0) {
             char s[40];
             return fail(p, p->map[i], "sha256 pin has a non-hex character '%s'",

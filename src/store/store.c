@@ -2,6 +2,8 @@
  * The URL's scheme picks the backend; every call is checked here, then forwarded. */
 #include "store.h"
 
+#include "digest.h"
+
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -29,17 +31,6 @@ int glarex_store_options_init(glarex_store_options *opts, unsigned int version)
  * URLs
  * ==================================================================== */
 
-static int hex_value(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* The directory named by a file:// URL (new text), percent-decoded. Only local URLs
  * with an absolute path are accepted: file:///dir or file://localhost/dir. */
 static int file_url_path(char **out, const char *url, glarex_error *err)
@@ -65,8 +56,8 @@ static int file_url_path(char **out, const char *url, glarex_error *err)
         return GLAREX_ENOMEM_SET(err);
     for (size_t i = 0; p[i]; i++) {
         if (p[i] == '%') {
-            int hi = hex_value((unsigned char)p[i + 1]);
-            int lo = hi < 0 ? -1 : hex_value((unsigned char)p[i + 2]);
+            int hi = glarex__hex_value((unsigned char)p[i + 1]);
+            int lo = hi < 0 ? -1 : glarex__hex_value((unsigned char)p[i + 2]);
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
                 free(path);
                 glarex__error_set(err, GLAREX_EINVALID,
