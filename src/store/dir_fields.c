@@ -1,7 +1,7 @@
 /*
  * The directory store's fields as Glare checks them: a create request's name, version,
  * description, tags and metadata are coerced and limited as Glare's field types do it,
- * with Glare's own messages, so that a caller sees the same answers from both stores.
+ * with Glare's own messages, so that a caller gets the answers a Glare server gives.
  */
 #include "dir.h"
 
@@ -15,7 +15,7 @@
 #define OWNER "local"
 #define MAX_DESCRIPTION_LENGTH GLAREX_LOCAL_MAX_DESCRIPTION_LENGTH
 
-/* Base fields of every Glare artifact, as the API shows them. */
+/* The base fields Glare sets itself: a create request may not name them. */
 static const char *const system_fields[] = {"id",         "owner",        "created_at",
                                             "updated_at", "activated_at", NULL};
 
