@@ -15,7 +15,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import unittest
 import urllib.error
 import urllib.request
@@ -148,17 +147,25 @@ class Coalescing(MirrorBase):
         body = b'echo ranged and headed\n'
         self.create('ranged', '1.0', body.decode())
         path = '%s/ranged/blobs/%s' % (NS, digest_of(body))
+        # the first request, a range: the mirror fetches the whole blob once
+        status, _, got = self.blob(self.nginx, path, headers=[('Range', 'bytes=5-10')])
+        self.assertEqual((status, got), (206, body[5:11]))
         status, headers, got = self.blob(self.nginx, path, method='HEAD')
         self.assertEqual((status, got), (200, b''))
         self.assertEqual(headers['Content-Length'], str(len(body)))
-        status, _, got = self.blob(self.nginx, path, headers=[('Range', 'bytes=5-10')])
-        self.assertEqual((status, got), (206, body[5:11]))
+        status, _, got = self.blob(self.nginx, path, headers=[('Range', 'bytes=-4')])
+        self.assertEqual((status, got), (206, body[-4:]))
         status, _, got = self.blob(self.nginx, path)
         self.assertEqual((status, got), (200, body))
         self.assertEqual(self.origin.blob_gets()[digest_of(body)], 1)
-        # a digest the repository does not hold: the origin's own answer, not a 500
+        # a digest the repository does not hold: the origin's own answer, not a 500,
+        # even when the mirror holds that digest for another repository
         status = self.blob(self.nginx, '%s/ranged/blobs/%s' % (NS, digest_of(b'none')))[0]
         self.assertEqual(status, 404)
+        self.create('elsewhere', '1.0', 'echo elsewhere\n')
+        status, _, got = self.blob(self.nginx, '%s/elsewhere/blobs/%s' % (NS, digest_of(body)))
+        self.assertEqual(status, 404)
+        self.assertNotIn(body, got)
 
     def test_a_tampered_copy_in_the_mirror_is_refused(self):
         self.create('tampered', '1.0', 'echo genuine\n')
@@ -312,6 +319,14 @@ class BearerAuthorised(MirrorBase):
         url = '%s?mirror=%s' % (self.url, self.nginx.host)
         cold = self.hosts_read(url, 'tokened', 4, 'cold', env={'REGISTRY_AUTH_FILE': auth})
         self.assertEqual(sorted(cold.values()), [1, 1], cold)
+        # nothing filed for the mirror: its challenge is answered anonymously, never
+        # with the origin's credentials, the mirror refuses, and the origin answers
+        before = len(self.issuer.requests())
+        r = self.eval("glare('tokened', '1.0', 'run.sh')", url=url)
+        self.assertEqual(r.out, body.decode())
+        asked = [a['user'] for a in self.issuer.requests()[before:]]
+        self.assertIn('', asked)
+        self.assertEqual(self.origin.blob_gets()[digest_of(body)], 2)
         # anonymous requests get no token with pull rights, so nothing
         anonymous = 'oci://%s/%s?mirror=%s' % (self.origin.host, NS, self.nginx.host)
         r = self.eval("glare('tokened', '1.0', 'run.sh')", url=anonymous, code=1)
