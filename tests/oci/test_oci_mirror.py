@@ -11,6 +11,7 @@ Exits 77 (skipped) without nginx or docker-registry.
 
 import base64
 import hashlib
+import http.client
 import json
 import os
 import subprocess
@@ -158,14 +159,31 @@ class Coalescing(MirrorBase):
         status, _, got = self.blob(self.nginx, path)
         self.assertEqual((status, got), (200, body))
         self.assertEqual(self.origin.blob_gets()[digest_of(body)], 1)
+
+    def test_a_digest_is_answered_only_for_a_repository_that_holds_it(self):
+        body = b'echo held\n'
+        self.create('held', '1.0', body.decode())
+        path = '%s/held/blobs/%s' % (NS, digest_of(body))
+        self.assertEqual(self.blob(self.nginx, path)[2], body)
         # a digest the repository does not hold: the origin's own answer, not a 500,
         # even when the mirror holds that digest for another repository
-        status = self.blob(self.nginx, '%s/ranged/blobs/%s' % (NS, digest_of(b'none')))[0]
+        status = self.blob(self.nginx, '%s/held/blobs/%s' % (NS, digest_of(b'none')))[0]
         self.assertEqual(status, 404)
         self.create('elsewhere', '1.0', 'echo elsewhere\n')
         status, _, got = self.blob(self.nginx, '%s/elsewhere/blobs/%s' % (NS, digest_of(body)))
         self.assertEqual(status, 404)
         self.assertNotIn(body, got)
+        # the origin authorises exactly the repository and digest the cache answers
+        # for: the path as nginx normalised it, not the raw request line
+        conn = http.client.HTTPConnection('127.0.0.1', self.nginx.port, timeout=30)
+        self.addCleanup(conn.close)
+        for raw, expected in (('elsewhere/../held', 200), ('held/../elsewhere', 404),
+                              ('held%2F..%2Felsewhere', 404)):
+            conn.request('GET', '/v2/%s/%s/blobs/%s' % (NS, raw, digest_of(body)))
+            r = conn.getresponse()
+            got = r.read()
+            self.assertEqual(r.status, expected, raw)
+            self.assertEqual(got == body, expected == 200, raw)
 
     def test_a_tampered_copy_in_the_mirror_is_refused(self):
         self.create('tampered', '1.0', 'echo genuine\n')
