@@ -12,11 +12,8 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
-import urllib.error
-import urllib.request
 
-from registry import free_port
+from registry import free_port, wait_until_up
 
 NGINX = shutil.which('nginx', path=os.environ.get('PATH', '') + ':/usr/sbin:/sbin')
 TEMPLATE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
@@ -51,19 +48,10 @@ class NginxMirror:
                                      start_new_session=True)
         self.url = 'http://127.0.0.1:%d' % self.port
         self.host = '127.0.0.1:%d' % self.port
-        deadline = time.time() + 20
-        while True:
-            try:
-                urllib.request.urlopen(self.url + '/v2/', timeout=2)
-                break
-            except urllib.error.HTTPError:
-                break  # the origin's 401 passed through: it is up
-            except OSError:
-                if time.time() > deadline or self.proc.poll() is not None:
-                    log = self.log()
-                    self.stop()
-                    raise RuntimeError('nginx did not start: ' + log)
-                time.sleep(0.05)
+        if not wait_until_up(self.url, self.proc):
+            log = self.log()
+            self.stop()
+            raise RuntimeError('nginx did not start: ' + log)
 
     def log(self):
         with open(os.path.join(self.dir, 'stderr.log'), errors='replace') as f:
