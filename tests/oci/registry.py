@@ -30,6 +30,22 @@ def free_port():
         return s.getsockname()[1]
 
 
+def wait_until_up(url, proc, seconds=20):
+    """Whether the server `proc` started answers `url`/v2/ (any HTTP status: a 401 with
+    auth is up) within `seconds`; False once it has exited."""
+    deadline = time.time() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(url + '/v2/', timeout=2)
+            return True
+        except urllib.error.HTTPError:
+            return True
+        except OSError:
+            if time.time() > deadline or proc.poll() is not None:
+                return False
+            time.sleep(0.05)
+
+
 class Registry:
     def __init__(self, users=None, proxy=None, delete=True, token=None):
         self.dir = tempfile.mkdtemp(prefix='glarex-registry-')
@@ -64,19 +80,9 @@ class Registry:
                                      stderr=subprocess.STDOUT)
         self.url = 'http://127.0.0.1:%d' % self.port
         self.host = '127.0.0.1:%d' % self.port
-        deadline = time.time() + 20
-        while True:
-            try:
-                urllib.request.urlopen(self.url + '/v2/', timeout=2)
-                break
-            except urllib.error.HTTPError:
-                break  # 401 with auth: it is up
-            except OSError:
-                if time.time() > deadline or self.proc.poll() is not None:
-                    self.stop()
-                    raise RuntimeError('docker-registry did not start: see ' +
-                                       self.log_path)
-                time.sleep(0.1)
+        if not wait_until_up(self.url, self.proc):
+            self.stop()
+            raise RuntimeError('docker-registry did not start: see ' + self.log_path)
 
     def stop(self):
         if self.proc.poll() is None:
