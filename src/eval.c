@@ -1746,11 +1746,35 @@ static int run(json_t **out, glarex_eval *ev, const char *fn, const char *text,
     return rc;
 }
 
-/* Mistral returns a string unchanged when neither detector matches; the common case of
- * plain text is answered here without entering Lua. */
+/* Whether `open` ... `close` occurs in s with no newline between them: what Mistral's
+ * detectors (non-greedy regexes whose `.` stops at a newline) and lua/template.lua's
+ * findall find. Linear: the next close and the next newline only move forward. */
+static int delimited(const char *s, const char *open, const char *close)
+{
+    const char *close_at = NULL, *nl = NULL;
+    int nl_searched = 0;
+    for (const char *a = strstr(s, open); a; a = strstr(a + 1, open)) {
+        if (!close_at || close_at < a + 2) {
+            close_at = strstr(a + 2, close);
+            if (!close_at)
+                return 0; /* no later opening has a close either */
+        }
+        if (!nl_searched || (nl && nl < a + 2)) {
+            nl = strchr(a + 2, '\n');
+            nl_searched = 1;
+        }
+        if (!nl || nl > close_at)
+            return 1;
+    }
+    return 0;
+}
+
+/* Mistral returns a string unchanged when neither detector matches. That is decided
+ * here, exactly as lua/template.lua decides it, before Lua is entered or a per-call
+ * context is converted: plain text costs a scan of itself. */
 static int may_hold_expression(const char *s)
 {
-    return strstr(s, "<%") || strstr(s, "{{") || strstr(s, "{%");
+    return delimited(s, "{{", "}}") || delimited(s, "{%", "%}") || delimited(s, "<%", "%>");
 }
 
 int glarex_eval_string(json_t **out, glarex_eval *ev, const char *text, const json_t *context,
