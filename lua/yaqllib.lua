@@ -64,10 +64,14 @@ Y.I = {} -- id -> impl
 -- how many arguments besides the receiver each may take so: their time is linear in
 -- their input (no comparison of nested values, no regex, no lambda), so the memory
 -- limit, which bounds what they read and make, and the allocator's deadline checks
--- bound them on every run.
+-- bound them on every run. get and containsKey look one key up; concat and format
+-- (a single pass over the format, each value rendered once) take any number.
+local ANY = math.huge
 Y.linear = {
-  count = 0, first = 1, keys = 0, last = 1, len = 0, str = 0, toLower = 0, toUpper = 0,
-  trim = 0, values = 0,
+  bool = 0, concat = ANY, containsKey = 1, count = 0, first = 1, float = 0, format = ANY,
+  get = 2, int = 0, isBoolean = 0, isDict = 0, isInteger = 0, isList = 0, isNumber = 0,
+  isString = 0, keys = 0, last = 1, len = 0, str = 0, toLower = 0, toUpper = 0, trim = 0,
+  values = 0,
 }
 local function parse_sig(sig)
   local c = {params = {}, lazy = {}, min = 0, max = 0}
@@ -353,11 +357,7 @@ function Y.sub(a, b)
   no_func("#operator_-")
 end
 
-local function repeat_seq(s, n, mt)
-  local out, k = {}, 0
-  for _ = 1, n do for i = 1, #s do k = k + 1; out[k] = s[i] end end
-  return setmetatable(out, mt)
-end
+local repeat_seq = rt.repeat_seq
 function Y.mul(a, b)
   local ta, tb = type(a), type(b)
   if ta == "number" and tb == "number" then
