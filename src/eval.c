@@ -1746,35 +1746,49 @@ static int run(json_t **out, glarex_eval *ev, const char *fn, const char *text,
     return rc;
 }
 
-/* Whether `open` ... `close` occurs in s with no newline between them: what Mistral's
- * detectors (non-greedy regexes whose `.` stops at a newline) and lua/template.lua's
- * findall find. Linear: the next close and the next newline only move forward. */
-static int delimited(const char *s, const char *open, const char *close)
+/* One delimiter pair's scan: the first close at or after the last opening + 2, and the
+ * first newline found before it. Both only move forward, so a scan is linear. */
+typedef struct delim_scan {
+    const char *close_at;
+    const char *nl;
+    int no_close; /* no close after the last opening: no later one matches either */
+} delim_scan;
+
+/* Whether the opening at `a` starts `open` ... `close` with no newline between, as
+ * Mistral's detectors (non-greedy regexes whose `.` stops at a newline) and
+ * lua/template.lua's findall find it. */
+static int delimits(const char *a, const char *close, delim_scan *d)
 {
-    const char *close_at = NULL, *nl = NULL;
-    int nl_searched = 0;
-    for (const char *a = strstr(s, open); a; a = strstr(a + 1, open)) {
-        if (!close_at || close_at < a + 2) {
-            close_at = strstr(a + 2, close);
-            if (!close_at)
-                return 0; /* no later opening has a close either */
+    if (d->no_close)
+        return 0;
+    if (!d->close_at || d->close_at < a + 2) {
+        d->close_at = strstr(a + 2, close);
+        if (!d->close_at) {
+            d->no_close = 1;
+            return 0;
         }
-        if (!nl_searched || (nl && nl < a + 2)) {
-            nl = strchr(a + 2, '\n');
-            nl_searched = 1;
-        }
-        if (!nl || nl > close_at)
+    }
+    if (!d->nl || d->nl < a + 2) {
+        d->nl = memchr(a + 2, '\n', (size_t)(d->close_at - (a + 2)));
+        if (!d->nl)
             return 1;
     }
-    return 0;
+    return 0; /* the newline comes before the close */
 }
 
 /* Mistral returns a string unchanged when neither detector matches. That is decided
  * here, exactly as lua/template.lua decides it, before Lua is entered or a per-call
- * context is converted: plain text costs a scan of itself. */
+ * context is converted: plain text costs one scan of itself. */
 static int may_hold_expression(const char *s)
 {
-    return delimited(s, "{{", "}}") || delimited(s, "{%", "%}") || delimited(s, "<%", "%>");
+    delim_scan jinja_expr = {0}, jinja_stmt = {0}, yaql = {0};
+    for (const char *p = strpbrk(s, "{<"); p; p = strpbrk(p + 1, "{<")) {
+        if (p[0] == '<' ? p[1] == '%' && delimits(p, "%>", &yaql)
+                        : (p[1] == '{' && delimits(p, "}}", &jinja_expr)) ||
+                              (p[1] == '%' && delimits(p, "%}", &jinja_stmt)))
+            return 1;
+    }
+    return 0;
 }
 
 int glarex_eval_string(json_t **out, glarex_eval *ev, const char *text, const json_t *context,

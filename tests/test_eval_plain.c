@@ -115,11 +115,39 @@ static void test_plain__detection_is_the_templates(void **state)
     glarex_eval_free(ev);
 }
 
+/* Openings that share one close past a newline: a scan that went back for each would
+ * take (n / 2)^2 steps. */
+static void test_plain__detection_is_linear(void **state)
+{
+    const char *const pairs[][2] = {{"<%", "%>"}, {"{{", "}}"}, {"{%", "%}"}};
+    const size_t n = 4 << 20;
+    char *s = malloc(n + 16);
+    glarex_eval *ev = NULL;
+    glarex_error err;
+    json_t *got = NULL;
+    (void)state;
+
+    assert_non_null(s);
+    assert_int_equal(glarex_eval_new(&ev, NULL, NULL, &err), 0);
+    for (int k = 0; k < 3; k++) {
+        for (size_t i = 0; i < n; i += 2)
+            memcpy(s + i, pairs[k][0], 2);
+        strcpy(s + n, "\n");
+        strcat(s + n, pairs[k][1]);
+        assert_int_equal(glarex_eval_string(&got, ev, s, NULL, &err), 0);
+        assert_string_equal(json_string_value(got), s);
+        json_decref(got);
+    }
+    free(s);
+    glarex_eval_free(ev);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plain__text_is_returned_before_the_context_is_read),
         cmocka_unit_test(test_plain__detection_is_the_templates),
+        cmocka_unit_test(test_plain__detection_is_linear),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
