@@ -459,16 +459,25 @@ end
 ------------------------------------------------------------------------
 -- Each is converted on first read (mkvars keeps the data): converting all three on
 -- every evaluation cost an env() call most of its time.
+-- The conversion of each is kept while its source lives: a bound context's is made
+-- once for all evaluations (values are never changed in place, so the two stay equal).
 local VAR_NAMES = {__env = true, __execution = true, __task_execution = true}
 local VARS_DATA = {} -- key of the data in a vars table
+local converted_vars = setmetatable({}, {__mode = "k"})
+function Y.clear_var_cache() converted_vars = setmetatable({}, {__mode = "k"}) end
 function Y.getvar(vars, name)
   local v = vars[name]
   if v == nil then
     local data = vars[VARS_DATA]
     if data == nil or not VAR_NAMES[name] then return null end
     v = dict_get(data, name)
-    if v == nil then v = null end
-    v = from_host(v)
+    if v == nil then
+      v = null
+    elseif type(v) == "table" then
+      local c = converted_vars[v]
+      if c == nil then c = from_host(v); converted_vars[v] = c end
+      v = c
+    end
     vars[name] = v
   end
   return v

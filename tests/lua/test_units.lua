@@ -220,5 +220,28 @@ do
   end
 end
 
+-- $__env & co: converted once per context, not on every evaluation
+do
+  local big = {}
+  for i = 1, 5000 do big[i] = "item" .. i end
+  local ctx = J_('{"__env": {"region": "r1", "list": ["a", ["b"]]}}')
+  rt.dict_set(rt.dict_get(ctx, "__env"), "big", setmetatable(big, rt.List))
+  local function instructions(text)
+    local n = 0
+    debug.sethook(function() n = n + 1 end, "", 1)
+    local v = ev.evaluate(text, ctx)
+    debug.sethook()
+    return n, v
+  end
+  instructions("<% $__env.region %>")
+  local n, v = instructions("<% $__env.region %>")
+  check("$__env read again: value", v, "r1")
+  check("$__env read again: without converting it (" .. n .. " instructions)", n < 1000, true)
+  check("$__env: its lists are Python lists", ev.evaluate("<% isList($__env.list[1]) %>", ctx), true)
+  check("$__env: the context's list is left as it is",
+    getmetatable(rt.dict_get(rt.dict_get(ctx, "__env"), "list")) == rt.List, true)
+  check("$__env of another context", ev.evaluate("<% $__env.region %>", J_('{"__env": {"region": "r2"}}')), "r2")
+end
+
 print(string.format("%d passed, %d failed", passed, failed))
 os.exit(failed == 0 and 0 or 1)
