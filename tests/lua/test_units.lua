@@ -220,6 +220,26 @@ do
   end
 end
 
+-- str.strip() of ASCII text: Python's whitespace, \x1c-\x1f included, on each side
+do
+  local ws = {[9] = true, [10] = true, [11] = true, [12] = true, [13] = true, [28] = true,
+    [29] = true, [30] = true, [31] = true, [32] = true}
+  local bad = {}
+  for b = 0, 127 do
+    local c = string.char(b)
+    local s = c .. c .. "x" .. c .. "y" .. c
+    local want_l = ws[b] and "x" .. c .. "y" .. c or s
+    local want_r = ws[b] and c .. c .. "x" .. c .. "y" or s
+    local want = ws[b] and "x" .. c .. "y" or s
+    if P.strip(s) ~= want or P.strip(s, nil, "left") ~= want_l or P.strip(s, nil, "right") ~= want_r then
+      bad[#bad + 1] = b
+    end
+  end
+  check("strip of ASCII: bytes that differ from Python", table.concat(bad, ","), "")
+  check("strip of all whitespace", P.strip(" \t\n\x1c "), "")
+  check("strip of non-ASCII whitespace", P.strip("\u{3000}a\u{a0}"), "a")
+end
+
 -- $__env & co: converted once per context, not on every evaluation
 do
   local big = {}
