@@ -638,6 +638,21 @@ function Gen:func_call(n)
   if name == "glare" and #es == 3 and #named == 0 then
     return "host_glare(D, " .. concat(es, ", ") .. ")"
   end
+  if name == "glare" and #es == 0 and #named == 3 then
+    -- glare(name => …, version => …, resource => …) in any order: the positional
+    -- path, the values evaluated as written, the keyword order kept for errors
+    local at = {}
+    for i, nm in ipairs(named) do at[nm.name] = i end
+    if at.name and at.version and at.resource then
+      local vals = {}
+      for i, nm in ipairs(named) do vals[i] = nm.value end
+      local vc = self:exlist(vals)
+      for i = 1, 3 do vc[i] = self:fix(vc[i]) end
+      local order = named[1].name .. "," .. named[2].name .. "," .. named[3].name
+      return "host_glare(D, " .. vc[at.name] .. ", " .. vc[at.version] .. ", " ..
+        vc[at.resource] .. ", " .. lua_str(order) .. ")"
+    end
+  end
   local kwexpr = "nil"
   if #named > 0 then
     local vals = {}

@@ -2051,10 +2051,16 @@ F_("yaml_dump", "data", function(v) return J.yaml_dump(v) end)
 ------------------------------------------------------------------------
 -- glare(a, b, c): when the host has a direct entry for three strings, call it
 -- without building the argument list (the common form, worth its own path)
-function Y.host_glare(data, a, b, c)
+-- `order`: the keyword form's names as written ("version,name,resource"), for its errors
+function Y.host_glare(data, a, b, c, order)
   local g = M.host and M.host.glare
   if g and type(a) == "string" and type(b) == "string" and type(c) == "string" then
     return g(a, b, c)
+  end
+  if order then
+    local given, kw = {name = a, version = b, resource = c}, new_dict()
+    for k in order:gmatch("[^,]+") do dict_set(kw, k, given[k]) end
+    return Y.host_call("glare", data, {}, kw)
   end
   return Y.host_call("glare", data, {a, b, c}, nil)
 end

@@ -240,6 +240,39 @@ do
   check("strip of non-ASCII whitespace", P.strip("\u{3000}a\u{a0}"), "a")
 end
 
+-- glare() with keyword arguments takes the host's direct entry when all are strings
+do
+  local direct, generic = {}, {}
+  local M2
+  M2 = H.new({
+    glare = function(a, b, c) direct[#direct + 1] = a .. ":" .. b .. ":" .. c; return "direct" end,
+  })
+  local call = M2.host.call
+  M2.host.call = function(name, args, kw, ctx)
+    local ks = {}
+    for k in M2.runtime.dict_pairs(kw or M2.runtime.dict()) do ks[#ks + 1] = k end
+    generic[#generic + 1] = name .. "(" .. #args .. "; " .. table.concat(ks, ",") .. ")"
+    return call(name, args, kw, ctx)
+  end
+  local ctx2 = M2.json.parse('{"v": "1.0"}')
+  check("glare, keywords in any order", M2.evaluator.evaluate(
+    "<% glare(version => $.v, resource => 'x.sh', name => 'wf') %>", ctx2), "direct")
+  check("glare, keywords: the direct entry, in its order", table.concat(direct, " "), "wf:1.0:x.sh")
+  check("glare, keywords: no generic call", #generic, 0)
+  local ok, e = pcall(M2.evaluator.evaluate, "<% glare(resource => 'x', version => 1, name => 'wf') %>", ctx2)
+  check("glare, keywords, not strings: the generic call, keywords as written", generic[1],
+    "glare(0; resource,version,name)")
+  check("glare, keywords, not strings: its error", not ok and e.message,
+    "glare() argument 'version' must be a string, got int")
+  -- the values are evaluated as written, whatever the parameter order
+  local ok2, e2 = pcall(M2.evaluator.evaluate,
+    "<% glare(version => int('a'), name => int('b'), resource => 'x') %>", ctx2)
+  check("glare, keywords: evaluated as written", not ok2 and e2.message:find("'a'", 1, true) ~= nil, true)
+  check("glare, unknown keyword: the generic call",
+    select(2, pcall(M2.evaluator.evaluate, "<% glare(name => 'a', version => 'b', file => 'c') %>", ctx2)).message,
+    "glare() got an unexpected keyword argument 'file'")
+end
+
 -- $__env & co: converted once per context, not on every evaluation
 do
   local big = {}
