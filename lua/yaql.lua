@@ -779,7 +779,7 @@ local I = Y.I
 -- returns Lua source for the expression text
 -- Whether evaluating `n` takes time bounded by the size of the data it reads
 -- (which the memory limit bounds): constants, variables, member access,
--- indexing, list and dict literals, and/or/not, unary -/+, + - / mod (numbers,
+-- indexing, list and dict literals, let/with -> body, and/or/not, unary -/+, + - / mod (numbers,
 -- or one copy of each operand's top level), * by a number written in the
 -- expression (a repetition the expression bounds), a comparison with a constant
 -- scalar (never a walk of two nested values: shared values make that exponential),
@@ -798,6 +798,16 @@ local COMPARE = {["="] = true, ["!="] = true, ["<"] = true, [">"] = true, ["<="]
 local function scalar_const(n)
   while n.k == "wrap" do n = n.e end
   return n.k == "const" and (type(n.v) ~= "table" or n.v == rt.null)
+end
+-- let(...)/with(...) before `->`: its arguments are evaluated once, then the body once
+local function bounded_let(l)
+  while l.k == "wrap" do l = l.e end
+  if l.k ~= "call" or (l.name ~= "let" and l.name ~= "with") then return false end
+  for _, a in ipairs(l.args.pos) do if not bounded(a, false) then return false end end
+  for _, nm in ipairs(l.args.named) do
+    if nm.key.k ~= "keyword" or not bounded(nm.value, false) then return false end
+  end
+  return true
 end
 local function number_const(n)
   while n.k == "wrap" do n = n.e end
@@ -841,6 +851,7 @@ function bounded(n, item_only)
       return bounded(n.l, item_only) and bounded(r, item_only)
     end
     if item_only then return false end
+    if op == "->" then return bounded_let(n.l) and bounded(r, false) end
     if ARITH[op] or (op == "*" and (number_const(n.l) or number_const(r))) then
       return bounded(n.l, false) and bounded(r, false)
     end

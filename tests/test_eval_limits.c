@@ -368,6 +368,8 @@ static void test_limits__bounded_operators_stop_on_the_second_run(void **state)
     check_stopped_twice(ev, "<% format('{0}{0}', $.s * 5000000) %>", ctx);
     check_stopped_twice(ev, "<% concat($.x, $.x, $.x, $.x, $.x, $.x, $.x, $.x, $.x) %>", ctx);
     check_stopped_twice(ev, "<% int($.s * 10000000) %>", ctx);
+    check_stopped_twice(ev, "<% let(a => $.x + $.x, b => $.x) -> [$a + $a + $b, $a + $a + $b] %>",
+                        ctx);
     /* Jinja: + - * ~ % and comparisons with a constant */
     check_stopped_twice(ev, "{{ [_.x + _.x + _.x + _.x, _.x + _.x + _.x + _.x] }}", ctx);
     check_stopped_twice(ev, "{{ _.x * 100 if _.n == 1 else -_.n }}", ctx);
