@@ -1426,14 +1426,36 @@ local function load_src(src, name)
 end
 
 -- Whether evaluating an expression takes time bounded by the size of the data it
--- reads: constants, names, literals, attribute and item lookup, and the filters
+-- reads: constants, names, literals, attribute and item lookup, the filters
 -- jinjalib marks linear (L.linear_filters), map(attribute=...) and map of such a
--- filter, select/reject/selectattr/rejectattr with a test it marks linear. No call,
--- operator or other filter or test: those may iterate without bound (over a range,
--- nested) or compare nested values. The embedder runs bounded templates without
--- counting instructions.
+-- filter, select/reject/selectattr/rejectattr with a test it marks linear, `not`,
+-- unary -/+, `x if c else y`, ~ (each operand rendered once), + - / // ** (numbers,
+-- or one copy of each operand's top level; ** of numbers squares at most 63 times),
+-- * by a number written in the template (a repetition the template bounds), % with a
+-- format written in the template, without * (its widths are the template's), and
+-- one comparison with a constant scalar (never a walk of two nested values: shared
+-- values make that exponential). No call, `in`, or other operator, filter or test:
+-- those may iterate without bound (over a range, nested) or compare nested values.
+-- The embedder runs bounded templates without counting instructions.
 local bounded_stmt
 local bounded
+
+local ARITH = {["+"] = true, ["-"] = true, ["/"] = true, ["//"] = true, ["**"] = true}
+local ORDER = {eq = true, ne = true, lt = true, le = true, gt = true, ge = true}
+local function scalar_const(n)
+  return n.k == "const" and (type(n.v) ~= "table" or n.v == rt.null)
+end
+
+-- The operator node `n` (k = "bin"), its operands bounded.
+local function bounded_bin(n)
+  if not (bounded(n.l) and bounded(n.r)) then return false end
+  local op, l, r = n.op, n.l, n.r
+  if ARITH[op] then return true end
+  if op == "*" then
+    return (l.k == "const" and type(l.v) == "number") or (r.k == "const" and type(r.v) == "number")
+  end
+  return op == "%" and l.k == "const" and type(l.v) == "string" and not l.v:find("*", 1, true)
+end
 
 -- A constant string naming something in `set`.
 local function const_in(n, set)
@@ -1483,6 +1505,19 @@ function bounded(n)
     return true
   end
   if k == "filter" then return bounded_filter(n) end
+  if k == "bin" then return bounded_bin(n) end
+  if k == "not" or k == "neg" or k == "pos" then return bounded(n.e) end
+  if k == "and" or k == "or" then return bounded(n.l) and bounded(n.r) end
+  if k == "cond" then return bounded(n.test) and bounded(n.a) and (n.b == nil or bounded(n.b)) end
+  if k == "concat" then
+    for _, x in ipairs(n.args) do if not bounded(x) then return false end end
+    return true
+  end
+  if k == "compare" then
+    local c = n.ops[1]
+    return #n.ops == 1 and ORDER[c.op] and (scalar_const(n.e) or scalar_const(c.e)) and
+      bounded(n.e) and bounded(c.e)
+  end
   return false
 end
 local function bounded_body(body)

@@ -94,11 +94,7 @@ function L.sub(a, b)
   if na and nb then return rt.sub(na, nb) end
   binop_error("-", a, b)
 end
-local function repeat_seq(s, n, mt)
-  local out, k = {}, 0
-  for _ = 1, n do for i = 1, #s do k = k + 1; out[k] = s[i] end end
-  return setmetatable(out, mt)
-end
+local repeat_seq = rt.repeat_seq
 function L.mul(a, b)
   local na, nb = num(a), num(b)
   if na and nb then return rt.mul(na, nb) end

@@ -418,6 +418,13 @@ P.is_space_ch = is_space_ch
 -- Python str.strip(chars) ; which: "both"|"left"|"right"
 function P.strip(s, chars, which)
   which = which or "both"
+  if (chars == nil or chars == null) and rt.is_ascii(s) then
+    -- ASCII and whitespace: the bytes themselves, without a table of characters
+    local i, j = 1, #s
+    if which ~= "right" then while i <= j and flags(sbyte(s, i)) & F_SPACE ~= 0 do i = i + 1 end end
+    if which ~= "left" then while j >= i and flags(sbyte(s, j)) & F_SPACE ~= 0 do j = j - 1 end end
+    return ssub(s, i, j)
+  end
   local cs = rt.uchars(s)
   local set
   if chars ~= nil and chars ~= null then

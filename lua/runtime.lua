@@ -98,6 +98,21 @@ function rt.check()
   local host = M.host
   if host and host.check then host.check() end
 end
+
+-- Python's sequence * n: the items of s, n times, in a table with metatable mt. A
+-- template may run it without the count hook (`* 3` in a bounded template), and its
+-- table grows by doubling, allocating too seldom for the allocator's deadline checks:
+-- it asks the host to check the deadline every CHECK_PERIOD items.
+function rt.repeat_seq(s, n, mt)
+  local out, k, m = {}, 0, #s
+  if m == 0 then return setmetatable(out, mt) end
+  local next_check = rt.CHECK_PERIOD
+  for _ = 1, n do
+    for i = 1, m do k = k + 1; out[k] = s[i] end
+    if k >= next_check then rt.check(); next_check = k + rt.CHECK_PERIOD end
+  end
+  return setmetatable(out, mt)
+end
 function rt.too_large()
   local host = M.host
   if host and host.too_large then host.too_large() end

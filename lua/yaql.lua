@@ -638,6 +638,21 @@ function Gen:func_call(n)
   if name == "glare" and #es == 3 and #named == 0 then
     return "host_glare(D, " .. concat(es, ", ") .. ")"
   end
+  if name == "glare" and #es == 0 and #named == 3 then
+    -- glare(name => …, version => …, resource => …) in any order: the positional
+    -- path, the values evaluated as written, the keyword order kept for errors
+    local at = {}
+    for i, nm in ipairs(named) do at[nm.name] = i end
+    if at.name and at.version and at.resource then
+      local vals = {}
+      for i, nm in ipairs(named) do vals[i] = nm.value end
+      local vc = self:exlist(vals)
+      for i = 1, 3 do vc[i] = self:fix(vc[i]) end
+      local order = named[1].name .. "," .. named[2].name .. "," .. named[3].name
+      return "host_glare(D, " .. vc[at.name] .. ", " .. vc[at.version] .. ", " ..
+        vc[at.resource] .. ", " .. lua_str(order) .. ")"
+    end
+  end
   local kwexpr = "nil"
   if #named > 0 then
     local vals = {}
@@ -764,14 +779,40 @@ local I = Y.I
 -- returns Lua source for the expression text
 -- Whether evaluating `n` takes time bounded by the size of the data it reads
 -- (which the memory limit bounds): constants, variables, member access,
--- indexing, list literals, and/or, host functions (glare() & co. and the
--- embedder's, which are C), the functions and methods yaqllib marks linear
--- (Y.linear), and select/where whose lambda only reads its item. No other
--- method or library call: those may iterate without such a bound (over a range,
--- nested). The embedder runs bounded expressions without counting instructions.
+-- indexing, list and dict literals, let/with -> body, and/or/not, unary -/+, + - / mod (numbers,
+-- or one copy of each operand's top level), * by a number written in the
+-- expression (a repetition the expression bounds), a comparison with a constant
+-- scalar (never a walk of two nested values: shared values make that exponential),
+-- host functions (glare() & co. and the embedder's, which are C), the functions
+-- and methods yaqllib marks linear (Y.linear), and select/where whose lambda only
+-- reads its item. No other method or library call: those may iterate without such
+-- a bound (over a range, nested). The embedder runs bounded expressions without
+-- counting instructions.
 -- `item_only`: inside a select/where lambda, where the only variable is the item
 -- and nothing else is called, so one pass costs the data once.
 local bounded
+
+local ARITH = {["+"] = true, ["-"] = true, ["/"] = true, mod = true}
+local COMPARE = {["="] = true, ["!="] = true, ["<"] = true, [">"] = true, ["<="] = true,
+  [">="] = true}
+local function scalar_const(n)
+  while n.k == "wrap" do n = n.e end
+  return n.k == "const" and (type(n.v) ~= "table" or n.v == rt.null)
+end
+-- let(...)/with(...) before `->`: its arguments are evaluated once, then the body once
+local function bounded_let(l)
+  while l.k == "wrap" do l = l.e end
+  if l.k ~= "call" or (l.name ~= "let" and l.name ~= "with") then return false end
+  for _, a in ipairs(l.args.pos) do if not bounded(a, false) then return false end end
+  for _, nm in ipairs(l.args.named) do
+    if nm.key.k ~= "keyword" or not bounded(nm.value, false) then return false end
+  end
+  return true
+end
+local function number_const(n)
+  while n.k == "wrap" do n = n.e end
+  return n.k == "const" and type(n.v) == "number"
+end
 
 -- A call of a linear function or method with at most `extra` more arguments
 -- than Y.linear allows (1 for the receiver of the function form), each bounded.
@@ -806,16 +847,35 @@ function bounded(n, item_only)
       return bounded(n.l, false) and bounded(r.args.pos[1], true)
     end
     if op == "and" or op == "or" then return bounded(n.l, item_only) and bounded(r, item_only) end
+    if COMPARE[op] and (scalar_const(n.l) or scalar_const(r)) then
+      return bounded(n.l, item_only) and bounded(r, item_only)
+    end
+    if item_only then return false end
+    if op == "->" then return bounded_let(n.l) and bounded(r, false) end
+    if ARITH[op] or (op == "*" and (number_const(n.l) or number_const(r))) then
+      return bounded(n.l, false) and bounded(r, false)
+    end
     return false
+  end
+  if k == "unary" then return not item_only and bounded(n.e, false) end
+  if k == "map" then
+    if item_only or #n.args.pos > 0 then return false end
+    for _, nm in ipairs(n.args.named) do
+      if not (bounded(nm.key, false) and bounded(nm.value, false)) then return false end
+    end
+    return true
   end
   if k == "call" then
     local name = n.name
     if Y.F[name] and bounded_linear(n, 1, item_only) then return true end
     if item_only or Y.F[name] or name == "let" or name == "with" or name == "switch" or
-      name == "dict" or name == "env" or #n.args.named > 0 then
+      name == "dict" or name == "env" then
       return false
     end
     for _, a in ipairs(n.args.pos) do if not bounded(a, false) then return false end end
+    for _, nm in ipairs(n.args.named) do
+      if not (bounded(nm.key, false) and bounded(nm.value, false)) then return false end
+    end
     return true
   end
   return false

@@ -64,10 +64,14 @@ Y.I = {} -- id -> impl
 -- how many arguments besides the receiver each may take so: their time is linear in
 -- their input (no comparison of nested values, no regex, no lambda), so the memory
 -- limit, which bounds what they read and make, and the allocator's deadline checks
--- bound them on every run.
+-- bound them on every run. get and containsKey look one key up; concat and format
+-- (a single pass over the format, each value rendered once) take any number.
+local ANY = math.huge
 Y.linear = {
-  count = 0, first = 1, keys = 0, last = 1, len = 0, str = 0, toLower = 0, toUpper = 0,
-  trim = 0, values = 0,
+  bool = 0, concat = ANY, containsKey = 1, count = 0, first = 1, float = 0, format = ANY,
+  get = 2, int = 0, isBoolean = 0, isDict = 0, isInteger = 0, isList = 0, isNumber = 0,
+  isString = 0, keys = 0, last = 1, len = 0, str = 0, toLower = 0, toUpper = 0, trim = 0,
+  values = 0,
 }
 local function parse_sig(sig)
   local c = {params = {}, lazy = {}, min = 0, max = 0}
@@ -353,11 +357,7 @@ function Y.sub(a, b)
   no_func("#operator_-")
 end
 
-local function repeat_seq(s, n, mt)
-  local out, k = {}, 0
-  for _ = 1, n do for i = 1, #s do k = k + 1; out[k] = s[i] end end
-  return setmetatable(out, mt)
-end
+local repeat_seq = rt.repeat_seq
 function Y.mul(a, b)
   local ta, tb = type(a), type(b)
   if ta == "number" and tb == "number" then
@@ -459,16 +459,25 @@ end
 ------------------------------------------------------------------------
 -- Each is converted on first read (mkvars keeps the data): converting all three on
 -- every evaluation cost an env() call most of its time.
+-- The conversion of each is kept while its source lives: a bound context's is made
+-- once for all evaluations (values are never changed in place, so the two stay equal).
 local VAR_NAMES = {__env = true, __execution = true, __task_execution = true}
 local VARS_DATA = {} -- key of the data in a vars table
+local converted_vars = setmetatable({}, {__mode = "k"})
+function Y.clear_var_cache() converted_vars = setmetatable({}, {__mode = "k"}) end
 function Y.getvar(vars, name)
   local v = vars[name]
   if v == nil then
     local data = vars[VARS_DATA]
     if data == nil or not VAR_NAMES[name] then return null end
     v = dict_get(data, name)
-    if v == nil then v = null end
-    v = from_host(v)
+    if v == nil then
+      v = null
+    elseif type(v) == "table" then
+      local c = converted_vars[v]
+      if c == nil then c = from_host(v); converted_vars[v] = c end
+      v = c
+    end
     vars[name] = v
   end
   return v
@@ -2042,10 +2051,16 @@ F_("yaml_dump", "data", function(v) return J.yaml_dump(v) end)
 ------------------------------------------------------------------------
 -- glare(a, b, c): when the host has a direct entry for three strings, call it
 -- without building the argument list (the common form, worth its own path)
-function Y.host_glare(data, a, b, c)
+-- `order`: the keyword form's names as written ("version,name,resource"), for its errors
+function Y.host_glare(data, a, b, c, order)
   local g = M.host and M.host.glare
   if g and type(a) == "string" and type(b) == "string" and type(c) == "string" then
     return g(a, b, c)
+  end
+  if order then
+    local given, kw = {name = a, version = b, resource = c}, new_dict()
+    for k in order:gmatch("[^,]+") do dict_set(kw, k, given[k]) end
+    return Y.host_call("glare", data, {}, kw)
   end
   return Y.host_call("glare", data, {a, b, c}, nil)
 end

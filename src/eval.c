@@ -1746,11 +1746,49 @@ static int run(json_t **out, glarex_eval *ev, const char *fn, const char *text,
     return rc;
 }
 
-/* Mistral returns a string unchanged when neither detector matches; the common case of
- * plain text is answered here without entering Lua. */
+/* One delimiter pair's scan: the first close at or after the last opening + 2, and the
+ * first newline found before it. Both only move forward, so a scan is linear. */
+typedef struct delim_scan {
+    const char *close_at;
+    const char *nl;
+    int no_close; /* no close after the last opening: no later one matches either */
+} delim_scan;
+
+/* Whether the opening at `a` starts `open` ... `close` with no newline between, as
+ * Mistral's detectors (non-greedy regexes whose `.` stops at a newline) and
+ * lua/template.lua's findall find it. */
+static int delimits(const char *a, const char *close, delim_scan *d)
+{
+    if (d->no_close)
+        return 0;
+    if (!d->close_at || d->close_at < a + 2) {
+        d->close_at = strstr(a + 2, close);
+        if (!d->close_at) {
+            d->no_close = 1;
+            return 0;
+        }
+    }
+    if (!d->nl || d->nl < a + 2) {
+        d->nl = memchr(a + 2, '\n', (size_t)(d->close_at - (a + 2)));
+        if (!d->nl)
+            return 1;
+    }
+    return 0; /* the newline comes before the close */
+}
+
+/* Mistral returns a string unchanged when neither detector matches. That is decided
+ * here, exactly as lua/template.lua decides it, before Lua is entered or a per-call
+ * context is converted: plain text costs one scan of itself. */
 static int may_hold_expression(const char *s)
 {
-    return strstr(s, "<%") || strstr(s, "{{") || strstr(s, "{%");
+    delim_scan jinja_expr = {0}, jinja_stmt = {0}, yaql = {0};
+    for (const char *p = strpbrk(s, "{<"); p; p = strpbrk(p + 1, "{<")) {
+        if (p[0] == '<' ? p[1] == '%' && delimits(p, "%>", &yaql)
+                        : (p[1] == '{' && delimits(p, "}}", &jinja_expr)) ||
+                              (p[1] == '%' && delimits(p, "%}", &jinja_stmt)))
+            return 1;
+    }
+    return 0;
 }
 
 int glarex_eval_string(json_t **out, glarex_eval *ev, const char *text, const json_t *context,

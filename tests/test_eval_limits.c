@@ -335,6 +335,78 @@ static void test_limits__linear_filters_stop_on_the_second_run(void **state)
     glarex_eval_free(ev);
 }
 
+/* Operators, literals and the functions run without the count hook since they were
+ * proven linear (lua/yaql.lua and lua/jinja.lua `bounded`, lua/yaqllib.lua Y.linear):
+ * what they make is held by the limits on the first run and from the cache. */
+static void test_limits__bounded_operators_stop_on_the_second_run(void **state)
+{
+    glarex_eval *ev = new_eval(8, 1000);
+    json_t *big = json_array();
+    char *ctx;
+    (void)state;
+
+    for (int i = 0; i < 50000; i++)
+        json_array_append_new(big, json_integer(i));
+    json_t *doc = json_pack("{s:o, s:[{s:O}, {s:O}, {s:O}], s:s, s:i}", "x", big, "l", "a",
+                            big, "a", big, "a", big, "s", "abcdefghij", "n", 1);
+    ctx = json_dumps(doc, 0);
+    json_decref(doc);
+    /* YAQL: + of lists and dicts, * by a constant, a map literal, comparisons with a
+     * constant inside where(), not and unary minus, get, format, concat, int */
+    check_stopped_twice(ev, "<% [$.x + $.x + $.x + $.x, $.x + $.x + $.x + $.x] %>", ctx);
+    check_stopped_twice(ev, "<% {a => $.x} + {b => $.x + $.x} + {c => $.x * 2} + {d => $.x} %>",
+                        ctx);
+    check_stopped_twice(ev, "<% $.x * 100 %>", ctx);
+    check_stopped_twice(ev, "<% $.s * 10000000 %>", ctx);
+    check_stopped_twice(ev, "<% $.l.where($.a != null and not $.a = 2).select([$.a, $.a, "
+                            "$.a, $.a]) %>",
+                        ctx);
+    check_stopped_twice(ev, "<% [-$.n, $.l[0].get('a') + $.l[1].get('a', 1) + $.x + $.x + "
+                            "$.x + $.x + $.x + $.x] %>",
+                        ctx);
+    check_stopped_twice(ev, "<% '{0:>100000000}'.format($.s) %>", ctx);
+    check_stopped_twice(ev, "<% format('{0}{0}', $.s * 5000000) %>", ctx);
+    check_stopped_twice(ev, "<% concat($.x, $.x, $.x, $.x, $.x, $.x, $.x, $.x, $.x) %>", ctx);
+    check_stopped_twice(ev, "<% int($.s * 10000000) %>", ctx);
+    check_stopped_twice(ev, "<% let(a => $.x + $.x, b => $.x) -> [$a + $a + $b, $a + $a + $b] %>",
+                        ctx);
+    /* Jinja: + - * ~ % and comparisons with a constant */
+    check_stopped_twice(ev, "{{ [_.x + _.x + _.x + _.x, _.x + _.x + _.x + _.x] }}", ctx);
+    check_stopped_twice(ev, "{{ _.x * 100 if _.n == 1 else -_.n }}", ctx);
+    check_stopped_twice(ev, "{{ _.s ~ _.x ~ _.x ~ _.x ~ _.x ~ _.x ~ _.x ~ _.x ~ _.x }}", ctx);
+    check_stopped_twice(ev, "{{ '%100000000s' % _.s }}", ctx);
+    check_stopped_twice(ev, "{{ _.s * 10000000 if not _.n != 1 else 1 }}", ctx);
+    free(ctx);
+    check_value(ev, "<% {a => 1} + {a => 2, b => 3} %>", NULL, "{\"a\": 2, \"b\": 3}");
+    check_value(ev, "<% [1, 2] * 2 %>", NULL, "[1, 2, 1, 2]");
+    check_value(ev, "{{ '%s-%d' % ('a', 2) ~ '!' }}", NULL, "\"a-2!\"");
+    glarex_eval_free(ev);
+}
+
+/* A repetition written in the template runs without the count hook: a large one is
+ * stopped at the deadline though it fits the memory limit. */
+static void test_limits__repetition_meets_the_deadline(void **state)
+{
+    glarex_eval *ev = new_eval(2048, 100);
+    char msg[600];
+    double secs;
+    (void)state;
+
+    for (int run = 0; run < 2; run++) {
+        assert_int_equal(eval_status(ev, "<% len([1] * 100000000) %>", NULL, msg,
+                                     sizeof(msg), &secs),
+                         GLAREX_EDEADLINE);
+        assert_true(secs < 1.0);
+        assert_int_equal(eval_status(ev, "{{ ([1] * 100000000) | length }}", NULL, msg,
+                                     sizeof(msg), &secs),
+                         GLAREX_EDEADLINE);
+        assert_true(secs < 1.0);
+        /* nothing to repeat: no time at all */
+        check_value(ev, "<% [] * 1000000000000 %>", NULL, "[]");
+    }
+    glarex_eval_free(ev);
+}
+
 /* Distinct templates fill the compiled-template cache; valid ones must keep working. */
 static void test_limits__template_cache_gives_way_under_memory_pressure(void **state)
 {
@@ -485,6 +557,8 @@ int main(void)
         cmocka_unit_test(test_limits__bounded_templates_stop_on_the_second_run),
         cmocka_unit_test(test_limits__bounded_templates_meet_the_deadline),
         cmocka_unit_test(test_limits__linear_filters_stop_on_the_second_run),
+        cmocka_unit_test(test_limits__bounded_operators_stop_on_the_second_run),
+        cmocka_unit_test(test_limits__repetition_meets_the_deadline),
         cmocka_unit_test(test_limits__template_cache_gives_way_under_memory_pressure),
         cmocka_unit_test(test_limits__deep_nesting_is_a_syntax_error),
         cmocka_unit_test(test_limits__deep_blocks_and_long_templates),

@@ -165,14 +165,18 @@ do
     {"plain text", true}, {"<% $.x %>", true}, {"<% $ %>", true}, {"<% $.a.b[0] %>", true},
     {"<% $.a?.b %>", true}, {"<% $.a and $.b or $.c %>", true}, {"<% [$.a, 'b'] %>", true},
     {"<% glare('wf', '1.0', 'x.sh') %>", true}, {"<% task().result %>", true},
-    {"<% $.d.get('k') %>", false}, {"<% $.hosts.select($.name) %>", true},
+    {"<% $.d.get('k') %>", true}, {"<% $.hosts.select($.name) %>", true},
     {"<% $.hosts.where($.up).select($.ip) %>", true}, {"<% $.h.select([$.a, $.b[0]]) %>", true},
     {"<% $.h.select($.l.select($)) %>", false}, {"<% $.h.select($__env.l.name) %>", false},
     {"<% $.h.select(glare('a', 'b', $.c)) %>", false}, {"<% $.h.select($ + 1) %>", false},
     {"<% $.h.orderBy($.a) %>", false}, {"<% $.h.select($.a, $.b) %>", false},
     {"<% range(0, 9).select($) %>", false}, {"<% $.h.select($.a).where($.b) %>", true},
-    {"<% range(0, 10) %>", false}, {"<% $.x + 1 %>", false}, {"<% $.x = 1 %>", false},
-    {"<% let(a => 1) -> $a %>", false}, {"<% glare(name => 'wf', version => '1', resource => 'x') %>", false},
+    {"<% range(0, 10) %>", false}, {"<% $.x + 1 %>", true}, {"<% $.x = 1 %>", true},
+    {"<% let(a => 1) -> $a %>", true}, {"<% let($.x, b => $.y) -> [$1, $b] %>", true},
+    {"<% with($.x) -> $1 %>", true}, {"<% let(a => $.l.orderBy($)) -> $a %>", false},
+    {"<% let(a => 1) -> $.l.orderBy($) %>", false},
+    {"<% $.l.select(let(a => 1) -> $a) %>", false}, {"<% $.x -> $.y %>", false},
+    {"<% glare(name => 'wf', version => '1', resource => 'x') %>", true},
     {"a <% $.x %> b <% $.y %>", true}, {"a <% $.x %> b <% $.y.len() %>", true},
     {"<% $.s.toUpper() %>", true}, {"<% len($.l) %>", true}, {"<% $.l.first(0) %>", true},
     {"<% $.h.select($.name.toLower()) %>", true}, {"<% $.y.distinct() %>", false},
@@ -189,15 +193,111 @@ do
     {"{{ _.s | replace('a', 'b') | length }}", true}, {"{{ _.s | center(_.n) }}", true},
     {"{{ _.s | center(1, 2) }}", false}, {"{{ _.s | round }}", false},
     {"{{ _.hosts | map(attribute=_.k) | list }}", true}, {"{{ _.s[1:] }}", false},
-    {"{{ range(10) | list }}", false}, {"{{ _.x + 1 }}", false}, {"{{ _.x is defined }}", false},
+    {"{{ range(10) | list }}", false}, {"{{ _.x + 1 }}", true}, {"{{ _.x is defined }}", false},
     {"{{ [_.a, {'k': _.b}] }}", true}, {"{{ _.l | list(*_.m) }}", false},
     {"Host {{ _.name }} at {{ _.ip }}", true},
     {"{% if _.a %}{{ _.b }}{% else %}c{% endif %}", true},
     {"{% if _.a | length %}b{% endif %}", false},
     {"{% for i in _.l %}{{ i }}{% endfor %}", false}, {"{% set x = 1 %}{{ x }}", false},
+    -- operators: a repetition the template writes, comparisons with a constant scalar
+    {"<% $.l * 3 %>", true}, {"<% 3 * $.l %>", true}, {"<% $.l * $.n %>", false},
+    {"<% -$.x + $.y / 2 - $.z mod 3 %>", true}, {"<% not $.x %>", true},
+    {"<% $.x = $.y %>", false}, {"<% $.x != null %>", true}, {"<% 'a' < $.s %>", true},
+    {"<% $.x in [1, 2] %>", false}, {"<% $.x =~ 'a+' %>", false},
+    {"<% $.h.where($.up = true).select($.ip) %>", true},
+    {"<% $.h.where($.a = $.b) %>", false}, {"<% $.h.select($.a + 1) %>", false},
+    {"<% {a => $.x} + {b => $.y} %>", true}, {"<% {$.k => $.l.len()} %>", true},
+    {"<% {a => $.l.orderBy($)} %>", false}, {"<% '{0}:{1}'.format($.a, $.b) %>", true},
+    {"<% format('{0}', $.a) %>", true}, {"<% int($.s) + float($.t) %>", true},
+    {"<% concat($.a, '-', $.b) %>", true}, {"<% $.d.containsKey('k') %>", true},
+    {"<% isString($.x) and isList($.l) %>", true}, {"<% $.d.get('k', 1, 2) %>", false},
+    {"<% glare(name => $.l.orderBy($)) %>", false},
+    {"{{ _.a ~ '-' ~ _.b }}", true}, {"{{ _.l * 2 }}", true}, {"{{ _.l * _.n }}", false},
+    {"{{ -_.x ** 2 // 3 }}", true}, {"{{ '%s-%d' % (_.s, _.a) }}", true},
+    {"{{ '%*d' % (_.w, _.a) }}", false}, {"{{ _.f % _.a }}", false},
+    {"{{ _.a == 1 }}", true}, {"{{ none != _.a }}", true}, {"{{ _.a == _.b }}", false},
+    {"{{ 1 < _.a < 3 }}", false}, {"{{ _.a in _.l }}", false},
+    {"{{ _.a if _.b else _.c }}", true}, {"{{ not _.a and _.b or _.c }}", true},
+    {"{{ _.a if _.l | sort else 1 }}", false},
   } do
     check("bounded " .. c[1], ev.compile(c[1]).bounded == true, c[2])
   end
+end
+
+-- str.strip() of ASCII text: Python's whitespace, \x1c-\x1f included, on each side
+do
+  local ws = {[9] = true, [10] = true, [11] = true, [12] = true, [13] = true, [28] = true,
+    [29] = true, [30] = true, [31] = true, [32] = true}
+  local bad = {}
+  for b = 0, 127 do
+    local c = string.char(b)
+    local s = c .. c .. "x" .. c .. "y" .. c
+    local want_l = ws[b] and "x" .. c .. "y" .. c or s
+    local want_r = ws[b] and c .. c .. "x" .. c .. "y" or s
+    local want = ws[b] and "x" .. c .. "y" or s
+    if P.strip(s) ~= want or P.strip(s, nil, "left") ~= want_l or P.strip(s, nil, "right") ~= want_r then
+      bad[#bad + 1] = b
+    end
+  end
+  check("strip of ASCII: bytes that differ from Python", table.concat(bad, ","), "")
+  check("strip of all whitespace", P.strip(" \t\n\x1c "), "")
+  check("strip of non-ASCII whitespace", P.strip("\u{3000}a\u{a0}"), "a")
+end
+
+-- glare() with keyword arguments takes the host's direct entry when all are strings
+do
+  local direct, generic = {}, {}
+  local M2
+  M2 = H.new({
+    glare = function(a, b, c) direct[#direct + 1] = a .. ":" .. b .. ":" .. c; return "direct" end,
+  })
+  local call = M2.host.call
+  M2.host.call = function(name, args, kw, ctx)
+    local ks = {}
+    for k in M2.runtime.dict_pairs(kw or M2.runtime.dict()) do ks[#ks + 1] = k end
+    generic[#generic + 1] = name .. "(" .. #args .. "; " .. table.concat(ks, ",") .. ")"
+    return call(name, args, kw, ctx)
+  end
+  local ctx2 = M2.json.parse('{"v": "1.0"}')
+  check("glare, keywords in any order", M2.evaluator.evaluate(
+    "<% glare(version => $.v, resource => 'x.sh', name => 'wf') %>", ctx2), "direct")
+  check("glare, keywords: the direct entry, in its order", table.concat(direct, " "), "wf:1.0:x.sh")
+  check("glare, keywords: no generic call", #generic, 0)
+  local ok, e = pcall(M2.evaluator.evaluate, "<% glare(resource => 'x', version => 1, name => 'wf') %>", ctx2)
+  check("glare, keywords, not strings: the generic call, keywords as written", generic[1],
+    "glare(0; resource,version,name)")
+  check("glare, keywords, not strings: its error", not ok and e.message,
+    "glare() argument 'version' must be a string, got int")
+  -- the values are evaluated as written, whatever the parameter order
+  local ok2, e2 = pcall(M2.evaluator.evaluate,
+    "<% glare(version => int('a'), name => int('b'), resource => 'x') %>", ctx2)
+  check("glare, keywords: evaluated as written", not ok2 and e2.message:find("'a'", 1, true) ~= nil, true)
+  check("glare, unknown keyword: the generic call",
+    select(2, pcall(M2.evaluator.evaluate, "<% glare(name => 'a', version => 'b', file => 'c') %>", ctx2)).message,
+    "glare() got an unexpected keyword argument 'file'")
+end
+
+-- $__env & co: converted once per context, not on every evaluation
+do
+  local big = {}
+  for i = 1, 5000 do big[i] = "item" .. i end
+  local ctx = J_('{"__env": {"region": "r1", "list": ["a", ["b"]]}}')
+  rt.dict_set(rt.dict_get(ctx, "__env"), "big", setmetatable(big, rt.List))
+  local function instructions(text)
+    local n = 0
+    debug.sethook(function() n = n + 1 end, "", 1)
+    local v = ev.evaluate(text, ctx)
+    debug.sethook()
+    return n, v
+  end
+  instructions("<% $__env.region %>")
+  local n, v = instructions("<% $__env.region %>")
+  check("$__env read again: value", v, "r1")
+  check("$__env read again: without converting it (" .. n .. " instructions)", n < 1000, true)
+  check("$__env: its lists are Python lists", ev.evaluate("<% isList($__env.list[1]) %>", ctx), true)
+  check("$__env: the context's list is left as it is",
+    getmetatable(rt.dict_get(rt.dict_get(ctx, "__env"), "list")) == rt.List, true)
+  check("$__env of another context", ev.evaluate("<% $__env.region %>", J_('{"__env": {"region": "r2"}}')), "r2")
 end
 
 print(string.format("%d passed, %d failed", passed, failed))
