@@ -60,6 +60,45 @@ static void bearer_challenge_with_quoted_params(void **state)
     glarex__oci_challenge_dispose(&c);
 }
 
+/* distribution names a scope's actions in map order, "pull,push" on one 401 and
+ * "push,pull" on the next: both are one scope, so a token kept for it is found again
+ * and a refused one is recognised as refused. */
+static void scopes_are_read_in_one_spelling(void **state)
+{
+    const char *spellings[] = {
+        "Bearer realm=\"https://a/t\",scope=\"repository:ns/b:push,pull repository:ns/a:pull\"",
+        "Bearer realm=\"https://a/t\",scope=\"repository:ns/a:pull repository:ns/b:pull,push\"",
+    };
+    glarex__oci_tokens *tokens;
+    glarex__oci_challenge c;
+    glarex_error err;
+    char *header;
+
+    (void)state;
+    assert_int_equal(glarex__oci_tokens_new(&tokens, &err), 0);
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(glarex__oci_challenge_parse(&c, spellings[i], "r.test", &err), 0);
+        assert_string_equal(c.scope, "repository:ns/a:pull repository:ns/b:pull,push");
+        if (i == 0)
+            assert_int_equal(glarex__oci_tokens_put(tokens, "r.test", c.scope, "tok",
+                                                    INT64_MAX / 2, &err),
+                             0);
+        header = glarex__oci_tokens_header(tokens, "r.test", c.scope, 0);
+        assert_non_null(header);
+        assert_string_equal(header, "Bearer tok");
+        free(header);
+        glarex__oci_challenge_dispose(&c);
+    }
+    /* a registry port in the name keeps its colon; actions are after the last one */
+    assert_int_equal(glarex__oci_challenge_parse(
+                         &c, "Bearer realm=\"https://a/t\",scope=\"repository:h:5000/x:push,pull\"",
+                         "r.test", &err),
+                     0);
+    assert_string_equal(c.scope, "repository:h:5000/x:pull,push");
+    glarex__oci_challenge_dispose(&c);
+    glarex__oci_tokens_free(tokens);
+}
+
 static void bad_challenges_are_named(void **state)
 {
     glarex__oci_challenge c;
@@ -357,6 +396,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(bearer_challenge_with_quoted_params),
+        cmocka_unit_test(scopes_are_read_in_one_spelling),
         cmocka_unit_test(bad_challenges_are_named),
         cmocka_unit_test(token_url_escapes_and_refuses_clear_text),
         cmocka_unit_test(loopback_hosts),

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 /* {====================================================================
@@ -58,11 +59,14 @@ void cli_info(const cli *c, const char *fmt, ...)
 
 void cli_explain_auth(const cli *c, glarex_error *err)
 {
+    const char *url = cli_setting(c, S_GLARE_URL);
     char why[300];
     size_t n = strlen(err->message);
 
     if (strstr(err->message, "; the token came from") || strstr(err->message, "; no token"))
         return; /* already said */
+    if (url && (strncasecmp(url, "oci://", 6) == 0 || strncasecmp(url, "oci+http://", 11) == 0))
+        return; /* a registry takes no OpenStack token: its own refusal says what to do */
     if (cli_setting(c, S_OS_AUTH_TOKEN))
         snprintf(why, sizeof(why),
                  "; the token came from %s: it has expired or is not valid here; get a new "

@@ -65,6 +65,60 @@ static char *read_value(const char **pp)
     return out;
 }
 
+static int compare_strings(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorts `list`'s parts (separated by `sep`) in place: "push,pull" becomes "pull,push".
+ * A list of more than 64 parts is left as it is: its tokens are only not found again. */
+static void sort_parts(char *list, char sep)
+{
+    char *parts[64], *copy, *p;
+    size_t n = 0, at = 0;
+
+    if (!(copy = strdup(list)))
+        return;
+    for (p = copy; p && n < 64; n++) {
+        parts[n] = p;
+        if ((p = strchr(p, sep)))
+            *p++ = '\0';
+    }
+    if (!p) {
+        qsort(parts, n, sizeof(parts[0]), compare_strings);
+        for (size_t i = 0; i < n; i++) {
+            size_t len = strlen(parts[i]);
+            if (i)
+                list[at++] = sep;
+            memcpy(list + at, parts[i], len);
+            at += len;
+        }
+        list[at] = '\0';
+    }
+    free(copy);
+}
+
+/* A scope in one spelling: registries name the actions of a scope in any order
+ * (distribution's come from a Go map: "pull,push" on one answer, "push,pull" on the
+ * next), and the tokens kept per scope must be found again. */
+static void canonical_scope(char *scope)
+{
+    char *item = scope;
+
+    for (char *end;; item = end + 1) {
+        char *actions;
+        end = strchr(item, ' ');
+        if (end)
+            *end = '\0';
+        if ((actions = strrchr(item, ':')))
+            sort_parts(actions + 1, ',');
+        if (!end)
+            break;
+        *end = ' ';
+    }
+    sort_parts(scope, ' ');
+}
+
 int glarex__oci_challenge_parse(glarex__oci_challenge *out, const char *header,
                                 const char *registry, glarex_error *err)
 {
@@ -123,6 +177,8 @@ int glarex__oci_challenge_parse(glarex__oci_challenge *out, const char *header,
         else
             free(value);
     }
+    if (out->scope)
+        canonical_scope(out->scope);
     if (out->scheme == GLAREX__OCI_BEARER && (!out->realm || !*out->realm)) {
         glarex__oci_challenge_dispose(out);
         return glarex__error_set(err, GLAREX_EPROTOCOL,

@@ -22,7 +22,9 @@ typedef struct glarex__oci_challenge {
 } glarex__oci_challenge;
 
 /* Reads one WWW-Authenticate value (RFC 7235: auth-param list with quoted strings). A
- * Bearer challenge must carry a realm. `registry` names the server in messages.
+ * Bearer challenge must carry a realm; its scope is given in one spelling (actions and
+ * scopes sorted), as registries name them in any order. `registry` names the server in
+ * messages.
  * Release `out` with glarex__oci_challenge_dispose on every path. */
 int glarex__oci_challenge_parse(glarex__oci_challenge *out, const char *header,
                                 const char *registry, glarex_error *err);

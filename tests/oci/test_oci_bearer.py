@@ -118,6 +118,48 @@ class FakeTokenEndpoint(Base):
         self.assertEqual(len(asked), 1, asked)
 
 
+    def test_a_registry_that_keeps_asking_is_left_with_its_own_refusal(self):
+        """Each 401 names the actions in another order, as distribution's do, then
+        another scope: one token per scope, a bounded number of tries, and the refusal
+        is the registry's (no OpenStack token is involved, so none is suggested)."""
+        asked = []
+        scopes = ['repository:glarex/wf/x:pull,push', 'repository:glarex/wf/x:push,pull']
+
+        class Registry(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                if self.path.startswith('/token'):
+                    asked.append(self.path)
+                    body = json.dumps({'token': 't%d' % len(asked)}).encode()
+                    self.send_response(200)
+                else:
+                    body = b'{}'
+                    scope = scopes.pop(0) if scopes else 'repository:glarex/wf/y%d:pull' % (
+                        len(asked))
+                    self.send_response(401)
+                    self.send_header('WWW-Authenticate',
+                                     'Bearer realm="http://127.0.0.1:%d/token",service="r",'
+                                     'scope="%s"' % (port, scope))
+                self.send_header('Content-Length', str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *a):
+                pass
+
+        port = self.serve(Registry)
+        url = 'oci://127.0.0.1:%d/%s' % (port, NS)
+        r = self.eval("glare('x', '1.0', 'run.sh')", url=url, code=None)
+        self.assertNotEqual(r.code, 0)
+        # the two spellings of the first scope are one scope: its token is refused
+        self.assertIn('refused the token', r.err)
+        self.assertEqual(len(asked), 1, asked)
+        scopes[:] = []
+        r = self.eval("glare('x', '1.0', 'run.sh')", url=url, code=None)
+        self.assertNotEqual(r.code, 0)
+        self.assertIn('401', r.err)
+        self.assertNotIn('OS_AUTH_TOKEN', r.err)
+        self.assertLessEqual(len(asked), 1 + 3, asked)
+
 if __name__ == '__main__':
     S.build_dir()
     unittest.main()
