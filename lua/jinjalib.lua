@@ -182,17 +182,17 @@ L.lt, L.gt, L.le, L.ge = rt.lt, rt.gt, rt.le, rt.ge
 
 -- Python `a in b`
 local function op_in(a, b)
-  if getmetatable(b) == Markup then b = b.s end
-  if getmetatable(a) == Markup and type(b) == "string" then a = a.s end
   local tb = type(b)
   if tb == "string" then
     if type(a) ~= "string" then
+      if getmetatable(a) == Markup then return sfind(b, a.s, 1, true) ~= nil end
       if getmetatable(a) == Undefined then undef_fail(a) end
       type_error("'in <string>' requires string as left operand, not " .. pytype(a))
     end
     return sfind(b, a, 1, true) ~= nil
   end
   local mb = getmetatable(b)
+  if mb == Markup then return op_in(a, b.s) end
   if mb == Dict then
     L.check_hashable(a)
     return dict_get(b, a) ~= nil
@@ -422,9 +422,11 @@ STR.join = function(s, args, kw)
   local a = bind("join", args, kw, {"iterable"}, {REQ})
   local parts = {}
   for x in iter(a[1]) do
-    if getmetatable(x) == Markup then x = x.s end
     if type(x) ~= "string" then
-      type_error("sequence item " .. #parts .. ": expected str instance, " .. pytype(x) .. " found")
+      if getmetatable(x) ~= Markup then
+        type_error("sequence item " .. #parts .. ": expected str instance, " .. pytype(x) .. " found")
+      end
+      x = x.s
     end
     parts[#parts + 1] = x
   end
@@ -1006,10 +1008,10 @@ function L.slice(o, a, b, c)
   local mt = getmetatable(o)
   local items, n
   local is_str = type(o) == "string"
-  if mt == Markup then return markup(L.slice(o.s, a, b, c)) end
   if is_str then items = rt.uchars(o); n = #items
   elseif mt == List or mt == Tuple then items = o; n = #o
   elseif mt == Range then items = collect(o); n = #items
+  elseif mt == Markup then return markup(L.slice(o.s, a, b, c))
   else
     if mt == Dict then type_error("unhashable type: 'slice'") end
     type_error("'" .. pytype(o) .. "' object is not subscriptable")
@@ -1279,20 +1281,22 @@ F.batch = function(v, args, kw)
   end
   return gen_from_array(out)
 end
--- soft_str(v).method(...): a Markup's method gives a Markup
+-- soft_str(v).method(): a Markup's method gives a Markup (soft_str gives a str
+-- itself back, so `s ~= v` is the only cost on that path)
 local function soft_str_m(name, fn)
   return function(v, args, kw)
-    if getmetatable(v) == Markup then return MARKUP[name](v, args, kw) end
-    return fn(v, args, kw)
+    bind(name, args, kw, {})
+    local s = soft_str(v)
+    if s ~= v and getmetatable(v) == Markup then return markup(fn(s)) end
+    return fn(s)
   end
 end
-F.capitalize = soft_str_m("capitalize", function(v, args, kw)
-  bind("capitalize", args, kw, {}); return P.capitalize(soft_str(v))
-end)
+F.capitalize = soft_str_m("capitalize", P.capitalize)
 F.center = function(v, args, kw)
   local a = bind("center", args, kw, {"width"}, {80})
-  if getmetatable(v) == Markup then return markup(pyjust(v.s, need_int_arg(a[1]), " ", "c")) end
-  return pyjust(soft_str(v), need_int_arg(a[1]), " ", "c")
+  local s = soft_str(v)
+  if s ~= v and getmetatable(v) == Markup then return markup(pyjust(s, need_int_arg(a[1]), " ", "c")) end
+  return pyjust(s, need_int_arg(a[1]), " ", "c")
 end
 F.length = function(v, args, kw) bind("length", args, kw, {}); return py_len(v) end
 F.count = F.length
@@ -1504,8 +1508,8 @@ F.list = function(v, args, kw)
   if (args and #args > 0) or kw then bind("list", args, kw, {}) end
   return list_of(collect(v))
 end
-F.lower = soft_str_m("lower", function(v, args, kw) bind("lower", args, kw, {}); return P.lower(soft_str(v)) end)
-F.upper = soft_str_m("upper", function(v, args, kw) bind("upper", args, kw, {}); return P.upper(soft_str(v)) end)
+F.lower = soft_str_m("lower", P.lower)
+F.upper = soft_str_m("upper", P.upper)
 F.items = function(v, args, kw)
   bind("items", args, kw, {})
   if getmetatable(v) == Undefined then return gen_from_array({}) end
@@ -1642,7 +1646,6 @@ F.replace = function(v, args, kw)
 end
 F.reverse = function(v, args, kw)
   bind("reverse", args, kw, {})
-  if getmetatable(v) == Markup then return markup(F.reverse(v.s, args, kw)) end
   if type(v) == "string" then
     local cs = rt.uchars(v)
     local out = {}
@@ -1651,6 +1654,7 @@ F.reverse = function(v, args, kw)
   end
   local mt = getmetatable(v)
   if mt == Undefined then undef_fail(v) end
+  if mt == Markup then return markup(F.reverse(v.s, args, kw)) end
   if mt == List or mt == Tuple or mt == Range or mt == Dict or (mt == Set and v.view) then
     local items = mt == Dict and v.keys or (mt == Set and v.items) or collect(v)
     local i = #items + 1
@@ -1721,8 +1725,9 @@ F.sort = function(v, args, kw)
 end
 F.string = function(v, args, kw)
   bind("string", args, kw, {})
-  if getmetatable(v) == Markup then return v end
-  return tostr(v)
+  local s = tostr(v)
+  if s ~= v and getmetatable(v) == Markup then return v end
+  return s
 end
 -- Markup(str(value)).striptags()
 F.striptags = function(v, args, kw)
@@ -1772,8 +1777,9 @@ F.tojson = function(v, args, kw)
 end
 F.trim = function(v, args, kw)
   local a = bind("trim", args, kw, {"chars"}, {null})
-  if getmetatable(v) == Markup then return MARKUP.strip(v, {a[1]}) end
-  return P.strip(tostr(v), opt(a[1]))
+  local s = tostr(v)
+  if s ~= v and getmetatable(v) == Markup then return MARKUP.strip(v, {a[1]}) end
+  return P.strip(s, opt(a[1]))
 end
 F.truncate = function(v, args, kw)
   local a = bind("truncate", args, kw, {"length", "killwords", "end", "leeway"}, {255, false, "...", null})

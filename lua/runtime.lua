@@ -525,10 +525,15 @@ eq = function(a, b)
     if tb == "table" and getmetatable(b) == Undefined and b.strict then rt.undef_fail(b) end
     return false
   elseif ta ~= "table" or tb ~= "table" then
-    if ta == "table" and getmetatable(a) == Markup then return a.s == b end
-    if tb == "table" and getmetatable(b) == Markup then return b.s == a end
-    if ta == "table" and getmetatable(a) == Undefined and a.strict then rt.undef_fail(a) end
-    if tb == "table" and getmetatable(b) == Undefined and b.strict then rt.undef_fail(b) end
+    if ta == "table" then
+      local ma = getmetatable(a)
+      if ma == Markup then return a.s == b end
+      if ma == Undefined and a.strict then rt.undef_fail(a) end
+    elseif tb == "table" then
+      local mb = getmetatable(b)
+      if mb == Markup then return b.s == a end
+      if mb == Undefined and b.strict then rt.undef_fail(b) end
+    end
     return false
   end
   local ma, mb = getmetatable(a), getmetatable(b)
@@ -657,8 +662,6 @@ cmp_lt = function(a, b, op)
   if na and nb then return na < nb end
   local ta, tb = type(a), type(b)
   if ta == "string" and tb == "string" then return str_lt(a, b) end
-  local sa, sb = text_of(a), text_of(b)
-  if sa and sb then return str_lt(sa, sb) end
   if ta == "table" and tb == "table" then
     local ma, mb = getmetatable(a), getmetatable(b)
     if ma == Undefined then rt.undef_fail(a) end
@@ -678,6 +681,8 @@ cmp_lt = function(a, b, op)
       return true
     end
   end
+  local sa, sb = text_of(a), text_of(b)
+  if sa and sb then return str_lt(sa, sb) end
   if type(a) == "table" and getmetatable(a) == Undefined then rt.undef_fail(a) end
   if type(b) == "table" and getmetatable(b) == Undefined then rt.undef_fail(b) end
   cmp_type_error(op or "<", a, b)
@@ -688,14 +693,12 @@ rt.le = function(a, b)
   local na, nb = numval(a), numval(b)
   if na and nb then return na <= nb end
   if type(a) == "string" and type(b) == "string" then return a == b or str_lt(a, b) end
-  local sa, sb = text_of(a), text_of(b)
-  if sa and sb then return sa == sb or str_lt(sa, sb) end
   local ma = getmetatable(a)
   if ma == Set and getmetatable(b) == Set then
     for i = 1, #a.items do if not set_has(b.items, a.items[i]) then return false end end
     return true
   end
-  if eq(a, b) and (ma == List or ma == Tuple or ma == PyList) then return true end
+  if eq(a, b) and (ma == List or ma == Tuple or ma == PyList or ma == Markup) then return true end
   return cmp_lt(a, b, "<=")
 end
 rt.ge = function(a, b) return rt.le(b, a) end
