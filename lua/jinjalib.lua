@@ -763,7 +763,10 @@ local INSERTS = {format = true, format_map = true}
 local MARKUP = {}
 -- the str methods MarkupSafe does not wrap: the text's, giving what str gives
 for name, m in pairs(STR) do
-  MARKUP[name] = function(o, args, kw) return m(o.s, args, kw) end
+  MARKUP[name] = function(o, args, kw)
+    if not INSERTS[name] then args, kw = unmark_args(args, kw) end
+    return m(o.s, args, kw)
+  end
 end
 -- _simple_escaping_wrapper: str and Markup arguments escaped, the result a Markup
 local function escaped_args(args, kw)
@@ -877,10 +880,13 @@ local function no_attr(o, name)
 end
 
 local function bound(o, name, m)
-  return func(name, function(args, kw)
-    if rt.markups and not INSERTS[name] then args, kw = unmark_args(args, kw) end
-    return m(o, args, kw)
-  end, "builtin_function_or_method")
+  if type(o) == "string" then
+    return func(name, function(args, kw)
+      if rt.markups and not INSERTS[name] then args, kw = unmark_args(args, kw) end
+      return m(o, args, kw)
+    end, "builtin_function_or_method")
+  end
+  return func(name, function(args, kw) return m(o, args, kw) end, "builtin_function_or_method")
 end
 
 local LOOP_ATTRS
@@ -1253,7 +1259,7 @@ end
 F.attr = function(v, args, kw)
   local a = bind("attr", args, kw, {"name"}, {REQ})
   if getmetatable(v) == Undefined then undef_fail(v) end
-  local name = a[1]
+  local name = unmark(a[1])
   if type(name) == "string" then
     if getmetatable(v) == Dict then
       if DICT[name] then return bound(v, name, DICT[name]) end
@@ -1435,6 +1441,9 @@ end
 F.indent = function(v, args, kw)
   local a = bind("indent", args, kw, {"width", "first", "blank"}, {4, false, false})
   -- a Markup is indented as its text (the indentation is made a Markup, not escaped)
+  if getmetatable(a[1]) == Markup then
+    raise("unsupported", "the indent filter with a Markup as the indentation is not supported")
+  end
   if getmetatable(v) == Markup then return markup(F.indent(v.s, args, kw)) end
   local s = need_str_arg(v, "indent")
   local ind = type(a[1]) == "string" and a[1] or (" "):rep(need_int_arg(a[1]))
@@ -1789,11 +1798,12 @@ F.truncate = function(v, args, kw)
   local leeway = a[4] == null and 5 or need_int_arg(a[4])
   if length < rt.ulen(endstr) then raise("eval", "expected length >= " .. rt.ulen(endstr) .. ", got " .. length) end
   if py_len(s) <= length + leeway then return s end
-  -- a Markup's slices are Markups, and Markup + end escapes end
-  if getmetatable(s) == Markup then
-    local cut = rt.usub(s.s, 0, math.max(0, length - rt.ulen(endstr)))
+  -- a Markup's slices are Markups, and Markup + end escapes end (end + a str: the str)
+  if getmetatable(s) == Markup or (type(s) == "string" and getmetatable(a[3]) == Markup) then
+    local text = unmark(s)
+    local cut = rt.usub(text, 0, math.max(0, length - rt.ulen(endstr)))
     if not truthy(a[2]) then cut = P.rsplit(cut, " ", 1)[1] end
-    return L.add(markup(cut), a[3])
+    return L.add(text == s and cut or markup(cut), a[3])
   end
   need_str_arg(s, "truncate")
   local cut = rt.usub(s, 0, math.max(0, length - rt.ulen(endstr)))
@@ -1888,10 +1898,11 @@ t1("defined", function(v) return getmetatable(v) ~= Undefined end)
 t1("undefined", function(v) return getmetatable(v) == Undefined end)
 -- Mistral registers every expression function (the host's too) as a filter as well
 t1("filter", function(v)
+  v = unmark(v)
   return F[v] ~= nil or L.mistral_filter_names[v] ~= nil or
     (type(v) == "string" and L.host_has(v) and true or false)
 end)
-t1("test", function(v) return T[v] ~= nil end)
+t1("test", function(v) return T[unmark(v)] ~= nil end)
 t1("none", function(v) return v == null end)
 t1("boolean", function(v) return type(v) == "boolean" end)
 t1("false", function(v) return v == false end)
