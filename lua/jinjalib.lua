@@ -800,9 +800,14 @@ local function markup_items(t)
   for i = 1, #t do t[i] = markup(t[i]) end
   return t
 end
--- partition, rpartition: the separator escaped, three Markups
+-- partition, rpartition: the separator escaped (whatever it is), three Markups
+local function escaped_sep(args, kw)
+  local out = {}
+  for i = 1, #args do out[i] = escape(args[i]) end
+  return out, kw
+end
 for name, read_args in pairs({split = unmark_args, rsplit = unmark_args, splitlines = unmark_args,
-  partition = escaped_args, rpartition = escaped_args}) do
+  partition = escaped_sep, rpartition = escaped_sep}) do
   local m = STR[name]
   MARKUP[name] = function(o, args, kw)
     local a, k = read_args(args, kw)
@@ -834,7 +839,8 @@ end
 -- html.unescape of the text: the references MarkupSafe's escape makes, the
 -- common named ones and plain decimal ones; any other is refused (Python's
 -- table of HTML5 names is not carried)
-local ENTITIES = {amp = "&", lt = "<", gt = ">", quot = '"', nbsp = "\u{a0}"} -- ";" optional
+local ENTITIES = {amp = "&", lt = "<", gt = ">", quot = '"', nbsp = "\u{a0}", -- ";" optional
+  AMP = "&", LT = "<", GT = ">", QUOT = '"'}
 local function html_unescape(s)
   if not sfind(s, "&", 1, true) then return s end
   return (s:gsub("&(#?%w+)(;?)", function(name, semi)
@@ -1792,24 +1798,19 @@ F.trim = function(v, args, kw)
 end
 F.truncate = function(v, args, kw)
   local a = bind("truncate", args, kw, {"length", "killwords", "end", "leeway"}, {255, false, "...", null})
-  local s = v
+  local s, e = v, a[3]
   local length = need_int_arg(a[1])
-  local endstr = tostr(a[3])
+  local endlen = py_len(e)
   local leeway = a[4] == null and 5 or need_int_arg(a[4])
-  if length < rt.ulen(endstr) then raise("eval", "expected length >= " .. rt.ulen(endstr) .. ", got " .. length) end
+  if length < endlen then raise("eval", "expected length >= " .. endlen .. ", got " .. length) end
   if py_len(s) <= length + leeway then return s end
-  -- a Markup's slices are Markups, and Markup + end escapes end (end + a str: the str)
-  if getmetatable(s) == Markup or (type(s) == "string" and getmetatable(a[3]) == Markup) then
-    local text = unmark(s)
-    local cut = rt.usub(text, 0, math.max(0, length - rt.ulen(endstr)))
-    if not truthy(a[2]) then cut = P.rsplit(cut, " ", 1)[1] end
-    return L.add(text == s and cut or markup(cut), a[3])
-  end
-  need_str_arg(s, "truncate")
-  local cut = rt.usub(s, 0, math.max(0, length - rt.ulen(endstr)))
-  if truthy(a[2]) then return cut .. endstr end
-  local parts = P.rsplit(cut, " ", 1)
-  return parts[1] .. endstr
+  -- a Markup's slices are Markups, and `+ end` is Python's (a Markup escapes a str added to it)
+  local text = unmark(s)
+  need_str_arg(text, "truncate")
+  local cut = rt.usub(text, 0, math.max(0, length - endlen))
+  if not truthy(a[2]) then cut = P.rsplit(cut, " ", 1)[1] end
+  if text ~= s then cut = markup(cut) end
+  return L.add(cut, e)
 end
 F.unique = function(v, args, kw)
   local a = bind("unique", args, kw, {"case_sensitive", "attribute"}, {false, null})
