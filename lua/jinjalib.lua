@@ -1847,7 +1847,13 @@ F.urlencode = function(v, args, kw)
     for i, k in ipairs(v.keys) do items[i] = {k, dict_get(v, k)} end
   elseif mt == List or mt == Tuple or mt == Iter then
     items = {}
-    for x in iter(v) do local p = collect(x); items[#items + 1] = {p[1], p[2]} end
+    for x in iter(v) do
+      local p = collect(x)
+      if #p ~= 2 then
+        type_error(#p > 2 and "too many values to unpack (expected 2)" or ("not enough values to unpack (expected 2, got " .. #p .. ")"))
+      end
+      items[#items + 1] = p
+    end
   else
     return url_quote(v)
   end
