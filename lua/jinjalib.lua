@@ -550,7 +550,9 @@ end
 local function partition_m(rev)
   return function(s, args, kw)
     local a = bind("partition", args, kw, {"sep"}, {REQ})
-    local sep = need_str_arg(a[1], "partition")
+    -- the separator found is the argument itself (a Markup stays one)
+    local sep_obj = a[1]
+    local sep = need_str_arg(unmark(sep_obj), "partition")
     if sep == "" then raise("eval", "empty separator") end
     local pos
     if rev then
@@ -561,7 +563,7 @@ local function partition_m(rev)
       if rev then return tuple_of({"", "", s}) end
       return tuple_of({s, "", ""})
     end
-    return tuple_of({ssub(s, 1, pos - 1), sep, ssub(s, pos + #sep)})
+    return tuple_of({ssub(s, 1, pos - 1), sep_obj, ssub(s, pos + #sep)})
   end
 end
 STR.partition, STR.rpartition = partition_m(false), partition_m(true)
@@ -758,8 +760,9 @@ local function unmark_args(args, kw)
   return out or args, kw
 end
 L.unmark_args = unmark_args
--- the methods that insert their arguments' str() or repr(), which differ for a Markup
-local INSERTS = {format = true, format_map = true}
+-- the methods whose result holds an argument (format's str() or repr() of it, the
+-- separator partition found), which differ for a Markup: they keep Markup arguments
+local INSERTS = {format = true, format_map = true, partition = true, rpartition = true}
 local MARKUP = {}
 -- the str methods MarkupSafe does not wrap: the text's, giving what str gives
 for name, m in pairs(STR) do
