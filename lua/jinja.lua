@@ -1593,8 +1593,10 @@ function jinja.compile_template(text)
     local ok, fn, _, is_bounded = pcall(jinja.compile_expression, inner)
     if not ok then T.rethrow(fn, "jinja", text, 2, text) end
     local finalize, Undefined, undef_fail = L.finalize, rt.Undefined, rt.undef_fail
-    -- the value, then the JSON data it becomes: one protected call
+    -- the value, then the JSON data it becomes: one protected call. No Markup
+    -- outlives an evaluation (its result is text), so the Markup checks start off.
     local function run(ctx)
+      rt.markups = false
       local v = fn(ctx)
       if getmetatable(v) == Undefined and v.strict then undef_fail(v) end
       return finalize(v)
@@ -1609,6 +1611,7 @@ function jinja.compile_template(text)
   if not ok then T.rethrow(fn, "jinja", text, 0, text) end
   return {kind = "jinja", text = text, bounded = is_bounded, eval = function(ctx)
     state.pos = 1
+    rt.markups = false
     local ok2, v = pcall(fn, ctx)
     if not ok2 then
       if type(v) == "table" and v.offset == nil and v.pos == nil then v.pos = state.pos end

@@ -18,6 +18,8 @@ local List, Dict, Tuple, PyList, Set, Iter, Undefined, Func, Range =
 local raise, truthy, eq, iter, make_iter = rt.raise, rt.truthy, rt.eq, rt.iter, rt.make_iter
 local dict_get, dict_set, new_dict = rt.dict_get, rt.dict_set, rt.dict
 local undef_fail = rt.undef_fail
+local Markup, markup, unmark = rt.Markup, rt.markup, rt.unmark
+local escape, html_escape = P.escape, P.html_escape
 
 local Loop = {__name = "LoopContext"}
 local NS = {__name = "Namespace"}
@@ -72,12 +74,21 @@ local function binop_error(op, a, b)
   type_error("unsupported operand type(s) for " .. op .. ": '" .. pytype(a) .. "' and '" .. pytype(b) .. "'")
 end
 
+-- Markup.__add__ / __radd__: the str side is escaped; anything else is refused
+local function markup_add(a, b, ma, mb)
+  if (ma == Markup or type(a) == "string") and (mb == Markup or type(b) == "string") then
+    return markup(escape(a) .. escape(b))
+  end
+  if ma == List then type_error('can only concatenate list (not "Markup") to list') end
+  binop_error("+", a, b)
+end
 function L.add(a, b)
   local na, nb = num(a), num(b)
   if na and nb then return rt.add(na, nb) end
   local ta, tb = type(a), type(b)
   if ta == "string" and tb == "string" then return a .. b end
   local ma, mb = getmetatable(a), getmetatable(b)
+  if ma == Markup or mb == Markup then return markup_add(a, b, ma, mb) end
   if (ma == List or ma == Tuple) and ma == mb then
     local out, n = {}, #a
     for i = 1, n do out[i] = a[i] end
@@ -104,6 +115,17 @@ function L.mul(a, b)
   if ta == "string" and ib then return ib > 0 and a:rep(ib) or "" end
   if tb == "string" and ia then return ia > 0 and b:rep(ia) or "" end
   local ma, mb = getmetatable(a), getmetatable(b)
+  if ma == Markup and ib then return markup(ib > 0 and a.s:rep(ib) or "") end
+  if mb == Markup and ia then return markup(ia > 0 and b.s:rep(ia) or "") end
+  if ma == Markup or mb == Markup then
+    -- Markup has no sequence slots of its own: str, list and tuple try to repeat by it
+    local other = ma == Markup and b or a
+    local mo = getmetatable(other)
+    if type(other) == "string" or mo == List or mo == Tuple then
+      type_error("can't multiply sequence by non-int of type 'Markup'")
+    end
+    binop_error("*", a, b)
+  end
   if (ma == List or ma == Tuple) and ib then return repeat_seq(a, ib, ma) end
   if (mb == List or mb == Tuple) and ia then return repeat_seq(b, ia, mb) end
   binop_error("*", a, b)
@@ -122,6 +144,7 @@ function L.mod(a, b)
   local na, nb = num(a), num(b)
   if na and nb then return rt.mod(na, nb) end
   if type(a) == "string" then return P.percent(a, b) end
+  if getmetatable(a) == Markup then return markup(P.percent(a.s, b, nil, true)) end
   binop_error("%", a, b)
 end
 function L.pow(a, b)
@@ -158,12 +181,14 @@ local function op_in(a, b)
   local tb = type(b)
   if tb == "string" then
     if type(a) ~= "string" then
+      if getmetatable(a) == Markup then return sfind(b, a.s, 1, true) ~= nil end
       if getmetatable(a) == Undefined then undef_fail(a) end
       type_error("'in <string>' requires string as left operand, not " .. pytype(a))
     end
     return sfind(b, a, 1, true) ~= nil
   end
   local mb = getmetatable(b)
+  if mb == Markup then return op_in(a, b.s) end
   if mb == Dict then
     L.check_hashable(a)
     return dict_get(b, a) ~= nil
@@ -210,6 +235,7 @@ local function py_len(v)
   if mt == Dict then return #v.keys end
   if mt == Set then return #v.items end
   if mt == Range then return rt.range_len(v) end
+  if mt == Markup then return rt.ulen(v.s) end
   if mt == Undefined then
     if v.strict then undef_fail(v) end
     return 0
@@ -393,7 +419,10 @@ STR.join = function(s, args, kw)
   local parts = {}
   for x in iter(a[1]) do
     if type(x) ~= "string" then
-      type_error("sequence item " .. #parts .. ": expected str instance, " .. pytype(x) .. " found")
+      if getmetatable(x) ~= Markup then
+        type_error("sequence item " .. #parts .. ": expected str instance, " .. pytype(x) .. " found")
+      end
+      x = x.s
     end
     parts[#parts + 1] = x
   end
@@ -517,7 +546,9 @@ end
 local function partition_m(rev)
   return function(s, args, kw)
     local a = bind("partition", args, kw, {"sep"}, {REQ})
-    local sep = need_str_arg(a[1], "partition")
+    -- the separator found is the argument itself (a Markup stays one)
+    local sep_obj = a[1]
+    local sep = need_str_arg(unmark(sep_obj), "partition")
     if sep == "" then raise("eval", "empty separator") end
     local pos
     if rev then
@@ -528,7 +559,7 @@ local function partition_m(rev)
       if rev then return tuple_of({"", "", s}) end
       return tuple_of({s, "", ""})
     end
-    return tuple_of({ssub(s, 1, pos - 1), sep, ssub(s, pos + #sep)})
+    return tuple_of({ssub(s, 1, pos - 1), sep_obj, ssub(s, pos + #sep)})
   end
 end
 STR.partition, STR.rpartition = partition_m(false), partition_m(true)
@@ -702,6 +733,130 @@ LIST.clear = function(l, args, kw)
 end
 local TUPLE = {index = LIST.index, count = LIST.count}
 
+-- Markup's methods (MarkupSafe 2.1). The Markup arguments of a str method are
+-- read as their text: a Markup is a str.
+local function unmark_args(args, kw)
+  local out
+  for i = 1, #args do
+    if getmetatable(args[i]) == Markup then
+      out = out or {table.unpack(args)}
+      out[i] = args[i].s
+    end
+  end
+  if kw then
+    for _, k in ipairs(kw.keys) do
+      if getmetatable(dict_get(kw, k)) == Markup then
+        local okw = new_dict()
+        for _, k2 in ipairs(kw.keys) do dict_set(okw, k2, unmark(dict_get(kw, k2))) end
+        kw = okw
+        break
+      end
+    end
+  end
+  return out or args, kw
+end
+L.unmark_args = unmark_args
+-- the methods whose result holds an argument (format's str() or repr() of it, the
+-- separator partition found), which differ for a Markup: they keep Markup arguments
+local INSERTS = {format = true, format_map = true, partition = true, rpartition = true}
+local MARKUP = {}
+-- the str methods MarkupSafe does not wrap: the text's, giving what str gives
+for name, m in pairs(STR) do
+  MARKUP[name] = function(o, args, kw)
+    if not INSERTS[name] then args, kw = unmark_args(args, kw) end
+    return m(o.s, args, kw)
+  end
+end
+-- _simple_escaping_wrapper: str and Markup arguments escaped, the result a Markup
+local function escaped_args(args, kw)
+  local out = {}
+  for i = 1, #args do
+    local x = args[i]
+    out[i] = (type(x) == "string" or getmetatable(x) == Markup) and escape(x) or x
+  end
+  local okw = kw
+  if kw and #kw.keys > 0 then
+    okw = new_dict()
+    for _, k in ipairs(kw.keys) do
+      local x = dict_get(kw, k)
+      dict_set(okw, k, (type(x) == "string" or getmetatable(x) == Markup) and escape(x) or x)
+    end
+  end
+  return out, okw
+end
+for _, name in ipairs({"capitalize", "title", "lower", "upper", "replace", "ljust", "rjust", "lstrip",
+  "rstrip", "center", "strip", "translate", "expandtabs", "swapcase", "zfill"}) do
+  local m = STR[name]
+  if m then
+    MARKUP[name] = function(o, args, kw)
+      local a, k = escaped_args(args, kw)
+      return markup(m(o.s, a, k))
+    end
+  end
+end
+-- split, rsplit, splitlines: a list of Markups (the separator is not escaped)
+local function markup_items(t)
+  for i = 1, #t do t[i] = markup(t[i]) end
+  return t
+end
+-- partition, rpartition: the separator escaped (whatever it is), three Markups
+local function escaped_sep(args, kw)
+  local out = {}
+  for i = 1, #args do out[i] = escape(args[i]) end
+  return out, kw
+end
+for name, read_args in pairs({split = unmark_args, rsplit = unmark_args, splitlines = unmark_args,
+  partition = escaped_sep, rpartition = escaped_sep}) do
+  local m = STR[name]
+  MARKUP[name] = function(o, args, kw)
+    local a, k = read_args(args, kw)
+    return markup_items(m(o.s, a, k))
+  end
+end
+-- join: every item escaped (any value: escape() makes it text)
+MARKUP.join = function(o, args, kw)
+  local a = bind("join", args, kw, {"seq"}, {REQ})
+  local parts = {}
+  for x in iter(a[1]) do parts[#parts + 1] = escape(x) end
+  return markup(concat(parts, o.s))
+end
+-- format, format_map (the sandbox's escaping formatter)
+MARKUP.format = function(o, args, kw)
+  return markup(P.format(o.s, args, kw, nil, function(x, attr)
+    if sfind(attr, "^_") then raise("eval", "access to attribute '" .. attr .. "' of '" .. pytype(x) .. "' object is unsafe.") end
+    return L.getattr(x, attr)
+  end, true))
+end
+MARKUP.format_map = function(o, args, kw)
+  local a = bind("format_map", args, kw, {"mapping"}, {REQ})
+  return markup(P.format(o.s, {}, a[1], nil, nil, true))
+end
+MARKUP.escape = function(_, args, kw)
+  local a = bind("escape", args, kw, {"s"}, {REQ})
+  return markup(escape(a[1]))
+end
+-- html.unescape of the text: the references MarkupSafe's escape makes, the
+-- common named ones and plain decimal ones; any other is refused (Python's
+-- table of HTML5 names is not carried)
+local ENTITIES = {amp = "&", lt = "<", gt = ">", quot = '"', nbsp = "\u{a0}", -- ";" optional
+  AMP = "&", LT = "<", GT = ">", QUOT = '"'}
+local function html_unescape(s)
+  if not sfind(s, "&", 1, true) then return s end
+  return (s:gsub("&(#?%w+)(;?)", function(name, semi)
+    local r = ENTITIES[name] or (semi == ";" and name == "apos" and "'")
+    if r then return r end
+    local code = tonumber(name:match("^#(%d+)$"))
+    if code and ((code > 0 and code < 0x80) or (code >= 0xa0 and code < 0xd800)) then return utf8.char(code) end
+    raise("unsupported", "Markup.unescape of the character reference &" .. name .. semi .. " is not supported")
+  end))
+end
+MARKUP.unescape = noargs("unescape", function(o) return html_unescape(o.s) end)
+local function striptags(s)
+  s = s:gsub("<!%-%-.-%-%->", ""):gsub("<.->", "")
+  return html_unescape(concat(P.split(s), " "))
+end
+MARKUP.striptags = noargs("striptags", function(o) return striptags(o.s) end)
+
 local function methods_for(o)
   local t = type(o)
   if t == "string" then return STR end
@@ -709,6 +864,7 @@ local function methods_for(o)
   if mt == Dict then return DICT end
   if mt == List then return LIST end
   if mt == Tuple then return TUPLE end
+  if mt == Markup then return MARKUP end
   return nil
 end
 
@@ -729,6 +885,12 @@ local function no_attr(o, name)
 end
 
 local function bound(o, name, m)
+  if type(o) == "string" then
+    return func(name, function(args, kw)
+      if rt.markups and not INSERTS[name] then args, kw = unmark_args(args, kw) end
+      return m(o, args, kw)
+    end, "builtin_function_or_method")
+  end
   return func(name, function(args, kw) return m(o, args, kw) end, "builtin_function_or_method")
 end
 
@@ -811,6 +973,14 @@ local function getitem(o, k)
       if i >= 0 and i < n then return rt.usub(o, i, i + 1) end
       return undefined("str object has no element " .. P.num_str(num(k)))
     end
+  elseif mt == Markup then
+    local i = num(k)
+    if i and mtype(i) == "integer" then
+      local n = rt.ulen(o.s)
+      if i < 0 then i = i + n end
+      if i >= 0 and i < n then return markup(rt.usub(o.s, i, i + 1)) end
+      return undefined("markupsafe.Markup object has no element " .. P.num_str(num(k)))
+    end
   elseif mt == Range then
     local i = num(k)
     if i and mtype(i) == "integer" then
@@ -852,6 +1022,7 @@ function L.slice(o, a, b, c)
   if is_str then items = rt.uchars(o); n = #items
   elseif mt == List or mt == Tuple then items = o; n = #o
   elseif mt == Range then items = collect(o); n = #items
+  elseif mt == Markup then return markup(L.slice(o.s, a, b, c))
   else
     if mt == Dict then type_error("unhashable type: 'slice'") end
     type_error("'" .. pytype(o) .. "' object is not subscriptable")
@@ -887,7 +1058,10 @@ function L.callattr(o, name, args, kw)
     if m then return m(o, args, kw) end
   elseif type(o) == "string" then
     local m = STR[name]
-    if m then return m(o, args, kw) end
+    if m then
+      if rt.markups and not INSERTS[name] then args, kw = unmark_args(args, kw) end
+      return m(o, args, kw)
+    end
   elseif mt == List then
     local m = LIST[name]
     if m then return m(o, args, kw) end
@@ -974,7 +1148,11 @@ local function attr_parts(attribute)
   end
   return {attribute}
 end
-local function lower_if_str(v) if type(v) == "string" then return P.lower(v) end return v end
+local function lower_if_str(v)
+  if type(v) == "string" then return P.lower(v) end
+  if getmetatable(v) == Markup then return P.lower(v.s) end
+  return v
+end
 -- Python hash(): lists, dicts and non-frozen sets are unhashable
 local function check_hashable(v)
   local mt = getmetatable(v)
@@ -1086,7 +1264,7 @@ end
 F.attr = function(v, args, kw)
   local a = bind("attr", args, kw, {"name"}, {REQ})
   if getmetatable(v) == Undefined then undef_fail(v) end
-  local name = a[1]
+  local name = unmark(a[1])
   if type(name) == "string" then
     if getmetatable(v) == Dict then
       if DICT[name] then return bound(v, name, DICT[name]) end
@@ -1114,10 +1292,22 @@ F.batch = function(v, args, kw)
   end
   return gen_from_array(out)
 end
-F.capitalize = function(v, args, kw) bind("capitalize", args, kw, {}); return P.capitalize(soft_str(v)) end
+-- soft_str(v).method(): a Markup's method gives a Markup (soft_str gives a str
+-- itself back, so `s ~= v` is the only cost on that path)
+local function soft_str_m(name, fn)
+  return function(v, args, kw)
+    bind(name, args, kw, {})
+    local s = soft_str(v)
+    if s ~= v and getmetatable(v) == Markup then return markup(fn(s)) end
+    return fn(s)
+  end
+end
+F.capitalize = soft_str_m("capitalize", P.capitalize)
 F.center = function(v, args, kw)
   local a = bind("center", args, kw, {"width"}, {80})
-  return pyjust(soft_str(v), need_int_arg(a[1]), " ", "c")
+  local s = soft_str(v)
+  if s ~= v and getmetatable(v) == Markup then return markup(pyjust(s, need_int_arg(a[1]), " ", "c")) end
+  return pyjust(s, need_int_arg(a[1]), " ", "c")
 end
 F.length = function(v, args, kw) bind("length", args, kw, {}); return py_len(v) end
 F.count = F.length
@@ -1145,18 +1335,20 @@ F.dictsort = function(v, args, kw)
     return x
   end, truthy(a[3])))
 end
-local function html_escape(s)
-  return (s:gsub("[&<>\"']", {["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&#34;", ["'"] = "&#39;"}))
-end
+-- markupsafe.escape: a Markup is already safe
 F.escape = function(v, args, kw)
   bind("escape", args, kw, {})
-  if v == null then return "None" end
-  return html_escape(soft_str(v))
+  if getmetatable(v) == Markup then return v end
+  return markup(html_escape(soft_str(v)))
 end
 F.e = F.escape
-F.forceescape = F.escape
+F.forceescape = function(v, args, kw)
+  bind("forceescape", args, kw, {})
+  return markup(html_escape(soft_str(v)))
+end
 -- Python's float(v): the value, or nil and Python's error for what it refuses
 local function float_of(v)
+  if getmetatable(v) == Markup then v = v.s end
   local tv = type(v)
   if tv == "number" then return v * 1.0 end
   if tv == "boolean" then return v and 1.0 or 0.0 end
@@ -1196,6 +1388,12 @@ F.first = function(v, args, kw)
 end
 F.last = function(v, args, kw)
   bind("last", args, kw, {})
+  -- reversed() of a Markup goes through its __getitem__, which gives Markups
+  if getmetatable(v) == Markup then
+    local x = F.last(v.s, args, kw)
+    if type(x) == "string" then return markup(x) end
+    return x
+  end
   local mt = getmetatable(v)
   if mt == Undefined then undef_fail(v) end
   local items
@@ -1218,6 +1416,7 @@ F.format = function(v, args, kw)
   if #args > 0 and kw and #kw.keys > 0 then
     raise("eval", "can't handle positional and keyword arguments at the same time")
   end
+  if getmetatable(v) == Markup then return L.mod(v, (kw and #kw.keys > 0) and kw or tuple_of(args)) end
   local fmt = soft_str(v)
   if kw and #kw.keys > 0 then return P.percent(fmt, kw) end
   return P.percent(fmt, tuple_of(args))
@@ -1246,6 +1445,11 @@ F.groupby = function(v, args, kw)
 end
 F.indent = function(v, args, kw)
   local a = bind("indent", args, kw, {"width", "first", "blank"}, {4, false, false})
+  -- a Markup is indented as its text (the indentation is made a Markup, not escaped)
+  if getmetatable(a[1]) == Markup then
+    raise("unsupported", "the indent filter with a Markup as the indentation is not supported")
+  end
+  if getmetatable(v) == Markup then return markup(F.indent(v.s, args, kw)) end
   local s = need_str_arg(v, "indent")
   local ind = type(a[1]) == "string" and a[1] or (" "):rep(need_int_arg(a[1]))
   s = s .. "\n"
@@ -1285,6 +1489,7 @@ local function py_int_str(s, base)
 end
 F.int = function(v, args, kw)
   local a = bind("int", args, kw, {"default", "base"}, {0, 10})
+  if getmetatable(v) == Markup then v = v.s end
   local tv = type(v)
   if tv == "number" then
     if mtype(v) == "integer" then return v end
@@ -1317,8 +1522,8 @@ F.list = function(v, args, kw)
   if (args and #args > 0) or kw then bind("list", args, kw, {}) end
   return list_of(collect(v))
 end
-F.lower = function(v, args, kw) bind("lower", args, kw, {}); return P.lower(soft_str(v)) end
-F.upper = function(v, args, kw) bind("upper", args, kw, {}); return P.upper(soft_str(v)) end
+F.lower = soft_str_m("lower", P.lower)
+F.upper = soft_str_m("upper", P.upper)
 F.items = function(v, args, kw)
   bind("items", args, kw, {})
   if getmetatable(v) == Undefined then return gen_from_array({}) end
@@ -1463,6 +1668,7 @@ F.reverse = function(v, args, kw)
   end
   local mt = getmetatable(v)
   if mt == Undefined then undef_fail(v) end
+  if mt == Markup then return markup(F.reverse(v.s, args, kw)) end
   if mt == List or mt == Tuple or mt == Range or mt == Dict or (mt == Set and v.view) then
     local items = mt == Dict and v.keys or (mt == Set and v.items) or collect(v)
     local i = #items + 1
@@ -1494,7 +1700,11 @@ F.round = function(v, args, kw)
   local r = method == "ceil" and math.ceil(scaled) or math.floor(scaled)
   return rt.truediv(math.tointeger(r) or r, p)
 end
-F.safe = function(v, args, kw) bind("safe", args, kw, {}); return tostr(v) end
+F.safe = function(v, args, kw)
+  bind("safe", args, kw, {})
+  if getmetatable(v) == Markup then return v end
+  return markup(tostr(v))
+end
 F.slice = function(v, args, kw)
   local a = bind("slice", args, kw, {"slices", "fill_with"}, {REQ, null})
   local seq = collect(v)
@@ -1527,21 +1737,22 @@ F.sort = function(v, args, kw)
   end
   return list_of(stable_sort(collect(v), keyf, truthy(a[1])))
 end
-F.string = function(v, args, kw) bind("string", args, kw, {}); return tostr(v) end
+F.string = function(v, args, kw)
+  bind("string", args, kw, {})
+  local s = tostr(v)
+  if s ~= v and getmetatable(v) == Markup then return v end
+  return s
+end
+-- Markup(str(value)).striptags()
 F.striptags = function(v, args, kw)
   bind("striptags", args, kw, {})
-  local s = tostr(v)
-  s = s:gsub("<!%-%-.-%-%->", ""):gsub("<[^>]*>", "")
-  local words = P.split(s)
-  s = concat(words, " ")
-  s = s:gsub("&lt;", "<"):gsub("&gt;", ">"):gsub("&quot;", '"'):gsub("&#34;", '"'):gsub("&#39;", "'"):gsub("&amp;", "&")
-  return s
+  return striptags(tostr(v))
 end
 F.sum = function(v, args, kw)
   local a = bind("sum", args, kw, {"attribute", "start"}, {null, 0})
   local getter = a[1] ~= null and make_attrgetter(a[1]) or nil
   local total = a[2]
-  if type(total) == "string" then type_error("sum() can't sum strings [use ''.join(seq) instead]") end
+  if type(total) == "string" or getmetatable(total) == Markup then type_error("sum() can't sum strings [use ''.join(seq) instead]") end
   for x in iter(v) do
     if getter then x = getter(x) end
     total = L.add(total, x)
@@ -1575,25 +1786,30 @@ F.tojson = function(v, args, kw)
   if a[1] ~= null then
     ind = type(a[1]) == "string" and a[1] or need_int_arg(a[1])
   end
-  return JS.tojson(v, ind)
+  if rt.markups then v = L.unmark_deep(v) end
+  return markup(JS.tojson(v, ind))
 end
 F.trim = function(v, args, kw)
   local a = bind("trim", args, kw, {"chars"}, {null})
-  return P.strip(tostr(v), opt(a[1]))
+  local s = tostr(v)
+  if s ~= v and getmetatable(v) == Markup then return MARKUP.strip(v, {a[1]}) end
+  return P.strip(s, opt(a[1]))
 end
 F.truncate = function(v, args, kw)
   local a = bind("truncate", args, kw, {"length", "killwords", "end", "leeway"}, {255, false, "...", null})
-  local s = v
+  local s, e = v, a[3]
   local length = need_int_arg(a[1])
-  local endstr = tostr(a[3])
+  local endlen = py_len(e)
   local leeway = a[4] == null and 5 or need_int_arg(a[4])
-  if length < rt.ulen(endstr) then raise("eval", "expected length >= " .. rt.ulen(endstr) .. ", got " .. length) end
+  if length < endlen then raise("eval", "expected length >= " .. endlen .. ", got " .. length) end
   if py_len(s) <= length + leeway then return s end
-  need_str_arg(s, "truncate")
-  local cut = rt.usub(s, 0, math.max(0, length - rt.ulen(endstr)))
-  if truthy(a[2]) then return cut .. endstr end
-  local parts = P.rsplit(cut, " ", 1)
-  return parts[1] .. endstr
+  -- a Markup's slices are Markups, and `+ end` is Python's (a Markup escapes a str added to it)
+  local text = unmark(s)
+  need_str_arg(text, "truncate")
+  local cut = rt.usub(text, 0, math.max(0, length - endlen))
+  if not truthy(a[2]) then cut = P.rsplit(cut, " ", 1)[1] end
+  if text ~= s then cut = markup(cut) end
+  return L.add(cut, e)
 end
 F.unique = function(v, args, kw)
   local a = bind("unique", args, kw, {"case_sensitive", "attribute"}, {false, null})
@@ -1621,6 +1837,7 @@ local function url_quote(s, for_qs)
 end
 F.urlencode = function(v, args, kw)
   bind("urlencode", args, kw, {})
+  if getmetatable(v) == Markup then v = v.s end
   if type(v) == "string" then return url_quote(v) end
   local mt = getmetatable(v)
   local items
@@ -1629,7 +1846,13 @@ F.urlencode = function(v, args, kw)
     for i, k in ipairs(v.keys) do items[i] = {k, dict_get(v, k)} end
   elseif mt == List or mt == Tuple or mt == Iter then
     items = {}
-    for x in iter(v) do local p = collect(x); items[#items + 1] = {p[1], p[2]} end
+    for x in iter(v) do
+      local p = collect(x)
+      if #p ~= 2 then
+        type_error(#p > 2 and "too many values to unpack (expected 2)" or ("not enough values to unpack (expected 2, got " .. #p .. ")"))
+      end
+      items[#items + 1] = p
+    end
   else
     return url_quote(v)
   end
@@ -1657,7 +1880,7 @@ F.xmlattr = function(v, args, kw)
     local x = dict_get(v, k)
     if x ~= null and getmetatable(x) ~= Undefined then
       if sfind(k, "[%s/>=]") then raise("eval", "Invalid character in attribute name: " .. P.repr(k)) end
-      items[#items + 1] = html_escape(tostr(k)) .. '="' .. html_escape(tostr(x)) .. '"'
+      items[#items + 1] = escape(k) .. '="' .. escape(x) .. '"'
     end
   end
   local rv = concat(items, " ")
@@ -1681,10 +1904,11 @@ t1("defined", function(v) return getmetatable(v) ~= Undefined end)
 t1("undefined", function(v) return getmetatable(v) == Undefined end)
 -- Mistral registers every expression function (the host's too) as a filter as well
 t1("filter", function(v)
+  v = unmark(v)
   return F[v] ~= nil or L.mistral_filter_names[v] ~= nil or
     (type(v) == "string" and L.host_has(v) and true or false)
 end)
-t1("test", function(v) return T[v] ~= nil end)
+t1("test", function(v) return T[unmark(v)] ~= nil end)
 t1("none", function(v) return v == null end)
 t1("boolean", function(v) return type(v) == "boolean" end)
 t1("false", function(v) return v == false end)
@@ -1693,16 +1917,16 @@ t1("integer", function(v) return mtype(v) == "integer" end)
 t1("float", function(v) return mtype(v) == "float" end)
 t1("lower", function(v) return str_islower(tostr(v)) end)
 t1("upper", function(v) return str_isupper(tostr(v)) end)
-t1("string", function(v) return type(v) == "string" end)
+t1("string", function(v) return type(v) == "string" or getmetatable(v) == Markup end)
 t1("mapping", function(v) return getmetatable(v) == Dict end)
 t1("number", function(v) return type(v) == "number" or type(v) == "boolean" end)
 t1("sequence", function(v)
-  if type(v) == "string" then return true end
+  if type(v) == "string" or getmetatable(v) == Markup then return true end
   local mt = getmetatable(v)
   return mt == List or mt == Tuple or mt == Dict or mt == Range
 end)
 t1("iterable", function(v)
-  if type(v) == "string" then return true end
+  if type(v) == "string" or getmetatable(v) == Markup then return true end
   local mt = getmetatable(v)
   if mt == Undefined then
     if v.strict then undef_fail(v) end
@@ -1715,7 +1939,7 @@ t1("sameas", function(v, o)
   if type(v) == "table" then return rawequal(v, o) end
   return v == o and type(v) == type(o) and mtype(v) == mtype(o)
 end, {"other"})
-t1("escaped", function() return false end)
+t1("escaped", function(v) return getmetatable(v) == Markup end)
 t1("in", function(v, seq) return op_in(v, seq) end, {"seq"})
 local function cmp_test(names, fn)
   for _, n in ipairs(names) do t1(n, fn, {"other"}) end
@@ -1748,6 +1972,42 @@ local function host()
 end
 
 -- Python function f(context, *params): returns a Lua function(ctx, args, kw)
+-- Mistral's functions read a Markup as the str it is: they are given its text
+-- (inside lists and dicts too)
+local function unmark_deep(v, depth)
+  local mt = getmetatable(v)
+  if mt == Markup then return v.s end
+  if type(v) ~= "table" or v == null then return v end
+  depth = (depth or 0) + 1
+  if depth > rt.MAX_DEPTH then rt.too_deep() end
+  if mt == List or mt == Tuple or mt == PyList then
+    local out
+    for i = 1, #v do
+      local x = v[i]
+      local y = unmark_deep(x, depth)
+      if y ~= x and not out then out = {table.unpack(v, 1, i - 1)} end
+      if out then out[i] = y end
+    end
+    return out and setmetatable(out, mt) or v
+  elseif mt == Dict then
+    local changed = false
+    for _, k in ipairs(v.keys) do
+      if unmark_deep(k, depth) ~= k or unmark_deep(dict_get(v, k), depth) ~= dict_get(v, k) then changed = true; break end
+    end
+    if not changed then return v end
+    local d = new_dict()
+    for _, k in ipairs(v.keys) do dict_set(d, unmark_deep(k, depth), unmark_deep(dict_get(v, k), depth)) end
+    return d
+  end
+  return v
+end
+L.unmark_deep = unmark_deep
+local function unmark_call(args, kw)
+  local out = {}
+  for i = 1, #args do out[i] = unmark_deep(args[i]) end
+  return out, kw and unmark_deep(kw)
+end
+
 local MISTRAL = {}
 L.MISTRAL = MISTRAL
 MISTRAL.env = function(ctx, args, kw)
@@ -1786,6 +2046,33 @@ MISTRAL.uuid = function(ctx, args, kw)
 end
 L.mistral_filter_names = {}
 for k in pairs(MISTRAL) do L.mistral_filter_names[k] = true end
+-- PyYAML's safe dumper has no representer for Markup
+local function refuse_markup(v, depth)
+  if getmetatable(v) == Markup then raise("eval", "('cannot represent an object', " .. P.repr(v) .. ")") end
+  if type(v) ~= "table" or v == null then return end
+  depth = (depth or 0) + 1
+  if depth > rt.MAX_DEPTH then rt.too_deep() end
+  local mt = getmetatable(v)
+  if mt == List or mt == Tuple or mt == PyList then
+    for i = 1, #v do refuse_markup(v[i], depth) end
+  elseif mt == Dict then
+    for _, k in ipairs(v.keys) do refuse_markup(k, depth); refuse_markup(dict_get(v, k), depth) end
+  end
+end
+local yaml_dump = MISTRAL.yaml_dump
+for name, f in pairs(MISTRAL) do
+  MISTRAL[name] = function(ctx, args, kw)
+    if rt.markups then args, kw = unmark_call(args, kw) end
+    return f(ctx, args, kw)
+  end
+end
+MISTRAL.yaml_dump = function(ctx, args, kw)
+  if rt.markups then
+    for i = 1, #args do refuse_markup(args[i]) end
+    if kw then refuse_markup(kw) end
+  end
+  return yaml_dump(ctx, args, kw)
+end
 
 -- call a host function; ctx is the `context` parameter
 local function host_call(name, ctx, args, kw)
@@ -1805,13 +2092,17 @@ function L.mistral_global(name, D)
   local f = MISTRAL[name]
   if f then return func(name, function(args, kw) return f(D, args, kw) end, "functools.partial") end
   if host_has(name) then
-    return func(name, function(args, kw) return host_call(name, D, args, kw) end, "functools.partial")
+    return func(name, function(args, kw)
+      if rt.markups then args, kw = unmark_call(args, kw) end
+      return host_call(name, D, args, kw)
+    end, "functools.partial")
   end
   return nil
 end
 
 -- filter not among Jinja's builtins: Mistral function or host function
 function L.dyn_filter(name, v, args, kw, D)
+  if rt.markups then v = unmark_deep(v); args, kw = unmark_call(args, kw) end
   local f = MISTRAL[name]
   if f then return f(v, args, kw) end
   if host_has(name) then return host_call(name, v, args, kw) end
@@ -1991,23 +2282,33 @@ local function fin(v, depth)
   elseif mt == Dict then
     local ks, map = v.keys, v.map
     local vals = nil
+    local rekey = false -- a Markup key becomes its text
     for i = 1, #ks do
       local k = ks[i]
-      if type(k) ~= "string" then unrepresentable("a dict with a non-string key (" .. pytype(k) .. ")") end
+      if type(k) ~= "string" then
+        if getmetatable(k) ~= Markup then unrepresentable("a dict with a non-string key (" .. pytype(k) .. ")") end
+        k = k.s
+        rekey = true
+      end
       local x = map[k]
       local y = x
       local tx = type(x)
       if tx == "table" or tx == "number" then y = fin(x, depth) end
       if y ~= x and not vals then
         vals = {}
-        for j = 1, i - 1 do vals[j] = map[ks[j]] end
+        for j = 1, i - 1 do vals[j] = map[unmark(ks[j])] end
       end
       if vals then vals[i] = y end
     end
-    if not vals then return v end
+    if not vals and not rekey then return v end
     local d = new_dict()
-    for i = 1, #ks do dict_set(d, ks[i], vals[i]) end
+    for i = 1, #ks do
+      local k = unmark(ks[i])
+      dict_set(d, k, vals and vals[i] or map[k])
+    end
     return d
+  elseif mt == Markup then
+    return v.s
   elseif mt == Undefined then
     if v.strict then unrepresentable("a jinja2 StrictUndefined") end
     unrepresentable("a jinja2 Undefined")

@@ -13,6 +13,7 @@ local huge = math.huge
 local null = rt.null
 local List, Dict, Tuple, PyList, Set, Iter, Undefined, Func, Range =
   rt.List, rt.Dict, rt.Tuple, rt.PyList, rt.Set, rt.Iter, rt.Undefined, rt.Func, rt.Range
+local Markup = rt.Markup
 local raise = rt.raise
 
 ------------------------------------------------------------------------
@@ -171,6 +172,8 @@ repr = function(v, mode, depth)
     return sformat("range(%d, %d, %d)", v.start, v.stop, v.step)
   elseif mt == Undefined then
     return "Undefined"
+  elseif mt == Markup then
+    return "Markup(" .. str_repr(v.s) .. ")"
   elseif mt == Iter then
     raise("unsupported", "string form of a Python " .. (v.what or "generator") .. " object (it holds a memory address)")
   elseif mt == Func then
@@ -192,6 +195,7 @@ local function pystr(v, mode)
     if v.strict then rt.undef_fail(v) end
     return ""
   end
+  if tv == "table" and getmetatable(v) == Markup then return v.s end
   if tv == "table" and P.str_hook then
     local s = P.str_hook(v)
     if s then return s end
@@ -849,13 +853,14 @@ function P.format_value(v, spec, mode)
     return fmt_float(v, r, r.type)
   end
   if tv == "string" then return format_str(v, spec) end
+  if getmetatable(v) == Markup then return format_str(v.s, spec) end
   raise("eval", "unsupported format string passed to " .. (v == null and "NoneType" or rt.pytype(v)) .. ".__format__")
 end
 
 -- Python's ascii(): repr() with every non-ASCII character escaped
-function P.ascii(v, mode)
+local function ascii_of(r)
   local out = {}
-  for k, ch in ipairs(rt.uchars(repr(v, mode))) do
+  for k, ch in ipairs(rt.uchars(r)) do
     local cp = #ch > 1 and utf8.codepoint(ch) or nil
     if not cp then out[k] = ch
     elseif cp < 0x100 then out[k] = sformat("\\x%02x", cp)
@@ -864,12 +869,35 @@ function P.ascii(v, mode)
   end
   return concat(out)
 end
+function P.ascii(v, mode) return ascii_of(repr(v, mode)) end
+
+------------------------------------------------------------------------
+-- Markup's formatting (MarkupSafe): a Markup template escapes what it inserts
+------------------------------------------------------------------------
+local function html_escape(s)
+  return (sgsub(s, "[&<>\"']", {["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&#34;", ["'"] = "&#39;"}))
+end
+P.html_escape = html_escape
+-- markupsafe.escape(v): the text of a Markup as it is, anything else str() escaped
+function P.escape(v, mode)
+  if getmetatable(v) == Markup then return v.s end
+  return html_escape(pystr(v, mode))
+end
+-- EscapeFormatter.format_field: a Markup takes no format spec
+local function escape_field(v, spec, mode)
+  if getmetatable(v) == Markup then
+    if spec ~= "" then raise("eval", "Unsupported format specification for Markup.") end
+    return v.s
+  end
+  return html_escape(P.format_value(v, spec, mode))
+end
 
 ------------------------------------------------------------------------
 -- str.format(*args, **kwargs)
 -- args: Lua array; kwargs: Dict or nil; getitem(obj, key) for {0[x]}
 ------------------------------------------------------------------------
-function P.format(fmt, args, kwargs, mode, getattr)
+-- escaping: the template is a Markup's text (Markup.format)
+function P.format(fmt, args, kwargs, mode, getattr, escaping)
   -- one field counter for the whole call: a nested spec's '{}' takes the
   -- argument after its field's, as in Python
   local auto = 0
@@ -963,7 +991,7 @@ function P.format(fmt, args, kwargs, mode, getattr)
       elseif conv == "s" then v = pystr(v, mode)
       elseif conv ~= nil then raise("eval", "Unknown conversion specifier " .. conv) end
       if sfind(spec, "{", 1, true) then spec = build(spec, levels - 1) end
-      n = n + 1; out[n] = P.format_value(v, spec, mode)
+      n = n + 1; out[n] = escaping and escape_field(v, spec, mode) or P.format_value(v, spec, mode)
       pos = j + 1
     end
   end
@@ -975,7 +1003,9 @@ end
 ------------------------------------------------------------------------
 -- printf-style: fmt % values
 ------------------------------------------------------------------------
-function P.percent(fmt, values, mode)
+-- escaping: the template is a Markup's text (Markup.__mod__: each value is
+-- escaped as %s, %r and %a make it text)
+function P.percent(fmt, values, mode, escaping)
   local args, mapping
   local mt = getmetatable(values)
   if mt == Tuple then args = values
@@ -1044,7 +1074,12 @@ function P.percent(fmt, values, mode)
       if sfind(flags, "#", 1, true) then r.alt = true end
       local s
       if conv == "s" or conv == "r" or conv == "a" then
-        s = conv == "s" and pystr(v, mode) or conv == "r" and repr(v, mode) or P.ascii(v, mode)
+        if escaping then
+          s = conv == "s" and P.escape(v, mode) or conv == "r" and html_escape(repr(v, mode)) or
+            ascii_of(html_escape(repr(v, mode)))
+        else
+          s = conv == "s" and pystr(v, mode) or conv == "r" and repr(v, mode) or P.ascii(v, mode)
+        end
         if r.prec then s = rt.usub(s, 0, math.min(r.prec, rt.ulen(s))) end
         r.sign = nil
         r.align = left and "<" or ">"
@@ -1052,6 +1087,8 @@ function P.percent(fmt, values, mode)
       elseif conv == "c" then
         -- one character, or an int code point
         local c = type(v) == "boolean" and (v and 1 or 0) or v
+        if escaping then raise("eval", "%c requires int or char") end
+        if getmetatable(c) == Markup then c = c.s end
         if type(c) == "string" then
           if rt.ulen(c) ~= 1 then raise("eval", "%c requires int or char") end
         elseif mtype(c) == "integer" then
@@ -1065,6 +1102,9 @@ function P.percent(fmt, values, mode)
       else
         local num = v
         if type(num) == "boolean" then num = num and 1 or 0 end
+        if escaping and (type(num) == "string" or getmetatable(num) == Markup) then
+          raise("unsupported", "%" .. conv .. " of a string in a Markup's % formatting is not supported")
+        end
         if type(num) ~= "number" then
           raise("eval", "%" .. conv .. " format: a real number is required, not " .. rt.pytype(v))
         end
@@ -1083,6 +1123,8 @@ function P.percent(fmt, values, mode)
             s = fmt_int(num, r)
           end
         elseif conv == "x" or conv == "X" or conv == "o" then
+          -- MarkupSafe's value wrapper has no __index__
+          if escaping then raise("eval", "%" .. conv .. " format: an integer is required, not _MarkupEscapeHelper") end
           if mtype(num) ~= "integer" then raise("eval", "%" .. conv .. " format: an integer is required, not float") end
           r.type = conv; r.prec = nil
           if left then r.align = "<" elseif zero then r.zero = true end

@@ -32,8 +32,25 @@ local Undefined = {__name = "Undefined"} -- Jinja undefined {hint=, strict=, exc
 local Func = {__name = "function"}   -- callable {name=, call=function(args, kwargs) end}
 local Range = {__name = "range"}     -- Jinja range {start, stop, step}
 local Ctx = {__name = "context"}     -- YAQL let() context
+-- Jinja's Markup (MarkupSafe's str subclass, from tojson, escape, safe...):
+-- {s = text}. Boxed so that plain strings stay Lua strings on every fast path;
+-- only Jinja makes them, and its result conversion turns them into strings.
+local Markup = {__name = "Markup"}
 rt.List, rt.Dict, rt.Tuple, rt.PyList, rt.Set = List, Dict, Tuple, PyList, Set
 rt.Iter, rt.Undefined, rt.Func, rt.Range, rt.Ctx = Iter, Undefined, Func, Range, Ctx
+rt.Markup = Markup
+-- True once a Markup was made: consumers that take strings from anywhere (Python
+-- methods of str, Mistral's functions) look for Markup arguments only then.
+rt.markups = false
+function rt.markup(s)
+  rt.markups = true
+  return setmetatable({s = s}, Markup)
+end
+-- the text of a Markup, anything else unchanged
+function rt.unmark(v)
+  if getmetatable(v) == Markup then return v.s end
+  return v
+end
 
 local function is_seq(v)
   local mt = getmetatable(v)
@@ -293,6 +310,7 @@ local function pytype(v)
   if mt == Func then return v.pytype or "builtin_function_or_method" end
   if mt == Range then return "range" end
   if mt == Ctx then return "context" end
+  if mt == Markup then return "Markup" end
   return "object"
 end
 rt.pytype = pytype
@@ -368,8 +386,8 @@ local function iter(v)
       cur = cur - step
       return nil
     end
-  elseif type(v) == "string" then
-    local cs, i = uchars(v), 0
+  elseif type(v) == "string" or mt == Markup then
+    local cs, i = uchars(mt == Markup and v.s or v), 0
     return function() i = i + 1; return cs[i] end
   elseif mt == Undefined then
     if v.strict then rt.undef_fail(v) end
@@ -486,6 +504,7 @@ local function truthy(v)
     return false
   end
   if mt == Range then return rt.range_len(v) > 0 end
+  if mt == Markup then return v.s ~= "" end
   return true
 end
 rt.truthy = truthy
@@ -521,8 +540,15 @@ eq = function(a, b)
     if tb == "table" and getmetatable(b) == Undefined and b.strict then rt.undef_fail(b) end
     return false
   elseif ta ~= "table" or tb ~= "table" then
-    if ta == "table" and getmetatable(a) == Undefined and a.strict then rt.undef_fail(a) end
-    if tb == "table" and getmetatable(b) == Undefined and b.strict then rt.undef_fail(b) end
+    if ta == "table" then
+      local ma = getmetatable(a)
+      if ma == Markup then return a.s == b end
+      if ma == Undefined and a.strict then rt.undef_fail(a) end
+    elseif tb == "table" then
+      local mb = getmetatable(b)
+      if mb == Markup then return b.s == a end
+      if mb == Undefined and b.strict then rt.undef_fail(b) end
+    end
     return false
   end
   local ma, mb = getmetatable(a), getmetatable(b)
@@ -536,6 +562,7 @@ eq = function(a, b)
   end
   if ma ~= mb then return false end
   if ma == List or ma == Tuple or ma == PyList then return seq_eq(a, b) end
+  if ma == Markup then return a.s == b.s end
   if ma == Dict then
     local ka, kb = a.keys, b.keys
     if #ka ~= #kb then return false end
@@ -575,6 +602,7 @@ function rt.seen()
     elseif tx == "number" then k = x -- Lua table keys merge 1 and 1.0; NaN falls through
     elseif tx == "boolean" then k = x and 1 or 0
     elseif x == null then k = null
+    elseif getmetatable(x) == Markup then k = x.s
     end
     if k ~= nil and k == k then
       if scalars[k] then return true end
@@ -630,6 +658,13 @@ local function numval(v)
   return nil
 end
 
+-- the text of a str or a Markup, or nil
+local function text_of(v)
+  if type(v) == "string" then return v end
+  if getmetatable(v) == Markup then return v.s end
+  return nil
+end
+
 local cmp_lt
 local function cmp_type_error(op, a, b)
   raise("eval", "'" .. op .. "' not supported between instances of '" .. pytype(a) .. "' and '" .. pytype(b) .. "'")
@@ -661,6 +696,8 @@ cmp_lt = function(a, b, op)
       return true
     end
   end
+  local sa, sb = text_of(a), text_of(b)
+  if sa and sb then return str_lt(sa, sb) end
   if type(a) == "table" and getmetatable(a) == Undefined then rt.undef_fail(a) end
   if type(b) == "table" and getmetatable(b) == Undefined then rt.undef_fail(b) end
   cmp_type_error(op or "<", a, b)
@@ -676,7 +713,7 @@ rt.le = function(a, b)
     for i = 1, #a.items do if not set_has(b.items, a.items[i]) then return false end end
     return true
   end
-  if eq(a, b) and (ma == List or ma == Tuple or ma == PyList) then return true end
+  if eq(a, b) and (ma == List or ma == Tuple or ma == PyList or ma == Markup) then return true end
   return cmp_lt(a, b, "<=")
 end
 rt.ge = function(a, b) return rt.le(b, a) end
@@ -708,6 +745,7 @@ keynorm = function(k)
   if k == null then return null end
   local mt = getmetatable(k)
   if mt == Iter or mt == Func then return k end -- identity hash
+  if mt == Markup then return k.s end
   if mt == Undefined then rt.undef_fail(k) end
   check_hashable(k)
   -- tuples, frozendicts, frozensets: structural key
