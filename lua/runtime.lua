@@ -295,32 +295,48 @@ end
 ------------------------------------------------------------------------
 -- Iteration
 ------------------------------------------------------------------------
--- The items of a Python set in the order CPython iterates them: hash-table
--- slot order. Ints 0..7 (and bools, and floats equal to them) sit in the slot
--- of their own value in any table (the smallest has 8 slots), so they come out
--- ascending; the order of any other set depends on hashing (for strings, on the
--- per-process hash seed), so it is refused rather than guessed. Dict views
--- keep their dict's order.
-local function set_items(v)
+-- The items of a Python set in the order CPython iterates them (hash-table slot
+-- order), or nil where that order cannot be known. A non-negative int (or a bool,
+-- or a float equal to one) hashes to its own value, and CPython keeps a set of n
+-- items in a table of at least 8 slots with 5n < 3(slots - 1) (it grows the table
+-- before that is passed), so when every item is an int below the smallest such
+-- table, each sits in the slot of its own value and the set iterates ascending,
+-- whatever order the items came in. Any other set's order depends on collisions,
+-- so on its history, and for strings on the per-process hash seed: refused
+-- rather than guessed. A counting sort over the slots: O(n).
+local function set_order(v)
   local items = v.items
-  if v.kind ~= "set" or #items < 2 then return items end
+  local n = #items
+  if n < 2 then return items end
+  local size = 8
+  while 5 * n >= 3 * (size - 1) do size = size * 2 end
   local slots = {}
-  for i = 1, #items do
+  for i = 1, n do
     local x, h = items[i], nil
     if x == true then h = 1
     elseif x == false then h = 0
-    elseif type(x) == "number" and x >= 0 and x < 8 and x == math.floor(x) then h = math.tointeger(x) end
-    if h == nil then
-      raise("unsupported", "the order of a Python set's items depends on hashing "
-        .. "(sort it first, e.g. orderBy($) or | sort)")
-    end
+    elseif type(x) == "number" and x >= 0 and x < size then h = tointeger(x) end
+    if h == nil then return nil end
     slots[h + 1] = x
   end
-  local out = {}
-  for h = 1, 8 do
-    if slots[h] ~= nil then out[#out + 1] = slots[h] end
+  local out, k = {}, 0
+  for h = 1, size do
+    local x = slots[h]
+    if x ~= nil then k = k + 1; out[k] = x end
   end
   return out
+end
+rt.set_order = set_order
+
+-- The items of a set in iteration order; dict views keep their dict's order.
+local function set_items(v)
+  if v.kind ~= "set" and v.kind ~= "pyset" then return v.items end
+  local items = set_order(v)
+  if not items then
+    raise("unsupported", "the order of a Python set's items depends on hashing "
+      .. "(sort it first, e.g. orderBy($) or | sort)")
+  end
+  return items
 end
 rt.set_items = set_items
 
@@ -549,10 +565,17 @@ end
 rt.eq = eq
 
 -- membership helper with Python equality semantics: scalars are hashed
--- (1 == 1.0 == True), containers are compared one by one.
+-- (1 == 1.0 == True), hashable containers are found by their hash key (and
+-- confirmed with ==), so n items cost O(n); an unhashable container, where the
+-- caller allows one, is compared with every container seen.
 -- seen = rt.seen(); if seen(x) then <duplicate> end
+local hash_key, unhashable_part -- forward (Python hashing, below)
 function rt.seen()
-  local scalars, tables = {}, {}
+  local scalars, buckets, tables, loose = {}, {}, {}, {}
+  local function in_list(list, x)
+    for i = 1, #list do local y = list[i]; if y == x or eq(y, x) then return true end end
+    return false
+  end
   return function(x)
     local tx = type(x)
     local k
@@ -566,7 +589,21 @@ function rt.seen()
       scalars[k] = true
       return false
     end
-    for i = 1, #tables do if eq(tables[i], x) then return true end end
+    if tx == "table" and getmetatable(x) ~= Undefined and not unhashable_part(x) then
+      local hk = hash_key(x)
+      local bucket = buckets[hk]
+      if bucket then
+        if in_list(bucket, x) then return true end
+      else
+        bucket = {}
+        buckets[hk] = bucket
+      end
+      if in_list(loose, x) then return true end
+      bucket[#bucket + 1] = x
+    else
+      if in_list(tables, x) then return true end
+      loose[#loose + 1] = x
+    end
     tables[#tables + 1] = x
     return false
   end
@@ -669,18 +706,70 @@ rt.ge = function(a, b) return rt.le(b, a) end
 ------------------------------------------------------------------------
 -- Keys of dicts (Python hashing)
 ------------------------------------------------------------------------
-local repr_for_key -- set by pyfmt
--- Python's hash() refuses lists, dicts, sets other than frozen ones, and a tuple
--- or frozen dict holding one of them
-local function check_hashable(v)
+-- Python's hash() refuses lists, dicts, sets other than frozen ones (and dict views
+-- other than values()), and a tuple or frozen dict holding one of them: the first
+-- such value inside v, or nil when v is hashable
+unhashable_part = function(v)
   local mt = getmetatable(v)
-  if mt == PyList or (mt == Set and v.kind ~= "set") or (mt == Dict and v.mutable) then
-    raise("eval", "unhashable type: '" .. pytype(v) .. "'")
+  if mt == PyList or (mt == Set and v.kind ~= "set" and v.kind ~= "values") or (mt == Dict and v.mutable) then
+    return v
   elseif mt == List or mt == Tuple then
-    for i = 1, #v do if type(v[i]) == "table" then check_hashable(v[i]) end end
+    for i = 1, #v do
+      local x = v[i]
+      if type(x) == "table" then x = unhashable_part(x); if x then return x end end
+    end
   elseif mt == Dict then
-    for _, x in rt.dict_pairs(v) do if type(x) == "table" then check_hashable(x) end end
+    for _, x in rt.dict_pairs(v) do
+      if type(x) == "table" then x = unhashable_part(x); if x then return x end end
+    end
   end
+  return nil
+end
+local function check_hashable(v)
+  local u = unhashable_part(v)
+  if u then raise("eval", "unhashable type: '" .. pytype(u) .. "'") end
+end
+
+-- The hash key of a hashable value: two values share one exactly when Python holds
+-- them equal. Numbers by value (1, 1.0 and True alike), strings with their length
+-- (so no string can pass for another part), frozen sets and dicts with their parts
+-- sorted (their order is no part of equality), iterators, functions and values()
+-- views by identity, as Python hashes them.
+local function part_key(v)
+  local tv = type(v)
+  if tv == "string" then return "s" .. #v .. ":" .. v end
+  if tv == "boolean" then return v and "i1" or "i0" end
+  if tv == "number" then
+    local i = mtype(v) == "integer" and v or tointeger(v)
+    if i then return "i" .. i end
+    return sformat("f%a", v)
+  end
+  if v == null then return "N" end
+  return hash_key(v)
+end
+local function sorted_parts(parts)
+  table.sort(parts)
+  return table.concat(parts, ",")
+end
+hash_key = function(v)
+  local mt = getmetatable(v)
+  if mt == List or mt == Tuple then
+    local parts = {}
+    for i = 1, #v do parts[i] = part_key(v[i]) end
+    return "(" .. #v .. ":" .. table.concat(parts, ",") .. ")"
+  elseif mt == Dict then
+    local parts = {}
+    for i, k in ipairs(v.keys) do parts[i] = part_key(k) .. "=" .. part_key(dict_get(v, k)) end
+    return "{" .. #parts .. ":" .. sorted_parts(parts) .. "}"
+  elseif mt == Set and v.kind == "set" then
+    local parts = {}
+    for i, x in ipairs(v.items) do parts[i] = part_key(x) end
+    return "<" .. #parts .. ":" .. sorted_parts(parts) .. ">"
+  elseif mt == Range then
+    local n = rt.range_len(v)
+    return "r" .. n .. ":" .. (n > 0 and v.start or 0) .. ":" .. (n > 1 and v.step or 0)
+  end
+  return "@" .. tostring(v)
 end
 
 keynorm = function(k)
@@ -696,11 +785,9 @@ keynorm = function(k)
   if mt == Undefined then rt.undef_fail(k) end
   check_hashable(k)
   -- tuples, frozendicts, frozensets: structural key
-  return "\0" .. rt.key_repr(k)
+  return "\0" .. hash_key(k)
 end
 rt.keynorm = keynorm
--- structural representation used as a hash key (pyfmt overrides)
-function rt.key_repr(k) return tostring(k) end
 
 ------------------------------------------------------------------------
 -- Numbers (Python semantics, 64-bit ints with overflow detection)

@@ -49,7 +49,7 @@ KNOWN_CAUSES = {"unicode", "format_spec", "nested_format_width", "regex_template
 NEW_PER_BATCH = 6  # disagreements of new causes minimised per batch
 # New causes found by this fuzzer and not fixed yet (docs/fuzzing.md, open defects):
 # recorded in open.json, and not failing --check.
-OPEN_CAUSES = {"markup_repr", "instruction_budget"}
+OPEN_CAUSES = {"markup_repr"}
 CASE_FUNCS = re.compile(r"upper|lower|title|capitali[sz]e|swapcase|casefold|is(alpha|digit|space|alnum)"
                         r"|wordcount|\| ?(min|max|unique)\b|\\\\[wWsSdD]|\\[wWsSdD]|center|split\(\)|trim|strip|sort|orderBy", re.I)
 
@@ -145,8 +145,6 @@ def classify(c):
     # a str added to one escaped
     if "Markup(" in answers or (re.search(r"tojson|\| ?(e|escape|safe)\b", expr) and "&" in answers):
         return "markup_repr"
-    if c["verdict"] == "timeout":
-        return "instruction_budget"
     return "new"
 
 
