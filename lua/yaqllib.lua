@@ -1465,7 +1465,12 @@ local function set2(name, fn)
 end
 set2("union", Y.set_union)
 set2("difference", Y.set_difference)
-set2("intersect", function(a, b) return set_filter(a, b, true) end)
+set2("intersect", function(a, b)
+  -- CPython walks the smaller set (the argument when as large) and keeps its items:
+  -- which of 1 and True stays
+  if #b.items > #a.items then return set_filter(a, b, true) end
+  return set_filter(b, a, true)
+end)
 set2("symmetricDifference", function(a, b)
   local d1, d2 = Y.set_difference(a, b), Y.set_difference(b, a)
   return Y.set_union(d1, d2)
@@ -1478,8 +1483,9 @@ M_("add", "set, *values", function(s, ...)
 end)
 M_("remove", "set, *values", function(s, ...)
   if not is_set(s) then no_method("remove", s) end
-  local rm = new_set({...})
-  return Y.set_difference(s, rm)
+  local items, add = set_builder()
+  for i = 1, select("#", ...) do add((select(i, ...))) end
+  return Y.set_difference(s, new_set(items))
 end)
 
 F_("isList", "arg", function(v) return is_seq(v) end)
