@@ -505,9 +505,14 @@ local function seq_eq(a, b)
   return true
 end
 
-local function set_has(items, x)
-  for i = 1, #items do if eq(items[i], x) then return true end end
-  return false
+-- whether every item of the array `items` is in the array `others`: looked up by
+-- hash (rt.seen, below), O(n) as in Python
+local function all_in(items, others)
+  local in_others = rt.seen()
+  for i = 1, #others do in_others(others[i]) end
+  -- in_others also records an item it lacks: harmless, the answer is no then
+  for i = 1, #items do if not in_others(items[i]) then return false end end
+  return true
 end
 
 eq = function(a, b)
@@ -553,8 +558,7 @@ eq = function(a, b)
     if a.kind == "values" or b.kind == "values" then return false end
     local ia, ib = a.items, b.items
     if #ia ~= #ib then return false end
-    for i = 1, #ia do if not set_has(ib, ia[i]) then return false end end
-    return true
+    return all_in(ia, ib)
   end
   if ma == Range then
     return rt.range_len(a) == rt.range_len(b) and (rt.range_len(a) == 0 or
@@ -679,8 +683,7 @@ cmp_lt = function(a, b, op)
     if ma == Set and mb == Set then
       -- proper subset
       if #a.items >= #b.items then return false end
-      for i = 1, #a.items do if not set_has(b.items, a.items[i]) then return false end end
-      return true
+      return all_in(a.items, b.items)
     end
   end
   if type(a) == "table" and getmetatable(a) == Undefined then rt.undef_fail(a) end
@@ -695,8 +698,7 @@ rt.le = function(a, b)
   if type(a) == "string" and type(b) == "string" then return a == b or str_lt(a, b) end
   local ma = getmetatable(a)
   if ma == Set and getmetatable(b) == Set then
-    for i = 1, #a.items do if not set_has(b.items, a.items[i]) then return false end end
-    return true
+    return all_in(a.items, b.items)
   end
   if eq(a, b) and (ma == List or ma == Tuple or ma == PyList) then return true end
   return cmp_lt(a, b, "<=")

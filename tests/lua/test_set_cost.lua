@@ -40,6 +40,10 @@ local cases = {
   "<% str(set(range($.n))).len() %>",
   "x<% set(range($.n)) %>",
   "<% range($.n).select([$]).distinct().len() %>",
+  "<% set(range($.n)) = set(range($.n - 1, -1, -1)) %>",
+  "<% set(range($.n)) < set(range($.n + 1)) %>",
+  "<% set(range($.n)) <= set(range($.n)) %>",
+  "<% [set(range($.n))] = [set(range($.n))] %>",
 }
 
 local failed = 0
