@@ -26,7 +26,7 @@ local Dict = {__name = "dict"}
 -- internal kinds (never part of a final result)
 local Tuple = {__name = "tuple"}     -- Jinja tuple literal
 local PyList = {__name = "pylist"}   -- a Python list inside YAQL (split(), json_parse()...)
-local Set = {__name = "set"}         -- {items = {...}, kind = "set"|"pyset"|"keys"|"items"|"values"}
+local Set = {__name = "set"}         -- {items = {...}, kind = "set"|"pyset"|"keys"|"items"|"values", inserted = items added in this order}
 local Iter = {__name = "iterator"}   -- {next = fn, what = "map"|...}; single pass
 local Undefined = {__name = "Undefined"} -- Jinja undefined {hint=, strict=, exc=}
 local Func = {__name = "function"}   -- callable {name=, call=function(args, kwargs) end}
@@ -295,43 +295,119 @@ end
 ------------------------------------------------------------------------
 -- Iteration
 ------------------------------------------------------------------------
+-- CPython's hash of a value that hashes as an int (an int, a bool, a float equal
+-- to an int) below 2^61 - 1 in size, where it is the value itself (but -1 is -2);
+-- nil for any other value
+local HASH_MODULUS = (1 << 61) - 1
+local function int_hash(x)
+  if x == true then return 1 elseif x == false then return 0 end
+  if type(x) ~= "number" then return nil end
+  local i = tointeger(x)
+  if i == nil or i >= HASH_MODULUS or i <= -HASH_MODULUS then return nil end
+  return i == -1 and -2 or i
+end
+
+-- Where CPython 3.11 puts a key with hash h in a table of mask + 1 slots
+-- (Objects/setobject.c, set_add_entry and set_insert_clean, for a new key and a
+-- table without deleted entries): the home slot and the 9 after it where the table
+-- has them, then a jump that mixes in the hash's higher bits, and again.
+-- `perturb` is a size_t there: Lua's >> shifts in zeros as C's does.
+local LINEAR_PROBES, PERTURB_SHIFT = 9, 5
+local function place(tab, mask, h, key)
+  local perturb, i = h, h & mask
+  while true do
+    if tab[i] == nil then tab[i] = key; return end
+    if i + LINEAR_PROBES <= mask then
+      for j = i + 1, i + LINEAR_PROBES do
+        if tab[j] == nil then tab[j] = key; return end
+      end
+    end
+    perturb = perturb >> PERTURB_SHIFT
+    i = (i * 5 + 1 + perturb) & mask
+  end
+end
+
+-- The slot order of distinct keys added one by one to an empty CPython set, given
+-- their hashes: indexes into `hashes`. The table starts with 8 slots and, once a
+-- key makes 5 * used >= 3 * mask, is rebuilt (set_table_resize) with the smallest
+-- power of two above 4 * used (2 * used past 50,000 keys), its keys placed again
+-- in the old slot order.
+local function insertion_order(hashes)
+  local tab, mask = {}, 7
+  for key = 1, #hashes do
+    place(tab, mask, hashes[key], key)
+    if key * 5 >= mask * 3 then
+      local minused, size = key > 50000 and key * 2 or key * 4, 8
+      while size <= minused do size = size * 2 end
+      local new = {}
+      for slot = 0, mask do
+        local k = tab[slot]
+        if k then place(new, size - 1, hashes[k], k) end
+      end
+      tab, mask = new, size - 1
+    end
+  end
+  local order, n = {}, 0
+  for slot = 0, mask do
+    local k = tab[slot]
+    if k then n = n + 1; order[n] = k end
+  end
+  return order
+end
+
 -- The items of a Python set in the order CPython iterates them (hash-table slot
--- order), or nil where that order cannot be known. A non-negative int (or a bool,
--- or a float equal to one) hashes to its own value, and CPython keeps a set of n
--- items in a table of at least 8 slots with 5n < 3(slots - 1) (it grows the table
--- before that is passed), so when every item is an int below the smallest such
--- table, each sits in the slot of its own value and the set iterates ascending,
--- whatever order the items came in. Any other set's order depends on collisions,
--- so on its history, and for strings on the per-process hash seed: refused
--- rather than guessed. A counting sort over the slots: O(n).
+-- order), or nil where that order cannot be known:
+-- - A non-negative int (or a bool, or a float equal to one) hashes to its own
+--   value, and CPython keeps a set of n items in a table of at least 8 slots with
+--   5n < 3(slots - 1) (it grows the table before that is passed), so when every
+--   item is an int below the smallest such table, each sits in the slot of its own
+--   value and the set iterates ascending, whatever its history. A counting sort.
+-- - A set whose items were added one by one to an empty set, in the order `items`
+--   holds (v.inserted: set(), toSet(), and output conversion's copy of a set whose
+--   order is known), when every item hashes as an int: its table is rebuilt as
+--   CPython builds it.
+-- Any other set's order depends on how it was combined from others, or for strings
+-- on the per-process hash seed: refused rather than guessed.
 local function set_order(v)
   local items = v.items
   local n = #items
   if n < 2 then return items end
   local size = 8
   while 5 * n >= 3 * (size - 1) do size = size * 2 end
-  local slots = {}
+  local slots, ascending = {}, true
   for i = 1, n do
-    local x, h = items[i], nil
-    if x == true then h = 1
-    elseif x == false then h = 0
-    elseif type(x) == "number" and x >= 0 and x < size then h = tointeger(x) end
+    local h = int_hash(items[i])
     if h == nil then return nil end
-    slots[h + 1] = x
+    if h >= size or h < 0 then ascending = false; break end
+    slots[h + 1] = items[i]
   end
   local out, k = {}, 0
-  for h = 1, size do
-    local x = slots[h]
-    if x ~= nil then k = k + 1; out[k] = x end
+  if ascending then
+    for h = 1, size do
+      local x = slots[h]
+      if x ~= nil then k = k + 1; out[k] = x end
+    end
+    return out
   end
+  if not v.inserted then return nil end
+  local hashes = {}
+  for i = 1, n do
+    hashes[i] = int_hash(items[i])
+    if hashes[i] == nil then return nil end
+  end
+  for i, key in ipairs(insertion_order(hashes)) do out[i] = items[key] end
   return out
 end
 rt.set_order = set_order
 
--- The items of a set in iteration order; dict views keep their dict's order.
-local function set_items(v)
+-- The items of a set in iteration order, or nil where it is not known; dict views
+-- keep their dict's order.
+function rt.known_order(v)
   if v.kind ~= "set" and v.kind ~= "pyset" then return v.items end
-  local items = set_order(v)
+  return set_order(v)
+end
+local function set_items(v)
+  local items = rt.known_order(v)
   if not items then
     raise("unsupported", "the order of a Python set's items depends on hashing "
       .. "(sort it first, e.g. orderBy($) or | sort)")

@@ -214,7 +214,9 @@ local function fin(v, strict, depth)
         raise("eval", "unhashable type: '" .. rt.pytype(fin(x, strict, depth)) .. "'")
       end
     end
-    return setmetatable({items = v.items, kind = "pyset"}, Set)
+    -- a new set, its items added in the order the old one iterates
+    local order = rt.known_order(v)
+    return setmetatable({items = order or v.items, kind = "pyset", inserted = order ~= nil}, Set)
   end
   if strict then
     if mt == Set then unrepresentable("a Python set") end
@@ -517,6 +519,13 @@ Y.collect = collect
 
 local function new_set(items, kind, view, src)
   return setmetatable({items = items, kind = kind or "set", view = view, src = src}, Set)
+end
+-- a set whose items were added one by one, in the order they are held: its
+-- iteration order is known (rt.set_order)
+local function inserted_set(items)
+  local s = new_set(items)
+  s.inserted = true
+  return s
 end
 
 -- the items of a new set (starting from `items`, distinct) and the function adding
@@ -1449,13 +1458,14 @@ F_("isSet", "arg", function(v) return is_set(v) end)
 F_("set", "*args", function(...)
   local items, add = set_builder()
   for i = 1, select("#", ...) do unpack_iterators((select(i, ...)), add) end
-  return new_set(items)
+  return inserted_set(items)
 end)
 M_("toSet", "collection", function(c)
   need_iterable(c, "toSet", true)
+  if is_set(c) then return c end -- frozenset(s) is s
   local items, add = set_builder()
   for x in iter(c) do add(x) end
-  return new_set(items)
+  return inserted_set(items)
 end)
 local function set2(name, fn)
   M_(name, "left, right", function(a, b)

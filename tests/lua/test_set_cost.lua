@@ -39,6 +39,8 @@ local cases = {
   "<% set(range($.n)).toList().len() %>",
   "<% str(set(range($.n))).len() %>",
   "x<% set(range($.n)) %>",
+  "x<% set(range(0, 97 * $.n, 97)) %>",
+  "<% range(0, 4096 * $.n, 4096).toSet().toList().len() %>",
   "<% range($.n).select([$]).distinct().len() %>",
   "<% set(range($.n)) = set(range($.n - 1, -1, -1)) %>",
   "<% set(range($.n)) < set(range($.n + 1)) %>",
