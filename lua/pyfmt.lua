@@ -166,7 +166,13 @@ repr = function(v, mode, depth)
       return v.view .. "(" .. repr(v.src, mode, depth) .. ")"
     end
     if #v.items == 0 then return v.kind == "set" and "frozenset()" or "set()" end
-    raise("unsupported", "string form of a Python set (order is not deterministic)")
+    local items = (v.kind == "set" or v.kind == "pyset") and rt.set_order(v)
+    if not items then
+      raise("unsupported", "string form of a Python set whose order depends on hashing "
+        .. "(sort it first, e.g. orderBy($) or | sort)")
+    end
+    local body = "{" .. seq_body(items, mode, depth) .. "}"
+    return v.kind == "set" and "frozenset(" .. body .. ")" or body
   elseif mt == Range then
     if v.step == 1 then return sformat("range(%d, %d)", v.start, v.stop) end
     return sformat("range(%d, %d, %d)", v.start, v.stop, v.step)
@@ -204,7 +210,6 @@ local function pystr(v, mode)
 end
 P.str = pystr
 
-rt.key_repr = function(k) return repr(k, "yaql") end
 
 ------------------------------------------------------------------------
 -- Unicode classes and case mapping, as CPython 3.11's str methods, from the

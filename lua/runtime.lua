@@ -26,7 +26,7 @@ local Dict = {__name = "dict"}
 -- internal kinds (never part of a final result)
 local Tuple = {__name = "tuple"}     -- Jinja tuple literal
 local PyList = {__name = "pylist"}   -- a Python list inside YAQL (split(), json_parse()...)
-local Set = {__name = "set"}         -- {items = {...}, kind = "set"|"pyset"|"keys"|"items"|"values"}
+local Set = {__name = "set"}         -- {items = {...}, kind = "set"|"pyset"|"keys"|"items"|"values", inserted = items added in this order}
 local Iter = {__name = "iterator"}   -- {next = fn, what = "map"|...}; single pass
 local Undefined = {__name = "Undefined"} -- Jinja undefined {hint=, strict=, exc=}
 local Func = {__name = "function"}   -- callable {name=, call=function(args, kwargs) end}
@@ -328,32 +328,124 @@ end
 ------------------------------------------------------------------------
 -- Iteration
 ------------------------------------------------------------------------
--- The items of a Python set in the order CPython iterates them: hash-table
--- slot order. Ints 0..7 (and bools, and floats equal to them) sit in the slot
--- of their own value in any table (the smallest has 8 slots), so they come out
--- ascending; the order of any other set depends on hashing (for strings, on the
--- per-process hash seed), so it is refused rather than guessed. Dict views
--- keep their dict's order.
-local function set_items(v)
-  local items = v.items
-  if v.kind ~= "set" or #items < 2 then return items end
-  local slots = {}
-  for i = 1, #items do
-    local x, h = items[i], nil
-    if x == true then h = 1
-    elseif x == false then h = 0
-    elseif type(x) == "number" and x >= 0 and x < 8 and x == math.floor(x) then h = math.tointeger(x) end
-    if h == nil then
-      raise("unsupported", "the order of a Python set's items depends on hashing "
-        .. "(sort it first, e.g. orderBy($) or | sort)")
+-- CPython's hash of a value that hashes as an int (an int, a bool, a float equal
+-- to an int) below 2^61 - 1 in size, where it is the value itself (but -1 is -2);
+-- nil for any other value
+local HASH_MODULUS = (1 << 61) - 1
+local function int_hash(x)
+  if x == true then return 1 elseif x == false then return 0 end
+  if type(x) ~= "number" then return nil end
+  local i = tointeger(x)
+  if i == nil or i >= HASH_MODULUS or i <= -HASH_MODULUS then return nil end
+  return i == -1 and -2 or i
+end
+
+-- Where CPython 3.11 puts a key with hash h in a table of mask + 1 slots
+-- (Objects/setobject.c, set_add_entry and set_insert_clean, for a new key and a
+-- table without deleted entries): the home slot and the 9 after it where the table
+-- has them, then a jump that mixes in the hash's higher bits, and again.
+-- `perturb` is a size_t there: Lua's >> shifts in zeros as C's does.
+local LINEAR_PROBES, PERTURB_SHIFT = 9, 5
+local function place(tab, mask, h, key)
+  local perturb, i = h, h & mask
+  while true do
+    if tab[i] == nil then tab[i] = key; return end
+    if i + LINEAR_PROBES <= mask then
+      for j = i + 1, i + LINEAR_PROBES do
+        if tab[j] == nil then tab[j] = key; return end
+      end
     end
-    slots[h + 1] = x
+    perturb = perturb >> PERTURB_SHIFT
+    i = (i * 5 + 1 + perturb) & mask
   end
-  local out = {}
-  for h = 1, 8 do
-    if slots[h] ~= nil then out[#out + 1] = slots[h] end
+end
+
+-- The slot order of distinct keys added one by one to an empty CPython set, given
+-- their hashes: indexes into `hashes`. The table starts with 8 slots and, once a
+-- key makes 5 * used >= 3 * mask, is rebuilt (set_table_resize) with the smallest
+-- power of two above 4 * used (2 * used past 50,000 keys), its keys placed again
+-- in the old slot order.
+local function insertion_order(hashes)
+  local tab, mask = {}, 7
+  for key = 1, #hashes do
+    place(tab, mask, hashes[key], key)
+    if key * 5 >= mask * 3 then
+      local minused, size = key > 50000 and key * 2 or key * 4, 8
+      while size <= minused do size = size * 2 end
+      local new = {}
+      for slot = 0, mask do
+        local k = tab[slot]
+        if k then place(new, size - 1, hashes[k], k) end
+      end
+      tab, mask = new, size - 1
+    end
   end
+  local order, n = {}, 0
+  for slot = 0, mask do
+    local k = tab[slot]
+    if k then n = n + 1; order[n] = k end
+  end
+  return order
+end
+
+-- The items of a Python set in the order CPython iterates them (hash-table slot
+-- order), or nil where that order cannot be known:
+-- - A non-negative int (or a bool, or a float equal to one) hashes to its own
+--   value, and CPython keeps a set of n items in a table of at least 8 slots with
+--   5n < 3(slots - 1) (it grows the table before that is passed), so when every
+--   item is an int below the smallest such table, each sits in the slot of its own
+--   value and the set iterates ascending, whatever its history. A counting sort.
+-- - A set whose items were added one by one to an empty set, in the order `items`
+--   holds (v.inserted: set(), toSet(), and output conversion's copy of a set whose
+--   order is known), when every item hashes as an int: its table is rebuilt as
+--   CPython builds it.
+-- Any other set's order depends on how it was combined from others, or for strings
+-- on the per-process hash seed: refused rather than guessed.
+local function set_order(v)
+  local items = v.items
+  local n = #items
+  if n < 2 then return items end
+  local size = 8
+  while 5 * n >= 3 * (size - 1) do size = size * 2 end
+  local slots, ascending = {}, true
+  for i = 1, n do
+    local h = int_hash(items[i])
+    if h == nil then return nil end
+    if h >= size or h < 0 then ascending = false; break end
+    slots[h + 1] = items[i]
+  end
+  local out, k = {}, 0
+  if ascending then
+    for h = 1, size do
+      local x = slots[h]
+      if x ~= nil then k = k + 1; out[k] = x end
+    end
+    return out
+  end
+  if not v.inserted then return nil end
+  local hashes = {}
+  for i = 1, n do
+    hashes[i] = int_hash(items[i])
+    if hashes[i] == nil then return nil end
+  end
+  for i, key in ipairs(insertion_order(hashes)) do out[i] = items[key] end
   return out
+end
+rt.set_order = set_order
+
+-- The items of a set in iteration order, or nil where it is not known; dict views
+-- keep their dict's order.
+function rt.known_order(v)
+  if v.kind ~= "set" and v.kind ~= "pyset" then return v.items end
+  return set_order(v)
+end
+local function set_items(v)
+  local items = rt.known_order(v)
+  if not items then
+    raise("unsupported", "the order of a Python set's items depends on hashing "
+      .. "(sort it first, e.g. orderBy($) or | sort)")
+  end
+  return items
 end
 rt.set_items = set_items
 
@@ -523,9 +615,14 @@ local function seq_eq(a, b)
   return true
 end
 
-local function set_has(items, x)
-  for i = 1, #items do if eq(items[i], x) then return true end end
-  return false
+-- whether every item of the array `items` is in the array `others`: looked up by
+-- hash (rt.seen, below), O(n) as in Python
+local function all_in(items, others)
+  local in_others = rt.seen()
+  for i = 1, #others do in_others(others[i]) end
+  -- in_others also records an item it lacks: harmless, the answer is no then
+  for i = 1, #items do if not in_others(items[i]) then return false end end
+  return true
 end
 
 eq = function(a, b)
@@ -579,8 +676,7 @@ eq = function(a, b)
     if a.kind == "values" or b.kind == "values" then return false end
     local ia, ib = a.items, b.items
     if #ia ~= #ib then return false end
-    for i = 1, #ia do if not set_has(ib, ia[i]) then return false end end
-    return true
+    return all_in(ia, ib)
   end
   if ma == Range then
     return rt.range_len(a) == rt.range_len(b) and (rt.range_len(a) == 0 or
@@ -591,10 +687,17 @@ end
 rt.eq = eq
 
 -- membership helper with Python equality semantics: scalars are hashed
--- (1 == 1.0 == True), containers are compared one by one.
+-- (1 == 1.0 == True), hashable containers are found by their hash key (and
+-- confirmed with ==), so n items cost O(n); an unhashable container, where the
+-- caller allows one, is compared with every container seen.
 -- seen = rt.seen(); if seen(x) then <duplicate> end
+local hash_key, unhashable_part -- forward (Python hashing, below)
 function rt.seen()
-  local scalars, tables = {}, {}
+  local scalars, buckets, tables, loose = {}, {}, {}, {}
+  local function in_list(list, x)
+    for i = 1, #list do local y = list[i]; if y == x or eq(y, x) then return true end end
+    return false
+  end
   return function(x)
     local tx = type(x)
     local k
@@ -609,7 +712,21 @@ function rt.seen()
       scalars[k] = true
       return false
     end
-    for i = 1, #tables do if eq(tables[i], x) then return true end end
+    if tx == "table" and getmetatable(x) ~= Undefined and not unhashable_part(x) then
+      local hk = hash_key(x)
+      local bucket = buckets[hk]
+      if bucket then
+        if in_list(bucket, x) then return true end
+      else
+        bucket = {}
+        buckets[hk] = bucket
+      end
+      if in_list(loose, x) then return true end
+      bucket[#bucket + 1] = x
+    else
+      if in_list(tables, x) then return true end
+      loose[#loose + 1] = x
+    end
     tables[#tables + 1] = x
     return false
   end
@@ -692,8 +809,7 @@ cmp_lt = function(a, b, op)
     if ma == Set and mb == Set then
       -- proper subset
       if #a.items >= #b.items then return false end
-      for i = 1, #a.items do if not set_has(b.items, a.items[i]) then return false end end
-      return true
+      return all_in(a.items, b.items)
     end
   end
   local sa, sb = text_of(a), text_of(b)
@@ -710,8 +826,7 @@ rt.le = function(a, b)
   if type(a) == "string" and type(b) == "string" then return a == b or str_lt(a, b) end
   local ma = getmetatable(a)
   if ma == Set and getmetatable(b) == Set then
-    for i = 1, #a.items do if not set_has(b.items, a.items[i]) then return false end end
-    return true
+    return all_in(a.items, b.items)
   end
   if eq(a, b) and (ma == List or ma == Tuple or ma == PyList or ma == Markup) then return true end
   return cmp_lt(a, b, "<=")
@@ -721,18 +836,70 @@ rt.ge = function(a, b) return rt.le(b, a) end
 ------------------------------------------------------------------------
 -- Keys of dicts (Python hashing)
 ------------------------------------------------------------------------
-local repr_for_key -- set by pyfmt
--- Python's hash() refuses lists, dicts, sets other than frozen ones, and a tuple
--- or frozen dict holding one of them
-local function check_hashable(v)
+-- Python's hash() refuses lists, dicts, sets other than frozen ones (and dict views
+-- other than values()), and a tuple or frozen dict holding one of them: the first
+-- such value inside v, or nil when v is hashable
+unhashable_part = function(v)
   local mt = getmetatable(v)
-  if mt == PyList or (mt == Set and v.kind ~= "set") or (mt == Dict and v.mutable) then
-    raise("eval", "unhashable type: '" .. pytype(v) .. "'")
+  if mt == PyList or (mt == Set and v.kind ~= "set" and v.kind ~= "values") or (mt == Dict and v.mutable) then
+    return v
   elseif mt == List or mt == Tuple then
-    for i = 1, #v do if type(v[i]) == "table" then check_hashable(v[i]) end end
+    for i = 1, #v do
+      local x = v[i]
+      if type(x) == "table" then x = unhashable_part(x); if x then return x end end
+    end
   elseif mt == Dict then
-    for _, x in rt.dict_pairs(v) do if type(x) == "table" then check_hashable(x) end end
+    for _, x in rt.dict_pairs(v) do
+      if type(x) == "table" then x = unhashable_part(x); if x then return x end end
+    end
   end
+  return nil
+end
+local function check_hashable(v)
+  local u = unhashable_part(v)
+  if u then raise("eval", "unhashable type: '" .. pytype(u) .. "'") end
+end
+
+-- The hash key of a hashable value: two values share one exactly when Python holds
+-- them equal. Numbers by value (1, 1.0 and True alike), strings with their length
+-- (so no string can pass for another part), frozen sets and dicts with their parts
+-- sorted (their order is no part of equality), iterators, functions and values()
+-- views by identity, as Python hashes them.
+local function part_key(v)
+  local tv = type(v)
+  if tv == "string" then return "s" .. #v .. ":" .. v end
+  if tv == "boolean" then return v and "i1" or "i0" end
+  if tv == "number" then
+    local i = mtype(v) == "integer" and v or tointeger(v)
+    if i then return "i" .. i end
+    return sformat("f%a", v)
+  end
+  if v == null then return "N" end
+  return hash_key(v)
+end
+local function sorted_parts(parts)
+  table.sort(parts)
+  return table.concat(parts, ",")
+end
+hash_key = function(v)
+  local mt = getmetatable(v)
+  if mt == List or mt == Tuple then
+    local parts = {}
+    for i = 1, #v do parts[i] = part_key(v[i]) end
+    return "(" .. #v .. ":" .. table.concat(parts, ",") .. ")"
+  elseif mt == Dict then
+    local parts = {}
+    for i, k in ipairs(v.keys) do parts[i] = part_key(k) .. "=" .. part_key(dict_get(v, k)) end
+    return "{" .. #parts .. ":" .. sorted_parts(parts) .. "}"
+  elseif mt == Set and v.kind == "set" then
+    local parts = {}
+    for i, x in ipairs(v.items) do parts[i] = part_key(x) end
+    return "<" .. #parts .. ":" .. sorted_parts(parts) .. ">"
+  elseif mt == Range then
+    local n = rt.range_len(v)
+    return "r" .. n .. ":" .. (n > 0 and v.start or 0) .. ":" .. (n > 1 and v.step or 0)
+  end
+  return "@" .. tostring(v)
 end
 
 keynorm = function(k)
@@ -749,11 +916,9 @@ keynorm = function(k)
   if mt == Undefined then rt.undef_fail(k) end
   check_hashable(k)
   -- tuples, frozendicts, frozensets: structural key
-  return "\0" .. rt.key_repr(k)
+  return "\0" .. hash_key(k)
 end
 rt.keynorm = keynorm
--- structural representation used as a hash key (pyfmt overrides)
-function rt.key_repr(k) return tostring(k) end
 
 ------------------------------------------------------------------------
 -- Numbers (Python semantics, 64-bit ints with overflow detection)

@@ -210,8 +210,17 @@ local function fin(v, strict, depth)
   end
   if mt == Set and not strict then
     -- output conversion turns every Set into a Python set (unordered): str() gives
-    -- "set()", not yaql's "frozenset()"
-    return setmetatable({items = v.items, kind = "pyset"}, Set)
+    -- "set()", not yaql's "frozenset()". Its items are converted too, and a tuple,
+    -- frozen dict, set or iterator among them becomes a list, dict or set, which
+    -- Python cannot hash
+    for _, x in ipairs(v.items) do
+      if type(x) == "table" and x ~= null and getmetatable(x) ~= Func then
+        raise("eval", "unhashable type: '" .. rt.pytype(fin(x, strict, depth)) .. "'")
+      end
+    end
+    -- a new set, its items added in the order the old one iterates
+    local order = rt.known_order(v)
+    return setmetatable({items = order or v.items, kind = "pyset", inserted = order ~= nil}, Set)
   end
   if strict then
     if mt == Set then unrepresentable("a Python set") end
@@ -520,29 +529,45 @@ Y.collect = collect
 local function new_set(items, kind, view, src)
   return setmetatable({items = items, kind = kind or "set", view = view, src = src}, Set)
 end
-
-local function set_add_item(items, x)
-  for i = 1, #items do if eq(items[i], x) then return false end end
-  items[#items + 1] = x
-  return true
+-- a set whose items were added one by one, in the order they are held: its
+-- iteration order is known (rt.set_order)
+local function inserted_set(items)
+  local s = new_set(items)
+  s.inserted = true
+  return s
 end
 
-function Y.set_union(a, b)
-  local items = {}
-  for i = 1, #a.items do items[i] = a.items[i] end
-  for i = 1, #b.items do set_add_item(items, b.items[i]) end
-  return new_set(items)
+-- the items of a new set (starting from `items`, distinct) and the function adding
+-- one: each is hashed (what Python cannot hash is an error) and kept unless an
+-- equal one is there already; O(1) per item
+local function set_builder(items)
+  items = items or {}
+  local seen = rt.seen()
+  for i = 1, #items do seen(items[i]) end
+  return items, function(x)
+    rt.keynorm(x)
+    if not seen(x) then items[#items + 1] = x end
+  end
 end
-function Y.set_difference(a, b)
+
+-- the items of set a that are (keep == true) or are not in set b
+local function set_filter(a, b, keep)
+  local in_b = rt.seen()
+  for i = 1, #b.items do in_b(b.items[i]) end
   local items = {}
-  for i = 1, #a.items do
-    local x = a.items[i]
-    local found = false
-    for j = 1, #b.items do if eq(b.items[j], x) then found = true; break end end
-    if not found then items[#items + 1] = x end
+  -- in_b also records what it is asked about: harmless, a's items are distinct
+  for _, x in ipairs(a.items) do
+    if in_b(x) == keep then items[#items + 1] = x end
   end
   return new_set(items)
 end
+
+function Y.set_union(a, b)
+  local items, add = set_builder(table.move(a.items, 1, #a.items, 1, {}))
+  for i = 1, #b.items do add(b.items[i]) end
+  return new_set(items)
+end
+function Y.set_difference(a, b) return set_filter(a, b, false) end
 
 local function lazy_map(coll, fn, what)
   local nx = iter(coll)
@@ -1227,17 +1252,21 @@ M_("toList", "collection", function(c)
   if getmetatable(c) == List then return c end
   return tuple(collect(c))
 end)
-F_("list", "*args", function(...)
-  local out = {}
-  for i = 1, select("#", ...) do
-    local a = select(i, ...)
-    -- only iterators are flattened; orderBy()'s result is an iterable, not one
-    if getmetatable(a) == Iter and a.what ~= "OrderingIterable" then
-      for x in a.next do out[#out + 1] = x end
-    else
-      out[#out + 1] = a
-    end
+-- list(...) and set(...) unpack each argument that is an iterator (a generator,
+-- map, filter, range iterator...: Python's collections.abc.Iterator), and each
+-- iterator such an iterator yields; any other argument is one item, an orderBy()
+-- result included (an OrderingIterable can be iterated again, so is no iterator)
+local function unpack_iterators(v, add)
+  if getmetatable(v) == Iter and v.what ~= "OrderingIterable" then
+    for x in v.next do unpack_iterators(x, add) end
+  else
+    add(v)
   end
+end
+F_("list", "*args", function(...)
+  local out, n = {}, 0
+  local function add(x) n = n + 1; out[n] = x end
+  for i = 1, select("#", ...) do unpack_iterators((select(i, ...)), add) end
   return tuple(out)
 end)
 F_("#list", "*args", function(...) return tuple({...}) end)
@@ -1436,27 +1465,16 @@ end)
 -- sets
 F_("isSet", "arg", function(v) return is_set(v) end)
 F_("set", "*args", function(...)
-  local items = {}
-  for i = 1, select("#", ...) do
-    local a = select(i, ...)
-    if getmetatable(a) == Iter then
-      for x in a.next do rt.keynorm(x); set_add_item(items, x) end
-    else
-      rt.keynorm(a)
-      set_add_item(items, a)
-    end
-  end
-  return new_set(items)
+  local items, add = set_builder()
+  for i = 1, select("#", ...) do unpack_iterators((select(i, ...)), add) end
+  return inserted_set(items)
 end)
 M_("toSet", "collection", function(c)
   need_iterable(c, "toSet", true)
-  local items = {}
-  local seen = rt.seen()
-  for x in iter(c) do
-    rt.keynorm(x)
-    if not seen(x) then items[#items + 1] = x end
-  end
-  return new_set(items)
+  if is_set(c) then return c end -- frozenset(s) is s
+  local items, add = set_builder()
+  for x in iter(c) do add(x) end
+  return inserted_set(items)
 end)
 local function set2(name, fn)
   M_(name, "left, right", function(a, b)
@@ -1467,11 +1485,10 @@ end
 set2("union", Y.set_union)
 set2("difference", Y.set_difference)
 set2("intersect", function(a, b)
-  local items = {}
-  for _, x in ipairs(a.items) do
-    for _, y in ipairs(b.items) do if eq(x, y) then items[#items + 1] = x; break end end
-  end
-  return new_set(items)
+  -- CPython walks the smaller set (the argument when as large) and keeps its items:
+  -- which of 1 and True stays
+  if #b.items > #a.items then return set_filter(a, b, true) end
+  return set_filter(b, a, true)
 end)
 set2("symmetricDifference", function(a, b)
   local d1, d2 = Y.set_difference(a, b), Y.set_difference(b, a)
@@ -1479,15 +1496,15 @@ set2("symmetricDifference", function(a, b)
 end)
 M_("add", "set, *values", function(s, ...)
   if not is_set(s) then no_method("add", s) end
-  local items = {}
-  for i, x in ipairs(s.items) do items[i] = x end
-  for i = 1, select("#", ...) do set_add_item(items, (select(i, ...))) end
+  local items, add = set_builder(table.move(s.items, 1, #s.items, 1, {}))
+  for i = 1, select("#", ...) do add((select(i, ...))) end
   return new_set(items)
 end)
 M_("remove", "set, *values", function(s, ...)
   if not is_set(s) then no_method("remove", s) end
-  local rm = new_set({...})
-  return Y.set_difference(s, rm)
+  local items, add = set_builder()
+  for i = 1, select("#", ...) do add((select(i, ...))) end
+  return Y.set_difference(s, new_set(items))
 end)
 
 F_("isList", "arg", function(v) return is_seq(v) end)

@@ -49,7 +49,7 @@ KNOWN_CAUSES = {"unicode", "format_spec", "nested_format_width", "regex_template
 NEW_PER_BATCH = 6  # disagreements of new causes minimised per batch
 # New causes found by this fuzzer and not fixed yet (docs/fuzzing.md, open defects):
 # recorded in open.json, and not failing --check.
-OPEN_CAUSES = {"instruction_budget"}
+OPEN_CAUSES = set()
 CASE_FUNCS = re.compile(r"upper|lower|title|capitali[sz]e|swapcase|casefold|is(alpha|digit|space|alnum)"
                         r"|wordcount|\| ?(min|max|unique)\b|\\\\[wWsSdD]|\\[wWsSdD]|center|split\(\)|trim|strip|sort|orderBy", re.I)
 
@@ -141,8 +141,6 @@ def classify(c):
         return "signed_zero"
     if re.search(r"[^\x00-\x7f]", expr + ctx) and CASE_FUNCS.search(expr):
         return "unicode"
-    if c["verdict"] == "timeout":
-        return "instruction_budget"
     return "new"
 
 
