@@ -39,8 +39,9 @@ local Markup = {__name = "Markup"}
 rt.List, rt.Dict, rt.Tuple, rt.PyList, rt.Set = List, Dict, Tuple, PyList, Set
 rt.Iter, rt.Undefined, rt.Func, rt.Range, rt.Ctx = Iter, Undefined, Func, Range, Ctx
 rt.Markup = Markup
--- True once a Markup was made: consumers that take strings from anywhere (Python
--- methods of str, Mistral's functions) look for Markup arguments only then.
+-- True once the current evaluation made a Markup (jinja.lua clears it as each one
+-- starts): consumers that take strings from anywhere (Python methods of str,
+-- Mistral's functions) look for Markup arguments only then.
 rt.markups = false
 function rt.markup(s)
   rt.markups = true
@@ -828,7 +829,9 @@ rt.le = function(a, b)
   if ma == Set and getmetatable(b) == Set then
     return all_in(a.items, b.items)
   end
-  if eq(a, b) and (ma == List or ma == Tuple or ma == PyList or ma == Markup) then return true end
+  if eq(a, b) and (ma == List or ma == Tuple or ma == PyList or ma == Markup or getmetatable(b) == Markup) then
+    return true
+  end
   return cmp_lt(a, b, "<=")
 end
 rt.ge = function(a, b) return rt.le(b, a) end
