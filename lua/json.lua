@@ -13,15 +13,25 @@ local null = rt.null
 local List, Dict, Tuple, PyList, Set, Iter, Undefined, Range =
   rt.List, rt.Dict, rt.Tuple, rt.PyList, rt.Set, rt.Iter, rt.Undefined, rt.Range
 local raise = rt.raise
+-- C versions (src/eval_native.c) where the host has them: they give what the Lua
+-- versions below give, or nil for these to give the value or the error.
+local native = M.host and M.host.native
+local native_parse = native and native.json_parse
+local native_dump = native and native.json_dump
 
 ------------------------------------------------------------------------
 -- parse
 ------------------------------------------------------------------------
 local escapes = {['"'] = '"', ["\\"] = "\\", ["/"] = "/", b = "\b", f = "\f", n = "\n", r = "\r", t = "\t"}
 
--- listmt: metatable for arrays (rt.List by default, rt.PyList for YAQL)
-function J.parse(s, listmt)
+-- listmt: metatable for arrays (rt.List by default, rt.PyList for YAQL);
+-- mutable: the dicts are Python's (rt.mutable_dict), as YAQL's json_parse() gives them
+function J.parse(s, listmt, mutable)
   listmt = listmt or List
+  if native_parse then
+    local v = native_parse(s, listmt, null, Dict, mutable)
+    if v ~= nil then return v end
+  end
   local pos = 1
   local len = #s
   local function fail(msg)
@@ -77,6 +87,7 @@ function J.parse(s, listmt)
     if c == "{" then
       pos = pos + 1
       local d = rt.dict()
+      if mutable then rt.mutable_dict(d) end
       skip()
       if ssub(s, pos, pos) == "}" then pos = pos + 1; return d end
       while true do
@@ -264,6 +275,10 @@ end
 -- Mistral json_dump: jsonutils.dumps(x, indent=4)
 local dump_opts = {indent = 4, item_sep = ",", key_sep = ": ", ensure_ascii = true, generator_str = true}
 function J.dump(v)
+  if native_dump then
+    local s = native_dump(v, null, Dict, List, Tuple, PyList)
+    if s then return s end
+  end
   local out = {}
   dump(v, dump_opts, 0, out)
   return concat(out)

@@ -18,7 +18,7 @@ local raise = rt.raise
 ------------------------------------------------------------------------
 -- floats
 ------------------------------------------------------------------------
-local function float_repr(x)
+local function lua_float_repr(x)
   if x ~= x then return "nan" end
   if x == huge then return "inf" elseif x == -huge then return "-inf" end
   if x == 0 then
@@ -51,6 +51,8 @@ local function float_repr(x)
   end
   return neg .. r
 end
+-- the C version (src/eval_native.c) where the host has it
+local float_repr = M.host and M.host.native and M.host.native.float_repr or lua_float_repr
 P.float_repr = float_repr
 
 local function num_str(v)

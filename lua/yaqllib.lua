@@ -2006,21 +2006,11 @@ end
 -- Mistral functions
 ------------------------------------------------------------------------
 -- json.loads() gives Python dicts and lists, all the way down
-local function mark_mutable(v)
-  local mt = getmetatable(v)
-  if mt == Dict then
-    rt.mutable_dict(v)
-    for _, x in rt.dict_pairs(v) do mark_mutable(x) end
-  elseif mt == PyList then
-    for i = 1, #v do mark_mutable(v[i]) end
-  end
-  return v
-end
 F_("json_parse", "data", function(s)
   if type(s) ~= "string" then
     raise("eval", "the JSON object must be str, bytes or bytearray, not " .. rt.pytype(s))
   end
-  return mark_mutable(J.parse(s, PyList))
+  return J.parse(s, PyList, true)
 end)
 F_("json_dump", "data", function(v) return J.dump(v) end)
 F_("json_pp", "data?", function(v)
