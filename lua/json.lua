@@ -170,7 +170,7 @@ local function json_str(s, ensure_ascii)
       if c == '"' then add('\\"') elseif c == "\\" then add("\\\\")
       elseif c == "\n" then add("\\n") elseif c == "\r" then add("\\r") elseif c == "\t" then add("\\t")
       elseif c == "\b" then add("\\b") elseif c == "\f" then add("\\f")
-      elseif b < 0x20 then add(sformat("\\u%04x", b))
+      elseif b < 0x20 or (b == 0x7f and ensure_ascii) then add(sformat("\\u%04x", b))
       else add(c) end
     end
   else
@@ -178,8 +178,8 @@ local function json_str(s, ensure_ascii)
       if cp == 34 then add('\\"') elseif cp == 92 then add("\\\\")
       elseif cp == 10 then add("\\n") elseif cp == 13 then add("\\r") elseif cp == 9 then add("\\t")
       elseif cp == 8 then add("\\b") elseif cp == 12 then add("\\f")
-      elseif cp < 0x20 then add(sformat("\\u%04x", cp))
-      elseif cp < 0x7f or cp == 0x7f then add(schar(cp))
+      elseif cp < 0x20 or cp == 0x7f then add(sformat("\\u%04x", cp)) -- Python escapes DEL
+      elseif cp < 0x7f then add(schar(cp))
       elseif cp < 0x10000 then add(sformat("\\u%04x", cp))
       else
         local v = cp - 0x10000

@@ -31,43 +31,99 @@
  * Float repr
  * ====================================================================== */
 
-/* Whether `p` digits after the point in exponent form read back as x; the text in buf. */
-static int round_trips(double x, int p, char *buf, size_t size)
+/* A decimal: digits d1 d2 ... dn, the point after d1, times 10^e. */
+typedef struct decimal {
+    char digits[24];
+    size_t nd;
+    int e, neg;
+} decimal;
+
+/* Reads printf's "%.*e" text: [-]d[<point>ddd]e<sign>dd. The point is the locale's,
+ * so only digits are read. */
+static void decimal_read(const char *text, decimal *d)
 {
-    snprintf(buf, size, "%.*e", p, x);
-    return strtod(buf, NULL) == x;
+    const char *t = text;
+    d->nd = 0;
+    d->neg = *t == '-';
+    for (t += d->neg; *t && *t != 'e'; t++)
+        if (*t >= '0' && *t <= '9' && d->nd < sizeof(d->digits))
+            d->digits[d->nd++] = *t;
+    d->e = atoi(t + 1);
 }
 
-/* The fewest digits after the point, in exponent form, that read back as x: the
- * first of 0..16 that does, as a scan from 0 finds it. A longer correctly rounded
- * text is never further from x, so where the doubles around x are equally far apart
- * (x not a power of two) the test is monotonic and a bisection finds the same. */
-static void shortest_exponent_form(double x, char *buf, size_t size)
+/* Whether d reads back as x, written as an integer times a power of ten (no point,
+ * whatever the locale). */
+static int decimal_reads_back(const decimal *d, double x)
+{
+    char text[48];
+    snprintf(text, sizeof(text), "%s%.*se%d", d->neg ? "-" : "", (int)d->nd, d->digits,
+             d->e - (int)d->nd + 1);
+    return strtod(text, NULL) == x;
+}
+
+/* The next decimal of as many digits away from zero. */
+static void decimal_up(decimal *d)
+{
+    size_t i = d->nd;
+    while (i > 0 && d->digits[i - 1] == '9')
+        d->digits[--i] = '0';
+    if (i > 0) {
+        d->digits[i - 1]++;
+    } else { /* 99..9 became 100..0 */
+        d->digits[0] = '1';
+        d->e++;
+    }
+}
+
+/* Reads "%.*e" of x with p digits after the point into d; whether it reads back. */
+static int round_trips(double x, int p, decimal *d)
+{
+    char text[48];
+    snprintf(text, sizeof(text), "%.*e", p, x);
+    decimal_read(text, d);
+    return strtod(text, NULL) == x;
+}
+
+/* The fewest digits that read back as x, and of those the nearest to x, as Python's
+ * repr gives them. The correctly rounded text of a length is the nearest of its
+ * length, and a longer one is never further from x. Where the doubles around x are
+ * equally far apart (x not a power of two), the nearest of a length is the only one
+ * that may read back, and whether it does grows with the length: a bisection finds
+ * the shortest. Below a power of two the doubles are twice as close as above it, so
+ * there the next decimal up may read back where the nearest, below x, does not. */
+static void shortest_decimal(double x, decimal *d)
 {
     int e;
-    if (frexp(x, &e) == 0.5 || frexp(x, &e) == -0.5) {
-        for (int p = 0; p < 16; p++)
-            if (round_trips(x, p, buf, size))
+    double m = frexp(x, &e);
+    if (m == 0.5 || m == -0.5) {
+        for (int p = 0; p < 16; p++) {
+            if (round_trips(x, p, d))
                 return;
-        snprintf(buf, size, "%.16e", x);
+            decimal up = *d;
+            decimal_up(&up);
+            if (decimal_reads_back(&up, x)) {
+                *d = up;
+                return;
+            }
+        }
+        round_trips(x, 16, d);
         return;
     }
-    int lo = 0, hi = 16; /* 16 always reads back */
+    int lo = 0, hi = 16; /* 17 digits always read back */
     while (lo < hi) {
         int mid = (lo + hi) / 2;
-        if (round_trips(x, mid, buf, size))
+        if (round_trips(x, mid, d))
             hi = mid;
         else
             lo = mid + 1;
     }
-    snprintf(buf, size, "%.*e", lo, x);
+    round_trips(x, lo, d);
 }
 
 size_t glarex__float_repr(double x, char *buf)
 {
-    char text[40], digits[24];
-    size_t nd = 0, n = 0;
-    const char *t;
+    decimal d;
+    size_t n = 0;
 
     if (isnan(x))
         return (size_t)snprintf(buf, GLAREX__FLOAT_REPR_MAX, "nan");
@@ -76,17 +132,14 @@ size_t glarex__float_repr(double x, char *buf)
     if (x == 0)
         return (size_t)snprintf(buf, GLAREX__FLOAT_REPR_MAX, signbit(x) ? "-0.0" : "0.0");
 
-    shortest_exponent_form(x, text, sizeof(text));
-    /* text: [-]d[<point>ddd]e<sign>dd; the point is the locale's, so read digits only */
-    t = text;
-    if (*t == '-')
-        buf[n++] = *t++;
-    for (; *t && *t != 'e'; t++)
-        if (*t >= '0' && *t <= '9' && nd < sizeof(digits))
-            digits[nd++] = *t;
-    int e = atoi(t + 1);
+    shortest_decimal(x, &d);
+    const char *digits = d.digits;
+    size_t nd = d.nd;
+    int e = d.e;
     while (nd > 1 && digits[nd - 1] == '0')
         nd--;
+    if (d.neg)
+        buf[n++] = '-';
 
     if (e < -4 || e >= 16) {
         buf[n++] = digits[0];
@@ -230,7 +283,7 @@ static int put_json_str(dumper *d, const char *str, size_t n)
     d->p[d->len++] = '"';
     while (i < n) {
         unsigned char c = s[i];
-        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
             i++;
             continue;
         }
@@ -245,7 +298,7 @@ static int put_json_str(dumper *d, const char *str, size_t n)
         case '\b': put(d, "\\b", 2); break;
         case '\f': put(d, "\\f", 2); break;
         default:
-            if (c < 0x20) {
+            if (c < 0x20 || c == 0x7f) { /* DEL too, as Python escapes it */
                 put(d, esc, (size_t)snprintf(esc, sizeof(esc), "\\u%04x", c));
             } else {
                 unsigned long cp;
