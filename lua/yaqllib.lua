@@ -458,8 +458,59 @@ end
 -- variables: $__env & co come from the data dict (not input-converted)
 ------------------------------------------------------------------------
 -- Each is converted on first read (mkvars keeps the data): converting all three on
--- every evaluation cost an env() call most of its time.
+-- every evaluation cost an env() call most of its time. Its dicts are converted as the
+-- expression reads them (lazy_var), so env().region costs one member, not the env.
 local VAR_NAMES = {__env = true, __execution = true, __task_execution = true}
+
+local lazy_var
+-- from_host for a variable's value: lists converted now, dicts as they are read
+local function from_var(v)
+  if type(v) ~= "table" or v == null then return v end
+  local mt = getmetatable(v)
+  if mt == List or mt == PyList or mt == Tuple then
+    local out = {}
+    for i = 1, #v do out[i] = from_var(v[i]) end
+    return setmetatable(out, PyList)
+  elseif mt == Dict then
+    return lazy_var(v)
+  end
+  return v
+end
+
+-- A copy of dict `src` whose members are converted on first read (map[k]); reading
+-- its keys, writing to it or walking it (pairs) converts the rest first and makes both
+-- tables plain, as a per-call JSON context does (src/eval.c).
+function lazy_var(src)
+  local src_keys = src.keys
+  if #src_keys == 0 then return new_dict() end
+  local keys, map, mt = {}, {}, {}
+  local function whole()
+    setmetatable(keys, nil)
+    setmetatable(map, nil)
+    for i = 1, #src_keys do keys[i] = src_keys[i] end
+    for nk, x in pairs(src.map) do
+      if rawget(map, nk) == nil then rawset(map, nk, from_var(x)) end
+    end
+  end
+  mt.__index = function(t, k)
+    if t == keys then whole(); return keys[k] end
+    local x = src.map[k]
+    if x == nil then return nil end
+    x = from_var(x)
+    rawset(map, k, x)
+    return x
+  end
+  mt.__len = function(t)
+    if t == keys then return #src_keys end
+    whole()
+    return #t
+  end
+  mt.__newindex = function(t, k, v) whole(); t[k] = v end
+  mt.__pairs = function(t) whole(); return next, t, nil end
+  setmetatable(keys, mt)
+  setmetatable(map, mt)
+  return setmetatable({keys = keys, map = map}, Dict)
+end
 local VARS_DATA = {} -- key of the data in a vars table
 function Y.getvar(vars, name)
   local v = vars[name]
@@ -468,7 +519,7 @@ function Y.getvar(vars, name)
     if data == nil or not VAR_NAMES[name] then return null end
     v = dict_get(data, name)
     if v == nil then v = null end
-    v = from_host(v)
+    v = from_var(v)
     vars[name] = v
   end
   return v

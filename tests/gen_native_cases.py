@@ -96,6 +96,20 @@ def mistral_cases():
                    {"t": '{"a": {"b": 1}}'}))
     cs.append(case("native-parse-902", "<% json_parse($.t).a.set(k, 1) %>",
                    {"t": '{"a": {"b": 1}}'}))
+    env = {"__env": {"a": 1, "l": [1, [2, 3], {"k": "v"}], "d": {"x": {"y": [4]}, "e": {}},
+                     "s": "t"}, "b": 2}
+    for i, e in enumerate(["<% env() %>", "<% env().a %>", "<% env().l %>", "<% env().keys() %>",
+                           "<% env().values() %>", "<% len(env()) %>", "<% env().d.keys() %>",
+                           "<% $__env.l + [1] %>", "<% str(env()) %>", "<% env().get('a') %>",
+                           "<% env().containsKey('s') %>", "<% env().l[1] %>",
+                           "<% let(e => env()) -> $e.d.x %>", "<% env().delete('a') %>",
+                           "<% env().items() %>", "<% env().d.x.y.len() %>", "<% env().d.e %>",
+                           "<% env() = env() %>", "<% env().l[2].k %>", "<% env().nope %>",
+                           "<% env().set('z', 1) %>", "<% env().d.set(q, 1) %>",
+                           "<% env().mergeWith({d => {w => 1}}) %>", "<% dict(env()) %>",
+                           "<% env().l.select($) %>", "<% str(env().l) %>", "<% $__env.d %>",
+                           "<% json_dump(env()) %>", "<% yaml_dump(env()) %>"]):
+        cs.append(case("native-env-%03d" % (i + 1), e, env))
     out = subprocess.run(["/usr/bin/python3", ORACLE, "-"], input=json.dumps(cs),
                          capture_output=True, text=True, check=True).stdout
     for c, r in zip(cs, json.loads(out)):
