@@ -2064,6 +2064,8 @@ F_("json_parse", "data", function(s)
   return J.parse(s, PyList, true)
 end)
 F_("json_dump", "data", function(v) return J.dump(v) end)
+-- both linear in their input and output, native (src/eval_native.c) or not: no count hook
+Y.linear.json_parse, Y.linear.json_dump = 0, 0
 F_("json_pp", "data?", function(v)
   if v == nil or not truthy(v) then
     raise("unsupported", "json_pp() of the YAQL context is not supported")

@@ -222,6 +222,39 @@ static void test_native__deadline_stops_them(void **state)
     glarex_eval_free(ev);
 }
 
+/* In YAQL json_dump and json_parse run without the count hook (Y.linear): a list of
+ * 300,000 strings held 20 times, dumped; its text parsed. */
+#define HELD_20_TIMES "[$.l, $.l, $.l, $.l, $.l, $.l, $.l, $.l, $.l, $.l, " \
+                      "$.l, $.l, $.l, $.l, $.l, $.l, $.l, $.l, $.l, $.l]"
+
+static void check_yaql_stops(size_t memory_mib, long timeout_ms, int code)
+{
+    glarex_eval *ev = new_eval(memory_mib, timeout_ms, 0);
+    json_t *l = json_array();
+    glarex_error err;
+    for (int i = 0; i < 300000; i++)
+        json_array_append_new(l, json_string("xxxxxxxxxx"));
+    char *text = json_dumps(l, 0);
+    json_t *ctx = json_pack("{s:o, s:s}", "l", l, "t", text);
+    free(text);
+    if (glarex_eval_bind(ev, ctx, &err) < 0)
+        fail_msg("%s", err.message);
+    check_stops(ev, "<% json_dump(" HELD_20_TIMES ") %>", code);
+    check_stops(ev, "<% json_parse(json_dump(" HELD_20_TIMES ")) %>", code);
+    if (code == GLAREX_EDEADLINE)
+        check_stops(ev, "<% [json_parse($.t), json_parse($.t), json_parse($.t), "
+                        "json_parse($.t), json_parse($.t), json_parse($.t)] %>", code);
+    glarex_eval_free(ev);
+    json_decref(ctx);
+}
+
+static void test_native__limits_hold_without_the_count_hook(void **state)
+{
+    (void)state;
+    check_yaql_stops(48, 10000, GLAREX_EMEMLIMIT);
+    check_yaql_stops(512, 50, GLAREX_EDEADLINE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -231,6 +264,7 @@ int main(void)
         cmocka_unit_test(test_native__env_costs_what_is_read),
         cmocka_unit_test(test_native__memory_limit_stops_them),
         cmocka_unit_test(test_native__deadline_stops_them),
+        cmocka_unit_test(test_native__limits_hold_without_the_count_hook),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
