@@ -18,6 +18,7 @@
 
 #include <lauxlib.h>
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,7 +90,7 @@ static int round_trips(double x, int p, decimal *d)
  * length, and a longer one is never further from x. Where the doubles around x are
  * equally far apart (x not a power of two), the nearest of a length is the only one
  * that may read back, and whether it does grows with the length: a bisection finds
- * the shortest. Below a power of two the doubles are twice as close as above it, so
+ * the shortest (for normal doubles, at most three lengths are tried). Below a power of two the doubles are twice as close as above it, so
  * there the next decimal up may read back where the nearest, below x, does not. */
 static void shortest_decimal(double x, decimal *d)
 {
@@ -107,6 +108,17 @@ static void shortest_decimal(double x, decimal *d)
             }
         }
         round_trips(x, 16, d);
+        return;
+    }
+    if (fabs(x) >= DBL_MIN) {
+        /* A normal double is at most half a unit of 2^-52 of itself from the shortest
+         * decimal that reads back; 15-digit decimals are at least 10^-15 of it apart,
+         * so when that decimal has at most 15 digits it is the nearest of 15 digits,
+         * trailing zeros aside. */
+        if (round_trips(x, 14, d))
+            return;
+        if (!round_trips(x, 15, d))
+            round_trips(x, 16, d);
         return;
     }
     int lo = 0, hi = 16; /* 17 digits always read back */
