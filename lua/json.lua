@@ -18,6 +18,13 @@ local raise = rt.raise
 local native = M.host and M.host.native
 local native_parse = native and native.json_parse
 local native_dump = native and native.json_dump
+-- What the native versions leave to the Lua ones runs counted: a template that calls
+-- them may run without the count hook (Y.linear), and the Lua dump of a value held
+-- many times may work long without allocating.
+local function guard()
+  local host = M.host
+  if host and host.guard then host.guard() end
+end
 
 ------------------------------------------------------------------------
 -- parse
@@ -31,6 +38,7 @@ function J.parse(s, listmt, mutable)
   if native_parse then
     local v = native_parse(s, listmt, null, Dict, mutable)
     if v ~= nil then return v end
+    guard()
   end
   local pos = 1
   local len = #s
@@ -278,6 +286,7 @@ function J.dump(v)
   if native_dump then
     local s = native_dump(v, null, Dict, List, Tuple, PyList)
     if s then return s end
+    guard()
   end
   local out = {}
   dump(v, dump_opts, 0, out)
