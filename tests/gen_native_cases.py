@@ -37,11 +37,11 @@ def floats():
                 xs.append(float("%de%d" % (m, e)))
             except OverflowError:
                 pass
-    for _ in range(20000):
+    for _ in range(6000):
         x = struct.unpack("<d", struct.pack("<Q", rng.getrandbits(64)))[0]
         if x == x and abs(x) != float("inf"):
             xs.append(x)
-    for _ in range(5000):
+    for _ in range(2000):
         xs.append(round(rng.uniform(-1000, 1000), rng.randint(0, 6)))
     seen, out = set(), []
     for x in xs:

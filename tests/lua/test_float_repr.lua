@@ -17,4 +17,4 @@ for line in io.lines(H.root .. "/tests/cases/native/float_repr.txt") do
   end
 end
 print(("%d floats, %d wrong"):format(n, bad))
-os.exit(bad == 0 and n > 30000 and 0 or 1)
+os.exit(bad == 0 and n > 14000 and 0 or 1)
