@@ -13,15 +13,33 @@ local null = rt.null
 local List, Dict, Tuple, PyList, Set, Iter, Undefined, Range =
   rt.List, rt.Dict, rt.Tuple, rt.PyList, rt.Set, rt.Iter, rt.Undefined, rt.Range
 local raise = rt.raise
+-- C versions (src/eval_native.c) where the host has them: they give what the Lua
+-- versions below give, or nil for these to give the value or the error.
+local native = M.host and M.host.native
+local native_parse = native and native.json_parse
+local native_dump = native and native.json_dump
+-- What the native versions leave to the Lua ones runs counted: a template that calls
+-- them may run without the count hook (Y.linear), and the Lua dump of a value held
+-- many times may work long without allocating.
+local function guard()
+  local host = M.host
+  if host and host.guard then host.guard() end
+end
 
 ------------------------------------------------------------------------
 -- parse
 ------------------------------------------------------------------------
 local escapes = {['"'] = '"', ["\\"] = "\\", ["/"] = "/", b = "\b", f = "\f", n = "\n", r = "\r", t = "\t"}
 
--- listmt: metatable for arrays (rt.List by default, rt.PyList for YAQL)
-function J.parse(s, listmt)
+-- listmt: metatable for arrays (rt.List by default, rt.PyList for YAQL);
+-- mutable: the dicts are Python's (rt.mutable_dict), as YAQL's json_parse() gives them
+function J.parse(s, listmt, mutable)
   listmt = listmt or List
+  if native_parse then
+    local v = native_parse(s, listmt, null, Dict, mutable)
+    if v ~= nil then return v end
+    guard()
+  end
   local pos = 1
   local len = #s
   local function fail(msg)
@@ -77,6 +95,7 @@ function J.parse(s, listmt)
     if c == "{" then
       pos = pos + 1
       local d = rt.dict()
+      if mutable then rt.mutable_dict(d) end
       skip()
       if ssub(s, pos, pos) == "}" then pos = pos + 1; return d end
       while true do
@@ -159,7 +178,7 @@ local function json_str(s, ensure_ascii)
       if c == '"' then add('\\"') elseif c == "\\" then add("\\\\")
       elseif c == "\n" then add("\\n") elseif c == "\r" then add("\\r") elseif c == "\t" then add("\\t")
       elseif c == "\b" then add("\\b") elseif c == "\f" then add("\\f")
-      elseif b < 0x20 then add(sformat("\\u%04x", b))
+      elseif b < 0x20 or (b == 0x7f and ensure_ascii) then add(sformat("\\u%04x", b))
       else add(c) end
     end
   else
@@ -167,8 +186,8 @@ local function json_str(s, ensure_ascii)
       if cp == 34 then add('\\"') elseif cp == 92 then add("\\\\")
       elseif cp == 10 then add("\\n") elseif cp == 13 then add("\\r") elseif cp == 9 then add("\\t")
       elseif cp == 8 then add("\\b") elseif cp == 12 then add("\\f")
-      elseif cp < 0x20 then add(sformat("\\u%04x", cp))
-      elseif cp < 0x7f or cp == 0x7f then add(schar(cp))
+      elseif cp < 0x20 or cp == 0x7f then add(sformat("\\u%04x", cp)) -- Python escapes DEL
+      elseif cp < 0x7f then add(schar(cp))
       elseif cp < 0x10000 then add(sformat("\\u%04x", cp))
       else
         local v = cp - 0x10000
@@ -264,6 +283,11 @@ end
 -- Mistral json_dump: jsonutils.dumps(x, indent=4)
 local dump_opts = {indent = 4, item_sep = ",", key_sep = ": ", ensure_ascii = true, generator_str = true}
 function J.dump(v)
+  if native_dump then
+    local s = native_dump(v, null, Dict, List, Tuple, PyList)
+    if s then return s end
+    guard()
+  end
   local out = {}
   dump(v, dump_opts, 0, out)
   return concat(out)

@@ -19,23 +19,39 @@ local raise = rt.raise
 ------------------------------------------------------------------------
 -- floats
 ------------------------------------------------------------------------
-local function float_repr(x)
+-- the next decimal of as many digits away from zero: digits d1..dn, the point after d1
+local function decimal_up(digits, e)
+  local i = #digits
+  while i > 0 and ssub(digits, i, i) == "9" do i = i - 1 end
+  if i == 0 then return "1" .. srep("0", #digits - 1), e + 1 end
+  return ssub(digits, 1, i - 1) .. string.char(sbyte(digits, i) + 1) .. srep("0", #digits - i), e
+end
+
+local function lua_float_repr(x)
   if x ~= x then return "nan" end
   if x == huge then return "inf" elseif x == -huge then return "-inf" end
   if x == 0 then
     if 1 / x < 0 then return "-0.0" end
     return "0.0"
   end
-  local s
+  -- the fewest digits that read back as x, the nearest of them; below a power of
+  -- two the doubles are twice as close as above it, so there the next decimal up may
+  -- read back where the nearest, below x, does not
+  local pow2 = sfind(sformat("%a", x), "^%-?0x1p") ~= nil
+  local neg, digits, e
   for p = 0, 16 do
-    s = sformat("%." .. p .. "e", x)
+    local s = sformat("%." .. p .. "e", x)
+    local m
+    neg, m, e = s:match("^(%-?)(%d[%.%d]*)e([-+]%d+)$")
+    digits, e = m:gsub("%.", ""), tonumber(e)
     if tonumber(s) == x then break end
+    if pow2 then
+      local up, ue = decimal_up(digits, e)
+      if tonumber(neg .. up .. "e" .. (ue - #up + 1)) == x then digits, e = up, ue; break end
+    end
   end
-  local neg, m, e = s:match("^(%-?)(%d[%.%d]*)e([-+]%d+)$")
-  local digits = m:gsub("%.", "")
   digits = digits:gsub("0+$", "")
   if digits == "" then digits = "0" end
-  e = tonumber(e)
   local r
   if e < -4 or e >= 16 then
     r = ssub(digits, 1, 1)
@@ -52,6 +68,8 @@ local function float_repr(x)
   end
   return neg .. r
 end
+-- the C version (src/eval_native.c) where the host has it
+local float_repr = M.host and M.host.native and M.host.native.float_repr or lua_float_repr
 P.float_repr = float_repr
 
 local function num_str(v)

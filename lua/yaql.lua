@@ -869,7 +869,7 @@ function bounded(n, item_only)
     local name = n.name
     if Y.F[name] and bounded_linear(n, 1, item_only) then return true end
     if item_only or Y.F[name] or name == "let" or name == "with" or name == "switch" or
-      name == "dict" or name == "env" then
+      name == "dict" then
       return false
     end
     for _, a in ipairs(n.args.pos) do if not bounded(a, false) then return false end end

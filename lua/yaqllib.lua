@@ -467,10 +467,61 @@ end
 -- variables: $__env & co come from the data dict (not input-converted)
 ------------------------------------------------------------------------
 -- Each is converted on first read (mkvars keeps the data): converting all three on
--- every evaluation cost an env() call most of its time.
+-- every evaluation cost an env() call most of its time. Its dicts are converted as the
+-- expression reads them (lazy_var), so env().region costs one member, not the env.
 -- The conversion of each is kept while its source lives: a bound context's is made
 -- once for all evaluations (values are never changed in place, so the two stay equal).
 local VAR_NAMES = {__env = true, __execution = true, __task_execution = true}
+
+local lazy_var
+-- from_host for a variable's value: lists converted now, dicts as they are read
+local function from_var(v)
+  if type(v) ~= "table" or v == null then return v end
+  local mt = getmetatable(v)
+  if mt == List or mt == PyList or mt == Tuple then
+    local out = {}
+    for i = 1, #v do out[i] = from_var(v[i]) end
+    return setmetatable(out, PyList)
+  elseif mt == Dict then
+    return lazy_var(v)
+  end
+  return v
+end
+
+-- A copy of dict `src` whose members are converted on first read (map[k]); reading
+-- its keys, writing to it or walking it (pairs) converts the rest first and makes both
+-- tables plain, as a per-call JSON context does (src/eval.c).
+function lazy_var(src)
+  local src_keys = src.keys
+  if #src_keys == 0 then return new_dict() end
+  local keys, map, mt = {}, {}, {}
+  local function whole()
+    setmetatable(keys, nil)
+    setmetatable(map, nil)
+    for i = 1, #src_keys do keys[i] = src_keys[i] end
+    for nk, x in pairs(src.map) do
+      if rawget(map, nk) == nil then rawset(map, nk, from_var(x)) end
+    end
+  end
+  mt.__index = function(t, k)
+    if t == keys then whole(); return keys[k] end
+    local x = src.map[k]
+    if x == nil then return nil end
+    x = from_var(x)
+    rawset(map, k, x)
+    return x
+  end
+  mt.__len = function(t)
+    if t == keys then return #src_keys end
+    whole()
+    return #t
+  end
+  mt.__newindex = function(t, k, v) whole(); t[k] = v end
+  mt.__pairs = function(t) whole(); return next, t, nil end
+  setmetatable(keys, mt)
+  setmetatable(map, mt)
+  return setmetatable({keys = keys, map = map}, Dict)
+end
 local VARS_DATA = {} -- key of the data in a vars table
 local converted_vars = setmetatable({}, {__mode = "k"})
 function Y.clear_var_cache() converted_vars = setmetatable({}, {__mode = "k"}) end
@@ -484,7 +535,7 @@ function Y.getvar(vars, name)
       v = null
     elseif type(v) == "table" then
       local c = converted_vars[v]
-      if c == nil then c = from_host(v); converted_vars[v] = c end
+      if c == nil then c = from_var(v); converted_vars[v] = c end
       v = c
     end
     vars[name] = v
@@ -2032,23 +2083,15 @@ end
 -- Mistral functions
 ------------------------------------------------------------------------
 -- json.loads() gives Python dicts and lists, all the way down
-local function mark_mutable(v)
-  local mt = getmetatable(v)
-  if mt == Dict then
-    rt.mutable_dict(v)
-    for _, x in rt.dict_pairs(v) do mark_mutable(x) end
-  elseif mt == PyList then
-    for i = 1, #v do mark_mutable(v[i]) end
-  end
-  return v
-end
 F_("json_parse", "data", function(s)
   if type(s) ~= "string" then
     raise("eval", "the JSON object must be str, bytes or bytearray, not " .. rt.pytype(s))
   end
-  return mark_mutable(J.parse(s, PyList))
+  return J.parse(s, PyList, true)
 end)
 F_("json_dump", "data", function(v) return J.dump(v) end)
+-- both linear in their input and output, native (src/eval_native.c) or not: no count hook
+Y.linear.json_parse, Y.linear.json_dump = 0, 0
 F_("json_pp", "data?", function(v)
   if v == nil or not truthy(v) then
     raise("unsupported", "json_pp() of the YAQL context is not supported")

@@ -8,6 +8,7 @@
 
 #include "common.h"
 #include "ctx.h"
+#include "eval_native.h"
 #include "lua_modules.h"
 #include "yaml_json.h"
 
@@ -889,6 +890,26 @@ static int host_pow(lua_State *L)
     return 1;
 }
 
+/* charge(n) for host.native (src/eval_native.c): a native function did the work of n
+ * values. They count as instructions; the deadline is checked; once a limit has passed
+ * this raises, as the count hook would. */
+static int native_charge(lua_State *L)
+{
+    glarex_eval *ev = eval_of(L);
+    if (!ev->running)
+        return 0;
+    if (!ev->limit_hit) {
+        ev->insn_used += (uint64_t)luaL_checkinteger(L, 1);
+        if (ev->insn_used > ev->opts.instruction_limit)
+            stop_run(ev, GLAREX_EINSNLIMIT);
+        else if (deadline_passed(ev))
+            stop_run(ev, GLAREX_EDEADLINE);
+    }
+    if (ev->limit_hit)
+        return luaL_error(L, "%s", glarex_strerror(ev->limit_hit));
+    return 0;
+}
+
 /* host.guard(): the template about to run is not bounded; count its instructions. */
 static int host_guard(lua_State *L)
 {
@@ -1358,7 +1379,7 @@ static int setup_state(lua_State *L)
 
     /* M: the modules table, with M.host. */
     lua_newtable(L);
-    lua_createtable(L, 0, 8);
+    lua_createtable(L, 0, 9);
     push_strict_table(L);
     lua_pushcclosure(L, host_load, 1);
     lua_setfield(L, -2, "load");
@@ -1376,6 +1397,8 @@ static int setup_state(lua_State *L)
     lua_setfield(L, -2, "glare");
     lua_pushcfunction(L, host_pow);
     lua_setfield(L, -2, "pow");
+    glarex__native_push(L, native_charge);
+    lua_setfield(L, -2, "native");
     lua_setfield(L, -2, "host");
 
     for (const glarex__lua_module *m = glarex__lua_modules; m->name; m++) {

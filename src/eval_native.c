@@ -1,0 +1,820 @@
+/*
+ * Native versions of the evaluator's costliest Mistral functions: Python's float
+ * repr, json_dump (oslo jsonutils.dumps with indent=4) and json_parse (json.loads),
+ * working on the runtime's Lua values directly (lua/runtime.lua describes them).
+ *
+ * They give exactly what their Lua versions in lua/json.lua and lua/pyfmt.lua give.
+ * Whatever they do not handle themselves (an error to report, a value of another
+ * kind, a dict key that is not a string) they leave to those versions by returning
+ * nil: the Lua version then gives the value or the error, with its message.
+ *
+ * Bounds: they run without the count hook, so their work is linear in their input
+ * and output; every allocation goes through the Lua state (its memory limit); every
+ * NATIVE_PERIOD values they call the host's charge function, which counts them as
+ * instructions, checks the deadline and raises once a limit has passed; they nest
+ * at most NATIVE_MAX_DEPTH deep (rt.MAX_DEPTH), leaving deeper values to Lua.
+ */
+#include "eval_native.h"
+
+#include <lauxlib.h>
+
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NATIVE_PERIOD 4096
+#define NATIVE_MAX_DEPTH 200
+#define NATIVE_MAX_NUMBER 200 /* longest float text Lua's tonumber reads (L_MAXLENNUM) */
+
+/* {======================================================================
+ * Float repr
+ * ====================================================================== */
+
+/* A decimal: digits d1 d2 ... dn, the point after d1, times 10^e. */
+typedef struct decimal {
+    char digits[24];
+    size_t nd;
+    int e, neg;
+} decimal;
+
+/* Reads printf's "%.*e" text: [-]d[<point>ddd]e<sign>dd. The point is the locale's,
+ * so only digits are read. */
+static void decimal_read(const char *text, decimal *d)
+{
+    const char *t = text;
+    d->nd = 0;
+    d->neg = *t == '-';
+    for (t += d->neg; *t && *t != 'e'; t++)
+        if (*t >= '0' && *t <= '9' && d->nd < sizeof(d->digits))
+            d->digits[d->nd++] = *t;
+    d->e = atoi(t + 1);
+}
+
+/* Whether d reads back as x, written as an integer times a power of ten (no point,
+ * whatever the locale). */
+static int decimal_reads_back(const decimal *d, double x)
+{
+    char text[48];
+    snprintf(text, sizeof(text), "%s%.*se%d", d->neg ? "-" : "", (int)d->nd, d->digits,
+             d->e - (int)d->nd + 1);
+    return strtod(text, NULL) == x;
+}
+
+/* The next decimal of as many digits away from zero. */
+static void decimal_up(decimal *d)
+{
+    size_t i = d->nd;
+    while (i > 0 && d->digits[i - 1] == '9')
+        d->digits[--i] = '0';
+    if (i > 0) {
+        d->digits[i - 1]++;
+    } else { /* 99..9 became 100..0 */
+        d->digits[0] = '1';
+        d->e++;
+    }
+}
+
+/* Reads "%.*e" of x with p digits after the point into d; whether it reads back. */
+static int round_trips(double x, int p, decimal *d)
+{
+    char text[48];
+    snprintf(text, sizeof(text), "%.*e", p, x);
+    decimal_read(text, d);
+    return strtod(text, NULL) == x;
+}
+
+/* The fewest digits that read back as x, and of those the nearest to x, as Python's
+ * repr gives them. The correctly rounded text of a length is the nearest of its
+ * length, and a longer one is never further from x. Where the doubles around x are
+ * equally far apart (x not a power of two), the nearest of a length is the only one
+ * that may read back, and whether it does grows with the length: a bisection finds
+ * the shortest (for normal doubles, at most three lengths are tried). Below a power of two the doubles are twice as close as above it, so
+ * there the next decimal up may read back where the nearest, below x, does not. */
+static void shortest_decimal(double x, decimal *d)
+{
+    int e;
+    double m = frexp(x, &e);
+    if (m == 0.5 || m == -0.5) {
+        for (int p = 0; p < 16; p++) {
+            if (round_trips(x, p, d))
+                return;
+            decimal up = *d;
+            decimal_up(&up);
+            if (decimal_reads_back(&up, x)) {
+                *d = up;
+                return;
+            }
+        }
+        round_trips(x, 16, d);
+        return;
+    }
+    if (fabs(x) >= DBL_MIN) {
+        /* A normal double is at most half a unit of 2^-52 of itself from the shortest
+         * decimal that reads back; 15-digit decimals are at least 10^-15 of it apart,
+         * so when that decimal has at most 15 digits it is the nearest of 15 digits,
+         * trailing zeros aside. */
+        if (round_trips(x, 14, d))
+            return;
+        if (!round_trips(x, 15, d))
+            round_trips(x, 16, d);
+        return;
+    }
+    int lo = 0, hi = 16; /* 17 digits always read back */
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (round_trips(x, mid, d))
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    round_trips(x, lo, d);
+}
+
+size_t glarex__float_repr(double x, char *buf)
+{
+    decimal d;
+    size_t n = 0;
+
+    if (isnan(x))
+        return (size_t)snprintf(buf, GLAREX__FLOAT_REPR_MAX, "nan");
+    if (isinf(x))
+        return (size_t)snprintf(buf, GLAREX__FLOAT_REPR_MAX, x < 0 ? "-inf" : "inf");
+    if (x == 0)
+        return (size_t)snprintf(buf, GLAREX__FLOAT_REPR_MAX, signbit(x) ? "-0.0" : "0.0");
+
+    shortest_decimal(x, &d);
+    const char *digits = d.digits;
+    size_t nd = d.nd;
+    int e = d.e;
+    while (nd > 1 && digits[nd - 1] == '0')
+        nd--;
+    if (d.neg)
+        buf[n++] = '-';
+
+    if (e < -4 || e >= 16) {
+        buf[n++] = digits[0];
+        if (nd > 1) {
+            buf[n++] = '.';
+            memcpy(buf + n, digits + 1, nd - 1);
+            n += nd - 1;
+        }
+        n += (size_t)snprintf(buf + n, GLAREX__FLOAT_REPR_MAX - n, "e%c%02d", e < 0 ? '-' : '+',
+                              e < 0 ? -e : e);
+        return n;
+    }
+    if (e >= 0) {
+        size_t whole = (size_t)e + 1;
+        if (nd <= whole) {
+            memcpy(buf + n, digits, nd);
+            n += nd;
+            memset(buf + n, '0', whole - nd);
+            n += whole - nd;
+            memcpy(buf + n, ".0", 3);
+            return n + 2;
+        }
+        memcpy(buf + n, digits, whole);
+        n += whole;
+        buf[n++] = '.';
+        memcpy(buf + n, digits + whole, nd - whole);
+        n += nd - whole;
+        buf[n] = '\0';
+        return n;
+    }
+    buf[n++] = '0';
+    buf[n++] = '.';
+    memset(buf + n, '0', (size_t)(-e - 1));
+    n += (size_t)(-e - 1);
+    memcpy(buf + n, digits, nd);
+    n += nd;
+    buf[n] = '\0';
+    return n;
+}
+
+/* float_repr(x) */
+static int native_float_repr(lua_State *L)
+{
+    char buf[GLAREX__FLOAT_REPR_MAX];
+    size_t n = glarex__float_repr(luaL_checknumber(L, 1), buf);
+    lua_pushlstring(L, buf, n);
+    return 1;
+}
+
+/* Counts `*since` values done; every NATIVE_PERIOD, charges them to the host. */
+static void charge(lua_State *L, unsigned *since)
+{
+    if (++*since < NATIVE_PERIOD)
+        return;
+    *since = 0;
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushinteger(L, NATIVE_PERIOD);
+    lua_call(L, 1, 0);
+}
+
+/* }====================================================================== */
+
+/* {======================================================================
+ * json_dump
+ * ====================================================================== */
+
+/* The arguments of json_dump(v, null, Dict, List, Tuple, PyList), by stack index. */
+enum { DUMP_VALUE = 1, DUMP_NULL, DUMP_DICT, DUMP_LIST, DUMP_TUPLE, DUMP_PYLIST, DUMP_OUT };
+
+/* The output grows in a userdata at stack index DUMP_OUT, replaced as it grows, so
+ * that an error (a limit) anywhere leaves nothing to free. */
+typedef struct dumper {
+    lua_State *L;
+    char *p;
+    size_t len, cap;
+    unsigned since;
+} dumper;
+
+static void reserve(dumper *d, size_t more)
+{
+    if (d->cap - d->len >= more)
+        return;
+    size_t cap = d->cap * 2;
+    if (cap - d->len < more)
+        cap = d->len + more;
+    if (cap < d->len)
+        luaL_error(d->L, "not enough memory");
+    char *p = lua_newuserdatauv(d->L, cap, 0);
+    memcpy(p, d->p, d->len);
+    lua_replace(d->L, DUMP_OUT);
+    d->p = p;
+    d->cap = cap;
+}
+
+static void put(dumper *d, const char *s, size_t n)
+{
+    reserve(d, n);
+    memcpy(d->p + d->len, s, n);
+    d->len += n;
+}
+
+static void put_indent(dumper *d, int level)
+{
+    size_t n = 1 + 4 * (size_t)level;
+    reserve(d, n);
+    d->p[d->len] = '\n';
+    memset(d->p + d->len + 1, ' ', n - 1);
+    d->len += n;
+}
+
+/* Decodes one UTF-8 sequence of s[0..n) into *cp, refusing what Lua's utf8.codes
+ * refuses and the surrogates and code points past U+10FFFF that it lets through
+ * (those stay with the Lua version). Returns its length, or 0. */
+static size_t utf8_decode(const unsigned char *s, size_t n, unsigned long *cp)
+{
+    static const unsigned long min_cp[] = {0, 0, 0x80, 0x800, 0x10000};
+    size_t len = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc0 ? 2 : 0;
+    if (len == 0 || s[0] >= 0xf8 || len > n)
+        return 0;
+    unsigned long c = s[0] & (0x7f >> len);
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        c = (c << 6) | (s[i] & 0x3f);
+    }
+    if (c < min_cp[len] || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+        return 0;
+    *cp = c;
+    return len;
+}
+
+/* A string as Python's json.dumps(ensure_ascii=True) writes it. 0, or -1 to leave it
+ * to the Lua version (text that is not UTF-8). */
+static int put_json_str(dumper *d, const char *str, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    char esc[16];
+    size_t i = 0, run = 0;
+
+    reserve(d, n + 2);
+    d->p[d->len++] = '"';
+    while (i < n) {
+        unsigned char c = s[i];
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+            i++;
+            continue;
+        }
+        put(d, str + run, i - run);
+        size_t len = 1;
+        switch (c) {
+        case '"': put(d, "\\\"", 2); break;
+        case '\\': put(d, "\\\\", 2); break;
+        case '\n': put(d, "\\n", 2); break;
+        case '\r': put(d, "\\r", 2); break;
+        case '\t': put(d, "\\t", 2); break;
+        case '\b': put(d, "\\b", 2); break;
+        case '\f': put(d, "\\f", 2); break;
+        default:
+            if (c < 0x20 || c == 0x7f) { /* DEL too, as Python escapes it */
+                put(d, esc, (size_t)snprintf(esc, sizeof(esc), "\\u%04x", c));
+            } else {
+                unsigned long cp;
+                len = utf8_decode(s + i, n - i, &cp);
+                if (len == 0)
+                    return -1;
+                if (cp < 0x10000)
+                    put(d, esc, (size_t)snprintf(esc, sizeof(esc), "\\u%04lx", cp));
+                else
+                    put(d, esc, (size_t)snprintf(esc, sizeof(esc), "\\u%04lx\\u%04lx",
+                                                 0xd800 + ((cp - 0x10000) >> 10),
+                                                 0xdc00 + ((cp - 0x10000) & 0x3ff)));
+            }
+        }
+        i += len;
+        run = i;
+    }
+    put(d, str + run, i - run);
+    put(d, "\"", 1);
+    return 0;
+}
+
+static void put_json_number(dumper *d, lua_State *L, int idx)
+{
+    char buf[GLAREX__FLOAT_REPR_MAX];
+    if (lua_isinteger(L, idx)) {
+        put(d, buf, (size_t)snprintf(buf, sizeof(buf), LUA_INTEGER_FMT, lua_tointeger(L, idx)));
+        return;
+    }
+    double x = lua_tonumber(L, idx);
+    if (isnan(x))
+        put(d, "NaN", 3);
+    else if (isinf(x))
+        put(d, x < 0 ? "-Infinity" : "Infinity", x < 0 ? 9 : 8);
+    else
+        put(d, buf, glarex__float_repr(x, buf));
+}
+
+static int dump_value(dumper *d, int idx, int level);
+
+/* The items of the list at idx (`dict` 0) or the keys and values of the dict. */
+static int dump_items(dumper *d, int idx, int level, int dict)
+{
+    lua_State *L = d->L;
+    int keys = lua_gettop(L) + 1, map = keys + 1;
+    if (dict) {
+        lua_getfield(L, idx, "keys");
+        lua_getfield(L, idx, "map");
+    } else {
+        lua_pushvalue(L, idx);
+        lua_pushnil(L);
+    }
+    lua_Integer n = luaL_len(L, keys);
+    if (n == 0) {
+        put(d, dict ? "{}" : "[]", 2);
+        lua_settop(L, keys - 1);
+        return 0;
+    }
+    put(d, dict ? "{" : "[", 1);
+    for (lua_Integer i = 1; i <= n; i++) {
+        if (i > 1)
+            put(d, ",", 1);
+        put_indent(d, level + 1);
+        lua_geti(L, keys, i);
+        if (dict) {
+            size_t klen;
+            if (lua_type(L, -1) != LUA_TSTRING)
+                return -1; /* keys of other types: rt.keynorm's business */
+            const char *k = lua_tolstring(L, -1, &klen);
+            if (put_json_str(d, k, klen) < 0)
+                return -1;
+            put(d, ": ", 2);
+            lua_gettable(L, map);
+        }
+        if (dump_value(d, lua_gettop(L), level + 1) < 0)
+            return -1;
+        lua_settop(L, map);
+    }
+    put_indent(d, level);
+    put(d, dict ? "}" : "]", 1);
+    lua_settop(L, keys - 1);
+    return 0;
+}
+
+/* Appends the value at idx. 0, or -1 to leave the whole dump to the Lua version. */
+static int dump_value(dumper *d, int idx, int level)
+{
+    lua_State *L = d->L;
+    if (level > NATIVE_MAX_DEPTH)
+        return -1;
+    charge(L, &d->since);
+    switch (lua_type(L, idx)) {
+    case LUA_TSTRING: {
+        size_t n;
+        const char *s = lua_tolstring(L, idx, &n);
+        return put_json_str(d, s, n);
+    }
+    case LUA_TNUMBER:
+        put_json_number(d, L, idx);
+        return 0;
+    case LUA_TBOOLEAN:
+        if (lua_toboolean(L, idx))
+            put(d, "true", 4);
+        else
+            put(d, "false", 5);
+        return 0;
+    case LUA_TTABLE:
+        break;
+    default:
+        return -1;
+    }
+    if (lua_rawequal(L, idx, DUMP_NULL)) {
+        put(d, "null", 4);
+        return 0;
+    }
+    luaL_checkstack(L, 8, "json_dump nesting");
+    if (!lua_getmetatable(L, idx))
+        return -1;
+    int kind = lua_rawequal(L, -1, DUMP_DICT)                 ? 1
+               : lua_rawequal(L, -1, DUMP_LIST) || lua_rawequal(L, -1, DUMP_TUPLE) ||
+                       lua_rawequal(L, -1, DUMP_PYLIST) ? 0
+                                                        : -1;
+    lua_pop(L, 1);
+    if (kind < 0)
+        return -1; /* sets, iterators, undefined: their errors are the Lua version's */
+    return dump_items(d, idx, level, kind);
+}
+
+/* json_dump(v, null, Dict, List, Tuple, PyList): Mistral's json_dump text, or nil. */
+static int native_json_dump(lua_State *L)
+{
+    dumper d = {L, NULL, 0, 256, 0};
+    lua_settop(L, DUMP_PYLIST);
+    d.p = lua_newuserdatauv(L, d.cap, 0); /* DUMP_OUT */
+    if (dump_value(&d, DUMP_VALUE, 0) < 0) {
+        lua_pushnil(L);
+        return 1;
+    }
+    lua_pushlstring(L, d.p, d.len);
+    return 1;
+}
+
+/* }====================================================================== */
+
+/* {======================================================================
+ * json_parse
+ * ====================================================================== */
+
+/* The arguments of json_parse(text, list_mt, null, Dict, mutable), by stack index. */
+enum { PARSE_TEXT = 1, PARSE_LIST, PARSE_NULL, PARSE_DICT, PARSE_MUTABLE };
+
+typedef struct parser {
+    lua_State *L;
+    const char *s;
+    size_t len, pos;
+    int mutable_dicts; /* mark dicts as Python's (rt.mutable_dict) */
+    unsigned since;
+} parser;
+
+static void skip_space(parser *p)
+{
+    while (p->pos < p->len) {
+        char c = p->s[p->pos];
+        if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
+            break;
+        p->pos++;
+    }
+}
+
+static int starts(const parser *p, const char *word)
+{
+    size_t n = strlen(word);
+    return p->len - p->pos >= n && memcmp(p->s + p->pos, word, n) == 0;
+}
+
+static int hex4(const parser *p, size_t at, unsigned *out)
+{
+    unsigned v = 0;
+    if (p->len < 4 || at > p->len - 4)
+        return -1;
+    for (size_t i = at; i < at + 4; i++) {
+        char c = p->s[i];
+        int h = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
+        if (h < 0)
+            return -1;
+        v = v * 16 + (unsigned)h;
+    }
+    *out = v;
+    return 0;
+}
+
+static void add_utf8(luaL_Buffer *b, unsigned long cp)
+{
+    char u[4];
+    size_t n;
+    if (cp < 0x80) {
+        u[0] = (char)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        u[0] = (char)(0xc0 | (cp >> 6));
+        u[1] = (char)(0x80 | (cp & 0x3f));
+        n = 2;
+    } else if (cp < 0x10000) {
+        u[0] = (char)(0xe0 | (cp >> 12));
+        u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        u[2] = (char)(0x80 | (cp & 0x3f));
+        n = 3;
+    } else {
+        u[0] = (char)(0xf0 | (cp >> 18));
+        u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+        u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        u[3] = (char)(0x80 | (cp & 0x3f));
+        n = 4;
+    }
+    luaL_addlstring(b, u, n);
+}
+
+/* Pushes the string whose opening quote is at pos. 0, or -1 (nothing pushed). */
+static int parse_string(parser *p)
+{
+    static const char plain[] = "\"\\/bfnrt", meant[] = "\"\\/\b\f\n\r\t";
+    size_t start = ++p->pos, i = start;
+    luaL_Buffer b;
+
+    while (i < p->len && p->s[i] != '"' && p->s[i] != '\\' && (unsigned char)p->s[i] >= 0x20)
+        i++;
+    if (i < p->len && p->s[i] == '"') { /* no escapes: the common case */
+        lua_pushlstring(p->L, p->s + start, i - start);
+        p->pos = i + 1;
+        return 0;
+    }
+    luaL_buffinit(p->L, &b);
+    for (;;) {
+        luaL_addlstring(&b, p->s + start, i - start);
+        if (i >= p->len || (unsigned char)p->s[i] < 0x20)
+            goto fail; /* unterminated, or a control character */
+        if (p->s[i] == '"')
+            break;
+        char e = i + 1 < p->len ? p->s[i + 1] : '\0';
+        const char *which = e ? strchr(plain, e) : NULL;
+        if (which) {
+            luaL_addchar(&b, meant[which - plain]);
+            i += 2;
+        } else if (e == 'u') {
+            unsigned cp, lo;
+            if (hex4(p, i + 2, &cp) < 0)
+                goto fail;
+            i += 6;
+            unsigned long c = cp;
+            if (cp >= 0xd800 && cp <= 0xdbff && i + 1 < p->len && p->s[i] == '\\' &&
+                p->s[i + 1] == 'u' && hex4(p, i + 2, &lo) == 0 && lo >= 0xdc00 && lo <= 0xdfff) {
+                c = 0x10000 + ((unsigned long)(cp - 0xd800) << 10) + (lo - 0xdc00);
+                i += 6;
+            }
+            if (c >= 0xd800 && c <= 0xdfff)
+                goto fail; /* a lone surrogate */
+            add_utf8(&b, c);
+        } else {
+            goto fail;
+        }
+        start = i;
+        while (i < p->len && p->s[i] != '"' && p->s[i] != '\\' &&
+               (unsigned char)p->s[i] >= 0x20)
+            i++;
+    }
+    luaL_pushresult(&b);
+    p->pos = i + 1;
+    return 0;
+fail:
+    luaL_pushresult(&b);
+    lua_pop(p->L, 1);
+    return -1;
+}
+
+static int is_digit(const parser *p, size_t at)
+{
+    return at < p->len && p->s[at] >= '0' && p->s[at] <= '9';
+}
+
+/* Pushes the number at pos, read as json.loads reads it: an int unless it has a
+ * fraction or an exponent. 0, or -1: not a number, or an int beyond 64 bits. */
+static int parse_number(parser *p)
+{
+    size_t at = p->pos, start = p->pos;
+    int neg = 0, is_float = 0;
+    if (at < p->len && p->s[at] == '-') {
+        neg = 1;
+        at++;
+    }
+    if (!is_digit(p, at))
+        return -1;
+    if (p->s[at] == '0')
+        at++;
+    else
+        while (is_digit(p, at))
+            at++;
+    size_t int_end = at;
+    if (at < p->len && p->s[at] == '.' && is_digit(p, at + 1)) {
+        at += 2;
+        while (is_digit(p, at))
+            at++;
+        is_float = 1;
+    }
+    if (at < p->len && (p->s[at] == 'e' || p->s[at] == 'E')) {
+        size_t q = at + 1;
+        if (q < p->len && (p->s[q] == '-' || p->s[q] == '+'))
+            q++;
+        if (is_digit(p, q)) {
+            while (is_digit(p, q))
+                q++;
+            at = q;
+            is_float = 1;
+        }
+    }
+    if (!is_float) {
+        unsigned long long v = 0, max = neg ? (1ULL << 63) : (1ULL << 63) - 1;
+        for (size_t i = start + (size_t)neg; i < int_end; i++) {
+            unsigned d = (unsigned)(p->s[i] - '0');
+            if (v > (max - d) / 10)
+                return -1;
+            v = v * 10 + d;
+        }
+        lua_pushinteger(p->L, neg ? (lua_Integer)(0 - v) : (lua_Integer)v);
+        p->pos = at;
+        return 0;
+    }
+    char text[NATIVE_MAX_NUMBER + 1];
+    if (at - start > NATIVE_MAX_NUMBER)
+        return -1;
+    memcpy(text, p->s + start, at - start);
+    text[at - start] = '\0';
+    if (lua_stringtonumber(p->L, text) == 0)
+        return -1;
+    lua_pushnumber(p->L, lua_tonumber(p->L, -1));
+    lua_remove(p->L, -2);
+    p->pos = at;
+    return 0;
+}
+
+static int parse_value(parser *p, int depth);
+
+/* Pushes the object whose '{' is at pos. 0, or -1 (nothing pushed). */
+static int parse_object(parser *p, int depth)
+{
+    lua_State *L = p->L;
+    lua_createtable(L, 0, p->mutable_dicts ? 3 : 2);
+    int dict = lua_gettop(L), keys = dict + 1, map = dict + 2;
+    lua_Integer n = 0;
+    lua_newtable(L);
+    lua_pushvalue(L, keys);
+    lua_setfield(L, dict, "keys");
+    lua_newtable(L);
+    lua_pushvalue(L, map);
+    lua_setfield(L, dict, "map");
+    if (p->mutable_dicts) {
+        lua_pushboolean(L, 1);
+        lua_setfield(L, dict, "mutable");
+    }
+    lua_pushvalue(L, PARSE_DICT);
+    lua_setmetatable(L, dict);
+    p->pos++;
+    skip_space(p);
+    if (p->pos < p->len && p->s[p->pos] == '}') {
+        p->pos++;
+        lua_settop(L, dict);
+        return 0;
+    }
+    for (;;) {
+        skip_space(p);
+        if (p->pos >= p->len || p->s[p->pos] != '"' || parse_string(p) < 0)
+            break;
+        skip_space(p);
+        if (p->pos >= p->len || p->s[p->pos] != ':')
+            break;
+        p->pos++;
+        if (parse_value(p, depth + 1) < 0)
+            break;
+        /* a repeated key keeps its first place and takes the last value */
+        lua_pushvalue(L, -2);
+        if (lua_rawget(L, map) == LUA_TNIL) {
+            lua_pushvalue(L, -3);
+            lua_rawseti(L, keys, ++n);
+        }
+        lua_pop(L, 1);
+        lua_rawset(L, map);
+        skip_space(p);
+        if (p->pos < p->len && p->s[p->pos] == ',') {
+            p->pos++;
+        } else if (p->pos < p->len && p->s[p->pos] == '}') {
+            p->pos++;
+            lua_settop(L, dict);
+            return 0;
+        } else {
+            break;
+        }
+    }
+    lua_settop(L, dict - 1);
+    return -1;
+}
+
+/* Pushes the array whose '[' is at pos. 0, or -1 (nothing pushed). */
+static int parse_array(parser *p, int depth)
+{
+    lua_State *L = p->L;
+    lua_Integer n = 0;
+    lua_newtable(L);
+    lua_pushvalue(L, PARSE_LIST);
+    lua_setmetatable(L, -2);
+    p->pos++;
+    skip_space(p);
+    if (p->pos < p->len && p->s[p->pos] == ']') {
+        p->pos++;
+        return 0;
+    }
+    for (;;) {
+        if (parse_value(p, depth + 1) < 0)
+            break;
+        lua_rawseti(L, -2, ++n);
+        skip_space(p);
+        if (p->pos < p->len && p->s[p->pos] == ',') {
+            p->pos++;
+        } else if (p->pos < p->len && p->s[p->pos] == ']') {
+            p->pos++;
+            return 0;
+        } else {
+            break;
+        }
+    }
+    lua_pop(L, 1);
+    return -1;
+}
+
+/* Pushes the value at pos (after blanks). 0, or -1 (nothing pushed). */
+static int parse_value(parser *p, int depth)
+{
+    lua_State *L = p->L;
+    if (depth > NATIVE_MAX_DEPTH)
+        return -1;
+    luaL_checkstack(L, 8, "json_parse nesting");
+    charge(L, &p->since);
+    skip_space(p);
+    if (p->pos >= p->len)
+        return -1;
+    switch (p->s[p->pos]) {
+    case '{':
+        return parse_object(p, depth);
+    case '[':
+        return parse_array(p, depth);
+    case '"':
+        return parse_string(p);
+    }
+    static const struct {
+        const char *word;
+        int kind; /* 1 true, 0 false, -1 null, 2 NaN, 3 inf, 4 -inf */
+    } words[] = {{"true", 1},      {"false", 0},     {"null", -1},
+                 {"NaN", 2},       {"Infinity", 3},  {"-Infinity", 4}};
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+        if (!starts(p, words[i].word))
+            continue;
+        p->pos += strlen(words[i].word);
+        switch (words[i].kind) {
+        case 1: lua_pushboolean(L, 1); break;
+        case 0: lua_pushboolean(L, 0); break;
+        case -1: lua_pushvalue(L, PARSE_NULL); break;
+        case 2: lua_pushnumber(L, (lua_Number)NAN); break;
+        case 3: lua_pushnumber(L, (lua_Number)HUGE_VAL); break;
+        default: lua_pushnumber(L, (lua_Number)-HUGE_VAL); break;
+        }
+        return 0;
+    }
+    return parse_number(p);
+}
+
+/* json_parse(text, list_mt, null, Dict, mutable): the value, or nil. */
+static int native_json_parse(lua_State *L)
+{
+    parser p = {L, NULL, 0, 0, 0, 0};
+    p.s = luaL_checklstring(L, PARSE_TEXT, &p.len);
+    luaL_checktype(L, PARSE_LIST, LUA_TTABLE);
+    luaL_checktype(L, PARSE_DICT, LUA_TTABLE);
+    p.mutable_dicts = lua_toboolean(L, PARSE_MUTABLE);
+    lua_settop(L, PARSE_MUTABLE);
+    if (parse_value(&p, 0) < 0) {
+        lua_pushnil(L);
+        return 1;
+    }
+    skip_space(&p);
+    if (p.pos < p.len)
+        lua_pushnil(L); /* extra data: the Lua version says where */
+    return 1;
+}
+
+/* }====================================================================== */
+
+void glarex__native_push(lua_State *L, lua_CFunction charge_fn)
+{
+    static const luaL_Reg fns[] = {{"float_repr", native_float_repr},
+                                   {"json_dump", native_json_dump},
+                                   {"json_parse", native_json_parse},
+                                   {NULL, NULL}};
+    lua_createtable(L, 0, 3);
+    lua_pushcfunction(L, charge_fn);
+    luaL_setfuncs(L, fns, 1);
+}

@@ -1,0 +1,276 @@
+/*
+ * The native functions of the evaluator (src/eval_native.c): Python's float repr
+ * against Python's own over some 15,000 doubles; json_dump, json_parse and
+ * printed floats against real Mistral's answers (tests/cases/native, made by
+ * tests/gen_native_cases.py); their cost, a few instructions per value; and the
+ * limits (memory, deadline) stopping them on a huge input, first run and cached.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "eval_case.h"
+#include "eval_native.h"
+#include "glarex.h"
+
+static const char *source_path(char *buf, size_t size, const char *rel)
+{
+    const char *src = getenv("GLAREX_TEST_SOURCE_DIR");
+    snprintf(buf, size, "%s/%s", src ? src : ".", rel);
+    return buf;
+}
+
+static glarex_eval *new_eval(size_t memory_mib, long timeout_ms, unsigned long long insns)
+{
+    glarex_eval_options o = GLAREX_EVAL_OPTIONS_INIT;
+    glarex_eval *ev = NULL;
+    glarex_error err;
+    o.memory_limit = memory_mib << 20;
+    o.timeout_ms = timeout_ms;
+    if (insns)
+        o.instruction_limit = insns;
+    if (glarex_eval_new(&ev, NULL, &o, &err) < 0)
+        fail_msg("%s", err.message);
+    return ev;
+}
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void test_native__float_repr_is_pythons(void **state)
+{
+    char path[1024], line[128], got[GLAREX__FLOAT_REPR_MAX];
+    FILE *f = fopen(source_path(path, sizeof(path), "tests/cases/native/float_repr.txt"), "r");
+    int n = 0;
+    (void)state;
+    assert_non_null(f);
+    while (fgets(line, sizeof(line), f)) {
+        uint64_t bits;
+        char want[64];
+        double x;
+        if (sscanf(line, "%" SCNx64 " %63s", &bits, want) != 2)
+            fail_msg("malformed line: %s", line);
+        memcpy(&x, &bits, sizeof(x));
+        size_t len = glarex__float_repr(x, got);
+        if (strcmp(got, want) != 0 || len != strlen(want))
+            fail_msg("repr of %016" PRIx64 ": Python %s, glarex %s", bits, want, got);
+        n++;
+    }
+    fclose(f);
+    assert_true(n > 14000);
+}
+
+static void test_native__mistral_answers(void **state)
+{
+    char path[1024];
+    json_error_t jerr;
+    json_t *cases = json_load_file(
+        source_path(path, sizeof(path), "tests/cases/native/cases.json"), JSON_ALLOW_NUL, &jerr);
+    glarex_eval *ev = new_eval(64, 5000, 0);
+    json_t *c;
+    size_t i;
+    int failed = 0;
+    (void)state;
+    if (!cases)
+        fail_msg("%s: %s", path, jerr.text);
+    json_array_foreach(cases, i, c) {
+        const char *id = json_string_value(json_object_get(c, "id"));
+        json_t *got = NULL;
+        glarex_error err;
+        int want_error = json_is_true(json_object_get(c, "expected_error"));
+        int rc = test_eval_case(&got, ev, "evaluate", json_object_get(c, "expr"),
+                                json_object_get(c, "context"), &err);
+        int ok = want_error ? rc < 0
+                            : rc == 0 && test_same_result(got, json_object_get(c, "expected"));
+        if (!ok) {
+            char *g = rc == 0 ? json_dumps(got, JSON_ENCODE_ANY) : NULL;
+            printf("FAIL %s: %s\n", id, rc == 0 ? g : err.message);
+            free(g);
+            failed++;
+        }
+        json_decref(got);
+    }
+    glarex_eval_free(ev);
+    json_decref(cases);
+    assert_int_equal(failed, 0);
+}
+
+/* A context of `n` hosts, the shape of the corpus' (tests/conformance). */
+static json_t *hosts_context(int n)
+{
+    json_t *hosts = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(hosts, json_pack("{s:s, s:s, s:b, s:i, s:f}", "name", "h",
+                                               "ip", "10.0.0.1", "up", i % 2, "cpus", i,
+                                               "load", i / 7.0));
+    return json_pack("{s:o}", "hosts", hosts);
+}
+
+/* json_dump, json_parse and printed floats cost a few instructions per value, not
+ * the Lua versions' tens (under this limit those stop). */
+static void test_native__cost_a_few_instructions_per_value(void **state)
+{
+    static const char *const texts[] = {
+        "<% len(json_dump($.hosts)) %>",
+        "<% len(json_parse($.text)) %>",
+        "{{ json_parse(_.text) | length }}",
+        "{{ _.hosts | map(attribute='load') | list | string | length }}",
+    };
+    json_t *ctx = hosts_context(4000);
+    char *text = json_dumps(json_object_get(ctx, "hosts"), 0);
+    json_object_set_new(ctx, "text", json_string(text));
+    free(text);
+    (void)state;
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        glarex_eval *ev = new_eval(64, 5000, 1000000);
+        for (int run = 0; run < 2; run++) {
+            json_t *got = NULL;
+            glarex_error err;
+            if (glarex_eval_string(&got, ev, texts[i], ctx, &err) < 0)
+                fail_msg("%s (run %d): %s", texts[i], run + 1, err.message);
+            json_decref(got);
+        }
+        glarex_eval_free(ev);
+    }
+    json_decref(ctx);
+}
+
+/* env() and $__env cost what the expression reads of them, not the whole env: here
+ * given as JSON on each call, an env of 200,000 members read for one, under a memory
+ * limit that converting them all would pass. */
+static void test_native__env_costs_what_is_read(void **state)
+{
+    static const char *const texts[] = {"<% env().region %>", "<% $__env.region %>",
+                                        "<% env().get(region) %>", "<% env().d.x %>"};
+    json_t *env = json_object();
+    glarex_eval *ev = new_eval(16, 5000, 0);
+    (void)state;
+    for (int i = 0; i < 200000; i++) {
+        char key[32];
+        snprintf(key, sizeof(key), "member-%d", i);
+        json_object_set_new(env, key, json_pack("[s, i]", "some value", i));
+    }
+    json_object_set_new(env, "region", json_string("r1"));
+    json_object_set_new(env, "d", json_pack("{s:s}", "x", "r1"));
+    json_t *ctx = json_pack("{s:o}", "__env", env);
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        for (int run = 0; run < 2; run++) {
+            json_t *got = NULL;
+            glarex_error err;
+            if (glarex_eval_string(&got, ev, texts[i], ctx, &err) < 0)
+                fail_msg("%s (run %d): %s", texts[i], run + 1, err.message);
+            assert_string_equal(json_string_value(got), "r1");
+            json_decref(got);
+        }
+    }
+    glarex_eval_free(ev);
+    json_decref(ctx);
+}
+
+/* `text` stops with `code` on its first run and again from the cache, in well under
+ * a second each time on an idle machine (10 s allowed on a loaded one). */
+static void check_stops(glarex_eval *ev, const char *text, int code)
+{
+    for (int run = 0; run < 2; run++) {
+        json_t *got = NULL;
+        glarex_error err;
+        double t0 = now_s();
+        int rc = glarex_eval_string(&got, ev, text, NULL, &err);
+        double secs = now_s() - t0;
+        if (rc != code)
+            fail_msg("%s (run %d): status %d, not %d: %s", text, run + 1, rc, code,
+                     rc < 0 ? err.message : "a value");
+        if (secs > 10.0)
+            fail_msg("%s (run %d): took %.2f s to stop", text, run + 1, secs);
+    }
+}
+
+/* A million lists of a thousand: a small value whose text is gigabytes. */
+#define HUGE_DUMP(f)                                                                    \
+    "{% set l = ['xxxxxxxxxx'] * 1000 %}{% set m = [l] * 1000 %}{{ " f "([m] * 1000) "  \
+    "| length }}"
+#define HUGE_PARSE "{{ json_parse('[' + '[1, 2.5, \"x\", {\"a\": null}],' * 400000 + '1]') }}"
+
+static void test_native__memory_limit_stops_them(void **state)
+{
+    glarex_eval *ev = new_eval(16, 10000, 0);
+    (void)state;
+    check_stops(ev, HUGE_DUMP("json_dump"), GLAREX_EMEMLIMIT);
+    check_stops(ev, HUGE_PARSE, GLAREX_EMEMLIMIT);
+    check_stops(ev, "{% set l = [1.0 / 3] * 1000 %}{{ json_dump([l] * 1000) }}",
+                GLAREX_EMEMLIMIT);
+    glarex_eval_free(ev);
+}
+
+static void test_native__deadline_stops_them(void **state)
+{
+    glarex_eval *ev = new_eval(256, 50, 0);
+    (void)state;
+    check_stops(ev, HUGE_DUMP("json_dump"), GLAREX_EDEADLINE);
+    check_stops(ev, HUGE_PARSE, GLAREX_EDEADLINE);
+    glarex_eval_free(ev);
+}
+
+/* In YAQL json_dump and json_parse run without the count hook (Y.linear): a list of
+ * 300,000 strings held 20 times, dumped; its text parsed; a dump that the native
+ * version leaves to the Lua one, of ints that need no allocation. */
+#define HELD_20_TIMES "[$.l, $.l, $.l, $.l, $.l, $.l, $.l, $.l, $.l, $.l, " \
+                      "$.l, $.l, $.l, $.l, $.l, $.l, $.l, $.l, $.l, $.l]"
+
+static void check_yaql_stops(size_t memory_mib, long timeout_ms, int code)
+{
+    glarex_eval *ev = new_eval(memory_mib, timeout_ms, 0);
+    json_t *l = json_array();
+    glarex_error err;
+    for (int i = 0; i < 300000; i++)
+        json_array_append_new(l, json_string("xxxxxxxxxx"));
+    json_t *n = json_array();
+    for (int i = 0; i < 300000; i++)
+        json_array_append_new(n, json_integer(i % 100));
+    char *text = json_dumps(l, 0);
+    json_t *ctx = json_pack("{s:o, s:s, s:o}", "l", l, "t", text, "n", n);
+    free(text);
+    if (glarex_eval_bind(ev, ctx, &err) < 0)
+        fail_msg("%s", err.message);
+    check_stops(ev, "<% json_dump(" HELD_20_TIMES ") %>", code);
+    check_stops(ev, "<% json_parse(json_dump(" HELD_20_TIMES ")) %>", code);
+    /* what the native dump leaves to the Lua one (a key that is not a string) */
+    check_stops(ev, "<% json_dump([{1 => 2}, " HELD_20_TIMES ", $.n, $.n, $.n, $.n]) %>", code);
+    if (code == GLAREX_EDEADLINE)
+        check_stops(ev, "<% [json_parse($.t), json_parse($.t), json_parse($.t), "
+                        "json_parse($.t), json_parse($.t), json_parse($.t)] %>", code);
+    glarex_eval_free(ev);
+    json_decref(ctx);
+}
+
+static void test_native__limits_hold_without_the_count_hook(void **state)
+{
+    (void)state;
+    check_yaql_stops(48, 10000, GLAREX_EMEMLIMIT);
+    check_yaql_stops(512, 50, GLAREX_EDEADLINE);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_native__float_repr_is_pythons),
+        cmocka_unit_test(test_native__mistral_answers),
+        cmocka_unit_test(test_native__cost_a_few_instructions_per_value),
+        cmocka_unit_test(test_native__env_costs_what_is_read),
+        cmocka_unit_test(test_native__memory_limit_stops_them),
+        cmocka_unit_test(test_native__deadline_stops_them),
+        cmocka_unit_test(test_native__limits_hold_without_the_count_hook),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
