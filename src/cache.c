@@ -65,6 +65,10 @@ struct glarex__cache {
     char *dir;
     pthread_mutex_t lock;      /* the map, the LRU list and the flights */
     pthread_mutex_t disk_lock; /* one disk-budget, purge or verify pass at a time */
+    /* Shared by publishers from their mkdir of objects/xx to their rename into it, held
+     * alone by purge while it removes the empty ones: a purge in this process never
+     * takes a directory from under a fill (other processes' purges are retried). */
+    pthread_rwlock_t fanout_lock;
     int locks_ready;
     glarex__content **buckets;
     size_t nbuckets, count;
@@ -1163,9 +1167,9 @@ static int cache_write(const char *data, size_t len, void *payload)
     return 0;
 }
 
-/* Renames the verified temporary file into objects/; fsyncs the directories. */
-static int publish(int *existed, glarex__cache *c, const char *tmp, const char *key,
-                   glarex_error *err)
+/* publish() with the fan-out directories held. */
+static int publish_into(int *existed, glarex__cache *c, const char *tmp, const char *key,
+                        glarex_error *err)
 {
     char dir[PATH_MAX], path[PATH_MAX], top[PATH_MAX];
     struct stat st;
@@ -1176,7 +1180,7 @@ static int publish(int *existed, glarex__cache *c, const char *tmp, const char *
     snprintf(top, sizeof(top), "%s/objects", c->dir);
     /* Another process's purge may remove an empty objects/xx between our mkdir and
      * rename: try again a few times. */
-    for (int attempt = 0; attempt < 3; attempt++) {
+    for (int attempt = 0; attempt < 8; attempt++) {
         if (mkdir(dir, 0700) == 0) {
             if (fsync_dir(top) < 0)
                 return io_error(err, "cannot sync directory", top);
@@ -1195,6 +1199,18 @@ static int publish(int *existed, glarex__cache *c, const char *tmp, const char *
             return io_error(err, "cannot publish", path);
     }
     return io_error(err, "cannot publish", path);
+}
+
+/* Renames the verified temporary file into objects/; fsyncs the directories. */
+static int publish(int *existed, glarex__cache *c, const char *tmp, const char *key,
+                   glarex_error *err)
+{
+    int rc;
+
+    pthread_rwlock_rdlock(&c->fanout_lock);
+    rc = publish_into(existed, c, tmp, key, err);
+    pthread_rwlock_unlock(&c->fanout_lock);
+    return rc;
 }
 
 static int fill_object(glarex__content **out, int *published, glarex__cache *c,
@@ -1375,6 +1391,12 @@ int glarex__cache_new(glarex__cache **out, const glarex__cache_options *opts,
         rc = glarex__error_set(err, GLAREX_ERROR, "cannot create the cache lock");
         goto done;
     }
+    if (pthread_rwlock_init(&c->fanout_lock, NULL) != 0) {
+        pthread_mutex_destroy(&c->lock);
+        pthread_mutex_destroy(&c->disk_lock);
+        rc = glarex__error_set(err, GLAREX_ERROR, "cannot create the cache lock");
+        goto done;
+    }
     c->locks_ready = 1;
 
     /* The whole chain is checked: a directory someone else could write is refused. */
@@ -1415,6 +1437,7 @@ void glarex__cache_free(glarex__cache *c)
     if (c->locks_ready) {
         pthread_mutex_destroy(&c->lock);
         pthread_mutex_destroy(&c->disk_lock);
+        pthread_rwlock_destroy(&c->fanout_lock);
     }
     free(c->buckets);
     free(c->dir);
@@ -1748,11 +1771,14 @@ int glarex__cache_purge(glarex__cache_gc_result *out, glarex__cache *c, glarex_e
         }
     }
     if (rc == 0) {
-        /* Empty fan-out directories go too; publish() copes with losing one. */
+        /* Empty fan-out directories go too; publish() copes with another process
+         * taking one. */
+        pthread_rwlock_wrlock(&c->fanout_lock);
         for (int i = 0; i < 256; i++) {
             snprintf(path, sizeof(path), "%s/objects/%02x", c->dir, i);
             rmdir(path);
         }
+        pthread_rwlock_unlock(&c->fanout_lock);
         atomic_store(&c->disk_bytes, (int_fast64_t)kept);
     }
     free(s.v);
