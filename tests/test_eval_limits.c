@@ -16,28 +16,10 @@
 #include <time.h>
 
 #include "glarex.h"
+#include "eval_case.h"
 
 #define LIMIT_ERROR(rc) \
     ((rc) == GLAREX_EMEMLIMIT || (rc) == GLAREX_EINSNLIMIT || (rc) == GLAREX_EDEADLINE)
-
-static glarex_eval *new_eval(size_t memory_mib, long timeout_ms)
-{
-    glarex_eval_options o = GLAREX_EVAL_OPTIONS_INIT;
-    glarex_eval *ev = NULL;
-    glarex_error err;
-    o.memory_limit = memory_mib << 20;
-    o.timeout_ms = timeout_ms;
-    if (glarex_eval_new(&ev, NULL, &o, &err) < 0)
-        fail_msg("%s", err.message);
-    return ev;
-}
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 /* Evaluates `text` against `context` (JSON text); returns the status, the message in
  * msg, and how long it took in *secs. */
@@ -47,11 +29,11 @@ static int eval_status(glarex_eval *ev, const char *text, const char *context, c
     json_t *ctx = context ? json_loads(context, 0, NULL) : NULL;
     json_t *got = NULL;
     glarex_error err;
-    double t0 = now_s();
+    double t0 = test_now_s();
     int rc = glarex_eval_string(&got, ev, text, ctx, &err);
 
     if (secs)
-        *secs = now_s() - t0;
+        *secs = test_now_s() - t0;
     snprintf(msg, msg_size, "%s", rc < 0 ? err.message : "");
     assert_true(rc < 0 ? got == NULL : got != NULL);
     json_decref(got);
@@ -94,7 +76,7 @@ static void check_stopped_twice(glarex_eval *ev, const char *text, const char *c
 /* "{{ [s, s, ...] }}": the JSON result holds one copy of the string per reference. */
 static void test_limits__shared_values_are_charged_per_copy(void **state)
 {
-    glarex_eval *ev = new_eval(8, 5000);
+    glarex_eval *ev = test_new_eval(8, 5000, 0);
     char msg[600];
     double secs;
     (void)state;
@@ -119,7 +101,7 @@ static void test_limits__shared_values_are_charged_per_copy(void **state)
  * the limit (each was once allowed the whole limit: twice the limit at the peak). */
 static void test_limits__lua_values_and_their_json_share_the_limit(void **state)
 {
-    glarex_eval *ev = new_eval(8, 5000);
+    glarex_eval *ev = test_new_eval(8, 5000, 0);
     char msg[600];
     (void)state;
 
@@ -140,7 +122,7 @@ static void test_limits__lua_values_and_their_json_share_the_limit(void **state)
 /* evaluate_recursively: the whole result is held to the limit, not each string. */
 static void test_limits__recursive_result_is_charged_as_a_whole(void **state)
 {
-    glarex_eval *ev = new_eval(8, 5000);
+    glarex_eval *ev = test_new_eval(8, 5000, 0);
     json_t *data = json_array(), *ctx = json_pack("{s:i}", "n", 1000000), *got = NULL;
     glarex_error err;
     (void)state;
@@ -174,7 +156,7 @@ static int count_args(json_t **out, const json_t *args, const json_t *kwargs, vo
 /* The arguments of a registered function are converted to JSON under the same budget. */
 static void test_limits__host_function_arguments_are_charged(void **state)
 {
-    glarex_eval *ev = new_eval(8, 5000);
+    glarex_eval *ev = test_new_eval(8, 5000, 0);
     glarex_error err;
     char msg[600];
     int calls = 0;
@@ -204,7 +186,7 @@ static const char select_chain[] =
 /* Bounded templates run without the count hook; from the cache they must still stop. */
 static void test_limits__bounded_templates_stop_on_the_second_run(void **state)
 {
-    glarex_eval *ev = new_eval(8, 1000);
+    glarex_eval *ev = test_new_eval(8, 1000, 0);
     json_t *big = json_array();
     char *ctx;
     (void)state;
@@ -244,7 +226,7 @@ static void test_limits__bounded_templates_stop_on_the_second_run(void **state)
  * the deadline, though it fits the memory limit. */
 static void test_limits__bounded_templates_meet_the_deadline(void **state)
 {
-    glarex_eval *ev = new_eval(1024, 100);
+    glarex_eval *ev = test_new_eval(1024, 100, 0);
     json_t *big = json_array(), *doc;
     char *ctx, msg[600];
     double secs;
@@ -290,7 +272,7 @@ static void refs(char *buf, size_t size, const char *x, int n)
  * by the limits, first from the compiler and then from the cache. */
 static void test_limits__linear_filters_stop_on_the_second_run(void **state)
 {
-    glarex_eval *ev = new_eval(8, 1000);
+    glarex_eval *ev = test_new_eval(8, 1000, 0);
     json_t *big = json_array();
     char *ctx, jx[400], yx[400], text[1000];
     (void)state;
@@ -340,7 +322,7 @@ static void test_limits__linear_filters_stop_on_the_second_run(void **state)
  * what they make is held by the limits on the first run and from the cache. */
 static void test_limits__bounded_operators_stop_on_the_second_run(void **state)
 {
-    glarex_eval *ev = new_eval(8, 1000);
+    glarex_eval *ev = test_new_eval(8, 1000, 0);
     json_t *big = json_array();
     char *ctx;
     (void)state;
@@ -387,7 +369,7 @@ static void test_limits__bounded_operators_stop_on_the_second_run(void **state)
  * stopped at the deadline though it fits the memory limit. */
 static void test_limits__repetition_meets_the_deadline(void **state)
 {
-    glarex_eval *ev = new_eval(2048, 100);
+    glarex_eval *ev = test_new_eval(2048, 100, 0);
     char msg[600];
     double secs;
     (void)state;
@@ -410,7 +392,7 @@ static void test_limits__repetition_meets_the_deadline(void **state)
 /* Distinct templates fill the compiled-template cache; valid ones must keep working. */
 static void test_limits__template_cache_gives_way_under_memory_pressure(void **state)
 {
-    glarex_eval *ev = new_eval(4, 5000);
+    glarex_eval *ev = test_new_eval(4, 5000, 0);
     char text[2048], msg[600];
     int failed = 0;
     (void)state;
@@ -469,7 +451,7 @@ static void check_nesting(glarex_eval *ev, const char *lang, const char *open,
 
 static void test_limits__deep_nesting_is_a_syntax_error(void **state)
 {
-    glarex_eval *ev = new_eval(64, 5000);
+    glarex_eval *ev = test_new_eval(64, 5000, 0);
     static const char *const cases[][4] = {
         /* lang, open, middle, close */
         {"yaql", "[", "", "]"},         {"jinja", "[", "", "]"},
@@ -499,7 +481,7 @@ static void test_limits__deep_nesting_is_a_syntax_error(void **state)
 
 static void test_limits__deep_blocks_and_long_templates(void **state)
 {
-    glarex_eval *ev = new_eval(64, 5000);
+    glarex_eval *ev = test_new_eval(64, 5000, 0);
     char msg[600];
     size_t n = 0;
     char *text = malloc(20000 * 24);
@@ -525,7 +507,7 @@ static void test_limits__deep_blocks_and_long_templates(void **state)
 
 static void test_limits__values_that_hold_themselves(void **state)
 {
-    glarex_eval *ev = new_eval(64, 5000);
+    glarex_eval *ev = test_new_eval(64, 5000, 0);
     static const char *const cases[] = {
         "{% set l = [] %}{% set x = l.append(l) %}{{ l }}",
         "{% set l = [] %}{% set x = l.append(l) %}x {{ l }}",

@@ -27,27 +27,6 @@ static const char *source_path(char *buf, size_t size, const char *rel)
     return buf;
 }
 
-static glarex_eval *new_eval(size_t memory_mib, long timeout_ms, unsigned long long insns)
-{
-    glarex_eval_options o = GLAREX_EVAL_OPTIONS_INIT;
-    glarex_eval *ev = NULL;
-    glarex_error err;
-    o.memory_limit = memory_mib << 20;
-    o.timeout_ms = timeout_ms;
-    if (insns)
-        o.instruction_limit = insns;
-    if (glarex_eval_new(&ev, NULL, &o, &err) < 0)
-        fail_msg("%s", err.message);
-    return ev;
-}
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 static void test_native__float_repr_is_pythons(void **state)
 {
     char path[1024], line[128], got[GLAREX__FLOAT_REPR_MAX];
@@ -77,7 +56,7 @@ static void test_native__mistral_answers(void **state)
     json_error_t jerr;
     json_t *cases = json_load_file(
         source_path(path, sizeof(path), "tests/cases/native/cases.json"), JSON_ALLOW_NUL, &jerr);
-    glarex_eval *ev = new_eval(64, 5000, 0);
+    glarex_eval *ev = test_new_eval(64, 5000, 0);
     json_t *c;
     size_t i;
     int failed = 0;
@@ -133,7 +112,7 @@ static void test_native__cost_a_few_instructions_per_value(void **state)
     free(text);
     (void)state;
     for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
-        glarex_eval *ev = new_eval(64, 5000, 1000000);
+        glarex_eval *ev = test_new_eval(64, 5000, 1000000);
         for (int run = 0; run < 2; run++) {
             json_t *got = NULL;
             glarex_error err;
@@ -154,7 +133,7 @@ static void test_native__env_costs_what_is_read(void **state)
     static const char *const texts[] = {"<% env().region %>", "<% $__env.region %>",
                                         "<% env().get(region) %>", "<% env().d.x %>"};
     json_t *env = json_object();
-    glarex_eval *ev = new_eval(16, 5000, 0);
+    glarex_eval *ev = test_new_eval(16, 5000, 0);
     (void)state;
     for (int i = 0; i < 200000; i++) {
         char key[32];
@@ -185,9 +164,9 @@ static void check_stops(glarex_eval *ev, const char *text, int code)
     for (int run = 0; run < 2; run++) {
         json_t *got = NULL;
         glarex_error err;
-        double t0 = now_s();
+        double t0 = test_now_s();
         int rc = glarex_eval_string(&got, ev, text, NULL, &err);
-        double secs = now_s() - t0;
+        double secs = test_now_s() - t0;
         if (rc != code)
             fail_msg("%s (run %d): status %d, not %d: %s", text, run + 1, rc, code,
                      rc < 0 ? err.message : "a value");
@@ -204,7 +183,7 @@ static void check_stops(glarex_eval *ev, const char *text, int code)
 
 static void test_native__memory_limit_stops_them(void **state)
 {
-    glarex_eval *ev = new_eval(16, 10000, 0);
+    glarex_eval *ev = test_new_eval(16, 10000, 0);
     (void)state;
     check_stops(ev, HUGE_DUMP("json_dump"), GLAREX_EMEMLIMIT);
     check_stops(ev, HUGE_PARSE, GLAREX_EMEMLIMIT);
@@ -215,7 +194,7 @@ static void test_native__memory_limit_stops_them(void **state)
 
 static void test_native__deadline_stops_them(void **state)
 {
-    glarex_eval *ev = new_eval(256, 50, 0);
+    glarex_eval *ev = test_new_eval(256, 50, 0);
     (void)state;
     check_stops(ev, HUGE_DUMP("json_dump"), GLAREX_EDEADLINE);
     check_stops(ev, HUGE_PARSE, GLAREX_EDEADLINE);
@@ -230,7 +209,7 @@ static void test_native__deadline_stops_them(void **state)
 
 static void check_yaql_stops(size_t memory_mib, long timeout_ms, int code)
 {
-    glarex_eval *ev = new_eval(memory_mib, timeout_ms, 0);
+    glarex_eval *ev = test_new_eval(memory_mib, timeout_ms, 0);
     json_t *l = json_array();
     glarex_error err;
     for (int i = 0; i < 300000; i++)

@@ -80,28 +80,23 @@ class Bearer(Base):
 class FakeTokenEndpoint(Base):
     """A registry stand-in whose token endpoint answers too much, or a realm in clear."""
 
-    def serve(self, handler):
-        srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
-        threading.Thread(target=srv.serve_forever, daemon=True).start()
-        self.addCleanup(srv.server_close)
-        self.addCleanup(srv.shutdown)
-        return srv.server_address[1]
-
-    def test_a_token_answer_is_capped(self):
+    def serve(self, token_body, scope):
+        """A registry whose every /v2/ request is a 401 naming scope() and whose /token
+        answers token_body(); returns the store URL and the token requests' list."""
         asked = []
 
         class Registry(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
                 if self.path.startswith('/token'):
                     asked.append(self.path)
-                    body = json.dumps({'token': 'x' * (100 * 1024)}).encode()
+                    body = json.dumps(token_body(len(asked))).encode()
                     self.send_response(200)
                 else:
                     body = b'{}'
                     self.send_response(401)
                     self.send_header('WWW-Authenticate',
                                      'Bearer realm="http://127.0.0.1:%d/token",service="r",'
-                                     'scope="repository:glarex/wf/x:pull"' % port)
+                                     'scope="%s"' % (srv.server_address[1], scope(len(asked))))
                 self.send_header('Content-Length', str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -109,51 +104,36 @@ class FakeTokenEndpoint(Base):
             def log_message(self, *a):
                 pass
 
-        port = self.serve(Registry)
-        url = 'oci://127.0.0.1:%d/%s' % (port, NS)
+        srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Registry)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        self.addCleanup(srv.server_close)
+        self.addCleanup(srv.shutdown)
+        return 'oci://127.0.0.1:%d/%s' % (srv.server_address[1], NS), asked
+
+    def test_a_token_answer_is_capped(self):
+        url, asked = self.serve(lambda n: {'token': 'x' * (100 * 1024)},
+                                lambda n: 'repository:glarex/wf/x:pull')
         r = self.eval("glare('x', '1.0', 'run.sh')", url=url, code=None)
         self.assertNotEqual(r.code, 0)
         self.assertIn('larger than the 65536-byte cap', r.err)
         self.assertIn('token for registry', r.err)
         self.assertEqual(len(asked), 1, asked)
 
-
     def test_a_registry_that_keeps_asking_is_left_with_its_own_refusal(self):
         """Each 401 names the actions in another order, as distribution's do, then
         another scope: one token per scope, a bounded number of tries, and the refusal
         is the registry's (no OpenStack token is involved, so none is suggested)."""
-        asked = []
-        scopes = ['repository:glarex/wf/x:pull,push', 'repository:glarex/wf/x:push,pull']
+        spellings = ['repository:glarex/wf/x:pull,push', 'repository:glarex/wf/x:push,pull']
 
-        class Registry(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                if self.path.startswith('/token'):
-                    asked.append(self.path)
-                    body = json.dumps({'token': 't%d' % len(asked)}).encode()
-                    self.send_response(200)
-                else:
-                    body = b'{}'
-                    scope = scopes.pop(0) if scopes else 'repository:glarex/wf/y%d:pull' % (
-                        len(asked))
-                    self.send_response(401)
-                    self.send_header('WWW-Authenticate',
-                                     'Bearer realm="http://127.0.0.1:%d/token",service="r",'
-                                     'scope="%s"' % (port, scope))
-                self.send_header('Content-Length', str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+        def scope(n):
+            return spellings.pop(0) if spellings else 'repository:glarex/wf/y%d:pull' % n
 
-            def log_message(self, *a):
-                pass
-
-        port = self.serve(Registry)
-        url = 'oci://127.0.0.1:%d/%s' % (port, NS)
+        url, asked = self.serve(lambda n: {'token': 't%d' % n}, scope)
         r = self.eval("glare('x', '1.0', 'run.sh')", url=url, code=None)
         self.assertNotEqual(r.code, 0)
         # the two spellings of the first scope are one scope: its token is refused
         self.assertIn('refused the token', r.err)
         self.assertEqual(len(asked), 1, asked)
-        scopes[:] = []
         r = self.eval("glare('x', '1.0', 'run.sh')", url=url, code=None)
         self.assertNotEqual(r.code, 0)
         self.assertIn('401', r.err)

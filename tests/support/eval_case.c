@@ -2,7 +2,10 @@
 #include "eval_case.h"
 
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 int test_eval_case(json_t **got, glarex_eval *ev, const char *mode, const json_t *expr,
                    const json_t *context, glarex_error *err)
@@ -49,4 +52,28 @@ int test_same_result(const json_t *a, const json_t *b)
     default:
         return json_equal(a, b);
     }
+}
+
+glarex_eval *test_new_eval(size_t memory_mib, long timeout_ms, unsigned long long insns)
+{
+    glarex_eval_options o = GLAREX_EVAL_OPTIONS_INIT;
+    glarex_eval *ev = NULL;
+    glarex_error err;
+
+    o.memory_limit = memory_mib << 20;
+    o.timeout_ms = timeout_ms;
+    if (insns)
+        o.instruction_limit = insns;
+    if (glarex_eval_new(&ev, NULL, &o, &err) < 0) {
+        fprintf(stderr, "cannot make an evaluator: %s\n", err.message);
+        abort();
+    }
+    return ev;
+}
+
+double test_now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }

@@ -14,4 +14,11 @@ int test_eval_case(json_t **got, glarex_eval *ev, const char *mode, const json_t
  * 0.0. */
 int test_same_result(const json_t *a, const json_t *b);
 
+/* A new evaluator with these limits (`insns` 0: the default instruction limit); the
+ * test stops with the message if it cannot be made. */
+glarex_eval *test_new_eval(size_t memory_mib, long timeout_ms, unsigned long long insns);
+
+/* The monotonic clock, in seconds. */
+double test_now_s(void);
+
 #endif
