@@ -987,13 +987,70 @@ local function folded_number(n)
   return nil
 end
 
--- Whether Jinja's optimizer computes the node at compile time: constants under
--- unary operators and arithmetic.
-local function is_folded(n)
+-- Jinja's filters that take the render context: its optimizer never runs them at
+-- compile time (Filter.as_const refuses pass_context functions).
+local CONTEXT_FILTERS = {map = true, select = true, reject = true, selectattr = true,
+  rejectattr = true, random = true}
+
+-- Whether Jinja's optimizer computes the node at compile time (the nodes whose
+-- as_const succeeds on constants: unary operators, arithmetic, and, or, comparisons,
+-- conditions, ~, literals, subscripts, attributes, and filters and tests other than
+-- the context filters; never calls). Where as_const would fail on the values, the
+-- expression fails when run as well.
+local is_folded
+local function all_folded(list)
+  for _, x in ipairs(list) do if not is_folded(x) then return false end end
+  return true
+end
+local function args_folded(a)
+  if not a then return true end
+  if not all_folded(a.args) then return false end
+  for _, kv in ipairs(a.kwargs) do if not is_folded(kv.value) then return false end end
+  return (a.dyn_args == nil or is_folded(a.dyn_args)) and
+    (a.dyn_kwargs == nil or is_folded(a.dyn_kwargs))
+end
+function is_folded(n)
   local k = n.k
   if k == "const" then return true end
-  if k == "neg" or k == "pos" or k == "not" then return is_folded(n.e) end
-  return k == "bin" and BINOPS[n.op] ~= nil and is_folded(n.l) and is_folded(n.r)
+  if k == "neg" or k == "pos" or k == "not" or k == "getattr" then return is_folded(n.e) end
+  if k == "bin" then return BINOPS[n.op] ~= nil and is_folded(n.l) and is_folded(n.r) end
+  if k == "and" or k == "or" then return is_folded(n.l) and is_folded(n.r) end
+  if k == "cond" then
+    -- CondExpr.as_const computes only the branch taken (none: Impossible)
+    local t = n.test
+    if t.k == "const" then
+      local v = t.v
+      local taken = not (v == false or v == rt.null or v == 0 or v == "") and n.a or n.b
+      return taken ~= nil and is_folded(taken)
+    end
+    return n.b ~= nil and is_folded(t) and is_folded(n.a) and is_folded(n.b)
+  end
+  if k == "compare" then
+    if not is_folded(n.e) then return false end
+    for _, op in ipairs(n.ops) do if not is_folded(op.e) then return false end end
+    return true
+  end
+  if k == "concat" then return all_folded(n.args) end
+  if k == "list" or k == "tuple" then return all_folded(n.items) end
+  if k == "dict" then
+    for _, it in ipairs(n.items) do
+      if not (is_folded(it.key) and is_folded(it.value)) then return false end
+    end
+    return true
+  end
+  if k == "getitem" then
+    local key = n.key
+    if key.k == "slice" then
+      return is_folded(n.e) and (not key.a or is_folded(key.a)) and
+        (not key.b or is_folded(key.b)) and (not key.c or is_folded(key.c))
+    end
+    return is_folded(n.e) and is_folded(key)
+  end
+  if k == "filter" or k == "test" then
+    return n.e ~= nil and not (k == "filter" and CONTEXT_FILTERS[n.name]) and
+      is_folded(n.e) and args_folded(n.a)
+  end
+  return false
 end
 
 -- Gen:ex (the YAQL generator's) runs ex_node at most MAX_NESTING deep: chains such as
