@@ -1,7 +1,8 @@
 /*
  * Native versions of the evaluator's costliest Mistral functions: Python's float
- * repr, json_dump (oslo jsonutils.dumps with indent=4) and json_parse (json.loads),
- * working on the runtime's Lua values directly (lua/runtime.lua describes them).
+ * repr, json_dump (oslo jsonutils.dumps with indent=4), json_parse (json.loads) and
+ * yaml_dump (PyYAML's safe_dump), working on the runtime's Lua values directly
+ * (lua/runtime.lua describes them).
  *
  * They give exactly what their Lua versions in lua/json.lua and lua/pyfmt.lua give.
  * Whatever they do not handle themselves (an error to report, a value of another
@@ -9,7 +10,7 @@
  * nil: the Lua version then gives the value or the error, with its message.
  *
  * Bounds: they run without the count hook, so their work is linear in their input
- * and output; every allocation goes through the Lua state (its memory limit); every
+ * and output (yaml_dump's sort of a dict's keys aside); every allocation goes through the Lua state (its memory limit); every
  * NATIVE_PERIOD values they call the host's charge function, which counts them as
  * instructions, checks the deadline and raises once a limit has passed; they nest
  * at most NATIVE_MAX_DEPTH deep (rt.MAX_DEPTH), leaving deeper values to Lua.
