@@ -10,7 +10,8 @@
  * nil: the Lua version then gives the value or the error, with its message.
  *
  * Bounds: they run without the count hook, so their work is linear in their input
- * and output (yaml_dump's sort of a dict's keys aside); every allocation goes through the Lua state (its memory limit); every
+ * and output (yaml_dump's sort of a dict's keys aside); every allocation goes
+ * through the Lua state (its memory limit); every
  * NATIVE_PERIOD values they call the host's charge function, which counts them as
  * instructions, checks the deadline and raises once a limit has passed; they nest
  * at most NATIVE_MAX_DEPTH deep (rt.MAX_DEPTH), leaving deeper values to Lua.
