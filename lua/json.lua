@@ -18,6 +18,7 @@ local raise = rt.raise
 local native = M.host and M.host.native
 local native_parse = native and native.json_parse
 local native_dump = native and native.json_dump
+local native_yaml_dump = native and native.yaml_dump
 -- What the native versions leave to the Lua ones runs counted: a template that calls
 -- them may run without the count hook (Y.linear), and the Lua dump of a value held
 -- many times may work long without allocating.
@@ -657,7 +658,8 @@ function Emitter:check_simple_key(v)
   local k = node_kind(v)
   if k == "scalar" then
     local text = scalar_text(v)
-    if rt.ulen(text) >= 128 then return false end
+    -- PyYAML counts the tag ("!!str", "!!int", ...) with the text: under 128 in all
+    if rt.ulen(text) + 5 >= 128 then return false end
     local a = analyze(text)
     return not a.empty and not a.multiline
   end
@@ -754,6 +756,11 @@ local function count_refs(v, counts)
 end
 
 function J.yaml_dump(v)
+  if native_yaml_dump then
+    local s = native_yaml_dump(v, null, Dict, List, Tuple, PyList)
+    if s then return s end
+    guard()
+  end
   local e = new_emitter()
   count_refs(v, e.anchors)
   e:node(v, true, false, false, false)

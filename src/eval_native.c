@@ -1,7 +1,8 @@
 /*
  * Native versions of the evaluator's costliest Mistral functions: Python's float
- * repr, json_dump (oslo jsonutils.dumps with indent=4) and json_parse (json.loads),
- * working on the runtime's Lua values directly (lua/runtime.lua describes them).
+ * repr, json_dump (oslo jsonutils.dumps with indent=4), json_parse (json.loads) and
+ * yaml_dump (PyYAML's safe_dump), working on the runtime's Lua values directly
+ * (lua/runtime.lua describes them).
  *
  * They give exactly what their Lua versions in lua/json.lua and lua/pyfmt.lua give.
  * Whatever they do not handle themselves (an error to report, a value of another
@@ -9,7 +10,8 @@
  * nil: the Lua version then gives the value or the error, with its message.
  *
  * Bounds: they run without the count hook, so their work is linear in their input
- * and output; every allocation goes through the Lua state (its memory limit); every
+ * and output (yaml_dump's sort of a dict's keys aside); every allocation goes
+ * through the Lua state (its memory limit); every
  * NATIVE_PERIOD values they call the host's charge function, which counts them as
  * instructions, checks the deadline and raises once a limit has passed; they nest
  * at most NATIVE_MAX_DEPTH deep (rt.MAX_DEPTH), leaving deeper values to Lua.
@@ -349,6 +351,20 @@ static void put_json_number(dumper *d, lua_State *L, int idx)
         put(d, buf, glarex__float_repr(x, buf));
 }
 
+/* The table at idx: 1 a dict, 0 a list (List, Tuple, PyList), -1 anything else
+ * (sets, iterators, undefined: their errors are the Lua versions'). */
+static int container_kind(lua_State *L, int idx)
+{
+    if (!lua_getmetatable(L, idx))
+        return -1;
+    int kind = lua_rawequal(L, -1, DUMP_DICT)                 ? 1
+               : lua_rawequal(L, -1, DUMP_LIST) || lua_rawequal(L, -1, DUMP_TUPLE) ||
+                       lua_rawequal(L, -1, DUMP_PYLIST) ? 0
+                                                        : -1;
+    lua_pop(L, 1);
+    return kind;
+}
+
 static int dump_value(dumper *d, int idx, int level);
 
 /* The items of the list at idx (`dict` 0) or the keys and values of the dict. */
@@ -427,15 +443,9 @@ static int dump_value(dumper *d, int idx, int level)
         return 0;
     }
     luaL_checkstack(L, 8, "json_dump nesting");
-    if (!lua_getmetatable(L, idx))
-        return -1;
-    int kind = lua_rawequal(L, -1, DUMP_DICT)                 ? 1
-               : lua_rawequal(L, -1, DUMP_LIST) || lua_rawequal(L, -1, DUMP_TUPLE) ||
-                       lua_rawequal(L, -1, DUMP_PYLIST) ? 0
-                                                        : -1;
-    lua_pop(L, 1);
+    int kind = container_kind(L, idx);
     if (kind < 0)
-        return -1; /* sets, iterators, undefined: their errors are the Lua version's */
+        return -1;
     return dump_items(d, idx, level, kind);
 }
 
@@ -808,13 +818,473 @@ static int native_json_parse(lua_State *L)
 
 /* }====================================================================== */
 
+/* {======================================================================
+ * yaml_dump
+ * ====================================================================== */
+
+/* PyYAML's yaml.safe_dump(v, default_flow_style=False), as Mistral's yaml_dump calls
+ * it, for the values whose text needs none of the emitter's rarer paths: strings of
+ * printable ASCII (no breaks, tabs or escapes: those are double-quoted), dicts whose
+ * keys are such strings of 1 to 122 characters (simple keys), no table held twice (an
+ * anchor) and no scalar that could be folded at 80 columns. It follows the emitter's
+ * state (column, indent, whether the line holds only blanks) as lua/json.lua's port
+ * does, call for call; everything else is left to that port by returning nil. */
+
+#define YAML_WIDTH 80
+#define YAML_SIMPLE_KEY_MAX 123 /* PyYAML: the key and its tag, "!!str", under 128 */
+enum { YAML_SEEN = DUMP_OUT + 1 }; /* tables met so far: a second meeting is an anchor */
+
+typedef struct yemitter {
+    dumper out;
+    int column, indent; /* indent -1: none yet */
+    int whitespace, indention, open_ended;
+} yemitter;
+
+static void y_write(yemitter *e, const char *s, size_t n)
+{
+    put(&e->out, s, n);
+    e->column += (int)n;
+}
+
+static void y_indicator(yemitter *e, const char *ind, int need_ws, int whitespace,
+                        int indention)
+{
+    if (!e->whitespace && need_ws)
+        y_write(e, " ", 1);
+    y_write(e, ind, strlen(ind));
+    e->whitespace = whitespace;
+    e->indention = e->indention && indention;
+    e->open_ended = 0;
+}
+
+static void y_indent(yemitter *e)
+{
+    int indent = e->indent < 0 ? 0 : e->indent;
+    if (!e->indention || e->column > indent || (e->column == indent && !e->whitespace)) {
+        put(&e->out, "\n", 1);
+        e->whitespace = e->indention = 1;
+        e->column = 0;
+    }
+    if (e->column < indent) {
+        e->whitespace = 1;
+        reserve(&e->out, (size_t)(indent - e->column));
+        memset(e->out.p + e->out.len, ' ', (size_t)(indent - e->column));
+        e->out.len += (size_t)(indent - e->column);
+        e->column = indent;
+    }
+}
+
+/* Whether s[at..n) matches [0-9][0-9_]*; *end is where it stops. */
+static int digits_(const char *s, size_t n, size_t at, size_t *end)
+{
+    if (at >= n || s[at] < '0' || s[at] > '9')
+        return 0;
+    while (at < n && ((s[at] >= '0' && s[at] <= '9') || s[at] == '_'))
+        at++;
+    *end = at;
+    return 1;
+}
+
+static int all_of(const char *s, size_t n, size_t at, const char *set)
+{
+    if (at >= n)
+        return 0;
+    for (; at < n; at++)
+        if (!strchr(set, s[at]))
+            return 0;
+    return 1;
+}
+
+static int is_dig(const char *s, size_t n, size_t at)
+{
+    return at < n && s[at] >= '0' && s[at] <= '9';
+}
+
+/* [eE][-+][0-9]+ to the end, or nothing at all. */
+static int exponent_to_end(const char *s, size_t n, size_t at)
+{
+    if (at == n)
+        return 1;
+    if ((s[at] != 'e' && s[at] != 'E') || at + 2 >= n || (s[at + 1] != '-' && s[at + 1] != '+'))
+        return 0;
+    return all_of(s, n, at + 2, "0123456789");
+}
+
+/* (:[0-5]?[0-9])+ from at; returns where it stops, or 0 if none. */
+static size_t sexagesimal(const char *s, size_t n, size_t at)
+{
+    size_t start = at;
+    while (at < n && s[at] == ':') {
+        if (is_dig(s, n, at + 1) && s[at + 1] <= '5' && is_dig(s, n, at + 2))
+            at += 3;
+        else if (is_dig(s, n, at + 1))
+            at += 2;
+        else
+            return 0;
+    }
+    return at > start ? at : 0;
+}
+
+/* [0-9][0-9]? from at; where it stops, or 0. */
+static size_t one_or_two(const char *s, size_t n, size_t at)
+{
+    if (!is_dig(s, n, at))
+        return 0;
+    return is_dig(s, n, at + 1) ? at + 2 : at + 1;
+}
+
+static int timestamp(const char *s, size_t n)
+{
+    size_t at;
+    for (at = 0; at < 4; at++)
+        if (!is_dig(s, n, at))
+            return 0;
+    if (at >= n || s[at] != '-')
+        return 0;
+    if (n == 10 && is_dig(s, n, 5) && is_dig(s, n, 6) && s[7] == '-' && is_dig(s, n, 8) &&
+        is_dig(s, n, 9))
+        return 1;
+    if (!(at = one_or_two(s, n, 5)) || at >= n || s[at] != '-' || !(at = one_or_two(s, n, at + 1)))
+        return 0;
+    if (at < n && (s[at] == 'T' || s[at] == 't')) {
+        at++;
+    } else {
+        size_t b = at;
+        while (at < n && (s[at] == ' ' || s[at] == '\t'))
+            at++;
+        if (at == b)
+            return 0;
+    }
+    if (!(at = one_or_two(s, n, at)) || at >= n || s[at] != ':' || !is_dig(s, n, at + 1) ||
+        !is_dig(s, n, at + 2) || at + 3 >= n || s[at + 3] != ':' || !is_dig(s, n, at + 4) ||
+        !is_dig(s, n, at + 5))
+        return 0;
+    at += 6;
+    if (at < n && s[at] == '.')
+        for (at++; is_dig(s, n, at); at++) {
+        }
+    if (at == n)
+        return 1;
+    while (at < n && (s[at] == ' ' || s[at] == '\t'))
+        at++;
+    if (at + 1 == n && s[at] == 'Z')
+        return 1;
+    if (at >= n || (s[at] != '-' && s[at] != '+') || !(at = one_or_two(s, n, at + 1)))
+        return 0;
+    return at == n || (s[at] == ':' && at + 3 == n && is_dig(s, n, at + 1) && is_dig(s, n, at + 2));
+}
+
+/* Whether PyYAML's implicit resolvers (YAML 1.1: bool, null, float, int, merge,
+ * timestamp, value) read the plain text s as something other than a string. */
+static int yaml_resolves(const char *s, size_t n)
+{
+    static const char *const words[] = {
+        "yes", "Yes", "YES", "no",  "No",   "NO",   "true", "True", "TRUE", "false", "False",
+        "FALSE", "on", "On",  "ON",  "off", "Off",  "OFF",  "~",    "null", "Null",  "NULL",
+        "<<",  "=",   ".nan", ".NaN", ".NAN"};
+    size_t end;
+    if (n == 0)
+        return 1;
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+        if (strlen(words[i]) == n && memcmp(words[i], s, n) == 0)
+            return 1;
+    if (s[0] == '.' && digits_(s, n, 1, &end) && exponent_to_end(s, n, end))
+        return 1;
+    if (timestamp(s, n))
+        return 1;
+    size_t b = s[0] == '-' || s[0] == '+'; /* the body, after one sign */
+    const char *body = s + b;
+    size_t bn = n - b;
+    if (bn == 4 && body[0] == '.' &&
+        (!memcmp(body, ".inf", 4) || !memcmp(body, ".Inf", 4) || !memcmp(body, ".INF", 4)))
+        return 1;
+    if (bn == 0)
+        return 0;
+    if (digits_(body, bn, 0, &end)) {
+        if (end < bn && body[end] == '.') {
+            size_t f = end + 1;
+            while (f < bn && ((body[f] >= '0' && body[f] <= '9') || body[f] == '_'))
+                f++;
+            if (exponent_to_end(body, bn, f))
+                return 1;
+        }
+        size_t j = sexagesimal(body, bn, end);
+        if (j && j < bn && body[j] == '.' && (j + 1 == bn || all_of(body, bn, j + 1, "0123456789_")))
+            return 1;
+        if (j && j == bn && body[0] != '0')
+            return 1;
+    }
+    if (bn == 1 && body[0] == '0')
+        return 1;
+    if (body[0] == '0' && bn > 1) {
+        if (body[1] == 'b' && all_of(body, bn, 2, "01_"))
+            return 1;
+        if (body[1] == 'x' && all_of(body, bn, 2, "0123456789abcdefABCDEF_"))
+            return 1;
+        if (all_of(body, bn, 1, "01234567_"))
+            return 1;
+    }
+    return body[0] >= '1' && body[0] <= '9' && all_of(body, bn, 0, "0123456789_");
+}
+
+static int is_blank_or_end(const char *s, size_t n, size_t at)
+{
+    return at >= n || s[at] == ' ';
+}
+
+/* Whether the emitter may write s (printable ASCII, not empty) plain in block
+ * context: PyYAML's analyze_scalar on it, allow_block_plain. */
+static int block_plain_allowed(const char *s, size_t n)
+{
+    if (s[0] == ' ' || s[n - 1] == ' ')
+        return 0;
+    if (n >= 3 && (!memcmp(s, "---", 3) || !memcmp(s, "...", 3)))
+        return 0;
+    if (strchr("#,[]{}&*!|>'\"%@`", s[0]))
+        return 0;
+    if ((s[0] == '?' || s[0] == ':' || s[0] == '-') && is_blank_or_end(s, n, 1))
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if (s[i] == ':' && is_blank_or_end(s, n, i + 1))
+            return 0;
+        if (s[i] == '#' && s[i - 1] == ' ')
+            return 0;
+    }
+    return 1;
+}
+
+/* A string scalar: plain, or single-quoted. 0, or -1 to leave it to Lua. */
+static int y_string(yemitter *e, const char *s, size_t n, int root, int split)
+{
+    size_t quotes = 0, spaces = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c > 0x7e)
+            return -1; /* breaks, tabs, escapes, non-ASCII: double-quoted or multi-line */
+        quotes += c == '\'';
+        spaces += c == ' ';
+    }
+    int plain = n > 0 && block_plain_allowed(s, n) && !yaml_resolves(s, n);
+    /* the widest the line can get; past the width a space may fold it */
+    if (split && spaces > 0 && e->column + 3 + (int)(n + quotes) > YAML_WIDTH)
+        return -1;
+    if (plain) {
+        if (root)
+            e->open_ended = 1;
+        if (!e->whitespace)
+            y_write(e, " ", 1);
+        e->whitespace = e->indention = 0;
+        y_write(e, s, n);
+        return 0;
+    }
+    y_indicator(e, "'", 1, 0, 0);
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '\'') {
+            y_write(e, s + run, i + 1 - run);
+            y_write(e, "'", 1);
+            run = i + 1;
+        }
+    }
+    y_write(e, s + run, n - run);
+    y_indicator(e, "'", 0, 0, 0);
+    return 0;
+}
+
+/* The text of a number, as PyYAML's represent_int and represent_float give it. */
+static size_t y_number_text(lua_State *L, int idx, char *buf)
+{
+    if (lua_isinteger(L, idx))
+        return (size_t)snprintf(buf, GLAREX__FLOAT_REPR_MAX, LUA_INTEGER_FMT,
+                                lua_tointeger(L, idx));
+    double x = lua_tonumber(L, idx);
+    if (isnan(x))
+        return (size_t)snprintf(buf, GLAREX__FLOAT_REPR_MAX, ".nan");
+    if (isinf(x))
+        return (size_t)snprintf(buf, GLAREX__FLOAT_REPR_MAX, x < 0 ? "-.inf" : ".inf");
+    size_t n = glarex__float_repr(x, buf);
+    char *e = strchr(buf, 'e');
+    if (e && !memchr(buf, '.', n)) { /* 1e+20 -> 1.0e+20 */
+        memmove(e + 2, e, n - (size_t)(e - buf) + 1);
+        memcpy(e, ".0", 2);
+        n += 2;
+    }
+    return n;
+}
+
+static int y_node(yemitter *e, int idx, int level, int root, int mapping, int simple_key);
+
+/* A plain scalar that is not a string (number, bool, null). */
+static void y_plain(yemitter *e, const char *s, size_t n, int root)
+{
+    if (root)
+        e->open_ended = 1;
+    if (!e->whitespace)
+        y_write(e, " ", 1);
+    e->whitespace = e->indention = 0;
+    y_write(e, s, n);
+}
+
+typedef struct ykey {
+    const char *s;
+    size_t n;
+    lua_Integer at; /* its place in the dict's keys */
+} ykey;
+
+static int ykey_cmp(const void *a, const void *b)
+{
+    const ykey *x = a, *y = b;
+    int c = memcmp(x->s, y->s, x->n < y->n ? x->n : y->n);
+    return c ? c : (x->n > y->n) - (x->n < y->n);
+}
+
+static int y_mapping(yemitter *e, int idx, int level)
+{
+    lua_State *L = e->out.L;
+    int keys = lua_gettop(L) + 1, map = keys + 1, order = keys + 2;
+    lua_getfield(L, idx, "keys");
+    lua_getfield(L, idx, "map");
+    lua_Integer n = luaL_len(L, keys);
+    if (n == 0) {
+        y_indicator(e, "{", 1, 1, 0);
+        y_indicator(e, "}", 0, 0, 0);
+        lua_settop(L, keys - 1);
+        return 0;
+    }
+    if ((size_t)n > ((size_t)-1) / sizeof(ykey))
+        return -1;
+    ykey *ks = lua_newuserdatauv(L, (size_t)n * sizeof(ykey), 0); /* order */
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_geti(L, keys, i);
+        if (lua_type(L, -1) != LUA_TSTRING)
+            return -1; /* keys of other types: sorted and written by the Lua version */
+        ks[i - 1].s = lua_tolstring(L, -1, &ks[i - 1].n); /* kept alive by `keys` */
+        ks[i - 1].at = i;
+        lua_pop(L, 1);
+        charge(L, &e->out.since);
+    }
+    qsort(ks, (size_t)n, sizeof(ykey), ykey_cmp);
+    int saved = e->indent;
+    e->indent = e->indent < 0 ? 0 : e->indent + 2;
+    for (lua_Integer i = 0; i < n; i++) {
+        if (ks[i].n == 0 || ks[i].n >= YAML_SIMPLE_KEY_MAX)
+            return -1; /* not a simple key: "? key" */
+        y_indent(e);
+        lua_geti(L, keys, ks[i].at);
+        if (y_node(e, lua_gettop(L), level + 1, 0, 1, 1) < 0)
+            return -1;
+        y_indicator(e, ":", 0, 0, 0);
+        lua_gettable(L, map);
+        if (y_node(e, lua_gettop(L), level + 1, 0, 1, 0) < 0)
+            return -1;
+        lua_settop(L, order);
+    }
+    e->indent = saved;
+    lua_settop(L, keys - 1);
+    return 0;
+}
+
+static int y_sequence(yemitter *e, int idx, int level, int mapping)
+{
+    lua_State *L = e->out.L;
+    lua_Integer n = luaL_len(L, idx);
+    if (n == 0) {
+        y_indicator(e, "[", 1, 1, 0);
+        y_indicator(e, "]", 0, 0, 0);
+        return 0;
+    }
+    int saved = e->indent;
+    int indentless = mapping && !e->indention;
+    if (e->indent < 0)
+        e->indent = 0;
+    else if (!indentless)
+        e->indent += 2;
+    for (lua_Integer i = 1; i <= n; i++) {
+        y_indent(e);
+        y_indicator(e, "-", 1, 0, 1);
+        lua_geti(L, idx, i);
+        if (y_node(e, lua_gettop(L), level + 1, 0, 0, 0) < 0)
+            return -1;
+        lua_pop(L, 1);
+    }
+    e->indent = saved;
+    return 0;
+}
+
+/* Writes the value at idx. 0, or -1 to leave the whole dump to the Lua version. */
+static int y_node(yemitter *e, int idx, int level, int root, int mapping, int simple_key)
+{
+    lua_State *L = e->out.L;
+    char buf[GLAREX__FLOAT_REPR_MAX + 2];
+    if (level > NATIVE_MAX_DEPTH)
+        return -1;
+    charge(L, &e->out.since);
+    switch (lua_type(L, idx)) {
+    case LUA_TSTRING: {
+        size_t n;
+        const char *s = lua_tolstring(L, idx, &n);
+        return y_string(e, s, n, root, !simple_key);
+    }
+    case LUA_TNUMBER:
+        y_plain(e, buf, y_number_text(L, idx, buf), root);
+        return 0;
+    case LUA_TBOOLEAN:
+        y_plain(e, lua_toboolean(L, idx) ? "true" : "false", lua_toboolean(L, idx) ? 4 : 5, root);
+        return 0;
+    case LUA_TTABLE:
+        break;
+    default:
+        return -1;
+    }
+    if (lua_rawequal(L, idx, DUMP_NULL)) {
+        y_plain(e, "null", 4, root);
+        return 0;
+    }
+    luaL_checkstack(L, 8, "yaml_dump nesting");
+    int kind = container_kind(L, idx);
+    if (kind < 0)
+        return -1;
+    lua_pushvalue(L, idx);
+    if (lua_rawget(L, YAML_SEEN) != LUA_TNIL)
+        return -1; /* held twice: an anchor and an alias */
+    lua_pop(L, 1);
+    lua_pushvalue(L, idx);
+    lua_pushboolean(L, 1);
+    lua_rawset(L, YAML_SEEN);
+    return kind ? y_mapping(e, idx, level) : y_sequence(e, idx, level, mapping);
+}
+
+/* yaml_dump(v, null, Dict, List, Tuple, PyList): Mistral's yaml_dump text, or nil. */
+static int native_yaml_dump(lua_State *L)
+{
+    yemitter e = {{L, NULL, 0, 256, 0}, 0, -1, 1, 1, 0};
+    lua_settop(L, DUMP_PYLIST);
+    e.out.p = lua_newuserdatauv(L, e.out.cap, 0); /* DUMP_OUT */
+    lua_newtable(L);                              /* YAML_SEEN */
+    if (y_node(&e, DUMP_VALUE, 0, 1, 0, 0) < 0) {
+        lua_pushnil(L);
+        return 1;
+    }
+    e.indent = -1;
+    y_indent(&e);
+    if (e.open_ended) {
+        y_indicator(&e, "...", 1, 0, 0);
+        y_indent(&e);
+    }
+    lua_pushlstring(L, e.out.p, e.out.len);
+    return 1;
+}
+
+/* }====================================================================== */
+
 void glarex__native_push(lua_State *L, lua_CFunction charge_fn)
 {
     static const luaL_Reg fns[] = {{"float_repr", native_float_repr},
                                    {"json_dump", native_json_dump},
                                    {"json_parse", native_json_parse},
+                                   {"yaml_dump", native_yaml_dump},
                                    {NULL, NULL}};
-    lua_createtable(L, 0, 3);
+    lua_createtable(L, 0, 4);
     lua_pushcfunction(L, charge_fn);
     luaL_setfuncs(L, fns, 1);
 }

@@ -7,7 +7,9 @@ by Python or real Mistral, never written by hand:
   random bit patterns (fixed seed);
 - tests/cases/native/cases.json: json_dump, json_parse, yaml_dump and printed floats
   through Mistral (/work/shared/tools/mistral_oracle.py), in the conformance corpus'
-  format (tests/lua/run_conformance.lua and tests/test_eval_native.c run them).
+  format (tests/lua/run_conformance.lua and tests/test_eval_native.c run them);
+  yaml_dump's random values are checked against /usr/bin/python3's own
+  yaml.safe_dump(v, default_flow_style=False) as well.
 """
 import json
 import os
@@ -15,6 +17,8 @@ import random
 import re
 import struct
 import subprocess
+
+import yaml
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cases", "native")
 ORACLE = "/work/shared/tools/mistral_oracle.py"
@@ -105,6 +109,43 @@ def random_json_texts(seed, n):
     return out
 
 
+# Strings on each side of PyYAML's rules: its YAML 1.1 resolvers (bool, null, int,
+# float, sexagesimal, timestamp, merge, value), the indicators that forbid plain
+# style, quotes, folding at 80 columns, and what only the Lua emitter writes
+# (double quotes, breaks, non-ASCII, keys of 128 characters or more).
+YAML_WORDS = ["", "a", "yes", "Yes", "YES", "yEs", "no", "On", "OFF", "y", "n", "true", "False",
+              "null", "Null", "nULL", "~", "~a", "<<", "<", "=", "==", "0", "00", "-0", "+1",
+              "12", "1_000", "0b101", "0b", "0b12", "017", "019", "0x1F", "0x", "0xg", "0o7",
+              "1.0", "1.", ".5", "-.5", ".", "1e5", "1.0e+5", "1.0e5", "1.0E-5", "+1.5e+10",
+              "._5", "1__2.3_", ".inf", "-.Inf", "+.INF", ".nan", "-.nan", ".NaN", "inf", "nan",
+              "1:30", "0:30", "-1:30", "1:30:59", "1:60", "1:5", "1:30.5", "1:30.", "1::3",
+              "190:20:30.15", "2001-12-14", "2001-12-14t21:59:43.10-05:00",
+              "2001-12-14 21:59:43.10 -5", "2001-12-14 21:59:43.10 Z", "2001-1-1T1:00:00",
+              "2001-12-14 21:59:43 ", "2001-12-14T21:59:43+05:3", "2001-12-1", "2001-12-14x",
+              "10.0.0.0/24", "192.168.1.1", "1.2.3", "-", "- a", "-a", "a-", "?", "? a", "?a",
+              ":", ": a", ":a", "a:", "a: b", "a:b", "a :b", "#x", "a #x", "a#x", "---", "--- a",
+              "...", "...x", "..", "'q'", "it's", "''", '"', "[a]", "{a}", "a,b", "&a", "*a", "!a",
+              "|", ">", "%a", "@a", "`a", " lead", "trail ", " ", "a  b", "a b c", "\\", "a\\b",
+              "é", "a\nb", "a\n", "\tb", "a\x7fb", "\u2028", "\ufeff", "x" * 81,
+              "word " * 20, "w " * 39 + "w", "it's " * 15, "k" * 122, "k" * 123, "k" * 127]
+
+
+# The words the native yaml_dump writes itself (src/eval_native.c), for values it
+# does not leave to the Lua version.
+NATIVE_YAML_WORDS = [w for w in YAML_WORDS if len(w) < 30 and all(" " <= c <= "~" for c in w)]
+
+
+def random_yaml_value(rng, depth=0, words=YAML_WORDS):
+    r = rng.random()
+    if depth > 4 or r < 0.45:
+        return rng.choice(words + [0, -7, 2 ** 63 - 1, -2 ** 63, 1.5, -0.0, 1e20, 1e-7,
+                                        1e16, 123456.789, 0.1, True, False, None])
+    if r < 0.7:
+        return [random_yaml_value(rng, depth + 1, words) for _ in range(rng.randint(0, 4))]
+    return {rng.choice(words): random_yaml_value(rng, depth + 1, words)
+            for _ in range(rng.randint(0, 5))}
+
+
 def case(id_, expr, context, kind="yaql"):
     return {"id": id_, "kind": kind, "category": "native", "mode": "evaluate",
             "expr": expr, "context": context}
@@ -155,12 +196,21 @@ def mistral_cases():
     for i, t in enumerate(random_json_texts(7, 400)):
         e = exprs[i % len(exprs)]
         cs.append(case("native-random-%03d" % (i + 1), e, {"t": t}, "jinja" if "{{" in e else "yaql"))
+    yaml_values = [[w] for w in YAML_WORDS] + [{w: w} for w in YAML_WORDS]
+    rng = random.Random(11)
+    yaml_values += [random_yaml_value(rng) for _ in range(600)]
+    yaml_values += [random_yaml_value(rng, words=NATIVE_YAML_WORDS) for _ in range(400)]
+    for i, v in enumerate(yaml_values):
+        cs.append(case("native-yaml-%03d" % (i + 1), "<% yaml_dump($.v) %>", {"v": v}))
     out = subprocess.run(["/usr/bin/python3", ORACLE, "-"], input=json.dumps(cs),
                          capture_output=True, text=True, check=True).stdout
     for c, r in zip(cs, json.loads(out)):
         if "result" in r:
             c["expected"] = r["result"]
             c["python_type"] = r["type"]
+            if c["id"].startswith("native-yaml-"):  # Mistral's yaml_dump is PyYAML's
+                assert c["expected"] == yaml.safe_dump(c["context"]["v"],
+                                                       default_flow_style=False), c
         else:
             c["expected_error"] = True
             c["error"] = r.get("error") or "unrepresentable: " + r["unrepresentable"]

@@ -96,7 +96,7 @@ static json_t *hosts_context(int n)
     return json_pack("{s:o}", "hosts", hosts);
 }
 
-/* json_dump, json_parse and printed floats cost a few instructions per value, not
+/* json_dump, json_parse, yaml_dump and printed floats cost a few instructions per value, not
  * the Lua versions' tens (under this limit those stop). */
 static void test_native__cost_a_few_instructions_per_value(void **state)
 {
@@ -105,6 +105,8 @@ static void test_native__cost_a_few_instructions_per_value(void **state)
         "<% len(json_parse($.text)) %>",
         "{{ json_parse(_.text) | length }}",
         "{{ _.hosts | map(attribute='load') | list | string | length }}",
+        "<% len(yaml_dump($.hosts)) %>",
+        "{{ yaml_dump(_.hosts) | length }}",
     };
     json_t *ctx = hosts_context(4000);
     char *text = json_dumps(json_object_get(ctx, "hosts"), 0);
@@ -240,6 +242,35 @@ static void test_native__limits_hold_without_the_count_hook(void **state)
     check_yaql_stops(512, 50, GLAREX_EDEADLINE);
 }
 
+/* yaml_dump natively: a dict of `keys` keys 100 dicts deep, whose text (each key
+ * indented by 200 blanks) is some twenty times what the dict holds. */
+static void check_yaml_stops(size_t memory_mib, long timeout_ms, int keys, int code)
+{
+    glarex_eval *ev = test_new_eval(memory_mib, timeout_ms, 0);
+    json_t *d = json_object();
+    glarex_error err;
+    for (int i = 0; i < keys; i++) {
+        char key[32];
+        snprintf(key, sizeof(key), "k%d", i);
+        json_object_set_new(d, key, json_integer(i));
+    }
+    for (int i = 0; i < 100; i++)
+        d = json_pack("{s:o}", "d", d);
+    json_t *ctx = json_pack("{s:o}", "d", d);
+    if (glarex_eval_bind(ev, ctx, &err) < 0)
+        fail_msg("%s", err.message);
+    check_stops(ev, "<% len(yaml_dump($.d)) %>", code);
+    glarex_eval_free(ev);
+    json_decref(ctx);
+}
+
+static void test_native__limits_stop_yaml_dump(void **state)
+{
+    (void)state;
+    check_yaml_stops(24, 10000, 100000, GLAREX_EMEMLIMIT);
+    check_yaml_stops(1024, 20, 400000, GLAREX_EDEADLINE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -250,6 +281,7 @@ int main(void)
         cmocka_unit_test(test_native__memory_limit_stops_them),
         cmocka_unit_test(test_native__deadline_stops_them),
         cmocka_unit_test(test_native__limits_hold_without_the_count_hook),
+        cmocka_unit_test(test_native__limits_stop_yaml_dump),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
