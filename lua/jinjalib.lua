@@ -1493,7 +1493,9 @@ F.int = function(v, args, kw)
   local tv = type(v)
   if tv == "number" then
     if mtype(v) == "integer" then return v end
-    if v ~= v or v == math.huge or v == -math.huge then return a[1] end
+    -- int(nan) is a ValueError, which do_int answers with the default; int(inf) an
+    -- OverflowError, which it lets through
+    if v ~= v then return a[1] end
     return rt.float_to_int(v)
   end
   if tv == "boolean" then return v and 1 or 0 end
@@ -1501,7 +1503,7 @@ F.int = function(v, args, kw)
     local i = py_int_str(v, need_int_arg(a[2]))
     if i then return i end
     local f = M.yaqllib.parse_float_str(v)
-    if f and f == f and f ~= math.huge and f ~= -math.huge then return rt.float_to_int(f) end
+    if f and f == f then return rt.float_to_int(f) end
     return a[1]
   end
   if getmetatable(v) == Undefined then undef_fail(v) end
