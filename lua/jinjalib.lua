@@ -1699,11 +1699,7 @@ F.round = function(v, args, kw)
   end
   local p = rt.pow(10, prec)
   local scaled = rt.mul(x, p)
-  -- Python's math.ceil/floor make an int: none exists for an infinity or a NaN
-  if scaled ~= scaled then raise("eval", "cannot convert float NaN to integer") end
-  if scaled == math.huge or scaled == -math.huge then
-    raise("eval", "cannot convert float infinity to integer")
-  end
+  rt.need_int_float(scaled) -- Python's math.ceil/floor make an int
   local r = method == "ceil" and math.ceil(scaled) or math.floor(scaled)
   return rt.truediv(math.tointeger(r) or r, p)
 end

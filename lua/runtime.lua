@@ -1069,10 +1069,15 @@ function rt.pow(a, b)
   return r
 end
 
--- float -> int (Python int(x): truncation)
-function rt.float_to_int(x)
+-- Python's error for a float that no int stands for (int(), math.ceil, math.floor)
+function rt.need_int_float(x)
   if x ~= x then raise("eval", "cannot convert float NaN to integer") end
   if x == huge or x == -huge then raise("eval", "cannot convert float infinity to integer") end
+end
+
+-- float -> int (Python int(x): truncation)
+function rt.float_to_int(x)
+  rt.need_int_float(x)
   local t = x >= 0 and math.floor(x) or math.ceil(x)
   local i = tointeger(t)
   if not i then overflow() end
