@@ -220,6 +220,13 @@ class PluginInstall(unittest.TestCase):
         if not IS_ROOT or not shutil.which('setpriv'):
             self.skipTest('needs root and setpriv, to run as nobody')
         self.assertEqual(self.install.returncode, 0, self.install.stderr)
+        # `nobody` runs the build's glarex and library and reads the example: a tree
+        # under a directory only its owner may enter (mktemp -d makes one) hides them
+        hidden = [p for p in (self.glarex, self.library, EXAMPLE)
+                  if self.run_as('nobody', ['test', '-r', p], dict(os.environ)).returncode]
+        if hidden:
+            self.skipTest('nobody cannot reach %s: a parent directory is closed to '
+                          'others (chmod o+x it to run this test)' % ', '.join(hidden))
         store = self.make_store('nobody')
         expr = "{{ glare('heal_vms', '1.0', 'heal_vm_script.sh') }}"
         var_cache = os.path.join(self.tmp, 'var-cache')  # root's, as /var/cache
