@@ -1053,6 +1053,161 @@ function is_folded(n)
   return false
 end
 
+-- Whether a folded node's value can be an Undefined: subscripts, attributes and
+-- filters (first, min, attr… of constants) make one; conditions and and/or pass an
+-- operand's on. Arithmetic, comparisons, tests, `~` and literals cannot.
+local function may_be_undefined(n)
+  local k = n.k
+  if k == "getattr" or k == "getitem" or k == "filter" then return true end
+  if k == "cond" then return may_be_undefined(n.a) or (n.b ~= nil and may_be_undefined(n.b)) end
+  if k == "and" or k == "or" then return may_be_undefined(n.l) or may_be_undefined(n.r) end
+  return false
+end
+-- Whether a folded dict key can be unhashable (a list, a dict, or an Undefined)
+local function may_be_unhashable(n)
+  local k = n.k
+  if k == "list" or k == "dict" then return true end
+  if k == "tuple" then
+    for _, x in ipairs(n.items) do if may_be_unhashable(x) then return true end end
+    return false
+  end
+  return may_be_undefined(n)
+end
+
+-- A function computing a folded node (it reads no variable), compiled apart from the
+-- template's body. Unknown filters met there are the body's to report.
+function Gen:thunk(n)
+  local buf = self.buf
+  self.buf = {}
+  self.soft = self.soft + 1
+  local e = self:ex(n)
+  self.soft = self.soft - 1
+  local body = concat(self.buf, "\n")
+  self.buf = buf
+  return "function()\n" .. body .. "\nreturn " .. e .. "\nend"
+end
+
+-- Jinja's optimizer computes every constant subexpression when it compiles a template,
+-- whether its branch is ever taken or not, and catches only its own "not constant"
+-- signal. So where that computation turns an Undefined into text (`~`) or a truth value
+-- (and, or, the test of an if-expression), or hashes an unhashable dict key, the whole
+-- template fails before rendering anything: `{% if true %}a{% else %}{{ ([] | first) ~ ''
+-- }}{% endif %}` fails with "No first item, sequence was empty.". fold_walk collects the
+-- checks that reproduce those failures, children first as the optimizer folds; the
+-- compiled template runs them once, on its first evaluation (they read constants only).
+local fold_walk
+local function fold_walk_args(g, a, out, opt)
+  if not a then return end
+  for _, x in ipairs(a.args) do fold_walk(g, x, out, opt) end
+  for _, kv in ipairs(a.kwargs) do fold_walk(g, kv.value, out, opt) end
+  if a.dyn_args then fold_walk(g, a.dyn_args, out, opt) end
+  if a.dyn_kwargs then fold_walk(g, a.dyn_kwargs, out, opt) end
+end
+function fold_walk(g, n, out, opt)
+  local k = n.k
+  -- the optimizer runs from the nodes whose code generator is decorated with it: all but
+  -- literals, names, lists, tuples and dicts; what lies below one is folded
+  local below = opt or not (k == "const" or k == "name" or k == "list" or k == "tuple" or k == "dict")
+  if k == "neg" or k == "pos" or k == "not" or k == "getattr" then
+    fold_walk(g, n.e, out, below)
+  elseif k == "bin" or k == "and" or k == "or" then
+    fold_walk(g, n.l, out, below); fold_walk(g, n.r, out, below)
+  elseif k == "cond" then
+    fold_walk(g, n.test, out, below); fold_walk(g, n.a, out, below)
+    if n.b then fold_walk(g, n.b, out, below) end
+  elseif k == "compare" then
+    fold_walk(g, n.e, out, below)
+    for _, op in ipairs(n.ops) do fold_walk(g, op.e, out, below) end
+  elseif k == "concat" then
+    for _, x in ipairs(n.args) do fold_walk(g, x, out, below) end
+  elseif k == "list" or k == "tuple" then
+    for _, x in ipairs(n.items) do fold_walk(g, x, out, below) end
+  elseif k == "dict" then
+    for _, it in ipairs(n.items) do fold_walk(g, it.key, out, below); fold_walk(g, it.value, out, below) end
+  elseif k == "getitem" then
+    fold_walk(g, n.e, out, below)
+    local key = n.key
+    if key.k == "slice" then
+      for _, x in ipairs({key.a or false, key.b or false, key.c or false}) do
+        if x then fold_walk(g, x, out, below) end
+      end
+    else
+      fold_walk(g, key, out, below)
+    end
+  elseif k == "filter" or k == "test" then
+    if n.e then fold_walk(g, n.e, out, below) end
+    fold_walk_args(g, n.a, out, below)
+  elseif k == "call" then
+    fold_walk(g, n.f, out, below)
+    fold_walk_args(g, n.a, out, below)
+  end
+  if k == "concat" then
+    -- Concat.as_const: str() of each operand in turn, until one is not constant
+    local fs, risky = {}, false
+    for _, x in ipairs(n.args) do
+      if not is_folded(x) then break end
+      fs[#fs + 1] = g:thunk(x)
+      risky = risky or may_be_undefined(x)
+    end
+    if risky then out[#out + 1] = "fold_text(" .. concat(fs, ", ") .. ")" end
+  elseif (k == "and" or k == "or") and is_folded(n.l) and may_be_undefined(n.l) then
+    out[#out + 1] = "fold_truth(" .. g:thunk(n.l) .. ")"
+  elseif k == "cond" and is_folded(n.test) and may_be_undefined(n.test) then
+    out[#out + 1] = "fold_truth(" .. g:thunk(n.test) .. ")"
+  elseif k == "dict" and opt then
+    -- Dict.as_const (a dict literal not below a folded node is not folded): each pair computed, then its key hashed, until one is not constant
+    local fs, risky = {}, false
+    for _, it in ipairs(n.items) do
+      if not (is_folded(it.key) and is_folded(it.value)) then break end
+      fs[#fs + 1] = g:thunk(it.key)
+      fs[#fs + 1] = g:thunk(it.value)
+      risky = risky or may_be_unhashable(it.key)
+    end
+    if risky then out[#out + 1] = "fold_keys(" .. concat(fs, ", ") .. ")" end
+  end
+end
+local function fold_walk_body(g, body, out)
+  for _, st in ipairs(body) do
+    local k = st.k
+    if k == "output" then
+      -- Jinja first tries to compute a `{{ }}` of a template whole and writes the text
+      -- of a value it gets; only when that fails does the optimizer fold it
+      local checks = {}
+      fold_walk(g, st.e, checks)
+      if #checks > 0 and is_folded(st.e) then
+        out[#out + 1] = "fold_unless_text(" .. g:thunk(st.e) .. ", function()\n" ..
+          concat(checks, "\n") .. "\nend)"
+      else
+        for _, c in ipairs(checks) do out[#out + 1] = c end
+      end
+    elseif k == "set" then
+      fold_walk(g, st.e, out)
+    elseif k == "if" then
+      for _, br in ipairs(st.branches) do
+        fold_walk(g, br.test, out)
+        fold_walk_body(g, br.body, out)
+      end
+      if st.else_ then fold_walk_body(g, st.else_, out) end
+    elseif k == "for" then
+      fold_walk(g, st.iter, out)
+      if st.test then fold_walk(g, st.test, out) end
+      fold_walk_body(g, st.body, out)
+      if st.else_ then fold_walk_body(g, st.else_, out) end
+    elseif k == "with" then
+      for _, v in ipairs(st.values) do fold_walk(g, v, out) end
+      fold_walk_body(g, st.body, out)
+    elseif k == "setblock" or k == "filterblock" then
+      fold_walk_body(g, st.body, out)
+      if st.filter then fold_walk(g, st.filter, out) end
+    end
+  end
+end
+-- the checks as code run once by the compiled function (`folds_checked` is the chunk's)
+local function fold_code(checks)
+  if #checks == 0 then return "" end
+  return "if not folds_checked then\n" .. concat(checks, "\n") .. "\nfolds_checked = true\nend\n"
+end
+
 -- Gen:ex (the YAQL generator's) runs ex_node at most MAX_NESTING deep: chains such as
 -- `a.b.c` or `x|f|g` parse in a loop but generate nested code.
 function Gen:ex_node(n)
@@ -1099,11 +1254,19 @@ function Gen:ex_node(n)
   elseif k == "pos" then
     return "pos(" .. self:ex(n.e) .. ")"
   elseif k == "bin" then
-    local lv = n.op == "**" and folded_number(n.l)
-    if lv and lv < 0 and not is_folded(n.r) then
+    if n.op == "**" and is_folded(n.l) and not is_folded(n.r) then
       -- Jinja writes a folded negative constant without parentheses into the Python it
       -- generates, so `-1 ** x` runs as -(1 ** x) when x is not a constant
-      return "neg(pow(" .. lua_num(-lv) .. ", " .. self:ex(n.r) .. "))"
+      local lv = folded_number(n.l)
+      if lv then
+        if lv < 0 or (lv == 0 and 1 / lv < 0) then
+          return "neg(pow(" .. lua_num(-lv) .. ", " .. self:ex(n.r) .. "))"
+        end
+      elseif not (n.l.k == "list" or n.l.k == "tuple" or n.l.k == "dict" or n.l.k == "concat") then
+        -- a constant only known when computed (`(-0.5 | round) ** x`)
+        local es = self:exlist({n.l, n.r})
+        return "folded_pow(" .. es[1] .. ", " .. es[2] .. ")"
+      end
     end
     local es = self:exlist({n.l, n.r})
     return BINOPS[n.op] .. "(" .. es[1] .. ", " .. es[2] .. ")"
@@ -1435,8 +1598,49 @@ function Gen:block(body)
   for _, st in ipairs(body) do self:stmt(st) end
 end
 
+-- What compiled templates call for Jinja's compile-time folding (fold_walk above)
+local FOLD = {}
+local undef_fail, check_hashable, neg, pow, Undefined = rt.undef_fail, L.check_hashable, L.neg, L.pow, rt.Undefined
+-- `b ** e` where Jinja folded b: a negative number is written unparenthesised
+function FOLD.folded_pow(b, e)
+  if type(b) == "number" and (b < 0 or (b == 0 and 1 / b < 0)) then return neg(pow(-b, e)) end
+  return pow(b, e)
+end
+-- the value of a folded node, or nil where Jinja's as_const fails (not a constant)
+local function fold_value(f)
+  local ok, v = pcall(f)
+  if ok then return v end
+  return nil
+end
+local function fold_undefined(v)
+  if getmetatable(v) == Undefined and v.strict then undef_fail(v) end
+end
+function FOLD.fold_text(...)
+  for i = 1, select("#", ...) do
+    local v = fold_value((select(i, ...)))
+    if v == nil then return end
+    fold_undefined(v)
+  end
+end
+function FOLD.fold_unless_text(f, checks)
+  local ok, v = pcall(f)
+  if ok and not (getmetatable(v) == Undefined and v.strict) then return end
+  checks()
+end
+function FOLD.fold_truth(f)
+  local v = fold_value(f)
+  if v ~= nil then fold_undefined(v) end
+end
+function FOLD.fold_keys(...)
+  for i = 1, select("#", ...), 2 do
+    local k = fold_value((select(i, ...)))
+    if k == nil or fold_value((select(i + 1, ...))) == nil then return end
+    check_hashable(k)
+  end
+end
+
 local HEADER = [[
-local R, L, S = ...
+local R, L, S, FOLD = ...
 local null, truthy, math_mininteger, getmetatable = R.null, R.truthy, R.mininteger, R.getmetatable
 local setmetatable, List, Tuple, Undefined = R.setmetatable, R.List, R.Tuple, R.Undefined
 local function Lst(t) return setmetatable(t, List) end
@@ -1452,6 +1656,9 @@ local dyn_filter, call_test, resolve, undef_name = L.dyn_filter, L.call_test, L.
 local loop_items, new_loop, unpack, ns_set = L.loop_items, L.new_loop, L.unpack, L.ns_set
 local cond_undefined = L.cond_undefined
 local list_of, map_attr = L.list_of, L.map_attr
+local folded_pow, fold_text, fold_truth, fold_keys, fold_unless_text =
+  FOLD.folded_pow, FOLD.fold_text, FOLD.fold_truth, FOLD.fold_keys, FOLD.fold_unless_text
+local folds_checked = false
 ]]
 
 local function checks_code(g)
@@ -1602,12 +1809,14 @@ function jinja.compile_expression(src)
   local e = p:expression()
   if p:cur().t ~= "eof" then p:fail("chunk after expression", p:cur()) end
   local g = Gen.new()
+  local folds = {}
+  fold_walk(g, e, folds)
   local ex = g:ex(e)
-  local out = {HEADER, consts_code(g), "return function(D)\n", checks_code(g), "\n"}
+  local out = {HEADER, consts_code(g), "return function(D)\n", fold_code(folds), checks_code(g), "\n"}
   for _, line in ipairs(g.buf) do out[#out + 1] = line .. "\n" end
   out[#out + 1] = "return " .. ex .. "\nend\n"
   local code = concat(out)
-  return load_src(code, "=jinja")(rt, L, {}), code, bounded(e)
+  return load_src(code, "=jinja")(rt, L, {}, FOLD), code, bounded(e)
 end
 
 -- full template -> function(D) returning the rendered string, its source, the
@@ -1618,16 +1827,18 @@ function jinja.compile_render(src)
   local p = Parser.new(toks)
   local body = p:subparse(nil)
   local g = Gen.new()
+  local folds = {}
+  fold_walk_body(g, body, folds)
   g:emit("local out, n = {}, 0")
   local frame = g:open_frame(body)
   g:block(body)
   g:close_frame(frame)
-  local out = {HEADER, consts_code(g), "return function(D)\n", checks_code(g), "\n"}
+  local out = {HEADER, consts_code(g), "return function(D)\n", fold_code(folds), checks_code(g), "\n"}
   for _, line in ipairs(g.buf) do out[#out + 1] = line .. "\n" end
   out[#out + 1] = "return concat(out, \"\", 1, n)\nend\n"
   local code = concat(out)
   local state = {pos = 1}
-  return load_src(code, "=jinja")(rt, L, state), code, state, bounded_body(body)
+  return load_src(code, "=jinja")(rt, L, state, FOLD), code, state, bounded_body(body)
 end
 
 ------------------------------------------------------------------------
