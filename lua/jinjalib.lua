@@ -379,9 +379,12 @@ local function bind(fname, args, kw, names, defaults)
   end
   for i = 1, n do out[i] = args[i] end
   if kw then
-    for k, v in rt.dict_pairs(kw) do
+    local ks = kw.keys
+    for j = 1, #ks do
+      local k = ks[j]
+      local v = dict_get(kw, k)
       local idx
-      for i, nm in ipairs(names) do if nm == k then idx = i; break end end
+      for i = 1, #names do if names[i] == k then idx = i; break end end
       if not idx then type_error(fname .. "() got an unexpected keyword argument '" .. tostring(k) .. "'") end
       if out[idx] ~= nil then type_error(fname .. "() got multiple values for argument '" .. k .. "'") end
       out[idx] = v
@@ -1225,6 +1228,9 @@ end
 ------------------------------------------------------------------------
 local function attr_parts(attribute)
   if attribute == nil or attribute == null then return {} end
+  if type(attribute) == "string" and not sfind(attribute, "[.0-9]") then
+    return {attribute} -- one name: nothing to split or read as an index
+  end
   if type(attribute) == "string" then
     local parts = {}
     for part in (attribute .. "."):gmatch("(.-)%.") do
@@ -1257,16 +1263,23 @@ end
 L.check_hashable = check_hashable
 local function make_attrgetter(attribute, postprocess, default)
   local parts = attr_parts(attribute)
-  if #parts == 1 and type(parts[1]) == "string" and not postprocess and
-    (default == nil or default == null) then
+  if #parts == 1 and type(parts[1]) == "string" and (default == nil or default == null) then
     -- one name (map(attribute='name')): a dict's own key first, as getitem does
     local part = parts[1]
-    return function(item)
-      if getmetatable(item) == Dict then
-        local v = item.map[part]
-        if v ~= nil then return v end
+    if not postprocess then
+      return function(item)
+        if getmetatable(item) == Dict then
+          local v = item.map[part]
+          if v ~= nil then return v end
+        end
+        return getitem(item, part)
       end
-      return getitem(item, part)
+    end
+    return function(item)
+      local v
+      if getmetatable(item) == Dict then v = item.map[part] end
+      if v == nil then v = getitem(item, part) end
+      return postprocess(v)
     end
   end
   return function(item)
@@ -1634,11 +1647,21 @@ local function map_items(v, fn)
   local mt = getmetatable(v)
   if mt == List or mt == Tuple or mt == PyList then return rt.map_seq(v, fn, "generator") end
   local nx = iter(v)
-  return make_iter(function()
+  local it = make_iter(function()
     local x = nx()
     if x == nil then return nil end
     return fn(x)
   end, "generator")
+  if mt == Iter and v.drain then
+    -- collected at once: one loop over the source's items, in the same order
+    local next_item = it.next
+    it.drain = function()
+      local out, n = {}, 0
+      for y in next_item do n = n + 1; out[n] = y end
+      return out
+    end
+  end
+  return it
 end
 -- map(attribute='<constant>'): the compiler makes the getter once (L.attrgetter)
 L.attrgetter = function(attribute) return make_attrgetter(attribute) end
@@ -1713,6 +1736,31 @@ F.pprint = function(v, args, kw)
   return s
 end
 F.random = function() raise("unsupported", "the random filter is not deterministic") end
+-- the generator of the items x of v for which keep(x) holds (Jinja's select and
+-- reject), which, as rt.map_seq, hands over what is left at once: drain() runs one
+-- loop, calling keep in the same order as next() would
+local function filter_items(v, keep)
+  local nx, done = iter(v), false
+  local it = setmetatable({what = "generator", next = false, drain = false}, Iter)
+  it.next = function()
+    if done then return nil end
+    while true do
+      local x = nx()
+      if x == nil then done = true; return nil end
+      if keep(x) then return x end
+    end
+  end
+  it.drain = function()
+    if done then return {} end
+    done = true -- also after an error, as a Python generator that raised
+    local out, n = {}, 0
+    for x in nx do
+      if keep(x) then n = n + 1; out[n] = x end
+    end
+    return out
+  end
+  return it
+end
 local function select_or_reject(lookup_attr, modfunc)
   return function(v, args, kw)
     if not truthy(v) then return gen_from_array({}) end
@@ -1723,27 +1771,20 @@ local function select_or_reject(lookup_attr, modfunc)
       transfunc = make_attrgetter(args[1])
       off = 1
     end
-    local f
     local name = args[off + 1]
+    local rest
     if name ~= nil then
-      local rest = {}
+      rest = {}
       for i = off + 2, #args do rest[#rest + 1] = args[i] end
-      f = function(x) return call_test(name, x, rest, kw) end
-    else
-      f = truthy
     end
-    local nx = iter(v)
-    return make_iter(function()
-      while true do
-        local x = nx()
-        if x == nil then return nil end
-        local y = x
-        if transfunc then y = transfunc(x) end
-        local r = truthy(f(y))
-        if modfunc then r = not r end
-        if r then return x end
-      end
-    end, "generator")
+    return filter_items(v, function(x)
+      local y = x
+      if transfunc then y = transfunc(x) end
+      local r
+      if name ~= nil then r = truthy(call_test(name, y, rest, kw)) else r = truthy(y) end
+      if modfunc then return not r end
+      return r
+    end)
   end
 end
 F.select = select_or_reject(false, false)
@@ -2013,8 +2054,11 @@ end
 -- tests: T[name](value, args, kw)
 ------------------------------------------------------------------------
 local function t1(name, fn, params)
+  params = params or {}
+  local nparams = #params
   T[name] = function(v, args, kw)
-    local a = bind(name, args, kw, params or {}, {REQ, REQ})
+    if kw == nil and #args == nparams then return fn(v, args[1], args[2]) end
+    local a = bind(name, args, kw, params, {REQ, REQ})
     return fn(v, a[1], a[2])
   end
 end
