@@ -403,6 +403,12 @@ local function bind(fname, args, kw, names, defaults)
   return out
 end
 L.bind = bind
+-- bind() for calls that mostly come without arguments: then the defaults themselves
+-- (complete, no REQ among them; the caller only reads them), without a new table
+local function bind_opt(fname, args, kw, names, defaults)
+  if kw == nil and args[1] == nil then return defaults end
+  return bind(fname, args, kw, names, defaults)
+end
 
 local function opt(v) if v == null then return nil end return v end
 
@@ -1240,10 +1246,10 @@ local function attr_parts(attribute)
   end
   return {attribute}
 end
-local slower = string.lower
+local slower, ulen = string.lower, utf8.len
 local function lower_if_str(v)
   if type(v) == "string" then
-    if not sfind(v, "[\128-\255]") then return slower(v) end -- ASCII: Python's answer
+    if ulen(v) == #v then return slower(v) end -- ASCII: Python's answer
     return P.lower(v)
   end
   if getmetatable(v) == Markup then return P.lower(v.s) end
@@ -1423,8 +1429,12 @@ F.default = function(v, args, kw)
   return v
 end
 F.d = F.default
+-- parameters and defaults of the filters called most, made once
+local DICTSORT_PARAMS, DICTSORT_DEFAULTS = {"case_sensitive", "by", "reverse"}, {false, "key", false}
+local SORT_PARAMS, SORT_DEFAULTS = {"reverse", "case_sensitive", "attribute"}, {false, false, null}
+local SUM_PARAMS, SUM_DEFAULTS = {"attribute", "start"}, {null, 0}
 F.dictsort = function(v, args, kw)
-  local a = bind("dictsort", args, kw, {"case_sensitive", "by", "reverse"}, {false, "key", false})
+  local a = bind_opt("dictsort", args, kw, DICTSORT_PARAMS, DICTSORT_DEFAULTS)
   if getmetatable(v) ~= Dict then
     if getmetatable(v) == Undefined then undef_fail(v) end
     raise("eval", "'" .. pytype(v) .. "' object has no attribute 'items'")
@@ -1869,7 +1879,7 @@ end
 -- matters for keys Python does not order, as equal dicts): only keys of one of the
 -- kinds key_order compares directly are left unwrapped.
 F.sort = function(v, args, kw)
-  local a = bind("sort", args, kw, {"reverse", "case_sensitive", "attribute"}, {false, false, null})
+  local a = bind_opt("sort", args, kw, SORT_PARAMS, SORT_DEFAULTS)
   local post = (not truthy(a[2])) and lower_if_str or nil
   local attribute = a[3]
   local items = collect(v)
@@ -1904,7 +1914,7 @@ F.striptags = function(v, args, kw)
   return striptags(tostr(v))
 end
 F.sum = function(v, args, kw)
-  local a = bind("sum", args, kw, {"attribute", "start"}, {null, 0})
+  local a = bind_opt("sum", args, kw, SUM_PARAMS, SUM_DEFAULTS)
   local getter = a[1] ~= null and make_attrgetter(a[1]) or nil
   local total = a[2]
   if type(total) == "string" or getmetatable(total) == Markup then type_error("sum() can't sum strings [use ''.join(seq) instead]") end
