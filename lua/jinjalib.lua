@@ -1657,21 +1657,11 @@ local function map_items(v, fn)
   local mt = getmetatable(v)
   if mt == List or mt == Tuple or mt == PyList then return rt.map_seq(v, fn, "generator") end
   local nx = iter(v)
-  local it = make_iter(function()
+  return make_iter(function()
     local x = nx()
     if x == nil then return nil end
     return fn(x)
   end, "generator")
-  if mt == Iter and v.drain then
-    -- collected at once: one loop over the source's items, in the same order
-    local next_item = it.next
-    it.drain = function()
-      local out, n = {}, 0
-      for y in next_item do n = n + 1; out[n] = y end
-      return out
-    end
-  end
-  return it
 end
 -- map(attribute='<constant>'): the compiler makes the getter once (L.attrgetter)
 L.attrgetter = function(attribute) return make_attrgetter(attribute) end
@@ -1747,11 +1737,10 @@ F.pprint = function(v, args, kw)
 end
 F.random = function() raise("unsupported", "the random filter is not deterministic") end
 -- the generator of the items x of v for which keep(x) holds (Jinja's select and
--- reject), which, as rt.map_seq, hands over what is left at once: drain() runs one
--- loop, calling keep in the same order as next() would
+-- reject)
 local function filter_items(v, keep)
   local nx, done = iter(v), false
-  local it = setmetatable({what = "generator", next = false, drain = false}, Iter)
+  local it = setmetatable({what = "generator", next = false}, Iter)
   it.next = function()
     if done then return nil end
     while true do
@@ -1759,15 +1748,6 @@ local function filter_items(v, keep)
       if x == nil then done = true; return nil end
       if keep(x) then return x end
     end
-  end
-  it.drain = function()
-    if done then return {} end
-    done = true -- also after an error, as a Python generator that raised
-    local out, n = {}, 0
-    for x in nx do
-      if keep(x) then n = n + 1; out[n] = x end
-    end
-    return out
   end
   return it
 end
@@ -1787,11 +1767,17 @@ local function select_or_reject(lookup_attr, modfunc)
       rest = {}
       for i = off + 2, #args do rest[#rest + 1] = args[i] end
     end
+    local test -- looked up at the first item, where Jinja's call_test looks it up
     return filter_items(v, function(x)
       local y = x
       if transfunc then y = transfunc(x) end
+      if name ~= nil then
+        test = test or T[name]
+        if not test then call_test(name, y, rest, kw) end -- its error: no such test
+        y = test(y, rest, kw)
+      end
       local r
-      if name ~= nil then r = truthy(call_test(name, y, rest, kw)) else r = truthy(y) end
+      if y == true or y == false then r = y else r = truthy(y) end
       if modfunc then return not r end
       return r
     end)

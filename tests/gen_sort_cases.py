@@ -1,6 +1,7 @@
-# The sort filters' cases (tests/cases/sort/cases.json) with Python's answers (Jinja
-# 3.1's sort, dictsort and sum under a SandboxedEnvironment with StrictUndefined, as
-# Mistral evaluates them), over chosen inputs and random lists of mixed types.
+# The sorting and selecting filters' cases (tests/cases/sort/cases.json) with
+# Python's answers: Jinja 3.1's sort, dictsort, sum, select, reject, selectattr and
+# rejectattr under a SandboxedEnvironment with StrictUndefined, as Mistral evaluates
+# them, over chosen inputs and random lists of mixed types.
 # Run: python3 tests/gen_sort_cases.py > tests/cases/sort/cases.json
 import json, random, sys, math
 from jinja2.sandbox import SandboxedEnvironment
@@ -53,6 +54,15 @@ exprs = [
   "_.l | sum", "_.fl | sum", "_.l | sum(start=10)", "_.hosts | sum(attribute='cpus')",
   "[[1], [2]] | sum(none, [])", "_.words | sum", "[1, 'a'] | sum", "_.l | sum(none, 0.5)",
   "[true, 2] | sum", "'abc' | sort", "_.d | sort", "_.d.x | dictsort",
+  "_.hosts | selectattr('cpus', 'nosuchtest') | list",
+  "_.e | selectattr('cpus', 'nosuchtest') | list",
+  "_.hosts | selectattr('cpus', 'equalto', 4) | map(attribute='name') | list",
+  "_.hosts | rejectattr('cpus', 'gt', 2) | map(attribute='name') | first",
+  "_.hosts | selectattr('meta.rack', 'equalto', 'a') | map(attribute='name') | list",
+  "_.hosts | selectattr('cpus', 'divisibleby', 4) | map(attribute='name') | list",
+  "_.hosts | selectattr('nope') | list", "_.nums | select | list",
+  "_.nums | reject('odd') | list", "_.words | select('lower') | list",
+  "_.words | reject | list", "_.hosts | rejectattr('cpus', 'lt', 8) | list | length",
 ]
 rnd = random.Random(13)
 pool = [0, 1, -1, 2.5, True, False, "a", "B", "b", "", "ab", None, [1], [0, "x"], (1,)]

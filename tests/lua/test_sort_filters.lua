@@ -1,6 +1,7 @@
--- Jinja's sort, dictsort and sum against Python's answers (tests/cases/sort/cases.json,
--- made by tests/gen_sort_cases.py): the same order, stable and reversed, and the same
--- error (the same first comparison of keys Python cannot order) on every case.
+-- Jinja's sort, dictsort, sum and select filters against Python's answers
+-- (tests/cases/sort/cases.json, made by tests/gen_sort_cases.py): the same order,
+-- stable and reversed, and the same error (the same first comparison of keys Python
+-- cannot order, a missing test only where an item meets it) on every case.
 -- Run: lua5.4 tests/lua/test_sort_filters.lua
 local script = arg and arg[0] or "tests/lua/test_sort_filters.lua"
 package.path = (script:match("^(.*)/[^/]*$") or ".") .. "/?.lua;" .. package.path
