@@ -1447,7 +1447,8 @@ F.dictsort = function(v, args, kw)
   for i, k in ipairs(v.keys) do
     local x = dict_get(v, k)
     items[i] = tuple_of({k, x})
-    local key = by_value and x or k
+    local key = k
+    if by_value then key = x end
     if not cs then key = lower_if_str(key) end
     keys[i] = key
   end

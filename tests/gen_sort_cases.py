@@ -23,6 +23,7 @@ ctx = {
   "dw": {"b": 1, "A": 2, "a": 3, "B": 4, "é": 5, "É": 6},
   "dv": {"a": "Beta", "b": "alpha", "c": "beta", "d": "Alpha"},
   "dd": {"a": {"x": 1}, "b": {"x": 1}},
+  "db": {"c": False, "b": True, "a": False, "d": 0},
   "hosts": [{"name": "h%d" % i, "cpus": c, "meta": {"rack": r}} for i, (c, r) in
             enumerate([(4, "b"), (2, "a"), (4, "a"), (8, "B"), (2, "A"), (4, "c")])],
   "eqd": [{"a": 1}, {"a": 1}],
@@ -40,7 +41,8 @@ exprs = [
   "_.dw | dictsort", "_.dw | dictsort(true)", "_.dw | dictsort(reverse=true)",
   "_.dw | dictsort(by='value', reverse=true)", "_.dv | dictsort(by='value')",
   "_.dv | dictsort(case_sensitive=true, by='value')", "_.dd | dictsort(by='value')",
-  "_.d | dictsort(by='items')",
+  "_.d | dictsort(by='items')", "_.db | dictsort(by='value')",
+  "_.db | dictsort(by='value', reverse=true)",
   "_.hosts | sort(attribute='cpus') | map(attribute='name') | list",
   "_.hosts | sort(attribute='cpus', reverse=true) | map(attribute='name') | list",
   "_.hosts | sort(attribute='meta.rack') | map(attribute='name') | list",
