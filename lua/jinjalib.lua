@@ -1443,8 +1443,9 @@ F.dictsort = function(v, args, kw)
   if a[2] == "key" then by_value = false elseif a[2] == "value" then by_value = true
   else raise("eval", 'You can only sort by either "key" or "value"') end
   local cs = truthy(a[1])
-  local items, keys = {}, {}
-  for i, k in ipairs(v.keys) do
+  local items, keys, ks = {}, {}, v.keys
+  for i = 1, #ks do
+    local k = ks[i]
     local x = dict_get(v, k)
     items[i] = tuple_of({k, x})
     local key = k
