@@ -1248,11 +1248,12 @@ local function attr_parts(attribute)
 end
 local slower, ulen = string.lower, utf8.len
 local function lower_if_str(v)
-  if type(v) == "string" then
+  local tv = type(v)
+  if tv == "string" then
     if ulen(v) == #v then return slower(v) end -- ASCII: Python's answer
     return P.lower(v)
   end
-  if getmetatable(v) == Markup then return P.lower(v.s) end
+  if tv == "table" and getmetatable(v) == Markup then return P.lower(v.s) end
   return v
 end
 -- Python hash(): lists, dicts and non-frozen sets are unhashable
