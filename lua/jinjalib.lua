@@ -219,6 +219,11 @@ L.truthy = truthy
 ------------------------------------------------------------------------
 local function collect(v)
   local mt = getmetatable(v)
+  if mt == List or mt == Tuple or mt == PyList then -- a copy, without an iterator
+    local out = {}
+    for i = 1, #v do out[i] = v[i] end
+    return out
+  end
   if mt == Iter and v.drain then return v.drain() end
   if mt == Undefined and v.strict then undef_fail(v) end
   local out, n = {}, 0
@@ -249,34 +254,115 @@ local function gen_from_array(arr, what)
   return make_iter(function() i = i + 1; return arr[i] end, what or "generator")
 end
 
--- stable sort of an array by key function with Python comparison
+------------------------------------------------------------------------
+-- Python's sorted(): stable, with CPython's comparisons
+------------------------------------------------------------------------
+-- CPython sorts fewer than MIN_MERGE items with one binary insertion sort after the
+-- leading run (reversed when strictly descending). Making the same comparisons in
+-- the same order gives the same result and the same error even for keys Python does
+-- not order totally (NaN, sets, mixed types). Longer lists are merge sorted, which
+-- gives CPython's result for totally ordered keys.
+local MIN_MERGE = 64
+-- A sort runs without the count hook (sort, dictsort in a bounded template) only
+-- within a constant bound: fewer than MIN_MERGE keys, all numbers or all strings of
+-- at most SMALL_KEY bytes. Any other sort turns the hook on first (rt.guard).
+local SMALL_KEY = 256
+local lt, str_lt = rt.lt, rt.str_lt
+local function num_lt(a, b) return a < b end
+
+-- The comparison keys[1..n] need (Python's < for keys of mixed or other types), and
+-- whether sorting them stays within the constant bound.
+local function key_order(keys, n)
+  local first = type(keys[1])
+  if first == "number" then
+    for i = 2, n do if type(keys[i]) ~= "number" then return lt, false end end
+    return num_lt, n < MIN_MERGE
+  elseif first == "string" then
+    local small = n < MIN_MERGE
+    for i = 1, n do
+      local k = keys[i]
+      if type(k) ~= "string" then return lt, false end
+      if #k > SMALL_KEY then small = false end
+    end
+    return str_lt, small
+  end
+  return lt, false
+end
+
+local function reverse_both(ks, vs, n)
+  local i, j = 1, n
+  while i < j do
+    ks[i], ks[j] = ks[j], ks[i]
+    vs[i], vs[j] = vs[j], vs[i]
+    i, j = i + 1, j - 1
+  end
+end
+
+-- CPython's count_run and binarysort over the whole of ks (and vs alongside)
+local function insertion_sort(ks, vs, n, less)
+  if n < 2 then return end
+  local run = 2
+  if less(ks[2], ks[1]) then
+    while run < n and less(ks[run + 1], ks[run]) do run = run + 1 end
+    reverse_both(ks, vs, run)
+  else
+    while run < n and not less(ks[run + 1], ks[run]) do run = run + 1 end
+  end
+  for start = run + 1, n do
+    local pk, pv = ks[start], vs[start]
+    local l, r = 1, start
+    repeat
+      local m = l + ((r - l) >> 1)
+      if less(pk, ks[m]) then r = m else l = m + 1 end
+    until l >= r
+    for q = start, l + 1, -1 do ks[q] = ks[q - 1]; vs[q] = vs[q - 1] end
+    ks[l], vs[l] = pk, pv
+  end
+end
+
+-- stable merge sort of ks[lo..hi] (and vs alongside); tk, tv: scratch space
+local function merge_sort(ks, vs, lo, hi, less, tk, tv)
+  if hi <= lo then return end
+  local mid = (lo + hi) // 2
+  merge_sort(ks, vs, lo, mid, less, tk, tv)
+  merge_sort(ks, vs, mid + 1, hi, less, tk, tv)
+  local m = 0
+  for i = lo, mid do m = m + 1; tk[m] = ks[i]; tv[m] = vs[i] end
+  local a, b, k = 1, mid + 1, lo
+  while a <= m and b <= hi do
+    if less(ks[b], tk[a]) then ks[k], vs[k] = ks[b], vs[b]; b = b + 1
+    else ks[k], vs[k] = tk[a], tv[a]; a = a + 1 end
+    k = k + 1
+  end
+  while a <= m do ks[k], vs[k] = tk[a], tv[a]; a, k = a + 1, k + 1 end
+end
+
+-- Sorts items (in place) by keys (keys[i] belongs to items[i], both arrays reordered)
+-- as Python's sorted(items, key=..., reverse=reverse) does, comparing keys with
+-- `less` (within the constant bound if `small`), or with what key_order finds when
+-- it is nil. Python reverses the list before and after a reverse sort, which keeps
+-- it stable.
+local function sort_by_keys(items, keys, reverse, less, small)
+  local n = #items
+  if not less then less, small = key_order(keys, n) end
+  if not small then rt.guard() end
+  if reverse then reverse_both(keys, items, n) end
+  if n < MIN_MERGE then insertion_sort(keys, items, n, less)
+  else merge_sort(keys, items, 1, n, less, {}, {}) end
+  if reverse then reverse_both(keys, items, n) end
+  return items
+end
+
+-- a sorted copy of an array, by key function (Python's sorted(arr, key=keyf))
 local function stable_sort(arr, keyf, reverse)
   local n = #arr
-  local keys = {}
-  for i = 1, n do if keyf then keys[i] = keyf(arr[i]) else keys[i] = arr[i] end end
-  local idx = {}
-  for i = 1, n do idx[i] = i end
-  local function less(i, j)
-    if reverse then return rt.lt(keys[j], keys[i]) end
-    return rt.lt(keys[i], keys[j])
+  local items, keys = {}, {}
+  for i = 1, n do
+    local x = arr[i]
+    items[i] = x
+    if keyf then keys[i] = keyf(x) else keys[i] = x end
   end
-  local function msort(lo, hi)
-    if hi - lo < 1 then return end
-    local mid = (lo + hi) // 2
-    msort(lo, mid); msort(mid + 1, hi)
-    local tmp, a, b, k = {}, lo, mid + 1, 0
-    while a <= mid and b <= hi do
-      k = k + 1
-      if less(idx[b], idx[a]) then tmp[k] = idx[b]; b = b + 1 else tmp[k] = idx[a]; a = a + 1 end
-    end
-    while a <= mid do k = k + 1; tmp[k] = idx[a]; a = a + 1 end
-    while b <= hi do k = k + 1; tmp[k] = idx[b]; b = b + 1 end
-    for q = 1, k do idx[lo + q - 1] = tmp[q] end
-  end
-  msort(1, n)
-  local out = {}
-  for i = 1, n do out[i] = arr[idx[i]] end
-  return out
+  return sort_by_keys(items, keys, reverse)
 end
 L.stable_sort = stable_sort
 
@@ -293,9 +379,12 @@ local function bind(fname, args, kw, names, defaults)
   end
   for i = 1, n do out[i] = args[i] end
   if kw then
-    for k, v in rt.dict_pairs(kw) do
+    local ks = kw.keys
+    for j = 1, #ks do
+      local k = ks[j]
+      local v = dict_get(kw, k)
       local idx
-      for i, nm in ipairs(names) do if nm == k then idx = i; break end end
+      for i = 1, #names do if names[i] == k then idx = i; break end end
       if not idx then type_error(fname .. "() got an unexpected keyword argument '" .. tostring(k) .. "'") end
       if out[idx] ~= nil then type_error(fname .. "() got multiple values for argument '" .. k .. "'") end
       out[idx] = v
@@ -314,6 +403,12 @@ local function bind(fname, args, kw, names, defaults)
   return out
 end
 L.bind = bind
+-- bind() for calls that mostly come without arguments: then the defaults themselves
+-- (complete, no REQ among them; the caller only reads them), without a new table
+local function bind_opt(fname, args, kw, names, defaults)
+  if kw == nil and args[1] == nil then return defaults end
+  return bind(fname, args, kw, names, defaults)
+end
 
 local function opt(v) if v == null then return nil end return v end
 
@@ -1139,6 +1234,9 @@ end
 ------------------------------------------------------------------------
 local function attr_parts(attribute)
   if attribute == nil or attribute == null then return {} end
+  if type(attribute) == "string" and not sfind(attribute, "[.0-9]") then
+    return {attribute} -- one name: nothing to split or read as an index
+  end
   if type(attribute) == "string" then
     local parts = {}
     for part in (attribute .. "."):gmatch("(.-)%.") do
@@ -1148,9 +1246,14 @@ local function attr_parts(attribute)
   end
   return {attribute}
 end
+local slower, ulen = string.lower, utf8.len
 local function lower_if_str(v)
-  if type(v) == "string" then return P.lower(v) end
-  if getmetatable(v) == Markup then return P.lower(v.s) end
+  local tv = type(v)
+  if tv == "string" then
+    if ulen(v) == #v then return slower(v) end -- ASCII: Python's answer
+    return P.lower(v)
+  end
+  if tv == "table" and getmetatable(v) == Markup then return P.lower(v.s) end
   return v
 end
 -- Python hash(): lists, dicts and non-frozen sets are unhashable
@@ -1167,16 +1270,23 @@ end
 L.check_hashable = check_hashable
 local function make_attrgetter(attribute, postprocess, default)
   local parts = attr_parts(attribute)
-  if #parts == 1 and type(parts[1]) == "string" and not postprocess and
-    (default == nil or default == null) then
+  if #parts == 1 and type(parts[1]) == "string" and (default == nil or default == null) then
     -- one name (map(attribute='name')): a dict's own key first, as getitem does
     local part = parts[1]
-    return function(item)
-      if getmetatable(item) == Dict then
-        local v = item.map[part]
-        if v ~= nil then return v end
+    if not postprocess then
+      return function(item)
+        if getmetatable(item) == Dict then
+          local v = item.map[part]
+          if v ~= nil then return v end
+        end
+        return getitem(item, part)
       end
-      return getitem(item, part)
+    end
+    return function(item)
+      local v
+      if getmetatable(item) == Dict then v = item.map[part] end
+      if v == nil then v = getitem(item, part) end
+      return postprocess(v)
     end
   end
   return function(item)
@@ -1217,12 +1327,15 @@ L.tests = T
 -- positional arguments each may take so: their time is linear in their input and
 -- arguments (no comparison of nested values, no regex, no callback, no loop a number
 -- sets without allocating), so the memory limit, which bounds what they read and make,
--- and the allocator's deadline checks bound them on every run.
+-- and the allocator's deadline checks bound them on every run. The sorting filters
+-- (dictsort, sort) and sum stay within a constant bound or turn the hook on
+-- themselves (rt.guard) before work they cannot bound: see sort_by_keys and F.sum.
 L.linear_filters = {
-  abs = 0, attr = 1, capitalize = 0, center = 1, count = 0, d = 2, default = 2, e = 0,
-  escape = 0, filesizeformat = 1, first = 0, float = 1, forceescape = 0, int = 2, items = 0,
-  join = 1, last = 0, length = 0, list = 0, lower = 0, replace = 3, reverse = 0, safe = 0,
-  string = 0, title = 0, trim = 0, upper = 0, urlencode = 0,
+  abs = 0, attr = 1, capitalize = 0, center = 1, count = 0, d = 2, default = 2,
+  dictsort = 3, e = 0, escape = 0, filesizeformat = 1, first = 0, float = 1,
+  forceescape = 0, int = 2, items = 0, join = 1, last = 0, length = 0, list = 0, lower = 0,
+  replace = 3, reverse = 0, safe = 0, sort = 3, string = 0, sum = 2, title = 0, trim = 0,
+  upper = 0, urlencode = 0,
 }
 -- Tests select/reject/selectattr/rejectattr may apply without the count hook: each
 -- looks at one value once (no comparison of nested values).
@@ -1317,23 +1430,31 @@ F.default = function(v, args, kw)
   return v
 end
 F.d = F.default
+-- parameters and defaults of the filters called most, made once
+local DICTSORT_PARAMS, DICTSORT_DEFAULTS = {"case_sensitive", "by", "reverse"}, {false, "key", false}
+local SORT_PARAMS, SORT_DEFAULTS = {"reverse", "case_sensitive", "attribute"}, {false, false, null}
+local SUM_PARAMS, SUM_DEFAULTS = {"attribute", "start"}, {null, 0}
 F.dictsort = function(v, args, kw)
-  local a = bind("dictsort", args, kw, {"case_sensitive", "by", "reverse"}, {false, "key", false})
+  local a = bind_opt("dictsort", args, kw, DICTSORT_PARAMS, DICTSORT_DEFAULTS)
   if getmetatable(v) ~= Dict then
     if getmetatable(v) == Undefined then undef_fail(v) end
     raise("eval", "'" .. pytype(v) .. "' object has no attribute 'items'")
   end
-  local pos
-  if a[2] == "key" then pos = 1 elseif a[2] == "value" then pos = 2
+  local by_value
+  if a[2] == "key" then by_value = false elseif a[2] == "value" then by_value = true
   else raise("eval", 'You can only sort by either "key" or "value"') end
   local cs = truthy(a[1])
-  local items = {}
-  for i, k in ipairs(v.keys) do items[i] = tuple_of({k, dict_get(v, k)}) end
-  return list_of(stable_sort(items, function(it)
-    local x = it[pos]
-    if not cs then x = lower_if_str(x) end
-    return x
-  end, truthy(a[3])))
+  local items, keys, ks = {}, {}, v.keys
+  for i = 1, #ks do
+    local k = ks[i]
+    local x = dict_get(v, k)
+    items[i] = tuple_of({k, x})
+    local key = k
+    if by_value then key = x end
+    if not cs then key = lower_if_str(key) end
+    keys[i] = key
+  end
+  return list_of(sort_by_keys(items, keys, truthy(a[3])))
 end
 -- markupsafe.escape: a Markup is already safe
 F.escape = function(v, args, kw)
@@ -1618,6 +1739,21 @@ F.pprint = function(v, args, kw)
   return s
 end
 F.random = function() raise("unsupported", "the random filter is not deterministic") end
+-- the generator of the items x of v for which keep(x) holds (Jinja's select and
+-- reject)
+local function filter_items(v, keep)
+  local nx, done = iter(v), false
+  local it = setmetatable({what = "generator", next = false}, Iter)
+  it.next = function()
+    if done then return nil end
+    while true do
+      local x = nx()
+      if x == nil then done = true; return nil end
+      if keep(x) then return x end
+    end
+  end
+  return it
+end
 local function select_or_reject(lookup_attr, modfunc)
   return function(v, args, kw)
     if not truthy(v) then return gen_from_array({}) end
@@ -1628,27 +1764,26 @@ local function select_or_reject(lookup_attr, modfunc)
       transfunc = make_attrgetter(args[1])
       off = 1
     end
-    local f
     local name = args[off + 1]
+    local rest
     if name ~= nil then
-      local rest = {}
+      rest = {}
       for i = off + 2, #args do rest[#rest + 1] = args[i] end
-      f = function(x) return call_test(name, x, rest, kw) end
-    else
-      f = truthy
     end
-    local nx = iter(v)
-    return make_iter(function()
-      while true do
-        local x = nx()
-        if x == nil then return nil end
-        local y = x
-        if transfunc then y = transfunc(x) end
-        local r = truthy(f(y))
-        if modfunc then r = not r end
-        if r then return x end
+    local test -- looked up at the first item, where Jinja's call_test looks it up
+    return filter_items(v, function(x)
+      local y = x
+      if transfunc then y = transfunc(x) end
+      if name ~= nil then
+        test = test or T[name]
+        if not test then call_test(name, y, rest, kw) end -- its error: no such test
+        y = test(y, rest, kw)
       end
-    end, "generator")
+      local r
+      if y == true or y == false then r = y else r = truthy(y) end
+      if modfunc then return not r end
+      return r
+    end)
   end
 end
 F.select = select_or_reject(false, false)
@@ -1729,16 +1864,32 @@ F.slice = function(v, args, kw)
   end
   return gen_from_array(out)
 end
+-- Jinja's sort keys are one-item lists ([x] < [y] is x < y unless x == y, which
+-- matters for keys Python does not order, as equal dicts): only keys of one of the
+-- kinds key_order compares directly are left unwrapped.
 F.sort = function(v, args, kw)
-  local a = bind("sort", args, kw, {"reverse", "case_sensitive", "attribute"}, {false, false, null})
+  local a = bind_opt("sort", args, kw, SORT_PARAMS, SORT_DEFAULTS)
   local post = (not truthy(a[2])) and lower_if_str or nil
-  local keyf
-  if a[3] == null then
-    keyf = function(x) return list_of({post and post(x) or x}) end
-  else
-    keyf = make_multi_attrgetter(a[3], post)
+  local attribute = a[3]
+  local items = collect(v)
+  local n = #items
+  local keys = {}
+  if type(attribute) == "string" and sfind(attribute, ",", 1, true) then
+    local keyf = make_multi_attrgetter(attribute, post)
+    for i = 1, n do keys[i] = keyf(items[i]) end
+    return list_of(sort_by_keys(items, keys, truthy(a[1]), lt, false))
   end
-  return list_of(stable_sort(collect(v), keyf, truthy(a[1])))
+  local keyf = attribute ~= null and make_attrgetter(attribute, post) or post
+  for i = 1, n do
+    local x = items[i]
+    if keyf then x = keyf(x) end
+    keys[i] = x
+  end
+  local less, small = key_order(keys, n)
+  if less == lt then
+    for i = 1, n do keys[i] = list_of({keys[i]}) end
+  end
+  return list_of(sort_by_keys(items, keys, truthy(a[1]), less, small))
 end
 F.string = function(v, args, kw)
   bind("string", args, kw, {})
@@ -1752,12 +1903,19 @@ F.striptags = function(v, args, kw)
   return striptags(tostr(v))
 end
 F.sum = function(v, args, kw)
-  local a = bind("sum", args, kw, {"attribute", "start"}, {null, 0})
+  local a = bind_opt("sum", args, kw, SUM_PARAMS, SUM_DEFAULTS)
   local getter = a[1] ~= null and make_attrgetter(a[1]) or nil
   local total = a[2]
   if type(total) == "string" or getmetatable(total) == Markup then type_error("sum() can't sum strings [use ''.join(seq) instead]") end
+  -- adding numbers takes constant time; anything else (a list start: copies that
+  -- grow with each item) is counted
+  local counted = false
   for x in iter(v) do
     if getter then x = getter(x) end
+    if not counted and (type(x) ~= "number" or type(total) ~= "number") then
+      rt.guard()
+      counted = true
+    end
     total = L.add(total, x)
   end
   return total
@@ -1895,8 +2053,11 @@ end
 -- tests: T[name](value, args, kw)
 ------------------------------------------------------------------------
 local function t1(name, fn, params)
+  params = params or {}
+  local nparams = #params
   T[name] = function(v, args, kw)
-    local a = bind(name, args, kw, params or {}, {REQ, REQ})
+    if kw == nil and #args == nparams then return fn(v, args[1], args[2]) end
+    local a = bind(name, args, kw, params, {REQ, REQ})
     return fn(v, a[1], a[2])
   end
 end

@@ -116,6 +116,12 @@ function rt.check()
   local host = M.host
   if host and host.check then host.check() end
 end
+-- Counts instructions for the rest of the evaluation: a function that runs without
+-- the count hook in a bounded template calls it before work it cannot bound itself.
+function rt.guard()
+  local host = M.host
+  if host and host.guard then host.guard() end
+end
 
 -- Python's sequence * n: the items of s, n times, in a table with metatable mt. A
 -- template may run it without the count hook (`* 3` in a bounded template), and its
@@ -751,6 +757,12 @@ end
 ------------------------------------------------------------------------
 local function str_lt(a, b)
   -- byte-wise comparison (== code point order for UTF-8), locale-independent
+  local x, y = sbyte(a, 1), sbyte(b, 1)
+  if x ~= y then -- most keys differ in their first byte; nil: an empty string
+    if x == nil then return true end
+    return y ~= nil and x < y
+  end
+  if a == b then return false end
   local n = #a
   if #b < n then n = #b end
   local i = 1

@@ -184,11 +184,11 @@ do
     {"{{ _.x }}", true}, {"{{ _.a.b[0] }}", true}, {"{{ x['k'] }}", true},
     {"{{ _.hosts | map(attribute='name') | list }}", true},
     {"{{ _.hosts | map(attribute='name', default='-') | list }}", true},
-    {"{{ _.hosts | map('upper') | list }}", true}, {"{{ _.hosts | sum }}", false},
+    {"{{ _.hosts | map('upper') | list }}", true}, {"{{ _.hosts | sum }}", true},
     {"{{ _.hosts | map('sort') | list }}", false}, {"{{ _.s | upper }}", true},
     {"{{ _.h | selectattr('up') | list }}", true}, {"{{ _.h | select('odd') | list }}", true},
     {"{{ _.h | selectattr('a', 'equalto', 1) | list }}", false},
-    {"{{ _.h | select('in', _.l) | list }}", false}, {"{{ _.h | sort | first }}", false},
+    {"{{ _.h | select('in', _.l) | list }}", false}, {"{{ _.h | sort | first }}", true},
     {"{{ _.h | join(', ') }}", true}, {"{{ _.h | join(', ', attribute='a') }}", false},
     {"{{ _.s | replace('a', 'b') | length }}", true}, {"{{ _.s | center(_.n) }}", true},
     {"{{ _.s | center(1, 2) }}", false}, {"{{ _.s | round }}", false},
@@ -218,7 +218,8 @@ do
     {"{{ _.a == 1 }}", true}, {"{{ none != _.a }}", true}, {"{{ _.a == _.b }}", false},
     {"{{ 1 < _.a < 3 }}", false}, {"{{ _.a in _.l }}", false},
     {"{{ _.a if _.b else _.c }}", true}, {"{{ not _.a and _.b or _.c }}", true},
-    {"{{ _.a if _.l | sort else 1 }}", false},
+    {"{{ _.a if _.l | sort else 1 }}", true},
+    {"{{ _.a if _.l | unique else 1 }}", false}, {"{{ _.h | sort(attribute='a') }}", false},
   } do
     check("bounded " .. c[1], ev.compile(c[1]).bounded == true, c[2])
   end
