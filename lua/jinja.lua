@@ -1726,6 +1726,12 @@ local function const_in(n, set)
   return n and n.k == "const" and type(n.v) == "string" and set[n.v] ~= nil
 end
 
+-- Tests that compare a value with their argument: with a constant scalar, one step
+-- (rt.eq, rt.lt… never walk a nested value against a scalar).
+local SCALAR_TESTS = {["=="] = true, eq = true, equalto = true, ["!="] = true, ne = true,
+  [">"] = true, gt = true, greaterthan = true, [">="] = true, ge = true, ["<"] = true,
+  lt = true, lessthan = true, ["<="] = true, le = true}
+
 -- The filter `n` (its input and arguments bounded, no * or ** arguments).
 local function bounded_filter(n)
   local a, name = n.a, n.name
@@ -1746,11 +1752,16 @@ local function bounded_filter(n)
   end
   if name == "select" or name == "reject" or name == "selectattr" or name == "rejectattr" then
     local first = (name == "selectattr" or name == "rejectattr") and 2 or 1
-    if nkw > 0 or nargs > first or nargs < first - 1 then return false end
+    if nkw > 0 or nargs > first + 1 or nargs < first - 1 then return false end
+    if nargs == first + 1 then
+      -- a comparison of each item with one constant scalar (`"equalto", "ubuntu"`)
+      return const_in(a.args[first], SCALAR_TESTS) and scalar_const(a.args[first + 1])
+    end
     return nargs < first or const_in(a.args[first], L.linear_tests)
   end
+  -- arguments by name mean what the same ones by position do
   local most = L.linear_filters[name]
-  return most ~= nil and nkw == 0 and nargs <= most
+  return most ~= nil and nargs + nkw <= most
 end
 
 function bounded(n)

@@ -300,6 +300,8 @@ static void test_limits__linear_filters_stop_on_the_second_run(void **state)
                         ctx);
     check_stopped_twice(ev, "{{ _.s | center(100000000) | length }}", ctx);
     check_stopped_twice(ev, "{{ _.l | selectattr('a') | list }}", ctx);
+    check_stopped_twice(ev, "{{ _.l | selectattr('a', 'ne', 1) | list }}", ctx);
+    check_stopped_twice(ev, "{{ _.l | sort(attribute='a', reverse=true) | list }}", ctx);
     check_stopped_twice(ev, "{{ _.l | map(attribute='a') | select | list | reverse | list }}",
                         ctx);
     check_stopped_twice(ev, "{{ _.l | map(attribute='a') | first | string | lower }}x{{ "

@@ -187,7 +187,13 @@ do
     {"{{ _.hosts | map('upper') | list }}", true}, {"{{ _.hosts | sum }}", true},
     {"{{ _.hosts | map('sort') | list }}", false}, {"{{ _.s | upper }}", true},
     {"{{ _.h | selectattr('up') | list }}", true}, {"{{ _.h | select('odd') | list }}", true},
-    {"{{ _.h | selectattr('a', 'equalto', 1) | list }}", false},
+    {"{{ _.h | selectattr('a', 'equalto', 1) | list }}", true},
+    {"{{ _.h | selectattr('a', '<', 'b') | list }}", true},
+    {"{{ _.h | reject('ne', none) | list }}", true},
+    {"{{ _.h | selectattr('a', 'equalto', [1]) | list }}", false},
+    {"{{ _.h | selectattr('a', 'equalto', _.x) | list }}", false},
+    {"{{ _.h | selectattr('a', 'in', 'abc') | list }}", false},
+    {"{{ _.h | selectattr('a', 'equalto', 1, 2) | list }}", false},
     {"{{ _.h | select('in', _.l) | list }}", false}, {"{{ _.h | sort | first }}", true},
     {"{{ _.h | join(', ') }}", true}, {"{{ _.h | join(', ', attribute='a') }}", false},
     {"{{ _.s | replace('a', 'b') | length }}", true}, {"{{ _.s | center(_.n) }}", true},
@@ -219,7 +225,10 @@ do
     {"{{ 1 < _.a < 3 }}", false}, {"{{ _.a in _.l }}", false},
     {"{{ _.a if _.b else _.c }}", true}, {"{{ not _.a and _.b or _.c }}", true},
     {"{{ _.a if _.l | sort else 1 }}", true},
-    {"{{ _.a if _.l | unique else 1 }}", false}, {"{{ _.h | sort(attribute='a') }}", false},
+    {"{{ _.a if _.l | unique else 1 }}", false}, {"{{ _.h | sort(attribute='a') }}", true},
+    {"{{ _.h | sort(reverse=true, attribute='a') }}", true},
+    {"{{ _.h | sum(attribute='a', start=_.x) }}", true}, {"{{ _.s | center(width=3) }}", true},
+    {"{{ _.s | int(default=1, base=2, x=3) }}", false},
   } do
     check("bounded " .. c[1], ev.compile(c[1]).bounded == true, c[2])
   end
