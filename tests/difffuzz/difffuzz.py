@@ -9,6 +9,7 @@ prints every disagreement shrunk to a small expression and context.
 
     difffuzz.py [--seed S] [--cases N] [--batch B] [--record] [--stats FILE]
                 [--check EXPECTED | --write-expected EXPECTED] [--summary STATS]
+                [--check-c PROGRAM]
 
 --check EXPECTED exits 1 on any disagreement but those the file lists by case number
 (written by --write-expected, which minimises every disagreement, and refuses when one is
@@ -38,6 +39,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ORACLE = os.environ.get("GLAREX_MISTRAL_ORACLE", "/work/shared/tools/mistral_oracle.py")
 LUA = os.environ.get("GLAREX_TEST_LUA", "lua5.4")
 CHECK_LUA = os.path.join(HERE, "check.lua")
+# what evaluates glarex's side: the Lua sources (check.lua), or with --check-c the C
+# library (check_c.c, built as difffuzz_check_c)
+CHECKER = [LUA, CHECK_LUA]
 FOUND = os.path.join(HERE, "found.json")
 KNOWN = os.path.join(HERE, "known.json")
 OPEN = os.path.join(HERE, "open.json")
@@ -73,11 +77,11 @@ def run_glarex(cases, oracle):
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as f:
         json.dump(batch, f, ensure_ascii=False)
     try:
-        out = subprocess.run([LUA, CHECK_LUA, f.name], capture_output=True, text=True)
+        out = subprocess.run(CHECKER + [f.name], capture_output=True, text=True)
     finally:
         os.unlink(f.name)
     if out.returncode != 0:
-        sys.exit("difffuzz: check.lua failed:\n" + out.stderr)
+        sys.exit("difffuzz: %s failed:\n%s" % (os.path.basename(CHECKER[-1]), out.stderr))
     lines = [json.loads(line) for line in out.stdout.splitlines() if line]
     return [line for line in sorted(lines, key=lambda x: x["id"])]
 
@@ -349,7 +353,12 @@ def main():
                     help="disagreements minimised per batch and known root cause (%d of new "
                     "causes); the rest are counted, classified as found, and not recorded" % NEW_PER_BATCH)
     ap.add_argument("--summary", metavar="STATS", help="print a --stats file as Markdown and exit")
+    ap.add_argument("--check-c", metavar="PROGRAM",
+                    help="evaluate glarex's side with the C library through PROGRAM "
+                    "(the build's tests/difffuzz_check_c) instead of the Lua sources")
     args = ap.parse_args()
+    if args.check_c:
+        CHECKER[:] = [os.path.abspath(args.check_c)]
     if args.summary:
         print_summary(json.load(open(args.summary, encoding="utf-8")))
         return 0
