@@ -1,7 +1,8 @@
 /*
  * Native versions of the evaluator's costliest Mistral functions: Python's float
- * repr, json_dump (oslo jsonutils.dumps with indent=4), json_parse (json.loads) and
- * yaml_dump (PyYAML's safe_dump), working on the runtime's Lua values directly
+ * repr, json_dump (oslo jsonutils.dumps with indent=4), json_parse (json.loads),
+ * yaml_dump (PyYAML's safe_dump) and Python's repr() of lists, tuples and dicts,
+ * working on the runtime's Lua values directly
  * (lua/runtime.lua describes them).
  *
  * They give exactly what their Lua versions in lua/json.lua and lua/pyfmt.lua give.
@@ -367,6 +368,21 @@ static int container_kind(lua_State *L, int idx)
 
 static int dump_value(dumper *d, int idx, int level);
 
+static const char *const json_words[] = {"true", "false", "null"};
+
+/* Writes the boolean or null at idx as `words` ({true, false, null}) name them;
+ * whether it was one. */
+static int put_word(dumper *d, int idx, const char *const words[3])
+{
+    lua_State *L = d->L;
+    const char *w = lua_isboolean(L, idx)               ? words[!lua_toboolean(L, idx)]
+                    : lua_rawequal(L, idx, DUMP_NULL) ? words[2]
+                                                      : NULL;
+    if (w)
+        put(d, w, strlen(w));
+    return w != NULL;
+}
+
 /* The items of the list at idx (`dict` 0) or the keys and values of the dict. */
 static int dump_items(dumper *d, int idx, int level, int dict)
 {
@@ -428,20 +444,13 @@ static int dump_value(dumper *d, int idx, int level)
         put_json_number(d, L, idx);
         return 0;
     case LUA_TBOOLEAN:
-        if (lua_toboolean(L, idx))
-            put(d, "true", 4);
-        else
-            put(d, "false", 5);
-        return 0;
     case LUA_TTABLE:
         break;
     default:
         return -1;
     }
-    if (lua_rawequal(L, idx, DUMP_NULL)) {
-        put(d, "null", 4);
+    if (put_word(d, idx, json_words))
         return 0;
-    }
     luaL_checkstack(L, 8, "json_dump nesting");
     int kind = container_kind(L, idx);
     if (kind < 0)
@@ -1277,14 +1286,187 @@ static int native_yaml_dump(lua_State *L)
 
 /* }====================================================================== */
 
+/* {======================================================================
+ * repr
+ * ====================================================================== */
+
+/* The arguments of repr(v, null, Dict, List, Tuple, PyList, yaql, str_repr), by stack
+ * index; REPR_YAQL and REPR_STR are moved past DUMP_OUT. */
+enum { REPR_YAQL = DUMP_OUT + 1, REPR_STR };
+
+typedef struct reprer {
+    dumper out;
+    int yaql; /* YAQL's view: a List is a tuple */
+} reprer;
+
+/* A string as Python's repr() writes it, for ASCII text; other text goes to the
+ * Lua str_repr (its escapes depend on Unicode's printable classes). */
+static void put_py_str(reprer *r, int idx)
+{
+    lua_State *L = r->out.L;
+    size_t n;
+    const unsigned char *s = (const unsigned char *)lua_tolstring(L, idx, &n);
+    int single = 0, dbl = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] >= 0x80) {
+            lua_pushvalue(L, REPR_STR);
+            lua_pushvalue(L, idx);
+            lua_call(L, 1, 1);
+            s = (const unsigned char *)lua_tolstring(L, -1, &n);
+            put(&r->out, (const char *)s, n);
+            lua_pop(L, 1);
+            return;
+        }
+        single |= s[i] == '\'';
+        dbl |= s[i] == '"';
+    }
+    char q = single && !dbl ? '"' : '\'', esc[8];
+    size_t run = 0;
+    reserve(&r->out, n + 2);
+    r->out.p[r->out.len++] = q;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = s[i];
+        if (c >= 0x20 && c != 0x7f && c != (unsigned char)q && c != '\\')
+            continue;
+        put(&r->out, (const char *)s + run, i - run);
+        run = i + 1;
+        if (c == '\n')
+            put(&r->out, "\\n", 2);
+        else if (c == '\r')
+            put(&r->out, "\\r", 2);
+        else if (c == '\t')
+            put(&r->out, "\\t", 2);
+        else if (c < 0x20 || c == 0x7f)
+            put(&r->out, esc, (size_t)snprintf(esc, sizeof(esc), "\\x%02x", c));
+        else {
+            esc[0] = '\\';
+            esc[1] = (char)c;
+            put(&r->out, esc, 2);
+        }
+    }
+    put(&r->out, (const char *)s + run, n - run);
+    put(&r->out, &q, 1);
+}
+
+static int repr_value(reprer *r, int idx, int level);
+
+static const char *const python_words[] = {"True", "False", "None"};
+
+/* The items of the sequence at idx between `open` and `close`; a tuple of one
+ * item ends in ",)". */
+static int repr_items(reprer *r, int idx, int level, const char *open, int tuple)
+{
+    lua_State *L = r->out.L;
+    lua_Integer n = luaL_len(L, idx);
+    put(&r->out, open, 1);
+    for (lua_Integer i = 1; i <= n; i++) {
+        if (i > 1)
+            put(&r->out, ", ", 2);
+        lua_geti(L, idx, i);
+        if (repr_value(r, lua_gettop(L), level) < 0)
+            return -1;
+        lua_pop(L, 1);
+    }
+    if (tuple)
+        put(&r->out, n == 1 ? ",)" : ")", n == 1 ? 2 : 1);
+    else
+        put(&r->out, "]", 1);
+    return 0;
+}
+
+static int repr_dict(reprer *r, int idx, int level)
+{
+    lua_State *L = r->out.L;
+    int keys = lua_gettop(L) + 1, map = keys + 1;
+    lua_getfield(L, idx, "keys");
+    lua_getfield(L, idx, "map");
+    lua_Integer n = luaL_len(L, keys);
+    put(&r->out, "{", 1);
+    for (lua_Integer i = 1; i <= n; i++) {
+        if (i > 1)
+            put(&r->out, ", ", 2);
+        if (lua_geti(L, keys, i) != LUA_TSTRING)
+            return -1; /* keys of other types: rt.keynorm's business */
+        put_py_str(r, lua_gettop(L));
+        put(&r->out, ": ", 2);
+        lua_gettable(L, map);
+        if (repr_value(r, lua_gettop(L), level) < 0)
+            return -1;
+        lua_settop(L, map);
+    }
+    put(&r->out, "}", 1);
+    lua_settop(L, keys - 1);
+    return 0;
+}
+
+/* Appends repr of the value at idx, `level` tables deep. 0, or -1 to leave the
+ * whole repr to the Lua version. */
+static int repr_value(reprer *r, int idx, int level)
+{
+    lua_State *L = r->out.L;
+    char buf[GLAREX__FLOAT_REPR_MAX];
+    charge(L, &r->out.since);
+    switch (lua_type(L, idx)) {
+    case LUA_TSTRING:
+        put_py_str(r, idx);
+        return 0;
+    case LUA_TNUMBER:
+        if (lua_isinteger(L, idx))
+            put(&r->out, buf,
+                (size_t)snprintf(buf, sizeof(buf), LUA_INTEGER_FMT, lua_tointeger(L, idx)));
+        else
+            put(&r->out, buf, glarex__float_repr(lua_tonumber(L, idx), buf));
+        return 0;
+    case LUA_TBOOLEAN:
+    case LUA_TTABLE:
+        break;
+    default:
+        return -1;
+    }
+    if (put_word(&r->out, idx, python_words))
+        return 0;
+    if (++level > NATIVE_MAX_DEPTH || !lua_getmetatable(L, idx))
+        return -1; /* too deep (the Lua version's error), or no Python value */
+    luaL_checkstack(L, 8, "repr nesting");
+    int mt = lua_gettop(L), rc = -1;
+    if (lua_rawequal(L, mt, DUMP_DICT))
+        rc = repr_dict(r, idx, level);
+    else if (lua_rawequal(L, mt, DUMP_PYLIST) || (lua_rawequal(L, mt, DUMP_LIST) && !r->yaql))
+        rc = repr_items(r, idx, level, "[", 0);
+    else if (lua_rawequal(L, mt, DUMP_TUPLE) || lua_rawequal(L, mt, DUMP_LIST))
+        rc = repr_items(r, idx, level, "(", 1);
+    lua_settop(L, mt - 1);
+    return rc;
+}
+
+/* repr(v, null, Dict, List, Tuple, PyList, yaql, str_repr): Python's repr() of a
+ * list, tuple or dict (YAQL's view of them with `yaql`), or nil. */
+static int native_repr(lua_State *L)
+{
+    reprer r = {{L, NULL, 0, 128, 0}, lua_toboolean(L, 7)};
+    luaL_checktype(L, 8, LUA_TFUNCTION);
+    lua_settop(L, 8);
+    r.out.p = lua_newuserdatauv(L, r.out.cap, 0);
+    lua_rotate(L, DUMP_OUT, 1); /* DUMP_OUT before yaql and str_repr */
+    if (repr_value(&r, DUMP_VALUE, 0) < 0) {
+        lua_pushnil(L);
+        return 1;
+    }
+    lua_pushlstring(L, r.out.p, r.out.len);
+    return 1;
+}
+
+/* }====================================================================== */
+
 void glarex__native_push(lua_State *L, lua_CFunction charge_fn)
 {
     static const luaL_Reg fns[] = {{"float_repr", native_float_repr},
                                    {"json_dump", native_json_dump},
                                    {"json_parse", native_json_parse},
                                    {"yaml_dump", native_yaml_dump},
+                                   {"repr", native_repr},
                                    {NULL, NULL}};
-    lua_createtable(L, 0, 4);
+    lua_createtable(L, 0, 5);
     lua_pushcfunction(L, charge_fn);
     luaL_setfuncs(L, fns, 1);
 }

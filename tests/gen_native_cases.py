@@ -5,8 +5,8 @@ by Python or real Mistral, never written by hand:
 - tests/cases/native/float_repr.txt: `<hex bits of a double> <Python's repr()>`, over
   every power of two, numbers of few digits, the edges of the exponent form and
   random bit patterns (fixed seed);
-- tests/cases/native/cases.json: json_dump, json_parse, yaml_dump and printed floats
-  through Mistral (/work/shared/tools/mistral_oracle.py), in the conformance corpus'
+- tests/cases/native/cases.json: json_dump, json_parse, yaml_dump, printed floats and
+  str() of lists, tuples and dicts through Mistral (/work/shared/tools/mistral_oracle.py), in the conformance corpus'
   format (tests/lua/run_conformance.lua and tests/test_eval_native.c run them);
   yaml_dump's random values are checked against /usr/bin/python3's own
   yaml.safe_dump(v, default_flow_style=False) as well.
@@ -146,6 +146,12 @@ def random_yaml_value(rng, depth=0, words=YAML_WORDS):
             for _ in range(rng.randint(0, 5))}
 
 
+def nesting(v):
+    if isinstance(v, (list, dict)):
+        return 1 + max(map(nesting, v.values() if isinstance(v, dict) else v), default=0)
+    return 0
+
+
 def case(id_, expr, context, kind="yaql"):
     return {"id": id_, "kind": kind, "category": "native", "mode": "evaluate",
             "expr": expr, "context": context}
@@ -202,6 +208,21 @@ def mistral_cases():
     yaml_values += [random_yaml_value(rng, words=NATIVE_YAML_WORDS) for _ in range(400)]
     for i, v in enumerate(yaml_values):
         cs.append(case("native-yaml-%03d" % (i + 1), "<% yaml_dump($.v) %>", {"v": v}))
+    # str()/repr of lists, tuples and dicts (YAQL's view, Jinja's, template text),
+    # their strings with every kind of quote, escape and non-ASCII character
+    exprs = ["<% str($.v) %>", "v=<% $.v %>", "{{ _.v }}", "{{ _.v | string }}",
+             "<% [$.v] %> <% 1 %>", "<% str([$.v, $.v.len()]) %>",
+             "<% str(json_parse(json_dump($.v))) %>", "{{ (_.v, 1) }}", "{{ [_.v] | string }}"]
+    rng = random.Random(17)
+    repr_values = [[w] for w in ["", "'", '"', "'\"", "\\", "a\x00\x1f\x7f\n\r\t", "é'",
+                                 "\u2028\"'", "😀\x85"]]
+    repr_values += [random_value(rng) for _ in range(300)]
+    repr_values = [v for v in repr_values if isinstance(v, (list, dict))]
+    for i, v in enumerate(repr_values):
+        e = exprs[i % len(exprs)]
+        if "json_dump" in e and nesting(v) > 3:  # oslo's json_dump writes null below
+            e = exprs[0]
+        cs.append(case("native-repr-%03d" % (i + 1), e, {"v": v}, "jinja" if "{{" in e else "yaql"))
     out = subprocess.run(["/usr/bin/python3", ORACLE, "-"], input=json.dumps(cs),
                          capture_output=True, text=True, check=True).stdout
     for c, r in zip(cs, json.loads(out)):

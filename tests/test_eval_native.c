@@ -96,6 +96,28 @@ static json_t *hosts_context(int n)
     return json_pack("{s:o}", "hosts", hosts);
 }
 
+/* Each of `texts` runs twice, on the corpus-shaped context of 4,000 hosts and its
+ * JSON text, under a limit of a million instructions. */
+static void check_million_instructions_do(const char *const *texts, size_t n)
+{
+    json_t *ctx = hosts_context(4000);
+    char *text = json_dumps(json_object_get(ctx, "hosts"), 0);
+    json_object_set_new(ctx, "text", json_string(text));
+    free(text);
+    for (size_t i = 0; i < n; i++) {
+        glarex_eval *ev = test_new_eval(64, 5000, 1000000);
+        for (int run = 0; run < 2; run++) {
+            json_t *got = NULL;
+            glarex_error err;
+            if (glarex_eval_string(&got, ev, texts[i], ctx, &err) < 0)
+                fail_msg("%s (run %d): %s", texts[i], run + 1, err.message);
+            json_decref(got);
+        }
+        glarex_eval_free(ev);
+    }
+    json_decref(ctx);
+}
+
 /* json_dump, json_parse, yaml_dump and printed floats cost a few instructions per value, not
  * the Lua versions' tens (under this limit those stop). */
 static void test_native__cost_a_few_instructions_per_value(void **state)
@@ -108,23 +130,24 @@ static void test_native__cost_a_few_instructions_per_value(void **state)
         "<% len(yaml_dump($.hosts)) %>",
         "{{ yaml_dump(_.hosts) | length }}",
     };
-    json_t *ctx = hosts_context(4000);
-    char *text = json_dumps(json_object_get(ctx, "hosts"), 0);
-    json_object_set_new(ctx, "text", json_string(text));
-    free(text);
     (void)state;
-    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
-        glarex_eval *ev = test_new_eval(64, 5000, 1000000);
-        for (int run = 0; run < 2; run++) {
-            json_t *got = NULL;
-            glarex_error err;
-            if (glarex_eval_string(&got, ev, texts[i], ctx, &err) < 0)
-                fail_msg("%s (run %d): %s", texts[i], run + 1, err.message);
-            json_decref(got);
-        }
-        glarex_eval_free(ev);
-    }
-    json_decref(ctx);
+    check_million_instructions_do(texts, sizeof(texts) / sizeof(texts[0]));
+}
+
+/* str() of lists and dicts costs a few instructions per value, where the count hook
+ * is on as where it is off: under this limit the Lua version stops. */
+static void test_native__repr_costs_a_few_instructions_per_value(void **state)
+{
+    static const char *const texts[] = {
+        "{% for i in [1] %}{{ _.hosts | string | length }}{% endfor %}",
+        "{% for i in [1] %}{{ [_.hosts, (1, _.hosts)] | string | length }}{% endfor %}",
+        "<% let(h => $.hosts) -> range(1).select(len(str($h))) %>",
+        "<% let(h => $.hosts, t => $.text) -> range(1).select(str([$h, json_parse($t)]).len()) %>",
+        "<% len(str($.hosts)) %>",
+        "n=<% $.hosts %>",
+    };
+    (void)state;
+    check_million_instructions_do(texts, sizeof(texts) / sizeof(texts[0]));
 }
 
 /* env() and $__env cost what the expression reads of them, not the whole env: here
@@ -181,6 +204,9 @@ static void check_stops(glarex_eval *ev, const char *text, int code)
 #define HUGE_DUMP(f)                                                                    \
     "{% set l = ['xxxxxxxxxx'] * 1000 %}{% set m = [l] * 1000 %}{{ " f "([m] * 1000) "  \
     "| length }}"
+#define HUGE_STR                                                                        \
+    "{% set l = ['xxxxxxxxxx'] * 1000 %}{% set m = [l] * 1000 %}{{ ([m] * 1000) | string " \
+    "| length }}"
 #define HUGE_PARSE "{{ json_parse('[' + '[1, 2.5, \"x\", {\"a\": null}],' * 400000 + '1]') }}"
 
 static void test_native__memory_limit_stops_them(void **state)
@@ -189,6 +215,7 @@ static void test_native__memory_limit_stops_them(void **state)
     (void)state;
     check_stops(ev, HUGE_DUMP("json_dump"), GLAREX_EMEMLIMIT);
     check_stops(ev, HUGE_PARSE, GLAREX_EMEMLIMIT);
+    check_stops(ev, HUGE_STR, GLAREX_EMEMLIMIT);
     check_stops(ev, "{% set l = [1.0 / 3] * 1000 %}{{ json_dump([l] * 1000) }}",
                 GLAREX_EMEMLIMIT);
     glarex_eval_free(ev);
@@ -200,12 +227,13 @@ static void test_native__deadline_stops_them(void **state)
     (void)state;
     check_stops(ev, HUGE_DUMP("json_dump"), GLAREX_EDEADLINE);
     check_stops(ev, HUGE_PARSE, GLAREX_EDEADLINE);
+    check_stops(ev, HUGE_STR, GLAREX_EDEADLINE);
     glarex_eval_free(ev);
 }
 
-/* In YAQL json_dump and json_parse run without the count hook (Y.linear): a list of
- * 300,000 strings held 20 times, dumped; its text parsed; a dump that the native
- * version leaves to the Lua one, of ints that need no allocation. */
+/* In YAQL json_dump, json_parse and str run without the count hook (Y.linear): a list
+ * of 300,000 strings held 20 times, dumped and printed; its text parsed; a dump that
+ * the native version leaves to the Lua one, of ints that need no allocation. */
 #define HELD_20_TIMES "[$.l, $.l, $.l, $.l, $.l, $.l, $.l, $.l, $.l, $.l, " \
                       "$.l, $.l, $.l, $.l, $.l, $.l, $.l, $.l, $.l, $.l]"
 
@@ -219,18 +247,25 @@ static void check_yaql_stops(size_t memory_mib, long timeout_ms, int code)
     json_t *n = json_array();
     for (int i = 0; i < 300000; i++)
         json_array_append_new(n, json_integer(i % 100));
+    json_t *u = json_array();
+    for (int i = 0; i < 300000; i++)
+        json_array_append_new(u, json_string("\u00e9"));
     char *text = json_dumps(l, 0);
-    json_t *ctx = json_pack("{s:o, s:s, s:o}", "l", l, "t", text, "n", n);
+    json_t *ctx = json_pack("{s:o, s:s, s:o, s:o}", "l", l, "t", text, "n", n, "u", u);
     free(text);
     if (glarex_eval_bind(ev, ctx, &err) < 0)
         fail_msg("%s", err.message);
     check_stops(ev, "<% json_dump(" HELD_20_TIMES ") %>", code);
     check_stops(ev, "<% json_parse(json_dump(" HELD_20_TIMES ")) %>", code);
+    check_stops(ev, "<% len(str(" HELD_20_TIMES ")) %>", code);
     /* what the native dump leaves to the Lua one (a key that is not a string) */
     check_stops(ev, "<% json_dump([{1 => 2}, " HELD_20_TIMES ", $.n, $.n, $.n, $.n]) %>", code);
     if (code == GLAREX_EDEADLINE)
         check_stops(ev, "<% [json_parse($.t), json_parse($.t), json_parse($.t), "
                         "json_parse($.t), json_parse($.t), json_parse($.t)] %>", code);
+    if (code == GLAREX_EDEADLINE) /* str() of text that is not ASCII: the Lua str_repr's */
+        check_stops(ev, "<% len(str([$.u, $.u, $.u, $.u, $.u, $.u, $.u, $.u, $.u, $.u])) %>",
+                    code);
     glarex_eval_free(ev);
     json_decref(ctx);
 }
@@ -277,6 +312,7 @@ int main(void)
         cmocka_unit_test(test_native__float_repr_is_pythons),
         cmocka_unit_test(test_native__mistral_answers),
         cmocka_unit_test(test_native__cost_a_few_instructions_per_value),
+        cmocka_unit_test(test_native__repr_costs_a_few_instructions_per_value),
         cmocka_unit_test(test_native__env_costs_what_is_read),
         cmocka_unit_test(test_native__memory_limit_stops_them),
         cmocka_unit_test(test_native__deadline_stops_them),
