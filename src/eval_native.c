@@ -1,18 +1,20 @@
 /*
  * Native versions of the evaluator's costliest Mistral functions: Python's float
  * repr, json_dump (oslo jsonutils.dumps with indent=4), json_parse (json.loads),
- * yaml_dump (PyYAML's safe_dump) and Python's repr() of lists, tuples and dicts,
- * working on the runtime's Lua values directly
- * (lua/runtime.lua describes them).
+ * yaml_dump (PyYAML's safe_dump), Python's repr() of lists, tuples and dicts and
+ * yaml_parse (PyYAML's safe_load, through libyaml), working on the runtime's Lua
+ * values directly (lua/runtime.lua describes them).
  *
- * They give exactly what their Lua versions in lua/json.lua and lua/pyfmt.lua give.
+ * They give exactly what their Lua versions in lua/json.lua and lua/pyfmt.lua give
+ * (yaml_parse: what the host's reader, src/yaml_json.c, gives).
  * Whatever they do not handle themselves (an error to report, a value of another
  * kind, a dict key that is not a string) they leave to those versions by returning
  * nil: the Lua version then gives the value or the error, with its message.
  *
  * Bounds: they run without the count hook, so their work is linear in their input
  * and output (yaml_dump's sort of a dict's keys aside); every allocation goes
- * through the Lua state (its memory limit); every
+ * through the Lua state (its memory limit; libyaml's buffers aside, which grow with
+ * a text the Lua state holds); every
  * NATIVE_PERIOD values they call the host's charge function, which counts them as
  * instructions, checks the deadline and raises once a limit has passed; they nest
  * at most NATIVE_MAX_DEPTH deep (rt.MAX_DEPTH), leaving deeper values to Lua.
@@ -20,6 +22,7 @@
 #include "eval_native.h"
 
 #include <lauxlib.h>
+#include <yaml.h>
 
 #include <float.h>
 #include <math.h>
@@ -674,19 +677,27 @@ static int parse_number(parser *p)
 
 static int parse_value(parser *p, int depth);
 
+/* Pushes a dict, {keys = {}, map = {}} with room for `fields` fields, then its keys
+ * and its map; returns the dict's index. */
+static int push_dict_parts(lua_State *L, int fields)
+{
+    lua_createtable(L, 0, fields);
+    int dict = lua_gettop(L);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, dict, "keys");
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, dict, "map");
+    return dict;
+}
+
 /* Pushes the object whose '{' is at pos. 0, or -1 (nothing pushed). */
 static int parse_object(parser *p, int depth)
 {
     lua_State *L = p->L;
-    lua_createtable(L, 0, p->mutable_dicts ? 3 : 2);
-    int dict = lua_gettop(L), keys = dict + 1, map = dict + 2;
+    int dict = push_dict_parts(L, p->mutable_dicts ? 3 : 2), keys = dict + 1, map = dict + 2;
     lua_Integer n = 0;
-    lua_newtable(L);
-    lua_pushvalue(L, keys);
-    lua_setfield(L, dict, "keys");
-    lua_newtable(L);
-    lua_pushvalue(L, map);
-    lua_setfield(L, dict, "map");
     if (p->mutable_dicts) {
         lua_pushboolean(L, 1);
         lua_setfield(L, dict, "mutable");
@@ -994,6 +1005,8 @@ static int yaml_resolves(const char *s, size_t n)
     size_t end;
     if (n == 0)
         return 1;
+    if (!s[0] || !strchr("yYnNtTfFoO~<=.-+0123456789", s[0]))
+        return 0; /* no resolver starts with another character (PyYAML picks them by it) */
     for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
         if (strlen(words[i]) == n && memcmp(words[i], s, n) == 0)
             return 1;
@@ -1458,6 +1471,258 @@ static int native_repr(lua_State *L)
 
 /* }====================================================================== */
 
+/* {======================================================================
+ * yaml_parse
+ * ====================================================================== */
+
+/* PyYAML's safe_load of the documents most templates read, through libyaml's
+ * parser as src/yaml_json.c reads them, into the values that host.call's
+ * yaml_parse gives: untagged scalars without anchors (plain ones resolved by PyYAML's
+ * YAML 1.1 rules: null, booleans, decimal ints, decimal floats, strings), lists, and
+ * dicts with string keys. Anything else (a tag, an anchor or alias, a merge key, a
+ * key that is not a string, an int in another base or beyond 64 bits, a float with
+ * `_` or `:` or not finite, a timestamp, a second document, an error) leaves the whole
+ * text to the host's yaml_parse, which gives the value or the error. */
+
+/* The arguments of yaml_parse(text, list_mt, null, Dict), by stack index, and the
+ * parser's state (a light userdata) in the protected call that builds the value. */
+enum { YP_TEXT = 1, YP_LIST, YP_NULL, YP_DICT, YP_STATE };
+
+typedef struct yparser {
+    yaml_parser_t parser;
+    yaml_event_t ev;
+    int has_ev; /* ev holds an event to delete */
+    unsigned since;
+} yparser;
+
+static int yp_next(lua_State *L, yparser *y)
+{
+    if (y->has_ev)
+        yaml_event_delete(&y->ev);
+    y->has_ev = yaml_parser_parse(&y->parser, &y->ev);
+    if (!y->has_ev)
+        return -1;
+    charge(L, &y->since);
+    return 0;
+}
+
+static int word_in(const char *s, size_t n, const char *const *words, size_t nwords)
+{
+    for (size_t i = 0; i < nwords; i++)
+        if (strlen(words[i]) == n && memcmp(words[i], s, n) == 0)
+            return 1;
+    return 0;
+}
+
+/* [-+]?[0-9]+ from s[0..n) to the end; *digits_at is where the digits start. */
+static int signed_digits(const char *s, size_t n, size_t *digits_at)
+{
+    size_t at = n > 0 && (s[0] == '-' || s[0] == '+');
+    *digits_at = at;
+    return all_of(s, n, at, "0123456789");
+}
+
+/* Pushes the value of a plain scalar as PyYAML resolves it: 0, or -1 to leave it to
+ * the host (kinds it resolves that are not read here). */
+static int yp_plain(lua_State *L, const char *s, size_t n)
+{
+    static const char *const nulls[] = {"~", "null", "Null", "NULL"};
+    static const char *const trues[] = {"yes", "Yes", "YES", "true", "True", "TRUE",
+                                        "on",  "On",  "ON"};
+    static const char *const falses[] = {"no", "No", "NO", "false", "False", "FALSE",
+                                         "off", "Off", "OFF"};
+    size_t d, end;
+    int word = n > 0 && s[0] && strchr("yYnNtTfFoO~", s[0]);
+    if (n == 0 || (word && word_in(s, n, nulls, 4))) {
+        lua_pushvalue(L, YP_NULL);
+        return 0;
+    }
+    if (word && (word_in(s, n, trues, 9) || word_in(s, n, falses, 9))) {
+        lua_pushboolean(L, word_in(s, n, trues, 9));
+        return 0;
+    }
+    if (signed_digits(s, n, &d)) { /* 0 or [1-9][0-9]*: octal (0[0-7]+) is the host's */
+        if (s[d] == '0' && n - d > 1)
+            return -1;
+        unsigned long long v = 0, max = s[0] == '-' ? (1ULL << 63) : (1ULL << 63) - 1;
+        for (size_t i = d; i < n; i++) {
+            unsigned digit = (unsigned)(s[i] - '0');
+            if (v > (max - digit) / 10)
+                return -1;
+            v = v * 10 + digit;
+        }
+        lua_pushinteger(L, s[0] == '-' ? (lua_Integer)(0 - v) : (lua_Integer)v);
+        return 0;
+    }
+    /* [-+]?[0-9]+\.[0-9]*([eE][-+][0-9]+)? */
+    d = n > 0 && (s[0] == '-' || s[0] == '+');
+    if (is_dig(s, n, d)) {
+        for (end = d; is_dig(s, n, end); end++) {
+        }
+        if (end < n && s[end] == '.') {
+            for (end++; is_dig(s, n, end); end++) {
+            }
+            if (exponent_to_end(s, n, end)) {
+                char text[NATIVE_MAX_NUMBER + 1];
+                if (n > NATIVE_MAX_NUMBER)
+                    return -1;
+                memcpy(text, s, n);
+                text[n] = '\0';
+                double x = strtod(text, NULL);
+                if (!isfinite(x))
+                    return -1; /* JSON cannot carry it: the host's error */
+                lua_pushnumber(L, x);
+                return 0;
+            }
+        }
+    }
+    if (yaml_resolves(s, n))
+        return -1;
+    lua_pushlstring(L, s, n);
+    return 0;
+}
+
+/* Pushes the scalar of the current event; `key`: it must be a string. 0, or -1. */
+static int yp_scalar(lua_State *L, const yaml_event_t *ev, int key)
+{
+    const char *s = (const char *)ev->data.scalar.value;
+    size_t n = ev->data.scalar.length;
+    if (ev->data.scalar.anchor || ev->data.scalar.tag)
+        return -1;
+    if (ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) {
+        lua_pushlstring(L, s, n);
+        return 0;
+    }
+    if (key && (n == 0 || yaml_resolves(s, n)))
+        return -1;
+    return yp_plain(L, s, n);
+}
+
+static int yp_node(lua_State *L, yparser *y, int depth);
+
+static int yp_sequence(lua_State *L, yparser *y, int depth)
+{
+    lua_newtable(L);
+    lua_pushvalue(L, YP_LIST);
+    lua_setmetatable(L, -2);
+    for (lua_Integer i = 1;; i++) {
+        if (yp_next(L, y) < 0)
+            return -1;
+        if (y->ev.type == YAML_SEQUENCE_END_EVENT)
+            return 0;
+        if (yp_node(L, y, depth + 1) < 0)
+            return -1;
+        lua_rawseti(L, -2, i);
+    }
+}
+
+/* A dict as rt.dict_set fills it: a key met again keeps its place, takes the value. */
+static int yp_mapping(lua_State *L, yparser *y, int depth)
+{
+    int dict = push_dict_parts(L, 2), keys = dict + 1, map = dict + 2;
+    lua_Integer n = 0;
+    lua_pushvalue(L, YP_DICT);
+    lua_setmetatable(L, dict);
+    for (;;) {
+        if (yp_next(L, y) < 0)
+            return -1;
+        if (y->ev.type == YAML_MAPPING_END_EVENT)
+            break;
+        if (y->ev.type != YAML_SCALAR_EVENT || yp_scalar(L, &y->ev, 1) < 0)
+            return -1;
+        lua_pushvalue(L, -1);
+        if (lua_rawget(L, map) == LUA_TNIL) {
+            lua_pushvalue(L, -2);
+            lua_rawseti(L, keys, ++n);
+        }
+        lua_pop(L, 1);
+        if (yp_next(L, y) < 0 || yp_node(L, y, depth + 1) < 0)
+            return -1;
+        lua_rawset(L, map);
+    }
+    lua_settop(L, dict);
+    return 0;
+}
+
+/* Pushes the node whose first event is the current one, `depth` collections deep. */
+static int yp_node(lua_State *L, yparser *y, int depth)
+{
+    if (depth > NATIVE_MAX_DEPTH)
+        return -1;
+    luaL_checkstack(L, 8, "yaml_parse nesting");
+    switch (y->ev.type) {
+    case YAML_SCALAR_EVENT:
+        return yp_scalar(L, &y->ev, 0);
+    case YAML_SEQUENCE_START_EVENT:
+        if (y->ev.data.sequence_start.anchor || y->ev.data.sequence_start.tag)
+            return -1;
+        return yp_sequence(L, y, depth);
+    case YAML_MAPPING_START_EVENT:
+        if (y->ev.data.mapping_start.anchor || y->ev.data.mapping_start.tag)
+            return -1;
+        return yp_mapping(L, y, depth);
+    default:
+        return -1; /* an alias */
+    }
+}
+
+static int yp_expect(lua_State *L, yparser *y, yaml_event_type_t type)
+{
+    return yp_next(L, y) == 0 && y->ev.type == type ? 0 : -1;
+}
+
+/* The protected part of yaml_parse: pushes the value, or nil. */
+static int yp_stream(lua_State *L)
+{
+    yparser *y = lua_touserdata(L, YP_STATE);
+    if (yp_expect(L, y, YAML_STREAM_START_EVENT) < 0 || yp_next(L, y) < 0) {
+        lua_pushnil(L);
+        return 1;
+    }
+    if (y->ev.type == YAML_STREAM_END_EVENT) { /* no document: None */
+        lua_pushvalue(L, YP_NULL);
+        return 1;
+    }
+    if (y->ev.type != YAML_DOCUMENT_START_EVENT || yp_next(L, y) < 0 || yp_node(L, y, 0) < 0 ||
+        yp_expect(L, y, YAML_DOCUMENT_END_EVENT) < 0 ||
+        yp_expect(L, y, YAML_STREAM_END_EVENT) < 0) {
+        lua_settop(L, YP_STATE);
+        lua_pushnil(L);
+    }
+    return 1;
+}
+
+/* yaml_parse(text, list_mt, null, Dict): the host's yaml_parse value, or nil. libyaml
+ * allocates outside the Lua state, so the value is built in a protected call and the
+ * parser freed whatever it ends in; its buffers grow with the text, which is the Lua
+ * state's already. */
+static int native_yaml_parse(lua_State *L)
+{
+    size_t len;
+    const char *text = luaL_checklstring(L, YP_TEXT, &len);
+    yparser y;
+    memset(&y, 0, sizeof(y));
+    lua_settop(L, YP_DICT);
+    if (!yaml_parser_initialize(&y.parser)) {
+        lua_pushnil(L);
+        return 1;
+    }
+    yaml_parser_set_input_string(&y.parser, (const unsigned char *)text, len);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushcclosure(L, yp_stream, 1); /* with the charge function, as this one */
+    lua_insert(L, 1);
+    lua_pushlightuserdata(L, &y);
+    int rc = lua_pcall(L, YP_STATE, 1, 0);
+    if (y.has_ev)
+        yaml_event_delete(&y.ev);
+    yaml_parser_delete(&y.parser);
+    if (rc != LUA_OK)
+        return lua_error(L);
+    return 1;
+}
+
+/* }====================================================================== */
+
 void glarex__native_push(lua_State *L, lua_CFunction charge_fn)
 {
     static const luaL_Reg fns[] = {{"float_repr", native_float_repr},
@@ -1465,8 +1730,9 @@ void glarex__native_push(lua_State *L, lua_CFunction charge_fn)
                                    {"json_parse", native_json_parse},
                                    {"yaml_dump", native_yaml_dump},
                                    {"repr", native_repr},
+                                   {"yaml_parse", native_yaml_parse},
                                    {NULL, NULL}};
-    lua_createtable(L, 0, 5);
+    lua_createtable(L, 0, 6);
     lua_pushcfunction(L, charge_fn);
     luaL_setfuncs(L, fns, 1);
 }

@@ -50,17 +50,17 @@ static void test_native__float_repr_is_pythons(void **state)
     assert_true(n > 14000);
 }
 
-static void test_native__mistral_answers(void **state)
+/* Every case of the file `rel` (the conformance corpus' format) gives its expected
+ * value or an error. */
+static void check_cases(const char *rel)
 {
     char path[1024];
     json_error_t jerr;
-    json_t *cases = json_load_file(
-        source_path(path, sizeof(path), "tests/cases/native/cases.json"), JSON_ALLOW_NUL, &jerr);
+    json_t *cases = json_load_file(source_path(path, sizeof(path), rel), JSON_ALLOW_NUL, &jerr);
     glarex_eval *ev = test_new_eval(64, 5000, 0);
     json_t *c;
     size_t i;
     int failed = 0;
-    (void)state;
     if (!cases)
         fail_msg("%s: %s", path, jerr.text);
     json_array_foreach(cases, i, c) {
@@ -83,6 +83,19 @@ static void test_native__mistral_answers(void **state)
     glarex_eval_free(ev);
     json_decref(cases);
     assert_int_equal(failed, 0);
+}
+
+static void test_native__mistral_answers(void **state)
+{
+    (void)state;
+    check_cases("tests/cases/native/cases.json");
+}
+
+/* yaml_parse gives what PyYAML's safe_load gives, natively or through the host. */
+static void test_native__yaml_parse_is_pyyamls(void **state)
+{
+    (void)state;
+    check_cases("tests/cases/native/yaml_parse.json");
 }
 
 /* A context of `n` hosts, the shape of the corpus' (tests/conformance). */
@@ -150,6 +163,32 @@ static void test_native__repr_costs_a_few_instructions_per_value(void **state)
     check_million_instructions_do(texts, sizeof(texts) / sizeof(texts[0]));
 }
 
+/* yaml_parse reads natively, counted as the other native functions are: under an
+ * instruction limit of 50,000 a document of three items passes, one of 100,000 does
+ * not (the host's reader was not counted). */
+static void test_native__yaml_parse_is_counted(void **state)
+{
+    json_t *l = json_array();
+    for (int i = 0; i < 100000; i++)
+        json_array_append_new(l, json_string("xxxxxxxxxx"));
+    char *text = json_dumps(l, 0);
+    json_t *ctx = json_pack("{s:s, s:s}", "big", text, "small", "[a, b, c]");
+    glarex_eval *ev = test_new_eval(64, 5000, 50000);
+    json_t *got = NULL;
+    glarex_error err;
+    (void)state;
+    free(text);
+    json_decref(l);
+    if (glarex_eval_string(&got, ev, "{{ yaml_parse(_.small) | length }}", ctx, &err) < 0)
+        fail_msg("a small document: %s", err.message);
+    assert_int_equal(json_integer_value(got), 3);
+    json_decref(got);
+    assert_int_equal(glarex_eval_string(&got, ev, "{{ yaml_parse(_.big) | length }}", ctx, &err),
+                     GLAREX_EINSNLIMIT);
+    glarex_eval_free(ev);
+    json_decref(ctx);
+}
+
 /* env() and $__env cost what the expression reads of them, not the whole env: here
  * given as JSON on each call, an env of 200,000 members read for one, under a memory
  * limit that converting them all would pass. */
@@ -207,6 +246,7 @@ static void check_stops(glarex_eval *ev, const char *text, int code)
 #define HUGE_STR                                                                        \
     "{% set l = ['xxxxxxxxxx'] * 1000 %}{% set m = [l] * 1000 %}{{ ([m] * 1000) | string " \
     "| length }}"
+#define HUGE_YAML "{{ yaml_parse('[' + '[1, 2.5, x, {a: null}], ' * 400000 + '1]') }}"
 #define HUGE_PARSE "{{ json_parse('[' + '[1, 2.5, \"x\", {\"a\": null}],' * 400000 + '1]') }}"
 
 static void test_native__memory_limit_stops_them(void **state)
@@ -216,6 +256,7 @@ static void test_native__memory_limit_stops_them(void **state)
     check_stops(ev, HUGE_DUMP("json_dump"), GLAREX_EMEMLIMIT);
     check_stops(ev, HUGE_PARSE, GLAREX_EMEMLIMIT);
     check_stops(ev, HUGE_STR, GLAREX_EMEMLIMIT);
+    check_stops(ev, HUGE_YAML, GLAREX_EMEMLIMIT);
     check_stops(ev, "{% set l = [1.0 / 3] * 1000 %}{{ json_dump([l] * 1000) }}",
                 GLAREX_EMEMLIMIT);
     glarex_eval_free(ev);
@@ -228,6 +269,7 @@ static void test_native__deadline_stops_them(void **state)
     check_stops(ev, HUGE_DUMP("json_dump"), GLAREX_EDEADLINE);
     check_stops(ev, HUGE_PARSE, GLAREX_EDEADLINE);
     check_stops(ev, HUGE_STR, GLAREX_EDEADLINE);
+    check_stops(ev, HUGE_YAML, GLAREX_EDEADLINE);
     glarex_eval_free(ev);
 }
 
@@ -258,6 +300,9 @@ static void check_yaql_stops(size_t memory_mib, long timeout_ms, int code)
     check_stops(ev, "<% json_dump(" HELD_20_TIMES ") %>", code);
     check_stops(ev, "<% json_parse(json_dump(" HELD_20_TIMES ")) %>", code);
     check_stops(ev, "<% len(str(" HELD_20_TIMES ")) %>", code);
+    check_stops(ev, "<% [yaml_parse($.t), yaml_parse($.t), yaml_parse($.t), yaml_parse($.t), "
+                    "yaml_parse($.t), yaml_parse($.t), yaml_parse($.t), yaml_parse($.t)] %>",
+                code);
     /* what the native dump leaves to the Lua one (a key that is not a string) */
     check_stops(ev, "<% json_dump([{1 => 2}, " HELD_20_TIMES ", $.n, $.n, $.n, $.n]) %>", code);
     if (code == GLAREX_EDEADLINE)
@@ -311,8 +356,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_native__float_repr_is_pythons),
         cmocka_unit_test(test_native__mistral_answers),
+        cmocka_unit_test(test_native__yaml_parse_is_pyyamls),
         cmocka_unit_test(test_native__cost_a_few_instructions_per_value),
         cmocka_unit_test(test_native__repr_costs_a_few_instructions_per_value),
+        cmocka_unit_test(test_native__yaml_parse_is_counted),
         cmocka_unit_test(test_native__env_costs_what_is_read),
         cmocka_unit_test(test_native__memory_limit_stops_them),
         cmocka_unit_test(test_native__deadline_stops_them),
