@@ -994,6 +994,17 @@ static int timestamp(const char *s, size_t n)
     return at == n || (s[at] == ':' && at + 3 == n && is_dig(s, n, at + 1) && is_dig(s, n, at + 2));
 }
 
+/* Whether s[0..n) is one of `words`, none longer than 5 characters. */
+static int word_in(const char *s, size_t n, const char *const *words, size_t nwords)
+{
+    if (n > 5 || memchr(s, '\0', n))
+        return 0;
+    for (size_t i = 0; i < nwords; i++)
+        if (strncmp(words[i], s, n) == 0 && words[i][n] == '\0')
+            return 1;
+    return 0;
+}
+
 /* Whether PyYAML's implicit resolvers (YAML 1.1: bool, null, float, int, merge,
  * timestamp, value) read the plain text s as something other than a string. */
 static int yaml_resolves(const char *s, size_t n)
@@ -1007,9 +1018,8 @@ static int yaml_resolves(const char *s, size_t n)
         return 1;
     if (!s[0] || !strchr("yYnNtTfFoO~<=.-+0123456789", s[0]))
         return 0; /* no resolver starts with another character (PyYAML picks them by it) */
-    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
-        if (strlen(words[i]) == n && memcmp(words[i], s, n) == 0)
-            return 1;
+    if (word_in(s, n, words, sizeof(words) / sizeof(words[0])))
+        return 1;
     if (s[0] == '.' && digits_(s, n, 1, &end) && exponent_to_end(s, n, end))
         return 1;
     if (timestamp(s, n))
@@ -1503,14 +1513,6 @@ static int yp_next(lua_State *L, yparser *y)
     if (!y->has_ev)
         return -1;
     charge(L, &y->since);
-    return 0;
-}
-
-static int word_in(const char *s, size_t n, const char *const *words, size_t nwords)
-{
-    for (size_t i = 0; i < nwords; i++)
-        if (strlen(words[i]) == n && memcmp(words[i], s, n) == 0)
-            return 1;
     return 0;
 }
 

@@ -259,7 +259,7 @@ YAML_DOCS = ["", "---", "# only a comment", "a: 1\na: 2\nb: 3\na: 4", "[1, [2, [
 
 
 def yaml_parse_cases():
-    """`<% yaml_parse($.t) %>` of each document, answered by /usr/bin/python3's
+    """yaml_parse of each document (YAQL's and Jinja's), answered by /usr/bin/python3's
     yaml.safe_load (Mistral's yaml_parse): its value, or an error where safe_load fails
     or makes what JSON cannot carry (a date, bytes, a set, a key that is not a string,
     a float that is not finite, an int beyond 64 bits)."""
@@ -292,7 +292,10 @@ def yaml_parse_cases():
     docs = [t for t in docs if t not in ("k: \tb", "[\tb]", "[a:]", "=: v")]
     cs = []
     for i, t in enumerate(docs):
-        c = case("native-yaml-parse-%03d" % (i + 1), "<% yaml_parse($.t) %>", {"t": t})
+        if i % 3 == 2:
+            c = case("native-yaml-parse-%03d" % (i + 1), "{{ yaml_parse(_.t) }}", {"t": t}, "jinja")
+        else:
+            c = case("native-yaml-parse-%03d" % (i + 1), "<% yaml_parse($.t) %>", {"t": t})
         try:
             v = yaml.safe_load(t)
             ok = carried(v)
