@@ -794,6 +794,9 @@ static int parse_value(parser *p, int depth)
         return parse_array(p, depth);
     case '"':
         return parse_string(p);
+    case '0': case '1': case '2': case '3': case '4':
+    case '5': case '6': case '7': case '8': case '9':
+        return parse_number(p);
     }
     static const struct {
         const char *word;
