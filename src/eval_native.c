@@ -227,14 +227,23 @@ static void charge(lua_State *L, unsigned *since)
 /* The arguments of json_dump(v, null, Dict, List, Tuple, PyList), by stack index. */
 enum { DUMP_VALUE = 1, DUMP_NULL, DUMP_DICT, DUMP_LIST, DUMP_TUPLE, DUMP_PYLIST, DUMP_OUT };
 
-/* The output grows in a userdata at stack index DUMP_OUT, replaced as it grows, so
- * that an error (a limit) anywhere leaves nothing to free. */
+/* The output starts in a buffer on the C stack and grows in a userdata at stack
+ * index DUMP_OUT, replaced as it grows, so that an error (a limit) anywhere leaves
+ * nothing to free. */
+#define DUMP_SMALL 256
 typedef struct dumper {
     lua_State *L;
     char *p;
     size_t len, cap;
     unsigned since;
 } dumper;
+
+/* Starts the output in `small` (DUMP_SMALL bytes), pushing DUMP_OUT's placeholder. */
+static void start_output(dumper *d, lua_State *L, char *small)
+{
+    *d = (dumper){L, small, 0, DUMP_SMALL, 0};
+    lua_pushnil(L); /* DUMP_OUT */
+}
 
 static void reserve(dumper *d, size_t more)
 {
@@ -464,9 +473,10 @@ static int dump_value(dumper *d, int idx, int level)
 /* json_dump(v, null, Dict, List, Tuple, PyList): Mistral's json_dump text, or nil. */
 static int native_json_dump(lua_State *L)
 {
-    dumper d = {L, NULL, 0, 256, 0};
+    dumper d;
+    char small[DUMP_SMALL];
     lua_settop(L, DUMP_PYLIST);
-    d.p = lua_newuserdatauv(L, d.cap, 0); /* DUMP_OUT */
+    start_output(&d, L, small);
     if (dump_value(&d, DUMP_VALUE, 0) < 0) {
         lua_pushnil(L);
         return 1;
@@ -1292,9 +1302,10 @@ static int y_node(yemitter *e, int idx, int level, int root, int mapping, int si
 /* yaml_dump(v, null, Dict, List, Tuple, PyList): Mistral's yaml_dump text, or nil. */
 static int native_yaml_dump(lua_State *L)
 {
-    yemitter e = {{L, NULL, 0, 256, 0}, 0, -1, 1, 1, 0};
+    yemitter e = {{L, NULL, 0, 0, 0}, 0, -1, 1, 1, 0};
+    char small[DUMP_SMALL];
     lua_settop(L, DUMP_PYLIST);
-    e.out.p = lua_newuserdatauv(L, e.out.cap, 0); /* DUMP_OUT */
+    start_output(&e.out, L, small);
     lua_newtable(L);                              /* YAML_SEEN */
     if (y_node(&e, DUMP_VALUE, 0, 1, 0, 0) < 0) {
         lua_pushnil(L);
@@ -1469,10 +1480,11 @@ static int repr_value(reprer *r, int idx, int level)
  * list, tuple or dict (YAQL's view of them with `yaql`), or nil. */
 static int native_repr(lua_State *L)
 {
-    reprer r = {{L, NULL, 0, 128, 0}, lua_toboolean(L, 7)};
+    reprer r = {{L, NULL, 0, 0, 0}, lua_toboolean(L, 7)};
+    char small[DUMP_SMALL];
     luaL_checktype(L, 8, LUA_TFUNCTION);
     lua_settop(L, 8);
-    r.out.p = lua_newuserdatauv(L, r.out.cap, 0);
+    start_output(&r.out, L, small);
     lua_rotate(L, DUMP_OUT, 1); /* DUMP_OUT before yaql and str_repr */
     if (repr_value(&r, DUMP_VALUE, 0) < 0) {
         lua_pushnil(L);
