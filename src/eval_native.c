@@ -207,15 +207,22 @@ static int native_float_repr(lua_State *L)
     return 1;
 }
 
-/* Counts `*since` values done; every NATIVE_PERIOD, charges them to the host. */
-static void charge(lua_State *L, unsigned *since)
+/* Counts `*since` values done; every NATIVE_PERIOD, charges them to the host with
+ * the charge function at `fn` (a stack or upvalue index). */
+static void charge_with(lua_State *L, int fn, unsigned *since)
 {
     if (++*since < NATIVE_PERIOD)
         return;
     *since = 0;
-    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushvalue(L, fn);
     lua_pushinteger(L, NATIVE_PERIOD);
     lua_call(L, 1, 0);
+}
+
+/* charge_with the host's charge function, the native functions' upvalue. */
+static void charge(lua_State *L, unsigned *since)
+{
+    charge_with(L, lua_upvalueindex(1), since);
 }
 
 /* }====================================================================== */
@@ -1510,8 +1517,9 @@ static int native_repr(lua_State *L)
  * text to the host's yaml_parse, which gives the value or the error. */
 
 /* The arguments of yaml_parse(text, list_mt, null, Dict), by stack index, and the
- * parser's state (a light userdata) in the protected call that builds the value. */
-enum { YP_TEXT = 1, YP_LIST, YP_NULL, YP_DICT, YP_STATE };
+ * parser's state (a light userdata) and the charge function in the protected call
+ * that builds the value. */
+enum { YP_TEXT = 1, YP_LIST, YP_NULL, YP_DICT, YP_STATE, YP_CHARGE };
 
 typedef struct yparser {
     yaml_parser_t parser;
@@ -1527,7 +1535,7 @@ static int yp_next(lua_State *L, yparser *y)
     y->has_ev = yaml_parser_parse(&y->parser, &y->ev);
     if (!y->has_ev)
         return -1;
-    charge(L, &y->since);
+    charge_with(L, YP_CHARGE, &y->since);
     return 0;
 }
 
@@ -1703,7 +1711,7 @@ static int yp_stream(lua_State *L)
     if (y->ev.type != YAML_DOCUMENT_START_EVENT || yp_next(L, y) < 0 || yp_node(L, y, 0) < 0 ||
         yp_expect(L, y, YAML_DOCUMENT_END_EVENT) < 0 ||
         yp_expect(L, y, YAML_STREAM_END_EVENT) < 0) {
-        lua_settop(L, YP_STATE);
+        lua_settop(L, YP_CHARGE);
         lua_pushnil(L);
     }
     return 1;
@@ -1725,11 +1733,11 @@ static int native_yaml_parse(lua_State *L)
         return 1;
     }
     yaml_parser_set_input_string(&y.parser, (const unsigned char *)text, len);
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_pushcclosure(L, yp_stream, 1); /* with the charge function, as this one */
+    lua_pushcfunction(L, yp_stream);
     lua_insert(L, 1);
     lua_pushlightuserdata(L, &y);
-    int rc = lua_pcall(L, YP_STATE, 1, 0);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    int rc = lua_pcall(L, YP_CHARGE, 1, 0);
     if (y.has_ev)
         yaml_event_delete(&y.ev);
     yaml_parser_delete(&y.parser);
