@@ -147,12 +147,19 @@ local function seq_body(v, mode, depth)
   return concat(parts, ", ")
 end
 
+-- the C version (src/eval_native.c) of a whole list, tuple or dict, where the host
+-- has it; nil for what it leaves to this one
+local native_repr = M.host and M.host.native and M.host.native.repr
 repr = function(v, mode, depth)
   local tv = type(v)
   if tv == "string" then return str_repr(v) end
   if tv == "number" then return num_str(v) end
   if tv == "boolean" then return v and "True" or "False" end
   if v == null then return "None" end
+  if native_repr and not depth then
+    local s = native_repr(v, null, Dict, List, Tuple, PyList, mode == "yaql", str_repr)
+    if s then return s end
+  end
   depth = (depth or 0) + 1
   if depth > rt.MAX_DEPTH then rt.too_deep() end
   local mt = getmetatable(v)

@@ -146,8 +146,21 @@ function rt.too_deep()
   raise("eval", "the value is a list or dict that contains itself, or is nested deeper than " .. rt.MAX_DEPTH .. " levels")
 end
 
+-- yaml_parse(s) read natively (src/eval_native.c) where the host has it: the value
+-- the host's yaml_parse gives, its lists with `list_mt`, or nil for the host to give
+-- the value or the error
+local native_yaml_parse = M.host and M.host.native and M.host.native.yaml_parse
+function rt.native_yaml_parse(s, list_mt)
+  if native_yaml_parse and type(s) == "string" then return native_yaml_parse(s, list_mt, null, Dict) end
+  return nil
+end
+
 -- call a host function; errors it raises become "eval" errors
 function rt.host_call(host, name, args, kw, ctx)
+  if name == "yaml_parse" and kw == nil and #args == 1 then
+    local v = rt.native_yaml_parse(args[1], List)
+    if v ~= nil then return v end
+  end
   local ok, r = pcall(host.call, name, args, kw, ctx)
   if not ok then
     if getmetatable(r) == ErrMT then error(r, 0) end

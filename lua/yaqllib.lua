@@ -2130,6 +2130,11 @@ function Y.host_call(name, data, args, kw)
   if not (host and host.has and host.has(name)) then
     Y.unknown_function(name)
   end
+  if name == "yaml_parse" and not kw and #args == 1 then
+    -- natively, its lists Python's already (what from_host makes of the host's)
+    local v = rt.native_yaml_parse(args[1], PyList)
+    if v ~= nil then return v end
+  end
   local hargs = {}
   for i = 1, #args do hargs[i] = to_host(args[i]) end
   local hkw

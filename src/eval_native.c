@@ -1,17 +1,20 @@
 /*
  * Native versions of the evaluator's costliest Mistral functions: Python's float
- * repr, json_dump (oslo jsonutils.dumps with indent=4), json_parse (json.loads) and
- * yaml_dump (PyYAML's safe_dump), working on the runtime's Lua values directly
- * (lua/runtime.lua describes them).
+ * repr, json_dump (oslo jsonutils.dumps with indent=4), json_parse (json.loads),
+ * yaml_dump (PyYAML's safe_dump), Python's repr() of lists, tuples and dicts and
+ * yaml_parse (PyYAML's safe_load, through libyaml), working on the runtime's Lua
+ * values directly (lua/runtime.lua describes them).
  *
- * They give exactly what their Lua versions in lua/json.lua and lua/pyfmt.lua give.
+ * They give exactly what their Lua versions in lua/json.lua and lua/pyfmt.lua give
+ * (yaml_parse: what the host's reader, src/yaml_json.c, gives).
  * Whatever they do not handle themselves (an error to report, a value of another
  * kind, a dict key that is not a string) they leave to those versions by returning
  * nil: the Lua version then gives the value or the error, with its message.
  *
  * Bounds: they run without the count hook, so their work is linear in their input
  * and output (yaml_dump's sort of a dict's keys aside); every allocation goes
- * through the Lua state (its memory limit); every
+ * through the Lua state (its memory limit; libyaml's buffers aside, which grow with
+ * a text the Lua state holds); every
  * NATIVE_PERIOD values they call the host's charge function, which counts them as
  * instructions, checks the deadline and raises once a limit has passed; they nest
  * at most NATIVE_MAX_DEPTH deep (rt.MAX_DEPTH), leaving deeper values to Lua.
@@ -19,6 +22,7 @@
 #include "eval_native.h"
 
 #include <lauxlib.h>
+#include <yaml.h>
 
 #include <float.h>
 #include <math.h>
@@ -203,15 +207,22 @@ static int native_float_repr(lua_State *L)
     return 1;
 }
 
-/* Counts `*since` values done; every NATIVE_PERIOD, charges them to the host. */
-static void charge(lua_State *L, unsigned *since)
+/* Counts `*since` values done; every NATIVE_PERIOD, charges them to the host with
+ * the charge function at `fn` (a stack or upvalue index). */
+static void charge_with(lua_State *L, int fn, unsigned *since)
 {
     if (++*since < NATIVE_PERIOD)
         return;
     *since = 0;
-    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushvalue(L, fn);
     lua_pushinteger(L, NATIVE_PERIOD);
     lua_call(L, 1, 0);
+}
+
+/* charge_with the host's charge function, the native functions' upvalue. */
+static void charge(lua_State *L, unsigned *since)
+{
+    charge_with(L, lua_upvalueindex(1), since);
 }
 
 /* }====================================================================== */
@@ -223,14 +234,23 @@ static void charge(lua_State *L, unsigned *since)
 /* The arguments of json_dump(v, null, Dict, List, Tuple, PyList), by stack index. */
 enum { DUMP_VALUE = 1, DUMP_NULL, DUMP_DICT, DUMP_LIST, DUMP_TUPLE, DUMP_PYLIST, DUMP_OUT };
 
-/* The output grows in a userdata at stack index DUMP_OUT, replaced as it grows, so
- * that an error (a limit) anywhere leaves nothing to free. */
+/* The output starts in a buffer on the C stack and grows in a userdata at stack
+ * index DUMP_OUT, replaced as it grows, so that an error (a limit) anywhere leaves
+ * nothing to free. */
+#define DUMP_SMALL 256
 typedef struct dumper {
     lua_State *L;
     char *p;
     size_t len, cap;
     unsigned since;
 } dumper;
+
+/* Starts the output in `small` (DUMP_SMALL bytes), pushing DUMP_OUT's placeholder. */
+static void start_output(dumper *d, lua_State *L, char *small)
+{
+    *d = (dumper){L, small, 0, DUMP_SMALL, 0};
+    lua_pushnil(L); /* DUMP_OUT */
+}
 
 static void reserve(dumper *d, size_t more)
 {
@@ -367,6 +387,21 @@ static int container_kind(lua_State *L, int idx)
 
 static int dump_value(dumper *d, int idx, int level);
 
+static const char *const json_words[] = {"true", "false", "null"};
+
+/* Writes the boolean or null at idx as `words` ({true, false, null}) name them;
+ * whether it was one. */
+static int put_word(dumper *d, int idx, const char *const words[3])
+{
+    lua_State *L = d->L;
+    const char *w = lua_isboolean(L, idx)               ? words[!lua_toboolean(L, idx)]
+                    : lua_rawequal(L, idx, DUMP_NULL) ? words[2]
+                                                      : NULL;
+    if (w)
+        put(d, w, strlen(w));
+    return w != NULL;
+}
+
 /* The items of the list at idx (`dict` 0) or the keys and values of the dict. */
 static int dump_items(dumper *d, int idx, int level, int dict)
 {
@@ -428,20 +463,13 @@ static int dump_value(dumper *d, int idx, int level)
         put_json_number(d, L, idx);
         return 0;
     case LUA_TBOOLEAN:
-        if (lua_toboolean(L, idx))
-            put(d, "true", 4);
-        else
-            put(d, "false", 5);
-        return 0;
     case LUA_TTABLE:
         break;
     default:
         return -1;
     }
-    if (lua_rawequal(L, idx, DUMP_NULL)) {
-        put(d, "null", 4);
+    if (put_word(d, idx, json_words))
         return 0;
-    }
     luaL_checkstack(L, 8, "json_dump nesting");
     int kind = container_kind(L, idx);
     if (kind < 0)
@@ -452,9 +480,10 @@ static int dump_value(dumper *d, int idx, int level)
 /* json_dump(v, null, Dict, List, Tuple, PyList): Mistral's json_dump text, or nil. */
 static int native_json_dump(lua_State *L)
 {
-    dumper d = {L, NULL, 0, 256, 0};
+    dumper d;
+    char small[DUMP_SMALL];
     lua_settop(L, DUMP_PYLIST);
-    d.p = lua_newuserdatauv(L, d.cap, 0); /* DUMP_OUT */
+    start_output(&d, L, small);
     if (dump_value(&d, DUMP_VALUE, 0) < 0) {
         lua_pushnil(L);
         return 1;
@@ -665,19 +694,27 @@ static int parse_number(parser *p)
 
 static int parse_value(parser *p, int depth);
 
+/* Pushes a dict, {keys = {}, map = {}} with room for `fields` fields, then its keys
+ * and its map; returns the dict's index. */
+static int push_dict_parts(lua_State *L, int fields)
+{
+    lua_createtable(L, 0, fields);
+    int dict = lua_gettop(L);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, dict, "keys");
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, dict, "map");
+    return dict;
+}
+
 /* Pushes the object whose '{' is at pos. 0, or -1 (nothing pushed). */
 static int parse_object(parser *p, int depth)
 {
     lua_State *L = p->L;
-    lua_createtable(L, 0, p->mutable_dicts ? 3 : 2);
-    int dict = lua_gettop(L), keys = dict + 1, map = dict + 2;
+    int dict = push_dict_parts(L, p->mutable_dicts ? 3 : 2), keys = dict + 1, map = dict + 2;
     lua_Integer n = 0;
-    lua_newtable(L);
-    lua_pushvalue(L, keys);
-    lua_setfield(L, dict, "keys");
-    lua_newtable(L);
-    lua_pushvalue(L, map);
-    lua_setfield(L, dict, "map");
     if (p->mutable_dicts) {
         lua_pushboolean(L, 1);
         lua_setfield(L, dict, "mutable");
@@ -774,6 +811,9 @@ static int parse_value(parser *p, int depth)
         return parse_array(p, depth);
     case '"':
         return parse_string(p);
+    case '0': case '1': case '2': case '3': case '4':
+    case '5': case '6': case '7': case '8': case '9':
+        return parse_number(p);
     }
     static const struct {
         const char *word;
@@ -974,6 +1014,17 @@ static int timestamp(const char *s, size_t n)
     return at == n || (s[at] == ':' && at + 3 == n && is_dig(s, n, at + 1) && is_dig(s, n, at + 2));
 }
 
+/* Whether s[0..n) is one of `words`, none longer than 5 characters. */
+static int word_in(const char *s, size_t n, const char *const *words, size_t nwords)
+{
+    if (n > 5 || memchr(s, '\0', n))
+        return 0;
+    for (size_t i = 0; i < nwords; i++)
+        if (strncmp(words[i], s, n) == 0 && words[i][n] == '\0')
+            return 1;
+    return 0;
+}
+
 /* Whether PyYAML's implicit resolvers (YAML 1.1: bool, null, float, int, merge,
  * timestamp, value) read the plain text s as something other than a string. */
 static int yaml_resolves(const char *s, size_t n)
@@ -985,9 +1036,10 @@ static int yaml_resolves(const char *s, size_t n)
     size_t end;
     if (n == 0)
         return 1;
-    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
-        if (strlen(words[i]) == n && memcmp(words[i], s, n) == 0)
-            return 1;
+    if (!s[0] || !strchr("yYnNtTfFoO~<=.-+0123456789", s[0]))
+        return 0; /* no resolver starts with another character (PyYAML picks them by it) */
+    if (word_in(s, n, words, sizeof(words) / sizeof(words[0])))
+        return 1;
     if (s[0] == '.' && digits_(s, n, 1, &end) && exponent_to_end(s, n, end))
         return 1;
     if (timestamp(s, n))
@@ -1257,9 +1309,10 @@ static int y_node(yemitter *e, int idx, int level, int root, int mapping, int si
 /* yaml_dump(v, null, Dict, List, Tuple, PyList): Mistral's yaml_dump text, or nil. */
 static int native_yaml_dump(lua_State *L)
 {
-    yemitter e = {{L, NULL, 0, 256, 0}, 0, -1, 1, 1, 0};
+    yemitter e = {{L, NULL, 0, 0, 0}, 0, -1, 1, 1, 0};
+    char small[DUMP_SMALL];
     lua_settop(L, DUMP_PYLIST);
-    e.out.p = lua_newuserdatauv(L, e.out.cap, 0); /* DUMP_OUT */
+    start_output(&e.out, L, small);
     lua_newtable(L);                              /* YAML_SEEN */
     if (y_node(&e, DUMP_VALUE, 0, 1, 0, 0) < 0) {
         lua_pushnil(L);
@@ -1277,14 +1330,434 @@ static int native_yaml_dump(lua_State *L)
 
 /* }====================================================================== */
 
+/* {======================================================================
+ * repr
+ * ====================================================================== */
+
+/* The arguments of repr(v, null, Dict, List, Tuple, PyList, yaql, str_repr), by stack
+ * index; REPR_YAQL and REPR_STR are moved past DUMP_OUT. */
+enum { REPR_YAQL = DUMP_OUT + 1, REPR_STR };
+
+typedef struct reprer {
+    dumper out;
+    int yaql; /* YAQL's view: a List is a tuple */
+} reprer;
+
+/* A string as Python's repr() writes it, for ASCII text; other text goes to the
+ * Lua str_repr (its escapes depend on Unicode's printable classes). */
+static void put_py_str(reprer *r, int idx)
+{
+    lua_State *L = r->out.L;
+    size_t n;
+    const unsigned char *s = (const unsigned char *)lua_tolstring(L, idx, &n);
+    int single = 0, dbl = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] >= 0x80) {
+            lua_pushvalue(L, REPR_STR);
+            lua_pushvalue(L, idx);
+            lua_call(L, 1, 1);
+            s = (const unsigned char *)lua_tolstring(L, -1, &n);
+            put(&r->out, (const char *)s, n);
+            lua_pop(L, 1);
+            return;
+        }
+        single |= s[i] == '\'';
+        dbl |= s[i] == '"';
+    }
+    char q = single && !dbl ? '"' : '\'', esc[8];
+    size_t run = 0;
+    reserve(&r->out, n + 2);
+    r->out.p[r->out.len++] = q;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = s[i];
+        if (c >= 0x20 && c != 0x7f && c != (unsigned char)q && c != '\\')
+            continue;
+        put(&r->out, (const char *)s + run, i - run);
+        run = i + 1;
+        if (c == '\n')
+            put(&r->out, "\\n", 2);
+        else if (c == '\r')
+            put(&r->out, "\\r", 2);
+        else if (c == '\t')
+            put(&r->out, "\\t", 2);
+        else if (c < 0x20 || c == 0x7f)
+            put(&r->out, esc, (size_t)snprintf(esc, sizeof(esc), "\\x%02x", c));
+        else {
+            esc[0] = '\\';
+            esc[1] = (char)c;
+            put(&r->out, esc, 2);
+        }
+    }
+    put(&r->out, (const char *)s + run, n - run);
+    put(&r->out, &q, 1);
+}
+
+static int repr_value(reprer *r, int idx, int level);
+
+static const char *const python_words[] = {"True", "False", "None"};
+
+/* The items of the sequence at idx between `open` and `close`; a tuple of one
+ * item ends in ",)". */
+static int repr_items(reprer *r, int idx, int level, const char *open, int tuple)
+{
+    lua_State *L = r->out.L;
+    lua_Integer n = luaL_len(L, idx);
+    put(&r->out, open, 1);
+    for (lua_Integer i = 1; i <= n; i++) {
+        if (i > 1)
+            put(&r->out, ", ", 2);
+        lua_geti(L, idx, i);
+        if (repr_value(r, lua_gettop(L), level) < 0)
+            return -1;
+        lua_pop(L, 1);
+    }
+    if (tuple)
+        put(&r->out, n == 1 ? ",)" : ")", n == 1 ? 2 : 1);
+    else
+        put(&r->out, "]", 1);
+    return 0;
+}
+
+static int repr_dict(reprer *r, int idx, int level)
+{
+    lua_State *L = r->out.L;
+    int keys = lua_gettop(L) + 1, map = keys + 1;
+    lua_getfield(L, idx, "keys");
+    lua_getfield(L, idx, "map");
+    lua_Integer n = luaL_len(L, keys);
+    put(&r->out, "{", 1);
+    for (lua_Integer i = 1; i <= n; i++) {
+        if (i > 1)
+            put(&r->out, ", ", 2);
+        if (lua_geti(L, keys, i) != LUA_TSTRING)
+            return -1; /* keys of other types: rt.keynorm's business */
+        put_py_str(r, lua_gettop(L));
+        put(&r->out, ": ", 2);
+        lua_gettable(L, map);
+        if (repr_value(r, lua_gettop(L), level) < 0)
+            return -1;
+        lua_settop(L, map);
+    }
+    put(&r->out, "}", 1);
+    lua_settop(L, keys - 1);
+    return 0;
+}
+
+/* Appends repr of the value at idx, `level` tables deep. 0, or -1 to leave the
+ * whole repr to the Lua version. */
+static int repr_value(reprer *r, int idx, int level)
+{
+    lua_State *L = r->out.L;
+    char buf[GLAREX__FLOAT_REPR_MAX];
+    charge(L, &r->out.since);
+    switch (lua_type(L, idx)) {
+    case LUA_TSTRING:
+        put_py_str(r, idx);
+        return 0;
+    case LUA_TNUMBER:
+        if (lua_isinteger(L, idx))
+            put(&r->out, buf,
+                (size_t)snprintf(buf, sizeof(buf), LUA_INTEGER_FMT, lua_tointeger(L, idx)));
+        else
+            put(&r->out, buf, glarex__float_repr(lua_tonumber(L, idx), buf));
+        return 0;
+    case LUA_TBOOLEAN:
+    case LUA_TTABLE:
+        break;
+    default:
+        return -1;
+    }
+    if (put_word(&r->out, idx, python_words))
+        return 0;
+    if (++level > NATIVE_MAX_DEPTH || !lua_getmetatable(L, idx))
+        return -1; /* too deep (the Lua version's error), or no Python value */
+    luaL_checkstack(L, 8, "repr nesting");
+    int mt = lua_gettop(L), rc = -1;
+    if (lua_rawequal(L, mt, DUMP_DICT))
+        rc = repr_dict(r, idx, level);
+    else if (lua_rawequal(L, mt, DUMP_PYLIST) || (lua_rawequal(L, mt, DUMP_LIST) && !r->yaql))
+        rc = repr_items(r, idx, level, "[", 0);
+    else if (lua_rawequal(L, mt, DUMP_TUPLE) || lua_rawequal(L, mt, DUMP_LIST))
+        rc = repr_items(r, idx, level, "(", 1);
+    lua_settop(L, mt - 1);
+    return rc;
+}
+
+/* repr(v, null, Dict, List, Tuple, PyList, yaql, str_repr): Python's repr() of a
+ * list, tuple or dict (YAQL's view of them with `yaql`), or nil. */
+static int native_repr(lua_State *L)
+{
+    reprer r = {{L, NULL, 0, 0, 0}, lua_toboolean(L, 7)};
+    char small[DUMP_SMALL];
+    luaL_checktype(L, 8, LUA_TFUNCTION);
+    lua_settop(L, 8);
+    start_output(&r.out, L, small);
+    lua_rotate(L, DUMP_OUT, 1); /* DUMP_OUT before yaql and str_repr */
+    if (repr_value(&r, DUMP_VALUE, 0) < 0) {
+        lua_pushnil(L);
+        return 1;
+    }
+    lua_pushlstring(L, r.out.p, r.out.len);
+    return 1;
+}
+
+/* }====================================================================== */
+
+/* {======================================================================
+ * yaml_parse
+ * ====================================================================== */
+
+/* PyYAML's safe_load of the documents most templates read, through libyaml's
+ * parser as src/yaml_json.c reads them, into the values that host.call's
+ * yaml_parse gives: untagged scalars without anchors (plain ones resolved by PyYAML's
+ * YAML 1.1 rules: null, booleans, decimal ints, decimal floats, strings), lists, and
+ * dicts with string keys. Anything else (a tag, an anchor or alias, a merge key, a
+ * key that is not a string, an int in another base or beyond 64 bits, a float with
+ * `_` or `:` or not finite, a timestamp, a second document, an error) leaves the whole
+ * text to the host's yaml_parse, which gives the value or the error. */
+
+/* The arguments of yaml_parse(text, list_mt, null, Dict), by stack index, and the
+ * parser's state (a light userdata) and the charge function in the protected call
+ * that builds the value. */
+enum { YP_TEXT = 1, YP_LIST, YP_NULL, YP_DICT, YP_STATE, YP_CHARGE };
+
+typedef struct yparser {
+    yaml_parser_t parser;
+    yaml_event_t ev;
+    int has_ev; /* ev holds an event to delete */
+    unsigned since;
+} yparser;
+
+static int yp_next(lua_State *L, yparser *y)
+{
+    if (y->has_ev)
+        yaml_event_delete(&y->ev);
+    y->has_ev = yaml_parser_parse(&y->parser, &y->ev);
+    if (!y->has_ev)
+        return -1;
+    charge_with(L, YP_CHARGE, &y->since);
+    return 0;
+}
+
+/* [-+]?[0-9]+ from s[0..n) to the end; *digits_at is where the digits start. */
+static int signed_digits(const char *s, size_t n, size_t *digits_at)
+{
+    size_t at = n > 0 && (s[0] == '-' || s[0] == '+');
+    *digits_at = at;
+    return all_of(s, n, at, "0123456789");
+}
+
+/* Pushes the value of a plain scalar as PyYAML resolves it: 0, or -1 to leave it to
+ * the host (kinds it resolves that are not read here). */
+static int yp_plain(lua_State *L, const char *s, size_t n)
+{
+    static const char *const nulls[] = {"~", "null", "Null", "NULL"};
+    static const char *const trues[] = {"yes", "Yes", "YES", "true", "True", "TRUE",
+                                        "on",  "On",  "ON"};
+    static const char *const falses[] = {"no", "No", "NO", "false", "False", "FALSE",
+                                         "off", "Off", "OFF"};
+    size_t d, end;
+    int word = n > 0 && s[0] && strchr("yYnNtTfFoO~", s[0]);
+    if (n == 0 || (word && word_in(s, n, nulls, 4))) {
+        lua_pushvalue(L, YP_NULL);
+        return 0;
+    }
+    if (word && (word_in(s, n, trues, 9) || word_in(s, n, falses, 9))) {
+        lua_pushboolean(L, word_in(s, n, trues, 9));
+        return 0;
+    }
+    if (signed_digits(s, n, &d)) { /* 0 or [1-9][0-9]*: octal (0[0-7]+) is the host's */
+        if (s[d] == '0' && n - d > 1)
+            return -1;
+        unsigned long long v = 0, max = s[0] == '-' ? (1ULL << 63) : (1ULL << 63) - 1;
+        for (size_t i = d; i < n; i++) {
+            unsigned digit = (unsigned)(s[i] - '0');
+            if (v > (max - digit) / 10)
+                return -1;
+            v = v * 10 + digit;
+        }
+        lua_pushinteger(L, s[0] == '-' ? (lua_Integer)(0 - v) : (lua_Integer)v);
+        return 0;
+    }
+    /* [-+]?[0-9]+\.[0-9]*([eE][-+][0-9]+)? */
+    d = n > 0 && (s[0] == '-' || s[0] == '+');
+    if (is_dig(s, n, d)) {
+        for (end = d; is_dig(s, n, end); end++) {
+        }
+        if (end < n && s[end] == '.') {
+            for (end++; is_dig(s, n, end); end++) {
+            }
+            if (exponent_to_end(s, n, end)) {
+                char text[NATIVE_MAX_NUMBER + 1];
+                if (n > NATIVE_MAX_NUMBER)
+                    return -1;
+                memcpy(text, s, n);
+                text[n] = '\0';
+                double x = strtod(text, NULL);
+                if (!isfinite(x))
+                    return -1; /* JSON cannot carry it: the host's error */
+                lua_pushnumber(L, x);
+                return 0;
+            }
+        }
+    }
+    if (yaml_resolves(s, n))
+        return -1;
+    lua_pushlstring(L, s, n);
+    return 0;
+}
+
+/* Pushes the scalar of the current event; `key`: it must be a string. 0, or -1. */
+static int yp_scalar(lua_State *L, const yaml_event_t *ev, int key)
+{
+    const char *s = (const char *)ev->data.scalar.value;
+    size_t n = ev->data.scalar.length;
+    if (ev->data.scalar.anchor || ev->data.scalar.tag)
+        return -1;
+    if (ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) {
+        lua_pushlstring(L, s, n);
+        return 0;
+    }
+    if (key && (n == 0 || yaml_resolves(s, n)))
+        return -1;
+    return yp_plain(L, s, n);
+}
+
+static int yp_node(lua_State *L, yparser *y, int depth);
+
+static int yp_sequence(lua_State *L, yparser *y, int depth)
+{
+    lua_newtable(L);
+    lua_pushvalue(L, YP_LIST);
+    lua_setmetatable(L, -2);
+    for (lua_Integer i = 1;; i++) {
+        if (yp_next(L, y) < 0)
+            return -1;
+        if (y->ev.type == YAML_SEQUENCE_END_EVENT)
+            return 0;
+        if (yp_node(L, y, depth + 1) < 0)
+            return -1;
+        lua_rawseti(L, -2, i);
+    }
+}
+
+/* A dict as rt.dict_set fills it: a key met again keeps its place, takes the value. */
+static int yp_mapping(lua_State *L, yparser *y, int depth)
+{
+    int dict = push_dict_parts(L, 2), keys = dict + 1, map = dict + 2;
+    lua_Integer n = 0;
+    lua_pushvalue(L, YP_DICT);
+    lua_setmetatable(L, dict);
+    for (;;) {
+        if (yp_next(L, y) < 0)
+            return -1;
+        if (y->ev.type == YAML_MAPPING_END_EVENT)
+            break;
+        if (y->ev.type != YAML_SCALAR_EVENT || yp_scalar(L, &y->ev, 1) < 0)
+            return -1;
+        lua_pushvalue(L, -1);
+        if (lua_rawget(L, map) == LUA_TNIL) {
+            lua_pushvalue(L, -2);
+            lua_rawseti(L, keys, ++n);
+        }
+        lua_pop(L, 1);
+        if (yp_next(L, y) < 0 || yp_node(L, y, depth + 1) < 0)
+            return -1;
+        lua_rawset(L, map);
+    }
+    lua_settop(L, dict);
+    return 0;
+}
+
+/* Pushes the node whose first event is the current one, `depth` collections deep. */
+static int yp_node(lua_State *L, yparser *y, int depth)
+{
+    if (depth > NATIVE_MAX_DEPTH)
+        return -1;
+    luaL_checkstack(L, 8, "yaml_parse nesting");
+    switch (y->ev.type) {
+    case YAML_SCALAR_EVENT:
+        return yp_scalar(L, &y->ev, 0);
+    case YAML_SEQUENCE_START_EVENT:
+        if (y->ev.data.sequence_start.anchor || y->ev.data.sequence_start.tag)
+            return -1;
+        return yp_sequence(L, y, depth);
+    case YAML_MAPPING_START_EVENT:
+        if (y->ev.data.mapping_start.anchor || y->ev.data.mapping_start.tag)
+            return -1;
+        return yp_mapping(L, y, depth);
+    default:
+        return -1; /* an alias */
+    }
+}
+
+static int yp_expect(lua_State *L, yparser *y, yaml_event_type_t type)
+{
+    return yp_next(L, y) == 0 && y->ev.type == type ? 0 : -1;
+}
+
+/* The protected part of yaml_parse: pushes the value, or nil. */
+static int yp_stream(lua_State *L)
+{
+    yparser *y = lua_touserdata(L, YP_STATE);
+    if (yp_expect(L, y, YAML_STREAM_START_EVENT) < 0 || yp_next(L, y) < 0) {
+        lua_pushnil(L);
+        return 1;
+    }
+    if (y->ev.type == YAML_STREAM_END_EVENT) { /* no document: None */
+        lua_pushvalue(L, YP_NULL);
+        return 1;
+    }
+    if (y->ev.type != YAML_DOCUMENT_START_EVENT || yp_next(L, y) < 0 || yp_node(L, y, 0) < 0 ||
+        yp_expect(L, y, YAML_DOCUMENT_END_EVENT) < 0 ||
+        yp_expect(L, y, YAML_STREAM_END_EVENT) < 0) {
+        lua_settop(L, YP_CHARGE);
+        lua_pushnil(L);
+    }
+    return 1;
+}
+
+/* yaml_parse(text, list_mt, null, Dict): the host's yaml_parse value, or nil. libyaml
+ * allocates outside the Lua state, so the value is built in a protected call and the
+ * parser freed whatever it ends in; its buffers grow with the text, which is the Lua
+ * state's already. */
+static int native_yaml_parse(lua_State *L)
+{
+    size_t len;
+    const char *text = luaL_checklstring(L, YP_TEXT, &len);
+    yparser y;
+    memset(&y, 0, sizeof(y));
+    lua_settop(L, YP_DICT);
+    if (!yaml_parser_initialize(&y.parser)) {
+        lua_pushnil(L);
+        return 1;
+    }
+    yaml_parser_set_input_string(&y.parser, (const unsigned char *)text, len);
+    lua_pushcfunction(L, yp_stream);
+    lua_insert(L, 1);
+    lua_pushlightuserdata(L, &y);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    int rc = lua_pcall(L, YP_CHARGE, 1, 0);
+    if (y.has_ev)
+        yaml_event_delete(&y.ev);
+    yaml_parser_delete(&y.parser);
+    if (rc != LUA_OK)
+        return lua_error(L);
+    return 1;
+}
+
+/* }====================================================================== */
+
 void glarex__native_push(lua_State *L, lua_CFunction charge_fn)
 {
     static const luaL_Reg fns[] = {{"float_repr", native_float_repr},
                                    {"json_dump", native_json_dump},
                                    {"json_parse", native_json_parse},
                                    {"yaml_dump", native_yaml_dump},
+                                   {"repr", native_repr},
+                                   {"yaml_parse", native_yaml_parse},
                                    {NULL, NULL}};
-    lua_createtable(L, 0, 4);
+    lua_createtable(L, 0, 6);
     lua_pushcfunction(L, charge_fn);
     luaL_setfuncs(L, fns, 1);
 }

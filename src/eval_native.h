@@ -12,7 +12,7 @@
 size_t glarex__float_repr(double x, char *buf);
 
 /* Pushes the table of native functions for lua/json.lua and lua/pyfmt.lua:
- * float_repr, json_dump, json_parse, yaml_dump. Their work is linear in their
+ * float_repr, json_dump, json_parse, yaml_dump, repr, yaml_parse. Their work is linear in their
  * input and output (yaml_dump sorts each dict's keys) and allocates only through
  * the Lua state; every NATIVE_PERIOD values they
  * call `charge` (a C function of the host) with that count, which raises once an

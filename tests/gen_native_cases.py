@@ -5,11 +5,13 @@ by Python or real Mistral, never written by hand:
 - tests/cases/native/float_repr.txt: `<hex bits of a double> <Python's repr()>`, over
   every power of two, numbers of few digits, the edges of the exponent form and
   random bit patterns (fixed seed);
-- tests/cases/native/cases.json: json_dump, json_parse, yaml_dump and printed floats
-  through Mistral (/work/shared/tools/mistral_oracle.py), in the conformance corpus'
+- tests/cases/native/cases.json: json_dump, json_parse, yaml_dump, printed floats and
+  str() of lists, tuples and dicts through Mistral (/work/shared/tools/mistral_oracle.py), in the conformance corpus'
   format (tests/lua/run_conformance.lua and tests/test_eval_native.c run them);
   yaml_dump's random values are checked against /usr/bin/python3's own
-  yaml.safe_dump(v, default_flow_style=False) as well.
+  yaml.safe_dump(v, default_flow_style=False) as well;
+- tests/cases/native/yaml_parse.json: yaml_parse of documents PyYAML wrote in every
+  style and of hand-picked ones, answered by /usr/bin/python3's yaml.safe_load.
 """
 import json
 import os
@@ -146,6 +148,12 @@ def random_yaml_value(rng, depth=0, words=YAML_WORDS):
             for _ in range(rng.randint(0, 5))}
 
 
+def nesting(v):
+    if isinstance(v, (list, dict)):
+        return 1 + max(map(nesting, v.values() if isinstance(v, dict) else v), default=0)
+    return 0
+
+
 def case(id_, expr, context, kind="yaql"):
     return {"id": id_, "kind": kind, "category": "native", "mode": "evaluate",
             "expr": expr, "context": context}
@@ -202,6 +210,21 @@ def mistral_cases():
     yaml_values += [random_yaml_value(rng, words=NATIVE_YAML_WORDS) for _ in range(400)]
     for i, v in enumerate(yaml_values):
         cs.append(case("native-yaml-%03d" % (i + 1), "<% yaml_dump($.v) %>", {"v": v}))
+    # str()/repr of lists, tuples and dicts (YAQL's view, Jinja's, template text),
+    # their strings with every kind of quote, escape and non-ASCII character
+    exprs = ["<% str($.v) %>", "v=<% $.v %>", "{{ _.v }}", "{{ _.v | string }}",
+             "<% [$.v] %> <% 1 %>", "<% str([$.v, $.v.len()]) %>",
+             "<% str(json_parse(json_dump($.v))) %>", "{{ (_.v, 1) }}", "{{ [_.v] | string }}"]
+    rng = random.Random(17)
+    repr_values = [[w] for w in ["", "'", '"', "'\"", "\\", "a\x00\x1f\x7f\n\r\t", "é'",
+                                 "\u2028\"'", "😀\x85"]]
+    repr_values += [random_value(rng) for _ in range(300)]
+    repr_values = [v for v in repr_values if isinstance(v, (list, dict))]
+    for i, v in enumerate(repr_values):
+        e = exprs[i % len(exprs)]
+        if "json_dump" in e and nesting(v) > 3:  # oslo's json_dump writes null below
+            e = exprs[0]
+        cs.append(case("native-repr-%03d" % (i + 1), e, {"v": v}, "jinja" if "{{" in e else "yaql"))
     out = subprocess.run(["/usr/bin/python3", ORACLE, "-"], input=json.dumps(cs),
                          capture_output=True, text=True, check=True).stdout
     for c, r in zip(cs, json.loads(out)):
@@ -217,9 +240,82 @@ def mistral_cases():
     return cs
 
 
+# Documents on each side of what the native yaml_parse reads itself: PyYAML's
+# dumps of random values in every style, the resolver words written plain as values
+# and keys, and what it leaves to the host (tags, anchors, merge keys, other bases,
+# timestamps, several documents, keys that are not strings, errors).
+YAML_DOCS = ["", "---", "# only a comment", "a: 1\na: 2\nb: 3\na: 4", "[1, [2, [3, []]], {}]",
+             "a: &x [1, 2]\nb: *x", "- &a 1\n- *a", "<<: {a: 1}\nb: 2", "a: !!str 1",
+             "a: !!int '3'", "!!python/object/apply:os.system ['id']", "a: ! 1", "--- 1\n--- 2",
+             "a: 2001-12-14", "a: 017", "a: 0x1F", "a: 0b11", "a: 1_000", "a: 1:30", "a: 1.5_0",
+             "a: .inf", "a: -.INF", "a: .nan", "a: 1.0e+400", "a: 9223372036854775807",
+             "a: 9223372036854775808", "a: -9223372036854775808", "a: -9223372036854775809",
+             "1: a", "null: a", "~: a", "true: a", "[a]: b", "? a\n: b", "a:\n  - b\n  -\n  - c",
+             "a: |\n  x\n  y\n", "a: >\n  x\n  y\n", "a: 'it''s'", 'a: "\\u00e9\\t"',
+             "a: b\n c", "a: [b, c", "a: b: c", "\t- a", "a: 1.", "a: -0", "a: +1", "a: 00",
+             "a: 1.5e5", "a: 1.5E+5", "a: -.5", "a: é", "é: ü", "a: =", "a: <<", "- [" * 205,
+             "\ufeffa: 1", "%YAML 1.1\n---\na: 1", "a: 1\n...\n", "a: null\nb: Null\nc: ~\nd:",
+             "a: 12345678901234567890123456789"]
+
+
+def yaml_parse_cases():
+    """yaml_parse of each document (YAQL's and Jinja's), answered by /usr/bin/python3's
+    yaml.safe_load (Mistral's yaml_parse): its value, or an error where safe_load fails
+    or makes what JSON cannot carry (a date, bytes, a set, a key that is not a string,
+    a float that is not finite, an int beyond 64 bits)."""
+    import datetime
+    rng = random.Random(19)
+    docs = list(YAML_DOCS)
+    for w in YAML_WORDS:
+        docs += ["k: %s" % w, "- %s" % w, "%s: v" % w, "[%s]" % w]
+    for i in range(400):
+        v = random_yaml_value(rng)
+        style = [{}, {"default_flow_style": True}, {"default_flow_style": None},
+                 {"default_style": "'"}, {"default_style": '"'}, {"indent": 4}][i % 6]
+        docs.append(yaml.safe_dump(v, **style))
+
+    def carried(v):
+        if isinstance(v, bool) or v is None or isinstance(v, str):
+            return True
+        if isinstance(v, int):
+            return -2 ** 63 <= v < 2 ** 63
+        if isinstance(v, float):
+            return v == v and abs(v) != float("inf")
+        if isinstance(v, list):
+            return all(map(carried, v))
+        if isinstance(v, dict):
+            return all(isinstance(k, str) for k in v) and all(map(carried, v.values()))
+        return False
+
+    # where libyaml, which src/yaml_json.c reads with too, is not PyYAML: a tab before a
+    # plain scalar, `[a:]`, and `=` as a key (open in docs/evaluator.md)
+    docs = [t for t in docs if t not in ("k: \tb", "[\tb]", "[a:]", "=: v")]
+    cs = []
+    for i, t in enumerate(docs):
+        if i % 3 == 2:
+            c = case("native-yaml-parse-%03d" % (i + 1), "{{ yaml_parse(_.t) }}", {"t": t}, "jinja")
+        else:
+            c = case("native-yaml-parse-%03d" % (i + 1), "<% yaml_parse($.t) %>", {"t": t})
+        try:
+            v = yaml.safe_load(t)
+            ok = carried(v)
+        except (yaml.YAMLError, RecursionError):
+            ok = False
+        if ok:
+            c["expected"] = v
+        else:
+            c["expected_error"] = True
+        cs.append(c)
+    assert not any(isinstance(c.get("expected"), datetime.date) for c in cs)
+    return cs
+
+
 def main():
     with open(os.path.join(HERE, "float_repr.txt"), "w") as f:
         f.write("\n".join(floats()) + "\n")
+    with open(os.path.join(HERE, "yaml_parse.json"), "w", encoding="utf-8") as f:
+        f.write("[\n" + ",\n".join(json.dumps(c, ensure_ascii=False) for c in yaml_parse_cases())
+                + "\n]\n")
     with open(os.path.join(HERE, "cases.json"), "w", encoding="utf-8") as f:
         f.write("[\n" + ",\n".join(json.dumps(c, ensure_ascii=False) for c in mistral_cases())
                 + "\n]\n")

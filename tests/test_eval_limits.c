@@ -215,7 +215,9 @@ static void test_limits__bounded_templates_stop_on_the_second_run(void **state)
     check_stopped_twice(ev, "{{ [_.x, _.x, _.x, _.x, _.x, _.x, _.x, _.x, _.x] }}", ctx);
     check_stopped_twice(ev, "{{ [_.l[0].a, _.l[1]['a'], _['x'], _.x, _.x, _.x] }}", ctx);
     check_stopped_twice(ev, "{{ _.l | map(attribute='a') | list }}", ctx);
-    check_stopped_twice(ev, "{% if _.x %}{{ [_.x, _.x, _.x] }}{% endif %}", ctx);
+    check_stopped_twice(ev, "{% if _.x %}{{ [_.x, _.x, _.x, _.x, _.x, _.x, _.x, _.x, _.x, _.x, "
+                            "_.x, _.x] }}{% endif %}",
+                        ctx);
     check_stopped_twice(ev, "x {{ [_.x, _.x, _.x, _.x, _.x, _.x] }}", ctx);
     free(ctx);
     check_value(ev, "<% $.l.select([$, $]) %>", "{\"l\": [1]}", "[[1, 1]]");

@@ -50,17 +50,17 @@ static void test_native__float_repr_is_pythons(void **state)
     assert_true(n > 14000);
 }
 
-static void test_native__mistral_answers(void **state)
+/* Every case of the file `rel` (the conformance corpus' format) gives its expected
+ * value or an error. */
+static void check_cases(const char *rel)
 {
     char path[1024];
     json_error_t jerr;
-    json_t *cases = json_load_file(
-        source_path(path, sizeof(path), "tests/cases/native/cases.json"), JSON_ALLOW_NUL, &jerr);
+    json_t *cases = json_load_file(source_path(path, sizeof(path), rel), JSON_ALLOW_NUL, &jerr);
     glarex_eval *ev = test_new_eval(64, 5000, 0);
     json_t *c;
     size_t i;
     int failed = 0;
-    (void)state;
     if (!cases)
         fail_msg("%s: %s", path, jerr.text);
     json_array_foreach(cases, i, c) {
@@ -85,6 +85,19 @@ static void test_native__mistral_answers(void **state)
     assert_int_equal(failed, 0);
 }
 
+static void test_native__mistral_answers(void **state)
+{
+    (void)state;
+    check_cases("tests/cases/native/cases.json");
+}
+
+/* yaml_parse gives what PyYAML's safe_load gives, natively or through the host. */
+static void test_native__yaml_parse_is_pyyamls(void **state)
+{
+    (void)state;
+    check_cases("tests/cases/native/yaml_parse.json");
+}
+
 /* A context of `n` hosts, the shape of the corpus' (tests/conformance). */
 static json_t *hosts_context(int n)
 {
@@ -94,6 +107,28 @@ static json_t *hosts_context(int n)
                                                "ip", "10.0.0.1", "up", i % 2, "cpus", i,
                                                "load", i / 7.0));
     return json_pack("{s:o}", "hosts", hosts);
+}
+
+/* Each of `texts` runs twice, on the corpus-shaped context of 4,000 hosts and its
+ * JSON text, under a limit of a million instructions. */
+static void check_million_instructions_do(const char *const *texts, size_t n)
+{
+    json_t *ctx = hosts_context(4000);
+    char *text = json_dumps(json_object_get(ctx, "hosts"), 0);
+    json_object_set_new(ctx, "text", json_string(text));
+    free(text);
+    for (size_t i = 0; i < n; i++) {
+        glarex_eval *ev = test_new_eval(64, 5000, 1000000);
+        for (int run = 0; run < 2; run++) {
+            json_t *got = NULL;
+            glarex_error err;
+            if (glarex_eval_string(&got, ev, texts[i], ctx, &err) < 0)
+                fail_msg("%s (run %d): %s", texts[i], run + 1, err.message);
+            json_decref(got);
+        }
+        glarex_eval_free(ev);
+    }
+    json_decref(ctx);
 }
 
 /* json_dump, json_parse, yaml_dump and printed floats cost a few instructions per value, not
@@ -108,22 +143,49 @@ static void test_native__cost_a_few_instructions_per_value(void **state)
         "<% len(yaml_dump($.hosts)) %>",
         "{{ yaml_dump(_.hosts) | length }}",
     };
-    json_t *ctx = hosts_context(4000);
-    char *text = json_dumps(json_object_get(ctx, "hosts"), 0);
-    json_object_set_new(ctx, "text", json_string(text));
-    free(text);
     (void)state;
-    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
-        glarex_eval *ev = test_new_eval(64, 5000, 1000000);
-        for (int run = 0; run < 2; run++) {
-            json_t *got = NULL;
-            glarex_error err;
-            if (glarex_eval_string(&got, ev, texts[i], ctx, &err) < 0)
-                fail_msg("%s (run %d): %s", texts[i], run + 1, err.message);
-            json_decref(got);
-        }
-        glarex_eval_free(ev);
-    }
+    check_million_instructions_do(texts, sizeof(texts) / sizeof(texts[0]));
+}
+
+/* str() of lists and dicts costs a few instructions per value, where the count hook
+ * is on as where it is off: under this limit the Lua version stops. */
+static void test_native__repr_costs_a_few_instructions_per_value(void **state)
+{
+    static const char *const texts[] = {
+        "{% for i in [1] %}{{ _.hosts | string | length }}{% endfor %}",
+        "{% for i in [1] %}{{ [_.hosts, (1, _.hosts)] | string | length }}{% endfor %}",
+        "<% let(h => $.hosts) -> range(1).select(len(str($h))) %>",
+        "<% let(h => $.hosts, t => $.text) -> range(1).select(str([$h, json_parse($t)]).len()) %>",
+        "<% len(str($.hosts)) %>",
+        "n=<% $.hosts %>",
+    };
+    (void)state;
+    check_million_instructions_do(texts, sizeof(texts) / sizeof(texts[0]));
+}
+
+/* yaml_parse reads natively, counted as the other native functions are: under an
+ * instruction limit of 50,000 a document of three items passes, one of 100,000 does
+ * not (the host's reader was not counted). */
+static void test_native__yaml_parse_is_counted(void **state)
+{
+    json_t *l = json_array();
+    for (int i = 0; i < 100000; i++)
+        json_array_append_new(l, json_string("xxxxxxxxxx"));
+    char *text = json_dumps(l, 0);
+    json_t *ctx = json_pack("{s:s, s:s}", "big", text, "small", "[a, b, c]");
+    glarex_eval *ev = test_new_eval(64, 5000, 50000);
+    json_t *got = NULL;
+    glarex_error err;
+    (void)state;
+    free(text);
+    json_decref(l);
+    if (glarex_eval_string(&got, ev, "{{ yaml_parse(_.small) | length }}", ctx, &err) < 0)
+        fail_msg("a small document: %s", err.message);
+    assert_int_equal(json_integer_value(got), 3);
+    json_decref(got);
+    assert_int_equal(glarex_eval_string(&got, ev, "{{ yaml_parse(_.big) | length }}", ctx, &err),
+                     GLAREX_EINSNLIMIT);
+    glarex_eval_free(ev);
     json_decref(ctx);
 }
 
@@ -181,6 +243,10 @@ static void check_stops(glarex_eval *ev, const char *text, int code)
 #define HUGE_DUMP(f)                                                                    \
     "{% set l = ['xxxxxxxxxx'] * 1000 %}{% set m = [l] * 1000 %}{{ " f "([m] * 1000) "  \
     "| length }}"
+#define HUGE_STR                                                                        \
+    "{% set l = ['xxxxxxxxxx'] * 1000 %}{% set m = [l] * 1000 %}{{ ([m] * 1000) | string " \
+    "| length }}"
+#define HUGE_YAML "{{ yaml_parse('[' + '[1, 2.5, x, {a: null}], ' * 400000 + '1]') }}"
 #define HUGE_PARSE "{{ json_parse('[' + '[1, 2.5, \"x\", {\"a\": null}],' * 400000 + '1]') }}"
 
 static void test_native__memory_limit_stops_them(void **state)
@@ -189,6 +255,8 @@ static void test_native__memory_limit_stops_them(void **state)
     (void)state;
     check_stops(ev, HUGE_DUMP("json_dump"), GLAREX_EMEMLIMIT);
     check_stops(ev, HUGE_PARSE, GLAREX_EMEMLIMIT);
+    check_stops(ev, HUGE_STR, GLAREX_EMEMLIMIT);
+    check_stops(ev, HUGE_YAML, GLAREX_EMEMLIMIT);
     check_stops(ev, "{% set l = [1.0 / 3] * 1000 %}{{ json_dump([l] * 1000) }}",
                 GLAREX_EMEMLIMIT);
     glarex_eval_free(ev);
@@ -200,12 +268,14 @@ static void test_native__deadline_stops_them(void **state)
     (void)state;
     check_stops(ev, HUGE_DUMP("json_dump"), GLAREX_EDEADLINE);
     check_stops(ev, HUGE_PARSE, GLAREX_EDEADLINE);
+    check_stops(ev, HUGE_STR, GLAREX_EDEADLINE);
+    check_stops(ev, HUGE_YAML, GLAREX_EDEADLINE);
     glarex_eval_free(ev);
 }
 
-/* In YAQL json_dump and json_parse run without the count hook (Y.linear): a list of
- * 300,000 strings held 20 times, dumped; its text parsed; a dump that the native
- * version leaves to the Lua one, of ints that need no allocation. */
+/* In YAQL json_dump, json_parse and str run without the count hook (Y.linear): a list
+ * of 300,000 strings held 20 times, dumped and printed; its text parsed; a dump that
+ * the native version leaves to the Lua one, of ints that need no allocation. */
 #define HELD_20_TIMES "[$.l, $.l, $.l, $.l, $.l, $.l, $.l, $.l, $.l, $.l, " \
                       "$.l, $.l, $.l, $.l, $.l, $.l, $.l, $.l, $.l, $.l]"
 
@@ -219,18 +289,28 @@ static void check_yaql_stops(size_t memory_mib, long timeout_ms, int code)
     json_t *n = json_array();
     for (int i = 0; i < 300000; i++)
         json_array_append_new(n, json_integer(i % 100));
+    json_t *u = json_array();
+    for (int i = 0; i < 300000; i++)
+        json_array_append_new(u, json_string("\u00e9"));
     char *text = json_dumps(l, 0);
-    json_t *ctx = json_pack("{s:o, s:s, s:o}", "l", l, "t", text, "n", n);
+    json_t *ctx = json_pack("{s:o, s:s, s:o, s:o}", "l", l, "t", text, "n", n, "u", u);
     free(text);
     if (glarex_eval_bind(ev, ctx, &err) < 0)
         fail_msg("%s", err.message);
     check_stops(ev, "<% json_dump(" HELD_20_TIMES ") %>", code);
     check_stops(ev, "<% json_parse(json_dump(" HELD_20_TIMES ")) %>", code);
+    check_stops(ev, "<% len(str(" HELD_20_TIMES ")) %>", code);
+    check_stops(ev, "<% [yaml_parse($.t), yaml_parse($.t), yaml_parse($.t), yaml_parse($.t), "
+                    "yaml_parse($.t), yaml_parse($.t), yaml_parse($.t), yaml_parse($.t)] %>",
+                code);
     /* what the native dump leaves to the Lua one (a key that is not a string) */
     check_stops(ev, "<% json_dump([{1 => 2}, " HELD_20_TIMES ", $.n, $.n, $.n, $.n]) %>", code);
     if (code == GLAREX_EDEADLINE)
         check_stops(ev, "<% [json_parse($.t), json_parse($.t), json_parse($.t), "
                         "json_parse($.t), json_parse($.t), json_parse($.t)] %>", code);
+    if (code == GLAREX_EDEADLINE) /* str() of text that is not ASCII: the Lua str_repr's */
+        check_stops(ev, "<% len(str([$.u, $.u, $.u, $.u, $.u, $.u, $.u, $.u, $.u, $.u])) %>",
+                    code);
     glarex_eval_free(ev);
     json_decref(ctx);
 }
@@ -276,7 +356,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_native__float_repr_is_pythons),
         cmocka_unit_test(test_native__mistral_answers),
+        cmocka_unit_test(test_native__yaml_parse_is_pyyamls),
         cmocka_unit_test(test_native__cost_a_few_instructions_per_value),
+        cmocka_unit_test(test_native__repr_costs_a_few_instructions_per_value),
+        cmocka_unit_test(test_native__yaml_parse_is_counted),
         cmocka_unit_test(test_native__env_costs_what_is_read),
         cmocka_unit_test(test_native__memory_limit_stops_them),
         cmocka_unit_test(test_native__deadline_stops_them),
