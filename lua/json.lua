@@ -217,7 +217,10 @@ local function key_str(k)
 end
 
 -- opts: indent (number or nil), item_sep, key_sep, sort_keys, ensure_ascii
-local function dump(v, opts, level, out)
+-- YAQL's dicts (FrozenDict, not marked mutable) are Mappings that oslo's to_primitive
+-- (max_depth 3) converts one level deeper each: the fourth on a path becomes None
+local FROZEN_DEPTH = 3
+local function dump(v, opts, level, out, frozen)
   if level > rt.MAX_DEPTH then rt.too_deep() end -- Python: "Circular reference detected"
   local tv = type(v)
   if tv == "string" then out[#out + 1] = json_str(v, opts.ensure_ascii); return end
@@ -235,6 +238,10 @@ local function dump(v, opts, level, out)
     end
   end
   if mt == Dict then
+    if frozen and not v.mutable then
+      if frozen >= FROZEN_DEPTH then out[#out + 1] = "null"; return end
+      frozen = frozen + 1
+    end
     local ks = v.keys
     if #ks == 0 then out[#out + 1] = "{}"; return end
     local order = ks
@@ -250,7 +257,7 @@ local function dump(v, opts, level, out)
       local k = order[i]
       out[#out + 1] = json_str(key_str(k), opts.ensure_ascii)
       out[#out + 1] = opts.key_sep
-      dump(rt.dict_get(v, k), opts, level + 1, out)
+      dump(rt.dict_get(v, k), opts, level + 1, out, frozen)
     end
     nl(level)
     out[#out + 1] = "}"
@@ -275,7 +282,7 @@ local function dump(v, opts, level, out)
   for i = 1, #arr do
     if i > 1 then out[#out + 1] = opts.item_sep end
     nl(level + 1)
-    dump(arr[i], opts, level + 1, out)
+    dump(arr[i], opts, level + 1, out, frozen)
   end
   nl(level)
   out[#out + 1] = "]"
@@ -283,14 +290,15 @@ end
 
 -- Mistral json_dump: jsonutils.dumps(x, indent=4)
 local dump_opts = {indent = 4, item_sep = ",", key_sep = ": ", ensure_ascii = true, generator_str = true}
-function J.dump(v)
+-- yaql: the data is YAQL's (its dicts are FrozenDicts unless marked mutable)
+function J.dump(v, yaql)
   if native_dump then
-    local s = native_dump(v, null, Dict, List, Tuple, PyList)
+    local s = native_dump(v, null, Dict, List, Tuple, PyList, yaql)
     if s then return s end
     guard()
   end
   local out = {}
-  dump(v, dump_opts, 0, out)
+  dump(v, dump_opts, 0, out, yaql and 0 or nil)
   return concat(out)
 end
 

@@ -2089,7 +2089,7 @@ F_("json_parse", "data", function(s)
   end
   return J.parse(s, PyList, true)
 end)
-F_("json_dump", "data", function(v) return J.dump(v) end)
+F_("json_dump", "data", function(v) return J.dump(v, true) end)
 -- both linear in their input and output, native (src/eval_native.c) or not: no count hook
 Y.linear.json_parse, Y.linear.json_dump = 0, 0
 F_("json_pp", "data?", function(v)

@@ -243,12 +243,17 @@ typedef struct dumper {
     char *p;
     size_t len, cap;
     unsigned since;
+    int frozen; /* json_dump of YAQL data: FrozenDicts on the path, or -1 */
 } dumper;
+
+/* YAQL's dicts (FrozenDict, not marked mutable) are Mappings that oslo's to_primitive
+ * (max_depth 3) converts one level deeper each: the fourth on a path becomes None. */
+#define FROZEN_DEPTH 3
 
 /* Starts the output in `small` (DUMP_SMALL bytes), pushing DUMP_OUT's placeholder. */
 static void start_output(dumper *d, lua_State *L, char *small)
 {
-    *d = (dumper){L, small, 0, DUMP_SMALL, 0};
+    *d = (dumper){L, small, 0, DUMP_SMALL, 0, -1};
     lua_pushnil(L); /* DUMP_OUT */
 }
 
@@ -474,16 +479,33 @@ static int dump_value(dumper *d, int idx, int level)
     int kind = container_kind(L, idx);
     if (kind < 0)
         return -1;
+    if (kind == 1 && d->frozen >= 0) {
+        int mutable = lua_getfield(L, idx, "mutable") != LUA_TNIL && lua_toboolean(L, -1);
+        lua_pop(L, 1);
+        if (!mutable) {
+            if (d->frozen >= FROZEN_DEPTH) {
+                put(d, "null", 4);
+                return 0;
+            }
+            d->frozen++;
+            int rc = dump_items(d, idx, level, kind);
+            d->frozen--;
+            return rc;
+        }
+    }
     return dump_items(d, idx, level, kind);
 }
 
-/* json_dump(v, null, Dict, List, Tuple, PyList): Mistral's json_dump text, or nil. */
+/* json_dump(v, null, Dict, List, Tuple, PyList, yaql): Mistral's json_dump text, or nil;
+ * yaql: the data is YAQL's (FROZEN_DEPTH applies). */
 static int native_json_dump(lua_State *L)
 {
     dumper d;
     char small[DUMP_SMALL];
+    int yaql = lua_toboolean(L, DUMP_PYLIST + 1);
     lua_settop(L, DUMP_PYLIST);
     start_output(&d, L, small);
+    d.frozen = yaql ? 0 : -1;
     if (dump_value(&d, DUMP_VALUE, 0) < 0) {
         lua_pushnil(L);
         return 1;
@@ -1309,7 +1331,7 @@ static int y_node(yemitter *e, int idx, int level, int root, int mapping, int si
 /* yaml_dump(v, null, Dict, List, Tuple, PyList): Mistral's yaml_dump text, or nil. */
 static int native_yaml_dump(lua_State *L)
 {
-    yemitter e = {{L, NULL, 0, 0, 0}, 0, -1, 1, 1, 0};
+    yemitter e = {{L, NULL, 0, 0, 0, -1}, 0, -1, 1, 1, 0};
     char small[DUMP_SMALL];
     lua_settop(L, DUMP_PYLIST);
     start_output(&e.out, L, small);
@@ -1487,7 +1509,7 @@ static int repr_value(reprer *r, int idx, int level)
  * list, tuple or dict (YAQL's view of them with `yaql`), or nil. */
 static int native_repr(lua_State *L)
 {
-    reprer r = {{L, NULL, 0, 0, 0}, lua_toboolean(L, 7)};
+    reprer r = {{L, NULL, 0, 0, 0, -1}, lua_toboolean(L, 7)};
     char small[DUMP_SMALL];
     luaL_checktype(L, 8, LUA_TFUNCTION);
     lua_settop(L, 8);
