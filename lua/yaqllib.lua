@@ -2096,7 +2096,7 @@ F_("json_pp", "data?", function(v)
   if v == nil or not truthy(v) then
     raise("unsupported", "json_pp() of the YAQL context is not supported")
   end
-  local s = J.dump(v)
+  local s = J.dump(v, true)
   return (s:gsub("\\n", "\n"):gsub(" \n", "\n"))
 end)
 F_("uuid", "", function()
