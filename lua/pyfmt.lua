@@ -6,7 +6,7 @@ local rt = M.runtime
 local P = {}
 
 local type, getmetatable, tostring = type, getmetatable, tostring
-local mtype = math.type
+local mtype, mfloor = math.type, math.floor
 local sformat, sbyte, ssub, sfind, srep, sgsub = string.format, string.byte, string.sub, string.find, string.rep, string.gsub
 local concat = table.concat
 local huge = math.huge
@@ -68,8 +68,16 @@ local function lua_float_repr(x)
   end
   return neg .. r
 end
+P.lua_float_repr = lua_float_repr
 -- the C version (src/eval_native.c) where the host has it
-local float_repr = M.host and M.host.native and M.host.native.float_repr or lua_float_repr
+local any_float_repr = M.host and M.host.native and M.host.native.float_repr or lua_float_repr
+-- A whole number below 10^16 is its digits and ".0", without a search for the
+-- fewest digits: every integer below 2^53, and every even one below 2^54, is a double
+-- of its own, so no shorter decimal reads back as it. (0 keeps its sign below.)
+local function float_repr(x)
+  if x == mfloor(x) and x ~= 0 and x > -1e16 and x < 1e16 then return sformat("%d", x) .. ".0" end
+  return any_float_repr(x)
+end
 P.float_repr = float_repr
 
 local function num_str(v)
