@@ -596,7 +596,20 @@ function Gen:mapping_dict(args, fname, pos)
     nodes[#nodes + 1] = nm.value
   end
   local es = self:exlist(nodes)
-  return "mkdict(" .. concat(es, ", ") .. ")"
+  -- keys that are strings written in the template, all different: the dict is built
+  -- at once, its tables sized by their constructors (mkdict grows them key by key)
+  local keys, seen = {}, {}
+  for i = 1, #nodes, 2 do
+    local kn = nodes[i]
+    local key = (kn.k == "keyword" or (kn.k == "const" and type(kn.v) == "string")) and kn.v
+    if not key or seen[key] then return "mkdict(" .. concat(es, ", ") .. ")" end
+    seen[key] = true
+    keys[#keys + 1] = lua_str(key)
+  end
+  local fields = {}
+  for i = 2, #es, 2 do fields[#fields + 1] = "[" .. es[i - 1] .. "] = " .. es[i] end
+  return "setmetatable({keys = {" .. concat(keys, ", ") .. "}, map = {" ..
+    concat(fields, ", ") .. "}}, Dict)"
 end
 
 function Gen:func_call(n)
@@ -765,7 +778,7 @@ end
 local HEADER = [[
 local R, Y = ...
 local null, truthy, math_mininteger = R.null, R.truthy, R.mininteger
-local setmetatable, List = R.setmetatable, R.List
+local setmetatable, List, Dict = R.setmetatable, R.List, R.Dict
 local function L(t) return setmetatable(t, List) end
 local eq, ne, lt, gt, le, ge = Y.eq, Y.ne, Y.lt, Y.gt, Y.le, Y.ge
 local add, sub, mul, div, mod, op_in, neg, pos = Y.add, Y.sub, Y.mul, Y.div, Y.mod, Y.op_in, Y.neg, Y.pos

@@ -200,7 +200,14 @@ local function fin(v, strict, depth)
     return d
   elseif mt == Iter then
     local out, n = {}, 0
-    for x in v.next do n = n + 1; out[n] = fin(x, strict, depth) end
+    for x in v.next do
+      if type(x) == "table" then -- scalars are checked here, as for a list: no call each
+        if x ~= null then x = fin(x, strict, depth) end
+      elseif strict and type(x) == "number" and (x ~= x or x == huge or x == -huge) then
+        unrepresentable("a non-finite float")
+      end
+      n = n + 1; out[n] = x
+    end
     return setmetatable(out, List)
   elseif mt == Set and v.kind == "values" then
     -- a ValuesView is iterable but not a set: converted to a list
@@ -710,7 +717,10 @@ MF("distinct", "collection, keySelector?:L", function(c, ks)
       if x == nil then return nil end
       local k = x
       if ks then k = ks(x) end
-      rt.keynorm(k) -- hashability check
+      local tk = type(k)
+      if tk ~= "string" and tk ~= "number" and tk ~= "boolean" then
+        rt.keynorm(k) -- hashability check (those three always are)
+      end
       if not seen(k) then return x end
     end
   end, "generator")
