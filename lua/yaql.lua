@@ -826,6 +826,26 @@ local function number_const(n)
   while n.k == "wrap" do n = n.e end
   return n.k == "const" and type(n.v) == "number"
 end
+-- range() of integers written in the template, of at most RANGE_ITEMS items: what it
+-- yields is bounded as a list literal that long would be, and its iterator asks for the
+-- deadline as it goes (range_iter in yaqllib.lua), so a loop over it that allocates
+-- nothing is stopped in time too.
+local RANGE_ITEMS = 1 << 16
+yaql.RANGE_ITEMS = RANGE_ITEMS
+local function const_range(call)
+  local args = call.args.pos
+  if call.name ~= "range" or #call.args.named > 0 or #args < 1 or #args > 3 then return false end
+  local v = {}
+  for i, a in ipairs(args) do
+    while a.k == "wrap" do a = a.e end
+    if a.k ~= "const" or math.type(a.v) ~= "integer" then return false end
+    v[i] = a.v + 0.0 -- counted in floats: no overflow
+  end
+  local start, stop, step = 0.0, v[1], 1.0
+  if #v > 1 then start, stop, step = v[1], v[2], v[3] or 1.0 end
+  if step == 0 then return false end
+  return (stop - start) / step <= RANGE_ITEMS
+end
 
 -- A call of a linear function or method with at most `extra` more arguments
 -- than Y.linear allows (1 for the receiver of the function form), each bounded.
@@ -881,6 +901,7 @@ function bounded(n, item_only)
   if k == "call" then
     local name = n.name
     if Y.F[name] and bounded_linear(n, 1, item_only) then return true end
+    if not item_only and const_range(n) then return true end
     if item_only or Y.F[name] or name == "let" or name == "with" or name == "switch" or
       name == "dict" then
       return false

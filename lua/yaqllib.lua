@@ -889,12 +889,21 @@ local function int_check(name, ...)
     if v ~= nil and not is_intlike(v) then no_func(name) end
   end
 end
+-- Items every range yields, over all of them, between two deadline checks: a range of
+-- constants runs without the count hook (`const_range` in yaql.lua), and a loop over
+-- it may allocate nothing.
+local RANGE_CHECK_PERIOD = 4096
+local range_steps = RANGE_CHECK_PERIOD
 local function range_iter(start, stop, step)
   if step == 0 then raise("eval", "range() arg 3 must not be zero") end
   local cur = start - step
   return make_iter(function()
     cur = cur + step
-    if (step > 0 and cur < stop) or (step < 0 and cur > stop) then return cur end
+    if (step > 0 and cur < stop) or (step < 0 and cur > stop) then
+      range_steps = range_steps - 1
+      if range_steps == 0 then range_steps = RANGE_CHECK_PERIOD; rt.check() end
+      return cur
+    end
     return nil
   end, "range_iterator")
 end
