@@ -17,7 +17,11 @@ local CACHE_SIZE = 1024
 local cur, old, ncur = {}, {}, 0
 
 function ev.set_cache_size(n) CACHE_SIZE = n; cur, old, ncur = {}, {}, 0 end
-function ev.clear_cache() cur, old, ncur = {}, {}, 0; M.yaqllib.clear_var_cache() end
+function ev.clear_cache()
+  cur, old, ncur = {}, {}, 0
+  M.yaqllib.clear_var_cache()
+  M.pyfmt.clear_format_cache()
+end
 
 -- M.host.guard(), when the host has it, starts counting instructions (and checking
 -- the deadline) for the rest of the evaluation. Compiling and running a template

@@ -6,7 +6,7 @@ local rt = M.runtime
 local P = {}
 
 local type, getmetatable, tostring = type, getmetatable, tostring
-local mtype = math.type
+local mtype, mfloor = math.type, math.floor
 local sformat, sbyte, ssub, sfind, srep, sgsub = string.format, string.byte, string.sub, string.find, string.rep, string.gsub
 local concat = table.concat
 local huge = math.huge
@@ -68,8 +68,16 @@ local function lua_float_repr(x)
   end
   return neg .. r
 end
+P.lua_float_repr = lua_float_repr
 -- the C version (src/eval_native.c) where the host has it
-local float_repr = M.host and M.host.native and M.host.native.float_repr or lua_float_repr
+local any_float_repr = M.host and M.host.native and M.host.native.float_repr or lua_float_repr
+-- A whole number below 10^16 is its digits and ".0", without a search for the
+-- fewest digits: every integer below 2^53, and every even one below 2^54, is a double
+-- of its own, so no shorter decimal reads back as it. (0 keeps its sign below.)
+local function float_repr(x)
+  if x == mfloor(x) and x ~= 0 and x > -1e16 and x < 1e16 then return sformat("%d", x) .. ".0" end
+  return any_float_repr(x)
+end
 P.float_repr = float_repr
 
 local function num_str(v)
@@ -926,71 +934,51 @@ end
 -- str.format(*args, **kwargs)
 -- args: Lua array; kwargs: Dict or nil; getitem(obj, key) for {0[x]}
 ------------------------------------------------------------------------
--- escaping: the template is a Markup's text (Markup.format)
-function P.format(fmt, args, kwargs, mode, getattr, escaping)
-  -- one field counter for the whole call: a nested spec's '{}' takes the
-  -- argument after its field's, as in Python
-  local auto = 0
-  local function lookup(field)
-    local head, rest = field:match("^([^%.%[]*)(.*)$")
-    local obj
-    if head == "" then
-      if auto < 0 then raise("eval", "cannot switch from manual field specification to automatic field numbering") end
-      obj = args[auto + 1]
-      if obj == nil then raise("eval", "Replacement index " .. auto .. " out of range for positional args tuple") end
-      auto = auto + 1
-    elseif head:match("^%d+$") then
-      if auto > 0 then raise("eval", "cannot switch from automatic field numbering to manual field specification") end
-      auto = -1
-      obj = args[tonumber(head) + 1]
-      if obj == nil then raise("eval", "Replacement index " .. head .. " out of range for positional args tuple") end
-    else
-      obj = kwargs and rt.dict_get(kwargs, head)
-      if obj == nil then raise("eval", "'" .. head .. "'") end
+-- A format parsed once into its pieces: literal text, fields {name =, head =, rest =,
+-- index =, conv =, spec =, nested =} and, where the text is malformed, {err = message},
+-- raised when reached (after the fields before it, as Python does). Formats come from
+-- templates and from data: the short ones are kept, at most FORMAT_CACHE of them.
+local FORMAT_CACHE, FORMAT_CACHE_LEN = 256, 256
+local parsed_formats, n_parsed = {}, 0
+function P.clear_format_cache() parsed_formats, n_parsed = {}, 0 end
+function P.format_cache_count() return n_parsed end
+
+local function parse_field(field)
+  local name, conv, spec = field, nil, ""
+  local bang = sfind(field, "!", 1, true)
+  local colon = sfind(field, ":", 1, true)
+  if bang and (not colon or bang < colon) then
+    name = ssub(field, 1, bang - 1)
+    conv = ssub(field, bang + 1, bang + 1)
+    if colon then spec = ssub(field, colon + 1) end
+    if colon and colon ~= bang + 2 or (not colon and #field ~= bang + 1) then
+      return {err = "expected ':' after conversion specifier"}
     end
-    -- attribute / index chain
-    while rest ~= "" do
-      local attr, r2 = rest:match("^%.([^%.%[]+)(.*)$")
-      if attr then
-        obj = getattr and getattr(obj, attr) or raise("eval", "attribute access in format string")
-        rest = r2
-      else
-        local key, r3 = rest:match("^%[([^%]]*)%](.*)$")
-        if not key then raise("eval", "Missing ']' in format string") end
-        local k = key:match("^%d+$") and tonumber(key) or key
-        local mt = getmetatable(obj)
-        if mt == Dict then
-          local v = rt.dict_get(obj, k)
-          if v == nil then raise("eval", repr(k)) end
-          obj = v
-        elseif mt == List or mt == Tuple or mt == PyList then
-          if type(k) ~= "number" then raise("eval", "list indices must be integers or slices, not str") end
-          local v = obj[k + 1]
-          if v == nil then raise("eval", "tuple index out of range") end
-          obj = v
-        else
-          raise("eval", "'" .. rt.pytype(obj) .. "' object is not subscriptable")
-        end
-        rest = r3
-      end
-    end
-    return obj
+  elseif colon then
+    name = ssub(field, 1, colon - 1)
+    spec = ssub(field, colon + 1)
   end
-  -- levels: Python expands a spec's fields once, not a spec's spec's
-  local function build(fmt, levels)
-  if levels <= 0 then raise("eval", "Max string recursion exceeded") end
-  local out, n = {}, 0
+  local head, rest = name:match("^([^%.%[]*)(.*)$")
+  return {name = name, head = head, rest = rest, index = head:match("^%d+$") and tonumber(head),
+    conv = conv, spec = spec, nested = sfind(spec, "{", 1, true) ~= nil}
+end
+
+local function parse_format(fmt)
+  local items = parsed_formats[fmt]
+  if items then return items end
+  items = {}
+  local n = 0
   local pos, len = 1, #fmt
   while pos <= len do
     local a = sfind(fmt, "[{}]", pos)
-    if not a then n = n + 1; out[n] = ssub(fmt, pos); break end
-    n = n + 1; out[n] = ssub(fmt, pos, a - 1)
+    if not a then n = n + 1; items[n] = ssub(fmt, pos); break end
+    n = n + 1; items[n] = ssub(fmt, pos, a - 1)
     local c = ssub(fmt, a, a)
     if c == "}" then
-      if ssub(fmt, a + 1, a + 1) == "}" then n = n + 1; out[n] = "}"; pos = a + 2
-      else raise("eval", "Single '}' encountered in format string") end
+      if ssub(fmt, a + 1, a + 1) == "}" then n = n + 1; items[n] = "}"; pos = a + 2
+      else n = n + 1; items[n] = {err = "Single '}' encountered in format string"}; break end
     elseif ssub(fmt, a + 1, a + 1) == "{" then
-      n = n + 1; out[n] = "{"; pos = a + 2
+      n = n + 1; items[n] = "{"; pos = a + 2
     else
       -- find matching close brace (nested one level for spec)
       local depth, j = 1, a + 1
@@ -999,35 +987,100 @@ function P.format(fmt, args, kwargs, mode, getattr, escaping)
         if ch == "{" then depth = depth + 1 elseif ch == "}" then depth = depth - 1; if depth == 0 then break end end
         j = j + 1
       end
-      if j > len then raise("eval", "expected '}' before end of string") end
-      local field = ssub(fmt, a + 1, j - 1)
-      local name, conv, spec = field, nil, ""
-      local bang = sfind(field, "!", 1, true)
-      local colon = sfind(field, ":", 1, true)
-      if bang and (not colon or bang < colon) then
-        name = ssub(field, 1, bang - 1)
-        conv = ssub(field, bang + 1, bang + 1)
-        if colon then spec = ssub(field, colon + 1) end
-        if colon and colon ~= bang + 2 or (not colon and #field ~= bang + 1) then
-          raise("eval", "expected ':' after conversion specifier")
-        end
-      elseif colon then
-        name = ssub(field, 1, colon - 1)
-        spec = ssub(field, colon + 1)
+      if j > len then n = n + 1; items[n] = {err = "expected '}' before end of string"}; break end
+      n = n + 1; items[n] = parse_field(ssub(fmt, a + 1, j - 1))
+      if items[n].err then break end
+      pos = j + 1
+    end
+  end
+  if len <= FORMAT_CACHE_LEN then
+    if n_parsed >= FORMAT_CACHE then parsed_formats, n_parsed = {}, 0 end
+    parsed_formats[fmt] = items
+    n_parsed = n_parsed + 1
+  end
+  return items
+end
+
+-- the value a field names; `auto`: the automatic field counter, shared by the whole
+-- call (a nested spec's '{}' takes the argument after its field's, as in Python)
+local function format_lookup(f, auto, args, kwargs, getattr)
+  local head, obj = f.head, nil
+  if head == "" then
+    if auto < 0 then raise("eval", "cannot switch from manual field specification to automatic field numbering") end
+    obj = args[auto + 1]
+    if obj == nil then raise("eval", "Replacement index " .. auto .. " out of range for positional args tuple") end
+    auto = auto + 1
+  elseif f.index then
+    if auto > 0 then raise("eval", "cannot switch from automatic field numbering to manual field specification") end
+    auto = -1
+    obj = args[f.index + 1]
+    if obj == nil then raise("eval", "Replacement index " .. head .. " out of range for positional args tuple") end
+  else
+    obj = kwargs and rt.dict_get(kwargs, head)
+    if obj == nil then raise("eval", "'" .. head .. "'") end
+  end
+  -- attribute / index chain
+  local rest = f.rest
+  while rest ~= "" do
+    local attr, r2 = rest:match("^%.([^%.%[]+)(.*)$")
+    if attr then
+      obj = getattr and getattr(obj, attr) or raise("eval", "attribute access in format string")
+      rest = r2
+    else
+      local key, r3 = rest:match("^%[([^%]]*)%](.*)$")
+      if not key then raise("eval", "Missing ']' in format string") end
+      local k = key:match("^%d+$") and tonumber(key) or key
+      local mt = getmetatable(obj)
+      if mt == Dict then
+        local v = rt.dict_get(obj, k)
+        if v == nil then raise("eval", repr(k)) end
+        obj = v
+      elseif mt == List or mt == Tuple or mt == PyList then
+        if type(k) ~= "number" then raise("eval", "list indices must be integers or slices, not str") end
+        local v = obj[k + 1]
+        if v == nil then raise("eval", "tuple index out of range") end
+        obj = v
+      else
+        raise("eval", "'" .. rt.pytype(obj) .. "' object is not subscriptable")
       end
-      local v = lookup(name)
+      rest = r3
+    end
+  end
+  return obj, auto
+end
+
+-- levels: Python expands a spec's fields once, not a spec's spec's
+local function format_build(fmt, levels, auto, args, kwargs, mode, getattr, escaping)
+  if levels <= 0 then raise("eval", "Max string recursion exceeded") end
+  local items = parse_format(fmt)
+  local out = {}
+  for i = 1, #items do
+    local f = items[i]
+    if type(f) == "string" then
+      out[i] = f
+    elseif f.err then
+      raise("eval", f.err)
+    else
+      local v
+      v, auto = format_lookup(f, auto, args, kwargs, getattr)
+      local conv = f.conv
       if conv == "r" then v = repr(v, mode)
       elseif conv == "a" then v = P.ascii(v, mode)
       elseif conv == "s" then v = pystr(v, mode)
       elseif conv ~= nil then raise("eval", "Unknown conversion specifier " .. conv) end
-      if sfind(spec, "{", 1, true) then spec = build(spec, levels - 1) end
-      n = n + 1; out[n] = escaping and escape_field(v, spec, mode) or P.format_value(v, spec, mode)
-      pos = j + 1
+      local spec = f.spec
+      if f.nested then
+        spec, auto = format_build(spec, levels - 1, auto, args, kwargs, mode, getattr, escaping)
+      end
+      out[i] = escaping and escape_field(v, spec, mode) or P.format_value(v, spec, mode)
     end
   end
-  return concat(out)
-  end
-  return build(fmt, 2)
+  return concat(out), auto
+end
+
+-- escaping: the template is a Markup's text (Markup.format)
+function P.format(fmt, args, kwargs, mode, getattr, escaping)
+  return (format_build(fmt, 2, 0, args, kwargs, mode, getattr, escaping))
 end
 
 ------------------------------------------------------------------------

@@ -596,7 +596,20 @@ function Gen:mapping_dict(args, fname, pos)
     nodes[#nodes + 1] = nm.value
   end
   local es = self:exlist(nodes)
-  return "mkdict(" .. concat(es, ", ") .. ")"
+  -- keys that are strings written in the template, all different: the dict is built
+  -- at once, its tables sized by their constructors (mkdict grows them key by key)
+  local keys, seen = {}, {}
+  for i = 1, #nodes, 2 do
+    local kn = nodes[i]
+    local key = (kn.k == "keyword" or (kn.k == "const" and type(kn.v) == "string")) and kn.v
+    if not key or seen[key] then return "mkdict(" .. concat(es, ", ") .. ")" end
+    seen[key] = true
+    keys[#keys + 1] = lua_str(key)
+  end
+  local fields = {}
+  for i = 2, #es, 2 do fields[#fields + 1] = "[" .. es[i - 1] .. "] = " .. es[i] end
+  return "setmetatable({keys = {" .. concat(keys, ", ") .. "}, map = {" ..
+    concat(fields, ", ") .. "}}, Dict)"
 end
 
 function Gen:func_call(n)
@@ -765,7 +778,7 @@ end
 local HEADER = [[
 local R, Y = ...
 local null, truthy, math_mininteger = R.null, R.truthy, R.mininteger
-local setmetatable, List = R.setmetatable, R.List
+local setmetatable, List, Dict = R.setmetatable, R.List, R.Dict
 local function L(t) return setmetatable(t, List) end
 local eq, ne, lt, gt, le, ge = Y.eq, Y.ne, Y.lt, Y.gt, Y.le, Y.ge
 local add, sub, mul, div, mod, op_in, neg, pos = Y.add, Y.sub, Y.mul, Y.div, Y.mod, Y.op_in, Y.neg, Y.pos
@@ -812,6 +825,26 @@ end
 local function number_const(n)
   while n.k == "wrap" do n = n.e end
   return n.k == "const" and type(n.v) == "number"
+end
+-- range() of integers written in the template, of at most RANGE_ITEMS items: what it
+-- yields is bounded as a list literal that long would be, and its iterator asks for the
+-- deadline as it goes (range_iter in yaqllib.lua), so a loop over it that allocates
+-- nothing is stopped in time too.
+local RANGE_ITEMS = 1 << 16
+yaql.RANGE_ITEMS = RANGE_ITEMS
+local function const_range(call)
+  local args = call.args.pos
+  if call.name ~= "range" or #call.args.named > 0 or #args < 1 or #args > 3 then return false end
+  local v = {}
+  for i, a in ipairs(args) do
+    while a.k == "wrap" do a = a.e end
+    if a.k ~= "const" or math.type(a.v) ~= "integer" then return false end
+    v[i] = a.v + 0.0 -- counted in floats: no overflow
+  end
+  local start, stop, step = 0.0, v[1], 1.0
+  if #v > 1 then start, stop, step = v[1], v[2], v[3] or 1.0 end
+  if step == 0 then return false end
+  return (stop - start) / step <= RANGE_ITEMS
 end
 
 -- A call of a linear function or method with at most `extra` more arguments
@@ -868,6 +901,7 @@ function bounded(n, item_only)
   if k == "call" then
     local name = n.name
     if Y.F[name] and bounded_linear(n, 1, item_only) then return true end
+    if not item_only and const_range(n) then return true end
     if item_only or Y.F[name] or name == "let" or name == "with" or name == "switch" or
       name == "dict" then
       return false

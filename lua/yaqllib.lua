@@ -200,7 +200,14 @@ local function fin(v, strict, depth)
     return d
   elseif mt == Iter then
     local out, n = {}, 0
-    for x in v.next do n = n + 1; out[n] = fin(x, strict, depth) end
+    for x in v.next do
+      if type(x) == "table" then -- scalars are checked here, as for a list: no call each
+        if x ~= null then x = fin(x, strict, depth) end
+      elseif strict and type(x) == "number" and (x ~= x or x == huge or x == -huge) then
+        unrepresentable("a non-finite float")
+      end
+      n = n + 1; out[n] = x
+    end
     return setmetatable(out, List)
   elseif mt == Set and v.kind == "values" then
     -- a ValuesView is iterable but not a set: converted to a list
@@ -710,7 +717,10 @@ MF("distinct", "collection, keySelector?:L", function(c, ks)
       if x == nil then return nil end
       local k = x
       if ks then k = ks(x) end
-      rt.keynorm(k) -- hashability check
+      local tk = type(k)
+      if tk ~= "string" and tk ~= "number" and tk ~= "boolean" then
+        rt.keynorm(k) -- hashability check (those three always are)
+      end
       if not seen(k) then return x end
     end
   end, "generator")
@@ -879,12 +889,21 @@ local function int_check(name, ...)
     if v ~= nil and not is_intlike(v) then no_func(name) end
   end
 end
+-- Items every range yields, over all of them, between two deadline checks: a range of
+-- constants runs without the count hook (`const_range` in yaql.lua), and a loop over
+-- it may allocate nothing.
+local RANGE_CHECK_PERIOD = 4096
+local range_steps = RANGE_CHECK_PERIOD
 local function range_iter(start, stop, step)
   if step == 0 then raise("eval", "range() arg 3 must not be zero") end
   local cur = start - step
   return make_iter(function()
     cur = cur + step
-    if (step > 0 and cur < stop) or (step < 0 and cur > stop) then return cur end
+    if (step > 0 and cur < stop) or (step < 0 and cur > stop) then
+      range_steps = range_steps - 1
+      if range_steps == 0 then range_steps = RANGE_CHECK_PERIOD; rt.check() end
+      return cur
+    end
     return nil
   end, "range_iterator")
 end

@@ -72,6 +72,7 @@ struct glarex_eval {
     int rt_ref;   /* the runtime module */
     int null_ref; /* rt.null */
     int list_mt_ref, dict_mt_ref;
+    const void *null_ptr, *list_mt_ptr, *dict_mt_ptr; /* their addresses (to_json) */
     int bound_ref;    /* the bound context, or LUA_NOREF */
     int bound_truthy; /* whether it is non-empty, as Python's `if context` sees it */
     size_t bound_bytes; /* the memory it holds (not the caches', see relieve_memory) */
@@ -632,26 +633,44 @@ static int json_too_deep(const json_conv *c, const void *table, glarex_error *er
                              MAX_DEPTH);
 }
 
+/* What a table is to JSON. The runtime's null and its list and dict metatables live as
+ * long as the state (registry references), so their addresses tell them apart without
+ * pushing anything. */
+enum { TABLE_OTHER, TABLE_NULL, TABLE_LIST, TABLE_DICT };
+
+static int table_kind(const glarex_eval *ev, lua_State *L, int idx)
+{
+    const void *mt;
+    if (lua_topointer(L, idx) == ev->null_ptr)
+        return TABLE_NULL;
+    if (!lua_getmetatable(L, idx))
+        return TABLE_OTHER;
+    mt = lua_topointer(L, -1);
+    lua_pop(L, 1);
+    return mt == ev->list_mt_ptr ? TABLE_LIST : mt == ev->dict_mt_ptr ? TABLE_DICT : TABLE_OTHER;
+}
+
 /* Converts the Lua value at `idx` into JSON (new), or sets err. Runs outside any
  * protected call, so it only reads the stack with functions that cannot raise. */
 static int to_json(json_t **out, json_conv *c, lua_State *L, int idx, int depth,
                    glarex_error *err)
 {
     glarex_eval *ev = c->ev;
+    int type = lua_type(L, idx);
     int rc;
-    idx = lua_absindex(L, idx);
     *out = NULL;
     if (depth > MAX_DEPTH)
         return json_too_deep(c, lua_topointer(L, idx), err);
-    if (!lua_checkstack(L, 8))
-        return GLAREX_ENOMEM_SET(err);
-    if (lua_type(L, idx) == LUA_TTABLE)
+    if (type == LUA_TTABLE) {
+        idx = lua_absindex(L, idx);
+        if (!lua_checkstack(L, 8))
+            return GLAREX_ENOMEM_SET(err);
         c->path[depth] = lua_topointer(L, idx);
-    if ((rc = json_charge(c, lua_type(L, idx) == LUA_TSTRING ? lua_rawlen(L, idx) : 0, err)) <
-        0)
+    }
+    if ((rc = json_charge(c, type == LUA_TSTRING ? lua_rawlen(L, idx) : 0, err)) < 0)
         return rc;
 
-    switch (lua_type(L, idx)) {
+    switch (type) {
     case LUA_TBOOLEAN:
         *out = json_boolean(lua_toboolean(L, idx));
         break;
@@ -677,25 +696,10 @@ static int to_json(json_t **out, json_conv *c, lua_State *L, int idx, int depth,
         return *out ? 0 : GLAREX_ENOMEM_SET(err);
     }
     case LUA_TTABLE: {
-        int mt_kind = 0; /* 1 null, 2 list, 3 dict */
-        if (lua_getmetatable(L, idx)) {
-            push_ref(L, ev->list_mt_ref);
-            if (lua_rawequal(L, -1, -2))
-                mt_kind = 2;
-            lua_pop(L, 1);
-            push_ref(L, ev->dict_mt_ref);
-            if (lua_rawequal(L, -1, -2))
-                mt_kind = 3;
-            lua_pop(L, 2);
-        }
-        push_ref(L, ev->null_ref);
-        if (lua_rawequal(L, -1, idx))
-            mt_kind = 1;
-        lua_pop(L, 1);
-
-        if (mt_kind == 1) {
+        int mt_kind = table_kind(ev, L, idx);
+        if (mt_kind == TABLE_NULL) {
             *out = json_null();
-        } else if (mt_kind == 2) {
+        } else if (mt_kind == TABLE_LIST) {
             lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
             json_t *arr = json_array();
             if (!arr)
@@ -715,7 +719,7 @@ static int to_json(json_t **out, json_conv *c, lua_State *L, int idx, int depth,
                 }
             }
             *out = arr;
-        } else if (mt_kind == 3) {
+        } else if (mt_kind == TABLE_DICT) {
             json_t *obj = json_object();
             lua_Integer n;
             if (!obj)
@@ -1427,10 +1431,13 @@ static int setup_state(lua_State *L)
     lua_pushinteger(L, (lua_Integer)(ev->opts.memory_limit / JSON_VALUE_COST));
     lua_setfield(L, -2, "result_items");
     lua_getfield(L, -1, "null");
+    ev->null_ptr = lua_topointer(L, -1);
     ev->null_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_getfield(L, -1, "List");
+    ev->list_mt_ptr = lua_topointer(L, -1);
     ev->list_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_getfield(L, -1, "Dict");
+    ev->dict_mt_ptr = lua_topointer(L, -1);
     ev->dict_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     ev->rt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     return 0;
