@@ -1853,10 +1853,64 @@ static int json_truthy(const json_t *v)
     return 0;
 }
 
-/* evaluate_recursively, walking the JSON in C so untouched values are never converted. */
-static int walk(json_t **out, glarex_eval *ev, const json_t *data, const json_t *context,
-                int depth, glarex_error *err)
+/* One evaluate_recursively. A per-call context is converted when the walk meets the
+ * first string to evaluate, not before: data with nothing to evaluate never pays for it. */
+typedef struct rec_walk {
+    glarex_eval *ev;
+    const json_t *context; /* the caller's, or NULL: the bound one */
+    int pushed;            /* context converted and standing in for the bound one */
+    int had_ref;           /* the bound context it stands in for */
+} rec_walk;
+
+/* Converts w->context, once, as the walk's bound context. */
+static int rec_context(rec_walk *w, glarex_error *err)
 {
+    glarex_eval *ev = w->ev;
+    int st;
+    if (!w->context || w->pushed)
+        return 0;
+    st = push_context(ev, w->context, 1);
+    if (st != LUA_OK) {
+        ev->lazy_run++;
+        return lua_failure(ev, st, "context", err);
+    }
+    w->had_ref = ev->bound_ref;
+    ev->bound_ref = luaL_ref(ev->L, LUA_REGISTRYINDEX);
+    w->pushed = 1;
+    return 0;
+}
+
+/* The bound context back as it was; what the walk converted expires. */
+static void rec_done(rec_walk *w)
+{
+    if (!w->pushed)
+        return;
+    luaL_unref(w->ev->L, LUA_REGISTRYINDEX, w->ev->bound_ref);
+    w->ev->bound_ref = w->had_ref;
+    w->ev->lazy_run++;
+}
+
+/* Puts `v` (taken) at `i` (an index, or a key when `key`) of *copy, a shallow copy of
+ * `data` made on the first change: what does not change is shared, not copied. */
+static int rec_put(json_t **copy, const json_t *data, size_t i, const char *key, json_t *v,
+                   glarex_error *err)
+{
+    if (!*copy && !(*copy = json_copy((json_t *)data))) {
+        json_decref(v);
+        return GLAREX_ENOMEM_SET(err);
+    }
+    if ((key ? json_object_set_new(*copy, key, v) : json_array_set_new(*copy, i, v)) < 0)
+        return GLAREX_ENOMEM_SET(err);
+    return 0;
+}
+
+/* evaluate_recursively, walking the JSON in C: a value with nothing to evaluate is
+ * answered with itself (a new reference), never converted or copied. */
+static int walk(json_t **out, rec_walk *w, const json_t *data, int depth, glarex_error *err)
+{
+    json_t *copy = NULL, *item, *v;
+    const char *key;
+    size_t i;
     int rc = 0;
 
     *out = NULL;
@@ -1868,84 +1922,42 @@ static int walk(json_t **out, glarex_eval *ev, const json_t *data, const json_t 
             *out = json_incref((json_t *)data);
             return 0;
         }
-        return run(out, ev, "evaluate", json_string_value(data), NULL, context, err);
+        if ((rc = rec_context(w, err)) < 0)
+            return rc;
+        return run(out, w->ev, "evaluate", json_string_value(data), NULL, NULL, err);
     }
     if (json_is_array(data)) {
-        json_t *arr = json_array();
-        size_t i;
-        json_t *item;
-        if (!arr)
-            return GLAREX_ENOMEM_SET(err);
         json_array_foreach(data, i, item) {
-            json_t *v;
-            if ((rc = walk(&v, ev, item, context, depth + 1, err)) < 0)
+            if ((rc = walk(&v, w, item, depth + 1, err)) < 0)
                 break;
-            if (json_array_append_new(arr, v) < 0) {
-                rc = GLAREX_ENOMEM_SET(err);
+            if (v == item && !copy)
+                json_decref(v);
+            else if ((rc = rec_put(&copy, data, i, NULL, v, err)) < 0)
                 break;
-            }
         }
-        if (rc < 0) {
-            json_decref(arr);
-            return rc;
-        }
-        *out = arr;
-        return 0;
-    }
-    if (json_is_object(data)) {
-        json_t *obj = json_object();
-        const char *key;
-        json_t *item;
-        if (!obj)
-            return GLAREX_ENOMEM_SET(err);
+    } else if (json_is_object(data)) {
         json_object_foreach((json_t *)data, key, item) {
-            json_t *v;
-            if ((rc = walk(&v, ev, item, context, depth + 1, err)) < 0)
+            if ((rc = walk(&v, w, item, depth + 1, err)) < 0)
                 break;
-            if (json_object_set_new(obj, key, v) < 0) {
-                rc = GLAREX_ENOMEM_SET(err);
+            if (v == item && !copy)
+                json_decref(v);
+            else if ((rc = rec_put(&copy, data, 0, key, v, err)) < 0)
                 break;
-            }
         }
-        if (rc < 0) {
-            json_decref(obj);
-            return rc;
-        }
-        *out = obj;
-        return 0;
     }
-    *out = json_deep_copy(data);
-    return *out ? 0 : GLAREX_ENOMEM_SET(err);
-}
-
-/* The walk, with `context` converted once for all of it (or the bound context). */
-static int walk_with_context(json_t **out, glarex_eval *ev, const json_t *data,
-                             const json_t *context, glarex_error *err)
-{
-    int rc;
-    if (context) {
-        /* convert the context once for the whole walk, as its strings read it; it
-         * expires when the walk ends */
-        int had = ev->bound_ref;
-        int st = push_context(ev, context, 1);
-        if (st != LUA_OK) {
-            ev->lazy_run++;
-            return lua_failure(ev, st, "context", err);
-        }
-        ev->bound_ref = luaL_ref(ev->L, LUA_REGISTRYINDEX);
-        rc = walk(out, ev, data, NULL, 0, err);
-        luaL_unref(ev->L, LUA_REGISTRYINDEX, ev->bound_ref);
-        ev->bound_ref = had;
-        ev->lazy_run++;
+    if (rc < 0) {
+        json_decref(copy);
         return rc;
     }
-    return walk(out, ev, data, NULL, 0, err);
+    *out = copy ? copy : json_incref((json_t *)data);
+    return 0;
 }
 
 int glarex_eval_recursive(json_t **out, glarex_eval *ev, const json_t *data,
                           const json_t *context, glarex_error *err)
 {
     json_conv conv;
+    rec_walk w = {ev, context, 0, LUA_NOREF};
     int rc;
     int evaluate;
 
@@ -1960,14 +1972,15 @@ int glarex_eval_recursive(json_t **out, glarex_eval *ev, const json_t *data,
     } else {
         evaluate = ev->bound_ref != LUA_NOREF && ev->bound_truthy;
     }
-    if (!evaluate) { /* Mistral evaluates nothing when the context is empty */
-        *out = json_deep_copy(data);
-        return *out ? 0 : GLAREX_ENOMEM_SET(err);
+    if (!evaluate) { /* Mistral returns the data itself when the context is empty */
+        *out = json_incref((json_t *)data);
+        return 0;
     }
     /* the whole result, not each evaluated string, is held to the memory limit */
     json_conv_init(&conv, ev);
     ev->result_conv = &conv;
-    rc = walk_with_context(out, ev, data, context, err);
+    rc = walk(out, &w, data, 0, err);
+    rec_done(&w);
     ev->result_conv = NULL;
     return rc;
 }
