@@ -413,17 +413,16 @@ static void lazy_make_whole(glarex_eval *ev, lua_State *L, int d, const lazy_src
     size_t n = json_object_size(src->json);
     int keys = lazy_part(L, d, "keys", n), map = lazy_part(L, d, "map", n), i = 0;
     json_object_foreach((json_t *)src->json, key, item) {
-        size_t klen = strlen(key);
-        lua_pushlstring(L, key, klen);
+        lua_pushstring(L, key);
         lua_pushvalue(L, -1);
         lua_rawseti(L, keys, ++i);
+        lua_pushvalue(L, -1);
         if (lua_rawget(L, map) == LUA_TNIL) {
             lua_pop(L, 1);
-            lua_pushlstring(L, key, klen);
             push_lazy(ev, L, item, src->depth + 1, src->flavour);
             lua_rawset(L, map);
         } else {
-            lua_pop(L, 1);
+            lua_pop(L, 2);
         }
     }
     for (int t = keys; t <= map; t++) {
@@ -515,6 +514,12 @@ static int lazy_dict_index(lua_State *L)
     if (!field || (strcmp(field, "keys") != 0 && strcmp(field, "map") != 0) ||
         !lazy_held(ev, L, 1, &src))
         return 0;
+    if (field[0] == 'k' && json_object_size(src.json) <= LAZY_SMALL) {
+        /* a small dict's keys are read to walk it, most often: made whole at once */
+        lazy_make_whole(ev, L, 1, &src);
+        lua_rawget(L, 1);
+        return 1;
+    }
     lazy_new_part(L, field[0] == 'k', json_object_size(src.json));
     lua_rawgetp(L, LUA_REGISTRYINDEX, &lazy_mt_key);
     lua_setmetatable(L, 3);
