@@ -536,14 +536,19 @@ local function var_value(data, name)
 end
 
 -- A per-call JSON context's variables the host converts from the JSON itself
--- (host.var_of), as from_var would, not through the data's own conversion.
+-- (host.var_of), as from_var would, not through the data's own conversion, while the
+-- data dict holds only its source (no keys yet: src/eval.c). Later, or for a bound
+-- context, var_value converts the member.
 function Y.getvar(vars, name)
   local v = vars[name]
   if v == nil then
     local data = vars[VARS_DATA]
     if data == nil or not VAR_NAMES[name] then return null end
-    local host, found = M.host, false
-    if host and host.var_of then found, v = host.var_of(data, name) end
+    local found = false
+    if rawget(data, "keys") == nil then
+      local host = M.host
+      if host and host.var_of then found, v = host.var_of(data, name) end
+    end
     if not found then
       v = var_value(data, name)
     elseif v == nil then

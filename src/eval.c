@@ -595,11 +595,11 @@ static int push_lazy(glarex_eval *ev, lua_State *L, const json_t *v, int depth,
 }
 
 /* host.var_of(data, name): variable `name` ($__env & co, yaqllib's getvar) of a per-call
- * context, converted as a variable (arrays as Python lists, dicts lazily), straight
- * from the JSON instead of through the data's own conversion and a Lua proxy over it.
- * Returns true and the value (nil when absent), or nothing when neither `data` nor its
- * member is a lazy dict: getvar converts it then. YAQL changes no value in place, so
- * the JSON is what the dicts hold. */
+ * context's dict `data` that holds only its source yet, converted as a variable (arrays
+ * as Python lists, dicts lazily) straight from the JSON, not through the data's own
+ * conversion and a Lua proxy over it. Returns true and the value (nil when absent), or
+ * nothing when `data` holds no source: getvar converts the member then. YAQL changes
+ * no value in place, so the JSON is what the dicts hold. */
 static int host_var_of(lua_State *L)
 {
     glarex_eval *ev = eval_of(L);
@@ -607,24 +607,13 @@ static int host_var_of(lua_State *L)
     size_t len;
     const char *name = luaL_checklstring(L, 2, &len);
     lua_settop(L, 2);
-    if (lua_type(L, 1) != LUA_TTABLE)
+    if (lua_type(L, 1) != LUA_TTABLE || !lazy_held(ev, L, 1, &src))
         return 0;
-    if (lazy_held(ev, L, 1, &src)) {
-        const json_t *member = json_object_getn(src.json, name, len);
-        lua_pushboolean(L, 1);
-        if (!member)
-            return 1;
-        push_lazy(ev, L, member, src.depth + 1, LAZY_VAR);
-        return 2;
-    }
-    lua_pushliteral(L, "map");
-    if (lua_rawget(L, 1) != LUA_TTABLE)
-        return 0;
-    lua_pushvalue(L, 2);
-    if (lua_rawget(L, 3) != LUA_TTABLE || !lazy_held(ev, L, 4, &src))
-        return 0;
+    const json_t *member = json_object_getn(src.json, name, len);
     lua_pushboolean(L, 1);
-    push_lazy(ev, L, src.json, src.depth, LAZY_VAR);
+    if (!member)
+        return 1;
+    push_lazy(ev, L, member, src.depth + 1, LAZY_VAR);
     return 2;
 }
 
