@@ -327,7 +327,8 @@ static int push_json(glarex_eval *ev, lua_State *L, const json_t *v, int depth)
  *  - on the first read of its `keys` or `map` (Dict's __index, lazy_dict_index), that
  *    table, empty, with a metatable lazy tables share: reading map[k] converts that
  *    member alone, #keys counts the members without converting them;
- *  - on a read of keys[i], a write or pairs(), the whole dict, plain.
+ *  - on a read of keys[i], a write or pairs(), the whole dict, plain (a small dict,
+ *    LAZY_SMALL members or fewer, on the first read of its keys already).
  * Arrays are converted whole, their objects lazily. Until it is whole the dict holds
  * its source under private keys (light userdata, which no converted value uses):
  * [&lazy_json] the json_t (the caller's, alive for the call) and [&lazy_info] the call,
