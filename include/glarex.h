@@ -1042,7 +1042,9 @@ GLAREX_EXTERN(int) glarex_eval_string(json_t **out, glarex_eval *ev, const char 
                                       const json_t *context, glarex_error *err);
 
 /** Mistral's evaluate_recursively(data, context): strings inside `data` (borrowed) are
- * evaluated, keys never; nothing is evaluated when the context is empty (new). */
+ * evaluated, keys never; nothing is evaluated when the context is empty (new). The parts
+ * of `data` that nothing changes are shared with the result, not copied (with nothing to
+ * evaluate the result is `data` itself, incref'd): json_deep_copy() it to change it. */
 GLAREX_EXTERN(int) glarex_eval_recursive(json_t **out, glarex_eval *ev, const json_t *data,
                                          const json_t *context, glarex_error *err);
 

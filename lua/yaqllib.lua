@@ -532,18 +532,34 @@ end
 local VARS_DATA = {} -- key of the data in a vars table
 local converted_vars = setmetatable({}, {__mode = "k"})
 function Y.clear_var_cache() converted_vars = setmetatable({}, {__mode = "k"}) end
+-- the value of variable `name` of `data`, converted (kept while its source lives)
+local function var_value(data, name)
+  local v = dict_get(data, name)
+  if v == nil then return null end
+  if type(v) ~= "table" then return v end
+  local c = converted_vars[v]
+  if c == nil then c = from_var(v); converted_vars[v] = c end
+  return c
+end
+
+-- A per-call JSON context's variables the host converts from the JSON itself
+-- (host.var_of), as from_var would, not through the data's own conversion, while the
+-- data dict holds only its source (no keys yet: src/eval.c). Later, or for a bound
+-- context, var_value converts the member.
 function Y.getvar(vars, name)
   local v = vars[name]
   if v == nil then
     local data = vars[VARS_DATA]
     if data == nil or not VAR_NAMES[name] then return null end
-    v = dict_get(data, name)
-    if v == nil then
+    local found = false
+    if rawget(data, "keys") == nil then
+      local host = M.host
+      if host and host.var_of then found, v = host.var_of(data, name) end
+    end
+    if not found then
+      v = var_value(data, name)
+    elseif v == nil then
       v = null
-    elseif type(v) == "table" then
-      local c = converted_vars[v]
-      if c == nil then c = from_var(v); converted_vars[v] = c end
-      v = c
     end
     vars[name] = v
   end

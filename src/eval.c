@@ -323,79 +323,133 @@ static int push_json(glarex_eval *ev, lua_State *L, const json_t *v, int depth)
 
 /* A context given as JSON on each call is converted as the expression reads it, so
  * that a call costs what the expression reads, not what the context holds. An object
- * becomes a Dict whose `keys` and `map` tables start empty and share one metatable:
- * reading map[k] converts that member alone; reading `keys` (or writing, or pairs())
- * makes the whole dict plain first. Arrays are converted whole, their objects lazily.
- * The metatable holds what it needs: */
-enum {
-    LAZY_JSON = 1, /* the json_t (light userdata), the caller's, alive for the call */
-    LAZY_DEPTH,    /* its nesting depth */
-    LAZY_RUN,      /* ev->lazy_run when made: only that call may read it */
-    LAZY_KEYS,     /* the dict's keys table */
-    LAZY_MAP,      /* its map table */
-};
+ * becomes, step by step:
+ *  - a Dict holding only its source: what a context nothing reads costs;
+ *  - on the first read of its `keys` or `map` (Dict's __index, lazy_dict_index), that
+ *    table, empty, with a metatable lazy tables share: reading map[k] converts that
+ *    member alone, #keys counts the members without converting them;
+ *  - on a read of keys[i], a write or pairs(), the whole dict, plain (a small dict,
+ *    LAZY_SMALL members or fewer, on the first read of its keys already).
+ * Arrays are converted whole, their objects lazily. Until it is whole the dict holds
+ * its source under private keys (light userdata, which no converted value uses):
+ * [&lazy_json] the json_t (the caller's, alive for the call) and [&lazy_info] the call,
+ * depth and flavour packed in one integer; its lazy keys and map hold [&lazy_dict], the
+ * dict. */
+static const char lazy_mt_key, lazy_json_key, lazy_info_key, lazy_dict_key;
 
-static int push_lazy(glarex_eval *ev, lua_State *L, const json_t *v, int depth);
+#define LAZY_DEPTH_BITS 9 /* MAX_DEPTH + 1 fits */
+#define LAZY_SMALL 8      /* members of a dict whose keys and map are made full size */
 
-/* The json_t behind lazy table `t` (its metatable pushed), or an error once the call
- * that made it returned. */
-static const json_t *lazy_source(glarex_eval *ev, lua_State *L, int t, int *depth)
+/* How arrays are converted: for the data (`$`, `_`), Lists (yaql's tuples); for a
+ * variable (`$__env` & co, Y.getvar), Python lists, as lua/yaqllib.lua's from_var
+ * converts them. */
+typedef enum lazy_flavour { LAZY_DATA, LAZY_VAR } lazy_flavour;
+
+typedef struct lazy_src {
+    const json_t *json;
+    int depth;
+    lazy_flavour flavour;
+} lazy_src;
+
+static int push_lazy(glarex_eval *ev, lua_State *L, const json_t *v, int depth,
+                     lazy_flavour flavour);
+
+/* Reads the source dict `d` holds into src; 0 when it holds none (it is plain). Raises
+ * once the call that made it returned. */
+static int lazy_held(glarex_eval *ev, lua_State *L, int d, lazy_src *src)
 {
-    const json_t *j;
-    if (!lua_getmetatable(L, t))
-        luaL_error(L, "internal error: a lazy context table lost its metatable");
-    lua_rawgeti(L, -1, LAZY_RUN);
-    if (lua_tointeger(L, -1) != (lua_Integer)ev->lazy_run)
+    lua_Integer info;
+    if (lua_rawgetp(L, d, &lazy_json_key) != LUA_TLIGHTUSERDATA) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    src->json = lua_touserdata(L, -1);
+    lua_rawgetp(L, d, &lazy_info_key);
+    info = lua_tointeger(L, -1);
+    lua_pop(L, 2);
+    if (info >> (LAZY_DEPTH_BITS + 1) != (lua_Integer)ev->lazy_run)
         luaL_error(L, "internal error: a value of an earlier call's context was used");
-    lua_rawgeti(L, -2, LAZY_DEPTH);
-    *depth = (int)lua_tointeger(L, -1);
-    lua_rawgeti(L, -3, LAZY_JSON);
-    j = lua_touserdata(L, -1);
-    lua_pop(L, 3);
-    return j;
+    src->depth = (int)(info >> 1) & ((1 << LAZY_DEPTH_BITS) - 1);
+    src->flavour = (lazy_flavour)(info & 1);
+    return 1;
 }
 
-/* Fills the keys and map of the lazy dict whose metatable is on top, in the JSON
- * order, keeping what map already holds, and makes both tables plain. */
-static void lazy_make_whole(glarex_eval *ev, lua_State *L, const json_t *obj, int depth)
+/* Pushes the dict lazy table `t` (keys or map) belongs to and reads its source. */
+static int lazy_source(glarex_eval *ev, lua_State *L, int t, lazy_src *src)
+{
+    lua_rawgetp(L, t, &lazy_dict_key);
+    if (!lua_istable(L, -1) || !lazy_held(ev, L, lua_gettop(L), src))
+        luaL_error(L, "internal error: a lazy context table lost its source");
+    return lua_gettop(L);
+}
+
+/* Creates the keys (`is_keys`) or map table of a dict of n members. A small dict's is
+ * made to hold them all at once: it is often made whole right away (a result, a
+ * loop), and filling it would otherwise grow it several times. */
+static void lazy_new_part(lua_State *L, int is_keys, size_t n)
+{
+    int room = n <= LAZY_SMALL ? (int)n : 0;
+    lua_createtable(L, is_keys ? room : 0, is_keys ? 1 : room + 1);
+}
+
+/* Pushes d.keys or d.map (`field`), made plain and empty when it is not there yet. */
+static int lazy_part(lua_State *L, int d, const char *field, size_t n)
+{
+    lua_pushstring(L, field);
+    if (lua_rawget(L, d) == LUA_TTABLE)
+        return lua_gettop(L);
+    lua_pop(L, 1);
+    lazy_new_part(L, field[0] == 'k', n);
+    lua_pushstring(L, field);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, d);
+    return lua_gettop(L);
+}
+
+/* Makes lazy dict `d` whole and plain: its keys and map filled in the JSON order
+ * (keeping the members map already holds), and every private key gone. */
+static void lazy_make_whole(glarex_eval *ev, lua_State *L, int d, const lazy_src *src)
 {
     const char *key;
     json_t *item;
-    int mt = lua_gettop(L), i = 0;
-    lua_rawgeti(L, mt, LAZY_KEYS);
-    lua_rawgeti(L, mt, LAZY_MAP);
-    json_object_foreach((json_t *)obj, key, item) {
-        size_t klen = strlen(key);
-        lua_pushlstring(L, key, klen);
+    size_t n = json_object_size(src->json);
+    int keys = lazy_part(L, d, "keys", n), map = lazy_part(L, d, "map", n), i = 0;
+    json_object_foreach((json_t *)src->json, key, item) {
+        lua_pushstring(L, key);
         lua_pushvalue(L, -1);
-        lua_rawseti(L, mt + 1, ++i);
-        if (lua_rawget(L, mt + 2) == LUA_TNIL) {
+        lua_rawseti(L, keys, ++i);
+        lua_pushvalue(L, -1);
+        if (lua_rawget(L, map) == LUA_TNIL) {
             lua_pop(L, 1);
-            lua_pushlstring(L, key, klen);
-            push_lazy(ev, L, item, depth + 1);
-            lua_rawset(L, mt + 2);
+            push_lazy(ev, L, item, src->depth + 1, src->flavour);
+            lua_rawset(L, map);
         } else {
-            lua_pop(L, 1);
+            lua_pop(L, 2);
         }
     }
+    for (int t = keys; t <= map; t++) {
+        lua_pushnil(L);
+        lua_rawsetp(L, t, &lazy_dict_key);
+        lua_pushnil(L);
+        lua_setmetatable(L, t);
+    }
     lua_pushnil(L);
-    lua_setmetatable(L, mt + 1);
+    lua_rawsetp(L, d, &lazy_json_key);
     lua_pushnil(L);
-    lua_setmetatable(L, mt + 2);
-    lua_settop(L, mt);
+    lua_rawsetp(L, d, &lazy_info_key);
+    lua_settop(L, keys - 1);
 }
 
 /* __index(t, k): a member of map, converted on first read; of keys, all of them. */
 static int lazy_index(lua_State *L)
 {
     glarex_eval *ev = eval_of(L);
-    int depth;
-    const json_t *obj = lazy_source(ev, L, 1, &depth);
-    lua_getmetatable(L, 1);
-    lua_rawgeti(L, -1, LAZY_MAP);
-    if (!lua_rawequal(L, -1, 1)) { /* the keys table */
-        lua_pop(L, 1);
-        lazy_make_whole(ev, L, obj, depth);
+    lazy_src src;
+    int d = lazy_source(ev, L, 1, &src);
+    lua_pushliteral(L, "map");
+    lua_rawget(L, d);
+    if (!lua_rawequal(L, 1, -1)) { /* the keys table */
+        lazy_make_whole(ev, L, d, &src);
         lua_settop(L, 2);
         lua_rawget(L, 1);
         return 1;
@@ -405,10 +459,10 @@ static int lazy_index(lua_State *L)
         return 0;
     size_t klen;
     const char *key = lua_tolstring(L, 2, &klen);
-    const json_t *item = json_object_getn(obj, key, klen);
+    const json_t *item = json_object_getn(src.json, key, klen);
     if (!item)
         return 0;
-    push_lazy(ev, L, item, depth + 1);
+    push_lazy(ev, L, item, src.depth + 1, src.flavour);
     lua_pushvalue(L, 2);
     lua_pushvalue(L, -2);
     lua_rawset(L, 1);
@@ -418,22 +472,19 @@ static int lazy_index(lua_State *L)
 /* __len: the number of keys, without converting them. */
 static int lazy_len(lua_State *L)
 {
-    glarex_eval *ev = eval_of(L);
-    int depth;
-    const json_t *obj = lazy_source(ev, L, 1, &depth);
-    lua_pushinteger(L, (lua_Integer)json_object_size(obj));
+    lazy_src src;
+    lazy_source(eval_of(L), L, 1, &src);
+    lua_pushinteger(L, (lua_Integer)json_object_size(src.json));
     return 1;
 }
 
 /* __newindex and __pairs: the dict becomes plain before it changes or is walked. */
-static int lazy_whole(glarex_eval *ev, lua_State *L)
+static void lazy_whole(glarex_eval *ev, lua_State *L)
 {
-    int depth;
-    const json_t *obj = lazy_source(ev, L, 1, &depth);
-    lua_getmetatable(L, 1);
-    lazy_make_whole(ev, L, obj, depth);
-    lua_pop(L, 1);
-    return 0;
+    lazy_src src;
+    int d = lazy_source(ev, L, 1, &src);
+    lazy_make_whole(ev, L, d, &src);
+    lua_settop(L, d - 1);
 }
 
 static int lazy_newindex(lua_State *L)
@@ -453,39 +504,44 @@ static int lazy_pairs(lua_State *L)
     return 3;
 }
 
-/* Pushes `v` for a per-call context: objects lazily, the rest as push_json does. */
-static int push_lazy(glarex_eval *ev, lua_State *L, const json_t *v, int depth)
+/* Dict's __index, reached only for a field a dict lacks: a lazy dict's `keys` or
+ * `map`, made on first use, empty, with the lazy tables' metatable. Any other field,
+ * and a plain dict's, is nil. */
+static int lazy_dict_index(lua_State *L)
 {
-    if (!json_is_array(v) && !(json_is_object(v) && json_object_size(v) > 0))
-        return push_json(ev, L, v, depth); /* nothing to put off */
-    if (depth > MAX_DEPTH)
-        return luaL_error(L, "value nested deeper than %d levels", MAX_DEPTH);
-    luaL_checkstack(L, 8, "value too deep");
-    if (json_is_array(v)) {
-        size_t n = json_array_size(v);
-        new_list(ev, L, (int)n);
-        for (size_t i = 0; i < n; i++) {
-            push_lazy(ev, L, json_array_get(v, i), depth + 1);
-            lua_rawseti(L, -2, (lua_Integer)i + 1);
-        }
+    glarex_eval *ev = eval_of(L);
+    lazy_src src;
+    const char *field = lua_tostring(L, 2);
+    lua_settop(L, 2);
+    if (!field || (strcmp(field, "keys") != 0 && strcmp(field, "map") != 0) ||
+        !lazy_held(ev, L, 1, &src))
         return 0;
+    if (field[0] == 'k' && json_object_size(src.json) <= LAZY_SMALL) {
+        /* a small dict's keys are read to walk it, most often: made whole at once */
+        lazy_make_whole(ev, L, 1, &src);
+        lua_rawget(L, 1);
+        return 1;
     }
-    new_dict(ev, L, 0);
-    lua_createtable(L, 5, 4);
-    lua_pushlightuserdata(L, (void *)v);
-    lua_rawseti(L, -2, LAZY_JSON);
-    lua_pushinteger(L, depth);
-    lua_rawseti(L, -2, LAZY_DEPTH);
-    lua_pushinteger(L, (lua_Integer)ev->lazy_run);
-    lua_rawseti(L, -2, LAZY_RUN);
-    lua_getfield(L, -2, "keys");
-    lua_pushvalue(L, -2);
-    lua_setmetatable(L, -2);
-    lua_rawseti(L, -2, LAZY_KEYS);
-    lua_getfield(L, -2, "map");
-    lua_pushvalue(L, -2);
-    lua_setmetatable(L, -2);
-    lua_rawseti(L, -2, LAZY_MAP);
+    lazy_new_part(L, field[0] == 'k', json_object_size(src.json));
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &lazy_mt_key);
+    lua_setmetatable(L, 3);
+    lua_pushvalue(L, 1);
+    lua_rawsetp(L, 3, &lazy_dict_key);
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, 3);
+    lua_rawset(L, 1);
+    return 1;
+}
+
+/* Makes, on first use, the metatable lazy keys and maps share, and Dict's __index. */
+static void lazy_setup(glarex_eval *ev, lua_State *L)
+{
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &lazy_mt_key) == LUA_TTABLE) {
+        lua_pop(L, 1);
+        return;
+    }
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 4);
     lua_pushcfunction(L, lazy_index);
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, lazy_len);
@@ -494,8 +550,73 @@ static int push_lazy(glarex_eval *ev, lua_State *L, const json_t *v, int depth)
     lua_setfield(L, -2, "__newindex");
     lua_pushcfunction(L, lazy_pairs);
     lua_setfield(L, -2, "__pairs");
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &lazy_mt_key);
+    push_ref(L, ev->dict_mt_ref);
+    lua_pushcfunction(L, lazy_dict_index);
+    lua_setfield(L, -2, "__index");
     lua_pop(L, 1);
+}
+
+/* Pushes `v` for a per-call context: objects lazily, the rest as push_json does,
+ * arrays as `flavour` says. */
+static int push_lazy(glarex_eval *ev, lua_State *L, const json_t *v, int depth,
+                     lazy_flavour flavour)
+{
+    int is_array = json_is_array(v);
+    if (!is_array && !(json_is_object(v) && json_object_size(v) > 0))
+        return push_json(ev, L, v, depth); /* nothing to put off */
+    if (depth > MAX_DEPTH)
+        return luaL_error(L, "value nested deeper than %d levels", MAX_DEPTH);
+    luaL_checkstack(L, 8, "value too deep");
+    if (is_array) {
+        size_t n = json_array_size(v);
+        if (flavour == LAZY_VAR) {
+            lua_createtable(L, (int)n, 0);
+            push_ref(L, ev->rt_ref);
+            lua_getfield(L, -1, "PyList");
+            lua_setmetatable(L, -3);
+            lua_pop(L, 1);
+        } else {
+            new_list(ev, L, (int)n);
+        }
+        for (size_t i = 0; i < n; i++) {
+            push_lazy(ev, L, json_array_get(v, i), depth + 1, flavour);
+            lua_rawseti(L, -2, (lua_Integer)i + 1);
+        }
+        return 0;
+    }
+    lua_createtable(L, 0, 4); /* the source, then keys and map */
+    push_ref(L, ev->dict_mt_ref);
+    lua_setmetatable(L, -2);
+    lua_pushlightuserdata(L, (void *)v);
+    lua_rawsetp(L, -2, &lazy_json_key);
+    lua_pushinteger(L, (lua_Integer)ev->lazy_run << (LAZY_DEPTH_BITS + 1) |
+                           (lua_Integer)depth << 1 | (lua_Integer)flavour);
+    lua_rawsetp(L, -2, &lazy_info_key);
     return 0;
+}
+
+/* host.var_of(data, name): variable `name` ($__env & co, yaqllib's getvar) of a per-call
+ * context's dict `data` that holds only its source yet, converted as a variable (arrays
+ * as Python lists, dicts lazily) straight from the JSON, not through the data's own
+ * conversion and a Lua proxy over it. Returns true and the value (nil when absent), or
+ * nothing when `data` holds no source: getvar converts the member then. YAQL changes
+ * no value in place, so the JSON is what the dicts hold. */
+static int host_var_of(lua_State *L)
+{
+    glarex_eval *ev = eval_of(L);
+    lazy_src src;
+    size_t len;
+    const char *name = luaL_checklstring(L, 2, &len);
+    lua_settop(L, 2);
+    if (lua_type(L, 1) != LUA_TTABLE || !lazy_held(ev, L, 1, &src))
+        return 0;
+    const json_t *member = json_object_getn(src.json, name, len);
+    lua_pushboolean(L, 1);
+    if (!member)
+        return 1;
+    push_lazy(ev, L, member, src.depth + 1, LAZY_VAR);
+    return 2;
 }
 
 /* Protected entry: converts the light userdata json_t at index 2, lazily when the
@@ -506,10 +627,12 @@ static int push_json_protected(lua_State *L)
     const json_t *v = lua_touserdata(L, 2);
     int lazy = lua_toboolean(L, 3);
     lua_settop(L, 0);
-    if (lazy)
-        push_lazy(ev, L, v, 0);
-    else
+    if (lazy) {
+        lazy_setup(ev, L);
+        push_lazy(ev, L, v, 0, LAZY_DATA);
+    } else {
         push_json(ev, L, v, 0);
+    }
     return 1;
 }
 
@@ -724,11 +847,15 @@ static int to_json(json_t **out, json_conv *c, lua_State *L, int idx, int depth,
             lua_Integer n;
             if (!obj)
                 return GLAREX_ENOMEM_SET(err);
-            lua_getfield(L, idx, "keys");
-            lua_getfield(L, idx, "map");
-            if (lua_getmetatable(L, -2)) {
+            /* raw: a lazy dict's __index could raise here, outside any protected call */
+            int base = lua_gettop(L);
+            lua_pushliteral(L, "keys");
+            lua_rawget(L, idx);
+            lua_pushliteral(L, "map");
+            lua_rawget(L, idx);
+            if (!lua_istable(L, -2) || lua_getmetatable(L, -2)) {
                 /* the walk over a result (finalize) makes every dict it meets whole */
-                lua_pop(L, 3);
+                lua_settop(L, base);
                 json_decref(obj);
                 return glarex__error_set(err, GLAREX_ERROR,
                                          "internal error: a dict of the context was not "
@@ -1383,7 +1510,7 @@ static int setup_state(lua_State *L)
 
     /* M: the modules table, with M.host. */
     lua_newtable(L);
-    lua_createtable(L, 0, 9);
+    lua_createtable(L, 0, 10);
     push_strict_table(L);
     lua_pushcclosure(L, host_load, 1);
     lua_setfield(L, -2, "load");
@@ -1401,6 +1528,8 @@ static int setup_state(lua_State *L)
     lua_setfield(L, -2, "glare");
     lua_pushcfunction(L, host_pow);
     lua_setfield(L, -2, "pow");
+    lua_pushcfunction(L, host_var_of);
+    lua_setfield(L, -2, "var_of");
     glarex__native_push(L, native_charge);
     lua_setfield(L, -2, "native");
     lua_setfield(L, -2, "host");
@@ -1860,10 +1989,64 @@ static int json_truthy(const json_t *v)
     return 0;
 }
 
-/* evaluate_recursively, walking the JSON in C so untouched values are never converted. */
-static int walk(json_t **out, glarex_eval *ev, const json_t *data, const json_t *context,
-                int depth, glarex_error *err)
+/* One evaluate_recursively. A per-call context is converted when the walk meets the
+ * first string to evaluate, not before: data with nothing to evaluate never pays for it. */
+typedef struct rec_walk {
+    glarex_eval *ev;
+    const json_t *context; /* the caller's, or NULL: the bound one */
+    int pushed;            /* context converted and standing in for the bound one */
+    int had_ref;           /* the bound context it stands in for */
+} rec_walk;
+
+/* Converts w->context, once, as the walk's bound context. */
+static int rec_context(rec_walk *w, glarex_error *err)
 {
+    glarex_eval *ev = w->ev;
+    int st;
+    if (!w->context || w->pushed)
+        return 0;
+    st = push_context(ev, w->context, 1);
+    if (st != LUA_OK) {
+        ev->lazy_run++;
+        return lua_failure(ev, st, "context", err);
+    }
+    w->had_ref = ev->bound_ref;
+    ev->bound_ref = luaL_ref(ev->L, LUA_REGISTRYINDEX);
+    w->pushed = 1;
+    return 0;
+}
+
+/* The bound context back as it was; what the walk converted expires. */
+static void rec_done(rec_walk *w)
+{
+    if (!w->pushed)
+        return;
+    luaL_unref(w->ev->L, LUA_REGISTRYINDEX, w->ev->bound_ref);
+    w->ev->bound_ref = w->had_ref;
+    w->ev->lazy_run++;
+}
+
+/* Puts `v` (taken) at `i` (an index, or a key when `key`) of *copy, a shallow copy of
+ * `data` made on the first change: what does not change is shared, not copied. */
+static int rec_put(json_t **copy, const json_t *data, size_t i, const char *key, json_t *v,
+                   glarex_error *err)
+{
+    if (!*copy && !(*copy = json_copy((json_t *)data))) {
+        json_decref(v);
+        return GLAREX_ENOMEM_SET(err);
+    }
+    if ((key ? json_object_set_new(*copy, key, v) : json_array_set_new(*copy, i, v)) < 0)
+        return GLAREX_ENOMEM_SET(err);
+    return 0;
+}
+
+/* evaluate_recursively, walking the JSON in C: a value with nothing to evaluate is
+ * answered with itself (a new reference), never converted or copied. */
+static int walk(json_t **out, rec_walk *w, const json_t *data, int depth, glarex_error *err)
+{
+    json_t *copy = NULL, *item, *v;
+    const char *key;
+    size_t i;
     int rc = 0;
 
     *out = NULL;
@@ -1875,84 +2058,42 @@ static int walk(json_t **out, glarex_eval *ev, const json_t *data, const json_t 
             *out = json_incref((json_t *)data);
             return 0;
         }
-        return run(out, ev, "evaluate", json_string_value(data), NULL, context, err);
+        if ((rc = rec_context(w, err)) < 0)
+            return rc;
+        return run(out, w->ev, "evaluate", json_string_value(data), NULL, NULL, err);
     }
     if (json_is_array(data)) {
-        json_t *arr = json_array();
-        size_t i;
-        json_t *item;
-        if (!arr)
-            return GLAREX_ENOMEM_SET(err);
         json_array_foreach(data, i, item) {
-            json_t *v;
-            if ((rc = walk(&v, ev, item, context, depth + 1, err)) < 0)
+            if ((rc = walk(&v, w, item, depth + 1, err)) < 0)
                 break;
-            if (json_array_append_new(arr, v) < 0) {
-                rc = GLAREX_ENOMEM_SET(err);
+            if (v == item && !copy)
+                json_decref(v);
+            else if ((rc = rec_put(&copy, data, i, NULL, v, err)) < 0)
                 break;
-            }
         }
-        if (rc < 0) {
-            json_decref(arr);
-            return rc;
-        }
-        *out = arr;
-        return 0;
-    }
-    if (json_is_object(data)) {
-        json_t *obj = json_object();
-        const char *key;
-        json_t *item;
-        if (!obj)
-            return GLAREX_ENOMEM_SET(err);
+    } else if (json_is_object(data)) {
         json_object_foreach((json_t *)data, key, item) {
-            json_t *v;
-            if ((rc = walk(&v, ev, item, context, depth + 1, err)) < 0)
+            if ((rc = walk(&v, w, item, depth + 1, err)) < 0)
                 break;
-            if (json_object_set_new(obj, key, v) < 0) {
-                rc = GLAREX_ENOMEM_SET(err);
+            if (v == item && !copy)
+                json_decref(v);
+            else if ((rc = rec_put(&copy, data, 0, key, v, err)) < 0)
                 break;
-            }
         }
-        if (rc < 0) {
-            json_decref(obj);
-            return rc;
-        }
-        *out = obj;
-        return 0;
     }
-    *out = json_deep_copy(data);
-    return *out ? 0 : GLAREX_ENOMEM_SET(err);
-}
-
-/* The walk, with `context` converted once for all of it (or the bound context). */
-static int walk_with_context(json_t **out, glarex_eval *ev, const json_t *data,
-                             const json_t *context, glarex_error *err)
-{
-    int rc;
-    if (context) {
-        /* convert the context once for the whole walk, as its strings read it; it
-         * expires when the walk ends */
-        int had = ev->bound_ref;
-        int st = push_context(ev, context, 1);
-        if (st != LUA_OK) {
-            ev->lazy_run++;
-            return lua_failure(ev, st, "context", err);
-        }
-        ev->bound_ref = luaL_ref(ev->L, LUA_REGISTRYINDEX);
-        rc = walk(out, ev, data, NULL, 0, err);
-        luaL_unref(ev->L, LUA_REGISTRYINDEX, ev->bound_ref);
-        ev->bound_ref = had;
-        ev->lazy_run++;
+    if (rc < 0) {
+        json_decref(copy);
         return rc;
     }
-    return walk(out, ev, data, NULL, 0, err);
+    *out = copy ? copy : json_incref((json_t *)data);
+    return 0;
 }
 
 int glarex_eval_recursive(json_t **out, glarex_eval *ev, const json_t *data,
                           const json_t *context, glarex_error *err)
 {
     json_conv conv;
+    rec_walk w = {ev, context, 0, LUA_NOREF};
     int rc;
     int evaluate;
 
@@ -1967,14 +2108,15 @@ int glarex_eval_recursive(json_t **out, glarex_eval *ev, const json_t *data,
     } else {
         evaluate = ev->bound_ref != LUA_NOREF && ev->bound_truthy;
     }
-    if (!evaluate) { /* Mistral evaluates nothing when the context is empty */
-        *out = json_deep_copy(data);
-        return *out ? 0 : GLAREX_ENOMEM_SET(err);
+    if (!evaluate) { /* Mistral returns the data itself when the context is empty */
+        *out = json_incref((json_t *)data);
+        return 0;
     }
     /* the whole result, not each evaluated string, is held to the memory limit */
     json_conv_init(&conv, ev);
     ev->result_conv = &conv;
-    rc = walk_with_context(out, ev, data, context, err);
+    rc = walk(out, &w, data, 0, err);
+    rec_done(&w);
     ev->result_conv = NULL;
     return rc;
 }
