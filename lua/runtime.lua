@@ -483,6 +483,7 @@ local function iter(v)
     local i = 0
     return function() i = i + 1; return v[i] end
   elseif mt == Iter then
+    if v.restart then return v.restart() end -- iterable again (yaql's OrderingIterable)
     return v.next
   elseif mt == Set then
     local items, i = set_items(v), 0

@@ -200,7 +200,7 @@ local function fin(v, strict, depth)
     return d
   elseif mt == Iter then
     local out, n = {}, 0
-    for x in v.next do
+    for x in (v.restart and v.restart() or v.next) do
       if type(x) == "table" then -- scalars are checked here, as for a list: no call each
         if x ~= null then x = fin(x, strict, depth) end
       elseif strict and type(x) == "number" and (x ~= x or x == huge or x == -huge) then
@@ -939,59 +939,63 @@ local function new_ordering(c, sel, asc)
   local it = setmetatable({what = "OrderingIterable", ordering = o}, Iter)
   local sorted
   it.next = nil
-  local i = 0
-  local function nextfn()
-    if not sorted then
-      -- a Python set sorts to the same list in any order, unless two keys tie
-      local unordered = rt.is_unordered(o.coll)
-      local items = unordered and {} or collect(o.coll)
-      if unordered then for k, x in ipairs(o.coll.items) do items[k] = x end end
-      -- stable merge sort with a comparator following yaql's Comparator
-      local keys = {}
-      for k = 1, #items do keys[k] = {} end
-      local function cmpf(a, b)
-        for f = 1, #o.order do
-          local sel2, asc2 = o.order[f][1], o.order[f][2]
-          local ka = keys[a][f]; if ka == nil then ka = sel2(items[a]); keys[a][f] = ka end
-          local kb = keys[b][f]; if kb == nil then kb = sel2(items[b]); keys[b][f] = kb end
-          local r = 0
-          if Y.lt(ka, kb) then r = -1 elseif Y.gt(ka, kb) then r = 1 end
-          if r ~= 0 then if not asc2 then r = -r end; return r end
-        end
-        return 0
+  local function sort()
+    -- a Python set sorts to the same list in any order, unless two keys tie
+    local unordered = rt.is_unordered(o.coll)
+    local items = unordered and {} or collect(o.coll)
+    if unordered then for k, x in ipairs(o.coll.items) do items[k] = x end end
+    -- stable merge sort with a comparator following yaql's Comparator
+    local keys = {}
+    for k = 1, #items do keys[k] = {} end
+    local function cmpf(a, b)
+      for f = 1, #o.order do
+        local sel2, asc2 = o.order[f][1], o.order[f][2]
+        local ka = keys[a][f]; if ka == nil then ka = sel2(items[a]); keys[a][f] = ka end
+        local kb = keys[b][f]; if kb == nil then kb = sel2(items[b]); keys[b][f] = kb end
+        local r = 0
+        if Y.lt(ka, kb) then r = -1 elseif Y.gt(ka, kb) then r = 1 end
+        if r ~= 0 then if not asc2 then r = -r end; return r end
       end
-      local idx = {}
-      for k = 1, #items do idx[k] = k end
-      -- merge sort (stable)
-      local function msort(lo, hi)
-        if hi - lo < 1 then return end
-        local mid = (lo + hi) // 2
-        msort(lo, mid); msort(mid + 1, hi)
-        local tmp, a, b, k = {}, lo, mid + 1, 0
-        while a <= mid and b <= hi do
-          k = k + 1
-          if cmpf(idx[b], idx[a]) < 0 then tmp[k] = idx[b]; b = b + 1 else tmp[k] = idx[a]; a = a + 1 end
-        end
-        while a <= mid do k = k + 1; tmp[k] = idx[a]; a = a + 1 end
-        while b <= hi do k = k + 1; tmp[k] = idx[b]; b = b + 1 end
-        for q = 1, k do idx[lo + q - 1] = tmp[q] end
-      end
-      msort(1, #idx)
-      for k = 2, unordered and #idx or 0 do
-        if cmpf(idx[k - 1], idx[k]) == 0 then
-          raise("unsupported", "the order of a Python set's items depends on hashing, "
-            .. "and two of them sort as equal")
-        end
-      end
-      sorted = {}
-      for k = 1, #idx do sorted[k] = items[idx[k]] end
+      return 0
     end
-    i = i + 1
-    return sorted[i]
+    local idx = {}
+    for k = 1, #items do idx[k] = k end
+    -- merge sort (stable)
+    local function msort(lo, hi)
+      if hi - lo < 1 then return end
+      local mid = (lo + hi) // 2
+      msort(lo, mid); msort(mid + 1, hi)
+      local tmp, a, b, k = {}, lo, mid + 1, 0
+      while a <= mid and b <= hi do
+        k = k + 1
+        if cmpf(idx[b], idx[a]) < 0 then tmp[k] = idx[b]; b = b + 1 else tmp[k] = idx[a]; a = a + 1 end
+      end
+      while a <= mid do k = k + 1; tmp[k] = idx[a]; a = a + 1 end
+      while b <= hi do k = k + 1; tmp[k] = idx[b]; b = b + 1 end
+      for q = 1, k do idx[lo + q - 1] = tmp[q] end
+    end
+    msort(1, #idx)
+    for k = 2, unordered and #idx or 0 do
+      if cmpf(idx[k - 1], idx[k]) == 0 then
+        raise("unsupported", "the order of a Python set's items depends on hashing, "
+          .. "and two of them sort as equal")
+      end
+    end
+    sorted = {}
+    for k = 1, #idx do sorted[k] = items[idx[k]] end
   end
-  it.next = nextfn
-  -- OrderingIterable is re-iterable in Python; we keep one pass which is
-  -- how results are consumed in practice
+  -- an OrderingIterable is iterable again and again (it sorts once): `restart` gives
+  -- each consumer a pass of its own (rt.iter); `next` is one pass shared by the rest
+  function it.restart()
+    if not sorted then sort() end
+    local i = 0
+    return function() i = i + 1; return sorted[i] end
+  end
+  local shared
+  it.next = function()
+    shared = shared or it.restart()
+    return shared()
+  end
   return it
 end
 Y.Ordering = Ordering
