@@ -81,9 +81,11 @@ int main(int argc, char **argv)
         rc = test_eval_case(&got, ev, mode, json_object_get(c, "expr"), context, &err);
         json_decref(context);
         if (rc < 0) {
-            shown = malloc(strlen(err.message) + 32);
-            sprintf(shown, "%s: %s", err.code == GLAREX_EUNSUPPORTED ? "unsupported" : "eval",
-                    err.message);
+            size_t n = strlen(err.message) + 32;
+            shown = malloc(n);
+            if (shown)
+                snprintf(shown, n, "%s: %s",
+                         err.code == GLAREX_EUNSUPPORTED ? "unsupported" : "eval", err.message);
         } else {
             shown = json_dumps(got, JSON_ENCODE_ANY);
         }
