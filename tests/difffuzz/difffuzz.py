@@ -51,7 +51,7 @@ DISAGREE = {"wrong_value", "value_for_error", "error_for_value", "internal", "ti
 KNOWN_CAUSES = {"unicode", "format_spec", "nested_format_width", "regex_template", "signed_zero",
                 "filesizeformat", "distinct_mergewith", "list_flatten", "float_pow", "yaml_tags"}
 NEW_PER_BATCH = 6  # disagreements of new causes minimised per batch
-# New causes found by this fuzzer and not fixed yet (docs/fuzzing.md, open defects):
+# New causes found by this fuzzer and not fixed yet (docs/fuzzing.md, "Defects found"):
 # recorded in open.json, and not failing --check.
 OPEN_CAUSES = set()
 CASE_FUNCS = re.compile(r"upper|lower|title|capitali[sz]e|swapcase|casefold|is(alpha|digit|space|alnum)"
