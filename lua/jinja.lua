@@ -1732,6 +1732,10 @@ local SCALAR_TESTS = {["=="] = true, eq = true, equalto = true, ["!="] = true, n
   [">"] = true, gt = true, greaterthan = true, [">="] = true, ge = true, ["<"] = true,
   lt = true, lessthan = true, ["<="] = true, le = true}
 
+-- The glare functions: one host call, whose work the host bounds (a fetch has the
+-- evaluation's deadline; what it returns counts against the memory limit).
+local HOST_CALLS = {glare = true, glare_path = true, glare_b64 = true, glare_info = true}
+
 -- The filter `n` (its input and arguments bounded, no * or ** arguments).
 local function bounded_filter(n)
   local a, name = n.a, n.name
@@ -1792,6 +1796,24 @@ function bounded(n)
     local c = n.ops[1]
     return #n.ops == 1 and ORDER[c.op] and (scalar_const(n.e) or scalar_const(c.e)) and
       bounded(n.e) and bounded(c.e)
+  end
+  if k == "test" then
+    -- a test that looks at its value once, or compares it with a constant scalar
+    local a = n.a
+    if a.dyn_args or a.dyn_kwargs or #a.kwargs > 0 or not bounded(n.e) then return false end
+    if #a.args == 0 then return L.linear_tests[n.name] ~= nil end
+    return #a.args == 1 and SCALAR_TESTS[n.name] ~= nil and scalar_const(a.args[1])
+  end
+  if k == "call" then
+    -- env() and the glare functions: a lookup and a host call (a bounded template
+    -- assigns no variable, so these names are Mistral's and the host's)
+    local f, a = n.f, n.a
+    if f.k ~= "name" or a.dyn_args or a.dyn_kwargs then return false end
+    if f.v == "env" then return #a.args == 0 and #a.kwargs == 0 end
+    if not HOST_CALLS[f.v] then return false end
+    for _, x in ipairs(a.args) do if not bounded(x) then return false end end
+    for _, kv in ipairs(a.kwargs) do if not bounded(kv.value) then return false end end
+    return true
   end
   return false
 end

@@ -219,6 +219,9 @@ static void test_limits__bounded_templates_stop_on_the_second_run(void **state)
                             "_.x, _.x] }}{% endif %}",
                         ctx);
     check_stopped_twice(ev, "x {{ [_.x, _.x, _.x, _.x, _.x, _.x] }}", ctx);
+    /* Jinja tests that look at a value once or compare it with a constant scalar */
+    check_stopped_twice(ev, "{{ [_.x is defined, _.x, _.x, _.x, _.x, _.x, _.x] }}", ctx);
+    check_stopped_twice(ev, "{{ [_.x, _.x, _.x, _.x, _.x, _.x] if _.x is ne(1) else 0 }}", ctx);
     free(ctx);
     check_value(ev, "<% $.l.select([$, $]) %>", "{\"l\": [1]}", "[[1, 1]]");
     glarex_eval_free(ev);
