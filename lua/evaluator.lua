@@ -27,11 +27,7 @@ end
 -- the deadline) for the rest of the evaluation. Compiling and running a template
 -- that is not bounded (`bounded` in yaql.lua and jinja.lua) are guarded; the rest
 -- is linear in the data, which the memory limit bounds.
-local function guard()
-  local host = M.host
-  local g = host and host.guard
-  if g then g() end
-end
+local guard = rt.guard
 
 local function compile_cached(text)
   local c = cur[text]

@@ -970,6 +970,12 @@ end
 local BINOPS = {["+"] = "add", ["-"] = "sub", ["*"] = "mul", ["/"] = "div", ["//"] = "floordiv",
   ["%"] = "mod", ["**"] = "pow"}
 
+-- Whether Python writes the number with a leading minus (-0.0 too): a folded constant
+-- that Jinja writes unparenthesised binds looser than `**` then.
+local function written_negative(x)
+  return x < 0 or (x == 0 and 1 / x < 0)
+end
+
 -- The number a node folds to when Jinja's optimizer can compute it at compile time
 -- (numeric constants under unary signs, +, - and *), or nil.
 local function folded_number(n)
@@ -1259,7 +1265,7 @@ function Gen:ex_node(n)
       -- generates, so `-1 ** x` runs as -(1 ** x) when x is not a constant
       local lv = folded_number(n.l)
       if lv then
-        if lv < 0 or (lv == 0 and 1 / lv < 0) then
+        if written_negative(lv) then
           return "neg(pow(" .. lua_num(-lv) .. ", " .. self:ex(n.r) .. "))"
         end
       elseif not (n.l.k == "list" or n.l.k == "tuple" or n.l.k == "dict" or n.l.k == "concat") then
@@ -1603,7 +1609,7 @@ local FOLD = {}
 local undef_fail, check_hashable, neg, pow, Undefined = rt.undef_fail, L.check_hashable, L.neg, L.pow, rt.Undefined
 -- `b ** e` where Jinja folded b: a negative number is written unparenthesised
 function FOLD.folded_pow(b, e)
-  if type(b) == "number" and (b < 0 or (b == 0 and 1 / b < 0)) then return neg(pow(-b, e)) end
+  if type(b) == "number" and written_negative(b) then return neg(pow(-b, e)) end
   return pow(b, e)
 end
 -- the value of a folded node, or nil where Jinja's as_const fails (not a constant)

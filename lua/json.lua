@@ -22,10 +22,7 @@ local native_yaml_dump = native and native.yaml_dump
 -- What the native versions leave to the Lua ones runs counted: a template that calls
 -- them may run without the count hook (Y.linear), and the Lua dump of a value held
 -- many times may work long without allocating.
-local function guard()
-  local host = M.host
-  if host and host.guard then host.guard() end
-end
+local guard = rt.guard
 
 ------------------------------------------------------------------------
 -- parse

@@ -200,6 +200,7 @@ local function fin(v, strict, depth)
     return d
   elseif mt == Iter then
     local out, n = {}, 0
+    -- rt.iter's choice for an iterator, inline: no call on this path
     for x in (v.restart and v.restart() or v.next) do
       if type(x) == "table" then -- scalars are checked here, as for a list: no call each
         if x ~= null then x = fin(x, strict, depth) end
@@ -938,7 +939,6 @@ local function new_ordering(c, sel, asc)
   local o = {coll = c, order = {{sel, asc}}}
   local it = setmetatable({what = "OrderingIterable", ordering = o}, Iter)
   local sorted
-  it.next = nil
   local function sort()
     -- a Python set sorts to the same list in any order, unless two keys tie
     local unordered = rt.is_unordered(o.coll)

@@ -1127,6 +1127,17 @@ static int block_plain_allowed(const char *s, size_t n)
     return 1;
 }
 
+/* A plain scalar: a number, bool or null, or a string that may stand unquoted. */
+static void y_plain(yemitter *e, const char *s, size_t n, int root)
+{
+    if (root)
+        e->open_ended = 1;
+    if (!e->whitespace)
+        y_write(e, " ", 1);
+    e->whitespace = e->indention = 0;
+    y_write(e, s, n);
+}
+
 /* A string scalar: plain, or single-quoted. 0, or -1 to leave it to Lua. */
 static int y_string(yemitter *e, const char *s, size_t n, int root, int split)
 {
@@ -1143,12 +1154,7 @@ static int y_string(yemitter *e, const char *s, size_t n, int root, int split)
     if (split && spaces > 0 && e->column + 3 + (int)(n + quotes) > YAML_WIDTH)
         return -1;
     if (plain) {
-        if (root)
-            e->open_ended = 1;
-        if (!e->whitespace)
-            y_write(e, " ", 1);
-        e->whitespace = e->indention = 0;
-        y_write(e, s, n);
+        y_plain(e, s, n, root);
         return 0;
     }
     y_indicator(e, "'", 1, 0, 0);
@@ -1188,16 +1194,6 @@ static size_t y_number_text(lua_State *L, int idx, char *buf)
 
 static int y_node(yemitter *e, int idx, int level, int root, int mapping, int simple_key);
 
-/* A plain scalar that is not a string (number, bool, null). */
-static void y_plain(yemitter *e, const char *s, size_t n, int root)
-{
-    if (root)
-        e->open_ended = 1;
-    if (!e->whitespace)
-        y_write(e, " ", 1);
-    e->whitespace = e->indention = 0;
-    y_write(e, s, n);
-}
 
 typedef struct ykey {
     const char *s;
